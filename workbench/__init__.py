@@ -1,0 +1,60 @@
+"""workbench: the transformer model stack on PyTorch, built for notebooks.
+
+``import workbench`` is light: public names are looked up lazily, so torch-heavy, training,
+pipeline and widget code loads only when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_LAZY = {
+    # configuration and auto classes
+    "PretrainedConfig": "config",
+    "AutoConfig": "auto",
+    "AutoModel": "auto",
+    "AutoModelForCausalLM": "auto",
+    "AutoModelForMaskedLM": "auto",
+    "AutoModelForSequenceClassification": "auto",
+    "AutoModelForTokenClassification": "auto",
+    "AutoModelForQuestionAnswering": "auto",
+    "AutoModelForMultipleChoice": "auto",
+    "PreTrainedModel": "modeling",
+    # tokenizers
+    "AutoTokenizer": "tokenization",
+    "PreTrainedTokenizerFast": "tokenization",
+    "BatchEncoding": "tokenization",
+    # errors
+    "WorkbenchError": "errors",
+    "CheckpointNotFoundError": "errors",
+    "CheckpointError": "errors",
+    "ConfigError": "errors",
+    "UnsupportedModelError": "errors",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for editors and type checkers only
+    from .auto import *  # noqa: F401,F403
+    from .config import PretrainedConfig  # noqa: F401
+    from .errors import *  # noqa: F401,F403
+    from .modeling import PreTrainedModel  # noqa: F401
+    from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast  # noqa: F401
