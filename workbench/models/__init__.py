@@ -1,0 +1,9 @@
+"""Model families. Each module defines ``MODEL_TYPES``: model_type -> (config class, {Auto name: class}).
+
+Modules are imported only when a config of theirs is loaded (see ``workbench.auto``).
+"""
+
+# model_type -> module under workbench.models
+FAMILY_MODULES = {
+    "bert": "bert",
+}

@@ -1,0 +1,389 @@
+"""The model base class: build, load, save, resize, tie.
+
+``from_pretrained`` is a short composition of named steps::
+
+    resolve files -> read config -> build on the meta device -> fill from the checkpoint
+    (one tensor at a time, no second copy) -> initialise what is missing -> tie -> place
+
+so a model never exists twice in memory while it loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import PretrainedConfig
+from .errors import CheckpointError, ConfigError
+from .hub import HubOptions
+from .weights import checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
+
+logger = logging.getLogger("workbench")
+
+
+@dataclass
+class LoadingInfo:
+    """What ``from_pretrained(..., output_loading_info=True)`` reports."""
+
+    missing_keys: list[str] = field(default_factory=list)
+    unexpected_keys: list[str] = field(default_factory=list)
+    mismatched_keys: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list]:
+        return {
+            "missing_keys": self.missing_keys,
+            "unexpected_keys": self.unexpected_keys,
+            "mismatched_keys": self.mismatched_keys,
+            "error_msgs": [],
+        }
+
+
+class PreTrainedModel(nn.Module):
+    """Base of every workbench model.
+
+    A family sets ``config_class``, ``base_model_prefix`` (the attribute holding the base model
+    in head models, as in the checkpoint keys: ``bert``, ``model``, ``transformer``), and
+    ``_tied_weights_keys`` (target -> source parameter names shared when
+    ``config.tie_word_embeddings``).
+    """
+
+    config_class: type[PretrainedConfig] = PretrainedConfig
+    base_model_prefix: str = ""
+    _tied_weights_keys: dict[str, str] = {}
+    # checkpoint keys that older exporters wrote and that mean nothing to the model
+    _ignore_unexpected: tuple[str, ...] = ()
+    # (pattern, replacement) applied to checkpoint keys written by older exporters
+    _checkpoint_renames: tuple[tuple[str, str], ...] = ()
+    main_input_name = "input_ids"
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        if not isinstance(config, PretrainedConfig):
+            raise TypeError(f"{type(self).__name__} needs a PretrainedConfig, got {type(config).__name__}.")
+        self.config = config
+
+    # ------------------------------------------------------------------------------------------
+    # construction
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig, *, dtype: str | torch.dtype | None = None, **kwargs: Any):
+        """A randomly initialised model for ``config``."""
+        config.update(kwargs)
+        dtype = parse_dtype(dtype) or torch.get_default_dtype()
+        with torch.device("meta"):
+            model = cls(config)
+        model.to_empty(device="cpu")
+        model.apply(model._init_weights)
+        model.tie_weights()
+        model.to(dtype)
+        config.dtype = str(dtype).removeprefix("torch.")
+        return model
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Initialise one module the way the family's reference does (normal(0, initializer_range))."""
+        std = getattr(self.config, "initializer_range", 0.02)
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=std)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+        elif hasattr(module, "weight") and "Norm" in type(module).__name__:
+            nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args: Any, **kwargs: Any):
+        """Load a checkpoint folder or Hub repo (see the module docstring for the steps).
+
+        Keyword arguments: ``config``, ``dtype`` ("auto" by default: the config's dtype),
+        ``device`` / ``device_map``, ``attn_implementation`` ("sdpa" or "eager"),
+        ``ignore_mismatched_sizes``, ``output_loading_info``, the hub options (``cache_dir``,
+        ``revision``, ``subfolder``, ``local_files_only``, ``token``), and config overrides
+        such as ``num_labels=3`` or ``output_hidden_states=True``.
+        """
+        if model_args:
+            raise TypeError(f"{cls.__name__}.from_pretrained takes the path and keyword arguments only.")
+        options = HubOptions.pop_from(kwargs)
+        config = kwargs.pop("config", None)
+        dtype = kwargs.pop("dtype", kwargs.pop("torch_dtype", "auto"))
+        device = kwargs.pop("device_map", None) or kwargs.pop("device", None)
+        attn_implementation = kwargs.pop("attn_implementation", None)
+        ignore_mismatched = kwargs.pop("ignore_mismatched_sizes", False)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        _reject_remote_code(kwargs.pop("trust_remote_code", False))
+        for ignored in ("low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download"):
+            kwargs.pop(ignored, None)
+        if kwargs.pop("gguf_file", None) is not None:
+            raise ConfigError("gguf_file= needs the GGUF reader, which is not part of this build of workbench yet.")
+
+        if config is None:
+            config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **_hub_kwargs(options))
+        config.update(kwargs)
+        if attn_implementation is not None:
+            config._attn_implementation = _check_attn_implementation(attn_implementation)
+        files = find_checkpoint_files(pretrained_model_name_or_path, options)
+        target_dtype = _resolve_dtype(dtype, config, files)
+
+        with torch.device("meta"):
+            model = cls(config)
+        info = model._load_checkpoint(files, target_dtype, ignore_mismatched)
+        model.tie_weights()  # before initialising: a tied output layer is not missing
+        model._initialise_missing(info, target_dtype)
+        model.tie_weights()
+        model._report(info, str(pretrained_model_name_or_path))
+        config.dtype = str(target_dtype).removeprefix("torch.")
+        config.name_or_path = str(pretrained_model_name_or_path)
+        model.eval()
+        if device is not None:
+            model.to(_parse_device(device))
+        return (model, info.as_dict()) if output_loading_info else model
+
+    # ------------------------------------------------------------------------------------------
+    # loading steps
+
+    def _checkpoint_key(self, name: str, expected: set[str]) -> str | None:
+        """Map a checkpoint tensor name to this model's parameter name, or None if it has none."""
+        for pattern, replacement in self._checkpoint_renames:
+            name = re.sub(pattern, replacement, name)
+        if name in expected:
+            return name
+        prefix = self.base_model_prefix
+        if prefix and name.startswith(prefix + ".") and name[len(prefix) + 1:] in expected:
+            return name[len(prefix) + 1:]  # a head checkpoint loaded into the base model
+        if prefix and f"{prefix}.{name}" in expected:
+            return f"{prefix}.{name}"  # a base checkpoint loaded into a head model
+        return None
+
+    def _load_checkpoint(self, files, dtype: torch.dtype, ignore_mismatched: bool) -> LoadingInfo:
+        expected = dict(self.named_parameters(remove_duplicate=False)) | dict(self.named_buffers())
+        names = set(expected)
+        info = LoadingInfo()
+        loaded: set[str] = set()
+        for name, tensor in iter_tensors(files, wanted=lambda n: self._checkpoint_key(n, names) is not None):
+            key = self._checkpoint_key(name, names)
+            if tensor is None or key is None:
+                if not any(re.search(p, name) for p in self._ignore_unexpected):
+                    info.unexpected_keys.append(name)
+                continue
+            if tuple(tensor.shape) != tuple(expected[key].shape):
+                if not ignore_mismatched:
+                    raise CheckpointError(
+                        f"Tensor {name!r} in {os.path.dirname(files.paths[0])} has shape {tuple(tensor.shape)}, "
+                        f"but {type(self).__name__} built from this config expects {tuple(expected[key].shape)}. "
+                        "The config does not match the weights: fix config.json (or your overrides), "
+                        "or pass ignore_mismatched_sizes=True to re-initialise that tensor."
+                    )
+                info.mismatched_keys.append((key, tuple(tensor.shape), tuple(expected[key].shape)))
+                continue
+            if tensor.is_floating_point() and tensor.dtype != dtype:
+                tensor = tensor.to(dtype)
+            _assign(self, key, tensor)
+            loaded.add(key)
+        tied = set(self.active_tied_weights())
+        info.missing_keys = [k for k in expected if k not in loaded and k not in tied]
+        return info
+
+    def _initialise_missing(self, info: LoadingInfo, dtype: torch.dtype) -> None:
+        """Give every tensor the checkpoint lacked real memory and the family's random init."""
+        for module in self.modules():
+            tensors = list(module._parameters.items()) + list(module._buffers.items())
+            missing = {n for n, t in tensors if t is not None and t.is_meta}
+            if not missing:
+                continue
+            kept = {n: t for n, t in tensors if t is not None and n not in missing}
+            module.to_empty(device="cpu", recurse=False)
+            module.to(dtype)
+            self._init_weights(module)
+            for name, tensor in kept.items():  # a partly loaded module keeps what was loaded
+                _assign(module, name, tensor)
+
+    def _report(self, info: LoadingInfo, source: str) -> None:
+        missing = [k for k in info.missing_keys] + [k for k, _, _ in info.mismatched_keys]
+        if missing:
+            logger.warning(
+                "Some weights of %s were not initialized from the checkpoint at %s and are newly "
+                "initialized: %s\nYou should probably TRAIN this model on a down-stream task to be "
+                "able to use it for predictions and inference.",
+                type(self).__name__, source, missing,
+            )
+        if info.unexpected_keys:
+            logger.info(
+                "Some weights of the checkpoint at %s were not used when initializing %s: %s "
+                "(expected when loading a checkpoint with another head).",
+                source, type(self).__name__, info.unexpected_keys,
+            )
+
+    # ------------------------------------------------------------------------------------------
+    # embeddings and tying
+
+    def active_tied_weights(self) -> dict[str, str]:
+        return dict(self._tied_weights_keys) if getattr(self.config, "tie_word_embeddings", False) else {}
+
+    def tie_weights(self) -> None:
+        for target, source in self.active_tied_weights().items():
+            module_name, _, name = target.rpartition(".")
+            setattr(self.get_submodule(module_name), name, self.get_parameter(source))
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        base = getattr(self, self.base_model_prefix, self) if self.base_model_prefix else self
+        if base is not self:
+            return base.get_input_embeddings()
+        raise NotImplementedError(f"{type(self).__name__} does not define get_input_embeddings")
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        base = getattr(self, self.base_model_prefix, self) if self.base_model_prefix else self
+        if base is not self:
+            return base.set_input_embeddings(embeddings)
+        raise NotImplementedError(f"{type(self).__name__} does not define set_input_embeddings")
+
+    def get_output_embeddings(self) -> nn.Module | None:
+        return None
+
+    def _resize_extra(self, new_num_tokens: int) -> None:
+        """Hook for heads with more per-token tensors than the embeddings (an output bias)."""
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Grow or shrink the vocabulary (after ``tokenizer.add_tokens``); new rows start at the
+        mean of the old embeddings, so new tokens do not dominate the output distribution."""
+        old = self.get_input_embeddings()
+        if new_num_tokens is None:
+            new_num_tokens = old.num_embeddings
+        if pad_to_multiple_of:
+            new_num_tokens = -(-new_num_tokens // pad_to_multiple_of) * pad_to_multiple_of
+        self.set_input_embeddings(_resized_embedding(old, new_num_tokens, mean_resizing))
+        output = self.get_output_embeddings()
+        if output is not None and not self.active_tied_weights():
+            _resize_output(output, new_num_tokens, mean_resizing)
+        self._resize_extra(new_num_tokens)
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return self.get_input_embeddings()
+
+    # ------------------------------------------------------------------------------------------
+    # saving and facts
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "5GB",
+                        state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True,
+                        **_: Any) -> None:
+        """Write config.json and safetensors weights that Hugging Face transformers loads as is."""
+        if not safe_serialization:
+            raise ValueError("workbench writes safetensors only (safe_serialization=True): pickled .bin files can run code when loaded.")
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_pretrained needs a folder, but {save_directory} is a file.")
+        os.makedirs(save_directory, exist_ok=True)
+        self.config.architectures = [type(self).__name__]
+        self.config.save_pretrained(save_directory)
+        if state_dict is None:
+            tied = set(self.active_tied_weights())
+            state_dict = {k: v for k, v in self.state_dict().items() if k not in tied}
+        save_state_dict(state_dict, str(save_directory), max_shard_size)
+        generation_config = getattr(self, "generation_config", None)
+        if generation_config is not None and hasattr(generation_config, "save_pretrained"):
+            generation_config.save_pretrained(save_directory)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        skip = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()
+        params = {id(p): p for p in self.parameters() if id(p) not in skip}
+        return sum(p.numel() for p in params.values() if p.requires_grad or not only_trainable)
+
+    @property
+    def name_or_path(self) -> str:
+        return self.config.name_or_path
+
+    def _attn_implementation(self) -> str:
+        return getattr(self.config, "_attn_implementation", None) or "sdpa"
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+def _assign(root: nn.Module, key: str, tensor: torch.Tensor) -> None:
+    """Put ``tensor`` in place of parameter or buffer ``key`` without copying it."""
+    module_name, _, name = key.rpartition(".")
+    module = root.get_submodule(module_name) if module_name else root
+    if name in module._parameters:
+        old = module._parameters[name]
+        module._parameters[name] = nn.Parameter(tensor, requires_grad=old.requires_grad if old is not None else True)
+    else:
+        module._buffers[name] = tensor
+
+
+def _resized_embedding(old: nn.Embedding, count: int, mean_resizing: bool) -> nn.Embedding:
+    new = nn.Embedding(count, old.embedding_dim, padding_idx=old.padding_idx, dtype=old.weight.dtype, device=old.weight.device)
+    keep = min(count, old.num_embeddings)
+    with torch.no_grad():
+        new.weight[:keep] = old.weight[:keep]
+        if count > keep:
+            fill = old.weight.mean(dim=0) if mean_resizing else torch.zeros_like(old.weight[0])
+            new.weight[keep:] = fill
+    return new
+
+
+def _resize_output(output: nn.Linear, count: int, mean_resizing: bool) -> None:
+    old_weight = output.weight
+    keep = min(count, old_weight.shape[0])
+    with torch.no_grad():
+        weight = old_weight.new_empty((count, old_weight.shape[1]))
+        weight[:keep] = old_weight[:keep]
+        weight[keep:] = old_weight.mean(dim=0) if mean_resizing else 0
+        output.weight = nn.Parameter(weight)
+        if getattr(output, "bias", None) is not None:
+            bias = output.bias.new_zeros(count)
+            bias[:keep] = output.bias[:keep]
+            output.bias = nn.Parameter(bias)
+    output.out_features = count
+
+
+def _hub_kwargs(options: HubOptions) -> dict[str, Any]:
+    return {k: v for k, v in vars(options).items() if v not in (None, "", False)}
+
+
+def _resolve_dtype(dtype: Any, config: PretrainedConfig, files) -> torch.dtype:
+    if dtype == "auto":
+        from_config = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+        return parse_dtype(from_config, "config.json 'dtype'") if from_config else (checkpoint_dtype(files) or torch.float32)
+    return parse_dtype(dtype) or torch.get_default_dtype()
+
+
+def _parse_device(device: Any) -> torch.device:
+    if isinstance(device, dict):
+        devices = set(device.values())
+        if len(devices) != 1:
+            raise ValueError("device_map with several devices is not supported: pass one device such as 'cpu' or 'cuda:0'.")
+        device = devices.pop()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device, int):
+        return torch.device("cuda", device)
+    return torch.device(device)
+
+
+def _check_attn_implementation(name: str) -> str:
+    if name not in ("sdpa", "eager"):
+        raise ValueError(f"attn_implementation={name!r} is not available: use 'sdpa' (default) or 'eager'.")
+    return name
+
+
+def _reject_remote_code(trust_remote_code: bool) -> None:
+    if trust_remote_code:
+        logger.warning("trust_remote_code=True is ignored: workbench never runs code downloaded with a checkpoint.")

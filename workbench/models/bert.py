@@ -1,0 +1,394 @@
+"""BERT (https://arxiv.org/abs/1810.04805) and the task heads that BERT-like encoders share.
+
+    input_ids ─► word + position + token-type embeddings ─► LayerNorm
+              ─► N × [ self-attention ─► add & LayerNorm ─► feed-forward ─► add & LayerNorm ]
+              ─► last_hidden_state ─► (pooler: tanh(dense(h[:, 0])))
+
+Module names equal the checkpoint keys (``encoder.layer.0.attention.self.query``), so a
+checkpoint loads with a strict name match. RoBERTa (``roberta.py``) reuses everything here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import PretrainedConfig
+from ..modeling import PreTrainedModel
+from ..nn.activations import get_activation
+from ..nn.attention import attention, padding_mask
+from ..nn.losses import sequence_classification_loss, span_loss, token_classification_loss
+from ..outputs import (
+    BaseModelOutputWithPooling,
+    MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutput,
+    TokenClassifierOutput,
+)
+
+
+class BertConfig(PretrainedConfig):
+    model_type = "bert"
+    defaults = {
+        "vocab_size": 30522,
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 2,
+        "initializer_range": 0.02,
+        "layer_norm_eps": 1e-12,
+        "pad_token_id": 0,
+        "classifier_dropout": None,
+        "is_decoder": False,
+        "add_cross_attention": False,
+        "use_cache": True,
+        "tie_word_embeddings": True,
+    }
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
+        return torch.arange(length, device=device)[None, :]
+
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.word_embeddings(input_ids)
+        batch, length = inputs_embeds.shape[:2]
+        if position_ids is None:
+            position_ids = self.position_ids(input_ids, length, inputs_embeds.device)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros((batch, length), dtype=torch.long, device=inputs_embeds.device)
+        embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class BertSelfAttention(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        if config.hidden_size % config.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({config.hidden_size}) must be a multiple of num_attention_heads "
+                f"({config.num_attention_heads}): fix one of them in the config."
+            )
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dropout_prob = config.attention_probs_dropout_prob
+
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool):
+        batch, length, _ = hidden_states.shape
+        split = lambda x: x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+        out, weights = attention(
+            split(self.query(hidden_states)), split(self.key(hidden_states)), split(self.value(hidden_states)),
+            mask, dropout=self.dropout_prob if self.training else 0.0, eager=eager,
+        )
+        return out.reshape(batch, length, -1), weights
+
+
+class BertSelfOutput(nn.Module):
+    """dense ─► dropout ─► LayerNorm(x + residual); also the feed-forward's output block."""
+
+    def __init__(self, config: PretrainedConfig, in_features: int | None = None) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_features or config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states, mask, eager):
+        attended, weights = self.self(hidden_states, mask, eager)
+        return self.output(attended, hidden_states), weights
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.intermediate_act_fn = get_activation(config.hidden_act)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class BertLayer(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertSelfOutput(config, in_features=config.intermediate_size)
+
+    def forward(self, hidden_states, mask, eager):
+        attended, weights = self.attention(hidden_states, mask, eager)
+        return self.output(self.intermediate(attended), attended), weights
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layer:
+            hidden_states, weights = layer(hidden_states, mask, eager)
+            if output_hidden_states:
+                all_hidden += (hidden_states,)
+            if output_attentions:
+                all_attentions += (weights,)
+        return hidden_states, all_hidden, all_attentions
+
+
+class BertPooler(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.dense(hidden_states[:, 0]))
+
+
+class BertPreTrainedModel(PreTrainedModel):
+    config_class = BertConfig
+    base_model_prefix = "bert"
+    _ignore_unexpected = (r"position_ids$", r"token_type_ids$", r"predictions\.decoder\.bias$", r"^cls\.seq_relationship", r"pooler\.")
+    _checkpoint_renames = ((r"LayerNorm\.gamma$", "LayerNorm.weight"), (r"LayerNorm\.beta$", "LayerNorm.bias"))
+
+
+class BertModel(BertPreTrainedModel):
+    embeddings_class = BertEmbeddings
+
+    def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        _check_inputs(input_ids, inputs_embeds)
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        mask = padding_mask(attention_mask, hidden.dtype)
+        eager = output_attentions or self._attn_implementation() == "eager"
+        hidden, all_hidden, all_attentions = self.encoder(hidden, mask, eager, output_hidden_states, output_attentions)
+        out = BaseModelOutputWithPooling(
+            last_hidden_state=hidden,
+            pooler_output=self.pooler(hidden) if self.pooler is not None else None,
+            hidden_states=all_hidden,
+            attentions=all_attentions,
+        )
+        return out if (config.return_dict if return_dict is None else return_dict) else out.to_tuple()
+
+
+def _check_inputs(input_ids, inputs_embeds) -> None:
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+
+
+# ---------------------------------------------------------------------------------------------
+# task heads, shared by BERT-like encoders: a subclass names its base model class and prefix
+
+
+class EncoderHeadMixin:
+    """Runs the base model (found under ``base_model_prefix``) and finishes the output."""
+
+    base_model_class: type = BertModel
+
+    def _encode(self, kwargs: dict) -> BaseModelOutputWithPooling:
+        kwargs = {k: v for k, v in kwargs.items() if k != "return_dict"}
+        return getattr(self, self.base_model_prefix)(**kwargs, return_dict=True)
+
+    def _finish(self, output, return_dict):
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
+
+    def _dropout_probability(self) -> float:
+        dropout = getattr(self.config, "classifier_dropout", None)
+        return dropout if dropout is not None else self.config.hidden_dropout_prob
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.transform = nn.Sequential()
+        self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform.transform_act_fn = get_activation(config.hidden_act)
+        self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        # the decoder's bias lives beside it (key cls.predictions.bias), as in the checkpoints
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.transform(hidden_states)) + self.bias
+
+
+class BertForMaskedLM(EncoderHeadMixin, BertPreTrainedModel):
+    _tied_weights_keys = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = nn.Module()
+        self.cls.predictions = BertLMPredictionHead(config)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def _resize_extra(self, count: int) -> None:
+        self.cls.predictions.bias = _resized_bias(self.cls.predictions.bias, count)
+
+    def forward(self, labels=None, return_dict=None, **kwargs):
+        out = self._encode(kwargs)
+        logits = self.cls.predictions(out.last_hidden_state)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class SequenceClassificationHead(EncoderHeadMixin):
+    """Pooled output ─► dropout ─► linear to ``num_labels`` (BERT)."""
+
+    def _build_head(self, config: PretrainedConfig) -> None:
+        setattr(self, self.base_model_prefix, self.base_model_class(config))
+        self.dropout = nn.Dropout(self._dropout_probability())
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def _classify(self, out) -> torch.Tensor:
+        return self.classifier(self.dropout(out.pooler_output))
+
+    def forward(self, labels=None, return_dict=None, **kwargs):
+        out = self._encode(kwargs)
+        logits = self._classify(out)
+        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
+        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class TokenClassificationHead(EncoderHeadMixin):
+    def _build_head(self, config: PretrainedConfig) -> None:
+        setattr(self, self.base_model_prefix, self.base_model_class(config, add_pooling_layer=False))
+        self.dropout = nn.Dropout(self._dropout_probability())
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, labels=None, return_dict=None, **kwargs):
+        out = self._encode(kwargs)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class QuestionAnsweringHead(EncoderHeadMixin):
+    def _build_head(self, config: PretrainedConfig) -> None:
+        setattr(self, self.base_model_prefix, self.base_model_class(config, add_pooling_layer=False))
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, start_positions=None, end_positions=None, return_dict=None, **kwargs):
+        out = self._encode(kwargs)
+        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).split(1, dim=-1)
+        start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
+
+
+class MultipleChoiceHead(EncoderHeadMixin):
+    """Each (batch, choice) pair is encoded on its own; one score per choice."""
+
+    def _build_head(self, config: PretrainedConfig) -> None:
+        setattr(self, self.base_model_prefix, self.base_model_class(config))
+        self.dropout = nn.Dropout(self._dropout_probability())
+        self.classifier = nn.Linear(config.hidden_size, 1)
+
+    def _score(self, out) -> torch.Tensor:
+        return self.classifier(self.dropout(out.pooler_output))
+
+    def forward(self, labels=None, return_dict=None, **kwargs):
+        reference = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
+        num_choices = reference.shape[1]
+        flat = {}
+        for key, value in kwargs.items():
+            if isinstance(value, torch.Tensor) and key != "inputs_embeds":
+                value = value.reshape(-1, value.shape[-1])
+            elif key == "inputs_embeds" and value is not None:
+                value = value.reshape(-1, *value.shape[-2:])
+            flat[key] = value
+        out = self._encode(flat)
+        logits = self._score(out).view(-1, num_choices)
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+def _resized_bias(bias: nn.Parameter, count: int) -> nn.Parameter:
+    new = bias.new_zeros(count)
+    keep = min(count, bias.shape[0])
+    new[:keep] = bias.detach()[:keep]
+    return nn.Parameter(new)
+
+
+class BertForSequenceClassification(SequenceClassificationHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
+class BertForTokenClassification(TokenClassificationHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
+class BertForQuestionAnswering(QuestionAnsweringHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
+class BertForMultipleChoice(MultipleChoiceHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
+MODEL_TYPES = {
+    "bert": (BertConfig, {
+        "AutoModel": BertModel,
+        "AutoModelForMaskedLM": BertForMaskedLM,
+        "AutoModelForSequenceClassification": BertForSequenceClassification,
+        "AutoModelForTokenClassification": BertForTokenClassification,
+        "AutoModelForQuestionAnswering": BertForQuestionAnswering,
+        "AutoModelForMultipleChoice": BertForMultipleChoice,
+    }),
+}

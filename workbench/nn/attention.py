@@ -1,0 +1,91 @@
+"""Scaled dot-product attention and the masks it takes.
+
+Masks are additive float tensors of shape (B, 1, Q, K): 0 where a query may attend, the dtype's
+minimum where it may not. A fully masked row (a left-padding query) then gives a uniform
+softmax instead of NaN, and its output is ignored downstream.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype, query_length: int | None = None) -> torch.Tensor | None:
+    """(B, K) 1/0 mask -> additive (B, 1, 1 or Q, K) mask for bidirectional attention; None if all ones."""
+    if attention_mask is None or bool(attention_mask.all()):
+        return None
+    mask = attention_mask[:, None, None, :].to(dtype)
+    return (1.0 - mask) * torch.finfo(dtype).min
+
+
+def causal_mask(
+    attention_mask: torch.Tensor | None,
+    query_length: int,
+    key_length: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    sliding_window: int | None = None,
+) -> torch.Tensor | None:
+    """Additive (B or 1, 1, Q, K) mask: causal, optionally windowed, plus key padding.
+
+    Queries are the last ``query_length`` of ``key_length`` positions (the earlier ones come from
+    the cache). Returns None when plain causal attention needs no explicit mask (SDPA's
+    ``is_causal`` or a single decode step cover it).
+    """
+    has_padding = attention_mask is not None and not bool(attention_mask.all())
+    past = key_length - query_length
+    window_matters = sliding_window is not None and key_length > sliding_window
+    if not has_padding and not window_matters and (query_length == 1 or past == 0):
+        return None
+    query_pos = torch.arange(past, key_length, device=device)[:, None]
+    key_pos = torch.arange(key_length, device=device)[None, :]
+    allowed = key_pos <= query_pos
+    if sliding_window is not None:
+        allowed = allowed & (key_pos > query_pos - sliding_window)
+    allowed = allowed[None, None]
+    if has_padding:
+        allowed = allowed & attention_mask[:, None, None, -key_length:].bool()
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    return mask.masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    causal: bool = False,
+    dropout: float = 0.0,
+    scale: float | None = None,
+    eager: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, H, Q, D) queries over (B, Hkv, K, D) keys/values -> (B, Q, H, D) output, weights.
+
+    Grouped-query attention: ``Hkv`` may divide ``H``; keys and values are repeated to match.
+    ``eager`` computes the softmax weights explicitly (needed for ``output_attentions``);
+    otherwise PyTorch's fused SDPA kernel runs and the weights are None.
+    ``causal`` applies only when ``mask`` is None (the mask helpers return None exactly when
+    plain causal attention is enough).
+    """
+    groups = query.shape[1] // key.shape[1]
+    if groups > 1:
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    is_causal = causal and mask is None and query.shape[2] > 1
+    if not eager:
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, is_causal=is_causal, scale=scale)
+        return out.transpose(1, 2), None
+    scale = scale if scale is not None else query.shape[-1] ** -0.5
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scale
+    if is_causal:
+        q, k = query.shape[2], key.shape[2]
+        blocked = torch.ones(q, k, dtype=torch.bool, device=query.device).triu(k - q + 1)
+        scores = scores.masked_fill(blocked, torch.finfo(scores.dtype).min)
+    if mask is not None:
+        scores = scores + mask
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    if dropout:
+        weights = F.dropout(weights, p=dropout, training=True)
+    return torch.matmul(weights, value).transpose(1, 2), weights

@@ -1,0 +1,129 @@
+"""Model outputs: dataclasses that also behave like ordered dicts and tuples.
+
+``out.logits``, ``out["logits"]`` and ``out[0]`` all work, and fields left as ``None`` are
+skipped by keys, iteration and indexing, as users of the reference library expect.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, fields
+from typing import Any, Optional
+
+import torch
+
+
+class ModelOutput(OrderedDict):
+    """Subclasses are dataclasses whose non-None fields are also the dict's items."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                super().__setitem__(field.name, value)
+
+    def __getitem__(self, key: str | int | slice) -> Any:
+        if isinstance(key, str):
+            return dict(self.items())[key]
+        return self.to_tuple()[key]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if value is not None and name in {f.name for f in fields(self)}:
+            super().__setitem__(name, value)
+        super().__setattr__(name, value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        super().__setattr__(key, value)
+
+    def __reduce__(self):
+        return type(self), tuple(getattr(self, f.name) for f in fields(self))
+
+    def to_tuple(self) -> tuple:
+        return tuple(self[k] for k in self.keys())
+
+
+Tensor = Optional[torch.Tensor]
+Tensors = Optional[tuple]
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    last_hidden_state: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class BaseModelOutputWithPast(ModelOutput):
+    last_hidden_state: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class BaseModelOutputWithPooling(ModelOutput):
+    last_hidden_state: Tensor = None
+    pooler_output: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class CausalLMOutputWithPast(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class MaskedLMOutput(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class SequenceClassifierOutput(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class SequenceClassifierOutputWithPast(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class TokenClassifierOutput(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class QuestionAnsweringModelOutput(ModelOutput):
+    loss: Tensor = None
+    start_logits: Tensor = None
+    end_logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class MultipleChoiceModelOutput(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None

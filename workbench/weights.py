@@ -1,0 +1,198 @@
+"""Checkpoint files: find them, read them tensor by tensor, write them in shards.
+
+Formats are Hugging Face's: ``model.safetensors``, sharded ``model-0000i-of-0000n.safetensors``
+with ``model.safetensors.index.json``, and (read only, never unpickled) ``pytorch_model.bin``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+
+from .errors import CheckpointError, CheckpointNotFoundError
+from .hub import HubOptions, resolve_file
+from .io import atomic_path, atomic_write_text
+
+SAFE_WEIGHTS_NAME = "model.safetensors"
+SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+PT_WEIGHTS_NAME = "pytorch_model.bin"
+PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+
+_DTYPES = {
+    "float32": torch.float32, "float": torch.float32, "fp32": torch.float32,
+    "float16": torch.float16, "half": torch.float16, "fp16": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float64": torch.float64,
+}
+
+
+def parse_dtype(value: str | torch.dtype | None, argument: str = "dtype") -> torch.dtype | None:
+    """``"bfloat16"``, ``"torch.float16"`` or a ``torch.dtype`` -> ``torch.dtype`` (``None`` stays)."""
+    if value is None or isinstance(value, torch.dtype):
+        return value
+    name = str(value).removeprefix("torch.")
+    if name not in _DTYPES:
+        raise ValueError(
+            f"{argument}={value!r} is not a dtype workbench loads weights in. "
+            f"Use one of {sorted(set(_DTYPES))}, a torch.dtype, or 'auto'."
+        )
+    return _DTYPES[name]
+
+
+@dataclass
+class CheckpointFiles:
+    """The weight files of one checkpoint, in the order they should be read."""
+
+    paths: list[str]
+    format: str  # "safetensors" or "pt"
+
+
+def find_checkpoint_files(path_or_repo: str | os.PathLike, options: HubOptions) -> CheckpointFiles:
+    """Resolve the weight files: single or sharded safetensors first, then pytorch_model.bin."""
+    for weights_name, index_name, fmt in (
+        (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, "safetensors"),
+        (PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME, "pt"),
+    ):
+        single = resolve_file(path_or_repo, weights_name, options, required=False)
+        if single:
+            return CheckpointFiles([single], fmt)
+        index = resolve_file(path_or_repo, index_name, options, required=False)
+        if index:
+            shards = _read_index(index)
+            return CheckpointFiles([resolve_file(path_or_repo, name, options) for name in shards], fmt)
+    where = os.path.join(str(path_or_repo), options.subfolder) if options.subfolder else str(path_or_repo)
+    raise CheckpointNotFoundError(
+        f"No weights found in {where}: looked for {SAFE_WEIGHTS_NAME}, {SAFE_WEIGHTS_INDEX_NAME}, "
+        f"{PT_WEIGHTS_NAME} and {PT_WEIGHTS_INDEX_NAME}. Save the model there with "
+        "model.save_pretrained(folder), or use Model.from_config(config) for random weights."
+    )
+
+
+def _read_index(index_path: str) -> list[str]:
+    try:
+        with open(index_path, encoding="utf-8") as handle:
+            weight_map = json.load(handle)["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise CheckpointError(
+            f"{index_path} is not a valid shard index (needs a 'weight_map' of tensor -> file): {error}. "
+            "Re-save the checkpoint with save_pretrained."
+        ) from None
+    return sorted(set(weight_map.values()))
+
+
+def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, torch.Tensor | None]]:
+    """Yield ``(name, tensor)`` for every tensor of the checkpoint, one at a time.
+
+    Names that ``wanted`` rejects are yielded with ``None`` instead of being read, so the caller
+    can report them as unexpected without paying for them.
+    """
+    for path in files.paths:
+        if files.format == "safetensors":
+            yield from _iter_safetensors(path, wanted)
+        else:
+            yield from _iter_torch_bin(path, wanted)
+
+
+def _iter_safetensors(path: str, wanted: Callable[[str], bool] | None) -> Iterator[tuple[str, torch.Tensor | None]]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="pt") as handle:
+            for name in handle.keys():
+                yield name, (handle.get_tensor(name) if wanted is None or wanted(name) else None)
+    except SafetensorError as error:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({error}); it is probably truncated or "
+            "corrupt. Delete it and download or save it again."
+        ) from None
+
+
+def _iter_torch_bin(path: str, wanted: Callable[[str], bool] | None) -> Iterator[tuple[str, torch.Tensor | None]]:
+    try:
+        # weights_only: a checkpoint must never run code while it loads
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # torch raises several types for bad pickles
+        raise CheckpointError(
+            f"{path} could not be read as plain tensors with torch.load(weights_only=True): {error}. "
+            "workbench never unpickles arbitrary objects; convert the file to safetensors with a "
+            "tool you trust."
+        ) from None
+    for name, tensor in state.items():
+        yield name, (tensor if wanted is None or wanted(name) else None)
+
+
+def checkpoint_dtype(files: CheckpointFiles) -> torch.dtype | None:
+    """The floating dtype the checkpoint stores, read from headers only."""
+    if files.format != "safetensors":
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(files.paths[0], framework="pt") as handle:
+            for name in handle.keys():
+                dtype = handle.get_slice(name).get_dtype()
+                if dtype in ("F32", "F16", "BF16", "F64"):
+                    return {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}[dtype]
+    except SafetensorError:
+        return None  # reported properly when the tensors are read
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# saving
+
+def parse_size(size: int | str) -> int:
+    """``"5GB"``, ``"200MB"``, ``"10KiB"`` or a byte count -> bytes."""
+    if isinstance(size, int):
+        return size
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)B?\s*", str(size).upper())
+    if not match:
+        raise ValueError(f"max_shard_size={size!r} is not a size: use bytes as an int or a string like '500MB' or '5GB'.")
+    number, unit, binary = match.groups()
+    base = 1024 if binary else 1000
+    return int(float(number) * base ** " KMGT".index(unit or " "))
+
+
+def save_state_dict(state_dict: dict[str, torch.Tensor], folder: str, max_shard_size: int | str = "5GB") -> list[str]:
+    """Write safetensors shards (and the index when there is more than one); return file names."""
+    from safetensors.torch import save_file
+
+    limit = parse_size(max_shard_size)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in state_dict.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor.detach().contiguous()
+        size += nbytes
+    names = (
+        [SAFE_WEIGHTS_NAME]
+        if len(shards) == 1
+        else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    )
+    _remove_stale_weights(folder, keep=set(names))
+    for name, shard in zip(names, shards):
+        with atomic_path(os.path.join(folder, name)) as tmp:
+            save_file(shard, tmp, metadata={"format": "pt"})
+    if len(shards) > 1:
+        index = {
+            "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state_dict.values())},
+            "weight_map": {key: name for name, shard in zip(names, shards) for key in shard},
+        }
+        atomic_write_text(os.path.join(folder, SAFE_WEIGHTS_INDEX_NAME), json.dumps(index, indent=2, sort_keys=True) + "\n")
+    return names
+
+
+def _remove_stale_weights(folder: str, keep: set[str]) -> None:
+    """A re-save with other sharding must not leave old shards that a loader could pick up."""
+    pattern = re.compile(r"(model(-\d{5}-of-\d{5})?\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin(\.index\.json)?)$")
+    for name in os.listdir(folder):
+        if pattern.fullmatch(name) and name not in keep:
+            os.remove(os.path.join(folder, name))
