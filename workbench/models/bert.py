@@ -177,7 +177,7 @@ class BertPooler(nn.Module):
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
-    _ignore_unexpected = (r"position_ids$", r"token_type_ids$", r"predictions\.decoder\.bias$", r"^cls\.seq_relationship", r"pooler\.")
+    _ignore_unexpected = (r"position_ids$", r"token_type_ids$", r"^cls\.seq_relationship", r"pooler\.")
     _checkpoint_renames = ((r"LayerNorm\.gamma$", "LayerNorm.weight"), (r"LayerNorm\.beta$", "LayerNorm.bias"))
 
 
@@ -248,16 +248,19 @@ class BertLMPredictionHead(nn.Module):
         self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.transform.transform_act_fn = get_activation(config.hidden_act)
         self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        # the decoder's bias lives beside it (key cls.predictions.bias), as in the checkpoints
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        # with tied embeddings the decoder's bias is ``bias`` (the only one checkpoints store)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.transform(hidden_states)) + self.bias
+        return self.decoder(self.transform(hidden_states))
 
 
 class BertForMaskedLM(EncoderHeadMixin, BertPreTrainedModel):
-    _tied_weights_keys = {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)

@@ -1,0 +1,39 @@
+"""The registry of tiny model configs that every model test runs over.
+
+Adding an architecture adds entries here: the reference library builds a random model from
+``config`` (transformers' config kwargs for ``model_type``), and the shared contract and parity
+suites (test_models.py) run on it for every head listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model_type: str
+    config: dict
+    heads: tuple[str, ...]  # reference/workbench class names
+    decoder: bool = False  # causal LM: also check cached decode == full forward
+    extra: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+TINY_ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                    max_position_embeddings=64, type_vocab_size=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+ENCODER_HEADS = ("Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
+                 "ForMultipleChoice")
+
+CASES: list[Case] = [
+    Case("bert", "bert", dict(TINY_ENCODER, num_labels=3), tuple("Bert" + h for h in ENCODER_HEADS)),
+    Case("bert-untied-gelu-new", "bert", dict(TINY_ENCODER, hidden_act="gelu_new", tie_word_embeddings=False),
+         ("BertModel", "BertForMaskedLM")),
+]
+
+
+def head_cases() -> list[tuple[Case, str]]:
+    return [(case, head) for case in CASES for head in case.heads]

@@ -1,0 +1,35 @@
+"""Helpers that build things with the reference library (transformers, test-only)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def build_reference_model(model_type: str, class_name: str, config_kwargs: dict, seed: int = 0, eager: bool = True):
+    """A random reference model whose weights are far from their init (so parity is a real check)."""
+    import transformers
+
+    config = transformers.AutoConfig.for_model(model_type, **config_kwargs)
+    if eager:
+        config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    model = getattr(transformers, class_name)(config)
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape, generator=generator) * 0.1)
+    return model.eval()
+
+
+def save_reference_model(model, folder: str) -> str:
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder)
+    return folder
+
+
+def load_reference_model(class_name: str, folder: str, **kwargs):
+    import transformers
+
+    return getattr(transformers, class_name).from_pretrained(folder, attn_implementation="eager", **kwargs).eval()

@@ -1,0 +1,207 @@
+"""The shared contract and parity suite, run over every entry of tests/model_registry.py.
+
+Parity: the reference builds a random model and saves it; workbench loads it and must match
+its outputs (logits, every hidden state, every attention map) within 1e-5 in float32; then
+workbench saves and the reference loads that and matches again.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import workbench
+from workbench.auto import class_for_architecture
+
+from model_registry import head_cases
+from reference import build_reference_model, load_reference_model, save_reference_model
+
+ATOL = 1e-5
+CASES = head_cases()
+IDS = [f"{case.name}-{head}" for case, head in CASES]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Lazily built reference checkpoints, one per (case, head), shared by all tests here."""
+    built: dict[str, tuple] = {}
+
+    def get(case, head):
+        key = f"{case.name}-{head}"
+        if key not in built:
+            config = dict(case.config)
+            if head.endswith("ForQuestionAnswering"):
+                config["num_labels"] = 2  # start and end logits
+            reference = build_reference_model(case.model_type, head, config)
+            folder = save_reference_model(reference, str(tmp_path_factory.mktemp(key)))
+            built[key] = (reference, folder)
+        return built[key]
+
+    return get
+
+
+def make_inputs(case, head, batch=2, length=7, pad=True, seed=0):
+    """Token ids with the second row right-padded by two tokens (when ``pad``)."""
+    generator = torch.Generator().manual_seed(seed)
+    vocab = case.config["vocab_size"]
+    shape = (batch, 3, length) if head.endswith("ForMultipleChoice") else (batch, length)
+    input_ids = torch.randint(3, vocab, shape, generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    if pad:
+        attention_mask[1, ..., -2:] = 0
+        input_ids[1, ..., -2:] = case.config.get("pad_token_id", 0) or 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def main_outputs(out, head) -> dict[str, torch.Tensor]:
+    if head.endswith("ForQuestionAnswering"):
+        return {"start_logits": out.start_logits, "end_logits": out.end_logits}
+    if hasattr(out, "logits") and out.logits is not None:
+        return {"logits": out.logits}
+    return {"last_hidden_state": out.last_hidden_state}
+
+
+def assert_close_where_valid(actual, expected, mask, what):
+    """Compare (B, T, ...) tensors on non-padded tokens only; other shapes compare whole."""
+    if mask is not None and actual.dim() >= 2 and actual.shape[:2] == mask.shape:
+        actual, expected = actual[mask.bool()], expected[mask.bool()]
+    error = (actual.float() - expected.float()).abs().max().item()
+    assert error <= ATOL, f"{what}: max abs error {error:.3g} > {ATOL}"
+
+
+def compare(ours, theirs, head, inputs, with_internals=True):
+    mask = inputs["attention_mask"] if not head.endswith("ForMultipleChoice") else None
+    for name, tensor in main_outputs(theirs, head).items():
+        assert getattr(ours, name).shape == tensor.shape, name
+        assert_close_where_valid(getattr(ours, name), tensor, mask, name)
+    if with_internals:
+        assert len(ours.hidden_states) == len(theirs.hidden_states)
+        for i, (a, b) in enumerate(zip(ours.hidden_states, theirs.hidden_states)):
+            assert_close_where_valid(a, b, mask, f"hidden_states[{i}]")
+        assert len(ours.attentions) == len(theirs.attentions)
+        for i, (a, b) in enumerate(zip(ours.attentions, theirs.attentions)):
+            query_mask = mask[:, None, :, None].expand_as(a).bool() if mask is not None else torch.ones_like(a, dtype=torch.bool)
+            error = (a - b)[query_mask].abs().max().item()
+            assert error <= ATOL, f"attentions[{i}]: {error:.3g}"
+
+
+def run(model, inputs, internals=True):
+    with torch.no_grad():
+        return model(**inputs, output_hidden_states=internals, output_attentions=internals)
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_reference_checkpoint_loads_and_matches(case, head, checkpoints):
+    reference, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head)
+    compare(run(model, inputs), run(reference, inputs), head, inputs)
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_workbench_save_loads_in_reference(case, head, checkpoints, tmp_path):
+    reference, folder = checkpoints(case, head)
+    class_for_architecture(head).from_pretrained(folder).save_pretrained(tmp_path)
+    reloaded = load_reference_model(head, str(tmp_path))
+    inputs = make_inputs(case, head)
+    compare(run(reloaded, inputs), run(reference, inputs), head, inputs)
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_auto_class_picks_the_head(case, head, checkpoints):
+    _, folder = checkpoints(case, head)
+    suffix = head.split("For", 1)[1] if "For" in head else ("CausalLM" if head.endswith("LMHeadModel") else "")
+    auto = getattr(workbench, f"AutoModelFor{suffix}" if suffix else "AutoModel")
+    assert type(auto.from_pretrained(folder)).__name__ == head
+
+
+# --- the contract every model keeps --------------------------------------------------------
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
+    _, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head)
+    batched = run(model, inputs, internals=False)
+    for row in range(inputs["input_ids"].shape[0]):
+        keep = inputs["attention_mask"][row].reshape(-1, inputs["attention_mask"].shape[-1])[0].bool()
+        alone = {k: v[row : row + 1][..., keep] for k, v in inputs.items()}
+        single = run(model, alone, internals=False)
+        for name, tensor in main_outputs(single, head).items():
+            ours = getattr(batched, name)[row : row + 1]
+            if tensor.dim() >= 2 and tensor.shape[1] == int(keep.sum()) and not head.endswith("ForMultipleChoice"):
+                ours = ours[:, : int(keep.sum())]
+            assert (ours - tensor).abs().max() <= ATOL, name
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_dtypes_and_shapes(case, head, checkpoints):
+    _, folder = checkpoints(case, head)
+    inputs = make_inputs(case, head)
+    for dtype in (torch.float32, torch.bfloat16):
+        model = class_for_architecture(head).from_pretrained(folder, dtype=dtype)
+        assert model.dtype == dtype and all(p.dtype == dtype for p in model.parameters())
+        out = run(model, inputs)
+        for name, tensor in main_outputs(out, head).items():
+            assert tensor.dtype == dtype, name
+            assert torch.isfinite(tensor).all(), name
+        assert len(out.hidden_states) == case.config["num_hidden_layers"] + 1
+
+
+def params_without_grad(model, inputs, head) -> set[str]:
+    model.train()
+    for param in model.parameters():
+        param.grad = None
+    out = model(**inputs, output_hidden_states=False)
+    sum(t.float().pow(2).mean() for t in main_outputs(out, head).values()).backward()
+    model.eval()
+    return {n for n, p in model.named_parameters() if p.grad is None}
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_round_trip_and_gradients(case, head, checkpoints, tmp_path):
+    reference, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    model.save_pretrained(tmp_path, max_shard_size="20KB")
+    again = class_for_architecture(head).from_pretrained(tmp_path)
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    # gradients reach every parameter the reference's gradients reach (some heads leave e.g.
+    # the pooler unused in both)
+    inputs = make_inputs(case, head)
+    assert params_without_grad(model, inputs, head) == params_without_grad(reference, inputs, head)
+
+
+DECODER_CASES = [(case, head) for case, head in CASES if case.decoder and ("CausalLM" in head or "LMHead" in head)]
+
+
+@pytest.mark.parametrize("case,head", DECODER_CASES, ids=[f"{c.name}-{h}" for c, h in DECODER_CASES])
+def test_cached_decode_equals_full_forward(case, head, checkpoints):
+    """Feeding a prompt, then one token at a time through the cache, gives the full forward's logits."""
+    _, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    ids = make_inputs(case, head, batch=2, length=9, pad=False)["input_ids"]
+    with torch.no_grad():
+        full = model(input_ids=ids).logits
+        out = model(input_ids=ids[:, :5], use_cache=True)
+        steps = [out.logits]
+        for t in range(5, ids.shape[1]):
+            out = model(input_ids=ids[:, t : t + 1], past_key_values=out.past_key_values, use_cache=True)
+            steps.append(out.logits)
+    assert (torch.cat(steps, dim=1) - full).abs().max() <= ATOL
+
+
+@pytest.mark.parametrize("case,head", DECODER_CASES, ids=[f"{c.name}-{h}" for c, h in DECODER_CASES])
+def test_left_padded_batch_with_positions_equals_rows_alone(case, head, checkpoints):
+    """Decoders batch left-padded prompts; positions then come from the attention mask."""
+    _, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    ids = make_inputs(case, head, batch=2, length=7, pad=False)["input_ids"]
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        batched = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        alone = model(input_ids=ids[1:, 3:]).logits
+    assert (batched[1:, 3:] - alone).abs().max() <= ATOL
