@@ -24,6 +24,9 @@ _LAZY = {
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForMultipleChoice": "auto",
     "PreTrainedModel": "modeling",
+    # decoder families (one config-driven decoder, workbench/models/llama.py)
+    **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
+       for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
     # tokenizers
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
