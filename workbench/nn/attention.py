@@ -63,7 +63,9 @@ def attention(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, H, Q, D) queries over (B, Hkv, K, D) keys/values -> (B, Q, H, D) output, weights.
 
-    Grouped-query attention: ``Hkv`` may divide ``H``; keys and values are repeated to match.
+    Grouped-query attention: ``Hkv`` may divide ``H``. SDPA shares the key/value heads without
+    copying them when it can (no mask, or a single decode step); otherwise, and in eager mode,
+    keys and values are repeated to ``H`` heads.
     ``eager`` computes the softmax weights explicitly (needed for ``output_attentions``);
     otherwise PyTorch's fused SDPA kernel runs and the weights are None.
     ``causal`` applies only when ``mask`` is None (the mask helpers return None exactly when
