@@ -28,10 +28,32 @@ TINY_ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_atte
 ENCODER_HEADS = ("Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
                  "ForMultipleChoice")
 
+# decoders: 4 query heads sharing 2 key/value heads; pad_token_id lets sequence classification
+# find each row's last real token
+TINY_DECODER = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
+DECODER_HEADS = ("Model", "ForCausalLM", "ForSequenceClassification")
+LLAMA3_ROPE = dict(rope_type="llama3", rope_theta=10000.0, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                   original_max_position_embeddings=16)
+YARN_ROPE = dict(rope_type="yarn", rope_theta=10000.0, factor=4.0, original_max_position_embeddings=16)
+
 CASES: list[Case] = [
     Case("bert", "bert", dict(TINY_ENCODER, num_labels=3), tuple("Bert" + h for h in ENCODER_HEADS)),
     Case("bert-untied-gelu-new", "bert", dict(TINY_ENCODER, hidden_act="gelu_new", tie_word_embeddings=False),
          ("BertModel", "BertForMaskedLM")),
+    Case("llama-gqa", "llama", dict(TINY_DECODER, num_labels=3), tuple("Llama" + h for h in DECODER_HEADS), decoder=True),
+    Case("llama-llama3-rope-tied-bias", "llama",
+         dict(TINY_DECODER, num_key_value_heads=4, rope_parameters=LLAMA3_ROPE, tie_word_embeddings=True,
+              attention_bias=True, mlp_bias=True),
+         tuple("Llama" + h for h in DECODER_HEADS), decoder=True),
+    Case("llama-yarn-rope", "llama", dict(TINY_DECODER, rope_parameters=YARN_ROPE), ("LlamaForCausalLM",), decoder=True),
+    # the window (4) is shorter than the test sequences (7 and 9), so it changes the outputs
+    Case("mistral-sliding-window", "mistral", dict(TINY_DECODER, sliding_window=4, head_dim=16),
+         tuple("Mistral" + h for h in DECODER_HEADS), decoder=True),
+    # q/k/v biases; layer 0 full attention, layer 1 in a window of 4
+    Case("qwen2-bias-sliding-layers", "qwen2",
+         dict(TINY_DECODER, use_sliding_window=True, sliding_window=4, max_window_layers=1),
+         tuple("Qwen2" + h for h in DECODER_HEADS), decoder=True),
 ]
 
 TINY_GPT2 = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,

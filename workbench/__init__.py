@@ -24,6 +24,14 @@ _LAZY = {
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForMultipleChoice": "auto",
     "PreTrainedModel": "modeling",
+    # model families
+    **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
+                                                      "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
+    **{f"GPT2{suffix}": "models.gpt2" for suffix in ("Config", "Model", "LMHeadModel", "ForSequenceClassification",
+                                                      "ForTokenClassification", "ForQuestionAnswering")},
+    # one config-driven decoder, workbench/models/llama.py
+    **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
+       for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
     # tokenizers
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",

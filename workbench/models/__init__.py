@@ -7,4 +7,7 @@ Modules are imported only when a config of theirs is loaded (see ``workbench.aut
 FAMILY_MODULES = {
     "bert": "bert",
     "gpt2": "gpt2",
+    "llama": "llama",
+    "mistral": "llama",
+    "qwen2": "llama",
 }

@@ -64,18 +64,32 @@ def attention(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, H, Q, D) queries over (B, Hkv, K, D) keys/values -> (B, Q, H, D) output, weights.
 
-    Grouped-query attention: ``Hkv`` may divide ``H``; keys and values are repeated to match.
+    Grouped-query attention: ``Hkv`` may divide ``H``. SDPA shares the key/value heads without
+    copying them when it can (no mask, or a single decode step); otherwise, and in eager mode,
+    keys and values are repeated to ``H`` heads.
     ``eager`` computes the softmax weights explicitly (needed for ``output_attentions``);
     otherwise PyTorch's fused SDPA kernel runs and the weights are None.
     ``causal`` applies only when ``mask`` is None (the mask helpers return None exactly when
     plain causal attention is enough). ``upcast`` computes the eager scores in float32 whatever
     the input dtype (GPT-2's ``reorder_and_upcast_attn``, for stable mixed-precision training).
     """
-    groups = query.shape[1] // key.shape[1]
+    batch, heads, length, _ = query.shape
+    groups = heads // key.shape[1]
+    is_causal = causal and mask is None and length > 1
+    if not eager:
+        if groups > 1 and mask is None:  # the kernel shares each key/value head itself
+            out = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout, is_causal=is_causal,
+                                                 scale=scale, enable_gqa=True)
+            return out.transpose(1, 2), None
+        if groups > 1 and length == 1 and mask.shape[1] == 1:
+            # one decode step: the H queries become `groups` queries per key/value head, so the
+            # cache is never repeated; a (B, 1, 1, K) mask broadcasts over them
+            packed = query.reshape(batch, heads // groups, groups, query.shape[-1])
+            out = F.scaled_dot_product_attention(packed, key, value, attn_mask=mask, dropout_p=dropout, scale=scale)
+            return out.reshape(batch, heads, 1, -1).transpose(1, 2), None
     if groups > 1:
         key = key.repeat_interleave(groups, dim=1)
         value = value.repeat_interleave(groups, dim=1)
-    is_causal = causal and mask is None and query.shape[2] > 1
     if not eager:
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, is_causal=is_causal, scale=scale)
         return out.transpose(1, 2), None

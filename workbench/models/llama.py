@@ -1,0 +1,415 @@
+"""Llama-style decoders: one config-driven decoder for Llama, Mistral and Qwen2.
+
+    input_ids ─► embed_tokens ─► N × [ h = h + self_attn(input_layernorm(h))
+                                       h = h + mlp(post_attention_layernorm(h)) ] ─► norm ─► lm_head
+
+    self_attn: q_proj, k_proj, v_proj ─► RoPE on queries and keys ─► append to the cache
+               ─► causal attention (grouped-query, optionally in a sliding window) ─► o_proj
+    mlp:       down_proj(silu(gate_proj(h)) * up_proj(h))
+
+Llama: https://arxiv.org/abs/2302.13971, Mistral: https://arxiv.org/abs/2310.06825,
+Qwen2: https://arxiv.org/abs/2407.10671. What tells them apart are config fields, read once when
+the modules are built: ``attention_bias`` / ``attention_output_bias`` / ``mlp_bias`` (Qwen2 has
+biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (grouped-query attention),
+``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters`` and
+``tie_word_embeddings``. Module names equal the checkpoint keys (``model.layers.0.self_attn.q_proj``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import PretrainedConfig
+from ..modeling import PreTrainedModel
+from ..nn.activations import get_activation
+from ..nn.attention import attention, causal_mask
+from ..nn.cache import DynamicCache
+from ..nn.losses import causal_lm_loss, sequence_classification_loss
+from ..nn.norms import RMSNorm
+from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, standardize_rope_parameters
+from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+
+# ---------------------------------------------------------------------------------------------
+# configs
+
+
+class DecoderConfig(PretrainedConfig):
+    """What the three families share. The class attributes below are architecture facts that a
+    family fixes without writing them to config.json; a family whose config.json carries one
+    (Llama's ``attention_bias``) lists it in ``defaults`` instead."""
+
+    attention_bias = False  # bias on q_proj, k_proj, v_proj
+    attention_output_bias = None  # bias on o_proj; None: the same as attention_bias
+    mlp_bias = False
+    head_dim = None  # None: hidden_size // num_attention_heads
+    sliding_window = None  # tokens a query sees (itself included) in "sliding_attention" layers
+    layer_types = None  # per layer "full_attention" / "sliding_attention"; None: all one kind
+
+    def __post_init__(self) -> None:
+        if self.num_key_value_heads is None:
+            self.num_key_value_heads = self.num_attention_heads
+        if "head_dim" in self.defaults and self.head_dim is None:  # families that write it out
+            self.head_dim = self.hidden_size // self.num_attention_heads
+        standardize_rope_parameters(self)
+
+
+_SHARED_DEFAULTS = {
+    "hidden_act": "silu",
+    "initializer_range": 0.02,
+    "rms_norm_eps": 1e-6,
+    "use_cache": True,
+    "tie_word_embeddings": False,
+    "rope_parameters": None,
+    "attention_dropout": 0.0,
+}
+
+
+class LlamaConfig(DecoderConfig):
+    model_type = "llama"
+    defaults = {
+        **_SHARED_DEFAULTS,
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": None,
+        "max_position_embeddings": 2048,
+        "pad_token_id": None,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pretraining_tp": 1,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "head_dim": None,
+    }
+
+
+class MistralConfig(DecoderConfig):
+    model_type = "mistral"
+    defaults = {
+        **_SHARED_DEFAULTS,
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": None,
+        "max_position_embeddings": 4096 * 32,
+        "pad_token_id": None,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "sliding_window": 4096,  # every layer
+    }
+
+
+class Qwen2Config(DecoderConfig):
+    model_type = "qwen2"
+    attention_bias = True
+    attention_output_bias = False
+    defaults = {
+        **_SHARED_DEFAULTS,
+        "vocab_size": 151936,
+        "hidden_size": 4096,
+        "intermediate_size": 22016,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "max_position_embeddings": 32768,
+        "use_sliding_window": False,
+        "sliding_window": 4096,
+        "max_window_layers": 28,  # layers from this index on use the window
+        "layer_types": None,
+        "pad_token_id": None,
+        "bos_token_id": None,
+        "eos_token_id": None,
+    }
+
+    def __post_init__(self) -> None:
+        if not self.use_sliding_window:
+            self.sliding_window = None
+        if self.layer_types is None:
+            self.layer_types = [
+                "sliding_attention" if self.sliding_window is not None and i >= self.max_window_layers else "full_attention"
+                for i in range(self.num_hidden_layers)
+            ]
+        super().__post_init__()
+
+
+def layer_windows(config: DecoderConfig) -> list[int | None]:
+    """Per layer, the sliding window its attention uses (None: full causal attention)."""
+    window = config.sliding_window
+    types = config.layer_types or ["sliding_attention" if window else "full_attention"] * config.num_hidden_layers
+    return [window if kind == "sliding_attention" else None for kind in types[: config.num_hidden_layers]]
+
+
+# ---------------------------------------------------------------------------------------------
+# modules
+
+
+class LlamaMLP(nn.Module):
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__()
+        hidden, inner, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
+        self.gate_proj = nn.Linear(hidden, inner, bias=bias)
+        self.up_proj = nn.Linear(hidden, inner, bias=bias)
+        self.down_proj = nn.Linear(inner, hidden, bias=bias)
+        self.act_fn = get_activation(config.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, config: DecoderConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.head_dim = head_dim_of(config)
+        self.scaling = self.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+        if heads % kv_heads:
+            raise ValueError(
+                f"num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kv_heads}): fix the config."
+            )
+        out_bias = config.attention_bias if config.attention_output_bias is None else config.attention_output_bias
+        self.q_proj = nn.Linear(config.hidden_size, heads * self.head_dim, bias=config.attention_bias)
+        self.k_proj = nn.Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
+        self.v_proj = nn.Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
+        self.o_proj = nn.Linear(heads * self.head_dim, config.hidden_size, bias=out_bias)
+
+    def forward(self, hidden_states, cos, sin, mask, cache, eager):
+        batch, length, _ = hidden_states.shape
+        shape = (batch, length, -1, self.head_dim)
+        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, T, D)
+        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)  # (B, Hkv, T, D)
+        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)  # (B, Hkv, T, D)
+        query, key = apply_rotary(query, key, cos, sin)
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)  # (B, Hkv, past + T, D)
+        out, weights = attention(query, key, value, mask, causal=True, scale=self.scaling, eager=eager,
+                                 dropout=self.attention_dropout if self.training else 0.0)
+        return self.o_proj(out.reshape(batch, length, -1)), weights
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(self, config: DecoderConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.self_attn = LlamaAttention(config, layer_idx)
+        self.mlp = LlamaMLP(config)
+        self.input_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+
+    def forward(self, hidden_states, cos, sin, mask, cache, eager):
+        attended, weights = self.self_attn(self.input_layernorm(hidden_states), cos, sin, mask, cache, eager)
+        hidden_states = hidden_states + attended
+        hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
+        return hidden_states, weights
+
+
+class LlamaPreTrainedModel(PreTrainedModel):
+    config_class = LlamaConfig
+    base_model_prefix = "model"
+    # checkpoints converted from Meta's weights by old scripts stored the RoPE frequencies
+    _ignore_unexpected = (r"rotary_emb\.inv_freq$",)
+
+    def _finish(self, output, return_dict):
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
+
+
+class LlamaModel(LlamaPreTrainedModel):
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__(config)
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.rotary_emb = RotaryEmbedding(config)
+        self.layer_windows = layer_windows(config)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.embed_tokens = embeddings
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
+                cache_position=None, **kwargs):
+        """Hidden states of every position; with ``use_cache`` (the config's default) the keys and
+        values go into ``past_key_values`` (a new :class:`DynamicCache` if none is passed).
+
+        ``attention_mask`` is a (B, past + T) 1/0 padding mask; ``position_ids`` default to
+        ``past, past + 1, ...`` (pass them for left-padded batches).
+        """
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        use_cache = config.use_cache if use_cache is None else use_cache
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        past_key_values = _as_cache(past_key_values, use_cache)
+        batch, length = inputs_embeds.shape[:2]
+        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if position_ids is None:
+            if cache_position is None:
+                cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
+            position_ids = cache_position[None]
+        cos, sin = self.rotary_emb(position_ids, inputs_embeds.dtype)  # (B or 1, T, rotary_dim)
+        masks = {
+            window: causal_mask(attention_mask, length, past + length, inputs_embeds.dtype, inputs_embeds.device, window)
+            for window in set(self.layer_windows)
+        }
+        eager = output_attentions or self._attn_implementation() == "eager"
+
+        hidden = inputs_embeds
+        all_hidden = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer, window in zip(self.layers, self.layer_windows):
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            hidden, weights = layer(hidden, cos, sin, masks[window], past_key_values, eager)
+            if output_attentions:
+                all_attentions += (weights,)
+        hidden = self.norm(hidden)
+        if output_hidden_states:
+            all_hidden += (hidden,)
+        out = BaseModelOutputWithPast(hidden, past_key_values, all_hidden, all_attentions)
+        return self._finish(out, return_dict)
+
+
+def _as_cache(past_key_values, use_cache: bool):
+    if past_key_values is None:
+        return DynamicCache() if use_cache else None
+    if isinstance(past_key_values, (tuple, list)):  # the legacy ((key, value), ...) per layer
+        cache = DynamicCache()
+        for layer_idx, (key, value) in enumerate(past_key_values):
+            cache.update(key, value, layer_idx)
+        return cache
+    return past_key_values
+
+
+def keep_last_positions(hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor) -> torch.Tensor:
+    """(B, T, C) -> the positions whose logits are wanted: the last N for an int (0: all), the
+    listed positions for a 1-D tensor, per-row positions for a 2-D integer tensor, the True
+    positions (flattened) for a 2-D boolean tensor."""
+    if isinstance(logits_to_keep, int):
+        return hidden_states[:, -logits_to_keep:] if logits_to_keep else hidden_states
+    if logits_to_keep.dim() == 2:
+        if logits_to_keep.dtype == torch.bool:
+            return hidden_states[logits_to_keep]
+        return torch.take_along_dim(hidden_states, logits_to_keep[..., None], dim=1)
+    return hidden_states[:, logits_to_keep]
+
+
+class LlamaForCausalLM(LlamaPreTrainedModel):
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    base_model_class = LlamaModel
+
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__(config)
+        self.model = self.base_model_class(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
+        """Next-token logits; ``labels`` (B, T) give the shifted causal LM loss (-100 is ignored).
+        ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
+        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
+                         return_dict=True, **kwargs)
+        logits = self.lm_head(keep_last_positions(out.last_hidden_state, logits_to_keep))
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        return self._finish(result, return_dict)
+
+
+class LlamaForSequenceClassification(LlamaPreTrainedModel):
+    """Scores the last token that is not ``config.pad_token_id`` (so left and right padding both
+    work); without a pad token only a batch of one can be scored, from its last position."""
+
+    base_model_class = LlamaModel
+
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__(config)
+        self.model = self.base_model_class(config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                labels=None, use_cache=None, return_dict=None, **kwargs):
+        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
+                         return_dict=True, **kwargs)
+        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
+        batch = logits.shape[0]
+        pad = self.config.pad_token_id
+        if pad is None and batch != 1:
+            raise ValueError(
+                f"{type(self).__name__} cannot score a batch of {batch} without config.pad_token_id: set it "
+                "(model.config.pad_token_id = tokenizer.pad_token_id) so the last real token of each row can be found."
+            )
+        if pad is None or input_ids is None:  # inputs_embeds carry no pad tokens to look for
+            last = -1
+        else:
+            positions = torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32)
+            last = (positions * (input_ids != pad).to(logits.device, torch.int32)).argmax(-1)  # rightmost non-pad
+        pooled = logits[torch.arange(batch, device=logits.device), last]  # (B, num_labels)
+        loss = sequence_classification_loss(pooled, labels.to(pooled.device), self.config) if labels is not None else None
+        result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
+        return self._finish(result, return_dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# the families: the same modules under each family's names (save_pretrained writes the class
+# name into config.json's "architectures", so each family needs its own)
+
+
+class MistralModel(LlamaModel):
+    config_class = MistralConfig
+
+
+class MistralForCausalLM(LlamaForCausalLM):
+    config_class = MistralConfig
+    base_model_class = MistralModel
+
+
+class MistralForSequenceClassification(LlamaForSequenceClassification):
+    config_class = MistralConfig
+    base_model_class = MistralModel
+
+
+class Qwen2Model(LlamaModel):
+    config_class = Qwen2Config
+
+
+class Qwen2ForCausalLM(LlamaForCausalLM):
+    config_class = Qwen2Config
+    base_model_class = Qwen2Model
+
+
+class Qwen2ForSequenceClassification(LlamaForSequenceClassification):
+    config_class = Qwen2Config
+    base_model_class = Qwen2Model
+
+
+MODEL_TYPES = {
+    "llama": (LlamaConfig, {
+        "AutoModel": LlamaModel,
+        "AutoModelForCausalLM": LlamaForCausalLM,
+        "AutoModelForSequenceClassification": LlamaForSequenceClassification,
+    }),
+    "mistral": (MistralConfig, {
+        "AutoModel": MistralModel,
+        "AutoModelForCausalLM": MistralForCausalLM,
+        "AutoModelForSequenceClassification": MistralForSequenceClassification,
+    }),
+    "qwen2": (Qwen2Config, {
+        "AutoModel": Qwen2Model,
+        "AutoModelForCausalLM": Qwen2ForCausalLM,
+        "AutoModelForSequenceClassification": Qwen2ForSequenceClassification,
+    }),
+}
