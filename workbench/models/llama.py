@@ -25,6 +25,7 @@ from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.attention import attention, causal_mask
 from ..nn.cache import DynamicCache
+from ..nn.logits import keep_positions
 from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.norms import RMSNorm
 from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, standardize_rope_parameters
@@ -292,19 +293,6 @@ def _as_cache(past_key_values, use_cache: bool):
     return past_key_values
 
 
-def keep_last_positions(hidden_states: torch.Tensor, logits_to_keep: int | torch.Tensor) -> torch.Tensor:
-    """(B, T, C) -> the positions whose logits are wanted: the last N for an int (0: all), the
-    listed positions for a 1-D tensor, per-row positions for a 2-D integer tensor, the True
-    positions (flattened) for a 2-D boolean tensor."""
-    if isinstance(logits_to_keep, int):
-        return hidden_states[:, -logits_to_keep:] if logits_to_keep else hidden_states
-    if logits_to_keep.dim() == 2:
-        if logits_to_keep.dtype == torch.bool:
-            return hidden_states[logits_to_keep]
-        return torch.take_along_dim(hidden_states, logits_to_keep[..., None], dim=1)
-    return hidden_states[:, logits_to_keep]
-
-
 class LlamaForCausalLM(LlamaPreTrainedModel):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
     base_model_class = LlamaModel
@@ -323,7 +311,7 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
         ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
         out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
                          return_dict=True, **kwargs)
-        logits = self.lm_head(keep_last_positions(out.last_hidden_state, logits_to_keep))
+        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))
         loss = causal_lm_loss(logits, labels) if labels is not None else None
         result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
         return self._finish(result, return_dict)
