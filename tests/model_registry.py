@@ -32,6 +32,11 @@ CASES: list[Case] = [
     Case("bert", "bert", dict(TINY_ENCODER, num_labels=3), tuple("Bert" + h for h in ENCODER_HEADS)),
     Case("bert-untied-gelu-new", "bert", dict(TINY_ENCODER, hidden_act="gelu_new", tie_word_embeddings=False),
          ("BertModel", "BertForMaskedLM")),
+    Case("roberta", "roberta", dict(TINY_ENCODER, pad_token_id=1, num_labels=3), tuple("Roberta" + h for h in ENCODER_HEADS)),
+    Case("roberta-untied-relu", "roberta", dict(TINY_ENCODER, pad_token_id=1, hidden_act="relu", tie_word_embeddings=False),
+         ("RobertaModel", "RobertaForMaskedLM")),
+    Case("xlm-roberta", "xlm-roberta", dict(TINY_ENCODER, pad_token_id=1, num_labels=3),
+         ("XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForSequenceClassification")),
 ]
 
 
