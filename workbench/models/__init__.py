@@ -6,6 +6,7 @@ Modules are imported only when a config of theirs is loaded (see ``workbench.aut
 # model_type -> module under workbench.models
 FAMILY_MODULES = {
     "bert": "bert",
+    "distilbert": "distilbert",
     "roberta": "roberta",
     "xlm-roberta": "roberta",
 }
