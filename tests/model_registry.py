@@ -46,6 +46,28 @@ CASES: list[Case] = [
          ("DistilBertModel", "DistilBertForMaskedLM")),
 ]
 
+TINY_GPT2 = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
+                 attn_pdrop=0.0, bos_token_id=98, eos_token_id=98, pad_token_id=0)
+GPT2_HEADS = ("Model", "LMHeadModel", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering")
+
+CASES += [
+    Case("gpt2", "gpt2", dict(TINY_GPT2, num_labels=3), tuple("GPT2" + h for h in GPT2_HEADS), decoder=True),
+    Case("gpt2-untied-gelu-scaled-upcast", "gpt2",
+         dict(TINY_GPT2, activation_function="gelu", tie_word_embeddings=False, n_inner=48,
+              scale_attn_by_inverse_layer_idx=True, reorder_and_upcast_attn=True),
+         ("GPT2Model", "GPT2LMHeadModel"), decoder=True),
+]
+
+# Head names whose Auto class is not "AutoModelFor" + the part after "For" (checked in order)
+AUTO_CLASS_BY_ENDING = {"LMHeadModel": "AutoModelForCausalLM", "Model": "AutoModel"}
+
+
+def auto_class_name(head: str) -> str:
+    """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"GPT2LMHeadModel"`` -> ``"AutoModelForCausalLM"``."""
+    if "For" in head:
+        return "AutoModelFor" + head.split("For", 1)[1]
+    return next(auto for ending, auto in AUTO_CLASS_BY_ENDING.items() if head.endswith(ending))
+
 
 def head_cases() -> list[tuple[Case, str]]:
     return [(case, head) for case in CASES for head in case.heads]

@@ -13,7 +13,7 @@ import torch
 import workbench
 from workbench.auto import class_for_architecture
 
-from model_registry import head_cases
+from model_registry import auto_class_name, head_cases
 from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
 
 ATOL = 1e-5
@@ -114,8 +114,7 @@ def test_workbench_save_loads_in_reference(case, head, checkpoints, tmp_path):
 @pytest.mark.parametrize("case,head", CASES, ids=IDS)
 def test_auto_class_picks_the_head(case, head, checkpoints):
     _, folder = checkpoints(case, head)
-    suffix = head.split("For", 1)[1] if "For" in head else ("CausalLM" if head.endswith("LMHeadModel") else "")
-    auto = getattr(workbench, f"AutoModelFor{suffix}" if suffix else "AutoModel")
+    auto = getattr(workbench, auto_class_name(head))
     assert type(auto.from_pretrained(folder)).__name__ == head
 
 
@@ -150,7 +149,7 @@ def test_dtypes_and_shapes(case, head, checkpoints):
         for name, tensor in main_outputs(out, head).items():
             assert tensor.dtype == dtype, name
             assert torch.isfinite(tensor).all(), name
-        assert len(out.hidden_states) == case.config["num_hidden_layers"] + 1
+        assert len(out.hidden_states) == model.config.num_hidden_layers + 1
 
 
 def params_without_grad(model, inputs, head) -> set[str]:

@@ -10,6 +10,7 @@ so a model never exists twice in memory while it loads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -76,14 +77,19 @@ class PreTrainedModel(nn.Module):
         """A randomly initialised model for ``config``."""
         config.update(kwargs)
         dtype = parse_dtype(dtype) or torch.get_default_dtype()
-        with torch.device("meta"):
-            model = cls(config)
+        model = cls._build_on_meta(config)
         model.to_empty(device="cpu")
         model.apply(model._init_weights)
         model.tie_weights()
         model.to(dtype)
         config.dtype = str(dtype).removeprefix("torch.")
         return model
+
+    @classmethod
+    def _build_on_meta(cls, config: PretrainedConfig):
+        """The model's structure with no memory behind it; weights come later."""
+        with torch.device("meta"), _skip_torch_init():
+            return cls(config)
 
     def _init_weights(self, module: nn.Module) -> None:
         """Initialise one module the way the family's reference does (normal(0, initializer_range))."""
@@ -135,8 +141,7 @@ class PreTrainedModel(nn.Module):
         files = find_checkpoint_files(pretrained_model_name_or_path, options)
         target_dtype = _resolve_dtype(dtype, config, files)
 
-        with torch.device("meta"):
-            model = cls(config)
+        model = cls._build_on_meta(config)
         info = model._load_checkpoint(files, target_dtype, ignore_mismatched)
         model.tie_weights()  # before initialising: a tied output layer is not missing
         model._initialise_missing(info, target_dtype)
@@ -316,6 +321,24 @@ class PreTrainedModel(nn.Module):
 
 # ---------------------------------------------------------------------------------------------
 # helpers
+
+_TORCH_INITS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+                "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+
+
+@contextlib.contextmanager
+def _skip_torch_init():
+    """Layers' own ``reset_parameters`` would run on meta tensors (wasted work, and on the meta
+    device it imports torch._dynamo: most of a second). Weights are set afterwards anyway."""
+    saved = {name: getattr(nn.init, name) for name in _TORCH_INITS}
+    try:
+        for name in _TORCH_INITS:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
 
 def _assign(root: nn.Module, key: str, tensor: torch.Tensor) -> None:
     """Put ``tensor`` in place of parameter or buffer ``key`` without copying it."""

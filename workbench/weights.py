@@ -102,7 +102,7 @@ def _iter_safetensors(path: str, wanted: Callable[[str], bool] | None) -> Iterat
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(path, framework="pt") as handle:
+        with _open_safetensors(path) as handle:
             for name in handle.keys():
                 yield name, (handle.get_tensor(name) if wanted is None or wanted(name) else None)
     except SafetensorError as error:
@@ -110,6 +110,18 @@ def _iter_safetensors(path: str, wanted: Callable[[str], bool] | None) -> Iterat
             f"{path} is not a readable safetensors file ({error}); it is probably truncated or "
             "corrupt. Delete it and download or save it again."
         ) from None
+
+
+def _open_safetensors(path: str):
+    """Read with pread(2) into ordinary memory where safetensors offers it (0.8+): a memory map's
+    file-backed pages would count twice in RSS once copied, and page-cache-backed weights decode
+    slower than anonymous memory (no transparent huge pages)."""
+    from safetensors import safe_open
+
+    try:
+        return safe_open(path, framework="pt", backend="pread")
+    except TypeError:  # older safetensors: memory map
+        return safe_open(path, framework="pt")
 
 
 def _iter_torch_bin(path: str, wanted: Callable[[str], bool] | None) -> Iterator[tuple[str, torch.Tensor | None]]:

@@ -7,6 +7,7 @@ Modules are imported only when a config of theirs is loaded (see ``workbench.aut
 FAMILY_MODULES = {
     "bert": "bert",
     "distilbert": "distilbert",
+    "gpt2": "gpt2",
     "roberta": "roberta",
     "xlm-roberta": "roberta",
 }

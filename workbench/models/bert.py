@@ -251,9 +251,13 @@ class EncoderHeadMixin:
     def _new_base_model(self, config: PretrainedConfig, pooling: bool) -> PreTrainedModel:
         return self.base_model_class(config, add_pooling_layer=pooling)
 
-    def _encode(self, kwargs: dict) -> BaseModelOutputWithPooling:
-        kwargs = {k: v for k, v in kwargs.items() if k != "return_dict"}
-        return getattr(self, self.base_model_prefix)(**kwargs, return_dict=True)
+    def _encode(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                **kwargs) -> BaseModelOutputWithPooling:
+        kwargs.pop("return_dict", None)
+        return getattr(self, self.base_model_prefix)(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
+        )
 
     def _finish(self, output, return_dict):
         return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
@@ -284,8 +288,9 @@ class MaskedLMHead(EncoderHeadMixin):
     def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define _lm_logits")
 
-    def forward(self, labels=None, return_dict=None, **kwargs):
-        out = self._encode(kwargs)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self._lm_logits(out.last_hidden_state)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -324,8 +329,9 @@ class SequenceClassificationHead(EncoderHeadMixin):
     def _classify(self, out) -> torch.Tensor:
         return self.classifier(self.dropout(out.pooler_output))
 
-    def forward(self, labels=None, return_dict=None, **kwargs):
-        out = self._encode(kwargs)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self._classify(out)
         loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
         return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -337,8 +343,9 @@ class TokenClassificationHead(EncoderHeadMixin):
         self.dropout = nn.Dropout(self._dropout_probability())
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
-    def forward(self, labels=None, return_dict=None, **kwargs):
-        out = self._encode(kwargs)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -352,8 +359,9 @@ class QuestionAnsweringHead(EncoderHeadMixin):
     def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.qa_outputs(hidden_states)  # (B, T, 2)
 
-    def forward(self, start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        out = self._encode(kwargs)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
         start_logits, end_logits = self._span_logits(out.last_hidden_state).split(1, dim=-1)
         start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
         loss = None
@@ -373,17 +381,14 @@ class MultipleChoiceHead(EncoderHeadMixin):
     def _score(self, out) -> torch.Tensor:
         return self.classifier(self.dropout(out.pooler_output))
 
-    def forward(self, labels=None, return_dict=None, **kwargs):
-        reference = kwargs.get("input_ids") if kwargs.get("input_ids") is not None else kwargs.get("inputs_embeds")
-        num_choices = reference.shape[1]
-        flat = {}
-        for key, value in kwargs.items():
-            if isinstance(value, torch.Tensor) and key != "inputs_embeds":
-                value = value.reshape(-1, value.shape[-1])
-            elif key == "inputs_embeds" and value is not None:
-                value = value.reshape(-1, *value.shape[-2:])
-            flat[key] = value
-        out = self._encode(flat)
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, return_dict=None, **kwargs):
+        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        flat = lambda t: None if t is None else t.reshape(-1, t.shape[-1])  # (B, C, T) -> (B*C, T)
+        if inputs_embeds is not None:
+            inputs_embeds = inputs_embeds.reshape(-1, *inputs_embeds.shape[-2:])
+        out = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                           inputs_embeds, **kwargs)
         logits = self._score(out).view(-1, num_choices)
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)

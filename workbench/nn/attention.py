@@ -60,6 +60,7 @@ def attention(
     dropout: float = 0.0,
     scale: float | None = None,
     eager: bool = False,
+    upcast: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, H, Q, D) queries over (B, Hkv, K, D) keys/values -> (B, Q, H, D) output, weights.
 
@@ -67,7 +68,8 @@ def attention(
     ``eager`` computes the softmax weights explicitly (needed for ``output_attentions``);
     otherwise PyTorch's fused SDPA kernel runs and the weights are None.
     ``causal`` applies only when ``mask`` is None (the mask helpers return None exactly when
-    plain causal attention is enough).
+    plain causal attention is enough). ``upcast`` computes the eager scores in float32 whatever
+    the input dtype (GPT-2's ``reorder_and_upcast_attn``, for stable mixed-precision training).
     """
     groups = query.shape[1] // key.shape[1]
     if groups > 1:
@@ -78,7 +80,8 @@ def attention(
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout, is_causal=is_causal, scale=scale)
         return out.transpose(1, 2), None
     scale = scale if scale is not None else query.shape[-1] ** -0.5
-    scores = torch.matmul(query, key.transpose(-1, -2)) * scale
+    scores_dtype = torch.float32 if upcast else query.dtype
+    scores = torch.matmul(query.to(scores_dtype), key.to(scores_dtype).transpose(-1, -2)) * scale
     if is_causal:
         q, k = query.shape[2], key.shape[2]
         blocked = torch.ones(q, k, dtype=torch.bool, device=query.device).triu(k - q + 1)

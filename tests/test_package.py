@@ -1,0 +1,61 @@
+"""Package hygiene: a light import, and the reference library never imported by workbench."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+HEAVY = ("torch", "transformers", "datasets", "accelerate", "ipywidgets", "matplotlib", "IPython", "gguf",
+         "workbench.training", "workbench.pipelines", "workbench.widgets", "workbench.generation")
+
+
+def loaded_modules(code: str) -> set[str]:
+    script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def heavy(modules: set[str], allowed=()) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in HEAVY or m in HEAVY
+            if not any(m == a or m.startswith(a + ".") for a in allowed)}
+
+
+def test_import_workbench_loads_no_heavy_module():
+    assert heavy(loaded_modules("import workbench; workbench.__version__")) == set()
+
+
+def test_auto_classes_load_models_and_tokenizers_only():
+    modules = loaded_modules("from workbench import AutoModelForCausalLM, AutoTokenizer, AutoConfig")
+    assert heavy(modules, allowed=("torch",)) == set()
+    # no model family is imported before a config asks for it
+    assert not [m for m in modules if m.startswith("workbench.models.") and m != "workbench.models"]
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    import pytest
+    import workbench
+
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        workbench.NoSuchThing
+
+
+def test_nothing_under_workbench_imports_transformers():
+    offenders = []
+    for path in (ROOT / "workbench").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            if any(n == "transformers" or n.startswith("transformers.") for n in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_using_workbench_does_not_pull_in_transformers(minilm_path):
+    code = (
+        f"from workbench import AutoModel, AutoTokenizer; p = {minilm_path!r}; "
+        "m = AutoModel.from_pretrained(p); t = AutoTokenizer.from_pretrained(p); m(**t(['hi'], return_tensors='pt'))"
+    )
+    assert "transformers" not in loaded_modules(code)

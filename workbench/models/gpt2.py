@@ -1,0 +1,351 @@
+"""GPT-2 (https://cdn.openai.com/better-language-models/language_models_are_unsupervised_multitask_learners.pdf).
+
+    input_ids ─► wte + wpe (+ wte(token_type_ids)) ─► dropout
+              ─► n_layer × [ x + attn(ln_1(x)) ─► x + mlp(ln_2(x)) ]     (pre-norm blocks)
+              ─► ln_f ─► last_hidden_state ─► (lm_head tied to wte | score | classifier | qa_outputs)
+
+Module names equal the checkpoint keys (``transformer.h.0.attn.c_attn``). The projections are
+``Conv1D`` layers whose weights are stored (in, out), so checkpoints load and save unchanged.
+Older checkpoints carry ``attn.bias`` / ``attn.masked_bias`` buffers (a precomputed causal
+mask): they are ignored, the mask is built per call.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import PretrainedConfig
+from ..errors import ConfigError
+from ..modeling import PreTrainedModel
+from ..nn.activations import get_activation
+from ..nn.attention import attention, causal_mask
+from ..nn.cache import DynamicCache
+from ..nn.conv1d import Conv1D
+from ..nn.logits import keep_positions
+from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
+from ..outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutputWithPast,
+    TokenClassifierOutput,
+)
+
+
+class GPT2Config(PretrainedConfig):
+    model_type = "gpt2"
+    attribute_map = {
+        "hidden_size": "n_embd",
+        "max_position_embeddings": "n_positions",
+        "num_attention_heads": "n_head",
+        "num_hidden_layers": "n_layer",
+    }
+    defaults = {
+        "vocab_size": 50257,
+        "n_positions": 1024,
+        "n_embd": 768,
+        "n_layer": 12,
+        "n_head": 12,
+        "n_inner": None,  # None: 4 * n_embd
+        "activation_function": "gelu_new",
+        "resid_pdrop": 0.1,
+        "embd_pdrop": 0.1,
+        "attn_pdrop": 0.1,
+        "layer_norm_epsilon": 1e-5,
+        "initializer_range": 0.02,
+        # read by the reference's GPT2DoubleHeadsModel only; kept so config.json round-trips
+        "summary_type": "cls_index",
+        "summary_use_proj": True,
+        "summary_activation": None,
+        "summary_proj_to_labels": True,
+        "summary_first_dropout": 0.1,
+        "scale_attn_weights": True,
+        "use_cache": True,
+        "bos_token_id": 50256,
+        "eos_token_id": 50256,
+        "pad_token_id": None,
+        "scale_attn_by_inverse_layer_idx": False,
+        "reorder_and_upcast_attn": False,
+        "add_cross_attention": False,
+        "tie_word_embeddings": True,
+    }
+
+    def __post_init__(self) -> None:
+        if self.add_cross_attention:
+            raise ConfigError(
+                "GPT-2 with add_cross_attention=True (a decoder inside an encoder-decoder model) is not "
+                "supported by workbench yet: set add_cross_attention=False."
+            )
+
+
+class GPT2Attention(nn.Module):
+    """Causal multi-head self-attention with one fused q/k/v projection (``c_attn``)."""
+
+    def __init__(self, config: PretrainedConfig, layer_idx: int) -> None:
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(
+                f"n_embd ({config.n_embd}) must be a multiple of n_head ({config.n_head}): fix one of them in the config."
+            )
+        self.num_heads = config.n_head
+        self.head_dim = config.n_embd // config.n_head
+        self.layer_idx = layer_idx
+        self.scaling = self.head_dim ** -0.5 if config.scale_attn_weights else 1.0
+        if config.scale_attn_by_inverse_layer_idx:  # deeper layers get softer attention (Mistral's GPT-2 runs)
+            self.scaling /= layer_idx + 1
+        self.upcast = config.reorder_and_upcast_attn
+        self.c_attn = Conv1D(3 * config.n_embd, config.n_embd)
+        self.c_proj = Conv1D(config.n_embd, config.n_embd)
+        self.attn_dropout = nn.Dropout(config.attn_pdrop)
+        self.resid_dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, hidden_states, mask, cache, eager):
+        batch, length, width = hidden_states.shape
+        query, key, value = (
+            t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
+            for t in self.c_attn(hidden_states).split(width, dim=2)
+        )
+        if cache is not None:
+            key, value = cache.update(key, value, self.layer_idx)  # (B, H, past + T, D)
+        out, weights = attention(
+            query, key, value, mask, causal=True, scale=self.scaling, eager=eager, upcast=self.upcast,
+            dropout=self.attn_dropout.p if self.training else 0.0,
+        )
+        out = self.c_proj(out.reshape(batch, length, width))  # (B, T, H, D) -> (B, T, C)
+        return self.resid_dropout(out), weights
+
+
+class GPT2MLP(nn.Module):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        inner = config.n_inner if config.n_inner is not None else 4 * config.n_embd
+        self.c_fc = Conv1D(inner, config.n_embd)
+        self.c_proj = Conv1D(config.n_embd, inner)
+        self.act = get_activation(config.activation_function)
+        self.dropout = nn.Dropout(config.resid_pdrop)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(hidden_states))))
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, config: PretrainedConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.attn = GPT2Attention(config, layer_idx)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.mlp = GPT2MLP(config)
+
+    def forward(self, hidden_states, mask, cache, eager):
+        attended, weights = self.attn(self.ln_1(hidden_states), mask, cache, eager)
+        hidden_states = hidden_states + attended
+        return hidden_states + self.mlp(self.ln_2(hidden_states)), weights
+
+
+class GPT2PreTrainedModel(PreTrainedModel):
+    config_class = GPT2Config
+    base_model_prefix = "transformer"
+    # causal-mask buffers that checkpoints written before transformers 4.x/5 still hold
+    _ignore_unexpected = (r"\.attn\.(masked_)?bias$", r"\.crossattention\.(masked_)?bias$")
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        std = self.config.initializer_range
+        if isinstance(module, Conv1D):
+            nn.init.normal_(module.weight, std=std)
+            nn.init.zeros_(module.bias)
+        if isinstance(module, (GPT2Attention, GPT2MLP)):
+            # GPT-2 scales the init of the projections that write into the residual stream by
+            # 1/sqrt(number of residual additions), two per block
+            nn.init.normal_(module.c_proj.weight, std=std / (2 * self.config.n_layer) ** 0.5)
+
+
+class GPT2Model(GPT2PreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.wte
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.wte = embeddings
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
+                **kwargs):
+        config = self.config
+        output_attentions = config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        use_cache = config.use_cache if use_cache is None else use_cache
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if use_cache and past_key_values is None:
+            past_key_values = DynamicCache()
+
+        if inputs_embeds is None:
+            inputs_embeds = self.wte(input_ids)  # (B, T, C)
+        length = inputs_embeds.shape[1]
+        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if position_ids is None:  # continue after the cached positions
+            position_ids = torch.arange(past, past + length, device=inputs_embeds.device)[None]
+        hidden = inputs_embeds + self.wpe(position_ids)
+        if token_type_ids is not None:  # GPT-2 has no token-type table: types index the word embeddings
+            hidden = hidden + self.wte(token_type_ids)
+        hidden = self.drop(hidden)
+
+        mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
+        eager = output_attentions or self._attn_implementation() == "eager"
+        all_hidden = () if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for block in self.h:
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            hidden, weights = block(hidden, mask, past_key_values, eager)
+            if output_attentions:
+                all_attentions += (weights,)
+        hidden = self.ln_f(hidden)
+        if output_hidden_states:  # the last entry is after ln_f, as the reference reports it
+            all_hidden += (hidden,)
+
+        out = BaseModelOutputWithPast(
+            last_hidden_state=hidden,
+            past_key_values=past_key_values if use_cache else None,
+            hidden_states=all_hidden,
+            attentions=all_attentions,
+        )
+        return out if (config.return_dict if return_dict is None else return_dict) else out.to_tuple()
+
+
+# ---------------------------------------------------------------------------------------------
+# heads
+
+
+class _GPT2Head(GPT2PreTrainedModel):
+    """Runs ``self.transformer`` and finishes the output."""
+
+    def _decode(self, kwargs: dict) -> BaseModelOutputWithPast:
+        kwargs.pop("return_dict", None)
+        return self.transformer(**kwargs, return_dict=True)
+
+    def _finish(self, output, return_dict):
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
+
+
+class GPT2LMHeadModel(_GPT2Head):
+    """GPT-2 with its language-model head (``lm_head``, tied to ``transformer.wte``).
+
+    >>> from workbench.models.gpt2 import GPT2Config, GPT2LMHeadModel
+    >>> model = GPT2LMHeadModel.from_config(GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=99))
+    >>> ids = torch.tensor([[5, 6, 7]])
+    >>> model(ids, labels=ids).logits.shape
+    torch.Size([1, 3, 99])
+    """
+
+    _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.transformer = GPT2Model(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, embeddings: nn.Linear) -> None:
+        self.lm_head = embeddings
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
+        out = self._decode(dict(
+            kwargs, input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+            token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+        ))
+        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        return self._finish(result, return_dict)
+
+
+class GPT2ForSequenceClassification(_GPT2Head):
+    """Scores the last token that is not ``pad_token_id`` (left or right padding both work)."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.transformer = GPT2Model(config)
+        self.score = nn.Linear(config.n_embd, config.num_labels, bias=False)
+
+    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, use_cache=None, return_dict=None, **kwargs):
+        out = self._decode(dict(
+            kwargs, input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
+            token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
+        ))
+        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        pooled = logits[rows, self._last_token(input_ids, logits.shape[0])]  # (B, num_labels)
+        loss = sequence_classification_loss(pooled, labels, self.config) if labels is not None else None
+        result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
+        return self._finish(result, return_dict)
+
+    def _last_token(self, input_ids: torch.Tensor | None, batch: int) -> torch.Tensor | int:
+        pad = self.config.pad_token_id
+        if pad is None and batch != 1:
+            raise ValueError(
+                "GPT2ForSequenceClassification needs config.pad_token_id to find the last token of each row "
+                "in a batch: set it (for example model.config.pad_token_id = tokenizer.eos_token_id)."
+            )
+        if pad is None or input_ids is None:  # with inputs_embeds pad tokens cannot be seen: use the last
+            return -1
+        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
+        return (positions * (input_ids != pad)).argmax(-1)  # rightmost non-pad token
+
+
+class GPT2ForTokenClassification(_GPT2Head):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.transformer = GPT2Model(config)
+        dropout = getattr(config, "classifier_dropout", None)
+        if dropout is None:
+            dropout = getattr(config, "hidden_dropout", None)
+        self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
+        self.classifier = nn.Linear(config.n_embd, config.num_labels)
+
+    def forward(self, labels=None, return_dict=None, **kwargs):
+        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
+        out = self._decode(kwargs)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class GPT2ForQuestionAnswering(_GPT2Head):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.transformer = GPT2Model(config)
+        self.qa_outputs = nn.Linear(config.n_embd, 2)
+
+    def forward(self, start_positions=None, end_positions=None, return_dict=None, **kwargs):
+        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
+        out = self._decode(kwargs)
+        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, dim=-1))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
+        return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
+
+
+MODEL_TYPES = {
+    "gpt2": (GPT2Config, {
+        "AutoModel": GPT2Model,
+        "AutoModelForCausalLM": GPT2LMHeadModel,
+        "AutoModelForSequenceClassification": GPT2ForSequenceClassification,
+        "AutoModelForTokenClassification": GPT2ForTokenClassification,
+        "AutoModelForQuestionAnswering": GPT2ForQuestionAnswering,
+    }),
+}
