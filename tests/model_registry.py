@@ -25,6 +25,9 @@ class Case:
 
 TINY_ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
                     max_position_embeddings=64, type_vocab_size=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+# DistilBERT's own config keys, with the generic names (hidden_size, ...) as the aliases it maps
+TINY_DISTILBERT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, hidden_dim=37,
+                       max_position_embeddings=64, dropout=0.0, attention_dropout=0.0)
 ENCODER_HEADS = ("Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering",
                  "ForMultipleChoice")
 
@@ -54,6 +57,15 @@ CASES: list[Case] = [
     Case("qwen2-bias-sliding-layers", "qwen2",
          dict(TINY_DECODER, use_sliding_window=True, sliding_window=4, max_window_layers=1),
          tuple("Qwen2" + h for h in DECODER_HEADS), decoder=True),
+    Case("roberta", "roberta", dict(TINY_ENCODER, pad_token_id=1, num_labels=3), tuple("Roberta" + h for h in ENCODER_HEADS)),
+    Case("roberta-untied-relu", "roberta", dict(TINY_ENCODER, pad_token_id=1, hidden_act="relu", tie_word_embeddings=False),
+         ("RobertaModel", "RobertaForMaskedLM")),
+    Case("xlm-roberta", "xlm-roberta", dict(TINY_ENCODER, pad_token_id=1, num_labels=3),
+         ("XLMRobertaModel", "XLMRobertaForMaskedLM", "XLMRobertaForSequenceClassification")),
+    Case("distilbert", "distilbert", dict(TINY_DISTILBERT, num_labels=3), tuple("DistilBert" + h for h in ENCODER_HEADS)),
+    Case("distilbert-sinusoidal-untied-relu", "distilbert",
+         dict(TINY_DISTILBERT, sinusoidal_pos_embds=True, activation="relu", tie_word_embeddings=False),
+         ("DistilBertModel", "DistilBertForMaskedLM")),
 ]
 
 TINY_GPT2 = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,

@@ -23,6 +23,14 @@ def build_reference_model(model_type: str, class_name: str, config_kwargs: dict,
     return model.eval()
 
 
+def reference_init(model_type: str, class_name: str, config_kwargs: dict, seed: int):
+    """A reference model exactly as its constructor initialises it (no perturbation)."""
+    import transformers
+
+    torch.manual_seed(seed)
+    return getattr(transformers, class_name)(transformers.AutoConfig.for_model(model_type, **config_kwargs))
+
+
 def save_reference_model(model, folder: str) -> str:
     os.makedirs(folder, exist_ok=True)
     model.save_pretrained(folder)

@@ -14,11 +14,18 @@ import workbench
 from workbench.auto import class_for_architecture
 
 from model_registry import auto_class_name, head_cases
-from reference import build_reference_model, load_reference_model, save_reference_model
+from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
 
 ATOL = 1e-5
 CASES = head_cases()
 IDS = [f"{case.name}-{head}" for case, head in CASES]
+
+
+def head_config(case, head) -> dict:
+    config = dict(case.config)
+    if head.endswith("ForQuestionAnswering"):
+        config["num_labels"] = 2  # start and end logits
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +36,7 @@ def checkpoints(tmp_path_factory):
     def get(case, head):
         key = f"{case.name}-{head}"
         if key not in built:
-            config = dict(case.config)
-            if head.endswith("ForQuestionAnswering"):
-                config["num_labels"] = 2  # start and end logits
-            reference = build_reference_model(case.model_type, head, config)
+            reference = build_reference_model(case.model_type, head, head_config(case, head))
             folder = save_reference_model(reference, str(tmp_path_factory.mktemp(key)))
             built[key] = (reference, folder)
         return built[key]
@@ -170,6 +174,39 @@ def test_round_trip_and_gradients(case, head, checkpoints, tmp_path):
     # the pooler unused in both)
     inputs = make_inputs(case, head)
     assert params_without_grad(model, inputs, head) == params_without_grad(reference, inputs, head)
+
+
+@pytest.mark.parametrize("case,head", CASES, ids=IDS)
+def test_fresh_init_matches_reference_where_it_is_deterministic(case, head):
+    """from_config gives the reference's values for every parameter the reference initialises the
+    same under any seed (biases, norms, fixed tables); a parameter left uninitialised fails here."""
+    config = head_config(case, head)
+    first, second = (reference_init(case.model_type, head, config, seed) for seed in (0, 1))
+    torch.use_deterministic_algorithms(True)  # which also fills uninitialised memory with NaN
+    try:
+        model = class_for_architecture(head).from_config(workbench.AutoConfig.for_model(case.model_type, **config))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    ours = dict(model.named_parameters())
+    assert all(torch.isfinite(p).all() for p in ours.values())
+    for name, param in first.named_parameters():
+        if torch.equal(param, second.get_parameter(name)):
+            assert torch.allclose(ours[name], param, atol=1e-6), name
+
+
+ENCODER_CASES = [(case, head) for case, head in CASES if not case.decoder]
+
+
+@pytest.mark.parametrize("case,head", ENCODER_CASES, ids=[f"{c.name}-{h}" for c, h in ENCODER_CASES])
+def test_token_type_ids_do_what_the_reference_does(case, head, checkpoints):
+    """Tokenizers of BERT vocabularies return token_type_ids; an encoder uses them or ignores them
+    exactly as the reference does (for a family without token types, ignoring them)."""
+    reference, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head)
+    length = inputs["input_ids"].shape[-1]
+    inputs["token_type_ids"] = (torch.arange(length) >= length // 2).long().expand_as(inputs["input_ids"])
+    compare(run(model, inputs, internals=False), run(reference, inputs, internals=False), head, inputs, with_internals=False)
 
 
 DECODER_CASES = [(case, head) for case, head in CASES if case.decoder and ("CausalLM" in head or "LMHead" in head)]

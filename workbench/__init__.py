@@ -27,6 +27,11 @@ _LAZY = {
     # model families
     **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
                                                       "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
+    **{f"{family}{suffix}": "models.roberta" for family in ("Roberta", "XLMRoberta")
+       for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                      "ForQuestionAnswering", "ForMultipleChoice")},
+    **{f"DistilBert{suffix}": "models.distilbert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
+                                                                  "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
     **{f"GPT2{suffix}": "models.gpt2" for suffix in ("Config", "Model", "LMHeadModel", "ForSequenceClassification",
                                                       "ForTokenClassification", "ForQuestionAnswering")},
     # one config-driven decoder, workbench/models/llama.py

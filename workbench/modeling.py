@@ -298,6 +298,10 @@ class PreTrainedModel(nn.Module):
         if generation_config is not None and hasattr(generation_config, "save_pretrained"):
             generation_config.save_pretrained(save_directory)
 
+    def _finish(self, output, return_dict: bool | None):
+        """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

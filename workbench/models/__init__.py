@@ -6,8 +6,11 @@ Modules are imported only when a config of theirs is loaded (see ``workbench.aut
 # model_type -> module under workbench.models
 FAMILY_MODULES = {
     "bert": "bert",
+    "distilbert": "distilbert",
     "gpt2": "gpt2",
     "llama": "llama",
     "mistral": "llama",
     "qwen2": "llama",
+    "roberta": "roberta",
+    "xlm-roberta": "roberta",
 }

@@ -5,7 +5,8 @@
               ─► last_hidden_state ─► (pooler: tanh(dense(h[:, 0])))
 
 Module names equal the checkpoint keys (``encoder.layer.0.attention.self.query``), so a
-checkpoint loads with a strict name match. RoBERTa (``roberta.py``) reuses everything here.
+checkpoint loads with a strict name match. RoBERTa (``roberta.py``) reuses everything here;
+DistilBERT (``distilbert.py``) reuses the encoder loop and the task heads.
 """
 
 from __future__ import annotations
@@ -148,9 +149,14 @@ class BertLayer(nn.Module):
 
 
 class BertEncoder(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
+    """The stack of layers; ``layer_class`` lets a family with other layer internals reuse the loop.
+
+    A layer maps ``(hidden_states, mask, eager)`` to ``(hidden_states, attention weights or None)``.
+    """
+
+    def __init__(self, config: PretrainedConfig, layer_class: type[nn.Module] = BertLayer) -> None:
         super().__init__()
-        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.layer = nn.ModuleList(layer_class(config) for _ in range(config.num_hidden_layers))
 
     def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
         all_hidden = (hidden_states,) if output_hidden_states else None
@@ -180,6 +186,11 @@ class BertPreTrainedModel(PreTrainedModel):
     _ignore_unexpected = (r"position_ids$", r"token_type_ids$", r"^cls\.seq_relationship", r"pooler\.")
     _checkpoint_renames = ((r"LayerNorm\.gamma$", "LayerNorm.weight"), (r"LayerNorm\.beta$", "LayerNorm.bias"))
 
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, BertLMPredictionHead):
+            nn.init.zeros_(module.bias)  # the output bias is a bare parameter the generic init skips
+
 
 class BertModel(BertPreTrainedModel):
     embeddings_class = BertEmbeddings
@@ -198,26 +209,34 @@ class BertModel(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
-        config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        _check_inputs(input_ids, inputs_embeds)
+        check_inputs(input_ids, inputs_embeds)
         hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        mask = padding_mask(attention_mask, hidden.dtype)
-        eager = output_attentions or self._attn_implementation() == "eager"
-        hidden, all_hidden, all_attentions = self.encoder(hidden, mask, eager, output_hidden_states, output_attentions)
+        hidden, all_hidden, all_attentions = run_encoder(self, self.encoder, hidden, attention_mask,
+                                                         output_attentions, output_hidden_states)
         out = BaseModelOutputWithPooling(
             last_hidden_state=hidden,
             pooler_output=self.pooler(hidden) if self.pooler is not None else None,
             hidden_states=all_hidden,
             attentions=all_attentions,
         )
-        return out if (config.return_dict if return_dict is None else return_dict) else out.to_tuple()
+        return self._finish(out, return_dict)
 
 
-def _check_inputs(input_ids, inputs_embeds) -> None:
+def check_inputs(input_ids, inputs_embeds) -> None:
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+
+
+def run_encoder(model: PreTrainedModel, encoder: BertEncoder, hidden: torch.Tensor, attention_mask,
+                output_attentions, output_hidden_states):
+    """Shared body of encoder-only base models: resolve the output flags from the config, build
+    the padding mask, pick the attention kernel, run the layers."""
+    config = model.config
+    output_attentions = config.output_attentions if output_attentions is None else output_attentions
+    output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+    mask = padding_mask(attention_mask, hidden.dtype)
+    eager = output_attentions or model._attn_implementation() == "eager"
+    return encoder(hidden, mask, eager, output_hidden_states, output_attentions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +248,9 @@ class EncoderHeadMixin:
 
     base_model_class: type = BertModel
 
+    def _new_base_model(self, config: PretrainedConfig, pooling: bool) -> PreTrainedModel:
+        return self.base_model_class(config, add_pooling_layer=pooling)
+
     def _encode(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 **kwargs) -> BaseModelOutputWithPooling:
         kwargs.pop("return_dict", None)
@@ -237,8 +259,6 @@ class EncoderHeadMixin:
             position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
         )
 
-    def _finish(self, output, return_dict):
-        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
     def _dropout_probability(self) -> float:
         dropout = getattr(self.config, "classifier_dropout", None)
@@ -260,7 +280,21 @@ class BertLMPredictionHead(nn.Module):
         return self.decoder(self.transform(hidden_states))
 
 
-class BertForMaskedLM(EncoderHeadMixin, BertPreTrainedModel):
+class MaskedLMHead(EncoderHeadMixin):
+    """Last hidden state ─► the family's ``_lm_logits`` ─► logits over the vocabulary."""
+
+    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define _lm_logits")
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        logits = self._lm_logits(out.last_hidden_state)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class BertForMaskedLM(MaskedLMHead, BertPreTrainedModel):
     _tied_weights_keys = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
@@ -268,7 +302,7 @@ class BertForMaskedLM(EncoderHeadMixin, BertPreTrainedModel):
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        self.bert = self._new_base_model(config, pooling=False)
         self.cls = nn.Module()
         self.cls.predictions = BertLMPredictionHead(config)
 
@@ -276,21 +310,17 @@ class BertForMaskedLM(EncoderHeadMixin, BertPreTrainedModel):
         return self.cls.predictions.decoder
 
     def _resize_extra(self, count: int) -> None:
-        self.cls.predictions.bias = _resized_bias(self.cls.predictions.bias, count)
+        self.cls.predictions.bias = resized_bias(self.cls.predictions.bias, count)
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.cls.predictions(out.last_hidden_state)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.cls.predictions(hidden_states)
 
 
 class SequenceClassificationHead(EncoderHeadMixin):
     """Pooled output ─► dropout ─► linear to ``num_labels`` (BERT)."""
 
     def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self.base_model_class(config))
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
         self.dropout = nn.Dropout(self._dropout_probability())
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
@@ -307,7 +337,7 @@ class SequenceClassificationHead(EncoderHeadMixin):
 
 class TokenClassificationHead(EncoderHeadMixin):
     def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self.base_model_class(config, add_pooling_layer=False))
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
         self.dropout = nn.Dropout(self._dropout_probability())
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
@@ -321,13 +351,16 @@ class TokenClassificationHead(EncoderHeadMixin):
 
 class QuestionAnsweringHead(EncoderHeadMixin):
     def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self.base_model_class(config, add_pooling_layer=False))
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+
+    def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.qa_outputs(hidden_states)  # (B, T, 2)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, return_dict=None, **kwargs):
         out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        start_logits, end_logits = self.qa_outputs(out.last_hidden_state).split(1, dim=-1)
+        start_logits, end_logits = self._span_logits(out.last_hidden_state).split(1, dim=-1)
         start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -339,7 +372,7 @@ class MultipleChoiceHead(EncoderHeadMixin):
     """Each (batch, choice) pair is encoded on its own; one score per choice."""
 
     def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self.base_model_class(config))
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
         self.dropout = nn.Dropout(self._dropout_probability())
         self.classifier = nn.Linear(config.hidden_size, 1)
 
@@ -359,7 +392,7 @@ class MultipleChoiceHead(EncoderHeadMixin):
         return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
-def _resized_bias(bias: nn.Parameter, count: int) -> nn.Parameter:
+def resized_bias(bias: nn.Parameter, count: int) -> nn.Parameter:
     new = bias.new_zeros(count)
     keep = min(count, bias.shape[0])
     new[:keep] = bias.detach()[:keep]

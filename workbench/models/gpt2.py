@@ -219,7 +219,7 @@ class GPT2Model(GPT2PreTrainedModel):
             hidden_states=all_hidden,
             attentions=all_attentions,
         )
-        return out if (config.return_dict if return_dict is None else return_dict) else out.to_tuple()
+        return self._finish(out, return_dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,9 +232,6 @@ class _GPT2Head(GPT2PreTrainedModel):
     def _decode(self, kwargs: dict) -> BaseModelOutputWithPast:
         kwargs.pop("return_dict", None)
         return self.transformer(**kwargs, return_dict=True)
-
-    def _finish(self, output, return_dict):
-        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
 
 class GPT2LMHeadModel(_GPT2Head):

@@ -216,9 +216,6 @@ class LlamaPreTrainedModel(PreTrainedModel):
     # checkpoints converted from Meta's weights by old scripts stored the RoPE frequencies
     _ignore_unexpected = (r"rotary_emb\.inv_freq$",)
 
-    def _finish(self, output, return_dict):
-        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
-
 
 class LlamaModel(LlamaPreTrainedModel):
     def __init__(self, config: DecoderConfig) -> None:

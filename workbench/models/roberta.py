@@ -1,0 +1,217 @@
+"""RoBERTa (https://arxiv.org/abs/1907.11692): BERT's encoder with other positions and heads.
+
+What differs from ``bert.py``, and nothing else:
+
+* positions count real tokens only: they start at ``pad_token_id + 1`` and padding tokens get
+  ``pad_token_id`` (fairseq's ``make_positions``), so a right-padded row sees the same
+  positions as the row alone;
+* the masked-LM head is ``lm_head.{dense, layer_norm, decoder, bias}`` with a fixed GELU;
+* sequence classification reads the first token through ``classifier.{dense, out_proj}``
+  instead of the pooler.
+
+XLM-RoBERTa (``xlm-roberta``) is the same network under other names; its classes are at the end.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import PretrainedConfig
+from .bert import (
+    BertConfig,
+    BertEmbeddings,
+    BertModel,
+    BertPreTrainedModel,
+    MaskedLMHead,
+    MultipleChoiceHead,
+    QuestionAnsweringHead,
+    SequenceClassificationHead,
+    TokenClassificationHead,
+    resized_bias,
+)
+
+
+class RobertaConfig(PretrainedConfig):
+    model_type = "roberta"
+    defaults = {**BertConfig.defaults, "vocab_size": 50265, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2}
+
+
+class RobertaEmbeddings(BertEmbeddings):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.padding_idx = config.pad_token_id
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
+                                                padding_idx=self.padding_idx)
+
+    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
+        first = self.padding_idx + 1
+        if input_ids is None:  # embeddings show no padding: count every position
+            return torch.arange(first, first + length, device=device)[None, :]
+        real = input_ids.ne(self.padding_idx).long()  # (B, T)
+        return real.cumsum(dim=1) * real + self.padding_idx
+
+
+class RobertaPreTrainedModel(BertPreTrainedModel):
+    config_class = RobertaConfig
+    base_model_prefix = "roberta"
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, RobertaLMHead):
+            nn.init.zeros_(module.bias)
+
+
+class RobertaModel(RobertaPreTrainedModel, BertModel):
+    """BERT's base model with :class:`RobertaEmbeddings`; its pooler goes unused by most heads."""
+
+    embeddings_class = RobertaEmbeddings
+
+
+class RobertaLMHead(nn.Module):
+    """dense ─► GELU ─► layer_norm ─► decoder (tied to the word embeddings, bias ``lm_head.bias``)."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        # always the exact GELU: the reference ignores config.hidden_act here
+        return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
+
+
+class RobertaForMaskedLM(MaskedLMHead, RobertaPreTrainedModel):
+    base_model_class = RobertaModel
+    # untied, both biases are saved and only the decoder's is used (as in the reference)
+    _tied_weights_keys = {
+        "lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight",
+        "lm_head.decoder.bias": "lm_head.bias",
+    }
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.roberta = self._new_base_model(config, pooling=False)
+        self.lm_head = RobertaLMHead(config)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def _resize_extra(self, count: int) -> None:
+        self.lm_head.bias = resized_bias(self.lm_head.bias, count)
+
+    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(hidden_states)
+
+
+class RobertaClassificationHead(nn.Module):
+    """First token (``<s>``) ─► dropout ─► dense ─► tanh ─► dropout ─► out_proj."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        self.dropout = nn.Dropout(dropout)
+        self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        first = self.dropout(hidden_states[:, 0])  # (B, D)
+        return self.out_proj(self.dropout(torch.tanh(self.dense(first))))
+
+
+class RobertaForSequenceClassification(SequenceClassificationHead, RobertaPreTrainedModel):
+    base_model_class = RobertaModel
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.roberta = self._new_base_model(config, pooling=False)
+        self.classifier = RobertaClassificationHead(config)
+
+    def _classify(self, out) -> torch.Tensor:
+        return self.classifier(out.last_hidden_state)
+
+
+class RobertaForTokenClassification(TokenClassificationHead, RobertaPreTrainedModel):
+    base_model_class = RobertaModel
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
+class RobertaForQuestionAnswering(QuestionAnsweringHead, RobertaPreTrainedModel):
+    base_model_class = RobertaModel
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
+class RobertaForMultipleChoice(MultipleChoiceHead, RobertaPreTrainedModel):
+    base_model_class = RobertaModel
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+    def _dropout_probability(self) -> float:
+        return self.config.hidden_dropout_prob  # the reference ignores classifier_dropout here
+
+
+# ---------------------------------------------------------------------------------------------
+# XLM-RoBERTa: same modules and checkpoint keys (prefix ``roberta``), another model_type
+
+
+class XLMRobertaConfig(RobertaConfig):
+    model_type = "xlm-roberta"
+    defaults = {**RobertaConfig.defaults, "vocab_size": 30522}
+
+
+class XLMRobertaModel(RobertaModel):
+    config_class = XLMRobertaConfig
+
+
+class XLMRobertaForMaskedLM(RobertaForMaskedLM):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+class XLMRobertaForSequenceClassification(RobertaForSequenceClassification):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+class XLMRobertaForTokenClassification(RobertaForTokenClassification):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+class XLMRobertaForQuestionAnswering(RobertaForQuestionAnswering):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+class XLMRobertaForMultipleChoice(RobertaForMultipleChoice):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+def _heads(base, masked_lm, sequence, token, question, choice) -> dict[str, type]:
+    return {
+        "AutoModel": base,
+        "AutoModelForMaskedLM": masked_lm,
+        "AutoModelForSequenceClassification": sequence,
+        "AutoModelForTokenClassification": token,
+        "AutoModelForQuestionAnswering": question,
+        "AutoModelForMultipleChoice": choice,
+    }
+
+
+MODEL_TYPES = {
+    "roberta": (RobertaConfig, _heads(
+        RobertaModel, RobertaForMaskedLM, RobertaForSequenceClassification, RobertaForTokenClassification,
+        RobertaForQuestionAnswering, RobertaForMultipleChoice,
+    )),
+    "xlm-roberta": (XLMRobertaConfig, _heads(
+        XLMRobertaModel, XLMRobertaForMaskedLM, XLMRobertaForSequenceClassification,
+        XLMRobertaForTokenClassification, XLMRobertaForQuestionAnswering, XLMRobertaForMultipleChoice,
+    )),
+}
