@@ -87,3 +87,15 @@ def test_auto_class_without_that_head(tmp_path):
     BertConfig().save_pretrained(tmp_path)
     with pytest.raises(UnsupportedModelError, match="AutoModelForCausalLM has no 'bert' model.*AutoModelForMaskedLM"):
         workbench.AutoModelForCausalLM.from_pretrained(tmp_path)
+
+
+def test_overrides_through_aliases(tmp_path):
+    """DistilBERT stores n_heads/dim/n_layers; both spellings override and read the same key."""
+    transformers.DistilBertConfig(dim=64, n_heads=4, n_layers=2, hidden_dim=96).save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path, n_heads=8)
+    assert config.n_heads == config.num_attention_heads == 8
+    config = AutoConfig.from_pretrained(tmp_path, num_attention_heads=16, hidden_size=128)
+    assert config.n_heads == 16 and config.dim == 128
+    saved = json.loads(config.to_json_string())
+    assert saved["n_heads"] == 16 and "num_attention_heads" not in saved
+    assert transformers.AutoConfig.from_pretrained(tmp_path).n_heads == 4
