@@ -1,0 +1,92 @@
+"""``AutoTokenizer``: load any saved tokenizer as the right flavour of ``PreTrainedTokenizerFast``.
+
+Every tokenizer here is the same class over a ``tokenizers.Tokenizer``; what the reference's
+per-model classes change on top of that, for the loading path, is a few class defaults (which
+inputs the model takes, which side to pad). Those are the table below, keyed by the
+``tokenizer_class`` a checkpoint names, or by its config.json ``model_type`` when it names none.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..hub import HubOptions
+from . import loading
+from .tokenizer import PreTrainedTokenizerFast
+
+_BERT_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
+_DEBERTA_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+_LEFT = {"padding_side": "left"}
+
+# tokenizer_class -> class attributes of that reference class that differ from the generic one
+CLASS_DEFAULTS = {
+    "BertTokenizer": {"model_input_names": _BERT_INPUTS},
+    "ConvBertTokenizer": {"model_input_names": _BERT_INPUTS},
+    "DPRContextEncoderTokenizer": {"model_input_names": _BERT_INPUTS},
+    "DPRQuestionEncoderTokenizer": {"model_input_names": _BERT_INPUTS},
+    "MarkupLMTokenizer": {"model_input_names": _BERT_INPUTS},
+    "DebertaTokenizer": {"model_input_names": _DEBERTA_INPUTS},
+    "DebertaV2Tokenizer": {"model_input_names": _DEBERTA_INPUTS},
+    "LayoutLMv2Tokenizer": {"model_input_names": _DEBERTA_INPUTS},
+    "FNetTokenizer": {"model_input_names": ["input_ids", "token_type_ids"]},
+    "LlamaTokenizer": _LEFT,
+    "CodeLlamaTokenizer": _LEFT,
+    "GemmaTokenizer": _LEFT,
+    "CohereTokenizer": _LEFT,
+    "XLNetTokenizer": _LEFT,
+    "Siglip2Tokenizer": _LEFT,
+}
+
+# config.json model_type -> the tokenizer class the reference picks when tokenizer_config.json names none
+MODEL_TYPE_TOKENIZERS = {
+    "bert": "BertTokenizer",
+    "distilbert": "BertTokenizer",
+    "convbert": "ConvBertTokenizer",
+    "deberta": "DebertaTokenizer",
+    "deberta-v2": "DebertaV2Tokenizer",
+    "llama": "LlamaTokenizer",
+    "gemma": "GemmaTokenizer",
+    "gemma2": "GemmaTokenizer",
+    "gemma3": "GemmaTokenizer",
+    "cohere": "CohereTokenizer",
+    "xlnet": "XLNetTokenizer",
+}
+
+
+@lru_cache(maxsize=None)
+def tokenizer_class(name: str | None) -> type[PreTrainedTokenizerFast]:
+    """``PreTrainedTokenizerFast``, or a subclass named ``name`` carrying that class's defaults."""
+    name = (name or "").removesuffix("Fast")
+    if name not in CLASS_DEFAULTS:
+        return PreTrainedTokenizerFast
+    attributes = {"__doc__": f"PreTrainedTokenizerFast with the defaults of the reference {name}.", **CLASS_DEFAULTS[name]}
+    return type(name, (PreTrainedTokenizerFast,), attributes)
+
+
+class AutoTokenizer:
+    """Load a tokenizer from a folder or Hub repo: ``AutoTokenizer.from_pretrained(path_or_repo_id)``.
+
+    >>> tokenizer = AutoTokenizer.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")  # doctest: +SKIP
+    >>> tokenizer("Hello world")                                                           # doctest: +SKIP
+    {'input_ids': [101, 7592, 2088, 102], 'token_type_ids': [0, 0, 0, 0], 'attention_mask': [1, 1, 1, 1]}
+    """
+
+    def __init__(self):
+        raise TypeError("AutoTokenizer is not instantiated; call AutoTokenizer.from_pretrained(path_or_repo_id).")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *inputs, **kwargs) -> PreTrainedTokenizerFast:
+        """Read tokenizer.json (or a BERT vocab.txt) and the settings files; see ``PreTrainedTokenizerFast``.
+
+        Keyword arguments: hub options (``cache_dir``, ``revision``, ``subfolder``, ``local_files_only``,
+        ``token``) and settings overriding the saved ones (``padding_side``, ``model_max_length``,
+        ``pad_token``, ...).
+        """
+        options = HubOptions.pop_from(kwargs)
+        loading.drop_unused_kwargs(kwargs)
+        settings, backend = loading.load_settings_and_backend(pretrained_model_name_or_path, options, kwargs)
+        name = settings.get("tokenizer_class")
+        if not name:
+            name = MODEL_TYPE_TOKENIZERS.get(loading.read_model_type(pretrained_model_name_or_path, options))
+        chosen = tokenizer_class(name)
+        return chosen(tokenizer_object=backend, name_or_path=pretrained_model_name_or_path, **settings)
