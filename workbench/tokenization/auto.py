@@ -59,8 +59,8 @@ def tokenizer_class(name: str | None) -> type[PreTrainedTokenizerFast]:
     name = (name or "").removesuffix("Fast")
     if name not in CLASS_DEFAULTS:
         return PreTrainedTokenizerFast
-    attributes = {"__doc__": f"PreTrainedTokenizerFast with the defaults of the reference {name}.", **CLASS_DEFAULTS[name]}
-    return type(name, (PreTrainedTokenizerFast,), attributes)
+    doc = f"PreTrainedTokenizerFast with the class defaults of the reference {name}."
+    return type(name, (PreTrainedTokenizerFast,), {"__doc__": doc, **CLASS_DEFAULTS[name]})
 
 
 class AutoTokenizer:
@@ -88,5 +88,4 @@ class AutoTokenizer:
         name = settings.get("tokenizer_class")
         if not name:
             name = MODEL_TYPE_TOKENIZERS.get(loading.read_model_type(pretrained_model_name_or_path, options))
-        chosen = tokenizer_class(name)
-        return chosen(tokenizer_object=backend, name_or_path=pretrained_model_name_or_path, **settings)
+        return tokenizer_class(name)(name_or_path=pretrained_model_name_or_path, **backend, **settings)

@@ -44,11 +44,15 @@ _BERT_SPECIAL_TOKENS = {
 }  # fmt: skip
 
 
-def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict) -> tuple[dict, Tokenizer]:
-    """Read a tokenizer folder: settings (tokenizer_config.json, then files, then ``overrides``) and backend."""
+def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict) -> tuple[dict, dict]:
+    """Read a tokenizer folder: its settings, and where the backend comes from.
+
+    Settings are tokenizer_config.json, overridden by the legacy files, overridden by ``overrides``.
+    The backend source is ``{"tokenizer_file": path}`` or ``{"tokenizer_object": tokenizers.Tokenizer}``.
+    """
     location = str(path_or_repo)
     if os.path.isfile(location) and location.endswith(".json"):
-        return dict(overrides), read_tokenizer_json(location)
+        return dict(overrides), {"tokenizer_file": location}
     files = {
         name: resolve_file(location, name, options, required=False)
         for name in (CONFIG_FILE, TOKENIZER_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE)
@@ -56,7 +60,7 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
     if files[TOKENIZER_FILE] is None:
         files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
         if files[VOCAB_FILE] is None:
-            raise CheckpointNotFoundError(_no_tokenizer_message(location, options, files[CONFIG_FILE]))
+            _raise_no_tokenizer(location, options, files[CONFIG_FILE])
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
     for key in _NOT_SETTINGS:
         settings.pop(key, None)
@@ -74,8 +78,8 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
     else:
         _merge_legacy_files(settings, files, overrides)
     if files[TOKENIZER_FILE]:
-        return settings, read_tokenizer_json(files[TOKENIZER_FILE])
-    return settings, build_wordpiece(files[VOCAB_FILE], settings)
+        return settings, {"tokenizer_file": files[TOKENIZER_FILE]}
+    return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings)}
 
 
 # Options of the reference's from_pretrained that change nothing here (workbench has one fast class
@@ -215,6 +219,18 @@ def build_wordpiece(vocab_file: str, settings: dict) -> Tokenizer:
         special_tokens=[(cls, backend.token_to_id(cls)), (sep, backend.token_to_id(sep))],
     )
     return backend
+
+
+def _raise_no_tokenizer(location: str, options: HubOptions, config_file: str | None):
+    if not os.path.isdir(location):
+        # a repo id: let the hub lookup say why (offline and not cached, no such repo, ...)
+        try:
+            resolve_file(location, TOKENIZER_FILE, options, required=True)
+        except CheckpointNotFoundError as error:
+            raise CheckpointNotFoundError(
+                f"{error} A tokenizer needs {TOKENIZER_FILE} (or a WordPiece {VOCAB_FILE})."
+            ) from None
+    raise CheckpointNotFoundError(_no_tokenizer_message(location, options, config_file))
 
 
 def _no_tokenizer_message(location: str, options: HubOptions, config_file: str | None) -> str:

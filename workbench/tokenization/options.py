@@ -178,11 +178,16 @@ def is_text_input(value) -> bool:
 
 def check_text_input(name: str, value) -> None:
     if not is_text_input(value):
-        raise ValueError(
-            f"{name} must be a str (one example), a list of str (a batch, or one pre-split example with "
-            "is_split_into_words=True), a list of lists of str (a batch of pre-split examples) or a list "
-            f"of (text, text_pair) tuples; got {_describe(value)}. Convert the input to str first."
-        )
+        raise text_input_error(name, value)
+
+
+def text_input_error(name: str, value, detail: str = "") -> ValueError:
+    got = f"got {_describe(value)}" + (f" ({detail})" if detail else "")
+    return ValueError(
+        f"{name} must be a str (one example), a list of str (a batch, or one pre-split example with "
+        "is_split_into_words=True), a list of lists of str (a batch of pre-split examples) or a list "
+        f"of (text, text_pair) tuples; {got}. Convert the input to str first."
+    )
 
 
 def _describe(value) -> str:

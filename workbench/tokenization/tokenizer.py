@@ -14,13 +14,14 @@ import copy
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from tokenizers import AddedToken, Tokenizer, processors
 
 from ..hub import HubOptions
-from . import loading, padding, saving
+from . import loading, saving
 from .batch_encoding import BatchEncoding
+from .encoding import Outputs, as_batch, collect_features, encode_error, feature_names
 from .options import (
     VERY_LARGE_INTEGER,
     PaddingStrategy,
@@ -30,9 +31,10 @@ from .options import (
     check_side,
     check_text_input,
     resolve_strategies,
+    text_input_error,
 )
+from .padding import pad_features
 from .special_tokens import (
-    STANDARD_SPECIAL_TOKENS,
     NamedToken,
     as_special,
     check_token,
@@ -51,18 +53,6 @@ _HANDLED = (
     "clean_up_tokenization_spaces", "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output",
     "split_special_tokens", "chat_template", "add_bos_token", "add_eos_token", "verbose",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Outputs:
-    """Which features a call returns besides ``input_ids``."""
-
-    token_type_ids: bool
-    attention_mask: bool
-    overflowing_tokens: bool = False
-    special_tokens_mask: bool = False
-    offsets_mapping: bool = False
-    length: bool = False
 
 
 class PreTrainedTokenizerFast:
@@ -91,7 +81,9 @@ class PreTrainedTokenizerFast:
     cls_token, cls_token_id = NamedToken(), NamedToken()
     mask_token, mask_token_id = NamedToken(), NamedToken()
 
-    def __init__(self, tokenizer_object: Tokenizer | None = None, *, tokenizer_file=None, name_or_path="", **settings):
+    def __init__(
+        self, tokenizer_object: Tokenizer | None = None, *, tokenizer_file=None, name_or_path="", **settings
+    ):
         self._tokenizer = _make_backend(tokenizer_object, tokenizer_file)
         # tokenizer.json may carry padding/truncation; calls set their own, save_pretrained restores these
         self._saved_padding = self._tokenizer.padding
@@ -146,7 +138,7 @@ class PreTrainedTokenizerFast:
         options = HubOptions.pop_from(kwargs)
         loading.drop_unused_kwargs(kwargs)
         settings, backend = loading.load_settings_and_backend(pretrained_model_name_or_path, options, kwargs)
-        return cls(tokenizer_object=backend, name_or_path=pretrained_model_name_or_path, **settings)
+        return cls(name_or_path=pretrained_model_name_or_path, **backend, **settings)
 
     def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False, **kwargs):
         """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json (and chat_template.jinja).
@@ -413,18 +405,7 @@ class PreTrainedTokenizerFast:
             raise ValueError("Pass the text to tokenize: tokenizer(text) or tokenizer(text_target=...).")
         strategies = resolve_strategies(self, padding, truncation, max_length, pad_to_multiple_of, verbose)
         check_side("padding_side", padding_side)
-        outputs = _Outputs(
-            token_type_ids="token_type_ids" in self.model_input_names
-            if return_token_type_ids is None
-            else return_token_type_ids,
-            attention_mask="attention_mask" in self.model_input_names
-            if return_attention_mask is None
-            else return_attention_mask,
-            overflowing_tokens=return_overflowing_tokens,
-            special_tokens_mask=return_special_tokens_mask,
-            offsets_mapping=return_offsets_mapping,
-            length=return_length,
-        )
+        names = self.model_input_names
         options = dict(
             add_special_tokens=add_special_tokens,
             stride=stride,
@@ -432,7 +413,14 @@ class PreTrainedTokenizerFast:
             pad_to_multiple_of=pad_to_multiple_of,
             padding_side=padding_side,
             return_tensors=check_return_tensors(return_tensors),
-            outputs=outputs,
+            outputs=Outputs(
+                token_type_ids=("token_type_ids" in names) if return_token_type_ids is None else return_token_type_ids,
+                attention_mask=("attention_mask" in names) if return_attention_mask is None else return_attention_mask,
+                overflowing_tokens=return_overflowing_tokens,
+                special_tokens_mask=return_special_tokens_mask,
+                offsets_mapping=return_offsets_mapping,
+                length=return_length,
+            ),
             split_special_tokens=self.split_special_tokens if split_special_tokens is None else split_special_tokens,
             verbose=verbose,
         )
@@ -447,28 +435,33 @@ class PreTrainedTokenizerFast:
         encoded["labels"] = targets["input_ids"]
         return encoded
 
-    def _encode(self, text, text_pair, strategies: Strategies, *, is_split_into_words, outputs, **options):
+    def _encode(
+        self, text, text_pair, strategies: Strategies, *, add_special_tokens, stride, is_split_into_words,
+        pad_to_multiple_of, padding_side, return_tensors, outputs: Outputs, split_special_tokens, verbose,
+    ) -> BatchEncoding:  # fmt: skip
         check_text_input("text", text)
         if text_pair is not None:
             check_text_input("text_pair", text_pair)
-        batched, inputs = _as_batch(text, text_pair, is_split_into_words)
-        return_tensors = options["return_tensors"]
+        batched, inputs = as_batch(text, text_pair, is_split_into_words)
         if not inputs:
-            return BatchEncoding(dict.fromkeys(_feature_names(outputs), []), [], tensor_type=return_tensors)
-        self._configure_backend(strategies, options["stride"], options["pad_to_multiple_of"], options["padding_side"])
-        self._tokenizer.encode_special_tokens = options["split_special_tokens"]
+            return BatchEncoding({name: [] for name in feature_names(outputs)}, [], tensor_type=return_tensors)
+        self._configure_backend(strategies, stride, pad_to_multiple_of, padding_side)
+        self._tokenizer.encode_special_tokens = split_special_tokens
         try:
             encodings = self._tokenizer.encode_batch(
-                inputs, add_special_tokens=options["add_special_tokens"], is_pretokenized=is_split_into_words
+                inputs, add_special_tokens=add_special_tokens, is_pretokenized=is_split_into_words
             )
+        except TypeError as error:  # a nested item that is not a str
+            raise text_input_error("text", text, detail=str(error)) from None
         except Exception as error:  # tokenizers raises bare Exceptions for truncation problems
-            raise _encode_error(error, strategies, options["stride"]) from None
-        features, rows = _collect_features(encodings, outputs)
-        if strategies.max_length is None and options["verbose"]:
+            raise encode_error(error, strategies, stride) from None
+        features, rows = collect_features(encodings, outputs)
+        if strategies.max_length is None and verbose:
             self._warn_if_too_long(features["input_ids"])
         batch = BatchEncoding(features, rows, tensor_type=return_tensors)
         if batched or return_tensors is not None or outputs.overflowing_tokens:
             return batch
+        # one text in, one row out: drop the batch level of list values (a quirk kept: "length" stays [n])
         single = {key: value[0] if value and isinstance(value[0], list) else value for key, value in batch.items()}
         return BatchEncoding(single, batch.encodings)
 
@@ -486,7 +479,7 @@ class PreTrainedTokenizerFast:
                     direction=self.truncation_side,
                 )
             except Exception as error:
-                raise _encode_error(error, strategies, stride) from None
+                raise encode_error(error, strategies, stride) from None
         if strategies.padding is PaddingStrategy.DO_NOT_PAD:
             backend.no_padding()
         else:
@@ -523,14 +516,16 @@ class PreTrainedTokenizerFast:
 
         This is what data collators call: ``tokenizer.pad([{"input_ids": [...]}, ...], return_tensors="pt")``.
         """
-        return padding.pad_features(
+        return pad_features(
             self, encoded_inputs, padding, max_length, pad_to_multiple_of, padding_side,
             return_attention_mask, return_tensors, verbose,
         )  # fmt: skip
 
     # --- decoding -----------------------------------------------------------------------------
 
-    def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None) -> str | list[str]:
+    def decode(
+        self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None
+    ) -> str | list[str]:
         """Ids -> text. A batch (list of lists, 2-D tensor) gives a list of texts."""
         ids = _to_python(token_ids)
         if isinstance(ids, Mapping):
@@ -548,7 +543,9 @@ class PreTrainedTokenizerFast:
             ) from None
         return self._clean_up(text, clean_up_tokenization_spaces)
 
-    def batch_decode(self, sequences, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None) -> list[str]:
+    def batch_decode(
+        self, sequences, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None
+    ) -> list[str]:
         """Decode each sequence of a batch; always returns a list."""
         texts = self.decode(sequences, skip_special_tokens, clean_up_tokenization_spaces)
         return [texts] if isinstance(texts, str) else texts
@@ -612,78 +609,3 @@ def _to_python(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
-
-
-def _as_batch(text, text_pair, is_split_into_words: bool) -> tuple[bool, list]:
-    """``(is_batched, inputs)`` where inputs is what ``encode_batch`` takes (texts, or (a, b) pairs)."""
-    if is_split_into_words:
-        batched = isinstance(text, (list, tuple)) and bool(text) and isinstance(text[0], (list, tuple))
-    else:
-        batched = isinstance(text, (list, tuple))
-    if not batched:
-        # an empty text_pair counts as no pair, as in the reference
-        return False, [(text, text_pair)] if text_pair else [text]
-    if text_pair is None:
-        return True, list(text)
-    if isinstance(text_pair, str) or len(text_pair) != len(text):
-        got = "a str" if isinstance(text_pair, str) else f"{len(text_pair)} items"
-        raise ValueError(
-            f"text is a batch of {len(text)}, so text_pair must be a list of {len(text)} texts; got {got}."
-        )
-    return True, list(zip(text, text_pair))
-
-
-def _feature_names(outputs: _Outputs) -> list[str]:
-    names = ["input_ids"]
-    names += ["token_type_ids"] * outputs.token_type_ids + ["attention_mask"] * outputs.attention_mask
-    names += ["special_tokens_mask"] * outputs.special_tokens_mask + ["offset_mapping"] * outputs.offsets_mapping
-    names += ["length"] * outputs.length
-    return names
-
-
-def _collect_features(encodings: list, outputs: _Outputs) -> tuple[dict, list]:
-    """Encodings -> ``{feature: [row, ...]}``; with overflowing tokens every window is its own row."""
-    names = _feature_names(outputs)
-    features = {name: [] for name in names}
-    rows, sample_of_row = [], []
-    for sample, encoding in enumerate(encodings):
-        windows = [encoding, *encoding.overflowing] if outputs.overflowing_tokens else [encoding]
-        for window in windows:
-            rows.append(window)
-            sample_of_row.append(sample)
-            features["input_ids"].append(window.ids)
-            for name in names[1:]:
-                features[name].append(_feature(window, name))
-    if outputs.overflowing_tokens:
-        features["overflow_to_sample_mapping"] = sample_of_row
-    return features, rows
-
-
-def _feature(encoding, name: str):
-    if name == "token_type_ids":
-        return encoding.type_ids
-    if name == "attention_mask":
-        return encoding.attention_mask
-    if name == "special_tokens_mask":
-        return encoding.special_tokens_mask
-    if name == "offset_mapping":
-        return encoding.offsets
-    return len(encoding.ids)  # "length"
-
-
-def _encode_error(error: Exception, strategies: Strategies, stride: int) -> ValueError:
-    message = str(error)
-    settings = f"truncation={strategies.truncation.value!r}, max_length={strategies.max_length}, stride={stride}"
-    if "Second sequence not provided" in message:
-        fix = "truncation='only_second' needs text_pair; pass pairs or use truncation=True (longest_first)."
-    elif "too short" in message:
-        fix = (
-            "the sequence this strategy may cut is shorter than what must be removed; use truncation=True "
-            "(longest_first), which cuts from both, or a larger max_length."
-        )
-    elif "stride" in message:
-        fix = "stride must be smaller than max_length minus the special tokens; lower stride or raise max_length."
-    else:
-        fix = "check the text and these settings."
-    return ValueError(f"Cannot encode with {settings}: {message.strip().rstrip(',')}. Fix: {fix}")
-
