@@ -481,6 +481,29 @@ def test_preTrainedTokenizerFast_entry_points(paths, bytelevel_json):
     assert AutoTokenizer.from_pretrained(bytelevel_json).vocab_size == from_file.vocab_size
 
 
+@pytest.mark.parametrize(
+    "config, padding_side, inputs",
+    [
+        ({"tokenizer_class": "LlamaTokenizerFast"}, "right", ["input_ids", "attention_mask"]),  # byte-level file
+        ({"tokenizer_class": "GemmaTokenizer"}, "left", ["input_ids", "attention_mask"]),
+        ({"tokenizer_class": "DebertaV2Tokenizer"}, "right", ["input_ids", "attention_mask", "token_type_ids"]),
+        ({}, "right", ["input_ids", "token_type_ids", "attention_mask"]),  # config.json says bert
+    ],
+)
+def test_class_defaults_follow_the_named_class(tmp_path, paths, config, padding_side, inputs):
+    shutil.copy(os.path.join(paths["bytelevel"], "tokenizer.json"), tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    assert (tokenizer.padding_side, tokenizer.model_input_names) == (padding_side, inputs)
+    assert set(tokenizer("hi")) == set(inputs)
+    assert PreTrainedTokenizerFast.from_pretrained(tmp_path).model_input_names == ["input_ids", "attention_mask"]
+    if config.get("tokenizer_class") != "DebertaV2Tokenizer":  # the reference cannot rebuild that one from BPE
+        reference = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+        assert (reference.padding_side, reference.model_input_names) == (padding_side, inputs)
+        assert list(reference("hi")) == list(tokenizer("hi"))
+
+
 def test_subfolder_and_hub_options(tmp_path, minilm_path, monkeypatch):
     nested = tmp_path / "tokenizer"
     nested.mkdir()
@@ -511,6 +534,46 @@ def test_legacy_added_tokens_json_and_special_tokens_map(tmp_path, minilm_path):
     # keeps it; workbench registers it as the special token the files declare.
     assert ours.decode(ours(text).input_ids, skip_special_tokens=True) == "a newword in text"
     assert reference.decode(reference(text).input_ids, skip_special_tokens=True) == "a <ent> newword in text"
+
+
+def test_config_added_tokens_decoder_and_model_specific_tokens(tmp_path, bytelevel_json):
+    shutil.copy(bytelevel_json, tmp_path / "tokenizer.json")
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "eos_token": "<|endoftext|>",
+        "pad_token": {"__type": "AddedToken", "content": "<|endoftext|>", "lstrip": False, "normalized": False,
+                      "rstrip": False, "single_word": False, "special": True},
+        "extra_special_tokens": {"image_token": "<image>"},
+        "added_tokens_decoder": {
+            "50365": {"content": "<image>", "lstrip": False, "normalized": False, "rstrip": False,
+                      "single_word": False, "special": True},
+            "50366": {"content": "plainword", "lstrip": False, "normalized": True, "rstrip": False,
+                      "single_word": False, "special": False},
+        },
+    }  # fmt: skip
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    ours, reference = AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    assert ours.image_token == reference.image_token == "<image>"
+    assert ours.image_token_id == reference.image_token_id
+    assert ours.all_special_tokens == reference.all_special_tokens
+    assert ours.added_tokens_encoder == reference.added_tokens_encoder
+    text = "see <image> and plainword here"
+    assert_same(ours(text, **ALL_OUTPUTS), reference(text, **ALL_OUTPUTS))
+    ids = ours(text).input_ids
+    assert ours.decode(ids, skip_special_tokens=True) == reference.decode(ids, skip_special_tokens=True)
+    ours.save_pretrained(tmp_path / "saved")
+    again = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "saved"))
+    assert again.image_token == "<image>" and again(text).input_ids == ids
+
+
+@pytest.mark.parametrize("flags", [dict(add_bos_token=True), dict(add_eos_token=True), dict(split_special_tokens=True)])
+def test_bos_eos_and_split_special_token_settings(paths, flags):
+    for name in ("bytelevel", "smollm2"):
+        ours = AutoTokenizer.from_pretrained(paths[name], **flags)
+        reference = transformers.AutoTokenizer.from_pretrained(paths[name], **flags)
+        texts = ["<|im_start|>user hi<|im_end|>", "<|endoftext|> text"] + SHORT[:40]
+        assert_same_rows(ours(texts, **ALL_OUTPUTS), reference(texts, **ALL_OUTPUTS), texts)
+        assert_same(ours(texts[0], texts[1]), reference(texts[0], texts[1]))
 
 
 # --- saving and round trips ------------------------------------------------------------------------

@@ -88,4 +88,13 @@ class AutoTokenizer:
         name = settings.get("tokenizer_class")
         if not name:
             name = MODEL_TYPE_TOKENIZERS.get(loading.read_model_type(pretrained_model_name_or_path, options))
+        elif name.removesuffix("Fast") == "LlamaTokenizer" and _is_byte_level(backend):
+            name = None  # Llama-3 style byte-level files that still name LlamaTokenizer: the reference goes generic
         return tokenizer_class(name)(name_or_path=pretrained_model_name_or_path, **backend, **settings)
+
+
+def _is_byte_level(backend: dict) -> bool:
+    if "tokenizer_file" not in backend:
+        return False
+    with open(backend["tokenizer_file"], encoding="utf-8") as handle:
+        return '"ByteLevel"' in handle.read()

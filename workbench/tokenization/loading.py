@@ -74,7 +74,10 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         settings["extra_special_tokens"] = settings.pop("additional_special_tokens")
     settings = to_added_tokens(settings)
     if "added_tokens_decoder" in settings:
-        settings["added_tokens_decoder"] = {int(i): t for i, t in settings["added_tokens_decoder"].items()}
+        settings["added_tokens_decoder"] = {
+            int(index): AddedToken(**token) if isinstance(token, dict) else token
+            for index, token in settings["added_tokens_decoder"].items()
+        }
     else:
         _merge_legacy_files(settings, files, overrides)
     if files[TOKENIZER_FILE]:
