@@ -16,14 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from tokenizer_cases import chunks, corpus, pairs
-from workbench import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast
-from workbench.errors import CheckpointError, CheckpointNotFoundError
-from workbench.tokenization import AddedToken
+pytest.register_assert_rewrite("tokenizer_cases")
+
+from tokenizer_cases import assert_same, assert_same_rows, chunks, corpus, pairs, plain  # noqa: E402
+from workbench import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast  # noqa: E402
+from workbench.errors import CheckpointError, CheckpointNotFoundError  # noqa: E402
+from workbench.tokenization import AddedToken  # noqa: E402
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -113,41 +114,21 @@ def both(request, paths):
     """(workbench tokenizer, reference tokenizer) for one of the three tokenizers; loaded once."""
     name = request.param
     if name not in _LOADED:
-        _LOADED[name] = (AutoTokenizer.from_pretrained(paths[name]), transformers.AutoTokenizer.from_pretrained(paths[name]))
+        _LOADED[name] = load_both(paths[name])
     return _LOADED[name]
 
 
-# --- comparison helpers ---------------------------------------------------------------------------
+def load_both(path, **kwargs):
+    """(workbench, reference) tokenizers loaded from the same folder with the same keyword arguments."""
+    reference = transformers.AutoTokenizer.from_pretrained(str(path), **kwargs)
+    return AutoTokenizer.from_pretrained(path, **kwargs), reference
 
 
-def plain(value):
-    """A value as comparable Python data, keeping its container kind and dtype."""
-    if isinstance(value, torch.Tensor):
-        return ("pt", str(value.dtype), tuple(value.shape), value.tolist())
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return ("np-object", [plain(row) for row in value])
-        return ("np", str(value.dtype), value.shape, value.tolist())
-    return value  # lists (of ints, or of offset tuples) compare exactly with ==
+def write_config(folder, config: dict) -> None:
+    (Path(folder) / "tokenizer_config.json").write_text(json.dumps(config))
 
 
-def assert_same(ours, reference, context=""):
-    assert list(ours.keys()) == list(reference.keys()), context
-    for key in reference:
-        assert plain(ours[key]) == plain(reference[key]), f"{key} differs for {context!r}"
-
-
-def assert_same_rows(ours, reference, texts):
-    """Row-by-row comparison of two batch outputs, naming the text of the first differing row."""
-    assert list(ours.keys()) == list(reference.keys())
-    for key in reference:
-        if len(ours[key]) != len(reference[key]):
-            raise AssertionError(f"{key}: {len(ours[key])} rows vs {len(reference[key])}")
-        for row, (mine, theirs) in enumerate(zip(ours[key], reference[key])):
-            text = texts[row] if row < len(texts) else row
-            assert plain(mine) == plain(theirs), f"{key} differs for row {row}: {text!r}"
-
-
+# every optional per-token feature, so each comparison covers offsets and special-token masks too
 ALL_OUTPUTS = dict(return_offsets_mapping=True, return_special_tokens_mask=True, return_length=True)
 
 
@@ -338,7 +319,8 @@ def test_decode_and_batch_decode(both):
             row, clean_up_tokenization_spaces=True
         )
     padded = reference(TEXTS[:20], padding=True, return_tensors="pt")["input_ids"]
-    assert ours.batch_decode(padded, skip_special_tokens=True) == reference.batch_decode(padded, skip_special_tokens=True)
+    skip = dict(skip_special_tokens=True)
+    assert ours.batch_decode(padded, **skip) == reference.batch_decode(padded, **skip)
     assert ours.decode(padded[0]) == reference.decode(padded[0])
     assert ours.decode(int(ids[5][0])) == reference.decode(int(ids[5][0]))
     assert ours.batch_decode(ids[7]) == reference.batch_decode(ids[7])
@@ -405,7 +387,8 @@ def test_batch_encoding_to_device_and_pickle():
 
 def test_pad_features_like_a_collator(both):
     ours, reference = both
-    features = [dict(ours(text, truncation=True, max_length=30, return_special_tokens_mask=True)) for text in SHORT[:16]]
+    options = dict(truncation=True, max_length=30, return_special_tokens_mask=True)
+    features = [dict(ours(text, **options)) for text in SHORT[:16]]
     for options in (
         dict(return_tensors="pt"),
         dict(padding="max_length", max_length=40, return_tensors="np"),
@@ -417,9 +400,11 @@ def test_pad_features_like_a_collator(both):
     assert_same(ours.pad(as_dict), reference.pad({k: list(v) for k, v in as_dict.items()}))
     tensors = [{key: torch.tensor(value) for key, value in f.items()} for f in features]
     assert_same(ours.pad(tensors), reference.pad([dict(t) for t in tensors]))
-    assert_same(ours.pad(features[0], padding="max_length", max_length=40), reference.pad(dict(features[0]), padding="max_length", max_length=40))
+    to_max = dict(padding="max_length", max_length=40)
+    assert_same(ours.pad(features[0], **to_max), reference.pad(dict(features[0]), **to_max))
     ids_only = [{"input_ids": f["input_ids"]} for f in features]
-    assert_same(ours.pad(ids_only, return_attention_mask=False), reference.pad([dict(f) for f in ids_only], return_attention_mask=False))
+    no_mask = dict(return_attention_mask=False)
+    assert_same(ours.pad(ids_only, **no_mask), reference.pad([dict(f) for f in ids_only], **no_mask))
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -441,16 +426,16 @@ def test_vocab_txt_only_folder_matches_the_full_tokenizer(tmp_path, minilm_path)
 
 def test_vocab_txt_with_do_lower_case_false_matches_reference(tmp_path, minilm_path):
     shutil.copy(os.path.join(minilm_path, "vocab.txt"), tmp_path / "vocab.txt")
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": False}))
-    ours, reference = AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    write_config(tmp_path, {"tokenizer_class": "BertTokenizer", "do_lower_case": False})
+    ours, reference = load_both(tmp_path)
     assert ours("Hello World")["input_ids"] != AutoTokenizer.from_pretrained(minilm_path)("Hello World")["input_ids"]
     assert_same_rows(ours(SHORT, **ALL_OUTPUTS), reference(SHORT, **ALL_OUTPUTS), SHORT)
 
 
 def test_tokenizer_json_alone_has_no_special_tokens(bytelevel_bare):
-    ours, reference = AutoTokenizer.from_pretrained(bytelevel_bare), transformers.AutoTokenizer.from_pretrained(bytelevel_bare)
+    ours, reference = load_both(bytelevel_bare)
     assert ours.all_special_tokens == reference.all_special_tokens == []
-    assert ours("Hello world")["input_ids"] == reference("Hello world")["input_ids"] == [50257, 50362, 15496, 995, 50256]
+    assert ours("Hello world").input_ids == reference("Hello world").input_ids == [50257, 50362, 15496, 995, 50256]
     assert ours.decode(ours("Hello world")["input_ids"], skip_special_tokens=True) == "Hello world"
     assert_same_rows(ours(TEXTS, **ALL_OUTPUTS), reference(TEXTS, **ALL_OUTPUTS), TEXTS)
 
@@ -458,12 +443,10 @@ def test_tokenizer_json_alone_has_no_special_tokens(bytelevel_bare):
 def test_from_pretrained_keyword_overrides(paths):
     overrides = dict(padding_side="left", model_max_length=20, truncation_side="left")
     for name in NAMES:
-        ours = AutoTokenizer.from_pretrained(paths[name], **overrides)
-        reference = transformers.AutoTokenizer.from_pretrained(paths[name], **overrides)
+        ours, reference = load_both(paths[name], **overrides)
         options = dict(padding=True, truncation=True, **ALL_OUTPUTS)
         assert_same_rows(ours(SHORT[:200], **options), reference(SHORT[:200], **options), SHORT)
-    ours = AutoTokenizer.from_pretrained(paths["bytelevel"], pad_token="<|notimestamps|>")
-    reference = transformers.AutoTokenizer.from_pretrained(paths["bytelevel"], pad_token="<|notimestamps|>")
+    ours, reference = load_both(paths["bytelevel"], pad_token="<|notimestamps|>")
     assert ours.pad_token_id == reference.pad_token_id == 50362
     assert_same(ours(SHORT[:30], padding=True), reference(SHORT[:30], padding=True))
 
@@ -477,7 +460,8 @@ def test_preTrainedTokenizerFast_entry_points(paths, bytelevel_json):
     assert_same(direct(SHORT[:50], padding=True), reference(SHORT[:50], padding=True))
     from_file = PreTrainedTokenizerFast(tokenizer_file=bytelevel_json, pad_token="<|endoftext|>")
     from_object = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(bytelevel_json))
-    assert from_file("Hello world").input_ids == from_object("Hello world").input_ids == [50257, 50362, 15496, 995, 50256]
+    hello = [50257, 50362, 15496, 995, 50256]
+    assert from_file("Hello world").input_ids == from_object("Hello world").input_ids == hello
     assert AutoTokenizer.from_pretrained(bytelevel_json).vocab_size == from_file.vocab_size
 
 
@@ -492,7 +476,7 @@ def test_preTrainedTokenizerFast_entry_points(paths, bytelevel_json):
 )
 def test_class_defaults_follow_the_named_class(tmp_path, paths, config, padding_side, inputs):
     shutil.copy(os.path.join(paths["bytelevel"], "tokenizer.json"), tmp_path / "tokenizer.json")
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
+    write_config(tmp_path, config)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)
     assert (tokenizer.padding_side, tokenizer.model_input_names) == (padding_side, inputs)
@@ -518,12 +502,12 @@ def test_subfolder_and_hub_options(tmp_path, minilm_path, monkeypatch):
 
 def test_legacy_added_tokens_json_and_special_tokens_map(tmp_path, minilm_path):
     shutil.copy(os.path.join(minilm_path, "tokenizer.json"), tmp_path / "tokenizer.json")
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer", "model_max_length": 512}))
+    write_config(tmp_path, {"tokenizer_class": "BertTokenizer", "model_max_length": 512})
     specials = {"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]",
                 "mask_token": "[MASK]", "additional_special_tokens": ["<ent>"]}  # fmt: skip
     (tmp_path / "special_tokens_map.json").write_text(json.dumps(specials))
     (tmp_path / "added_tokens.json").write_text(json.dumps({"<ent>": 30522, "newword": 30523}))
-    ours, reference = AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    ours, reference = load_both(tmp_path)
     assert ours.extra_special_tokens == reference.extra_special_tokens == ["<ent>"]
     assert ours.added_tokens_encoder == reference.added_tokens_encoder
     text = "a <ent> newword in text"
@@ -551,8 +535,8 @@ def test_config_added_tokens_decoder_and_model_specific_tokens(tmp_path, bytelev
                       "single_word": False, "special": False},
         },
     }  # fmt: skip
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
-    ours, reference = AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    write_config(tmp_path, config)
+    ours, reference = load_both(tmp_path)
     assert ours.image_token == reference.image_token == "<image>"
     assert ours.image_token_id == reference.image_token_id
     assert ours.all_special_tokens == reference.all_special_tokens
@@ -569,8 +553,7 @@ def test_config_added_tokens_decoder_and_model_specific_tokens(tmp_path, bytelev
 @pytest.mark.parametrize("flags", [dict(add_bos_token=True), dict(add_eos_token=True), dict(split_special_tokens=True)])
 def test_bos_eos_and_split_special_token_settings(paths, flags):
     for name in ("bytelevel", "smollm2"):
-        ours = AutoTokenizer.from_pretrained(paths[name], **flags)
-        reference = transformers.AutoTokenizer.from_pretrained(paths[name], **flags)
+        ours, reference = load_both(paths[name], **flags)
         texts = ["<|im_start|>user hi<|im_end|>", "<|endoftext|> text"] + SHORT[:40]
         assert_same_rows(ours(texts, **ALL_OUTPUTS), reference(texts, **ALL_OUTPUTS), texts)
         assert_same(ours(texts[0], texts[1]), reference(texts[0], texts[1]))
@@ -598,7 +581,8 @@ def _assert_round_trip(loaded, expected):
     assert loaded.all_special_ids == expected.all_special_ids
     ids = expected(NEW_TEXTS)["input_ids"]
     for skip in (False, True):
-        assert loaded.batch_decode(ids, skip_special_tokens=skip) == expected.batch_decode(ids, skip_special_tokens=skip)
+        options = dict(skip_special_tokens=skip)
+        assert loaded.batch_decode(ids, **options) == expected.batch_decode(ids, **options)
     assert loaded.chat_template == expected.chat_template
     assert (loaded.model_max_length, loaded.padding_side) == (expected.model_max_length, expected.padding_side)
 
@@ -622,7 +606,7 @@ def test_reference_saves_workbench_loads(both, tmp_path):
     assert _grow(reference) == 5
     reference.save_pretrained(str(tmp_path))
     _assert_round_trip(AutoTokenizer.from_pretrained(tmp_path), reference)
-    _assert_round_trip(AutoTokenizer.from_pretrained(tmp_path), transformers.AutoTokenizer.from_pretrained(str(tmp_path)))
+    _assert_round_trip(*load_both(tmp_path))
 
 
 def test_chat_template_is_kept_and_saved(paths, tmp_path):
@@ -635,7 +619,8 @@ def test_chat_template_is_kept_and_saved(paths, tmp_path):
     in_config = tmp_path / "in_config"
     in_config.mkdir()
     shutil.copy(tmp_path / "tokenizer.json", in_config / "tokenizer.json")
-    (in_config / "tokenizer_config.json").write_text(json.dumps({"chat_template": [{"name": "default", "template": "A"}, {"name": "tool_use", "template": "B"}]}))
+    templates = [{"name": "default", "template": "A"}, {"name": "tool_use", "template": "B"}]
+    write_config(in_config, {"chat_template": templates})
     named = AutoTokenizer.from_pretrained(in_config)
     assert named.chat_template == {"default": "A", "tool_use": "B"}
     named.save_pretrained(tmp_path / "named")
@@ -660,7 +645,10 @@ def wordpiece(minilm_path):
         (dict(padding=True, padding_side="middle"), r"padding_side='middle' is not a side.*'right' or 'left'"),
         (dict(truncation="only_second", max_length=4), r"truncation='only_second' needs text_pair"),
         (dict(truncation=True, max_length=6, stride=5, return_overflowing_tokens=True), r"stride must be smaller"),
-        (dict(padding=True, truncation=True, max_length=10, pad_to_multiple_of=8), r"max_length=10 is not a multiple of pad_to_multiple_of=8"),
+        (
+            dict(padding=True, truncation=True, max_length=10, pad_to_multiple_of=8),
+            r"max_length=10 is not a multiple of pad_to_multiple_of=8",
+        ),
         (dict(max_length="long"), r"max_length='long' must be an int"),
     ],
 )
@@ -762,5 +750,6 @@ def test_tokenizing_imports_neither_torch_nor_transformers(minilm_path):
         f"t = AutoTokenizer.from_pretrained({minilm_path!r}); t(['a', 'b c'], padding=True, return_tensors='np'); "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""A deterministic corpus of awkward strings for tokenizer parity tests.
+"""A deterministic corpus of awkward strings for tokenizer parity tests, and the comparison helpers.
 
 ``corpus()`` returns 1,100+ strings mixing scripts, CJK, emoji (with ZWJ sequences, skin tones and
 flags), composed and decomposed accents, whitespace runs, control characters, punctuation, numbers,
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 import unicodedata
+
+import numpy as np
+import torch
 
 SEED = 20240611
 
@@ -150,3 +153,34 @@ def pairs(texts: list[str], count: int, seed: int = 7) -> list[tuple[str, str]]:
 
 def chunks(items: list, size: int) -> list[list]:
     return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+# --- comparing a workbench output with a reference output ---
+
+
+def plain(value):
+    """A value as comparable Python data, keeping its container kind and dtype."""
+    if isinstance(value, torch.Tensor):
+        return ("pt", str(value.dtype), tuple(value.shape), value.tolist())
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return ("np-object", [plain(row) for row in value])
+        return ("np", str(value.dtype), value.shape, value.tolist())
+    return value  # lists (of ints, or of offset tuples) compare exactly with ==
+
+
+def assert_same(ours, reference, context=""):
+    assert list(ours.keys()) == list(reference.keys()), context
+    for key in reference:
+        assert plain(ours[key]) == plain(reference[key]), f"{key} differs for {context!r}"
+
+
+def assert_same_rows(ours, reference, texts):
+    """Row-by-row comparison of two batch outputs, naming the text of the first differing row."""
+    assert list(ours.keys()) == list(reference.keys())
+    for key in reference:
+        if len(ours[key]) != len(reference[key]):
+            raise AssertionError(f"{key}: {len(ours[key])} rows vs {len(reference[key])}")
+        for row, (mine, theirs) in enumerate(zip(ours[key], reference[key])):
+            text = texts[row] if row < len(texts) else row
+            assert plain(mine) == plain(theirs), f"{key} differs for row {row}: {text!r}"
