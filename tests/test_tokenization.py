@@ -369,6 +369,16 @@ def test_batch_encoding_access_and_alignment(both):
         mine.nope
 
 
+def test_tokenizers_pickle(both):
+    import pickle
+
+    ours, _ = both
+    again = pickle.loads(pickle.dumps(ours))
+    assert type(again) is type(ours)
+    assert again(SHORT[:20], padding=True).input_ids == ours(SHORT[:20], padding=True).input_ids
+    assert again.special_tokens_map == ours.special_tokens_map and again.chat_template == ours.chat_template
+
+
 def test_batch_encoding_to_device_and_pickle():
     import pickle
 

@@ -2,13 +2,11 @@
 
 Every tokenizer here is the same class over a ``tokenizers.Tokenizer``; what the reference's
 per-model classes change on top of that, for the loading path, is a few class defaults (which
-inputs the model takes, which side to pad). Those are the table below, keyed by the
+inputs the model takes, which side to pad). The flavours below carry those, picked by the
 ``tokenizer_class`` a checkpoint names, or by its config.json ``model_type`` when it names none.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from ..hub import HubOptions
 from . import loading
@@ -16,26 +14,39 @@ from .tokenizer import PreTrainedTokenizerFast
 
 _BERT_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
 _DEBERTA_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
-_LEFT = {"padding_side": "left"}
 
-# tokenizer_class -> class attributes of that reference class that differ from the generic one
-CLASS_DEFAULTS = {
-    "BertTokenizer": {"model_input_names": _BERT_INPUTS},
-    "ConvBertTokenizer": {"model_input_names": _BERT_INPUTS},
-    "DPRContextEncoderTokenizer": {"model_input_names": _BERT_INPUTS},
-    "DPRQuestionEncoderTokenizer": {"model_input_names": _BERT_INPUTS},
-    "MarkupLMTokenizer": {"model_input_names": _BERT_INPUTS},
-    "DebertaTokenizer": {"model_input_names": _DEBERTA_INPUTS},
-    "DebertaV2Tokenizer": {"model_input_names": _DEBERTA_INPUTS},
-    "LayoutLMv2Tokenizer": {"model_input_names": _DEBERTA_INPUTS},
-    "FNetTokenizer": {"model_input_names": ["input_ids", "token_type_ids"]},
-    "LlamaTokenizer": _LEFT,
-    "CodeLlamaTokenizer": _LEFT,
-    "GemmaTokenizer": _LEFT,
-    "CohereTokenizer": _LEFT,
-    "XLNetTokenizer": _LEFT,
-    "Siglip2Tokenizer": _LEFT,
-}
+
+def _flavour(name: str, **class_defaults) -> type[PreTrainedTokenizerFast]:
+    doc = f"PreTrainedTokenizerFast with the class defaults of the reference {name}: {class_defaults}."
+    return type(name, (PreTrainedTokenizerFast,), {"__doc__": doc, "__module__": __name__, **class_defaults})
+
+
+# The reference classes whose defaults differ from the generic tokenizer. Module-level names, so that
+# tokenizers pickle (datasets.map with num_proc sends the tokenizer to worker processes).
+BertTokenizer = _flavour("BertTokenizer", model_input_names=_BERT_INPUTS)
+ConvBertTokenizer = _flavour("ConvBertTokenizer", model_input_names=_BERT_INPUTS)
+DPRContextEncoderTokenizer = _flavour("DPRContextEncoderTokenizer", model_input_names=_BERT_INPUTS)
+DPRQuestionEncoderTokenizer = _flavour("DPRQuestionEncoderTokenizer", model_input_names=_BERT_INPUTS)
+MarkupLMTokenizer = _flavour("MarkupLMTokenizer", model_input_names=_BERT_INPUTS)
+DebertaTokenizer = _flavour("DebertaTokenizer", model_input_names=_DEBERTA_INPUTS)
+DebertaV2Tokenizer = _flavour("DebertaV2Tokenizer", model_input_names=_DEBERTA_INPUTS)
+LayoutLMv2Tokenizer = _flavour("LayoutLMv2Tokenizer", model_input_names=_DEBERTA_INPUTS)
+FNetTokenizer = _flavour("FNetTokenizer", model_input_names=["input_ids", "token_type_ids"])
+LlamaTokenizer = _flavour("LlamaTokenizer", padding_side="left")
+CodeLlamaTokenizer = _flavour("CodeLlamaTokenizer", padding_side="left")
+GemmaTokenizer = _flavour("GemmaTokenizer", padding_side="left")
+CohereTokenizer = _flavour("CohereTokenizer", padding_side="left")
+XLNetTokenizer = _flavour("XLNetTokenizer", padding_side="left")
+Siglip2Tokenizer = _flavour("Siglip2Tokenizer", padding_side="left")
+
+FLAVOURS = {
+    cls.__name__: cls
+    for cls in (
+        BertTokenizer, ConvBertTokenizer, DPRContextEncoderTokenizer, DPRQuestionEncoderTokenizer,
+        MarkupLMTokenizer, DebertaTokenizer, DebertaV2Tokenizer, LayoutLMv2Tokenizer, FNetTokenizer,
+        LlamaTokenizer, CodeLlamaTokenizer, GemmaTokenizer, CohereTokenizer, XLNetTokenizer, Siglip2Tokenizer,
+    )
+}  # fmt: skip
 
 # config.json model_type -> the tokenizer class the reference picks when tokenizer_config.json names none
 MODEL_TYPE_TOKENIZERS = {
@@ -53,14 +64,9 @@ MODEL_TYPE_TOKENIZERS = {
 }
 
 
-@lru_cache(maxsize=None)
 def tokenizer_class(name: str | None) -> type[PreTrainedTokenizerFast]:
-    """``PreTrainedTokenizerFast``, or a subclass named ``name`` carrying that class's defaults."""
-    name = (name or "").removesuffix("Fast")
-    if name not in CLASS_DEFAULTS:
-        return PreTrainedTokenizerFast
-    doc = f"PreTrainedTokenizerFast with the class defaults of the reference {name}."
-    return type(name, (PreTrainedTokenizerFast,), {"__doc__": doc, **CLASS_DEFAULTS[name]})
+    """The flavour named ``name`` (with or without "Fast"), else ``PreTrainedTokenizerFast``."""
+    return FLAVOURS.get((name or "").removesuffix("Fast"), PreTrainedTokenizerFast)
 
 
 class AutoTokenizer:

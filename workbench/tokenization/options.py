@@ -90,7 +90,7 @@ def resolve_strategies(
             warnings.warn(
                 "max_length is ignored when padding=True and there is no truncation; to pad to max_length "
                 "use padding='max_length'.",
-                stacklevel=4,
+                stacklevel=3,
             )
     if max_length is None:
         has_limit = tokenizer.model_max_length <= LARGE_INTEGER
@@ -132,7 +132,7 @@ def _warn_no_length(padding: PaddingStrategy, truncation: TruncationStrategy, ve
     warnings.warn(
         f"{' and '.join(asked)} without max_length, and this tokenizer sets no model_max_length: "
         "nothing is padded or truncated. Pass max_length=.",
-        stacklevel=5,
+        stacklevel=4,
     )
 
 

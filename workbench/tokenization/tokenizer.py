@@ -560,7 +560,7 @@ class PreTrainedTokenizerFast:
                 warnings.warn(
                     "Ignoring clean_up_tokenization_spaces=True: the cleanup is written for WordPiece and "
                     "deletes real spaces from BPE output. Pass clean_up_tokenization_spaces=False.",
-                    stacklevel=4,
+                    stacklevel=3,
                 )
             return text
         return self.clean_up_tokenization(text)
