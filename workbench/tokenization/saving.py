@@ -1,0 +1,129 @@
+"""``save_pretrained`` for tokenizers: the files transformers' ``AutoTokenizer`` reads back.
+
+    tokenizer.json            the backend pipeline, with the padding/truncation it was loaded with
+    tokenizer_config.json     settings and special tokens (unknown settings are written back unchanged)
+    special_tokens_map.json   the special tokens again, for older readers
+    chat_template.jinja       the chat template (named extra templates go to chat_templates/*.jinja)
+
+Every file goes to a temporary file in the same folder first and is then moved over the target with
+``os.replace``, which is atomic: a reader sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+
+from tokenizers import AddedToken
+
+from .loading import CHAT_TEMPLATE_DIR, CHAT_TEMPLATE_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_FILE
+
+
+def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None) -> tuple[str, ...]:
+    save_directory = str(save_directory)
+    if os.path.isfile(save_directory):
+        raise ValueError(f"save_pretrained needs a folder, but {save_directory!r} is a file. Pass a folder path.")
+    os.makedirs(save_directory, exist_ok=True)
+    prefix = f"{filename_prefix}-" if filename_prefix else ""
+
+    def path(name: str) -> str:
+        return os.path.join(save_directory, prefix + name)
+
+    written = [
+        _write(path(CONFIG_FILE), _to_json(tokenizer_config(tokenizer))),
+        _write(path(SPECIAL_TOKENS_MAP_FILE), _to_json(_special_tokens_map(tokenizer))),
+    ]
+    written += _write_chat_templates(tokenizer.chat_template, path(CHAT_TEMPLATE_FILE), path(CHAT_TEMPLATE_DIR))
+    written.append(_write(path(TOKENIZER_FILE), _backend_json(tokenizer)))
+    return tuple(written)
+
+
+def tokenizer_config(tokenizer) -> dict:
+    """The tokenizer_config.json contents: kept settings, then the current state on top."""
+    config = dict(tokenizer._settings)
+    if type(tokenizer).__name__ != "PreTrainedTokenizerFast":
+        config["tokenizer_class"] = type(tokenizer).__name__
+    config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
+    config.update(
+        model_max_length=tokenizer.model_max_length,
+        padding_side=tokenizer.padding_side,
+        truncation_side=tokenizer.truncation_side,
+        model_input_names=list(tokenizer.model_input_names),
+        clean_up_tokenization_spaces=tokenizer.clean_up_tokenization_spaces,
+    )
+    if tokenizer.split_special_tokens:
+        config["split_special_tokens"] = True
+    if tokenizer.clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output:
+        config["clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"] = True
+    for flag in ("add_bos_token", "add_eos_token"):
+        if getattr(tokenizer, f"_{flag}") is not None:
+            config[flag] = getattr(tokenizer, flag)
+    config.update(_special_tokens_map(tokenizer))
+    return _serializable(config)
+
+
+def _special_tokens_map(tokenizer) -> dict:
+    tokens = dict(tokenizer.special_tokens_map)
+    if tokenizer.extra_special_tokens:
+        tokens["extra_special_tokens"] = tokenizer.extra_special_tokens
+    return tokens
+
+
+def _serializable(value):
+    if isinstance(value, AddedToken):
+        return {"__type": "AddedToken", **value.__getstate__()}
+    if isinstance(value, dict):
+        return {str(key): _serializable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serializable(item) for item in value]
+    return value
+
+
+def _to_json(value: dict) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _backend_json(tokenizer) -> str:
+    """tokenizer.json with the padding/truncation it was loaded with, not those of the last call."""
+    backend = tokenizer.backend_tokenizer
+    if tokenizer._saved_truncation:
+        backend.enable_truncation(**tokenizer._saved_truncation)
+    else:
+        backend.no_truncation()
+    if tokenizer._saved_padding:
+        backend.enable_padding(**tokenizer._saved_padding)
+    else:
+        backend.no_padding()
+    return backend.to_str(pretty=True)
+
+
+def _write_chat_templates(template, default_path: str, folder: str) -> list[str]:
+    if template is None:
+        return []
+    templates = {"default": template} if isinstance(template, str) else dict(template)
+    written = []
+    for name, text in templates.items():
+        if name == "default":
+            written.append(_write(default_path, text))
+            continue
+        if os.path.basename(name) != name or name in ("", ".", ".."):
+            raise ValueError(f"Chat template name {name!r} is not a plain file name; rename the template.")
+        os.makedirs(folder, exist_ok=True)
+        written.append(_write(os.path.join(folder, f"{name}.jinja"), text))
+    return written
+
+
+def _write(path: str, text: str) -> str:
+    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    try:
+        # O_EXCL: never write through someone else's file; mode 0o666 lets the umask decide, as open() does
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
