@@ -41,6 +41,10 @@ _LAZY = {
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
     "BatchEncoding": "tokenization",
+    # pipelines
+    "pipeline": "pipelines",
+    "Pipeline": "pipelines",
+    "KeyDataset": "pipelines",
     # errors
     "WorkbenchError": "errors",
     "CheckpointNotFoundError": "errors",

@@ -1,0 +1,79 @@
+"""pipeline(): task lookup, input shapes (item, list, generator, dataset column), parameters,
+batching that changes nothing, and feature extraction checked against the reference."""
+
+import pytest
+import torch
+import transformers
+
+from workbench import KeyDataset, pipeline
+
+TEXTS = ["Hello there.", "A much longer sentence, with quite a few more tokens in it.", "Short one", "¿Qué tal? 👋"]
+
+
+@pytest.fixture(scope="module")
+def extractor(minilm_path):
+    return pipeline("feature-extraction", model=minilm_path)
+
+
+def test_matches_the_reference_pipeline(extractor, minilm_path):
+    reference = transformers.pipeline("feature-extraction", model=minilm_path)
+    for text in TEXTS:
+        ours, theirs = torch.tensor(extractor(text)), torch.tensor(reference(text))
+        assert ours.shape == theirs.shape and (ours - theirs).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("batch_size", [2, 3, 8])
+def test_batched_equals_one_at_a_time(extractor, batch_size):
+    alone = [extractor(t, return_tensors=True) for t in TEXTS]
+    batched = extractor(TEXTS, batch_size=batch_size, return_tensors=True)
+    for a, b in zip(alone, batched):
+        assert a.shape == b.shape and (a - b).abs().max() <= 1e-5
+
+
+def test_input_shapes(extractor):
+    assert isinstance(extractor(TEXTS[0]), list) and len(extractor(TEXTS[0])) == 1  # one item: (1, T, H)
+    assert len(extractor(TEXTS)) == len(TEXTS)
+    streamed = extractor(t for t in TEXTS)
+    assert not isinstance(streamed, list)
+    assert [torch.tensor(x).shape for x in streamed] == [torch.tensor(x).shape for x in extractor(TEXTS)]
+
+
+def test_dataset_column(extractor):
+    datasets = pytest.importorskip("datasets")
+    dataset = datasets.Dataset.from_dict({"text": TEXTS, "label": [0, 1, 0, 1]})
+    out = list(extractor(KeyDataset(dataset, "text"), batch_size=2, pool="mean"))
+    assert len(out) == len(TEXTS) and all(len(vector[0]) == 384 for vector in out)
+
+
+def test_call_parameters_override_construction_for_that_call_only(minilm_path):
+    pipe = pipeline("feature-extraction", model=minilm_path, pool="mean")
+    assert torch.tensor(pipe(TEXTS[1])).shape == (1, 384)
+    assert torch.tensor(pipe(TEXTS[1], pool="cls")).shape == (1, 384)
+    truncated = torch.tensor(pipe(TEXTS[1], tokenize_kwargs={"truncation": True, "max_length": 5}))
+    assert truncated.shape == (1, 384) and not torch.allclose(truncated, torch.tensor(pipe(TEXTS[1])))
+    assert torch.tensor(pipe(TEXTS[1])).shape == (1, 384)  # the construction parameters are back
+
+
+def test_sentence_similarity_with_mean_pooling(extractor):
+    a, b, c = extractor(["A man is playing a guitar.", "Someone plays an acoustic guitar.", "Stocks fell sharply."],
+                        pool="mean", normalize=True, return_tensors=True)
+    assert (a @ b.T).item() > 0.6 > 0.2 > (a @ c.T).item()
+
+
+def test_task_inferred_from_the_model(minilm_path):
+    assert pipeline(model=minilm_path).task == "feature-extraction"
+
+
+def test_errors(extractor, minilm_path):
+    with pytest.raises(KeyError, match="Did you mean 'feature-extraction'"):
+        pipeline("feature-extractoin", model=minilm_path)
+    with pytest.raises(ValueError, match="empty list"):
+        extractor([])
+    with pytest.raises(ValueError, match="takes strings, got int"):
+        extractor([TEXTS[0], 3])
+    with pytest.raises(TypeError, match="unexpected keyword|takes no parameter|got an unexpected"):
+        extractor(TEXTS[0], no_such_option=1)
+    with pytest.raises(ValueError, match="pool='max' is not supported"):
+        extractor(TEXTS[0], pool="max")
+    with pytest.raises(ValueError, match="needs a task, a model"):
+        pipeline()

@@ -1,0 +1,132 @@
+"""``pipeline()``: a task name (or a model) in, a ready-to-call pipeline out.
+
+Each task lives in its own module; ``TASKS`` names the module, the class, the Auto class its
+model loads with, and the reference library's default checkpoint for that task (used when no
+``model=`` is given: online that is the familiar behaviour; offline and uncached the error says
+how to pass a local model).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .base import KeyDataset, Pipeline
+
+logger = logging.getLogger("workbench")
+
+
+@dataclass(frozen=True)
+class Task:
+    module: str
+    cls: str
+    auto: str
+    default_model: str | None = None
+
+
+TASKS: dict[str, Task] = {
+    "feature-extraction": Task("feature_extraction", "FeatureExtractionPipeline", "AutoModel",
+                               "distilbert/distilbert-base-cased"),
+}
+ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+
+
+def register_task(name: str, task: Task) -> None:
+    TASKS[name] = task
+
+
+def normalize_task(task: str) -> tuple[str, dict]:
+    """``"sentiment-analysis"`` -> ``"text-classification"``; ``translation_en_to_fr`` keeps its languages."""
+    if task.startswith("translation_") and "translation" in TASKS:
+        source, _, target = task.removeprefix("translation_").partition("_to_")
+        return "translation", {"src_lang": source, "tgt_lang": target}
+    task = ALIASES.get(task, task)
+    if task not in TASKS:
+        known = sorted(TASKS) + sorted(ALIASES)
+        close = difflib.get_close_matches(task, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"Unknown task {task!r}.{hint} Supported tasks: {', '.join(known)}.")
+    return task, {}
+
+
+def infer_task(model) -> str:
+    """The task a model was built for, from its class name (``...ForCausalLM`` -> text-generation)."""
+    name = type(model).__name__ if not isinstance(model, str) else model
+    for suffix, task in (("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"),
+                         ("ForSequenceClassification", "text-classification"),
+                         ("ForTokenClassification", "token-classification"),
+                         ("ForQuestionAnswering", "question-answering"), ("ForMaskedLM", "fill-mask"),
+                         ("ForConditionalGeneration", "text2text-generation"), ("Model", "feature-extraction")):
+        if name.endswith(suffix) and task in TASKS:
+            return task
+    raise ValueError(f"Cannot tell which task {name} is for: pass task= (one of {', '.join(sorted(TASKS))}).")
+
+
+def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, dtype=None, batch_size: int | None = None,
+             **kwargs: Any) -> Pipeline:
+    """Build the pipeline for ``task`` (inferred from the model when omitted).
+
+    ``model`` and ``tokenizer`` are instances, local folders or Hub ids. Other keyword arguments
+    are the task's parameters and hold for every call (a call's own parameters override them
+    for that call), plus loading options (``revision``, ``trust_remote_code``, ``model_kwargs``).
+    """
+    if task is None and model is None:
+        raise ValueError("pipeline() needs a task, a model, or both: e.g. pipeline('sentiment-analysis', model=path).")
+    model_kwargs = dict(kwargs.pop("model_kwargs", None) or {})
+    for key in ("revision", "token", "cache_dir", "local_files_only", "trust_remote_code"):
+        if key in kwargs:
+            model_kwargs[key] = kwargs.pop(key)
+    task_params: dict = {}
+    if task is None:
+        task = infer_task(_architecture(model, model_kwargs))
+    task, task_params = normalize_task(task)
+    spec = TASKS[task]
+    if model is None:
+        model = _default_model(task, spec)
+    if isinstance(model, (str, os.PathLike)):
+        tokenizer = tokenizer if tokenizer is not None else str(model)
+        model = _load_model(spec, str(model), dtype, model_kwargs)
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from ..tokenization import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer, **{k: v for k, v in model_kwargs.items() if k != "trust_remote_code"})
+    cls = getattr(importlib.import_module(f".{spec.module}", __name__), spec.cls)
+    return cls(model, tokenizer, task=task, device=device, dtype=dtype if not isinstance(model, str) else None,
+               batch_size=batch_size, **task_params, **kwargs)
+
+
+def _architecture(model, model_kwargs: dict):
+    if not isinstance(model, (str, os.PathLike)):
+        return model
+    from ..config import load_config_dict
+    from ..hub import HubOptions
+
+    options = HubOptions.pop_from(dict(model_kwargs))
+    architectures = load_config_dict(model, options).get("architectures") or [""]
+    return architectures[0]
+
+
+def _load_model(spec: Task, path: str, dtype, model_kwargs: dict):
+    from .. import auto
+
+    return getattr(auto, spec.auto).from_pretrained(path, dtype=dtype if dtype is not None else "auto", **model_kwargs)
+
+
+def _default_model(task: str, spec: Task) -> str:
+    from ..zoo import local_model_for
+
+    local = local_model_for(task)
+    if local is not None:
+        logger.warning("No model was given: using workbench's local %s model at %s.", task, local)
+        return local
+    if spec.default_model is None:
+        raise ValueError(f"The {task} pipeline has no default model: pass model= (a folder or Hub id).")
+    logger.warning("No model was given: using %s, the default for %s.", spec.default_model, task)
+    return spec.default_model
+
+
+__all__ = ["KeyDataset", "Pipeline", "pipeline", "register_task", "TASKS"]

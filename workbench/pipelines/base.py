@@ -1,0 +1,205 @@
+"""The pipeline machinery every task shares.
+
+    inputs ─► preprocess (one item ─► one or more model-input chunks)
+           ─► DataLoader: chunks padded into batches of ``batch_size``
+           ─► _forward (the model, no grad) ─► split back per chunk, padding removed
+           ─► postprocess (one item's chunk outputs ─► the task's answer)
+
+A single input gives a single answer, a list gives a list, and a generator or a dataset gives a
+generator, so large inputs stream. Because each chunk's outputs are cut back to its own length
+before postprocessing, a batched call returns exactly what one-at-a-time calls return.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+logger = logging.getLogger("workbench")
+
+
+class KeyDataset:
+    """One column of a dataset as pipeline inputs: ``pipe(KeyDataset(ds, "text"))``."""
+
+    def __init__(self, dataset, key: str) -> None:
+        self.dataset, self.key = dataset, key
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index][self.key]
+
+    def __iter__(self):
+        return (row[self.key] for row in self.dataset)
+
+
+class _Chunks(IterableDataset):
+    """(item index, chunk index, is last chunk, model inputs, metadata) for every chunk of every item."""
+
+    def __init__(self, pipeline: "Pipeline", items: Iterable, params: dict) -> None:
+        self.pipeline, self.items, self.params = pipeline, items, params
+
+    def __iter__(self):
+        for index, item in enumerate(self.items):
+            chunks = list(self.pipeline.preprocess(item, **self.params))
+            if not chunks:
+                raise ValueError(f"Input {index} produced nothing to run the model on: {item!r:.80}")
+            for position, (inputs, meta) in enumerate(chunks):
+                yield index, position == len(chunks) - 1, inputs, meta
+
+
+class Pipeline:
+    """Base class: a task sets ``task`` and implements the four hooks.
+
+    ``_sanitize_parameters(**kwargs) -> (preprocess, forward, postprocess)`` splits call
+    parameters by stage (unknown names raise); ``preprocess(item, **p)`` yields
+    ``(model_inputs, meta)`` pairs with batch dimension 1; ``_forward(batch, **p)`` returns a
+    dict of tensors with the batch first; ``postprocess(chunks, **p)`` gets the item's list of
+    ``(outputs, meta)`` and returns the answer.
+    """
+
+    task = ""
+    padding_side: str | None = None  # None: the tokenizer's; generation pipelines pad on the left
+
+    def __init__(self, model, tokenizer=None, *, task: str = "", device=None, dtype=None, batch_size: int | None = None,
+                 num_workers: int = 0, **kwargs: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.task = task or self.task
+        if dtype is not None:
+            from ..weights import parse_dtype
+
+            self.model.to(parse_dtype(dtype))
+        if device is not None:
+            self.model.to(_device(device))
+        self.model.eval()
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self._defaults = self._sanitize_parameters(**kwargs)
+
+    # --- the hooks a task implements ---------------------------------------------------------
+
+    def _sanitize_parameters(self, **kwargs) -> tuple[dict, dict, dict]:
+        if kwargs:
+            raise TypeError(f"The {self.task} pipeline takes no parameter(s) {sorted(kwargs)}.")
+        return {}, {}, {}
+
+    def preprocess(self, item, **params) -> Iterator[tuple[dict, Any]]:
+        raise NotImplementedError
+
+    def _forward(self, model_inputs: dict, **params) -> dict:
+        return dict(self.model(**model_inputs))
+
+    def postprocess(self, chunks: list[tuple[dict, Any]], **params):
+        raise NotImplementedError
+
+    # --- running ---------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def __call__(self, inputs, *args, batch_size: int | None = None, num_workers: int | None = None, **kwargs):
+        if args:
+            raise TypeError(f"Pass the {self.task} pipeline's options as keywords, not positionally: {args!r:.80}")
+        stages = [dict(default) for default in self._defaults]
+        for stage, extra in zip(stages, self._sanitize_parameters(**kwargs)):
+            stage.update(extra)  # this call only; the pipeline's own defaults stay
+        batch_size = batch_size or self.batch_size or 1
+        num_workers = self.num_workers if num_workers is None else num_workers
+        single = not _is_collection(inputs)
+        items = [inputs] if single else inputs
+        if isinstance(items, (list, tuple)) and not items:
+            raise ValueError(f"The {self.task} pipeline got an empty list: pass at least one input.")
+        results = self._run(items, batch_size, num_workers, *stages)
+        if single:
+            return next(results)
+        return list(results) if isinstance(inputs, (list, tuple)) else results
+
+    def _run(self, items, batch_size: int, num_workers: int, pre: dict, fwd: dict, post: dict) -> Iterator:
+        loader = DataLoader(_Chunks(self, items, pre), batch_size=batch_size, num_workers=num_workers,
+                            collate_fn=self._collate)
+        pending: list[tuple[dict, Any]] = []
+        for indices, lasts, batch, metas, lengths in loader:
+            with torch.inference_mode():
+                outputs = self._forward({k: v.to(self.device) for k, v in batch.items()}, **fwd)
+            for row, (last, meta, length) in enumerate(zip(lasts, metas, lengths)):
+                pending.append((self._unbatch(outputs, row, length, batch), meta))
+                if last:
+                    yield self.postprocess(pending, **post)
+                    pending = []
+
+    def _pad_side(self) -> str:
+        return self.padding_side or getattr(self.tokenizer, "padding_side", "right") or "right"
+
+    def _pad_value(self, key: str) -> int:
+        if key == "input_ids":
+            return getattr(self.tokenizer, "pad_token_id", None) or 0
+        return 0
+
+    def _collate(self, chunks: list) -> tuple:
+        """Pad each chunk's (1, T) tensors to the batch's longest T."""
+        indices, lasts, inputs, metas = zip(*chunks)
+        lengths = [_length(x) for x in inputs]
+        longest = max(lengths)
+        batch = {}
+        for key in inputs[0]:
+            rows = [_pad(x[key], longest, self._pad_value(key), self._pad_side()) for x in inputs]
+            batch[key] = torch.cat(rows, dim=0)
+        return indices, lasts, batch, metas, lengths
+
+    def _unbatch(self, outputs: dict, row: int, length: int | None, batch: dict) -> dict:
+        """Row ``row`` of every output, with sequence padding cut off (so batching changes nothing)."""
+        padded = next(iter(batch.values())).shape[-1] if batch else None
+        result = {}
+        for key, value in outputs.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                value = value[row : row + 1]
+                if length is not None and value.dim() >= 2 and value.shape[1] == padded and length != padded:
+                    value = value[:, -length:] if self._pad_side() == "left" else value[:, :length]
+            result[key] = value
+        return result
+
+    def save_pretrained(self, folder: str) -> None:
+        self.model.save_pretrained(folder)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(folder)
+
+
+def _is_collection(inputs) -> bool:
+    if isinstance(inputs, (str, bytes, dict)):
+        return False
+    if isinstance(inputs, (list, tuple)):
+        # a chat (list of message dicts) or a (text, text_pair) dict is one input, not a batch
+        return not (inputs and isinstance(inputs[0], dict) and "role" in inputs[0])
+    return isinstance(inputs, (KeyDataset, Iterator)) or inspect.isgenerator(inputs) or _is_dataset(inputs)
+
+
+def _is_dataset(inputs) -> bool:
+    return type(inputs).__module__.startswith("datasets.") or isinstance(inputs, torch.utils.data.Dataset)
+
+
+def _length(inputs: dict) -> int | None:
+    for value in inputs.values():
+        if isinstance(value, torch.Tensor) and value.dim() == 2:
+            return value.shape[1]
+    return None
+
+
+def _pad(tensor: torch.Tensor, length: int, value: int, side: str) -> torch.Tensor:
+    if tensor.dim() < 2 or tensor.shape[1] == length:
+        return tensor
+    padding = tensor.new_full((tensor.shape[0], length - tensor.shape[1], *tensor.shape[2:]), value)
+    return torch.cat([padding, tensor] if side == "left" else [tensor, padding], dim=1)
+
+
+def _device(device) -> torch.device:
+    if isinstance(device, int):
+        return torch.device("cpu") if device < 0 else torch.device("cuda", device)
+    return torch.device(device)
