@@ -200,7 +200,7 @@ def test_tiny_gguf_matches_the_model_it_was_written_from(arch, tmp_path):
     ids = torch.tensor([[3, 14, 15, 9, 26, 5, 35]])
     with torch.no_grad():
         assert (model(ids).logits - reference(ids).logits).abs().max() <= 1e-5
-    half = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=path.name, dtype=torch.bfloat16)
+    half = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=str(path), dtype=torch.bfloat16)  # absolute
     assert half.dtype == torch.bfloat16
 
 
@@ -233,6 +233,8 @@ def test_a_missing_gguf_file_names_the_ones_there(smollm2):
         AutoModelForCausalLM.from_pretrained(folder, gguf_file="Q8.gguf")
     with pytest.raises(OSError, match="does not exist"):
         AutoConfig.from_pretrained(folder, gguf_file="/no/such/model.gguf")
+    with pytest.raises(CheckpointNotFoundError, match="Cannot find 'model.gguf' of 'someone/model-GGUF'"):
+        AutoConfig.from_pretrained("someone/model-GGUF", gguf_file="model.gguf")  # offline in tests
 
 
 def test_an_unsupported_architecture(tmp_path):

@@ -97,16 +97,17 @@ def resolve_gguf_file(path_or_repo: str | os.PathLike | None, gguf_file: str | o
     """The local path of the GGUF file a ``from_pretrained`` call names, or None if it names none.
 
     ``gguf_file`` is a file name inside the folder or Hub repo ``path_or_repo`` (fetched through
-    the hub like any other file), or an absolute path; ``path_or_repo`` may itself be a .gguf file.
+    the hub like any other file), or a path to a file (absolute, or relative when ``path_or_repo``
+    is not a folder); ``path_or_repo`` may itself be a .gguf file.
     """
     location = "" if path_or_repo is None else os.fspath(path_or_repo)
     if gguf_file is None:
         return location if location.endswith(".gguf") and os.path.isfile(location) else None
     name = os.fspath(gguf_file)
-    if os.path.isabs(name):
+    if os.path.isabs(name) or (not os.path.isdir(location) and os.path.isfile(name)):
         if not os.path.isfile(name):
             raise CheckpointNotFoundError(f"gguf_file={name!r} does not exist. Check the path.")
-        return name
+        return name  # a path of its own, as the reference accepts
     if not os.path.isdir(location):
         return resolve_file(location, name, options)  # a Hub repo: the hub explains what is missing
     found = resolve_file(location, name, options, required=False)
@@ -141,7 +142,13 @@ def _reader(path: str):
 
 @functools.lru_cache(maxsize=1)
 def _cached_reader(path: str, size: int, mtime_ns: int):
-    from gguf import GGUFReader
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        raise ImportError(
+            f"Reading {path} needs the gguf package, which parses and dequantizes GGUF files: "
+            "pip install 'workbench[gguf]' (or pip install gguf)."
+        ) from None
 
     _check_magic(path)
     try:
