@@ -22,6 +22,7 @@ from torch import nn
 
 from .config import PretrainedConfig
 from .errors import CheckpointError
+from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
 from .weights import CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
@@ -134,7 +135,7 @@ class PreTrainedModel(nn.Module):
         _reject_remote_code(kwargs.pop("trust_remote_code", False))
         for ignored in ("low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download"):
             kwargs.pop(ignored, None)
-        gguf_path = _gguf_path(pretrained_model_name_or_path, kwargs.pop("gguf_file", None), options)
+        gguf_path = resolve_gguf_file(pretrained_model_name_or_path, kwargs.pop("gguf_file", None), options)
 
         if config is None:
             config = cls.config_class.from_pretrained(pretrained_model_name_or_path, gguf_file=gguf_path, **_hub_kwargs(options))
@@ -385,16 +386,6 @@ def _resize_output(output: nn.Linear, count: int, mean_resizing: bool) -> None:
 
 def _hub_kwargs(options: HubOptions) -> dict[str, Any]:
     return {k: v for k, v in vars(options).items() if v not in (None, "", False)}
-
-
-def _gguf_path(path_or_repo: str | os.PathLike, gguf_file: str | os.PathLike | None, options: HubOptions) -> str | None:
-    """The GGUF file to load from, or None for an ordinary checkpoint (the GGUF reader is
-    imported only when one is named)."""
-    if gguf_file is None and not str(path_or_repo).endswith(".gguf"):
-        return None
-    from .gguf import resolve_gguf_file
-
-    return resolve_gguf_file(path_or_repo, gguf_file, options)
 
 
 def _resolve_dtype(dtype: Any, config: PretrainedConfig, files) -> torch.dtype:
