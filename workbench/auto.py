@@ -48,7 +48,7 @@ class AutoConfig:
     def from_pretrained(cls, path_or_repo: str | os.PathLike, **kwargs: Any) -> PretrainedConfig:
         options = HubOptions.pop_from(kwargs)
         kwargs.pop("trust_remote_code", None)
-        config_dict = load_config_dict(path_or_repo, options)
+        config_dict = load_config_dict(path_or_repo, options, kwargs.pop("gguf_file", None))
         config_class = config_class_for(config_dict.get("model_type"), f"config.json in {path_or_repo}")
         config = config_class.from_dict(config_dict, **kwargs)
         config.name_or_path = str(path_or_repo)
@@ -90,7 +90,7 @@ class _AutoModel:
     def from_pretrained(cls, path_or_repo: str | os.PathLike, *args: Any, **kwargs: Any):
         config = kwargs.pop("config", None)
         if config is None:
-            hub_keys = ("cache_dir", "revision", "subfolder", "local_files_only", "token", "force_download")
+            hub_keys = ("cache_dir", "revision", "subfolder", "local_files_only", "token", "force_download", "gguf_file")
             config = AutoConfig.from_pretrained(path_or_repo, **{k: kwargs[k] for k in hub_keys if k in kwargs})
         return cls.model_class(config).from_pretrained(path_or_repo, *args, config=config, **kwargs)
 

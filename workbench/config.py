@@ -150,9 +150,10 @@ class PretrainedConfig:
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike, **kwargs: Any) -> "PretrainedConfig":
-        """Read config.json from a folder or Hub repo; keyword arguments override its keys."""
+        """Read config.json from a folder or Hub repo (or the metadata of ``gguf_file=``, a GGUF
+        file in it); keyword arguments override its keys."""
         options = HubOptions.pop_from(kwargs)
-        config_dict = load_config_dict(path_or_repo, options)
+        config_dict = load_config_dict(path_or_repo, options, kwargs.pop("gguf_file", None))
         if cls.model_type and config_dict.get("model_type", cls.model_type) != cls.model_type:
             raise ConfigError(
                 f"{path_or_repo} holds a {config_dict.get('model_type')!r} config, not "
@@ -163,9 +164,19 @@ class PretrainedConfig:
         return config
 
 
-def load_config_dict(path_or_repo: str | os.PathLike, options: HubOptions | None = None) -> dict[str, Any]:
-    """config.json as a dict, with a clear error when it is missing or not JSON."""
+def load_config_dict(path_or_repo: str | os.PathLike, options: HubOptions | None = None,
+                     gguf_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """config.json as a dict, with a clear error when it is missing or not JSON.
+
+    With ``gguf_file`` (or a .gguf file as ``path_or_repo``) the dict comes from the GGUF metadata.
+    """
     path = str(path_or_repo)
+    if gguf_file is not None or path.endswith(".gguf"):
+        from .gguf import read_gguf_config, resolve_gguf_file
+
+        gguf_path = resolve_gguf_file(path_or_repo, gguf_file, options)
+        if gguf_path is not None:
+            return read_gguf_config(gguf_path)
     if os.path.isfile(path) and path.endswith(".json"):
         config_path = path
     else:

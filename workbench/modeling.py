@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from .config import PretrainedConfig
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError
+from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
-from .weights import checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
+from .weights import CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
 
@@ -117,6 +118,10 @@ class PreTrainedModel(nn.Module):
         ``ignore_mismatched_sizes``, ``output_loading_info``, the hub options (``cache_dir``,
         ``revision``, ``subfolder``, ``local_files_only``, ``token``), and config overrides
         such as ``num_labels=3`` or ``output_hidden_states=True``.
+
+        ``gguf_file="model.Q4_K_M.gguf"`` (a file in the folder or repo, or an absolute path; or pass
+        the .gguf path itself as the first argument) reads the config from the GGUF metadata and the
+        weights dequantized from its tensors; ``dtype="auto"`` then means float32, as in the reference.
         """
         if model_args:
             raise TypeError(f"{cls.__name__}.from_pretrained takes the path and keyword arguments only.")
@@ -130,15 +135,17 @@ class PreTrainedModel(nn.Module):
         _reject_remote_code(kwargs.pop("trust_remote_code", False))
         for ignored in ("low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download"):
             kwargs.pop(ignored, None)
-        if kwargs.pop("gguf_file", None) is not None:
-            raise ConfigError("gguf_file= needs the GGUF reader, which is not part of this build of workbench yet.")
+        gguf_path = resolve_gguf_file(pretrained_model_name_or_path, kwargs.pop("gguf_file", None), options)
 
         if config is None:
-            config = cls.config_class.from_pretrained(pretrained_model_name_or_path, **_hub_kwargs(options))
+            config = cls.config_class.from_pretrained(pretrained_model_name_or_path, gguf_file=gguf_path, **_hub_kwargs(options))
         config.update(kwargs)
         if attn_implementation is not None:
             config._attn_implementation = _check_attn_implementation(attn_implementation)
-        files = find_checkpoint_files(pretrained_model_name_or_path, options)
+        if gguf_path is not None:  # the GGUF file is the whole checkpoint: config and weights
+            files = CheckpointFiles([gguf_path], "gguf")
+        else:
+            files = find_checkpoint_files(pretrained_model_name_or_path, options)
         target_dtype = _resolve_dtype(dtype, config, files)
 
         model = cls._build_on_meta(config)

@@ -1,7 +1,8 @@
 """Checkpoint files: find them, read them tensor by tensor, write them in shards.
 
 Formats are Hugging Face's: ``model.safetensors``, sharded ``model-0000i-of-0000n.safetensors``
-with ``model.safetensors.index.json``, and (read only, never unpickled) ``pytorch_model.bin``.
+with ``model.safetensors.index.json``, and (read only, never unpickled) ``pytorch_model.bin``;
+a llama.cpp GGUF file is read (and dequantized) through ``workbench.gguf``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class CheckpointFiles:
     """The weight files of one checkpoint, in the order they should be read."""
 
     paths: list[str]
-    format: str  # "safetensors" or "pt"
+    format: str  # "safetensors", "pt" or "gguf"
 
 
 def find_checkpoint_files(path_or_repo: str | os.PathLike, options: HubOptions) -> CheckpointFiles:
@@ -94,6 +95,10 @@ def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = 
     for path in files.paths:
         if files.format == "safetensors":
             yield from _iter_safetensors(path, wanted)
+        elif files.format == "gguf":
+            from .gguf import iter_gguf_tensors
+
+            yield from iter_gguf_tensors(path, wanted=wanted)
         else:
             yield from _iter_torch_bin(path, wanted)
 

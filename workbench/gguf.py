@@ -1,0 +1,351 @@
+"""GGUF files (llama.cpp's format): the config, the weights and the tokenizer they hold.
+
+A GGUF file is self-contained: its metadata is the config (under llama.cpp's key names, prefixed
+with the architecture: ``llama.block_count``), its tensors are the weights (under llama.cpp's
+names: ``blk.0.attn_q.weight``, mostly quantized in blocks) and its ``tokenizer.*`` keys hold the
+vocabulary, merges and chat template. This module turns each into what the rest of workbench
+reads from a Hugging Face folder::
+
+    read_gguf_config(path)                 -> config dict, as config.json would hold it
+    iter_gguf_tensors(path)                -> (HF name, dequantized tensor), one at a time
+    read_gguf_tokenizer_metadata(path)     -> vocabulary, merges, special ids, chat template
+
+``from_pretrained(folder, gguf_file="model.gguf")`` uses the first two in place of config.json
+and the safetensors files; the loading steps stay the same. The ``gguf`` package (PyPI) parses
+the file and dequantizes the blocks; it is imported only when a GGUF file is read.
+
+Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from .errors import CheckpointError, CheckpointNotFoundError, UnsupportedModelError
+from .hub import HubOptions, resolve_file
+
+logger = logging.getLogger("workbench")
+
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class GGUFArchitecture:
+    """How one llama.cpp architecture maps onto a workbench model type."""
+
+    model_type: str
+    # llama.cpp's converter reorders each q/k head's rows from HF's rotate-half layout to the
+    # interleaved pairs its rope kernel reads; Qwen2's converter leaves them alone
+    permuted_qk: bool
+
+
+# general.architecture -> workbench model; every key below is read under "{architecture}."
+ARCHITECTURES = {
+    "llama": GGUFArchitecture("llama", permuted_qk=True),
+    "mistral": GGUFArchitecture("mistral", permuted_qk=True),
+    "qwen2": GGUFArchitecture("qwen2", permuted_qk=False),
+}
+
+# "{architecture}.<key>" -> config key
+_CONFIG_KEYS = {
+    "context_length": "max_position_embeddings",
+    "embedding_length": "hidden_size",
+    "block_count": "num_hidden_layers",
+    "feed_forward_length": "intermediate_size",
+    "attention.head_count": "num_attention_heads",
+    "attention.head_count_kv": "num_key_value_heads",
+    "attention.layer_norm_rms_epsilon": "rms_norm_eps",
+    "vocab_size": "vocab_size",
+}
+# "tokenizer.ggml.<key>" -> config key
+_TOKEN_ID_KEYS = {
+    "bos_token_id": "bos_token_id",
+    "eos_token_id": "eos_token_id",
+    "padding_token_id": "pad_token_id",
+    "unknown_token_id": "unk_token_id",
+}
+
+# llama.cpp tensor names -> checkpoint keys of workbench's (and the reference's) decoders
+_TOP_LEVEL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+_LAYER_NAMES = {
+    "attn_norm": "input_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# finding and opening the file
+
+
+def resolve_gguf_file(path_or_repo: str | os.PathLike | None, gguf_file: str | os.PathLike | None,
+                      options: HubOptions | None = None) -> str | None:
+    """The local path of the GGUF file a ``from_pretrained`` call names, or None if it names none.
+
+    ``gguf_file`` is a file name inside the folder or Hub repo ``path_or_repo`` (fetched through
+    the hub like any other file), or a path to a file (absolute, or relative when ``path_or_repo``
+    is not a folder); ``path_or_repo`` may itself be a .gguf file.
+    """
+    location = "" if path_or_repo is None else os.fspath(path_or_repo)
+    if gguf_file is None:
+        return location if location.endswith(".gguf") and os.path.isfile(location) else None
+    name = os.fspath(gguf_file)
+    if os.path.isabs(name) or (not os.path.isdir(location) and os.path.isfile(name)):
+        if not os.path.isfile(name):
+            raise CheckpointNotFoundError(f"gguf_file={name!r} does not exist. Check the path.")
+        return name  # a path of its own, as the reference accepts
+    if not os.path.isdir(location):
+        return resolve_file(location, name, options)  # a Hub repo: the hub explains what is missing
+    found = resolve_file(location, name, options, required=False)
+    if found is None:
+        folder = os.path.join(location, options.subfolder) if options and options.subfolder else location
+        present = sorted(f for f in os.listdir(folder) if f.endswith(".gguf")) if os.path.isdir(folder) else []
+        holds = f"the GGUF files there are {', '.join(present)}" if present else "it holds no .gguf file"
+        raise CheckpointNotFoundError(
+            f"{folder} has no GGUF file {name!r} ({holds}). Pass gguf_file= the name of a file in "
+            "that folder, or an absolute path to one."
+        )
+    return found
+
+
+def _check_magic(path: str) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head != GGUF_MAGIC:
+        raise CheckpointError(
+            f"{path} is not a GGUF file: it starts with {head!r}, not {GGUF_MAGIC!r}. Pass a .gguf file "
+            "written by llama.cpp's converter as gguf_file=; to load a safetensors folder, leave gguf_file= out."
+        )
+
+
+def _reader(path: str):
+    """A ``gguf.GGUFReader`` for ``path``, shared by the config and tensor steps of one load
+    (parsing the metadata of a 49k-token vocabulary takes over a second)."""
+    path = os.path.realpath(path)
+    stat = os.stat(path)
+    return _cached_reader(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_reader(path: str, size: int, mtime_ns: int):
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        raise ImportError(
+            f"Reading {path} needs the gguf package, which parses and dequantizes GGUF files: "
+            "pip install 'workbench[gguf]' (or pip install gguf)."
+        ) from None
+
+    _check_magic(path)
+    try:
+        reader = GGUFReader(path)
+    except (ValueError, IndexError) as error:  # bad version, or a file cut short
+        raise CheckpointError(
+            f"{path} could not be read as GGUF ({error}); it may be truncated, or written in a GGUF "
+            "version the installed gguf package does not read (pip install -U gguf)."
+        ) from None
+    splits = _value(reader, "split.count", 1)
+    if splits > 1:
+        raise CheckpointError(
+            f"{path} is one of {splits} parts of a split GGUF, which workbench does not load. "
+            "Merge the parts first: llama-gguf-split --merge first-part.gguf merged.gguf"
+        )
+    return reader
+
+
+def _value(reader, key: str, default: Any = None) -> Any:
+    field = reader.fields.get(key)
+    return default if field is None else field.contents()
+
+
+def _architecture(reader, path: str) -> tuple[str, GGUFArchitecture]:
+    name = _value(reader, "general.architecture")
+    if name not in ARCHITECTURES:
+        raise UnsupportedModelError(
+            f"{path} holds a GGUF model of architecture {name!r}, which workbench cannot load from GGUF. "
+            f"Supported GGUF architectures: {', '.join(sorted(ARCHITECTURES))}. Convert the original "
+            "Hugging Face checkpoint instead, or dequantize the file to safetensors with another tool."
+        )
+    return name, ARCHITECTURES[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+
+
+def read_gguf_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The config dict (config.json's keys) a GGUF file's metadata describes.
+
+    >>> read_gguf_config("SmolLM2-135M-Instruct.Q4_1.gguf")["num_hidden_layers"]  # doctest: +SKIP
+    30
+    """
+    path = os.fspath(path)
+    reader = _reader(path)
+    arch, spec = _architecture(reader, path)
+    config: dict[str, Any] = {"model_type": spec.model_type}
+    for key, config_key in _CONFIG_KEYS.items():
+        value = _value(reader, f"{arch}.{key}")
+        if value is not None:
+            config[config_key] = value
+    # the rotary width is the head size in these families; key_length states it where the head
+    # size is not hidden_size / num_attention_heads
+    head_dim = _value(reader, f"{arch}.attention.key_length", _value(reader, f"{arch}.rope.dimension_count"))
+    if head_dim is not None:
+        config["head_dim"] = head_dim
+    config["rope_parameters"] = _rope_parameters(reader, arch)
+    tensor_names = {tensor.name for tensor in reader.tensors}
+    if "vocab_size" not in config:
+        config["vocab_size"] = _embedding_rows(reader, path)
+    # llama.cpp writes output.weight only when the LM head is not the embedding matrix
+    config["tie_word_embeddings"] = "output.weight" not in tensor_names
+    for key, config_key in _TOKEN_ID_KEYS.items():
+        value = _value(reader, f"tokenizer.ggml.{key}")
+        if value is not None:
+            config[config_key] = value
+    if "rope_freqs.weight" in tensor_names:
+        logger.warning(
+            "%s carries per-frequency rope factors (rope_freqs.weight, Llama 3.1 style), which workbench "
+            "does not apply: the model will differ from llama.cpp's.", path,
+        )
+    return config
+
+
+def _rope_parameters(reader, arch: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"rope_type": "default", "rope_theta": _value(reader, f"{arch}.rope.freq_base", 10000.0)}
+    scaling = _value(reader, f"{arch}.rope.scaling.type", "none")
+    if scaling in ("linear", "yarn"):
+        params.update(rope_type=scaling, factor=_value(reader, f"{arch}.rope.scaling.factor", 1.0))
+        original = _value(reader, f"{arch}.rope.scaling.original_context_length")
+        if original is not None:
+            params["original_max_position_embeddings"] = original
+    return params
+
+
+def _embedding_rows(reader, path: str) -> int:
+    for tensor in reader.tensors:
+        if tensor.name == "token_embd.weight":
+            return int(tensor.shape[-1])  # ggml order: (hidden, vocab)
+    raise CheckpointError(f"{path} states no vocab size and has no token_embd.weight: it is not a complete model.")
+
+
+# ---------------------------------------------------------------------------------------------
+# tensors
+
+
+def hf_tensor_name(gguf_name: str) -> str:
+    """``blk.3.attn_q.weight`` -> ``model.layers.3.self_attn.q_proj.weight``; an unknown name stays."""
+    module, _, leaf = gguf_name.rpartition(".")
+    if module in _TOP_LEVEL_NAMES:
+        return f"{_TOP_LEVEL_NAMES[module]}.{leaf}"
+    match = re.fullmatch(r"blk\.(\d+)\.(\w+)", module)
+    if match and match[2] in _LAYER_NAMES:
+        return f"model.layers.{match[1]}.{_LAYER_NAMES[match[2]]}.{leaf}"
+    return gguf_name
+
+
+def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float32,
+                      wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, torch.Tensor | None]]:
+    """Yield ``(HF name, tensor)`` for every tensor of the file, dequantized to ``dtype``.
+
+    Rows of q/k projections come back in Hugging Face's layout. Names that ``wanted`` rejects are
+    yielded with ``None`` instead of being dequantized (as ``weights.iter_tensors`` does).
+    """
+    path = os.fspath(path)
+    reader = _reader(path)
+    arch, spec = _architecture(reader, path)
+    heads = _value(reader, f"{arch}.attention.head_count")
+    # GGUF layer leaf -> heads its rows are grouped in, for the permuted projections
+    rotary_heads = {"attn_q": heads, "attn_k": _value(reader, f"{arch}.attention.head_count_kv", heads)}
+    for tensor in reader.tensors:
+        name = hf_tensor_name(tensor.name)
+        if wanted is not None and not wanted(name):
+            yield name, None
+            continue
+        values = _dequantize(tensor, path)
+        layer_leaf = tensor.name.split(".")[-2]
+        if spec.permuted_qk and tensor.name.startswith("blk.") and layer_leaf in rotary_heads:
+            values = _unpermute_rotary_rows(values, rotary_heads[layer_leaf])
+        yield name, values.to(dtype)
+
+
+def _dequantize(tensor, path: str) -> torch.Tensor:
+    from gguf.quants import dequantize
+
+    try:
+        values = dequantize(tensor.data, tensor.tensor_type)
+    except NotImplementedError:
+        raise CheckpointError(
+            f"Tensor {tensor.name!r} of {path} is stored as {tensor.tensor_type.name}, which the installed gguf "
+            f"package cannot dequantize (it reads {', '.join(_readable_types())}). Upgrade it "
+            "(pip install -U gguf) or re-quantize the file to one of those types."
+        ) from None
+    if not values.flags.writeable:  # F32 tensors come back as a view of the read-only file map
+        values = values.copy()
+    shape = tuple(int(n) for n in reversed(tensor.shape))  # ggml lists the fastest-moving axis first
+    return torch.from_numpy(np.ascontiguousarray(values).reshape(shape))
+
+
+def _readable_types() -> list[str]:
+    from gguf import quants
+
+    return ["F32", "F16"] + sorted(q.name for q in getattr(quants, "_type_traits", {}))
+
+
+def _unpermute_rotary_rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
+    """Undo llama.cpp's q/k row order. Per head, llama.cpp stores the rotary pairs interleaved
+    (x0, y0, x1, y1, ...) where Hugging Face keeps the halves apart (x0, x1, ..., y0, y1, ...).
+    Works for weights (rows, in) and biases (rows,)."""
+    rows = weight.shape[0]
+    pairs = weight.reshape(heads, rows // heads // 2, 2, *weight.shape[1:])  # (H, D/2, 2, ...)
+    return pairs.transpose(1, 2).reshape(weight.shape)  # (H, 2, D/2, ...) -> (H * D, ...)
+
+
+# ---------------------------------------------------------------------------------------------
+# tokenizer
+
+
+def read_gguf_tokenizer_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """What a GGUF file says about its tokenizer, under llama.cpp's meanings, for the tokenizer
+    side to build on. Absent keys are ``None`` (the file does not say).
+
+    ``model``: the vocabulary kind (``"gpt2"`` byte-level BPE, ``"llama"`` sentencepiece,
+    ``"t5"`` unigram, ...); ``pre_tokenizer``: llama.cpp's name for the text split (``"smollm"``,
+    ``"llama-bpe"``, ``"qwen2"``, ...); ``tokens`` (byte-level tokens are spelled in the GPT-2
+    byte alphabet, as in tokenizer.json), ``scores``, ``token_types`` (1 normal, 2 unknown,
+    3 control, 4 user-defined, 5 unused, 6 byte) and ``merges`` (``"a b"`` strings) are lists in
+    id order; the ``*_token_id`` keys, ``add_bos_token`` / ``add_eos_token`` /
+    ``add_space_prefix`` flags and the Jinja ``chat_template`` follow.
+    """
+    path = os.fspath(path)
+    reader = _reader(path)
+
+    def ggml(key: str) -> Any:
+        return _value(reader, f"tokenizer.ggml.{key}")
+
+    return {
+        "model": ggml("model"),
+        "pre_tokenizer": ggml("pre"),
+        "tokens": ggml("tokens"),
+        "scores": ggml("scores"),
+        "token_types": ggml("token_type"),
+        "merges": ggml("merges"),
+        **{config_key: ggml(key) for key, config_key in _TOKEN_ID_KEYS.items()},
+        "add_bos_token": ggml("add_bos_token"),
+        "add_eos_token": ggml("add_eos_token"),
+        "add_space_prefix": ggml("add_space_prefix"),
+        "chat_template": _value(reader, "tokenizer.chat_template"),
+    }
