@@ -117,6 +117,30 @@ def test_beam_sampling_runs_and_is_repeatable(models):
     assert torch.equal(*runs) and runs[0].shape == (2, 12)
 
 
+@pytest.mark.parametrize("helper", MODELS)
+def test_assisted_generation_gives_the_greedy_output(helper, models):
+    """The assistant drafts, llama checks: the tokens are llama's own greedy choice, as in the reference."""
+    ours, reference, _ = models("llama")
+    assistant, reference_assistant, _ = models(helper)
+    prompt = PROMPTS[1:]
+    for eos in (97, emitted_token("llama", models, row=1, step=4)):  # an eos never produced, then one that ends early
+        settings = dict(max_new_tokens=12, eos_token_id=eos, return_dict_in_generate=True, output_scores=True,
+                        output_logits=True)
+        calls = []
+        hook = ours.register_forward_pre_hook(  # checking passes keep the logits of every draft
+            lambda module, args, kwargs: calls.append(kwargs.get("logits_to_keep")), with_kwargs=True)
+        try:
+            mine = ours.generate(prompt, assistant_model=assistant, **settings)
+        finally:
+            hook.remove()
+        assert torch.equal(mine.sequences, ours.generate(prompt, **settings).sequences)
+        theirs = reference.generate(prompt, assistant_model=reference_assistant, **settings)
+        assert torch.equal(mine.sequences, theirs.sequences)
+        assert_steps_close(mine.scores, theirs.scores, "scores")
+        if helper == "llama" and eos == 97:  # its own assistant: all 11 drafts pass one check, plus 1 token
+            assert [keep for keep in calls if keep != 1] == [12]
+
+
 # ---------------------------------------------------------------------------------------------
 # batches, scores and the other outputs
 
@@ -185,6 +209,39 @@ def test_each_step_feeds_one_token_through_the_cache(models):
     finally:
         hook.remove()
     assert seen == [(6, 1), (1, 1), (1, 1), (1, 1)]
+
+
+def test_callers_processors_and_criteria_merge_with_the_built_ones(models, caplog):
+    """A caller's processor of a class the settings also build replaces it; others are added."""
+    import transformers
+
+    ours, reference, _ = models("llama")
+    settings = dict(attention_mask=MASK, max_new_tokens=10, repetition_penalty=1.3, return_dict_in_generate=True,
+                    output_scores=True)
+
+    def run(model, lib):
+        processors = lib.LogitsProcessorList([lib.RepetitionPenaltyLogitsProcessor(3.0),
+                                              lib.SuppressTokensLogitsProcessor([28, 8])])
+        criteria = lib.StoppingCriteriaList([lib.MaxLengthCriteria(PROMPTS.shape[1] + 4)])
+        return model.generate(PROMPTS, logits_processor=processors, stopping_criteria=criteria, **settings)
+
+    with caplog.at_level(logging.WARNING, logger="workbench"):
+        mine = run(ours, workbench)
+    theirs = run(reference, transformers)
+    assert "RepetitionPenaltyLogitsProcessor" in caplog.text and "MaxLengthCriteria" in caplog.text
+    assert torch.equal(mine.sequences, theirs.sequences) and mine.sequences.shape[1] == PROMPTS.shape[1] + 4
+    assert_steps_close(mine.scores, theirs.scores, "scores")
+
+
+def test_pad_token_defaults_to_eos(models, caplog):
+    ours, reference, _ = models("gpt2")
+    prompts = torch.tensor([[25, 26, 27, 28], [11, 12, 13, 14]])  # no padding, and no mask given
+    eos = int(ours.generate(prompts, max_new_tokens=3)[0, -1])
+    with caplog.at_level(logging.WARNING, logger="workbench"):
+        mine = ours.generate(prompts, max_new_tokens=10, eos_token_id=eos, pad_token_id=None)
+    assert torch.equal(mine, reference.generate(prompts, max_new_tokens=10, eos_token_id=eos, pad_token_id=None))
+    assert mine[0, 6:].tolist() == [eos] * 8  # the finished row is filled with eos
+    assert "attention_mask" in caplog.text  # a batch without a mask or pad token is ambiguous
 
 
 # ---------------------------------------------------------------------------------------------

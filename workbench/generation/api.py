@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from ..nn.cache import DynamicCache
+from .assisted import assisted_decoding
 from .beam_search import beam_search
 from .configuration import GenerationConfig, merged_generation_config
 from .decoding import greedy_search, sample
@@ -42,7 +43,7 @@ STRATEGIES = {"greedy_search": greedy_search, "sample": sample, "beam_search": b
 # settings workbench reads but does not act on yet: a non-neutral value is reported, not silently dropped
 UNSUPPORTED = {"epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "sequence_bias": None, "guidance_scale": None,
                "exponential_decay_length_penalty": None, "encoder_repetition_penalty": 1.0,
-               "prompt_lookup_num_tokens": None, "penalty_alpha": None, "num_beam_groups": 1, "dola_layers": None}
+               "penalty_alpha": None, "num_beam_groups": 1, "dola_layers": None}
 
 
 @torch.no_grad()
@@ -63,9 +64,9 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     config, model_kwargs = merged_generation_config(_model_generation_config(model), generation_config, kwargs)
     check_model_kwargs(model, model_kwargs)
     mode = config.get_generation_mode(assistant_model)
-    if mode == "assisted_generation":
-        raise NotImplementedError("Assisted generation (assistant_model=, prompt_lookup_num_tokens=) is not available "
-                                  "in workbench yet: drop those arguments to decode without an assistant.")
+    if mode == "assisted_generation" and assistant_model is None:
+        raise NotImplementedError("Prompt-lookup decoding (prompt_lookup_num_tokens=) is not available in workbench yet: "
+                                  "drop it, or pass an assistant_model.")
     if streamer is not None and config.num_beams > 1:
         raise ValueError("Streaming is not available with beam search (num_beams > 1): set num_beams=1 or drop streamer.")
     _report_unsupported(config)
@@ -80,6 +81,9 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     criteria = build_stopping_criteria(config, tokens, model, tokenizer, stopping_criteria)
     if streamer is not None:
         streamer.put(input_ids.cpu())
+    if mode == "assisted_generation":
+        return assisted_decoding(model, input_ids, processors, criteria, config, tokens, model_kwargs, assistant_model,
+                                 streamer=streamer)
     strategy = STRATEGIES[mode]
     return strategy(model, input_ids, processors, criteria, config, tokens, model_kwargs, streamer=streamer)
 
@@ -143,6 +147,8 @@ def _prepare_prompt(model, input_ids, attention_mask, config, model_kwargs):
     if input_ids is None:
         bos = torch.as_tensor(config.bos_token_id) if config.bos_token_id is not None else None
         input_ids = start_ids(model, bos, model_kwargs)
+    input_ids = input_ids.to(model.device)
+    attention_mask = attention_mask.to(model.device) if attention_mask is not None else None
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}: "
                          "for one prompt use input_ids[None] or the tokenizer's return_tensors='pt'.")
