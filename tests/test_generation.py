@@ -244,6 +244,20 @@ def test_pad_token_defaults_to_eos(models, caplog):
     assert "attention_mask" in caplog.text  # a batch without a mask or pad token is ambiguous
 
 
+def test_without_the_cache_the_tokens_are_the_same(models):
+    ours, _, _ = models("gpt2")
+    cached = ours.generate(PROMPTS, attention_mask=MASK, max_new_tokens=6)
+    assert torch.equal(ours.generate(PROMPTS, attention_mask=MASK, max_new_tokens=6, use_cache=False), cached)
+
+
+def test_the_reference_call_forms_work(models):
+    ours, _, _ = models("gpt2")
+    expected = ours.generate(PROMPTS[1:], max_new_tokens=3)
+    assert torch.equal(ours.generate(inputs=PROMPTS[1:], max_new_tokens=3), expected)
+    assert torch.equal(ours.generate(PROMPTS[1:], GenerationConfig(max_new_tokens=3)), expected)
+    assert torch.equal(ours.generate(**{"input_ids": PROMPTS[1:], "attention_mask": MASK[1:]}, max_new_tokens=3), expected)
+
+
 # ---------------------------------------------------------------------------------------------
 # lengths and stopping
 

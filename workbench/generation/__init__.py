@@ -2,7 +2,8 @@
 
 * :mod:`.configuration` - ``GenerationConfig`` (generation_config.json)
 * :mod:`.api` - ``generate()``: settings, prompt, lengths, processors and criteria, then a strategy
-* :mod:`.decoding` - greedy search and sampling; :mod:`.beam_search` - beam search
+* :mod:`.decoding` - greedy search and sampling; :mod:`.beam_search` - beam search;
+  :mod:`.assisted` - assisted generation (an assistant model drafts, the model checks)
 * :mod:`.inputs` - what each forward pass gets, and the bookkeeping between steps
 * :mod:`.logits_process`, :mod:`.stopping_criteria`, :mod:`.streamers` - the composable parts
 """

@@ -4,7 +4,7 @@
     ─► the prompt (ids, special tokens, mask, positions, copies for beams/samples)
     ─► lengths (max_new_tokens / max_length, min_new_tokens / min_length)
     ─► logits processors and stopping criteria from the settings, merged with the caller's
-    ─► greedy_search / sample / beam_search
+    ─► greedy_search / sample / beam_search / assisted_decoding
 
 ``PreTrainedModel.generate`` hands over to :func:`generate` here.
 """
@@ -67,6 +67,8 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     if mode == "assisted_generation" and assistant_model is None:
         raise NotImplementedError("Prompt-lookup decoding (prompt_lookup_num_tokens=) is not available in workbench yet: "
                                   "drop it, or pass an assistant_model.")
+    if assistant_model is not None and mode != "assisted_generation":
+        logger.warning("assistant_model is used with greedy decoding only; with %s it is ignored.", mode)
     if streamer is not None and config.num_beams > 1:
         raise ValueError("Streaming is not available with beam search (num_beams > 1): set num_beams=1 or drop streamer.")
     _report_unsupported(config)
