@@ -34,7 +34,8 @@ _LAZY = {
        for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
     # generation
     **{name: "generation" for name in (
-        "GenerationConfig", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor", "LogitsProcessorList",
+        "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
+        "LogitsProcessorList",
         "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
         "RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor",
         "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor", "SuppressTokensLogitsProcessor",

@@ -110,7 +110,8 @@ def _report_unsupported(config: GenerationConfig) -> None:
     if used:
         logger.warning("workbench does not implement these generation settings yet and ignores them: %s.", used)
     if config.cache_implementation not in (None, "dynamic", "hybrid"):
-        logger.warning("cache_implementation=%r is not available in workbench: using the dynamic cache.", config.cache_implementation)
+        logger.warning("cache_implementation=%r is not available in workbench: using the dynamic cache.",
+                       config.cache_implementation)
 
 
 def _set_lengths(model, config: GenerationConfig, prompt_len: int, explicit_max: bool, explicit_min: bool) -> None:

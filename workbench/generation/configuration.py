@@ -275,7 +275,8 @@ def _check_sampling(c: GenerationConfig) -> None:
         return
     if c.temperature is not None and (not isinstance(c.temperature, (int, float)) or c.temperature <= 0):
         hint = " For greedy decoding set `do_sample=False` instead." if c.temperature == 0 else ""
-        raise ValueError(f"`temperature` must be a strictly positive float when sampling (`do_sample=True`), but is {c.temperature!r}.{hint}")
+        raise ValueError(f"`temperature` must be a strictly positive float when sampling (`do_sample=True`), "
+                         f"but is {c.temperature!r}.{hint}")
     if c.top_p is not None and not 0 < c.top_p <= 1:
         raise ValueError(f"`top_p` must be in (0, 1] when sampling, but is {c.top_p!r}. Use 1.0 to turn nucleus filtering off.")
     if c.top_k is not None and (not isinstance(c.top_k, int) or c.top_k < 0):
@@ -288,13 +289,15 @@ def _check_sampling(c: GenerationConfig) -> None:
 
 def _check_penalties(c: GenerationConfig) -> None:
     if c.repetition_penalty is not None and not c.repetition_penalty > 0:
-        raise ValueError(f"`repetition_penalty` must be strictly positive (1.0 means no penalty), but is {c.repetition_penalty!r}.")
+        raise ValueError(f"`repetition_penalty` must be strictly positive (1.0 means no penalty), "
+                         f"but is {c.repetition_penalty!r}.")
     if c.bad_words_ids is not None:
         words = c.bad_words_ids
         if not isinstance(words, list) or not words or not all(
             isinstance(w, list) and w and all(isinstance(t, int) and t >= 0 for t in w) for w in words
         ):
-            raise ValueError(f"`bad_words_ids` must be a non-empty list of lists of token ids, like [[12], [7, 8]], but is {words!r}.")
+            raise ValueError(f"`bad_words_ids` must be a non-empty list of lists of token ids, like [[12], [7, 8]], "
+                             f"but is {words!r}.")
 
 
 def _check_tokens(c: GenerationConfig) -> None:
@@ -318,7 +321,8 @@ def _check_tokens(c: GenerationConfig) -> None:
 def _check_not_generate_arguments(c: GenerationConfig) -> None:
     for name in GENERATE_ARGUMENTS:
         if name in c.__dict__:
-            raise ValueError(f"`{name}` is an argument of generate(), not a GenerationConfig field: pass it to generate() directly.")
+            raise ValueError(f"`{name}` is an argument of generate(), not a GenerationConfig field: "
+                             "pass it to generate() directly.")
 
 
 def _warn_unused_flags(c: GenerationConfig, user_set: set[str] | None) -> None:
@@ -342,7 +346,8 @@ def _read_json(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             values = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path} is not valid JSON ({error}). Re-save it with GenerationConfig.save_pretrained(folder).") from None
+        raise ConfigError(f"{path} is not valid JSON ({error}). "
+                          "Re-save it with GenerationConfig.save_pretrained(folder).") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path} must hold a JSON object of generation settings, not {type(values).__name__}.")
     return values

@@ -134,7 +134,8 @@ def expand_batch(input_ids: torch.Tensor, model_kwargs: dict[str, Any], times: i
 # each step
 
 
-def prepare_step_inputs(input_ids: torch.Tensor, model_kwargs: dict[str, Any], names: InputNames = InputNames()) -> dict[str, Any]:
+def prepare_step_inputs(input_ids: torch.Tensor, model_kwargs: dict[str, Any],
+                        names: InputNames = InputNames()) -> dict[str, Any]:
     """The forward arguments for the next step: the tokens the cache has not seen yet (the whole
     prompt first, then one token), their positions, and the mask over everything so far."""
     cache = model_kwargs.get("past_key_values")
@@ -148,7 +149,8 @@ def prepare_step_inputs(input_ids: torch.Tensor, model_kwargs: dict[str, Any], n
     return inputs
 
 
-def update_model_kwargs(outputs, model_kwargs: dict[str, Any], names: InputNames = InputNames(), new_tokens: int = 1) -> dict[str, Any]:
+def update_model_kwargs(outputs, model_kwargs: dict[str, Any], names: InputNames = InputNames(),
+                        new_tokens: int = 1) -> dict[str, Any]:
     """After a step that appended ``new_tokens`` tokens: keep the cache the model returned, and
     grow the mask, positions and token types to cover the new tokens."""
     cache = getattr(outputs, "past_key_values", None)
