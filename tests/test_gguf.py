@@ -97,7 +97,7 @@ def test_greedy_decode_with_the_cache_answers_paris(model, reference_tokenizer, 
 
 def test_saved_folder_loads_in_the_reference(model, reference_tokenizer, tmp_path):
     model.save_pretrained(tmp_path)
-    assert sorted(os.listdir(tmp_path)) == ["config.json", "model.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["config.json", "generation_config.json", "model.safetensors"]
     reloaded = transformers.LlamaForCausalLM.from_pretrained(tmp_path).eval()
     ids = reference_tokenizer("Paris is the capital of", return_tensors="pt").input_ids
     with torch.no_grad():

@@ -37,6 +37,18 @@ _LAZY = {
     # one config-driven decoder, workbench/models/llama.py
     **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
        for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
+    # generation
+    **{name: "generation" for name in (
+        "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
+        "LogitsProcessorList",
+        "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
+        "RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor",
+        "MinLengthLogitsProcessor", "MinNewTokensLengthLogitsProcessor", "SuppressTokensLogitsProcessor",
+        "SuppressTokensAtBeginLogitsProcessor", "ForcedBOSTokenLogitsProcessor", "ForcedEOSTokenLogitsProcessor",
+        "InfNanRemoveLogitsProcessor", "LogitNormalization", "StoppingCriteria", "StoppingCriteriaList",
+        "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria", "StopStringCriteria",
+        "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput",
+    )},
     # tokenizers
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
@@ -73,5 +85,6 @@ if TYPE_CHECKING:  # pragma: no cover - for editors and type checkers only
     from .auto import *  # noqa: F401,F403
     from .config import PretrainedConfig  # noqa: F401
     from .errors import *  # noqa: F401,F403
+    from .generation import *  # noqa: F401,F403
     from .modeling import PreTrainedModel  # noqa: F401
     from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast  # noqa: F401

@@ -63,12 +63,21 @@ class PreTrainedModel(nn.Module):
     # (pattern, replacement) applied to checkpoint keys written by older exporters
     _checkpoint_renames: tuple[tuple[str, str], ...] = ()
     main_input_name = "input_ids"
+    # heads that predict the next token (causal LM, seq2seq) set this: they get a
+    # ``generation_config`` and ``generate()``
+    is_generative: bool = False
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
         if not isinstance(config, PretrainedConfig):
             raise TypeError(f"{type(self).__name__} needs a PretrainedConfig, got {type(config).__name__}.")
         self.config = config
+        if self.can_generate():
+            self.generation_config = _generation_config_for(config)
+
+    @classmethod
+    def can_generate(cls) -> bool:
+        return cls.is_generative
 
     # ------------------------------------------------------------------------------------------
     # construction
@@ -132,6 +141,7 @@ class PreTrainedModel(nn.Module):
         attn_implementation = kwargs.pop("attn_implementation", None)
         ignore_mismatched = kwargs.pop("ignore_mismatched_sizes", False)
         output_loading_info = kwargs.pop("output_loading_info", False)
+        generation_config = kwargs.pop("generation_config", None)
         _reject_remote_code(kwargs.pop("trust_remote_code", False))
         for ignored in ("low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download"):
             kwargs.pop(ignored, None)
@@ -156,6 +166,10 @@ class PreTrainedModel(nn.Module):
         model._report(info, str(pretrained_model_name_or_path))
         config.dtype = str(target_dtype).removeprefix("torch.")
         config.name_or_path = str(pretrained_model_name_or_path)
+        if model.can_generate():
+            # a bare .gguf file has no generation_config.json beside it: the config's settings apply
+            source = None if str(pretrained_model_name_or_path).endswith(".gguf") else pretrained_model_name_or_path
+            model.generation_config = generation_config or _generation_config_for(config, source, options)
         model.eval()
         if device is not None:
             model.to(_parse_device(device))
@@ -309,6 +323,31 @@ class PreTrainedModel(nn.Module):
         """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""
         return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
+    # ------------------------------------------------------------------------------------------
+    # generation (the loop lives in workbench.generation; a model only hands over)
+
+    def generate(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                 generation_config: Any = None, logits_processor: Any = None, stopping_criteria: Any = None,
+                 streamer: Any = None, assistant_model: Any = None, **kwargs: Any):
+        """Continue ``input_ids`` (B, T) token by token; returns the ids (B', T + new) or, with
+        ``return_dict_in_generate=True``, an output holding them and the per-step scores.
+
+        Settings come from ``kwargs`` (``max_new_tokens=20``, ``do_sample=True``, ``num_beams=4``,
+        ...), then ``generation_config``, then ``self.generation_config``; see
+        :class:`workbench.GenerationConfig`. Batches must be left-padded, with their ``attention_mask``.
+
+        >>> ids = tokenizer(["The sky is"], return_tensors="pt")          # doctest: +SKIP
+        >>> out = model.generate(**ids, max_new_tokens=10)                 # doctest: +SKIP
+        >>> tokenizer.batch_decode(out, skip_special_tokens=True)          # doctest: +SKIP
+        """
+        if not self.can_generate():
+            raise TypeError(f"{type(self).__name__} has no language-model head to generate with: load a model "
+                            "for text generation (AutoModelForCausalLM, say) instead.")
+        from .generation.api import generate  # lazy: generation is a layer above the models
+
+        return generate(self, input_ids, attention_mask, generation_config, logits_processor, stopping_criteria,
+                        streamer, assistant_model, **kwargs)
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -386,6 +425,14 @@ def _resize_output(output: nn.Linear, count: int, mean_resizing: bool) -> None:
             bias[:keep] = output.bias[:keep]
             output.bias = nn.Parameter(bias)
     output.out_features = count
+
+
+def _generation_config_for(config: PretrainedConfig, source: str | os.PathLike | None = None,
+                           options: HubOptions | None = None):
+    """generation_config.json from ``source`` if it has one, else the settings ``config`` implies."""
+    from .generation.configuration import load_generation_config  # lazy: generation sits above the models
+
+    return load_generation_config(config, source, options)
 
 
 def _hub_kwargs(options: HubOptions) -> dict[str, Any]:

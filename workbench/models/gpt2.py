@@ -245,6 +245,7 @@ class GPT2LMHeadModel(_GPT2Head):
     """
 
     _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
+    is_generative = True
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)

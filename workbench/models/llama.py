@@ -292,6 +292,7 @@ def _as_cache(past_key_values, use_cache: bool):
 
 class LlamaForCausalLM(LlamaPreTrainedModel):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+    is_generative = True
     base_model_class = LlamaModel
 
     def __init__(self, config: DecoderConfig) -> None:

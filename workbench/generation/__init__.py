@@ -1,0 +1,44 @@
+"""Text generation: ``model.generate()`` and the pieces it is built from.
+
+* :mod:`.configuration` - ``GenerationConfig`` (generation_config.json)
+* :mod:`.api` - ``generate()``: settings, prompt, lengths, processors and criteria, then a strategy
+* :mod:`.decoding` - greedy search and sampling; :mod:`.beam_search` - beam search;
+  :mod:`.assisted` - assisted generation (an assistant model drafts, the model checks)
+* :mod:`.inputs` - what each forward pass gets, and the bookkeeping between steps
+* :mod:`.logits_process`, :mod:`.stopping_criteria`, :mod:`.streamers` - the composable parts
+"""
+
+from .api import generate
+from .configuration import GenerationConfig
+from .logits_process import (
+    ForcedBOSTokenLogitsProcessor,
+    ForcedEOSTokenLogitsProcessor,
+    InfNanRemoveLogitsProcessor,
+    LogitNormalization,
+    LogitsProcessor,
+    LogitsProcessorList,
+    MinLengthLogitsProcessor,
+    MinNewTokensLengthLogitsProcessor,
+    MinPLogitsWarper,
+    NoBadWordsLogitsProcessor,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    SuppressTokensAtBeginLogitsProcessor,
+    SuppressTokensLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+    TypicalLogitsWarper,
+)
+from .outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
+from .stopping_criteria import (
+    EosTokenCriteria,
+    MaxLengthCriteria,
+    MaxTimeCriteria,
+    StoppingCriteria,
+    StoppingCriteriaList,
+    StopStringCriteria,
+)
+from .streamers import BaseStreamer, TextIteratorStreamer, TextStreamer
+
+__all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()] + ["generate"]
