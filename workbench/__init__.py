@@ -41,12 +41,15 @@ _LAZY = {
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
     "BatchEncoding": "tokenization",
+    "get_json_schema": "tokenization",
     # errors
     "WorkbenchError": "errors",
     "CheckpointNotFoundError": "errors",
     "CheckpointError": "errors",
     "ConfigError": "errors",
     "UnsupportedModelError": "errors",
+    "ChatTemplateError": "errors",
+    "ChatTemplateSecurityError": "errors",
 }
 
 __all__ = sorted(_LAZY)
@@ -70,4 +73,4 @@ if TYPE_CHECKING:  # pragma: no cover - for editors and type checkers only
     from .config import PretrainedConfig  # noqa: F401
     from .errors import *  # noqa: F401,F403
     from .modeling import PreTrainedModel  # noqa: F401
-    from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast  # noqa: F401
+    from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast, get_json_schema  # noqa: F401

@@ -4,16 +4,22 @@ from tokenizers import AddedToken
 
 from .auto import AutoTokenizer
 from .batch_encoding import BatchEncoding, CharSpan, TokenSpan
+from .chat_sandbox import compile_chat_template
 from .options import PaddingStrategy, TruncationStrategy
 from .tokenizer import PreTrainedTokenizerFast
+from .tool_schema import DocstringParsingException, TypeHintParsingException, get_json_schema
 
 __all__ = [
     "AddedToken",
     "AutoTokenizer",
     "BatchEncoding",
     "CharSpan",
+    "DocstringParsingException",
     "PaddingStrategy",
     "PreTrainedTokenizerFast",
     "TokenSpan",
     "TruncationStrategy",
+    "TypeHintParsingException",
+    "compile_chat_template",
+    "get_json_schema",
 ]
