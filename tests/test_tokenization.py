@@ -634,8 +634,10 @@ def test_chat_template_is_kept_and_saved(paths, tmp_path):
     named = AutoTokenizer.from_pretrained(in_config)
     assert named.chat_template == {"default": "A", "tool_use": "B"}
     named.save_pretrained(tmp_path / "named")
-    assert (tmp_path / "named" / "chat_templates" / "tool_use.jinja").read_text() == "B"
+    assert (tmp_path / "named" / "additional_chat_templates" / "tool_use.jinja").read_text() == "B"
     assert AutoTokenizer.from_pretrained(tmp_path / "named").chat_template == {"default": "A", "tool_use": "B"}
+    reloaded = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "named"))
+    assert reloaded.chat_template == {"default": "A", "tool_use": "B"}
 
 
 # --- errors ---------------------------------------------------------------------------------------
