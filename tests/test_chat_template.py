@@ -1,262 +1,29 @@
-"""Chat templates: parity with transformers' apply_chat_template and get_json_schema, the sandbox, errors.
+"""Chat templates: parity with transformers' apply_chat_template, the sandbox, errors.
 
 Every parity test renders with workbench and with the reference from the same tokenizer folder
 (SmolLM2's, which carries a real chat template) and compares the strings or token ids exactly.
-The other templates are written here in the style of the ones on the Hub: tools (Hermes / Qwen
-style), documents (Command-R style), {% generation %} blocks, typed content parts, reasoning.
+The other templates (tools, documents, {% generation %}, content parts) are in chat_cases.py;
+get_json_schema has its own tests in test_tool_schema.py.
 """
 
 from __future__ import annotations
 
 import datetime
 import threading
-import warnings
-from enum import Enum
-from typing import Any, Literal, Optional, Union
 
 import pytest
 import torch
 
+from chat_cases import (
+    CHAT, DOCUMENTS, GENERATION_TEMPLATE, NO_SYSTEM, PARTS_TEMPLATE, PREFILL, RAG_TEMPLATE, REASONING_TEMPLATE,
+    TOJSON_TEMPLATE, TOOL_CHAT, TOOL_TEMPLATE, WEATHER_SCHEMA, get_weather, multiply, untyped,
+)  # fmt: skip
 from workbench import AutoTokenizer, ChatTemplateError, ChatTemplateSecurityError, get_json_schema
-from workbench.tokenization import DocstringParsingException, TypeHintParsingException, compile_chat_template
+from workbench.tokenization import TypeHintParsingException, compile_chat_template
 from workbench.tokenization.chat_sandbox import CACHE_SIZE
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
-from transformers.utils import get_json_schema as reference_get_json_schema  # noqa: E402
-
-TOOL_TEMPLATE = """\
-{% if tools %}
-<|im_start|>system
-{% if messages[0].role == 'system' %}
-{{ messages[0].content }}
-
-{% endif %}
-You may call these functions; their signatures are inside <tools></tools>:
-<tools>
-{% for tool in tools %}
-{{ tool | tojson }}
-{% endfor %}
-</tools>
-Call one with <tool_call>{"name": ..., "arguments": ...}</tool_call>.<|im_end|>
-{% elif messages[0].role == 'system' %}
-<|im_start|>system
-{{ messages[0].content }}<|im_end|>
-{% endif %}
-{% for message in messages %}
-{% if message.role == 'system' %}{% continue %}{% endif %}
-{% if message.role == 'assistant' and message.tool_calls is defined %}
-<|im_start|>assistant
-{% if message.content is defined %}{{ message.content }}
-{% endif %}
-{% for call in message.tool_calls %}
-<tool_call>
-{{ {"name": call.function.name, "arguments": call.function.arguments} | tojson }}
-</tool_call>
-{% endfor %}
-<|im_end|>
-{% elif message.role == 'tool' %}
-<|im_start|>user
-<tool_response>
-{{ message.content }}
-</tool_response><|im_end|>
-{% else %}
-<|im_start|>{{ message.role }}
-{{ message.content }}<|im_end|>
-{% endif %}
-{% endfor %}
-{% if add_generation_prompt %}
-<|im_start|>assistant
-{% endif %}"""
-
-RAG_TEMPLATE = """\
-{{ bos_token }}{% if documents %}<|system|>Answer from these documents and cite them as [n].
-{% for document in documents %}
-[{{ loop.index0 }}] {{ document.title }}: {{ document.text }}
-{% endfor %}
-{% endif %}
-{% for message in messages %}
-<|{{ message.role }}|>{{ message.content | trim }}{{ eos_token }}
-{% endfor %}
-{% if add_generation_prompt %}<|assistant|>{% endif %}"""
-
-GENERATION_TEMPLATE = """\
-{% for message in messages %}
-{% if message.role == 'assistant' %}
-<|im_start|>assistant
-{% generation %}{{ message.content }}<|im_end|>{% endgeneration %}
-
-{% else %}
-<|im_start|>{{ message.role }}
-{{ message.content }}<|im_end|>
-{% endif %}
-{% endfor %}
-{% if add_generation_prompt %}<|im_start|>assistant
-{% endif %}"""
-
-PARTS_TEMPLATE = """\
-{% for message in messages %}
-<|im_start|>{{ message.role }}
-{% if message.content is string %}{{ message.content }}{% else %}
-{% for part in message.content %}{% if part.type == 'text' %}{{ part.text }}{% else %}<{{ part.type }}>{% endif %}{% endfor %}
-{% endif %}
-<|im_end|>
-{% endfor %}"""
-
-REASONING_TEMPLATE = """\
-{% for message in messages %}
-<|{{ message.role }}|>{% if message.reasoning_content is defined %}<think>{{ message.reasoning_content }}</think>{% endif %}
-{{ message.content }}{% if message.thinking is defined %} (thought: {{ message.thinking }}){% endif %}
-
-{% endfor %}"""
-
-TOJSON_TEMPLATE = (
-    "{{ data | tojson }}|{{ data | tojson(indent=2) }}|{{ data | tojson(sort_keys=true, separators=(',', ':')) }}"
-    "|{{ data | tojson(ensure_ascii=true) }}"
-)
-
-CHAT = [
-    {"role": "system", "content": "You are a terse assistant."},
-    {"role": "user", "content": "What's 2 + 2?"},
-    {"role": "assistant", "content": "4."},
-    {"role": "user", "content": "And in Roman numerals, naïvely? ✨"},
-]
-PREFILL = CHAT + [{"role": "assistant", "content": "It is "}]
-NO_SYSTEM = [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello. How can I help?"}]
-
-
-# --- tools: Python functions, compared through get_json_schema -------------------------------------
-
-
-class Unit(Enum):
-    CELSIUS = "celsius"
-    FAHRENHEIT = "fahrenheit"
-
-
-def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> float:
-    """Get the current temperature in a city.
-
-    Args:
-        city: The city, e.g. "Paris, France"
-        unit: The unit to report the temperature in
-
-    Returns:
-        The temperature, as a float.
-    """
-    return 21.0
-
-
-def multiply(x: float, y: int | float) -> float:
-    """
-    Multiply two numbers.
-
-    Args:
-        x: The first number to multiply
-        y: The second number to multiply;
-            it may also be an integer.
-    """
-    return x * y
-
-
-def search(
-    query: str,
-    tags: list[str],
-    limit: Optional[int] = None,
-    weights: dict[str, float] | None = None,
-    point: tuple[int, str] = (0, ""),
-    mode: Union[str, bool] = "fast",
-    shape: list[int] | str = "",
-    extra: Any = None,
-    scale: Unit = Unit.CELSIUS,
-    verbose: bool = False,
-):
-    """Search the knowledge base.
-
-    Searches every indexed document.
-
-    Args:
-        query: What to look for
-        tags: Tags the results must carry
-        limit: At most this many results
-        weights: A weight per field
-        point: A (row, label) pair
-        mode: How hard to search (choices: ["fast", "thorough"])
-        shape: The output shape
-        extra: Anything else
-        scale: The temperature scale
-        verbose: Print progress
-
-    Raises:
-        ValueError: when the query is empty.
-    """
-
-
-def no_arguments() -> str:
-    """Tell the time."""
-    return "noon"
-
-
-class Calculator:
-    def add(self, a: int, b: int) -> int:
-        """Add two integers.
-
-        Args:
-            a: The first integer
-            b: The second integer
-
-        Returns:
-            The sum
-        """
-        return a + b
-
-
-class Opaque:
-    pass
-
-
-def returns_custom(name: str) -> Opaque:
-    """Build an opaque object.
-
-    Args:
-        name: Its name
-    """
-    return Opaque()
-
-
-SCHEMA_FUNCTIONS = [get_weather, multiply, search, no_arguments, Calculator().add, returns_custom]
-WEATHER_SCHEMA = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Get the current temperature in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "description": 'The city, e.g. "Paris, France"'},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "The unit"},
-            },
-            "required": ["city"],
-        },
-    },
-}
-TOOL_CHAT = [
-    {"role": "system", "content": "Use tools when they help."},
-    {"role": "user", "content": "Weather in Zürich, and 3 × 4?"},
-    {
-        "role": "assistant",
-        "content": None,  # the OpenAI format sends None; the key is dropped before rendering
-        "tool_calls": [
-            {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Zürich"}}},
-            {"type": "function", "function": {"name": "multiply", "arguments": {"x": 3, "y": 4}}},
-        ],
-    },
-    {"role": "tool", "name": "get_weather", "content": "17.5"},
-    {"role": "tool", "name": "multiply", "content": "12"},
-]
-DOCUMENTS = [
-    {"title": "Tides", "text": "Tides are caused by the Moon's gravity."},
-    {"title": "Moon", "text": "The Moon is 384,400 km away."},
-]
 
 
 # --- fixtures --------------------------------------------------------------------------------------
@@ -375,14 +142,17 @@ def test_content_parts_reasoning_and_template_variables(pair):
     data = {"b": "é <tag> & 'quote'", "a": [1, 2.5, None, True, {"z": "ü"}]}
     assert "é <tag>" in assert_same_text(pair, CHAT, chat_template=TOJSON_TEMPLATE, data=data)
     extra = "{{ bos_token }}{{ eos_token }}{{ greeting }}{% for m in messages %}{{ m.content }}{% endfor %}"
-    assert assert_same_text(pair, CHAT, chat_template=extra, greeting="hey") .startswith("<|im_start|><|im_end|>hey")
+    assert assert_same_text(pair, CHAT, chat_template=extra, greeting="hey").startswith("<|im_start|><|im_end|>hey")
 
 
 def test_strftime_now_and_raise_exception(pair):
     ours, _ = pair
     today = ours.apply_chat_template(CHAT, chat_template="{{ strftime_now('%Y-%m-%d') }}", tokenize=False)
     assert today in {str(datetime.date.today()), str(datetime.date.today() - datetime.timedelta(days=1))}
-    strict = "{% if messages[0].role != 'user' %}{{ raise_exception('Conversations must start with a user turn') }}{% endif %}ok"
+    strict = (
+        "{% if messages[0].role != 'user' %}{{ raise_exception('Conversations must start with a user turn') }}"
+        "{% endif %}ok"
+    )
     assert ours.apply_chat_template(NO_SYSTEM, chat_template=strict, tokenize=False) == "ok"
     with pytest.raises(ChatTemplateError, match="rejected this input: Conversations must start with a user turn"):
         ours.apply_chat_template(CHAT, chat_template=strict, tokenize=False)
@@ -402,7 +172,8 @@ def test_tokenized_outputs_match(pair):
         assert set(mine) == set(theirs) == {"input_ids", "attention_mask"}
         for key in mine:
             assert_equal(mine[key], theirs[key])
-    assert ours.decode(ours.apply_chat_template(CHAT, return_dict=False)) == ours.apply_chat_template(CHAT, tokenize=False)
+    ids = ours.apply_chat_template(CHAT, return_dict=False)
+    assert ours.decode(ids) == ours.apply_chat_template(CHAT, tokenize=False)
 
 
 def test_tokenized_batch_with_padding_and_truncation(pair):
@@ -411,7 +182,8 @@ def test_tokenized_batch_with_padding_and_truncation(pair):
     for kwargs in (
         {"padding": True, "return_tensors": "pt"},
         {"padding": "max_length", "truncation": True, "max_length": 40, "return_tensors": "np"},
-        {"tokenizer_kwargs": {"padding_side": "left"}, "padding": True, "tools": [get_weather], "chat_template": TOOL_TEMPLATE},
+        {"tokenizer_kwargs": {"padding_side": "left"}, "padding": True, "tools": [get_weather],
+         "chat_template": TOOL_TEMPLATE},  # fmt: skip
         {"return_dict": False},
     ):
         mine, theirs = ours.apply_chat_template(batch, **kwargs), reference.apply_chat_template(batch, **kwargs)
@@ -450,7 +222,8 @@ def assert_equal(mine, theirs):
 def test_assistant_masks(pair, conversation, kwargs):
     ours, reference = pair
     options = dict(chat_template=GENERATION_TEMPLATE, return_dict=True, return_assistant_tokens_mask=True, **kwargs)
-    mine, theirs = ours.apply_chat_template(conversation, **options), reference.apply_chat_template(conversation, **options)
+    mine = ours.apply_chat_template(conversation, **options)
+    theirs = reference.apply_chat_template(conversation, **options)
     assert set(mine) == set(theirs) == {"input_ids", "attention_mask", "assistant_masks"}
     for key in mine:
         assert_equal(mine[key], theirs[key])
@@ -459,7 +232,8 @@ def test_assistant_masks(pair, conversation, kwargs):
     rows, ids = (rows, ids) if isinstance(rows[0], list) else ([rows], [ids])
     ids = ids.tolist() if hasattr(ids, "tolist") else ids
     if "max_length" not in kwargs:  # the masked tokens decode to exactly the assistant turns
-        assistant = [m["content"] + "<|im_end|>" for m in (conversation if isinstance(conversation[0], dict) else conversation[0]) if m["role"] == "assistant"]
+        first = conversation if isinstance(conversation[0], dict) else conversation[0]
+        assistant = [m["content"] + "<|im_end|>" for m in first if m["role"] == "assistant"]
         assert ours.decode([i for i, m in zip(ids[0], rows[0]) if m]) == "".join(assistant)
 
 
@@ -469,17 +243,20 @@ def test_assistant_mask_needs_a_generation_block_and_return_dict(pair):
         out = ours.apply_chat_template(CHAT, return_assistant_tokens_mask=True)
     assert set(out["assistant_masks"]) == {0}
     with pytest.raises(ChatTemplateError, match="return_dict=True"):
-        ours.apply_chat_template(CHAT, chat_template=GENERATION_TEMPLATE, return_assistant_tokens_mask=True, return_dict=False)
+        ours.apply_chat_template(
+            CHAT, chat_template=GENERATION_TEMPLATE, return_assistant_tokens_mask=True, return_dict=False
+        )
 
 
 def test_generation_spans_are_per_thread(pair):
     ours, _ = pair
-    expected = ours.apply_chat_template(NO_SYSTEM, chat_template=GENERATION_TEMPLATE, return_assistant_tokens_mask=True)
+    options = dict(conversation=NO_SYSTEM, chat_template=GENERATION_TEMPLATE, return_assistant_tokens_mask=True)
+    expected = ours.apply_chat_template(**options)
     results = []
 
     def work():
         for _ in range(20):
-            out = ours.apply_chat_template(NO_SYSTEM, chat_template=GENERATION_TEMPLATE, return_assistant_tokens_mask=True)
+            out = ours.apply_chat_template(**options)
             results.append(out["assistant_masks"] == expected["assistant_masks"])
 
     threads = [threading.Thread(target=work) for _ in range(3)]
@@ -489,89 +266,6 @@ def test_generation_spans_are_per_thread(pair):
         thread.join()
     assert len(results) == 60 and all(results)
 
-
-# --- get_json_schema ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("func", SCHEMA_FUNCTIONS, ids=lambda f: f.__name__)
-def test_get_json_schema_matches_reference(func):
-    assert get_json_schema(func) == reference_get_json_schema(func)
-
-
-def test_get_json_schema_details():
-    schema = get_json_schema(search)["function"]
-    properties = schema["parameters"]["properties"]
-    assert schema["description"] == "Search the knowledge base.\n\nSearches every indexed document."
-    assert schema["parameters"]["required"] == ["query", "tags"]
-    assert properties["limit"] == {"type": "integer", "nullable": True, "description": "At most this many results"}
-    assert properties["mode"] == {"type": ["boolean", "string"], "enum": ["fast", "thorough"], "description": "How hard to search"}
-    assert properties["shape"]["anyOf"] == [{"type": "array", "items": {"type": "integer"}}, {"type": "string"}]
-    assert properties["scale"]["enum"] == ["celsius", "fahrenheit"]
-    assert get_json_schema(multiply)["function"]["parameters"]["properties"]["y"]["description"] == (
-        "The second number to multiply; it may also be an integer."
-    )
-    assert "return" not in get_json_schema(returns_custom)["function"]  # an odd return hint is left out
-
-
-def test_get_json_schema_accepts_typed_google_arguments():
-    def scale(value: float, factor: float = 2.0) -> float:
-        """Scale a value.
-
-        Args:
-            value (float): The value
-            factor (float, optional): The factor
-        """
-
-    properties = get_json_schema(scale)["function"]["parameters"]["properties"]
-    assert properties["factor"] == {"type": "number", "description": "The factor"}
-
-
-def untyped(city, days: int):
-    """Forecast.
-
-    Args:
-        city: The city
-        days: How many days
-    """
-
-
-def undocumented(city: str, days: int):
-    """Forecast.
-
-    Args:
-        city: The city
-    """
-
-
-def no_docstring(city: str):
-    pass
-
-
-def custom_argument(thing: Opaque):
-    """Use a thing.
-
-    Args:
-        thing: The thing
-    """
-
-
-@pytest.mark.parametrize(
-    "func, error, message",
-    [
-        (untyped, TypeHintParsingException, "argument 'city' has no type hint"),
-        (undocumented, DocstringParsingException, "does not describe the argument 'days'"),
-        (no_docstring, DocstringParsingException, "no docstring"),
-        (custom_argument, TypeHintParsingException, "no JSON schema equivalent"),
-    ],
-)
-def test_get_json_schema_errors(pair, func, error, message):
-    reference_errors = (transformers.utils.TypeHintParsingException, transformers.utils.DocstringParsingException)
-    with pytest.raises(reference_errors):
-        reference_get_json_schema(func)
-    with pytest.raises(error, match=message):
-        get_json_schema(func)
-    with pytest.raises(error, match=message):  # the same error through apply_chat_template
-        pair[0].apply_chat_template(CHAT, tools=[func], chat_template=TOOL_TEMPLATE, tokenize=False)
 
 
 # --- the sandbox ----------------------------------------------------------------------------------
@@ -606,16 +300,20 @@ def test_templates_cannot_reach_python_internals(pair, template):
 
 def test_rich_objects_reach_templates_as_plain_data(pair):
     ours, _ = pair
-    tensor_message = [{"role": "user", "content": [{"type": "image", "image": torch.zeros(2)}, {"type": "text", "text": "hi"}]}]
+    content = [{"type": "image", "image": torch.zeros(2)}, {"type": "text", "text": "hi"}]
+    tensor_message = [{"role": "user", "content": content}]
     probe = "{% for part in messages[0].content %}{{ part.image if part.image is defined else part.text }};{% endfor %}"
     assert ours.apply_chat_template(tensor_message, chat_template=probe, tokenize=False) == "<Tensor>;hi;"
-    with pytest.raises(ChatTemplateSecurityError):
-        ours.apply_chat_template(tensor_message, chat_template="{{ messages[0].content[0].image.__class__ }}", tokenize=False)
+    with pytest.raises(ChatTemplateError, match="no attribute 'numpy'"):  # the tensor itself never gets in
+        ours.apply_chat_template(tensor_message, chat_template="{{ messages[0].content[0].image.numpy() }}", tokenize=False)
 
 
 def test_template_builtins_expose_no_types(pair):
     ours, _ = pair
-    safe = "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}{{ dict(a=1) | tojson }}"
+    safe = (
+        "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}"
+        "{{ ns.n }}{{ dict(a=1) | tojson }}"
+    )
     assert ours.apply_chat_template(CHAT, chat_template=safe, tokenize=False) == '4{"a": 1}'
     with pytest.raises(ChatTemplateError, match="has no attribute 'mro'"):  # `dict` is not the dict type
         ours.apply_chat_template(CHAT, chat_template="{{ dict.mro() }}", tokenize=False)
@@ -639,7 +337,8 @@ def test_no_chat_template(minilm_path):
     with pytest.raises(ChatTemplateError, match=r"no chat template.*tokenizer\.chat_template = "):
         tokenizer.apply_chat_template(CHAT)
     tokenizer.chat_template = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}"
-    assert tokenizer.apply_chat_template(CHAT[:2], tokenize=False) == "system: You are a terse assistant.\nuser: What's 2 + 2?\n"
+    expected = "system: You are a terse assistant.\nuser: What's 2 + 2?\n"
+    assert tokenizer.apply_chat_template(CHAT[:2], tokenize=False) == expected
 
 
 def test_argument_errors(pair):
@@ -661,5 +360,7 @@ def test_argument_errors(pair):
         ours.apply_chat_template(CHAT, chat_template="{{ messages[0].text + 'x' }}", tokenize=False)
     with pytest.raises(ChatTemplateError, match="JSON schema"):
         ours.apply_chat_template(CHAT, tools=["get_weather"], tokenize=False)
+    with pytest.raises(TypeHintParsingException, match="argument 'city' has no type hint"):
+        ours.apply_chat_template(CHAT, tools=[untyped], chat_template=TOOL_TEMPLATE, tokenize=False)
     with pytest.raises(NotImplementedError, match="sanitize_control_tokens"):
         ours.apply_chat_template(CHAT, sanitize_control_tokens=True)

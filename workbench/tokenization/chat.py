@@ -3,9 +3,9 @@
 ``PreTrainedTokenizerFast.apply_chat_template`` and ``.get_chat_template`` are the functions here.
 
     conversation(s) ──► plain data (None fields dropped) ──► tag the final message (continue_final_message)
-        ──► chat_sandbox.render(template; messages, tools, documents, add_generation_prompt, special tokens, **kwargs)
+        ──► chat_sandbox.render(template; messages, tools, documents, add_generation_prompt, **variables)
         ──► cut after the tag ──► text | tokenizer(text, add_special_tokens=False) ──► ids | BatchEncoding
-                                                          (+ assistant_masks from the {% generation %} spans)
+                                            (+ assistant_masks from the {% generation %} spans)
 """
 
 from __future__ import annotations
@@ -54,11 +54,11 @@ def apply_chat_template(
 ):
     """Format a conversation (or a batch of them) with the tokenizer's chat template.
 
-    >>> messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
-    >>> tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)  # doctest: +SKIP
+    >>> chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
+    >>> tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)  # doctest: +SKIP
     '<|im_start|>system\\nBe brief.<|im_end|>\\n<|im_start|>user\\nHi!<|im_end|>\\n<|im_start|>assistant\\n'
-    >>> inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")  # doctest: +SKIP
-    >>> model.generate(**inputs)                                                                 # doctest: +SKIP
+    >>> inputs = tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt")  # doctest: +SKIP
+    >>> model.generate(**inputs)  # doctest: +SKIP
 
     * ``conversation``: a list of message dicts (``role``, ``content``, and whatever the template reads:
       ``tool_calls``, ``content`` as a list of typed parts, ...), or a list of such lists.
@@ -155,7 +155,7 @@ def render_conversations(
     variables = variables or {}
     compiled = compile_chat_template(template)
     if "messages" in variables:
-        raise ChatTemplateError("'messages' is the conversation itself: pass it as apply_chat_template's first argument.")
+        raise ChatTemplateError("'messages' is the conversation: pass it as apply_chat_template's first argument.")
     shared = template_data(
         {**variables, "tools": _tool_schemas(tools), "documents": _check_documents(documents)}
     )
