@@ -9,7 +9,10 @@ get_json_schema has its own tests in test_tool_schema.py.
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,8 +22,8 @@ from chat_cases import (
     TOJSON_TEMPLATE, TOOL_CHAT, TOOL_TEMPLATE, WEATHER_SCHEMA, get_weather, multiply, untyped,
 )  # fmt: skip
 from workbench import AutoTokenizer, ChatTemplateError, ChatTemplateSecurityError, get_json_schema
-from workbench.tokenization import TypeHintParsingException, compile_chat_template
-from workbench.tokenization.chat_sandbox import CACHE_SIZE
+from workbench.tokenization import TypeHintParsingException
+from workbench.tokenization.chat_sandbox import CACHE_SIZE, compile_chat_template
 
 transformers = pytest.importorskip("transformers")
 transformers.logging.set_verbosity_error()
@@ -364,3 +367,13 @@ def test_argument_errors(pair):
         ours.apply_chat_template(CHAT, tools=[untyped], chat_template=TOOL_TEMPLATE, tokenize=False)
     with pytest.raises(NotImplementedError, match="sanitize_control_tokens"):
         ours.apply_chat_template(CHAT, sanitize_control_tokens=True)
+
+
+def test_jinja2_loads_only_when_a_template_renders():
+    code = (
+        "import sys; from workbench import AutoTokenizer; assert 'jinja2' not in sys.modules; "
+        "from workbench.tokenization.chat import render_conversations; "
+        "render_conversations('{{ messages[0].content }}', [[{'role': 'user', 'content': 'hi'}]]); "
+        "assert 'jinja2' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])

@@ -4,7 +4,6 @@ from tokenizers import AddedToken
 
 from .auto import AutoTokenizer
 from .batch_encoding import BatchEncoding, CharSpan, TokenSpan
-from .chat_sandbox import compile_chat_template
 from .options import PaddingStrategy, TruncationStrategy
 from .tokenizer import PreTrainedTokenizerFast
 from .tool_schema import DocstringParsingException, TypeHintParsingException, get_json_schema
@@ -20,6 +19,5 @@ __all__ = [
     "TokenSpan",
     "TruncationStrategy",
     "TypeHintParsingException",
-    "compile_chat_template",
     "get_json_schema",
 ]

@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
+import sys
 import warnings
+from collections.abc import Mapping
 
 from ..errors import ChatTemplateError
 from .batch_encoding import BatchEncoding
-from .chat_sandbox import compile_chat_template, render, template_data
 from .tool_schema import get_json_schema
 
 # Appended to the text continue_final_message continues, so the render can be cut right after it.
@@ -152,6 +154,8 @@ def render_conversations(
 
     ``variables`` are extra template variables (special tokens, ``enable_thinking``, ...).
     """
+    from .chat_sandbox import compile_chat_template, render  # jinja2 loads on first use, not with every tokenizer
+
     variables = variables or {}
     compiled = compile_chat_template(template)
     if "messages" in variables:
@@ -228,6 +232,37 @@ def _plain_messages(conversation) -> list[dict]:
             message = {"thinking": reasoning, **message, "reasoning_content": reasoning}
         messages.append(message)
     return messages
+
+
+def template_data(value):
+    """``value`` rebuilt from JSON types (dict, list, tuple, str, int, float, bool, None).
+
+    Dataclasses and pydantic models become dicts, numpy scalars Python numbers, subclasses of
+    str / int / float (enums, say) their base type, and anything else a placeholder such as
+    ``"<Tensor>"``: templates only test whether media are present, they never read them.
+    """
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, Mapping):
+        return {template_data(key): template_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [template_data(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(template_data(item) for item in value)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.generic):
+        return template_data(value.item())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: template_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if callable(getattr(value, "model_dump", None)):  # pydantic
+        return template_data(value.model_dump())
+    return f"<{type(value).__name__}>"
 
 
 def _tool_schemas(tools) -> list[dict] | None:

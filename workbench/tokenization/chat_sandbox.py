@@ -8,8 +8,8 @@ stricter in three ways:
   rendering as an empty string, so a probing template fails loudly;
 * ``{% import %}``, ``{% include %}``, ``{% extends %}`` are refused when the template compiles
   (there is nothing to load);
-* everything the template sees is rebuilt from plain JSON types first (``template_data``), so no
-  object with dangerous methods (tensors, images, file handles) gets in.
+* everything the template sees is rebuilt from plain JSON types first (``chat.template_data``), so
+  no object with dangerous methods (tensors, images, file handles) gets in.
 
 Both failures raise ``ChatTemplateSecurityError``; every other template failure raises
 ``ChatTemplateError`` naming the cause. Besides jinja2's builtins, templates get the names chat
@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
@@ -93,37 +91,6 @@ def render(template: jinja2.Template, variables: dict, track_generation: bool = 
         ) from error
     finally:
         _TRACKER.reset(token)
-
-
-def template_data(value):
-    """``value`` rebuilt from JSON types (dict, list, tuple, str, int, float, bool, None).
-
-    Dataclasses and pydantic models become dicts, numpy scalars Python numbers, subclasses of
-    str / int / float (enums, say) their base type, and anything else a placeholder such as
-    ``"<Tensor>"``: templates only test whether media are present, they never read them.
-    """
-    if value is None or type(value) in (str, int, float, bool):
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, int):
-        return int.__int__(value)
-    if isinstance(value, float):
-        return float.__float__(value)
-    if isinstance(value, Mapping):
-        return {template_data(key): template_data(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [template_data(item) for item in value]
-    if isinstance(value, tuple):
-        return tuple(template_data(item) for item in value)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and isinstance(value, numpy.generic):
-        return template_data(value.item())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: template_data(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if callable(getattr(value, "model_dump", None)):  # pydantic
-        return template_data(value.model_dump())
-    return f"<{type(value).__name__}>"
 
 
 # --- the environment ------------------------------------------------------------------------------
