@@ -54,6 +54,26 @@ def search(
     """
 
 
+def nested(a: int, b: list[dict[str, int]] | None = None) -> list[int]:
+    """Do things.
+    Second line of description.
+
+    Args:
+        a: first
+           continued deeper
+        b:
+            on the next line
+            and more (choices: [1, 2])
+
+    Returns:
+        A list
+        of ints.
+
+    Raises:
+        ValueError: never
+    """
+
+
 def no_arguments() -> str:
     """Tell the time."""
     return "noon"
@@ -87,7 +107,7 @@ def returns_custom(name: str) -> Opaque:
 
 
 
-SCHEMA_FUNCTIONS = [get_weather, multiply, search, no_arguments, Calculator().add, returns_custom]
+SCHEMA_FUNCTIONS = [get_weather, multiply, search, nested, no_arguments, Calculator().add, returns_custom]
 
 
 @pytest.mark.parametrize("func", SCHEMA_FUNCTIONS, ids=lambda f: f.__name__)

@@ -99,8 +99,8 @@ def get_json_schema(func) -> dict:
 def parse_google_docstring(doc: str) -> tuple[str, dict[str, str], str | None]:
     """(description, {argument: description}, returns description) of a Google-style docstring.
 
-    The description is the text before the first ``Args:`` / ``Returns:`` / ``Raises:`` line, kept
-    as written; argument and return descriptions that span several lines are joined with spaces.
+    The description (before the first ``Args:`` / ``Returns:`` / ``Raises:`` line) and the returns
+    text are kept as written; an argument description that spans several lines is joined with spaces.
     """
     lines = doc.splitlines()
     starts = [index for index, line in enumerate(lines) if line.strip() in _SECTIONS]
@@ -110,7 +110,7 @@ def parse_google_docstring(doc: str) -> tuple[str, dict[str, str], str | None]:
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(lines)
         sections.setdefault(lines[start].strip(), lines[start + 1 : end])
-    returns = _join(sections["Returns:"]) if "Returns:" in sections else None
+    returns = "\n".join(sections["Returns:"]).strip() if "Returns:" in sections else None
     return description, _parse_args_block(sections.get("Args:", [])), returns or None
 
 
