@@ -74,6 +74,18 @@ def nested(a: int, b: list[dict[str, int]] | None = None) -> list[int]:
     """
 
 
+def with_example(a: int) -> int:
+    """Double a number.
+
+    Args:
+        a: The number
+
+    Example:
+        with_example(2)
+    """
+    return 2 * a
+
+
 def no_arguments() -> str:
     """Tell the time."""
     return "noon"
@@ -107,7 +119,7 @@ def returns_custom(name: str) -> Opaque:
 
 
 
-SCHEMA_FUNCTIONS = [get_weather, multiply, search, nested, no_arguments, Calculator().add, returns_custom]
+SCHEMA_FUNCTIONS = [get_weather, multiply, search, nested, with_example, no_arguments, Calculator().add, returns_custom]
 
 
 @pytest.mark.parametrize("func", SCHEMA_FUNCTIONS, ids=lambda f: f.__name__)

@@ -115,17 +115,14 @@ def parse_google_docstring(doc: str) -> tuple[str, dict[str, str], str | None]:
 
 
 def _parse_args_block(lines: list[str]) -> dict[str, str]:
-    """``{name: description}``; a line indented deeper than the argument lines continues the one above."""
-    lines = [line for line in lines if line.strip()]
-    if not lines:
-        return {}
-    indent = min(len(line) - len(line.lstrip()) for line in lines)
+    """``{name: description}``; a line indented deeper than the argument above continues it."""
     args: dict[str, list[str]] = {}
-    current = None
+    current, current_indent = None, 0
     for line in lines:
-        match = _ARG_LINE.match(line.strip()) if len(line) - len(line.lstrip()) == indent else None
+        indent = len(line) - len(line.lstrip())
+        match = _ARG_LINE.match(line.strip()) if current is None or indent <= current_indent else None
         if match:
-            current = args.setdefault(match.group(1), [])
+            current, current_indent = args.setdefault(match.group(1), []), indent
             current.append(match.group(2))
         elif current is not None:
             current.append(line)
