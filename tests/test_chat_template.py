@@ -365,6 +365,8 @@ def test_argument_errors(pair):
         ours.apply_chat_template(CHAT, tools=["get_weather"], tokenize=False)
     with pytest.raises(TypeHintParsingException, match="argument 'city' has no type hint"):
         ours.apply_chat_template(CHAT, tools=[untyped], chat_template=TOOL_TEMPLATE, tokenize=False)
+    with pytest.raises(ChatTemplateError, match="got dict"):
+        ours.apply_chat_template(CHAT, chat_template={"default": "{{ 1 }}"})
     with pytest.raises(NotImplementedError, match="sanitize_control_tokens"):
         ours.apply_chat_template(CHAT, sanitize_control_tokens=True)
 

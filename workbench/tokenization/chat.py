@@ -123,6 +123,12 @@ def apply_chat_template(
 def get_chat_template(tokenizer, chat_template: str | None = None, tools: list | None = None) -> str:
     """The template ``apply_chat_template`` would use: ``chat_template`` (a template or a template's name),
     else the tokenizer's own (its ``"tool_use"`` one when ``tools`` are given, else its ``"default"``)."""
+    if chat_template is not None and not isinstance(chat_template, str):
+        raise ChatTemplateError(
+            f"chat_template must be the jinja2 source of a template or a template's name, got "
+            f"{type(chat_template).__name__}. To give a tokenizer several templates, set tokenizer.chat_template = "
+            "{'default': ..., 'tool_use': ...}."
+        )
     templates = tokenizer.chat_template
     if isinstance(templates, dict):
         if chat_template is None:
@@ -292,7 +298,7 @@ def _check_documents(documents) -> list[dict] | None:
 
 def _check_not_a_name(chat_template: str, names: list[str]) -> None:
     """A bare word is a misspelt template name, not a template: it would render as itself."""
-    if isinstance(chat_template, str) and re.fullmatch(r"[\w.-]+", chat_template):
+    if re.fullmatch(r"[\w.-]+", chat_template):
         have = f"its templates are named {names}" if names else "it has a single template, used by default"
         raise ChatTemplateError(
             f"chat_template={chat_template!r} is not a template of this tokenizer ({have}). Pass one of those "
