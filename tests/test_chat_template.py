@@ -8,6 +8,7 @@ get_json_schema has its own tests in test_tool_schema.py.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import subprocess
 import sys
@@ -301,12 +302,20 @@ def test_templates_cannot_reach_python_internals(pair, template):
     assert ours.apply_chat_template(NO_SYSTEM, tokenize=False).endswith("How can I help?<|im_end|>\n")
 
 
+@dataclasses.dataclass
+class Message:
+    role: str
+    content: str
+
+
 def test_rich_objects_reach_templates_as_plain_data(pair):
     ours, _ = pair
     content = [{"type": "image", "image": torch.zeros(2)}, {"type": "text", "text": "hi"}]
     tensor_message = [{"role": "user", "content": content}]
     probe = "{% for part in messages[0].content %}{{ part.image if part.image is defined else part.text }};{% endfor %}"
     assert ours.apply_chat_template(tensor_message, chat_template=probe, tokenize=False) == "<Tensor>;hi;"
+    as_dataclasses = [Message(**message) for message in CHAT]
+    assert ours.apply_chat_template(as_dataclasses, tokenize=False) == ours.apply_chat_template(CHAT, tokenize=False)
     with pytest.raises(ChatTemplateError, match="no attribute 'numpy'"):  # the tensor itself never gets in
         ours.apply_chat_template(tensor_message, chat_template="{{ messages[0].content[0].image.numpy() }}", tokenize=False)
 
