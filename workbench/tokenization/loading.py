@@ -8,7 +8,7 @@ A folder holds some of:
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
     chat_template.jinja       the chat template (newer saves; older ones keep it in tokenizer_config.json)
-    chat_templates/*.jinja    extra named chat templates
+    additional_chat_templates/*.jinja   extra named chat templates
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
-CHAT_TEMPLATE_DIR = "chat_templates"
+CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
 # Keys of a saved tokenizer_config.json that describe where or how it was loaded, not the tokenizer.

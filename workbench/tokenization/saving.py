@@ -3,7 +3,7 @@
     tokenizer.json            the backend pipeline, with the padding/truncation it was loaded with
     tokenizer_config.json     settings and special tokens (unknown settings are written back unchanged)
     special_tokens_map.json   the special tokens again, for older readers
-    chat_template.jinja       the chat template (named extra templates go to chat_templates/*.jinja)
+    chat_template.jinja       the chat template (named extra templates go to additional_chat_templates/*.jinja)
 
 Every file goes to a temporary file in the same folder first and is then moved over the target with
 ``os.replace``, which is atomic: a reader sees the old file or the new one, never half of one.

@@ -19,7 +19,7 @@ from dataclasses import replace
 from tokenizers import AddedToken, Tokenizer, processors
 
 from ..hub import HubOptions
-from . import loading, saving
+from . import chat, loading, saving
 from .batch_encoding import BatchEncoding
 from .encoding import Outputs, as_batch, collect_features, encode_error, feature_names
 from .options import (
@@ -520,6 +520,11 @@ class PreTrainedTokenizerFast:
             self, encoded_inputs, padding, max_length, pad_to_multiple_of, padding_side,
             return_attention_mask, return_tensors, verbose,
         )  # fmt: skip
+
+    # --- chat templates (workbench/tokenization/chat.py) ---------------------------------------
+
+    apply_chat_template = chat.apply_chat_template
+    get_chat_template = chat.get_chat_template
 
     # --- decoding -----------------------------------------------------------------------------
 
