@@ -280,5 +280,6 @@ def test_damaged_files_and_missing_ones(tmp_path):
     write_gguf(tmp_path / "bad_id.gguf", "llama", SPM_TOKENS, SPM_TYPES, scores=SPM_SCORES, ids=(1, 9999, 0))
     with pytest.raises(CheckpointError, match=r"names token 9999 as its eos token.*pass eos_token="):
         AutoTokenizer.from_pretrained(tmp_path, gguf_file="bad_id.gguf")
+    assert AutoTokenizer.from_pretrained(tmp_path, gguf_file="bad_id.gguf", eos_token="</s>").eos_token_id == 2
     with pytest.raises(CheckpointNotFoundError, match=r"has no GGUF file 'Q8.gguf' \(the GGUF files there are bad_id"):
         AutoTokenizer.from_pretrained(tmp_path, gguf_file="Q8.gguf")

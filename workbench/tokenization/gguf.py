@@ -87,7 +87,7 @@ def load_gguf_tokenizer(path_or_repo, gguf_file, options: HubOptions, overrides:
     path = resolve_gguf_file(path_or_repo, gguf_file, options)
     metadata = read_gguf_tokenizer_metadata(path)
     backend = build_gguf_backend(metadata, path)
-    settings = gguf_settings(metadata, path)
+    settings = gguf_settings(metadata, path, given=overrides)
     settings.update(overrides)
     return settings, {"tokenizer_object": backend}
 
@@ -114,13 +114,16 @@ def build_gguf_backend(metadata: dict, path: str = "the GGUF file") -> Tokenizer
     return backend
 
 
-def gguf_settings(metadata: dict, path: str = "the GGUF file") -> dict:
-    """The tokenizer settings a GGUF file states: named special tokens, bos/eos flags, chat template."""
+def gguf_settings(metadata: dict, path: str = "the GGUF file", given: dict | None = None) -> dict:
+    """The tokenizer settings a GGUF file states: named special tokens, bos/eos flags, chat template.
+    Special tokens in ``given`` (the caller's overrides) are not looked up."""
     tokens = metadata["tokens"]
     # the reference's GGUF loader builds its generic class whatever the architecture
     settings: dict = {"tokenizer_class": "PreTrainedTokenizerFast"}
     for name in ("bos", "eos", "unk", "pad"):
         index = metadata.get(f"{name}_token_id")
+        if given and f"{name}_token" in given:
+            continue
         if index is not None and not 0 <= index < len(tokens):
             raise CheckpointError(
                 f"{path} names token {index} as its {name} token, but its vocabulary has {len(tokens)} tokens. "
