@@ -328,7 +328,8 @@ def read_gguf_tokenizer_metadata(path: str | os.PathLike) -> dict[str, Any]:
     byte alphabet, as in tokenizer.json), ``scores``, ``token_types`` (1 normal, 2 unknown,
     3 control, 4 user-defined, 5 unused, 6 byte) and ``merges`` (``"a b"`` strings) are lists in
     id order; the ``*_token_id`` keys, ``add_bos_token`` / ``add_eos_token`` /
-    ``add_space_prefix`` flags and the Jinja ``chat_template`` follow.
+    ``add_space_prefix`` flags and the Jinja ``chat_template`` follow; ``architecture`` is
+    ``general.architecture`` (some families spell their sentencepiece vocabulary their own way).
     """
     path = os.fspath(path)
     reader = _reader(path)
@@ -337,6 +338,7 @@ def read_gguf_tokenizer_metadata(path: str | os.PathLike) -> dict[str, Any]:
         return _value(reader, f"tokenizer.ggml.{key}")
 
     return {
+        "architecture": _value(reader, "general.architecture"),
         "model": ggml("model"),
         "pre_tokenizer": ggml("pre"),
         "tokens": ggml("tokens"),

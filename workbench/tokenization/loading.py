@@ -49,8 +49,14 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
 
     Settings are tokenizer_config.json, overridden by the legacy files, overridden by ``overrides``.
     The backend source is ``{"tokenizer_file": path}`` or ``{"tokenizer_object": tokenizers.Tokenizer}``.
+    ``gguf_file=`` in ``overrides`` (or a .gguf path) reads the tokenizer out of a GGUF file instead.
     """
     location = str(path_or_repo)
+    gguf_file = overrides.pop("gguf_file", None)
+    if gguf_file is not None or (location.endswith(".gguf") and os.path.isfile(location)):
+        from .gguf import load_gguf_tokenizer
+
+        return load_gguf_tokenizer(path_or_repo, gguf_file, options, overrides)
     if os.path.isfile(location) and location.endswith(".json"):
         return dict(overrides), {"tokenizer_file": location}
     files = {
@@ -94,12 +100,6 @@ _UNUSED_KWARGS = ("use_fast", "trust_remote_code", "_from_auto", "_from_pipeline
 def drop_unused_kwargs(kwargs: dict) -> None:
     for name in _UNUSED_KWARGS:
         kwargs.pop(name, None)
-    if kwargs.get("gguf_file"):
-        raise ValueError(
-            f"gguf_file={kwargs['gguf_file']!r}: workbench does not read tokenizers out of GGUF files yet. "
-            "Extract it once with transformers (AutoTokenizer.from_pretrained(folder, gguf_file=...)"
-            ".save_pretrained(out)) and load the saved folder."
-        )
 
 
 def read_model_type(path_or_repo, options: HubOptions) -> str | None:
