@@ -445,7 +445,8 @@ def test_sacrebleu_equals_corpus_bleu(options):
 def test_sacrebleu_documented_outputs_and_errors():
     sb = metrics.load("sacrebleu")
     result = sb.compute(predictions=["hello there general kenobi", "foo bar foobar"],
-                        references=[["hello there general kenobi", "hello there !"], ["foo bar foobar", "foo bar foobar"]])
+                        references=[["hello there general kenobi", "hello there !"],
+                                    ["foo bar foobar", "foo bar foobar"]])
     assert list(result) == ["score", "counts", "totals", "precisions", "bp", "sys_len", "ref_len"]
     assert round(result["score"], 1) == 100.0
     result = sb.compute(predictions=["hello there general kenobi", "on our way to ankh morpork"],

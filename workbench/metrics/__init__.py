@@ -160,7 +160,8 @@ def _counts(items: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def combine(evaluations: Iterable[str | Metric] | Mapping[str, str | Metric], force_prefix: bool = False) -> CombinedMetrics:
+def combine(evaluations: Iterable[str | Metric] | Mapping[str, str | Metric],
+            force_prefix: bool = False) -> CombinedMetrics:
     """Combine metrics (names or loaded ones) into one object with ``add``/``add_batch``/``compute``.
 
     >>> combine(["accuracy", "f1"]).compute(predictions=[0, 1], references=[1, 1])

@@ -94,13 +94,16 @@ class Squad(Metric):
             if isinstance(answers, list):  # a list of {"text": ..., "answer_start": ...} dicts
                 answers = {"text": [a["text"] if isinstance(a, dict) else a for a in answers]}
             if not isinstance(answers, dict) or not isinstance(answers.get("text"), (list, tuple)):
-                raise MetricError(f"squad: reference {item['id']!r} needs answers={{'text': [...]}}, got {answers!r:.100}")
+                raise MetricError(
+                    f"squad: reference {item['id']!r} needs answers={{'text': [...]}}, got {answers!r:.100}"
+                )
             if not answers["text"]:
                 raise MetricError(
                     f"squad: reference {item['id']!r} has no answer text; SQuAD v1.1 scoring needs at least one "
                     "gold answer per question (unanswerable questions are SQuAD v2, which is not implemented)"
                 )
-            return {"id": str(item["id"]), "answers": [check_strings(t, "answer text", self.name) for t in answers["text"]]}
+            texts = [check_strings(t, "answer text", self.name) for t in answers["text"]]
+            return {"id": str(item["id"]), "answers": texts}
         return {"id": str(item["id"]), "prediction_text": check_strings(item["prediction_text"], argument, self.name)}
 
     def _compute(self, predictions, references):
