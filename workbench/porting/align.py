@@ -36,6 +36,8 @@ _KINDS = (
     ("block", "block"), ("model", "model"),
 )
 
+_KNOWN_KINDS = {kind for _, kind in _KINDS}
+
 
 @dataclass
 class Alignment:
@@ -113,11 +115,17 @@ def _signature(call: ModuleCall) -> tuple:
     return module_kind(call.type), shape
 
 
+def _unknown_kind_signature(call: ModuleCall) -> tuple:
+    kind, shape = _signature(call)
+    return ("?" if kind not in _KNOWN_KINDS else kind), shape
+
+
 def align_by_order(ref_calls: list[ModuleCall], cand_calls: list[ModuleCall]) -> Alignment:
     """Align the two call orders (parents before children) as sequences of (kind, shape).
 
-    Equal runs pair one to one; inside a replaced run, calls pair again by output shape alone (a
-    class whose name tells nothing, on one side only). The two models themselves always pair.
+    Equal runs pair one to one; inside a replaced run, calls whose class names tell no kind on
+    either side (``MoeBlock`` and ``SparseExperts``) pair again by output shape. The two models
+    themselves always pair.
     """
     ref = sorted(ref_calls, key=lambda c: c.start)
     cand = sorted(cand_calls, key=lambda c: c.start)
@@ -139,6 +147,5 @@ def _match(ref: list[ModuleCall], cand: list[ModuleCall], signature, second_pass
         if tag == "equal":
             pairs += list(zip(ref[i1:i2], cand[j1:j2]))
         elif tag == "replace" and second_pass:
-            by_shape = lambda call: _signature(call)[1]  # noqa: E731
-            pairs += _match(ref[i1:i2], cand[j1:j2], by_shape, second_pass=False)
+            pairs += _match(ref[i1:i2], cand[j1:j2], _unknown_kind_signature, second_pass=False)
     return pairs

@@ -138,16 +138,20 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def module_filter(include: ModuleFilter, exclude: ModuleFilter) -> Callable[[str, nn.Module], bool]:
-    """A predicate from ``include`` / ``exclude``: regexes (``re.search`` in the module name) or
-    callables ``(name, module) -> bool``. Without ``include`` every module is in."""
+    """A predicate from ``include`` / ``exclude``, each a regex (``re.search`` in the module name), a
+    callable ``(name, module) -> bool`` or a list of those. Without ``include`` every module is in."""
+
+    def one(spec: Any) -> Callable[[str, nn.Module], bool]:
+        if callable(spec):
+            return spec
+        pattern = re.compile(spec)
+        return lambda name, module: pattern.search(name) is not None
 
     def as_predicate(spec: ModuleFilter, default: bool) -> Callable[[str, nn.Module], bool]:
         if spec is None:
             return lambda name, module: default
-        if callable(spec):
-            return spec
-        patterns = [re.compile(spec)] if isinstance(spec, str) else [re.compile(p) for p in spec]
-        return lambda name, module: any(p.search(name) for p in patterns)
+        tests = [one(spec)] if isinstance(spec, str) or callable(spec) else [one(item) for item in spec]
+        return lambda name, module: any(test(name, module) for test in tests)
 
     included, excluded = as_predicate(include, True), as_predicate(exclude, False)
     return lambda name, module: bool(included(name, module)) and not excluded(name, module)
