@@ -6,7 +6,11 @@ import copy
 import json
 import math
 import re
+import subprocess
+import sys
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -371,3 +375,24 @@ def test_shape_mismatch_is_recorded_not_raised():
     assert row.status == "shape_mismatch" and row.max_abs_err is None and row.exceeds()
     assert (row.reference_shape, row.candidate_shape) == ([2, 3], [2, 5])
     assert report.first_divergence().reference == "0" and "2x3 vs 2x5" in report.to_text()
+
+
+def test_before_and_after_dynamic_quantization(renamed_pair):
+    reference = renamed_pair[0]
+    quantize = getattr(getattr(torch, "ao", None), "quantization", None)
+    if quantize is None or "fbgemm" not in torch.backends.quantized.supported_engines:
+        pytest.skip("this torch build has no eager dynamic quantization")
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        quantized = quantize.quantize_dynamic(copy.deepcopy(reference), {nn.Linear}, dtype=torch.qint8)
+    report = compare(reference, quantized, renamed_pair[2])
+    first = report.first_divergence()
+    assert first.reference == "blocks.0.proj"  # the first quantized Linear
+    assert 0 < report["head"].max_abs_err < 0.1 and report["blocks.0.norm"].max_abs_err == 0.0
+
+
+def test_the_engine_imports_no_ui_and_no_reference_library():
+    code = "import workbench.porting, sys, json; print(json.dumps(sorted(sys.modules)))"
+    modules = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                        cwd=Path(__file__).parents[1]).stdout)
+    assert not [m for m in modules if m.split(".")[0] in ("transformers", "ipywidgets", "matplotlib", "IPython")]
