@@ -12,6 +12,7 @@ import torch
 
 import workbench
 from workbench.auto import class_for_architecture
+from workbench.porting import compare as diff_activations
 
 from model_registry import auto_class_name, head_cases
 from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
@@ -94,12 +95,29 @@ def run(model, inputs, internals=True):
         return model(**inputs, output_hidden_states=internals, output_attentions=internals)
 
 
+def first_diverging_module(reference, ours, inputs) -> str:
+    """Where a failed parity check starts: the first module (by name, in execution order) whose
+    output differs. Called only once a comparison has failed, so passing tests pay nothing."""
+    try:
+        report = diff_activations(reference, ours, lambda model: run(model, inputs), atol=ATOL, rtol=0.0)
+    except Exception as error:  # the hint must not hide the failure it explains
+        return f"(the activation diff failed too: {error!r})"
+    row = report.first_divergence()
+    if row is None:
+        return f"no module's output differs by more than {ATOL} (the failure is in what the modules' outputs become)"
+    return (f"first diverging module: {row.reference} ({row.reference_type}, max abs err {row.max_abs_err:.3g}; "
+            f"all positions, padded ones included)")
+
+
 @pytest.mark.parametrize("case,head", CASES, ids=IDS)
 def test_reference_checkpoint_loads_and_matches(case, head, checkpoints):
     reference, folder = checkpoints(case, head)
     model = class_for_architecture(head).from_pretrained(folder)
     inputs = make_inputs(case, head)
-    compare(run(model, inputs), run(reference, inputs), head, inputs)
+    try:
+        compare(run(model, inputs), run(reference, inputs), head, inputs)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{first_diverging_module(reference, model, inputs)}") from None
 
 
 @pytest.mark.parametrize("case,head", CASES, ids=IDS)

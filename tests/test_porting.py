@@ -1,0 +1,398 @@
+"""workbench.porting: capture, alignment and diff of two models' activations, on tiny models."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from torch import nn
+
+import workbench.models.llama as llama
+from workbench.porting import (MIME_TYPE, ActivationCapture, DiffReport, capture, compare, error_metrics,
+                               module_kind, tensor_leaves)
+from workbench.porting.report import fmt
+
+TINY_LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
+
+
+def tiny_llama(seed: int = 0, **overrides) -> llama.LlamaForCausalLM:
+    torch.manual_seed(seed)
+    model = llama.LlamaForCausalLM.from_config(llama.LlamaConfig(**{**TINY_LLAMA, **overrides})).eval()
+    with torch.no_grad():  # norms away from 1 so that an epsilon or a swap shows
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    return model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny matrices gain nothing from a second thread, and on a shared machine lose a lot to it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_llama()
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return {"input_ids": torch.randint(3, 99, (2, 7), generator=torch.Generator().manual_seed(0))}
+
+
+# --- (a) identical models ------------------------------------------------------------------
+
+
+def test_identical_models_have_zero_error_everywhere(model, ids):
+    report = compare(model, copy.deepcopy(model), ids)
+    assert len(report.rows) > 20 and report.first_divergence() is None
+    assert all(row.max_abs_err == 0.0 and row.max_rel_err == 0.0 and row.cosine == pytest.approx(1.0)
+               for row in report.rows)
+    assert report.unmatched_reference == report.unmatched_candidate == []
+    assert report["model.layers.1.input_layernorm"].reference_shape == [2, 7, 32]
+    assert report["logits"].reference_module == ""  # the model's own output
+
+
+def test_models_are_left_unchanged(model, ids):
+    other = copy.deepcopy(model)
+    other.train()
+    other.model.layers[0].eval()  # a mixed mode is restored module by module
+    before = {name: param.clone() for name, param in other.state_dict().items()}
+    modes = {name: m.training for name, m in other.named_modules()}
+    compare(model, other, ids)
+    assert {name: m.training for name, m in other.named_modules()} == modes
+    assert all(torch.equal(before[name], param) for name, param in other.state_dict().items())
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in other.modules())
+
+
+def test_hooks_are_removed_when_the_forward_raises(model):
+    with pytest.raises(ValueError, match="exactly one of input_ids"):
+        capture(model, {})
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+# --- (b) injected errors are found where they enter -----------------------------------------
+
+
+def test_wrong_norm_epsilon_is_found_at_that_norm(model, ids):
+    broken = copy.deepcopy(model)
+    broken.model.layers[1].input_layernorm.variance_epsilon = 1e-1
+    report = compare(model, broken, ids)
+    assert report.first_divergence().reference == "model.layers.1.input_layernorm"
+    assert all(row.max_abs_err == 0.0 for row in report.rows[: report.first_divergence().index])
+
+
+def swap_rotary_halves(attention: nn.Module) -> None:
+    """Make one attention layer rotate the wrong way (``rotate_half`` with its halves swapped)."""
+    right = llama.apply_rotary
+    forward = type(attention).forward
+
+    def wrong(query, key, cos, sin):
+        return right(query, key, cos, -sin)  # [x2, -x1] instead of [-x2, x1]
+
+    def patched(*args, **kwargs):
+        with mock.patch.object(llama, "apply_rotary", wrong):
+            return forward(attention, *args, **kwargs)
+
+    attention.forward = patched
+
+
+def test_swapped_rotary_half_is_found_at_that_attention(model, ids):
+    broken = copy.deepcopy(model)
+    swap_rotary_halves(broken.model.layers[1].self_attn)
+    report = compare(model, broken, ids)
+    first = report.first_divergence()
+    assert first.reference_module == "model.layers.1.self_attn" and first.reference == "model.layers.1.self_attn[0]"
+    # o_proj returns first and is already wrong, but only because its input is
+    o_proj = report["model.layers.1.self_attn.o_proj"]
+    assert o_proj.exceeds() and o_proj.input_exceeds() and o_proj.index < first.index
+    assert report["model.layers.1.self_attn.q_proj"].max_abs_err == 0.0
+
+
+def test_transposed_square_weight_is_found_at_that_projection(model, ids):
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        weight = broken.model.layers[0].mlp.up_proj.weight  # (32, 32): intermediate_size == hidden_size
+        weight.copy_(weight.T.clone())
+    report = compare(model, broken, ids)
+    assert report.first_divergence().reference == "model.layers.0.mlp.up_proj"
+    assert report["model.layers.0.mlp.gate_proj"].max_abs_err == 0.0
+
+
+# --- (c) transformers vs the workbench port of the same checkpoint ------------------------------
+
+
+def test_reference_model_and_workbench_port_match_module_by_module(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.LlamaConfig(**{**TINY_LLAMA, "intermediate_size": 37})
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    reference = transformers.LlamaForCausalLM(config).eval()
+    reference.save_pretrained(tmp_path)
+    ours = llama.LlamaForCausalLM.from_pretrained(tmp_path)
+    inputs = {"input_ids": torch.randint(3, 99, (2, 7)), "attention_mask": torch.ones(2, 7, dtype=torch.long)}
+    report = compare(reference, ours, inputs, align="name")
+    names = {row.reference for row in report.rows}
+    assert {"model.embed_tokens", "model.layers.1.self_attn.o_proj", "model.layers.1.mlp.act_fn", "model.norm",
+            "lm_head", "logits"} <= names
+    assert all(row.status == "ok" and row.max_abs_err <= 1e-5 for row in report.rows)
+    assert report.first_divergence() is None
+    # a decoder layer returns a tensor there and (hidden, attention weights) here
+    assert report["model.layers.0"].candidate == "model.layers.0[0]"
+
+
+# --- (d) module trees that differ -----------------------------------------------------------
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm, self.proj, self.act, self.drop = nn.LayerNorm(8), nn.Linear(8, 8), nn.GELU(), nn.Dropout(0.0)
+
+    def forward(self, x):
+        return x + self.drop(self.act(self.proj(self.norm(x))))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.blocks, self.head = nn.Embedding(20, 8), nn.ModuleList(Block() for _ in range(3)), nn.Linear(8, 5)
+
+    def forward(self, ids):
+        x = self.embed(ids)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class RenamedBlock(nn.Module):
+    """Block's layers under other names, projection and activation wrapped in an extra Sequential, no dropout."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln, self.ff = nn.LayerNorm(8), nn.Sequential(nn.Linear(8, 8), nn.GELU())
+
+    def forward(self, x):
+        return x + self.ff(self.ln(x))
+
+
+class RenamedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok, self.h = nn.Embedding(20, 8), nn.ModuleList(RenamedBlock() for _ in range(3))
+        self.extra, self.out = nn.Identity(), nn.Linear(8, 5)
+
+    def forward(self, token_ids):
+        x = self.tok(token_ids)
+        for block in self.h:
+            x = block(x)
+        return self.out(self.extra(x))
+
+
+RENAMES = {r"embed": "tok", r"blocks\.(\d+)": r"h.\1", r"blocks\.(\d+)\.norm": r"h.\1.ln",
+           r"blocks\.(\d+)\.proj": r"h.\1.ff.0", r"blocks\.(\d+)\.act": r"h.\1.ff.1", r"head": "out"}
+
+
+def rename_module(name: str) -> str:
+    return next((re.sub(rf"^{p}$", t, name) for p, t in RENAMES.items() if re.fullmatch(p, name)), name)
+
+
+EXPECTED_PAIRS = {"embed": "tok", "blocks.2.norm": "h.2.ln", "blocks.1.proj": "h.1.ff.0", "blocks.0.act": "h.0.ff.1",
+                  "blocks.1": "h.1", "head": "out", "": ""}
+
+
+@pytest.fixture(scope="module")
+def renamed_pair():
+    torch.manual_seed(0)
+    reference, candidate = Net().eval(), RenamedNet().eval()
+    state = {}
+    for name, tensor in reference.state_dict().items():
+        module, _, param = name.rpartition(".")
+        state[f"{rename_module(module)}.{param}"] = tensor
+    candidate.load_state_dict(state)
+    # the two models take differently named arguments: one callable per model
+    ids = torch.randint(0, 20, (2, 5), generator=torch.Generator().manual_seed(1))
+    return reference, candidate, (lambda m: m(ids=ids)), (lambda m: m(token_ids=ids))
+
+
+@pytest.mark.parametrize("how", ["mapping", "callable", "order"])
+def test_different_module_trees_align(renamed_pair, how):
+    reference, candidate, ref_inputs, cand_inputs = renamed_pair
+    align = {"mapping": RENAMES, "callable": rename_module, "order": "order"}[how]
+    report = compare(reference, candidate, ref_inputs, align=align, candidate_inputs=cand_inputs)
+    pairs = {row.reference: row.candidate for row in report.rows}
+    assert {ref: pairs.get(ref) for ref in EXPECTED_PAIRS} == EXPECTED_PAIRS
+    assert all(row.max_abs_err == 0.0 for row in report.rows)
+    assert sorted(report.unmatched_reference) == [f"blocks.{i}.drop" for i in range(3)]
+    assert sorted(report.unmatched_candidate) == ["extra"] + [f"h.{i}.ff" for i in range(3)]
+
+
+def test_order_alignment_finds_an_error_in_a_renamed_tree(renamed_pair):
+    reference, candidate, ref_inputs, cand_inputs = renamed_pair
+    broken = copy.deepcopy(candidate)
+    with torch.no_grad():
+        broken.h[1].ln.weight.mul_(1.5)
+    report = compare(reference, broken, ref_inputs, align="order", candidate_inputs=cand_inputs)
+    assert (report.first_divergence().reference, report.first_divergence().candidate) == ("blocks.1.norm", "h.1.ln")
+
+
+def test_a_mapping_to_none_leaves_a_module_out(renamed_pair):
+    reference, candidate, ref_inputs, cand_inputs = renamed_pair
+    report = compare(reference, candidate, ref_inputs, candidate_inputs=cand_inputs,
+                     align=lambda name: None if name == "head" else name.replace("embed", "tok"))
+    assert [row.reference for row in report.rows] == ["embed", ""]
+    assert "head" in report.unmatched_reference
+
+
+def test_module_kinds():
+    assert [module_kind(n) for n in ("LlamaRMSNorm", "RMSNorm", "Conv1D", "LlamaDecoderLayer", "SiLU")] == \
+        ["norm", "norm", "linear", "block", "activation"]
+
+
+# --- (e) one model in two dtypes; the three views agree ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bf16_report(model, ids):
+    return compare(model, copy.deepcopy(model).to(torch.bfloat16), ids)
+
+
+def test_bf16_against_fp32_gives_small_nonzero_errors(bf16_report):
+    logits = bf16_report["logits"]
+    assert logits.reference_dtype == "float32" and logits.candidate_dtype == "bfloat16"
+    assert 0.0 < logits.max_abs_err < 0.2 and logits.cosine > 0.999
+    assert bf16_report.first_divergence().reference == "model.embed_tokens"  # rounding enters with the weights
+    assert bf16_report.first_divergence(atol=1.0, rtol=0.0) is None
+
+
+def test_json_html_and_text_show_the_same_numbers(bf16_report, tmp_path):
+    text, page = bf16_report.to_text(max_rows=1000), bf16_report.to_html()
+    data = json.loads(bf16_report.to_json())
+    assert len(data["rows"]) == len(bf16_report.rows)
+    lines = {line.split()[1]: line for line in text.splitlines() if line[:3] in ("   ", ">> ", "!  ")}
+    for row, saved in zip(bf16_report.rows, data["rows"]):
+        assert saved["max_abs_err"] == row.max_abs_err and saved["max_rel_err"] == row.max_rel_err
+        numbers = (fmt(row.max_abs_err), fmt(row.max_rel_err))
+        assert all(number in lines[row.reference] for number in numbers), row.reference
+        assert all(f">{number}</td>" in page for number in numbers)
+        assert saved["reference_stats"]["std"] == row.reference_stats.std
+    first = bf16_report.first_divergence().reference
+    assert lines[first].startswith(">> ") and "first divergence" in page and data["first_divergence"]["reference"] == first
+    assert "<svg" in page and "<script" not in page
+    bf16_report.save_json(tmp_path / "diff.json")
+    bf16_report.save_html(tmp_path / "diff.html")
+    assert json.loads((tmp_path / "diff.json").read_text()) == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["diff.html", "diff.json"]  # no temporary files left
+
+
+# --- (f) the notebook bundle and the JSON schema ----------------------------------------------
+
+
+def test_mimebundle_and_json_schema(bf16_report):
+    bundle = bf16_report._repr_mimebundle_()
+    assert set(bundle) == {MIME_TYPE, "text/html", "text/plain"} and MIME_TYPE == "application/vnd.workbench.activation-diff+json"
+    data = bundle[MIME_TYPE]
+    assert data == json.loads(bf16_report.to_json())
+    assert set(data) == {"schema", "version", "reference", "candidate", "align", "atol", "rtol", "rel_floor",
+                         "first_divergence", "summary", "rows", "unmatched"}
+    assert (data["schema"], data["version"], data["align"]) == ("workbench.activation-diff", 1, "name")
+    assert set(data["rows"][0]) == {
+        "index", "reference", "candidate", "reference_module", "candidate_module", "reference_type", "candidate_type",
+        "reference_shape", "candidate_shape", "reference_dtype", "candidate_dtype", "status", "max_abs_err",
+        "max_rel_err", "mean_abs_err", "cosine", "input_max_abs_err", "input_ref_absmax", "exceeds", "truncated",
+        "reference_stats", "candidate_stats"}
+    assert set(data["rows"][0]["reference_stats"]) == {"numel", "mean", "std", "min", "max", "norm", "nan", "inf"}
+    assert data["summary"]["rows"] == len(data["rows"]) and set(data["unmatched"]) == {"reference", "candidate"}
+    assert bundle["text/plain"] == bf16_report.to_text() and "first divergence" in repr(bf16_report)
+    assert set(bf16_report._repr_mimebundle_(include=["text/plain"])) == {"text/plain"}
+    assert set(bf16_report._repr_mimebundle_(exclude=["text/html"])) == {MIME_TYPE, "text/plain"}
+
+
+def test_non_finite_numbers_stay_valid_json():
+    a = torch.tensor([1.0, float("nan"), float("inf"), 2.0])
+    b = torch.tensor([1.0, float("nan"), float("inf"), float("nan")])
+    metrics = error_metrics(a, b)
+    assert metrics["max_abs_err"] == math.inf and metrics["cosine"] == pytest.approx(1.0)
+    assert error_metrics(a[:3], b[:3])["max_abs_err"] == 0.0  # the same NaN and inf on both sides
+    report = compare(nn.Identity(), nn.Identity(), (a,), align="name")
+    report.rows[0].max_abs_err = math.inf
+    assert json.loads(report.to_json())["rows"][0]["max_abs_err"] == "Infinity"
+
+
+# --- capture details --------------------------------------------------------------------------
+
+
+@dataclass
+class Pair:
+    first: torch.Tensor
+    second: object
+
+
+def test_tensor_leaves_paths():
+    t = torch.zeros(1)
+    value = (t, {"logits": t, "not an identifier": [t, None, "text"]}, Pair(t, (t,)))
+    assert [path for path, _ in tensor_leaves(value)] == [
+        "[0]", "[1].logits", "[1]['not an identifier'][0]", "[2].first", "[2].second[0]"]
+
+
+def test_filters_repeated_calls_and_max_elements(model, ids):
+    acts = capture(model, ids, include=r"layers\.1\.|^model\.norm$", exclude=["q_proj", lambda name, m: name.endswith("k_proj")],
+                   max_elements=10)
+    keys = [call.key for call in acts]
+    assert "model.layers.1.self_attn.v_proj" in keys and "model.norm" in keys
+    assert not any("layers.0" in k or k.endswith(("q_proj", "k_proj")) for k in keys)
+    leaf = acts["model.norm"].outputs[0]
+    assert leaf.truncated and leaf.tensor.shape == (10,) and leaf.shape == (2, 7, 32) and leaf.stats.numel == 2 * 7 * 32
+
+    shared = nn.Linear(4, 4)
+    twice = nn.Sequential(shared, nn.ReLU(), shared)
+    acts = capture(twice, torch.ones(1, 4))
+    assert [call.key for call in acts] == ["0", "1", "0#1", ""]
+    with ActivationCapture(twice, record_inputs=False) as recorder:
+        twice(torch.ones(1, 4))
+    assert recorder["0#1"].input is None and recorder["0#1"].outputs[0].path == "0#1"
+
+
+def test_shape_mismatch_is_recorded_not_raised():
+    torch.manual_seed(0)
+    narrow, wide = nn.Sequential(nn.Linear(4, 3)), nn.Sequential(nn.Linear(4, 5))
+    report = compare(narrow, wide, torch.ones(2, 4))
+    row = report["0"]
+    assert row.status == "shape_mismatch" and row.max_abs_err is None and row.exceeds()
+    assert (row.reference_shape, row.candidate_shape) == ([2, 3], [2, 5])
+    assert report.first_divergence().reference == "0" and "2x3 vs 2x5" in report.to_text()
+
+
+def test_before_and_after_dynamic_quantization(renamed_pair):
+    reference = renamed_pair[0]
+    quantize = getattr(getattr(torch, "ao", None), "quantization", None)
+    if quantize is None or "fbgemm" not in torch.backends.quantized.supported_engines:
+        pytest.skip("this torch build has no eager dynamic quantization")
+    with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
+        warnings.simplefilter("ignore")
+        quantized = quantize.quantize_dynamic(copy.deepcopy(reference), {nn.Linear}, dtype=torch.qint8)
+    report = compare(reference, quantized, renamed_pair[2])
+    first = report.first_divergence()
+    assert first.reference == "blocks.0.proj"  # the first quantized Linear
+    assert 0 < report["head"].max_abs_err < 0.1 and report["blocks.0.norm"].max_abs_err == 0.0
+
+
+def test_the_engine_imports_no_ui_and_no_reference_library():
+    code = "import workbench.porting, sys, json; print(json.dumps(sorted(sys.modules)))"
+    modules = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                        cwd=Path(__file__).parents[1]).stdout)
+    assert not [m for m in modules if m.split(".")[0] in ("transformers", "ipywidgets", "matplotlib", "IPython")]
