@@ -186,3 +186,23 @@ def test_generation_config_and_public_names():
     assert model.can_generate() and model.generation_config.decoder_start_token_id == 0
     assert workbench.AutoConfig.for_model("umt5").relative_bias_in_every_layer
     assert not workbench.T5EncoderModel.can_generate()
+
+
+def test_float16_keeps_wo_in_float32_like_the_reference(untied_checkpoint):
+    """T5's feed-forward outputs overflow float16: loading in float16 keeps every ``wo`` in float32
+    (the reference does so for float16, not bfloat16), and the residual stream follows it."""
+    import transformers
+
+    _, folder = untied_checkpoint
+    model = T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.float16)
+    kept = {name for name, p in model.named_parameters() if p.dtype == torch.float32}
+    assert kept and all(name.endswith("wo.weight") for name in kept)
+    assert model.shared.weight.dtype == torch.float16
+    reference = transformers.T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.float16,
+                                                                        attn_implementation="eager").eval()
+    assert kept == {name for name, p in reference.named_parameters() if p.dtype == torch.float32}
+    with torch.no_grad():
+        ours, theirs = model(**inputs()).logits, reference(**inputs()).logits
+    assert ours.dtype == theirs.dtype and (ours.float() - theirs.float()).abs().max() <= 1e-2
+    bfloat16 = T5ForConditionalGeneration.from_pretrained(folder, dtype=torch.bfloat16)
+    assert all(p.dtype == torch.bfloat16 for p in bfloat16.parameters())

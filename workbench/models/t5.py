@@ -115,6 +115,18 @@ def _linear(in_features: int, out_features: int, std: float) -> nn.Linear:
     return layer
 
 
+class T5LayerNorm(RMSNorm):
+    """RMS norm whose output takes the weight's dtype when that is half precision: under float16,
+    ``wo`` stays float32 and the residual stream arrives in float32."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        variance = hidden_states.to(torch.float32).pow(2).mean(-1, keepdim=True)
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        if self.weight.dtype in (torch.float16, torch.bfloat16):
+            hidden_states = hidden_states.to(self.weight.dtype)
+        return self.weight * hidden_states
+
+
 class T5DenseActDense(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
@@ -148,7 +160,7 @@ class T5LayerFF(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
         self.DenseReluDense = (T5DenseGatedActDense if config.is_gated_act else T5DenseActDense)(config)
-        self.layer_norm = RMSNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -206,7 +218,7 @@ class T5LayerSelfAttention(nn.Module):
     def __init__(self, config: T5Config, layer_idx: int, has_relative_attention_bias: bool) -> None:
         super().__init__()
         self.SelfAttention = T5Attention(config, layer_idx, has_relative_attention_bias)
-        self.layer_norm = RMSNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, hidden_states, mask, cache, eager):
@@ -218,7 +230,7 @@ class T5LayerCrossAttention(nn.Module):
     def __init__(self, config: T5Config, layer_idx: int) -> None:
         super().__init__()
         self.EncDecAttention = T5Attention(config, layer_idx)
-        self.layer_norm = RMSNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, hidden_states, encoder_hidden_states, mask, cache, eager):
@@ -282,7 +294,7 @@ class T5Stack(nn.Module):
         count = config.num_decoder_layers if is_decoder else config.num_layers
         every = config.relative_bias_in_every_layer
         self.block = nn.ModuleList(T5Block(config, i, is_decoder, every or i == 0) for i in range(count))
-        self.final_layer_norm = RMSNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.final_layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
@@ -373,6 +385,7 @@ class T5PreTrainedModel(PreTrainedModel):
     # old exporters gave the first decoder cross-attention a relative bias it never used
     _ignore_unexpected = (r"^decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight$",)
     _stacks: tuple[str, ...] = ("encoder", "decoder")
+    _keep_in_fp32_modules = ("wo",)  # float16 only, as in the reference
 
     def _build_shared(self, config: T5Config) -> None:
         self.shared = nn.Embedding(config.vocab_size, config.d_model)
