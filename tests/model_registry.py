@@ -17,6 +17,7 @@ class Case:
     config: dict
     heads: tuple[str, ...]  # reference/workbench class names
     decoder: bool = False  # causal LM: also check cached decode == full forward
+    seq2seq: bool = False  # encoder-decoder: heads other than the encoder alone also take decoder_input_ids
     extra: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -80,15 +81,46 @@ CASES += [
          ("GPT2Model", "GPT2LMHeadModel"), decoder=True),
 ]
 
+# encoder-decoders: 2 encoder and 3 decoder layers; 8 relative-position buckets reaching 20 tokens
+# put the 7-token test sequences into both the exact and the log-spaced buckets
+TINY_T5 = dict(vocab_size=99, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=3, num_heads=4,
+               relative_attention_num_buckets=8, relative_attention_max_distance=20, dropout_rate=0.0,
+               decoder_start_token_id=0)
+T5_HEADS = ("Model", "ForConditionalGeneration", "EncoderModel")
+# without T5's d_model**-0.5 rescale, logits of embeddings initialised at std 1 reach ~10, where float32
+# rounding alone nears the suite's 1e-5: a smaller init keeps them ~1
+UNSCALED = dict(tie_word_embeddings=False, initializer_factor=0.1)
+
+CASES += [
+    Case("t5", "t5", TINY_T5, tuple("T5" + h for h in T5_HEADS), seq2seq=True),
+    # v1.1 / FLAN-T5: gated GELU, no rescaling of the decoder output before lm_head
+    Case("t5-v1_1-gated-gelu-untied", "t5", dict(TINY_T5, feed_forward_proj="gated-gelu", **UNSCALED),
+         ("T5ForConditionalGeneration", "T5EncoderModel"), seq2seq=True),
+    Case("mt5", "mt5", dict(TINY_T5, **UNSCALED), tuple("MT5" + h for h in T5_HEADS), seq2seq=True),
+    # a relative position bias in every layer
+    Case("umt5", "umt5", TINY_T5, tuple("UMT5" + h for h in T5_HEADS), seq2seq=True),
+]
+
 # Head names whose Auto class is not "AutoModelFor" + the part after "For" (checked in order)
-AUTO_CLASS_BY_ENDING = {"LMHeadModel": "AutoModelForCausalLM", "Model": "AutoModel"}
+AUTO_CLASS_BY_ENDING = {
+    "ForConditionalGeneration": "AutoModelForSeq2SeqLM",
+    "LMHeadModel": "AutoModelForCausalLM",
+    "EncoderModel": "AutoModelForTextEncoding",
+    "Model": "AutoModel",
+}
 
 
 def auto_class_name(head: str) -> str:
     """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"GPT2LMHeadModel"`` -> ``"AutoModelForCausalLM"``."""
-    if "For" in head:
+    special = next((auto for ending, auto in AUTO_CLASS_BY_ENDING.items() if head.endswith(ending)), None)
+    if "For" in head and not head.endswith("ForConditionalGeneration"):
         return "AutoModelFor" + head.split("For", 1)[1]
-    return next(auto for ending, auto in AUTO_CLASS_BY_ENDING.items() if head.endswith(ending))
+    return special
+
+
+def takes_decoder_inputs(case: Case, head: str) -> bool:
+    """Encoder-decoder heads need decoder_input_ids; the encoder alone does not."""
+    return case.seq2seq and not head.endswith("EncoderModel")
 
 
 def head_cases() -> list[tuple[Case, str]]:

@@ -37,6 +37,9 @@ _LAZY = {
     # one config-driven decoder, workbench/models/llama.py
     **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
        for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
+    # one encoder-decoder, workbench/models/t5.py
+    **{f"{family}{suffix}": "models.t5" for family in ("T5", "MT5", "UMT5")
+       for suffix in ("Config", "Model", "ForConditionalGeneration", "EncoderModel")},
     # generation
     **{name: "generation" for name in (
         "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",

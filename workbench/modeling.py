@@ -62,6 +62,8 @@ class PreTrainedModel(nn.Module):
     _ignore_unexpected: tuple[str, ...] = ()
     # (pattern, replacement) applied to checkpoint keys written by older exporters
     _checkpoint_renames: tuple[tuple[str, str], ...] = ()
+    # module names whose weights stay float32 when loading in float16 (T5's "wo", whose outputs overflow it)
+    _keep_in_fp32_modules: tuple[str, ...] = ()
     main_input_name = "input_ids"
     # heads that predict the next token (causal LM, seq2seq) set this: they get a
     # ``generation_config`` and ``generate()``
@@ -212,13 +214,17 @@ class PreTrainedModel(nn.Module):
                     )
                 info.mismatched_keys.append((key, tuple(tensor.shape), tuple(expected[key].shape)))
                 continue
-            if tensor.is_floating_point() and tensor.dtype != dtype:
-                tensor = tensor.to(dtype)
+            target = torch.float32 if dtype == torch.float16 and self._keeps_fp32(key) else dtype
+            if tensor.is_floating_point() and tensor.dtype != target:
+                tensor = tensor.to(target)
             _assign(self, key, tensor)
             loaded.add(key)
         tied = set(self.active_tied_weights())
         info.missing_keys = [k for k in expected if k not in loaded and k not in tied]
         return info
+
+    def _keeps_fp32(self, key: str) -> bool:
+        return any(part in self._keep_in_fp32_modules for part in key.split(".")[:-1])
 
     def _initialise_missing(self, info: LoadingInfo, dtype: torch.dtype) -> None:
         """Give every tensor the checkpoint lacked real memory and the family's random init."""

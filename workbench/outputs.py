@@ -127,3 +127,28 @@ class MultipleChoiceModelOutput(ModelOutput):
     logits: Tensor = None
     hidden_states: Tensors = None
     attentions: Tensors = None
+
+
+@dataclass
+class Seq2SeqModelOutput(ModelOutput):
+    last_hidden_state: Tensor = None
+    past_key_values: Any = None
+    decoder_hidden_states: Tensors = None
+    decoder_attentions: Tensors = None
+    cross_attentions: Tensors = None
+    encoder_last_hidden_state: Tensor = None
+    encoder_hidden_states: Tensors = None
+    encoder_attentions: Tensors = None
+
+
+@dataclass
+class Seq2SeqLMOutput(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None
+    past_key_values: Any = None
+    decoder_hidden_states: Tensors = None
+    decoder_attentions: Tensors = None
+    cross_attentions: Tensors = None
+    encoder_last_hidden_state: Tensor = None
+    encoder_hidden_states: Tensors = None
+    encoder_attentions: Tensors = None

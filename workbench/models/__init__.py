@@ -10,7 +10,10 @@ FAMILY_MODULES = {
     "gpt2": "gpt2",
     "llama": "llama",
     "mistral": "llama",
+    "mt5": "t5",
     "qwen2": "llama",
     "roberta": "roberta",
+    "t5": "t5",
+    "umt5": "t5",
     "xlm-roberta": "roberta",
 }

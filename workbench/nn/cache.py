@@ -46,3 +46,30 @@ class DynamicCache:
         for i in range(len(self.key_cache)):
             self.key_cache[i] = self.key_cache[i][..., :length, :]
             self.value_cache[i] = self.value_cache[i][..., :length, :]
+
+
+class EncoderDecoderCache:
+    """The cache of an encoder-decoder's decoder: ``self_attention_cache`` grows by one position per
+    step; ``cross_attention_cache`` holds the keys and values of the encoder output, computed on
+    the first step and reused after (a layer has them when ``cross_attention_cache.get_seq_length(i)``
+    is non-zero)."""
+
+    def __init__(self, self_attention_cache: DynamicCache | None = None,
+                 cross_attention_cache: DynamicCache | None = None) -> None:
+        self.self_attention_cache = self_attention_cache if self_attention_cache is not None else DynamicCache()
+        self.cross_attention_cache = cross_attention_cache if cross_attention_cache is not None else DynamicCache()
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        """Decoder positions seen so far."""
+        return self.self_attention_cache.get_seq_length(layer_idx)
+
+    def __len__(self) -> int:
+        return len(self.self_attention_cache)
+
+    def reorder_cache(self, beam_idx: torch.Tensor) -> None:
+        self.self_attention_cache.reorder_cache(beam_idx)
+        self.cross_attention_cache.reorder_cache(beam_idx)
+
+    def crop(self, length: int) -> None:
+        """Drop decoder positions past ``length``; the encoder's keys and values stay."""
+        self.self_attention_cache.crop(length)

@@ -38,6 +38,7 @@ GemmaTokenizer = _flavour("GemmaTokenizer", padding_side="left")
 CohereTokenizer = _flavour("CohereTokenizer", padding_side="left")
 XLNetTokenizer = _flavour("XLNetTokenizer", padding_side="left")
 Siglip2Tokenizer = _flavour("Siglip2Tokenizer", padding_side="left")
+T5Tokenizer = _flavour("T5Tokenizer")  # the generic defaults, under the name the reference reports
 
 FLAVOURS = {
     cls.__name__: cls
@@ -45,6 +46,7 @@ FLAVOURS = {
         BertTokenizer, ConvBertTokenizer, DPRContextEncoderTokenizer, DPRQuestionEncoderTokenizer,
         MarkupLMTokenizer, DebertaTokenizer, DebertaV2Tokenizer, LayoutLMv2Tokenizer, FNetTokenizer,
         LlamaTokenizer, CodeLlamaTokenizer, GemmaTokenizer, CohereTokenizer, XLNetTokenizer, Siglip2Tokenizer,
+        T5Tokenizer,
     )
 }  # fmt: skip
 
@@ -61,6 +63,9 @@ MODEL_TYPE_TOKENIZERS = {
     "gemma3": "GemmaTokenizer",
     "cohere": "CohereTokenizer",
     "xlnet": "XLNetTokenizer",
+    "t5": "T5Tokenizer",
+    "mt5": "T5Tokenizer",
+    "umt5": "T5Tokenizer",
 }
 
 

@@ -4,6 +4,7 @@ A folder holds some of:
 
     tokenizer.json            the whole pipeline, serialized by the tokenizers library (preferred)
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
+    spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
@@ -29,6 +30,7 @@ CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
+SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
@@ -65,7 +67,8 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
     }
     if files[TOKENIZER_FILE] is None:
         files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
-        if files[VOCAB_FILE] is None:
+        files[SENTENCEPIECE_FILE] = resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
+        if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None:
             _raise_no_tokenizer(location, options, files[CONFIG_FILE])
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
     for key in _NOT_SETTINGS:
@@ -88,6 +91,11 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         _merge_legacy_files(settings, files, overrides)
     if files[TOKENIZER_FILE]:
         return settings, {"tokenizer_file": files[TOKENIZER_FILE]}
+    if files[SENTENCEPIECE_FILE]:
+        from .sentencepiece import load_sentencepiece_tokenizer  # lazy: needs the sentencepiece package
+
+        model_type = read_model_type(path_or_repo, options)
+        return settings, {"tokenizer_object": load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, model_type)}
     return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings)}
 
 

@@ -1,0 +1,110 @@
+"""Tokenizers from bare SentencePiece models: a ``spiece.model`` with no tokenizer.json beside it.
+
+Older T5-family checkpoints (T5, FLAN-T5, mT5, UMT5) ship only the SentencePiece model their
+tokenizer was trained as. The ``sentencepiece`` package (with its ``protobuf`` model reader) opens
+the file; this module rebuilds, as a ``tokenizers.Tokenizer``, the pipeline the reference's T5
+tokenizer builds from the same file, so that ids, offsets and decoding match it::
+
+    normalizer      the model's own normalization rules (its precompiled charsmap), if it has any
+    pre-tokenizer   split on whitespace, then "▁" for each space, one before every word
+    model           Unigram over the pieces and their scores, then ``extra_ids`` sentinels
+                    ``<extra_id_{N-1}> .. <extra_id_0>`` (so ``<extra_id_0>`` is the last id)
+    post-processor  ``A </s>`` and ``A </s> B </s>``
+    decoder         "▁" back to spaces
+
+Control pieces (``<pad>``, ``</s>``) and user-defined pieces become added tokens, and the sentinels
+special tokens, as in the reference. Install with ``pip install "workbench[sentencepiece]"``.
+"""
+
+from __future__ import annotations
+
+from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers.models import Unigram
+
+from ..errors import CheckpointError
+
+# the model types (config.json) whose tokenizer is T5's when tokenizer_config.json names none
+T5_MODEL_TYPES = ("t5", "mt5", "umt5")
+
+# SentencePiece piece types (sentencepiece_model.proto)
+_CONTROL, _USER_DEFINED = 3, 4
+
+
+def read_model_proto(path: str):
+    """The ``ModelProto`` of a SentencePiece model file, with a clear error when it cannot be read."""
+    try:
+        import sentencepiece  # noqa: F401  (checks the package is there before its protobuf module)
+        from sentencepiece import sentencepiece_model_pb2
+    except ImportError as error:
+        raise ImportError(
+            f"{path} is a SentencePiece model, and converting it needs the sentencepiece and protobuf packages "
+            f"({error}): pip install \"workbench[sentencepiece]\" (or pip install sentencepiece protobuf). "
+            "A tokenizer saved with save_pretrained has a tokenizer.json and needs neither."
+        ) from None
+    proto = sentencepiece_model_pb2.ModelProto()
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        proto.ParseFromString(data)
+    except Exception as error:  # protobuf raises its own DecodeError
+        raise CheckpointError(f"{path} is not a SentencePiece model ({error}). Re-download it, or point to the "
+                              "folder's tokenizer.json instead.") from None
+    if not proto.pieces:
+        raise CheckpointError(f"{path} holds no SentencePiece vocabulary (no pieces). Re-download the file.")
+    return proto
+
+
+def load_sentencepiece_tokenizer(path: str, settings: dict, model_type: str | None) -> Tokenizer:
+    """The backend for the SentencePiece model at ``path``; fills ``settings`` with the special tokens
+    and class the reference's tokenizer has (settings already there win)."""
+    name = (settings.get("tokenizer_class") or "").removesuffix("Fast")
+    if not name and model_type in T5_MODEL_TYPES:
+        name = "T5Tokenizer"
+    if name != "T5Tokenizer":
+        raise CheckpointError(
+            f"{path} is a SentencePiece model for {name or 'an unnamed tokenizer class'}; workbench converts "
+            "the SentencePiece models of T5Tokenizer only. Save the tokenizer with transformers "
+            "(AutoTokenizer.from_pretrained(...).save_pretrained(folder)) to get a tokenizer.json workbench reads."
+        )
+    settings["tokenizer_class"] = name
+    return build_t5_tokenizer(read_model_proto(path), settings)
+
+
+def build_t5_tokenizer(proto, settings: dict) -> Tokenizer:
+    """T5's pipeline (see the module docstring) from a ``ModelProto``; updates ``settings``."""
+    extra_ids = int(settings.setdefault("extra_ids", 100))
+    for key, token in (("eos_token", "</s>"), ("unk_token", "<unk>"), ("pad_token", "<pad>")):
+        settings.setdefault(key, token)
+    vocab = [(piece.piece, piece.score) for piece in proto.pieces]
+    vocab += [(f"<extra_id_{i}>", 0.0) for i in reversed(range(extra_ids))]
+    # the reference fixes unk_id at 2, T5's layout (<pad> 0, </s> 1, <unk> 2), whatever the file says
+    backend = Tokenizer(Unigram(vocab, unk_id=2, byte_fallback=False))
+    charsmap = proto.normalizer_spec.precompiled_charsmap
+    if charsmap:
+        backend.normalizer = normalizers.Precompiled(charsmap)
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(),
+        pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
+    ])
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    settings["extra_special_tokens"] = _t5_extra_special_tokens(proto, settings.get("extra_special_tokens"), extra_ids)
+    eos = str(settings["eos_token"])
+    eos_id = backend.token_to_id(eos)
+    if eos_id is None:
+        raise CheckpointError(f"The SentencePiece vocabulary has no {eos!r} piece, which T5 ends every sequence with. "
+                              "Pass eos_token= naming a piece it has.")
+    backend.post_processor = processors.TemplateProcessing(
+        single=["$A", eos], pair=["$A", eos, "$B", eos], special_tokens=[(eos, eos_id)]
+    )
+    return backend
+
+
+def _t5_extra_special_tokens(proto, given, extra_ids: int) -> list:
+    """What the reference ends up with: the file's control and user-defined pieces (as it reads them
+    from the file, in place of a saved list), then the sentinels unless the saved list names them."""
+    from_file = [AddedToken(piece.piece, normalized=False, special=piece.type == _CONTROL)
+                 for piece in proto.pieces if piece.type in (_CONTROL, _USER_DEFINED)]
+    given = list(given or [])
+    if any("<extra_id_" in str(token) for token in given):
+        return given
+    return from_file + [f"<extra_id_{i}>" for i in range(extra_ids)]
