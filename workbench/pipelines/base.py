@@ -102,6 +102,9 @@ class Pipeline:
     def check_input(self, item) -> None:
         """Raise a clear error for an input this task cannot take (before any model work)."""
 
+    def _check_parameters(self, pre: dict, fwd: dict, post: dict) -> None:
+        """Reject combinations of parameters, once a call's own are merged with the pipeline's."""
+
     def preprocess(self, item, **params) -> Iterator[tuple[dict, Any]]:
         raise NotImplementedError
 
@@ -123,6 +126,7 @@ class Pipeline:
         stages = [dict(default) for default in self._defaults]
         for stage, extra in zip(stages, self._sanitize_parameters(**kwargs)):
             stage.update(extra)  # this call only; the pipeline's own defaults stay
+        self._check_parameters(*stages)
         batch_size = batch_size or self.batch_size or 1
         num_workers = self.num_workers if num_workers is None else num_workers
         single = not self._is_batch(inputs)
@@ -192,6 +196,22 @@ class Pipeline:
         self.model.save_pretrained(folder)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(folder)
+
+
+def check_tokenizer_kwargs(tokenizer, kwargs: dict, task: str) -> None:
+    """Reject names the tokenizer's ``__call__`` does not take, when the pipeline is set up rather than mid-run."""
+    try:
+        accepted = inspect.signature(tokenizer.__call__).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        return
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"The {task} pipeline passes extra options to the tokenizer, which takes no {unknown}. "
+            "Tokenizer options are truncation=, max_length=, padding=, add_special_tokens=, ..."
+        )
 
 
 @contextmanager
