@@ -93,3 +93,18 @@ def test_errors(bert):
         classifier("a", colour="red")
     with pytest.raises(KeyError, match="Did you mean 'sentiment-analysis'"):
         pipeline("sentiment-analisys", model=bert)
+
+
+def test_quick_tour_with_model_and_tokenizer_instances(bert):
+    """The quick tour's code, with workbench for transformers (a local tiny model for the Hub one)."""
+    from workbench import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(bert)
+    tokenizer = AutoTokenizer.from_pretrained(bert)
+    classifier = pipeline("sentiment-analysis", model=model, tokenizer=tokenizer)
+    texts = ["We are very happy to show you the 😊 Transformers library.", "We hope you don't hate it."]
+    results = classifier(texts)
+    for result in results:
+        assert f"label: {result['label']}, with score: {round(result['score'], 4)}".startswith("label: ")
+    assert close(results, reference_pipeline("sentiment-analysis", bert)(texts))
+    assert pipeline(model=bert).task == "text-classification"  # the task read from config.json
