@@ -58,10 +58,12 @@ def test_outputs(bert, caplog):
 
 def test_errors(bert):
     fill = pipeline("fill-mask", model=bert)
-    with pytest.raises(ValueError, match=r"Input 1: No mask token \(\[MASK\]\) in the input 'no mask here'"):
+    with pytest.raises(ValueError, match=r"Input 1: No mask token \(\[MASK\]\) in the input .no mask here."):
         fill([TEXTS[0], "no mask here"])
     with pytest.raises(ValueError, match="No mask token"):
         fill("")
+    with pytest.raises(ValueError, match="No mask token"):  # truncation cut the mask off
+        fill(TEXTS[3], tokenizer_kwargs={"truncation": True, "max_length": 5})
     with pytest.raises(ValueError, match="Input 1: fill-mask takes strings, got int"):
         fill([TEXTS[0], 7])
     with pytest.raises(ValueError, match="top_k must be a positive int"):

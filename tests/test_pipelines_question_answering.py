@@ -150,3 +150,18 @@ def test_errors_and_documented_results(bert, caplog):
     # fewer spans than top_k: all of them ("Me", "Me.", ".")
     assert sorted(a["answer"] for a in qa(question="Who?", context="Me.", top_k=50)) == [".", "Me", "Me."]
     assert qa(question="Who?", context="Me.")["answer"]  # usable after errors
+
+
+def test_left_padding_tokenizer_puts_the_context_first(bert):
+    from workbench import AutoTokenizer
+
+    qa = pipeline("question-answering", model=bert, tokenizer=AutoTokenizer.from_pretrained(bert, padding_side="left"),
+                  max_seq_len=24, top_k=3)
+    # questions of words the contexts lack: an answer holding one would come from the question
+    pairs = [{"question": f"Zebras {q}", "context": CONTEXT[: 50 * (i + 1)]} for i, q in enumerate(["or", "and"])]
+    alone = [qa(pair) for pair in pairs]
+    assert close(qa(pairs, batch_size=4), alone)  # batches still pad on the right, as BERT's positions need
+    for pair, answers in zip(pairs, alone):
+        for answer in answers:
+            assert pair["context"][answer["start"]:answer["end"]] == answer["answer"]
+            assert "zebra" not in answer["answer"].lower()

@@ -70,7 +70,9 @@ class Pipeline:
     """
 
     task = ""
-    padding_side: str | None = None  # None: the tokenizer's; generation pipelines pad on the left
+    # batches pad on the right, whatever the tokenizer says: encoders with absolute positions (BERT)
+    # would see shifted positions after left padding; generation pipelines set "left"; None: the tokenizer's
+    padding_side: str | None = "right"
     # outputs whose dim 1 runs over tokens, cut back to each row's own length after a padded batch;
     # None: every output whose dim 1 equals the padded length (a classifier with as many labels as
     # the batch has tokens would be cut too, so tasks with per-sequence outputs name them here)

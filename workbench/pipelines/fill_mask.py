@@ -74,14 +74,17 @@ class FillMaskPipeline(Pipeline):
     def check_input(self, item) -> None:
         if not isinstance(item, str):
             raise ValueError(f"{self.task} takes strings, got {type(item).__name__}: {item!r:.60}")
+        if self.tokenizer.mask_token not in item:
+            raise self._no_mask(item)
+
+    def _no_mask(self, text: str) -> ValueError:
+        mask = self.tokenizer.mask_token
+        return ValueError(f"No mask token ({mask}) in the input {text!r:.80}: put {mask} where a word should go.")
 
     def preprocess(self, text, tokenizer_kwargs=None):
         encoded = self.tokenizer(text, return_tensors="pt", **(tokenizer_kwargs or {}))
         if not (encoded["input_ids"] == self.tokenizer.mask_token_id).any():
-            raise ValueError(
-                f"No mask token ({self.tokenizer.mask_token}) in the input {text!r:.80}: put "
-                f"{self.tokenizer.mask_token} where a word should be predicted."
-            )
+            raise self._no_mask(text)  # truncation cut it off
         yield encoded, None
 
     def _forward(self, model_inputs: dict) -> dict:

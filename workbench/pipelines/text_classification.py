@@ -18,7 +18,8 @@ What comes back, as in the reference:
 
 ``function_to_apply`` defaults from the config: none for ``problem_type="regression"``, sigmoid
 for multi-label models or a single label, softmax otherwise. Other keyword arguments
-(``truncation=True``, ``max_length=``) go to the tokenizer.
+(``truncation=True``, ``max_length=``) go to the tokenizer. An empty text is classified like any
+other (the model sees ``[CLS] [SEP]``); anything but a str or a pair dict is an error.
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ Aggregation, as in the reference:
 ``stride=n`` runs texts longer than ``tokenizer.model_max_length`` in overlapping windows (``n``
 tokens shared) and keeps, where entities of two windows overlap, the longer one (on a tie the
 more confident). It needs an aggregation other than ``"none"`` (window token indices would
-mean nothing). ``is_split_into_words=True`` takes a list of words, joined with ``delimiter``.
+mean nothing). ``is_split_into_words=True`` takes a list of words, joined with ``delimiter``
+(one list of words in gives a list holding its answer, as the reference does). An empty text
+has no entities (``[]``).
 """
 
 from __future__ import annotations
