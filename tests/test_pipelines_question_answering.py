@@ -111,6 +111,8 @@ def test_input_forms(bert):
     assert close(list(qa(pair for pair in pairs)), many)
     datasets = pytest.importorskip("datasets")
     assert close(list(qa(KeyDataset(datasets.Dataset.from_dict({"qa": pairs}), "qa"), batch_size=2)), many)
+    squad_like = datasets.Dataset.from_dict({"id": ["a", "b", "c"], "question": QUESTIONS, "context": [CONTEXT] * 3})
+    assert close(list(qa(squad_like)), many)  # whole rows: the id is ignored
 
 
 def test_batched_equals_one_at_a_time(bert):

@@ -31,7 +31,8 @@ Where workbench differs, on purpose:
   question tokens answer in that case).
 
 Inputs: ``qa(question=..., context=...)`` (each a str or a list), ``qa(question, context)``, a dict
-``{"question": ..., "context": ...}``, or a list / generator / dataset of such dicts.
+``{"question": ..., "context": ...}``, or a list / generator / dataset of such dicts (rows of a
+SQuAD-like dataset work as they are: other keys are ignored).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class QuestionAnsweringPipeline(Pipeline):
         return super().__call__(inputs, **kwargs)
 
     def check_input(self, item) -> None:
-        if not isinstance(item, dict) or set(item) != {"question", "context"}:
+        if not isinstance(item, dict) or not {"question", "context"} <= set(item):  # other keys (id, title) stay unread
             got = f"keys {sorted(item)}" if isinstance(item, dict) else type(item).__name__
             raise ValueError(f"question-answering takes dicts with keys 'question' and 'context', got {got}: "
                              f"{item!r:.60}")
