@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 
-import torch
-
 from .base import Pipeline, check_tokenizer_kwargs
 
 logger = logging.getLogger("workbench")
