@@ -77,3 +77,9 @@ def test_errors(extractor, minilm_path):
         extractor(TEXTS[0], pool="max")
     with pytest.raises(ValueError, match="needs a task, a model"):
         pipeline()
+
+
+def test_key_dataset_where_the_reference_keeps_it():
+    from workbench.pipelines.pt_utils import KeyDataset as Documented
+
+    assert Documented is KeyDataset

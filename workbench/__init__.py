@@ -61,6 +61,13 @@ _LAZY = {
     "pipeline": "pipelines",
     "Pipeline": "pipelines",
     "KeyDataset": "pipelines",
+    "FeatureExtractionPipeline": "pipelines.feature_extraction",
+    "TextClassificationPipeline": "pipelines.text_classification",
+    "TokenClassificationPipeline": "pipelines.token_classification",
+    "NerPipeline": "pipelines.token_classification",
+    "QuestionAnsweringPipeline": "pipelines.question_answering",
+    "FillMaskPipeline": "pipelines.fill_mask",
+    "ZeroShotClassificationPipeline": "pipelines.zero_shot_classification",
     # errors
     "WorkbenchError": "errors",
     "CheckpointNotFoundError": "errors",

@@ -31,6 +31,17 @@ class Task:
 TASKS: dict[str, Task] = {
     "feature-extraction": Task("feature_extraction", "FeatureExtractionPipeline", "AutoModel",
                                "distilbert/distilbert-base-cased"),
+    "text-classification": Task("text_classification", "TextClassificationPipeline",
+                                "AutoModelForSequenceClassification",
+                                "distilbert/distilbert-base-uncased-finetuned-sst-2-english"),
+    "token-classification": Task("token_classification", "TokenClassificationPipeline",
+                                 "AutoModelForTokenClassification", "dbmdz/bert-large-cased-finetuned-conll03-english"),
+    # the reference dropped this task in 5.0; its 4.x default
+    "question-answering": Task("question_answering", "QuestionAnsweringPipeline", "AutoModelForQuestionAnswering",
+                               "distilbert/distilbert-base-cased-distilled-squad"),
+    "fill-mask": Task("fill_mask", "FillMaskPipeline", "AutoModelForMaskedLM", "distilbert/distilroberta-base"),
+    "zero-shot-classification": Task("zero_shot_classification", "ZeroShotClassificationPipeline",
+                                     "AutoModelForSequenceClassification", "facebook/bart-large-mnli"),
 }
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -42,12 +43,14 @@ class KeyDataset:
 class _Chunks(IterableDataset):
     """(item index, chunk index, is last chunk, model inputs, metadata) for every chunk of every item."""
 
-    def __init__(self, pipeline: "Pipeline", items: Iterable, params: dict) -> None:
-        self.pipeline, self.items, self.params = pipeline, items, params
+    def __init__(self, pipeline: "Pipeline", items: Iterable, params: dict, single: bool = False) -> None:
+        self.pipeline, self.items, self.params, self.single = pipeline, items, params, single
 
     def __iter__(self):
         for index, item in enumerate(self.items):
-            chunks = list(self.pipeline.preprocess(item, **self.params))
+            with _naming_the_input(None if self.single else index):
+                self.pipeline.check_input(item)
+                chunks = list(self.pipeline.preprocess(item, **self.params))
             if not chunks:
                 raise ValueError(f"Input {index} produced nothing to run the model on: {item!r:.80}")
             for position, (inputs, meta) in enumerate(chunks):
@@ -61,11 +64,19 @@ class Pipeline:
     parameters by stage (unknown names raise); ``preprocess(item, **p)`` yields
     ``(model_inputs, meta)`` pairs with batch dimension 1; ``_forward(batch, **p)`` returns a
     dict of tensors with the batch first; ``postprocess(chunks, **p)`` gets the item's list of
-    ``(outputs, meta)`` and returns the answer.
+    ``(outputs, meta)`` and returns the answer. ``check_input(item)`` (optional) rejects a bad
+    item cheaply: a list is checked whole before the model runs, so one bad item fails the call
+    up front, with its index, instead of halfway through.
     """
 
     task = ""
-    padding_side: str | None = None  # None: the tokenizer's; generation pipelines pad on the left
+    # batches pad on the right, whatever the tokenizer says: encoders with absolute positions (BERT)
+    # would see shifted positions after left padding; generation pipelines set "left"; None: the tokenizer's
+    padding_side: str | None = "right"
+    # outputs whose dim 1 runs over tokens, cut back to each row's own length after a padded batch;
+    # None: every output whose dim 1 equals the padded length (a classifier with as many labels as
+    # the batch has tokens would be cut too, so tasks with per-sequence outputs name them here)
+    sequence_outputs: tuple[str, ...] | None = None
 
     def __init__(self, model, tokenizer=None, *, task: str = "", device=None, dtype=None, batch_size: int | None = None,
                  num_workers: int = 0, **kwargs: Any) -> None:
@@ -90,6 +101,12 @@ class Pipeline:
             raise TypeError(f"The {self.task} pipeline takes no parameter(s) {sorted(kwargs)}.")
         return {}, {}, {}
 
+    def check_input(self, item) -> None:
+        """Raise a clear error for an input this task cannot take (before any model work)."""
+
+    def _check_parameters(self, pre: dict, fwd: dict, post: dict) -> None:
+        """Reject combinations of parameters, once a call's own are merged with the pipeline's."""
+
     def preprocess(self, item, **params) -> Iterator[tuple[dict, Any]]:
         raise NotImplementedError
 
@@ -111,19 +128,29 @@ class Pipeline:
         stages = [dict(default) for default in self._defaults]
         for stage, extra in zip(stages, self._sanitize_parameters(**kwargs)):
             stage.update(extra)  # this call only; the pipeline's own defaults stay
+        self._check_parameters(*stages)
         batch_size = batch_size or self.batch_size or 1
         num_workers = self.num_workers if num_workers is None else num_workers
-        single = not _is_collection(inputs)
+        single = not self._is_batch(inputs)
         items = [inputs] if single else inputs
-        if isinstance(items, (list, tuple)) and not items:
-            raise ValueError(f"The {self.task} pipeline got an empty list: pass at least one input.")
-        results = self._run(items, batch_size, num_workers, *stages)
+        if isinstance(items, (list, tuple)):
+            if not items:
+                raise ValueError(f"The {self.task} pipeline got an empty list: pass at least one input.")
+            for index, item in enumerate(items):
+                with _naming_the_input(index if not single else None):
+                    self.check_input(item)
+        results = self._run(items, batch_size, num_workers, *stages, single=single)
         if single:
             return next(results)
         return list(results) if isinstance(inputs, (list, tuple)) else results
 
-    def _run(self, items, batch_size: int, num_workers: int, pre: dict, fwd: dict, post: dict) -> Iterator:
-        loader = DataLoader(_Chunks(self, items, pre), batch_size=batch_size, num_workers=num_workers,
+    def _is_batch(self, inputs) -> bool:
+        """Whether ``inputs`` is many items (list, generator, dataset) rather than one."""
+        return _is_collection(inputs)
+
+    def _run(self, items, batch_size: int, num_workers: int, pre: dict, fwd: dict, post: dict,
+             single: bool = False) -> Iterator:
+        loader = DataLoader(_Chunks(self, items, pre, single), batch_size=batch_size, num_workers=num_workers,
                             collate_fn=self._collate)
         pending: list[tuple[dict, Any]] = []
         for indices, lasts, batch, metas, lengths in loader:
@@ -161,7 +188,8 @@ class Pipeline:
         for key, value in outputs.items():
             if isinstance(value, torch.Tensor) and value.dim() > 0:
                 value = value[row : row + 1]
-                if length is not None and value.dim() >= 2 and value.shape[1] == padded and length != padded:
+                per_token = self.sequence_outputs is None or key in self.sequence_outputs
+                if per_token and length is not None and value.dim() >= 2 and value.shape[1] == padded != length:
                     value = value[:, -length:] if self._pad_side() == "left" else value[:, :length]
             result[key] = value
         return result
@@ -170,6 +198,33 @@ class Pipeline:
         self.model.save_pretrained(folder)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(folder)
+
+
+def check_tokenizer_kwargs(tokenizer, kwargs: dict, task: str) -> None:
+    """Reject names the tokenizer's ``__call__`` does not take, when the pipeline is set up rather than mid-run."""
+    try:
+        accepted = inspect.signature(tokenizer.__call__).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        return
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"The {task} pipeline passes extra options to the tokenizer, which takes no {unknown}. "
+            "Tokenizer options are truncation=, max_length=, padding=, add_special_tokens=, ..."
+        )
+
+
+@contextmanager
+def _naming_the_input(index: int | None):
+    """Prefix a ValueError/TypeError about one input of many with that input's index."""
+    try:
+        yield
+    except (ValueError, TypeError) as error:
+        if index is None or type(error) not in (ValueError, TypeError):
+            raise
+        raise type(error)(f"Input {index}: {error}") from error
 
 
 def _is_collection(inputs) -> bool:

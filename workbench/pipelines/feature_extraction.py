@@ -14,6 +14,7 @@ from .base import Pipeline
 
 class FeatureExtractionPipeline(Pipeline):
     task = "feature-extraction"
+    sequence_outputs = ("hidden", "attention_mask")
 
     def _sanitize_parameters(self, truncation=None, tokenize_kwargs=None, return_tensors=None, pool=None,
                              normalize=None):
