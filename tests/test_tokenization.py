@@ -751,3 +751,11 @@ def test_tokenizing_imports_neither_torch_nor_transformers(minilm_path):
     root = Path(__file__).parents[1]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "[]"
+
+
+def test_stride_too_large_for_the_room_left_is_a_value_error(minilm_path):
+    """tokenizers panics (a BaseException) here; workbench turns it into a ValueError with the fix."""
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    with pytest.raises(ValueError, match="stride"):
+        tok("what is this question about here and now", "a context " * 20, truncation="only_second",
+            max_length=16, stride=10, return_overflowing_tokens=True)

@@ -455,6 +455,10 @@ class PreTrainedTokenizerFast:
             raise text_input_error("text", text, detail=str(error)) from None
         except Exception as error:  # tokenizers raises bare Exceptions for truncation problems
             raise encode_error(error, strategies, stride) from None
+        except BaseException as error:  # a Rust panic (e.g. a stride too large for the room left)
+            if type(error).__name__ != "PanicException":
+                raise
+            raise encode_error(error, strategies, stride) from None
         features, rows = collect_features(encodings, outputs)
         if strategies.max_length is None and verbose:
             self._warn_if_too_long(features["input_ids"])
