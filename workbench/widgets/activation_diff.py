@@ -31,7 +31,7 @@ STYLE = """
 .wb-adiff table{border-collapse:collapse}
 .wb-adiff th,.wb-adiff td{border:1px solid #ddd;padding:1px 6px;text-align:left;white-space:nowrap}
 .wb-adiff td.num{text-align:right;font-family:monospace}
-.wb-adiff td.mod{font-family:monospace}
+.wb-adiff td.mod{font-family:monospace;text-align:left !important}
 .wb-adiff tr.over td{background:#ffebee}
 .wb-adiff tr.first td{background:#ffcc80;font-weight:bold}
 .wb-adiff .scroll{max-height:360px;overflow:auto}
@@ -224,45 +224,72 @@ class ActivationDiff(Displayable):
     # --- heatmap -------------------------------------------------------------------------------
 
     def _draw_heatmap(self) -> bytes:
-        """log10 max abs / max rel error per (module kind, layer); dots on cells past the
-        tolerance, a box on the first divergence; grey = equal, purple x = NaN/inf or shapes differ."""
+        """log10 max abs / max rel error per (module kind, layer), and below it a strip of the
+        modules outside the layers (embeddings, final norm, head); dots on cells past the
+        tolerance, a red box on the first divergence; grey = exactly equal, purple x = NaN/inf
+        or shapes differ. One colour scale per metric; the abs one reaches down to atol (red line)."""
+        labels, layers, cells = layer_grid(self.report.rows)
+        in_grid = {id(row) for row in cells.values()}
+        others = [row for row in self.report.rows if id(row) not in in_grid]
+        if not cells and not others:
+            return b""
+        grid = [[cells.get((label, layer)) for layer in layers] for label in labels]
+        panels = [(grid, labels, [str(layer) for layer in layers])] if cells else []
+        if others:
+            panels.append(([others], [""], [_display_name(row) for row in others]))
+        width = max(3.0 + 0.5 * len(layers), 2.0 + 0.3 * len(others))
+        height = 1.0 + 0.28 * len(labels) + (1.6 if others else 0.0)
+        figure = new_figure(min(20.0, 2 * width), height)
+        ratios = [max(1, len(rows)) + (0 if rows is grid else 0.6) for rows, _, _ in panels]
+        axes = figure.subplots(len(panels), 2, squeeze=False, height_ratios=ratios)
+        for column, (attr, title) in enumerate((("max_abs_err", "log10 max abs err"), ("max_rel_err", "log10 max rel err"))):
+            limits = self._limits([row for rows, _, _ in panels for line in rows for row in line if row], attr)
+            image = None
+            for line, (rows, ylabels, xlabels) in enumerate(panels):
+                ax = axes[line][column]
+                image = self._draw_cells(ax, rows, attr, limits)
+                ax.set_yticks(range(len(ylabels)), ylabels if column == 0 else [""] * len(ylabels), fontsize=7)
+                if rows is grid:
+                    ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7)
+                    ax.set_xlabel("layer", fontsize=8)
+                    ax.set_title(title, fontsize=9)
+                else:
+                    ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7, rotation=60, ha="right")
+                    ax.set_title("other modules" if cells else title, fontsize=8)
+            if image is not None and limits:
+                bar = figure.colorbar(image, ax=[axes[line][column] for line in range(len(panels))], shrink=0.9)
+                if attr == "max_abs_err" and self._atol > 0:
+                    bar.ax.axhline(math.log10(self._atol), color="red", linewidth=1.5)
+        if self.report.max_abs_err == 0.0:
+            figure.suptitle("every compared tensor is exactly equal", fontsize=9)
+        return figure_png(figure)
+
+    def _limits(self, rows: list[DiffRow], attr: str) -> dict:
+        values = [v for v in (_log10(getattr(row, attr)) for row in rows) if math.isfinite(v)]
+        if not values:
+            return {}  # nothing differs: no scale to show
+        low, high = min(values), max(values)
+        if attr == "max_abs_err" and self._atol > 0:
+            low, high = min(low, math.log10(self._atol) - 0.5), max(high, math.log10(self._atol) + 0.5)
+        return dict(vmin=low, vmax=high if high > low else low + 1)
+
+    def _draw_cells(self, ax, rows: list[list[DiffRow | None]], attr: str, limits: dict):
         import numpy as np
 
-        labels, layers, cells = layer_grid(self.report.rows)
-        if not cells:
-            return b""
+        values = np.array([[np.nan if row is None else _log10(getattr(row, attr)) for row in line] for line in rows])
+        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=_colormap(), interpolation="nearest", **limits)
         first = self.first
-        figure = new_figure(min(16.0, 3.0 + 0.5 * len(layers)) * 2 / 1.6, 1.6 + 0.28 * len(labels))
-        axes = figure.subplots(1, 2, sharey=True)
-        for ax, attr, title in ((axes[0], "max_abs_err", "log10 max abs err"), (axes[1], "max_rel_err", "log10 max rel err")):
-            grid = np.full((len(labels), len(layers)), np.nan)
-            for (label, layer), row in cells.items():
-                grid[labels.index(label), layers.index(layer)] = _log10(getattr(row, attr))
-            broken = np.isinf(grid)
-            shown = np.ma.masked_invalid(np.where(broken, np.nan, grid))
-            limits = {}
-            finite = grid[np.isfinite(grid)]
-            if attr == "max_abs_err" and self._atol > 0 and finite.size:  # the scale reaches down to atol
-                mark = math.log10(self._atol)
-                limits = dict(vmin=min(float(finite.min()), mark - 0.5), vmax=max(float(finite.max()), mark + 0.5))
-            image = ax.imshow(shown, aspect="auto", cmap=_colormap(), interpolation="nearest", **limits)
-            bar = figure.colorbar(image, ax=ax, shrink=0.9)
-            if attr == "max_abs_err" and self._atol > 0:
-                bar.ax.axhline(math.log10(self._atol), color="red", linewidth=1.5)
-            for (label, layer), row in cells.items():
-                y, x = labels.index(label), layers.index(layer)
-                if broken[y, x]:
+        for y, line in enumerate(rows):
+            for x, row in enumerate(line):
+                if row is None:
+                    continue
+                if np.isinf(values[y, x]):
                     ax.plot(x, y, marker="x", color="#6a1b9a", markersize=7)
                 elif row.exceeds(self._atol, self._rtol):
                     ax.plot(x, y, marker=".", color="white", markersize=4)
                 if row is first:
                     ax.add_patch(_box(x, y))
-            ax.set_title(title, fontsize=9)
-            ax.set_xticks(range(len(layers)), [str(layer) for layer in layers], fontsize=7)
-            ax.set_xlabel("layer", fontsize=8)
-            ax.tick_params(axis="y", labelsize=7)
-        axes[0].set_yticks(range(len(labels)), labels)
-        return figure_png(figure)
+        return image
 
     # --- static views --------------------------------------------------------------------------
 

@@ -172,11 +172,19 @@ def _num_layers(config: dict) -> int | None:
 # --- describing one checkpoint ----------------------------------------------------------------
 
 
+def _folder_name(folder: str) -> str:
+    """A folder's name, with its parent's when the name alone says nothing (``pkg/model``)."""
+    path = Path(folder)
+    if path.name in ("model", "models", "checkpoint", "final", "best") and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
 def describe_folder(folder: str | os.PathLike, name: str | None = None, source: str = "folder",
                     task: str | None = None, size_on_disk: int | None = None) -> ModelEntry:
     """An entry for a checkpoint folder (``config.json`` + weights), weights left unread."""
     folder = str(folder)
-    entry = ModelEntry(name=name or os.path.basename(folder.rstrip("/")), source=source, path=folder)
+    entry = ModelEntry(name=name or _folder_name(folder), source=source, path=folder)
     entry.size_on_disk = folder_size(folder) if size_on_disk is None else size_on_disk
     entry.has_tokenizer = any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
     try:
