@@ -26,7 +26,7 @@ pytest.importorskip("matplotlib")
 
 import workbench.models.bert as bert  # noqa: E402
 import workbench.models.llama as llama  # noqa: E402
-from workbench import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from workbench import AutoTokenizer  # noqa: E402
 from workbench.porting import compare  # noqa: E402
 from workbench.porting.report import fmt  # noqa: E402
 from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves  # noqa: E402
@@ -79,7 +79,8 @@ def write_hf_cache(cache: Path, repo_id: str, files: Path) -> Path:
 
 def llama_cpp_permute(weight: np.ndarray, heads: int) -> np.ndarray:
     """llama.cpp's converter reorders each q/k head's rows (rotate-half -> interleaved pairs)."""
-    return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    rows = weight.shape[0] // heads // 2
+    return weight.reshape(heads, 2, rows, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
 
 
 def write_gguf(path: Path, model: llama.LlamaForCausalLM) -> Path:
@@ -171,7 +172,8 @@ def test_picker_lists_the_cache_a_folder_a_gguf_file_and_the_zoo(picker, machine
         ("zoo", "zoo/text-classification")]
     cached = entry(picker, "org/tiny-bert")
     assert cached.path == str(machine.snapshot) and cached.revision == COMMIT
-    assert (cached.architecture, cached.task, cached.num_layers, cached.dtype) == ("BertModel", "feature-extraction", 2, "float32")
+    assert (cached.architecture, cached.task, cached.num_layers, cached.dtype) == \
+        ("BertModel", "feature-extraction", 2, "float32")
     assert cached.has_tokenizer and cached.error is None
     gguf_entry = entry(picker, "tiny-llama.F32.gguf")
     assert (gguf_entry.architecture, gguf_entry.task, gguf_entry.dtype, gguf_entry.has_tokenizer) == \
@@ -240,7 +242,8 @@ def test_picker_loads_a_pipeline_from_the_cache(picker, machine):
     picker.select("org/tiny-bert")
     picker.mode.value = "pipeline"
     picker.load_button.click()
-    assert picker.pipeline is not None and picker.value is picker.pipeline and picker.pipeline.task == "feature-extraction"
+    assert picker.pipeline is not None and picker.value is picker.pipeline
+    assert picker.pipeline.task == "feature-extraction"
     features = picker.value("hello world")
     tokens = picker.tokenizer("hello world", return_tensors="pt")
     with torch.no_grad():
@@ -249,7 +252,8 @@ def test_picker_loads_a_pipeline_from_the_cache(picker, machine):
     assert (picker.progress.value, picker.progress.max, picker.progress.bar_style) == (4, 4, "success")
     steps = [m for m in picker.messages if m.startswith("[")]
     assert steps[-5:] == ["[0/4] reading the config of org/tiny-bert ...", "[1/4] loading the weights (BertModel) ...",
-                          "[2/4] loading the tokenizer ...", "[3/4] building the feature-extraction pipeline ...", "[4/4] done"]
+                          "[2/4] loading the tokenizer ...", "[3/4] building the feature-extraction pipeline ...",
+                          "[4/4] done"]
     assert picker.status.startswith("Loaded org/tiny-bert as a feature-extraction pipeline")
 
 
@@ -281,7 +285,8 @@ def test_picker_reports_a_failed_load_and_counts_an_unknown_architecture_from_it
               str(folder / "model.safetensors"))
     picker = ModelPicker(paths=[tmp_path / "other"], include_cache=False, include_zoo=False)
     (found,) = picker.entries
-    assert (found.num_parameters, found.num_layers, found.dtype, found.task) == (47, 3, "bfloat16", "text2text-generation")
+    assert (found.num_parameters, found.num_layers, found.dtype, found.task) == \
+        (47, 3, "bfloat16", "text2text-generation")
     assert "not buildable in workbench" in found.error
     assert picker.load() is None and picker.value is None
     assert picker.status.startswith("Loading t5-ish failed: UnsupportedModelError")
@@ -344,7 +349,8 @@ def test_inspector_tokens_ids_and_offsets_are_the_tokenizers_own(which, request)
     assert inspector.ids == encoded["input_ids"]
     assert inspector.offsets == [tuple(o) for o in encoded["offset_mapping"]]
     assert [p.token for p in inspector.pieces] == tokenizer.convert_ids_to_tokens(encoded["input_ids"])
-    assert [p.id for p in inspector.pieces if p.special] == [i for i in encoded["input_ids"] if i in tokenizer.all_special_ids]
+    specials = [i for i in encoded["input_ids"] if i in tokenizer.all_special_ids]
+    assert [p.id for p in inspector.pieces if p.special] == specials
     page = inspector.to_html()
     assert all(f"<sub>{i}</sub>" in page for i in encoded["input_ids"])
     assert page == inspector.output.value
@@ -354,7 +360,8 @@ def test_inspector_tokens_ids_and_offsets_are_the_tokenizers_own(which, request)
 def test_inspector_shows_byte_level_pieces_readably(smollm2):
     inspector = TokenizerInspector(smollm2, text=TEXT)
     by_token = {p.token: p.text for p in inspector.pieces}
-    assert by_token["Ġis"] == "·is" and by_token["Ċ"] == "↵" and by_token["ĉ"] == "⇥" and by_token["ĠcafÃ©"] == "·café"
+    assert by_token["Ġis"] == "·is" and by_token["Ċ"] == "↵" and by_token["ĉ"] == "⇥"
+    assert by_token["ĠcafÃ©"] == "·café"
     assert "".join(p.text for p in inspector.pieces[-3:]) == "·\\xf0\\x9f\\xa4\\x97"  # 🤗 in three byte pieces
     assert readable("<0x0A>", "sentencepiece") == "\n" and readable("▁New", "sentencepiece") == " New"
     assert readable("<0xE2>", "sentencepiece") == "<0xE2>" and show_whitespace(" a\tb\n") == "·a⇥b↵"
@@ -363,7 +370,8 @@ def test_inspector_shows_byte_level_pieces_readably(smollm2):
 def test_inspector_follows_the_text_box_and_the_special_tokens_box(minilm):
     inspector = TokenizerInspector(minilm, text="hello")
     inspector.text_box.value = "hello world"
-    assert inspector.text == "hello world" and [p.token for p in inspector.pieces] == ["[CLS]", "hello", "world", "[SEP]"]
+    assert inspector.text == "hello world"
+    assert [p.token for p in inspector.pieces] == ["[CLS]", "hello", "world", "[SEP]"]
     assert inspector.pieces[0].special and not inspector.pieces[1].special
     inspector.special_box.value = False
     assert inspector.ids == minilm("hello world", add_special_tokens=False)["input_ids"]
@@ -408,7 +416,8 @@ def test_chat_view_marks_the_assistant_contents_when_the_template_has_no_generat
 
 def test_chat_view_uses_the_generation_mask_when_the_template_has_one(smollm2):
     template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}{% generation %}"
-                "{{ m.content }}<|im_end|>{% endgeneration %}{% else %}{{ m.content }}<|im_end|>{% endif %}\n{% endfor %}")
+                "{{ m.content }}<|im_end|>{% endgeneration %}{% else %}{{ m.content }}<|im_end|>{% endif %}\n"
+                "{% endfor %}")
     inspector = TokenizerInspector(smollm2, chat=CHAT, chat_template=template)
     view = inspector.chat_view
     expected = smollm2.apply_chat_template(CHAT, chat_template=template, return_dict=True,

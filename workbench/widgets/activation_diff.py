@@ -64,7 +64,8 @@ class ActivationDiff(Displayable):
             if candidate is None or inputs is None:
                 raise TypeError("ActivationDiff(reference, candidate, inputs) needs both models and the inputs to run "
                                 "them on, or a DiffReport as its only argument.")
-            self.report = compare(reference, candidate, inputs, align=align, atol=DEFAULT_ATOL if atol is None else atol,
+            self.report = compare(reference, candidate, inputs, align=align,
+                                  atol=DEFAULT_ATOL if atol is None else atol,
                                   rtol=DEFAULT_RTOL if rtol is None else rtol, **compare_kwargs)
         self._atol = self.report.atol if atol is None else float(atol)
         self._rtol = self.report.rtol if rtol is None else float(rtol)
@@ -120,13 +121,11 @@ class ActivationDiff(Displayable):
 
     def table_rows(self) -> list[dict[str, str]]:
         """The table as shown: one dict of formatted cells per row."""
-        atol, rtol = self._atol, self._rtol
         return [dict(zip(TABLE_COLUMNS, (
-            str(row.index), _display_name(row), row.reference_type if row.candidate_type == row.reference_type
-            else f"{row.reference_type} / {row.candidate_type}", _shape_text(row),
-            row.reference_dtype if row.candidate_dtype == row.reference_dtype else f"{row.reference_dtype} / {row.candidate_dtype}",
-            fmt(row.max_abs_err), fmt(row.max_rel_err), fmt(row.mean_abs_err), fmt(row.cosine), fmt(row.input_max_abs_err),
-            "yes" if row.exceeds(atol, rtol) else "",
+            str(row.index), _display_name(row), _pair(row.reference_type, row.candidate_type), _shape_text(row),
+            _pair(row.reference_dtype, row.candidate_dtype), fmt(row.max_abs_err), fmt(row.max_rel_err),
+            fmt(row.mean_abs_err), fmt(row.cosine), fmt(row.input_max_abs_err),
+            "yes" if row.exceeds(self._atol, self._rtol) else "",
         ))) for row in self.report.rows]
 
     # --- widget --------------------------------------------------------------------------------
@@ -194,8 +193,7 @@ class ActivationDiff(Displayable):
         lines = [f"<table><tr>{head}</tr>"]
         for row, cells in zip(self.report.rows, self.table_rows()):
             mark = ' class="first"' if row is first else (' class="over"' if cells["exceeds"] else "")
-            tds = "".join(f'<td class="{"mod" if c == "module" else ("num" if c in TABLE_COLUMNS[5:10] or c == "#" else "")}">'
-                          f"{esc(v)}</td>" for c, v in cells.items())
+            tds = "".join(f'<td class="{_CELL_CLASSES.get(c, "")}">{esc(v)}</td>' for c, v in cells.items())
             lines.append(f"<tr{mark}>{tds}</tr>")
         lines.append("</table>")
         return "".join(lines)
@@ -204,9 +202,10 @@ class ActivationDiff(Displayable):
         if row is None:
             return ""
         ref, cand = row.reference_stats.to_dict(), row.candidate_stats.to_dict()
-        facts = [("path", row.reference, row.candidate), ("module", row.reference_module or "(model)",
-                 row.candidate_module or "(model)"), ("type", row.reference_type, row.candidate_type),
-                 ("shape", row.reference_shape, row.candidate_shape), ("dtype", row.reference_dtype, row.candidate_dtype)]
+        facts = [("path", row.reference, row.candidate),
+                 ("module", row.reference_module or "(model)", row.candidate_module or "(model)"),
+                 ("type", row.reference_type, row.candidate_type), ("shape", row.reference_shape, row.candidate_shape),
+                 ("dtype", row.reference_dtype, row.candidate_dtype)]
         facts += [(key, fmt(ref[key]) if isinstance(ref[key], float) else ref[key],
                    fmt(cand[key]) if isinstance(cand[key], float) else cand[key])
                   for key in ("numel", "mean", "std", "min", "max", "norm", "nan", "inf")]
@@ -215,10 +214,12 @@ class ActivationDiff(Displayable):
         bound = self._atol + self._rtol * row.reference_stats.absmax
         verdict = "exceeds" if row.exceeds(self._atol, self._rtol) else "within"
         errors = (f"max abs err {fmt(row.max_abs_err)} ({verdict} atol + rtol*max|ref| = {fmt(bound)}), "
-                  f"max rel err {fmt(row.max_rel_err)}, mean abs err {fmt(row.mean_abs_err)}, cosine {fmt(row.cosine)}, "
+                  f"max rel err {fmt(row.max_rel_err)}, mean abs err {fmt(row.mean_abs_err)}, "
+                  f"cosine {fmt(row.cosine)}, "
                   f"input max abs err {fmt(row.input_max_abs_err)}, status {esc(row.status)}"
                   + ("; errors over the first max_elements values only" if row.truncated else ""))
-        return (f"<div><b>{esc(_display_name(row))}</b></div><table><tr><th></th><th>reference</th><th>candidate</th></tr>"
+        return (f"<div><b>{esc(_display_name(row))}</b></div>"
+                "<table><tr><th></th><th>reference</th><th>candidate</th></tr>"
                 f"{body}</table><div>{errors}</div>")
 
     # --- heatmap -------------------------------------------------------------------------------
@@ -242,7 +243,8 @@ class ActivationDiff(Displayable):
         figure = new_figure(min(20.0, 2 * width), height)
         ratios = [max(1, len(rows)) + (0 if rows is grid else 0.6) for rows, _, _ in panels]
         axes = figure.subplots(len(panels), 2, squeeze=False, height_ratios=ratios)
-        for column, (attr, title) in enumerate((("max_abs_err", "log10 max abs err"), ("max_rel_err", "log10 max rel err"))):
+        metrics = (("max_abs_err", "log10 max abs err"), ("max_rel_err", "log10 max rel err"))
+        for column, (attr, title) in enumerate(metrics):
             limits = self._limits([row for rows, _, _ in panels for line in rows for row in line if row], attr)
             image = None
             for line, (rows, ylabels, xlabels) in enumerate(panels):
@@ -277,7 +279,8 @@ class ActivationDiff(Displayable):
         import numpy as np
 
         values = np.array([[np.nan if row is None else _log10(getattr(row, attr)) for row in line] for line in rows])
-        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=_colormap(), interpolation="nearest", **limits)
+        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=_colormap(), interpolation="nearest",
+                          **limits)
         first = self.first
         for y, line in enumerate(rows):
             for x, row in enumerate(line):
@@ -301,8 +304,16 @@ class ActivationDiff(Displayable):
     def to_text(self) -> str:
         first = self.first
         where = "no divergence" if first is None else f"first divergence {_display_name(first)}"
-        return (f"ActivationDiff({self.report.reference_type} vs {self.report.candidate_type}): {len(self.report.rows)} "
+        report = self.report
+        return (f"ActivationDiff({report.reference_type} vs {report.candidate_type}): {len(report.rows)} "
                 f"tensors, atol={self._atol:.1e} rtol={self._rtol:.1e}, {where}, {len(self.exceeding)} exceeding")
+
+
+_CELL_CLASSES = {"#": "num", "module": "mod", **{c: "num" for c in TABLE_COLUMNS[5:10]}}
+
+
+def _pair(reference: str, candidate: str) -> str:
+    return reference if candidate == reference else f"{reference} / {candidate}"
 
 
 def _colormap():

@@ -234,7 +234,7 @@ def describe_gguf(path: str | os.PathLike, name: str | None = None, source: str 
     entry.model_type = config.get("model_type")
     entry.num_layers = _num_layers(config)
     try:
-        from ..auto import AutoModelForCausalLM, AutoConfig
+        from ..auto import AutoConfig, AutoModelForCausalLM
 
         entry.architecture = AutoModelForCausalLM.model_class(AutoConfig.from_dict(dict(config))).__name__
         entry.task = task_for_architecture(entry.architecture)
@@ -354,7 +354,8 @@ def search_hub(task: str | None = None, search: str | None = None, limit: int = 
                           downloads=getattr(m, "downloads", None), has_weights=True, has_tokenizer=True,
                           error="on the Hub: numbers known after download")
                for m in result.get("models", [])]
-    return entries, f"{len(entries)} Hub models for {task or search or 'any task'} ({time.monotonic() - started:.1f} s)."
+    took = time.monotonic() - started
+    return entries, f"{len(entries)} Hub models for {task or search or 'any task'} ({took:.1f} s)."
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -396,7 +397,8 @@ def load_entry(entry: ModelEntry, mode: str = "model", dtype: str = "auto", devi
     model = cls.from_pretrained(entry.location, device=device, **kwargs)
     report(2, total, "loading the tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(entry.location, **({"gguf_file": entry.gguf_file} if entry.gguf_file else {}))
+        tokenizer = AutoTokenizer.from_pretrained(entry.location, **({"gguf_file": entry.gguf_file}
+                                                                     if entry.gguf_file else {}))
     except Exception as error:
         if mode == "pipeline":
             raise

@@ -75,7 +75,8 @@ class ModelPicker(Displayable):
                  mode: str = "model", dtype: str = "auto", device=None, hub_timeout: float = 5.0,
                  hub_limit: int = 20) -> None:
         self.paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())
-        self.cache_dir, self.include_cache, self.include_zoo, self.zoo_dir = cache_dir, include_cache, include_zoo, zoo_dir
+        self.cache_dir, self.zoo_dir = cache_dir, zoo_dir
+        self.include_cache, self.include_zoo = include_cache, include_zoo
         self.device, self.hub_timeout, self.hub_limit = device, hub_timeout, hub_limit
         self.entries: list[ModelEntry] = []
         self.hub_entries: list[ModelEntry] = []
@@ -160,12 +161,13 @@ class ModelPicker(Displayable):
             return None
         finally:
             self.load_button.disabled = False
-        self.model, self.tokenizer, self.pipeline, self.value = loaded.model, loaded.tokenizer, loaded.pipeline, loaded.value
+        self.model, self.tokenizer, self.pipeline = loaded.model, loaded.tokenizer, loaded.pipeline
+        self.value = loaded.value
         self.progress.bar_style = "success"
         what = f"a {self.pipeline.task} pipeline" if self.pipeline is not None else type(self.model).__name__
-        self._set_status(f"Loaded {entry.name} as {what} in {time.monotonic() - started:.1f} s: "
-                         "picker.value, picker.model, picker.tokenizer" + (", picker.pipeline" if self.pipeline else "") + "."
-                         + (" The folder has no tokenizer: picker.tokenizer is None." if self.tokenizer is None else ""))
+        names = "picker.value, picker.model, picker.tokenizer" + (", picker.pipeline" if self.pipeline else "")
+        missing = " The folder has no tokenizer: picker.tokenizer is None." if self.tokenizer is None else ""
+        self._set_status(f"Loaded {entry.name} as {what} in {time.monotonic() - started:.1f} s: {names}.{missing}")
         for callback in self._callbacks:
             callback(self.value)
         return self.value
@@ -231,7 +233,8 @@ class ModelPicker(Displayable):
         self._redraw()
 
     def _redraw(self) -> None:
-        self.table.value = f'<div class="wb-pick"><style>{STYLE}</style>{entries_table(self.filtered, self.chooser.value)}</div>'
+        table = entries_table(self.filtered, self.chooser.value)
+        self.table.value = f'<div class="wb-pick"><style>{STYLE}</style>{table}</div>'
         self.details.value = self._details_html(self.selected)
 
     def _details_html(self, entry: ModelEntry | None) -> str:

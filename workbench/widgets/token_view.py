@@ -77,7 +77,7 @@ class ChatView:
 @functools.lru_cache(maxsize=1)
 def _byte_level_decoder() -> dict[str, int]:
     """GPT-2's ``bytes_to_unicode``, inverted: printable stand-in character -> byte."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     codes, extra = list(printable), 0
     for byte in range(256):
         if byte not in printable:
@@ -237,11 +237,13 @@ def chat_view(tokenizer, messages: list, tools=None, chat_template: str | None =
     """Render ``messages`` with the chat template, tokenize the result as ``apply_chat_template``
     does (no special tokens added) and mark the assistant tokens: by the template's
     ``{% generation %}`` mask when it has one, otherwise by where the assistant contents sit."""
-    options = dict(tools=tools, chat_template=chat_template, add_generation_prompt=add_generation_prompt, **template_kwargs)
+    options = dict(tools=tools, chat_template=chat_template, add_generation_prompt=add_generation_prompt,
+                   **template_kwargs)
     text = tokenizer.apply_chat_template(messages, tokenize=False, **options)
     pieces = tokenize(tokenizer, text, add_special_tokens=False)
     if supports_generation_mask(tokenizer, chat_template, tools):
-        encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True, **options)
+        encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True,
+                                                **options)
         if list(encoded["input_ids"]) != [piece.id for piece in pieces]:
             raise ValueError("The chat template rendered differently twice (does it read the time?); "
                              "cannot line the assistant mask up with the tokens.")

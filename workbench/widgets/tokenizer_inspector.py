@@ -18,8 +18,17 @@ import os
 from html import escape
 
 from ._display import Displayable, import_ipywidgets
-from .token_view import (STYLE, ChatView, TokenPiece, chat_view, differences_html, pieces_html, pieces_table,
-                         split_differences, tokenize)
+from .token_view import (
+    STYLE,
+    ChatView,
+    TokenPiece,
+    chat_view,
+    differences_html,
+    pieces_html,
+    pieces_table,
+    split_differences,
+    tokenize,
+)
 
 DEFAULT_TEXT = "Tokenization is unbelievable!\nNew line, tab\tand café 🤗"
 
@@ -97,7 +106,8 @@ class TokenizerInspector(Displayable):
                 self.other_pieces = tokenize(self.other, self._text, self._add_special_tokens)
                 self.differences = split_differences(self._text, self.pieces, self.other_pieces)
             if self.chat is not None:
-                self.chat_view = chat_view(self.tokenizer, self.chat, tools=self.tools, chat_template=self.chat_template,
+                self.chat_view = chat_view(self.tokenizer, self.chat, tools=self.tools,
+                                           chat_template=self.chat_template,
                                            add_generation_prompt=self.add_generation_prompt)
         except Exception as error:  # shown in the widget: a bad template should not kill the view
             self.error = f"{type(error).__name__}: {error}"
@@ -111,8 +121,8 @@ class TokenizerInspector(Displayable):
                                          layout=widgets.Layout(width="100%", height="70px"))
         self.special_box = widgets.Checkbox(value=self._add_special_tokens, description="add special tokens",
                                             indent=False)
-        self.view_buttons = widgets.ToggleButtons(options=["text", "chat"], value=self.view,
-                                                  layout=widgets.Layout(display="" if self.chat is not None else "none"))
+        shown = widgets.Layout(display="" if self.chat is not None else "none")  # no chat, no toggle
+        self.view_buttons = widgets.ToggleButtons(options=["text", "chat"], value=self.view, layout=shown)
         self.output = widgets.HTML()
         self.text_box.observe(self._on_text, names="value")
         self.special_box.observe(self._on_special, names="value")
@@ -139,7 +149,8 @@ class TokenizerInspector(Displayable):
         return f"<div>{title}{pieces_html(pieces, self.show_ids, flagged)}{pieces_table(pieces)}</div>"
 
     def _flagged(self, pieces: list[TokenPiece]) -> set[int]:
-        return {p.index for p in pieces for d in self.differences if p.end > p.start and p.start < d.end and p.end > d.start}
+        return {p.index for p in pieces for d in self.differences
+                if p.end > p.start and p.start < d.end and p.end > d.start}
 
     def _text_body(self) -> str:
         if self.other is None:
@@ -157,7 +168,8 @@ class TokenizerInspector(Displayable):
                else "locating the assistant messages' contents in the rendered text")
         summary = (f"<b>{escape(_name(self.tokenizer))}</b> chat template: {len(view.pieces)} tokens, "
                    f"{len(view.assistant_tokens)} of them the assistant's (green; found by {escape(how)})")
-        return f"<div>{summary}{pieces_html(view.pieces, self.show_ids, chat=True)}{pieces_table(view.pieces, chat=True)}</div>"
+        tokens = pieces_html(view.pieces, self.show_ids, chat=True)
+        return f"<div>{summary}{tokens}{pieces_table(view.pieces, chat=True)}</div>"
 
     def _body(self) -> str:
         if self.error:

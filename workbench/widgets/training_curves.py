@@ -120,7 +120,9 @@ class TrainingCurves(Displayable):
             self._redraw(force=True)
             self._show_final()
         else:
-            done = f"training done: {self.step} steps in {_duration(self.finished - self.started)}" if self.started else "training done"
+            done = "training done"
+            if self.started is not None:
+                done += f": {self.step} steps in {_duration(self.finished - self.started)}"
             extra = " | ".join(f"{k} {_number(v)}" for k, v in self.summary.items())
             self._emit(f"{done}{' | ' + extra if extra else ''}")
 
@@ -290,10 +292,14 @@ class TrainingCurves(Displayable):
         png = self.png or self.to_png()
         last = "".join(f"<tr><td>{escape(k)}</td><td>{_number(points[-1][1])}</td><td>{points[-1][0]}</td></tr>"
                        for k, points in self.series.items())
-        summary = "".join(f"<tr><td>{escape(k)}</td><td>{_number(v)}</td><td></td></tr>" for k, v in self.summary.items())
-        table = f"<table><tr><th>series</th><th>last</th><th>at step</th></tr>{last}{summary}</table>" if last or summary else ""
-        return (f'<div style="font-family:system-ui,sans-serif;font-size:12px"><div><code>{escape(self._progress_text())}'
-                f"</code></div>{png_img(png, 'training curves')}{table}</div>")
+        summary = "".join(f"<tr><td>{escape(k)}</td><td>{_number(v)}</td><td></td></tr>"
+                          for k, v in self.summary.items())
+        table = ""
+        if last or summary:
+            table = f"<table><tr><th>series</th><th>last</th><th>at step</th></tr>{last}{summary}</table>"
+        figure = png_img(png, "training curves")
+        return (f'<div style="font-family:system-ui,sans-serif;font-size:12px">'
+                f"<div><code>{escape(self._progress_text())}</code></div>{figure}{table}</div>")
 
     def to_text(self) -> str:
         last = ", ".join(f"{k} {_number(points[-1][1])}" for k, points in self.series.items())
