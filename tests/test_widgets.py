@@ -415,14 +415,18 @@ def test_chat_view_marks_the_assistant_contents_when_the_template_has_no_generat
 
 
 def test_chat_view_uses_the_generation_mask_when_the_template_has_one(smollm2):
-    template = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}{% generation %}"
+    template = ("{% if tools %}<|im_start|>system\nTools:{% for t in tools %} {{ t.function.name }}{% endfor %}"
+                "<|im_end|>\n{% endif %}"
+                "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}{% generation %}"
                 "{{ m.content }}<|im_end|>{% endgeneration %}{% else %}{{ m.content }}<|im_end|>{% endif %}\n"
                 "{% endfor %}")
-    inspector = TokenizerInspector(smollm2, chat=CHAT, chat_template=template)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    inspector = TokenizerInspector(smollm2, chat=CHAT, chat_template=template, tools=tools)
     view = inspector.chat_view
-    expected = smollm2.apply_chat_template(CHAT, chat_template=template, return_dict=True,
+    expected = smollm2.apply_chat_template(CHAT, chat_template=template, tools=tools, return_dict=True,
                                            return_assistant_tokens_mask=True)
-    assert view.method == "generation"
+    assert view.method == "generation" and view.text.startswith("<|im_start|>system\nTools: get_weather<|im_end|>")
     assert [p.id for p in view.pieces] == expected["input_ids"]
     assert [int(p.assistant) for p in view.pieces] == expected["assistant_masks"]
     assert smollm2.decode([p.id for p in view.assistant_tokens]) == "Hello!<|im_end|>Hello again, friend.<|im_end|>"

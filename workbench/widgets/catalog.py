@@ -17,6 +17,8 @@ count times the dtype's size (weights only: activations and the KV cache come on
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import os
@@ -214,12 +216,24 @@ def describe_folder(folder: str | os.PathLike, name: str | None = None, source: 
 
 def describe_gguf(path: str | os.PathLike, name: str | None = None, source: str = "folder",
                   size_on_disk: int | None = None) -> ModelEntry:
-    """An entry for a ``.gguf`` file: config from its metadata, dtype = its main quantization."""
+    """An entry for a ``.gguf`` file: config from its metadata, dtype = its main quantization.
+    Parsing a file's metadata takes seconds (a vocabulary of 50k strings), so what it says is
+    kept per file (path, size, mtime): a rescan reads only new or changed files."""
     path = str(path)
-    entry = ModelEntry(name=name or os.path.basename(path), source=source, path=path, gguf_file=os.path.basename(path))
-    entry.size_on_disk = os.path.getsize(os.path.realpath(path)) if size_on_disk is None else size_on_disk
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    facts = _gguf_facts(real, stat.st_size, stat.st_mtime_ns)
+    return dataclasses.replace(facts, name=name or os.path.basename(path), source=source, path=path,
+                               gguf_file=os.path.basename(path),
+                               size_on_disk=stat.st_size if size_on_disk is None else size_on_disk,
+                               config=dict(facts.config))
+
+
+@functools.lru_cache(maxsize=64)
+def _gguf_facts(path: str, size: int, mtime_ns: int) -> ModelEntry:
+    entry = ModelEntry(name=os.path.basename(path), source="folder", path=path)
     try:
-        from ..gguf import _reader, read_gguf_config
+        from ..gguf import _reader, read_gguf_config  # the reader workbench's GGUF loading shares
 
         config = read_gguf_config(path)
         entry.has_tokenizer = "tokenizer.ggml.model" in _reader(path).fields
