@@ -1,0 +1,628 @@
+"""workbench.widgets: each widget driven from Python (values set, buttons clicked), its state and
+its static HTML checked. No kernel runs here: the widgets work without one, and TrainingCurves
+then writes log lines."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("matplotlib")
+
+import workbench.models.bert as bert  # noqa: E402
+import workbench.models.llama as llama  # noqa: E402
+from workbench import AutoTokenizer  # noqa: E402
+from workbench.porting import compare  # noqa: E402
+from workbench.porting.report import fmt  # noqa: E402
+from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves  # noqa: E402
+from workbench.widgets import catalog, training_curves  # noqa: E402
+from workbench.widgets._display import PNG_SIGNATURE  # noqa: E402
+from workbench.widgets.token_view import readable, show_whitespace  # noqa: E402
+
+ROOT = Path(__file__).parents[1]
+TINY_LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_llama(seed: int = 0, **overrides) -> llama.LlamaForCausalLM:
+    torch.manual_seed(seed)
+    model = llama.LlamaForCausalLM.from_config(llama.LlamaConfig(**{**TINY_LLAMA, **overrides})).eval()
+    with torch.no_grad():  # norms away from 1 so that an epsilon shows
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.1)
+    return model
+
+
+# --- a machine's worth of models: an HF cache, a local folder, a GGUF file, a zoo ----------------
+
+
+def write_hf_cache(cache: Path, repo_id: str, files: Path) -> Path:
+    """``files`` laid out as huggingface_hub caches a download: blobs named by hash, a snapshot
+    of symlinks, refs/main naming the commit. Returns the snapshot folder."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / COMMIT
+    (repo / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    for file in sorted(files.iterdir()):
+        data = file.read_bytes()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snapshot / file.name).symlink_to(os.path.relpath(blob, snapshot))
+    return snapshot
+
+
+def llama_cpp_permute(weight: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp's converter reorders each q/k head's rows (rotate-half -> interleaved pairs)."""
+    rows = weight.shape[0] // heads // 2
+    return weight.reshape(heads, 2, rows, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+
+
+def write_gguf(path: Path, model: llama.LlamaForCausalLM) -> Path:
+    gguf = pytest.importorskip("gguf")
+    config = model.config
+    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
+             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    top = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_freq_base(config.rope_parameters["rope_theta"])
+    writer.add_vocab_size(config.vocab_size)
+    heads = {"q_proj": config.num_attention_heads, "k_proj": config.num_key_value_heads}
+    for name, tensor in model.state_dict().items():
+        if name == "lm_head.weight":  # tied: llama.cpp writes no output.weight
+            continue
+        values = tensor.numpy()
+        if name.split(".")[-2] in heads:
+            values = llama_cpp_permute(values, heads[name.split(".")[-2]])
+        if name in top:
+            gguf_name = top[name]
+        else:
+            _, _, layer, rest = name.rsplit(".", 1)[0].split(".", 3)
+            gguf_name = f"blk.{layer}.{names[rest]}.weight"
+        writer.add_tensor(gguf_name, np.ascontiguousarray(values))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def machine(tmp_path_factory, minilm_path):
+    """A tiny BERT (MiniLM's tokenizer) in a fake HF cache, a tiny llama folder and a GGUF of it
+    under local/, and a zoo with one text-classification model."""
+    root = tmp_path_factory.mktemp("machine")
+    torch.manual_seed(0)
+    encoder = bert.BertModel.from_config(bert.BertConfig(vocab_size=30522, hidden_size=32, intermediate_size=37,
+                                                         num_hidden_layers=2, num_attention_heads=2,
+                                                         max_position_embeddings=64))
+    staged = root / "staged"
+    encoder.save_pretrained(staged)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(Path(minilm_path) / name, staged / name)
+    snapshot = write_hf_cache(root / "hub", "org/tiny-bert", staged)
+
+    decoder = tiny_llama(tie_word_embeddings=True)
+    decoder.save_pretrained(root / "local" / "tiny-llama")
+    (root / "local" / "ggufs").mkdir()
+    write_gguf(root / "local" / "ggufs" / "tiny-llama.F32.gguf", decoder)
+
+    torch.manual_seed(1)
+    classifier = bert.BertForSequenceClassification.from_config(bert.BertConfig(
+        vocab_size=30522, hidden_size=32, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=64, num_labels=3))
+    classifier.save_pretrained(root / "zoo" / "text-classification")
+    return SimpleNamespace(root=root, cache=root / "hub", snapshot=snapshot, local=root / "local", zoo=root / "zoo",
+                           encoder=encoder, decoder=decoder, classifier=classifier,
+                           gguf=root / "local" / "ggufs" / "tiny-llama.F32.gguf")
+
+
+@pytest.fixture(scope="module")
+def picker(machine):
+    return ModelPicker(paths=[machine.local], cache_dir=machine.cache, zoo_dir=machine.zoo)
+
+
+def entry(picker, name) -> catalog.ModelEntry:
+    return next(e for e in picker.entries if name in (e.name, e.gguf_file))
+
+
+def files_size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+# --- ModelPicker -----------------------------------------------------------------------------------
+
+
+def test_picker_lists_the_cache_a_folder_a_gguf_file_and_the_zoo(picker, machine):
+    assert sorted((e.source, e.name) for e in picker.entries) == [
+        ("cache", "org/tiny-bert"), ("folder", "tiny-llama"), ("folder", "tiny-llama.F32.gguf"),
+        ("zoo", "zoo/text-classification")]
+    cached = entry(picker, "org/tiny-bert")
+    assert cached.path == str(machine.snapshot) and cached.revision == COMMIT
+    assert (cached.architecture, cached.task, cached.num_layers, cached.dtype) == \
+        ("BertModel", "feature-extraction", 2, "float32")
+    assert cached.has_tokenizer and cached.error is None
+    gguf_entry = entry(picker, "tiny-llama.F32.gguf")
+    assert (gguf_entry.architecture, gguf_entry.task, gguf_entry.dtype, gguf_entry.has_tokenizer) == \
+        ("LlamaForCausalLM", "text-generation", "F32", False)
+    zoo = entry(picker, "zoo/text-classification")
+    assert (zoo.task, zoo.architecture, zoo.num_layers) == ("text-classification", "BertForSequenceClassification", 1)
+
+
+def test_picker_numbers_match_the_real_models(picker, machine):
+    """Parameters equal num_parameters() of the model (tied weights once), sizes the bytes on disk,
+    memory the parameters times the dtype's size."""
+    expected = {"org/tiny-bert": machine.encoder, "tiny-llama": machine.decoder, "tiny-llama.F32.gguf": machine.decoder,
+                "zoo/text-classification": machine.classifier}
+    for name, model in expected.items():
+        found = entry(picker, name)
+        assert found.num_parameters == model.num_parameters(), name
+        assert found.memory("float32") == 4 * model.num_parameters()
+        assert found.memory("bfloat16") == found.memory("float16") == 2 * model.num_parameters()
+    blobs = machine.cache / "models--org--tiny-bert" / "blobs"
+    assert entry(picker, "org/tiny-bert").size_on_disk == files_size(blobs)
+    assert entry(picker, "tiny-llama").size_on_disk == files_size(machine.local / "tiny-llama")
+    assert entry(picker, "tiny-llama.F32.gguf").size_on_disk == machine.gguf.stat().st_size
+    assert machine.decoder.config.tie_word_embeddings  # the count above is not the untied one
+    untied = sum(p.numel() for p in machine.decoder.state_dict().values())
+    assert entry(picker, "tiny-llama").num_parameters < untied
+
+
+def test_picker_table_and_fallback_html_show_the_numbers(picker):
+    picker.task_filter.value = picker.arch_filter.value = "(all)"
+    bundle = picker._repr_mimebundle_()
+    assert {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"} <= set(bundle)
+    for found in picker.entries:
+        cells = [html.escape(c) for c in [found.name, found.source, found.task or "-"]]
+        numbers = [catalog_cell for catalog_cell in _cells(found)]
+        for text in cells + numbers:
+            assert text in bundle["text/html"] and text in picker.table.value
+    assert "993.5K" in bundle["text/html"]  # the tiny BERT: 993,514 parameters
+
+
+def _cells(found):
+    from workbench.widgets.model_picker import entry_cells
+
+    return entry_cells(found)[4:]
+
+
+def test_picker_filters_by_task_architecture_and_name(picker):
+    assert {"feature-extraction", "text-generation", "text-classification"} <= set(picker.task_filter.options)
+    picker.task_filter.value = "text-generation"
+    assert sorted(e.name for e in picker.filtered) == ["tiny-llama", "tiny-llama.F32.gguf"]
+    assert [key for _, key in picker.chooser.options] == [e.key for e in picker.filtered]
+    assert "org/tiny-bert" not in picker.table.value
+    picker.search_box.value = "gguf"
+    assert [e.name for e in picker.filtered] == ["tiny-llama.F32.gguf"]
+    assert picker.selected.name == "tiny-llama.F32.gguf"  # the choice follows what is shown
+    with pytest.raises(KeyError, match="check the filters"):
+        picker.select("org/tiny-bert")
+    picker.search_box.value = ""
+    picker.task_filter.value = "(all)"
+    picker.arch_filter.value = "BertModel"
+    assert [e.name for e in picker.filtered] == ["org/tiny-bert"]
+    picker.arch_filter.value = "(all)"
+    assert len(picker.filtered) == 4
+
+
+def test_picker_loads_a_pipeline_from_the_cache(picker, machine):
+    picker.select("org/tiny-bert")
+    picker.mode.value = "pipeline"
+    picker.load_button.click()
+    assert picker.pipeline is not None and picker.value is picker.pipeline
+    assert picker.pipeline.task == "feature-extraction"
+    features = picker.value("hello world")
+    tokens = picker.tokenizer("hello world", return_tensors="pt")
+    with torch.no_grad():
+        expected = machine.encoder.eval()(**tokens).last_hidden_state[0]
+    assert torch.allclose(torch.tensor(features[0]), expected, atol=1e-5)
+    assert (picker.progress.value, picker.progress.max, picker.progress.bar_style) == (4, 4, "success")
+    steps = [m for m in picker.messages if m.startswith("[")]
+    assert steps[-5:] == ["[0/4] reading the config of org/tiny-bert ...", "[1/4] loading the weights (BertModel) ...",
+                          "[2/4] loading the tokenizer ...", "[3/4] building the feature-extraction pipeline ...",
+                          "[4/4] done"]
+    assert picker.status.startswith("Loaded org/tiny-bert as a feature-extraction pipeline")
+
+
+def test_picker_loads_a_model_in_the_chosen_dtype_and_a_gguf_file(picker, machine):
+    picker.mode.value = "model"
+    picker.select("tiny-llama")
+    picker.dtype.value = "bfloat16"
+    loaded = []
+    picker.on_load(loaded.append)
+    picker.load_button.click()
+    assert type(picker.model).__name__ == "LlamaForCausalLM" and picker.model.dtype == torch.bfloat16
+    assert picker.tokenizer is None and picker.pipeline is None and "no tokenizer" in picker.status
+    assert loaded == [picker.model]
+    picker.select("tiny-llama.F32.gguf")
+    model = picker.load(dtype="auto")
+    ids = torch.tensor([[3, 14, 15, 9, 26, 5]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, machine.decoder(ids).logits, atol=1e-5)
+
+
+def test_picker_reports_a_failed_load_and_counts_an_unknown_architecture_from_its_headers(machine, tmp_path):
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "other" / "falcon-ish"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": "falcon", "architectures": ["FalconForCausalLM"],
+                                                    "num_hidden_layers": 3, "torch_dtype": "bfloat16"}))
+    save_file({"shared.weight": torch.zeros(10, 4, dtype=torch.bfloat16), "lm.bias": torch.zeros(7)},
+              str(folder / "model.safetensors"))
+    picker = ModelPicker(paths=[tmp_path / "other"], include_cache=False, include_zoo=False)
+    (found,) = picker.entries
+    assert (found.num_parameters, found.num_layers, found.dtype, found.task) == \
+        (47, 3, "bfloat16", "text-generation")
+    assert "not buildable in workbench" in found.error
+    assert picker.load() is None and picker.value is None
+    assert picker.status.startswith("Loading falcon-ish failed: UnsupportedModelError")
+    assert picker.progress.bar_style == "danger" and not picker.load_button.disabled
+
+
+def test_hub_search_is_skipped_offline_and_bounded_online(picker, monkeypatch):
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    picker.hub_button.click()
+    assert picker.hub_entries == [] and "HF_HUB_OFFLINE" in picker.status
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    calls = []
+
+    def list_models(self, **kwargs):
+        calls.append(kwargs)
+        return iter([SimpleNamespace(id="org/gen-1", pipeline_tag="text-generation", downloads=10)])
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_models", list_models)
+    picker.task_filter.value = "text-generation"
+    picker.hub_button.click()
+    assert calls[-1]["filter"] == "text-generation" and calls[-1]["limit"] == picker.hub_limit
+    assert [(e.name, e.source, e.task) for e in picker.hub_entries] == [("org/gen-1", "hub", "text-generation")]
+    assert "org/gen-1" in [e.name for e in picker.filtered] and "org/gen-1" in picker.to_html()
+
+    def hanging(self, **kwargs):
+        time.sleep(5)
+        return iter([])
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_models", hanging)
+    picker.hub_timeout = 0.2
+    started = time.monotonic()
+    assert picker.search_hub() == [] and time.monotonic() - started < 2
+    assert "did not answer within 0.2 s" in picker.status
+    picker.task_filter.value = "(all)"
+
+
+# --- TokenizerInspector ----------------------------------------------------------------------------
+
+TEXT = "Tokenization is unbelievable!\nNew line\tand café 🤗"
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_path):
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_path):
+    return AutoTokenizer.from_pretrained(smollm2_path)
+
+
+@pytest.mark.parametrize("which", ["minilm", "smollm2"])
+def test_inspector_tokens_ids_and_offsets_are_the_tokenizers_own(which, request):
+    tokenizer = request.getfixturevalue(which)
+    inspector = TokenizerInspector(tokenizer, text=TEXT)
+    encoded = tokenizer(TEXT, return_offsets_mapping=True)
+    assert inspector.ids == encoded["input_ids"]
+    assert inspector.offsets == [tuple(o) for o in encoded["offset_mapping"]]
+    assert [p.token for p in inspector.pieces] == tokenizer.convert_ids_to_tokens(encoded["input_ids"])
+    specials = [i for i in encoded["input_ids"] if i in tokenizer.all_special_ids]
+    assert [p.id for p in inspector.pieces if p.special] == specials
+    page = inspector.to_html()
+    assert all(f"<sub>{i}</sub>" in page for i in encoded["input_ids"])
+    assert page == inspector.output.value
+    assert f"{len(encoded['input_ids'])} tokens" in page
+
+
+def test_inspector_shows_byte_level_pieces_readably(smollm2):
+    inspector = TokenizerInspector(smollm2, text=TEXT)
+    by_token = {p.token: p.text for p in inspector.pieces}
+    assert by_token["Ġis"] == "·is" and by_token["Ċ"] == "↵" and by_token["ĉ"] == "⇥"
+    assert by_token["ĠcafÃ©"] == "·café"
+    assert "".join(p.text for p in inspector.pieces[-3:]) == "·\\xf0\\x9f\\xa4\\x97"  # 🤗 in three byte pieces
+    assert readable("<0x0A>", "sentencepiece") == "\n" and readable("▁New", "sentencepiece") == " New"
+    assert readable("<0xE2>", "sentencepiece") == "<0xE2>" and show_whitespace(" a\tb\n") == "·a⇥b↵"
+
+
+def test_inspector_follows_the_text_box_and_the_special_tokens_box(minilm):
+    inspector = TokenizerInspector(minilm, text="hello")
+    inspector.text_box.value = "hello world"
+    assert inspector.text == "hello world"
+    assert [p.token for p in inspector.pieces] == ["[CLS]", "hello", "world", "[SEP]"]
+    assert inspector.pieces[0].special and not inspector.pieces[1].special
+    inspector.special_box.value = False
+    assert inspector.ids == minilm("hello world", add_special_tokens=False)["input_ids"]
+    inspector.text = "bye"
+    assert inspector.text_box.value == "bye" and [p.token for p in inspector.pieces] == ["bye"]
+
+
+def test_side_by_side_finds_where_wordpiece_and_bpe_split_differently(minilm, smollm2):
+    inspector = TokenizerInspector(minilm, text="Tokenization is unbelievable", other=smollm2)
+    assert [p.id for p in inspector.other_pieces] == smollm2("Tokenization is unbelievable")["input_ids"]
+    (difference,) = inspector.differences  # token|ization is cut alike; " is" vs "is" is whitespace only
+    assert (difference.start, difference.end, difference.text) == (16, 28, "unbelievable")
+    assert difference.tokens == ["unbelievable"] and difference.other_tokens == ["·unbelie", "vable"]
+    page = inspector.to_html()
+    assert f"{len(inspector.pieces)} tokens" in page and f"{len(inspector.other_pieces)} tokens" in page
+    assert "1 places split differently" in page and "·unbelie | vable" in page
+    flagged = re.findall(r'class="tk diff"[^>]*>([^<]*)<', page)
+    assert flagged == ["unbelievable", "·unbelie", "vable"]
+    inspector.text = "Hello world"
+    assert inspector.differences == [] and "at the same places" in inspector.to_html()
+
+
+CHAT = [{"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Hello! Again?"}, {"role": "assistant", "content": "Hello again, friend."}]
+
+
+def test_chat_view_marks_the_assistant_contents_when_the_template_has_no_generation_block(smollm2):
+    inspector = TokenizerInspector(smollm2, chat=CHAT)
+    view = inspector.chat_view
+    assert view.method == "offsets" and inspector.view == "chat"
+    assert [p.id for p in view.pieces] == smollm2.apply_chat_template(CHAT, return_dict=False)
+    marked = [p.id for p in view.pieces if p.assistant]
+    assert smollm2.decode(marked) == "Hello!Hello again, friend."
+    # exactly the tokens inside the two assistant contents: the user's "Hello!" is not marked
+    inside = [p.id for p in view.pieces if any(s <= p.start and p.end <= e for s, e in view.spans)]
+    assert marked == inside and len(view.spans) == 2
+    assert all(view.text[s:e] in ("Hello!", "Hello again, friend.") for s, e in view.spans)
+    assert f"{len(marked)} of them the assistant's" in inspector.to_html()
+    inspector.view_buttons.value = "text"
+    assert "chat template" not in inspector.output.value and "chat template" in inspector.to_html()
+
+
+def test_chat_view_uses_the_generation_mask_when_the_template_has_one(smollm2):
+    template = ("{% if tools %}<|im_start|>system\nTools:{% for t in tools %} {{ t.function.name }}{% endfor %}"
+                "<|im_end|>\n{% endif %}"
+                "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.role == 'assistant' %}{% generation %}"
+                "{{ m.content }}<|im_end|>{% endgeneration %}{% else %}{{ m.content }}<|im_end|>{% endif %}\n"
+                "{% endfor %}")
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city.",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    inspector = TokenizerInspector(smollm2, chat=CHAT, chat_template=template, tools=tools)
+    view = inspector.chat_view
+    expected = smollm2.apply_chat_template(CHAT, chat_template=template, tools=tools, return_dict=True,
+                                           return_assistant_tokens_mask=True)
+    assert view.method == "generation" and view.text.startswith("<|im_start|>system\nTools: get_weather<|im_end|>")
+    assert [p.id for p in view.pieces] == expected["input_ids"]
+    assert [int(p.assistant) for p in view.pieces] == expected["assistant_masks"]
+    assert smollm2.decode([p.id for p in view.assistant_tokens]) == "Hello!<|im_end|>Hello again, friend.<|im_end|>"
+
+
+# --- ActivationDiff --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def eps_diff():
+    """Two tiny llamas; the candidate's norms have wrong epsilons: slightly in the first layer
+    (errors ~1e-2 from there on), badly in the final norm (errors ~1)."""
+    reference = tiny_llama()
+    candidate = copy.deepcopy(reference)
+    candidate.model.layers[0].input_layernorm.variance_epsilon = 1e-4
+    candidate.model.norm.variance_epsilon = 1e-1
+    ids = {"input_ids": torch.randint(3, 99, (2, 7), generator=torch.Generator().manual_seed(0))}
+    return ActivationDiff(reference, candidate, ids)
+
+
+def test_activation_diff_names_the_module_where_the_error_enters(eps_diff):
+    assert eps_diff.first.reference == "model.layers.0.input_layernorm"
+    assert all(row.max_abs_err == 0.0 for row in eps_diff.report.rows[: eps_diff.first.index])
+    assert "first divergence: <b>model.layers.0.input_layernorm</b>" in eps_diff.header.value
+    assert eps_diff.heatmap_png.startswith(PNG_SIGNATURE) and eps_diff.heatmap.value == eps_diff.heatmap_png
+    assert eps_diff.selected is eps_diff.first  # the drill-down opens on it
+    bundle = eps_diff._repr_mimebundle_()
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "first divergence model.layers.0.input_layernorm" in bundle["text/plain"]
+
+
+def test_tolerance_slider_moves_the_first_divergence_without_rerunning(eps_diff, monkeypatch):
+    import workbench.widgets.activation_diff as module
+
+    monkeypatch.setattr(module, "compare", None)  # a re-run would fail
+    report, first = eps_diff.report, eps_diff.first
+    layer_errors = [row.max_abs_err for row in report.rows if row.reference.startswith("model.layers.")]
+    above = 2 * max(layer_errors)  # past every error the first layer's epsilon causes
+    assert above < report["model.norm"].max_abs_err
+    eps_diff.atol_slider.value = above
+    later = eps_diff.first
+    assert later.reference == "model.norm" and later is report.first_divergence(atol=above)
+    assert not first.exceeds(eps_diff.atol, eps_diff.rtol)
+    assert f"<b>{later.reference}</b>" in eps_diff.header.value and later.reference in eps_diff.to_html()
+    eps_diff.atol_slider.value = 10 * report.max_abs_err
+    assert eps_diff.first is None and eps_diff.exceeding == []
+    assert "no divergence" in eps_diff.header.value and "no divergence" in eps_diff.to_html()
+    eps_diff.atol = 1e-5
+    assert eps_diff.atol_slider.value == pytest.approx(1e-5) and eps_diff.first is first
+    eps_diff.rtol = 10.0  # a relative tolerance alone can hide it too
+    assert eps_diff.first is report.first_divergence(atol=1e-5, rtol=10.0) and eps_diff.rtol_box.value == 10.0
+    eps_diff.rtol = 1e-4
+    assert eps_diff.first is first
+
+
+def _table_cells(page: str) -> list[list[str]]:
+    table = page[page.index("<table><tr><th>#</th>"):]
+    table = table[: table.index("</table>")]
+    return [[html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)] for row in table.split("<tr")[2:]]
+
+
+def test_fallback_html_holds_the_same_numbers_as_the_widget_table(eps_diff):
+    widget_cells = _table_cells(eps_diff.table.value)
+    fallback_cells = _table_cells(eps_diff.to_html())
+    assert widget_cells == fallback_cells == [list(row.values()) for row in eps_diff.table_rows()]
+    assert len(widget_cells) == len(eps_diff.report.rows)
+    for cells, row in zip(widget_cells, eps_diff.report.rows):
+        assert cells[5:8] == [fmt(row.max_abs_err), fmt(row.max_rel_err), fmt(row.mean_abs_err)]
+        assert (cells[10] == "yes") == row.exceeds(eps_diff.atol, eps_diff.rtol)
+
+
+def test_drill_down_shows_both_tensors(eps_diff):
+    row = eps_diff.report["model.layers.1.mlp.down_proj"]
+    eps_diff.module_menu.value = row.index
+    assert eps_diff.selected is row
+    details = eps_diff.details.value
+    for side in (row.reference_stats, row.candidate_stats):
+        for value in (side.mean, side.std, side.min, side.max, side.norm):
+            assert fmt(value) in details
+    assert "[2, 7, 32]" in details and "float32" in details and fmt(row.max_abs_err) in details
+    assert eps_diff.select("model.layers.0.self_attn.q_proj").index == eps_diff.module_menu.value
+
+
+def test_activation_diff_accepts_a_report(eps_diff):
+    report = compare(tiny_llama(), tiny_llama(), {"input_ids": torch.tensor([[5, 6, 7]])}, atol=1e-3)
+    view = ActivationDiff(report)
+    assert view.report is report and view.atol == 1e-3 and view.first is None
+    assert "no divergence" in view.to_html()
+    with pytest.raises(TypeError, match="needs both models"):
+        ActivationDiff(tiny_llama())
+
+
+# --- TrainingCurves --------------------------------------------------------------------------------
+
+
+def run_fake_training(curves: TrainingCurves, steps: int = 40) -> None:
+    """The events a Trainer sends: a log every 5 steps, an evaluation every 20 (logged, then
+    passed to on_evaluate, as the reference does), the final train_* summary."""
+    state = SimpleNamespace(global_step=0, max_steps=steps, epoch=0.0)
+    curves.on_init_end(None, state, None)
+    curves.on_train_begin(None, state, None)
+    for step in range(1, steps + 1):
+        state.global_step, state.epoch = step, step / 20
+        curves.on_step_begin(None, state, None)
+        curves.on_step_end(None, state, None)
+        if step % 5 == 0:
+            curves.on_log(None, state, None, logs={"loss": 4 / step, "learning_rate": 1e-4 * (1 - step / steps),
+                                                   "grad_norm": 2 + step / 10, "epoch": state.epoch})
+        if step % 20 == 0:
+            metrics = {"eval_loss": 3 / step, "eval_accuracy": step / 50, "eval_runtime": 0.5,
+                       "eval_samples_per_second": 100.0, "epoch": state.epoch}
+            curves.on_log(None, state, None, logs=dict(metrics))
+            curves.on_evaluate(None, state, None, metrics=metrics)
+    curves.on_log(None, state, None, logs={"train_runtime": 12.5, "train_loss": 0.4, "total_flos": 1e9, "epoch": 2.0})
+    curves.on_train_end(None, state, None)
+
+
+def test_training_curves_accumulate_the_series_and_write_log_lines_outside_a_kernel():
+    lines = []
+    curves = TrainingCurves(log=lines.append)
+    assert curves.notebook is False  # no Jupyter kernel runs the tests
+    run_fake_training(curves)
+    assert curves.series["loss"] == [(s, 4 / s) for s in range(5, 41, 5)]
+    assert curves.series["learning_rate"] == [(s, 1e-4 * (1 - s / 40)) for s in range(5, 41, 5)]
+    assert curves.series["grad_norm"] == [(s, 2 + s / 10) for s in range(5, 41, 5)]
+    assert curves.series["eval_loss"] == [(20, 0.15), (40, 0.075)]  # logged and evaluated: kept once
+    assert curves.series["eval_accuracy"] == [(20, 0.4), (40, 0.8)]
+    assert set(curves.series) == {"loss", "learning_rate", "grad_norm", "eval_loss", "eval_accuracy"}
+    assert curves.summary == {"train_runtime": 12.5, "train_loss": 0.4, "total_flos": 1e9}
+    assert lines == curves.lines and lines[0] == "training: 40 steps"
+    assert len(lines) == 1 + 8 + 2 + 1  # begin, 8 logs, 2 evaluations (printed once each), end
+    assert lines[1].startswith("step 5/40 (12%) | epoch 0.25 | elapsed ") and lines[1].endswith(
+        "| loss 0.8 | learning_rate 8.75e-05 | grad_norm 2.5")
+    assert "eval_loss 0.15 | eval_accuracy 0.4" in lines[5]
+    assert lines[-1].startswith("training done: 40 steps in ") and "train_loss 0.4" in lines[-1]
+    assert curves.widget is None and curves.draw_count == 0  # nothing drawn for a terminal
+    png = curves.to_png()
+    assert png.startswith(PNG_SIGNATURE)
+    assert [title for title, _ in curves.panels()] == ["loss", "learning rate", "grad norm", "metrics"]
+    assert "data:image/png;base64," in curves.to_html() and "eval_accuracy" in curves.to_html()
+
+
+def test_training_curves_print_by_default(capsys):
+    curves = TrainingCurves()
+    state = SimpleNamespace(global_step=3, max_steps=6, epoch=0.5)
+    curves.on_train_begin(None, state, None)
+    curves.on_log(None, state, None, logs={"loss": 1.5})
+    assert capsys.readouterr().out.splitlines()[-1].endswith("| loss 1.5")
+
+
+def test_training_curves_in_a_notebook_draw_throttled_and_end_on_a_static_png(monkeypatch):
+    shown = []
+
+    class Handle:
+        def update(self, obj, **kwargs):
+            shown.append(("update", obj, kwargs))
+
+    def display(obj, **kwargs):
+        shown.append(("display", obj, kwargs))
+        return Handle()
+
+    monkeypatch.setattr(training_curves, "_display", display)
+    curves = TrainingCurves(notebook=True, min_interval=3600)
+    run_fake_training(curves)
+    assert shown[0][0] == "display" and shown[0][1] is curves and shown[0][2] == {"display_id": True}
+    assert curves.draw_count == 4  # throttled: the first log, then only the two evaluations and the end force one
+    assert curves.progress_bar.value == curves.progress_bar.max == 40 and curves.progress_bar.bar_style == "success"
+    (output,) = curves.output.outputs
+    assert output["data"]["image/png"] and curves.png.startswith(PNG_SIGNATURE)
+    kind, final, options = shown[-1]
+    assert kind == "update" and options == {"raw": True}
+    assert final["image/png"] == curves.png and "data:image/png;base64," in final["text/html"]
+    assert curves.lines == []  # no log lines in a notebook
+
+
+def test_training_curves_has_every_callback_event_of_the_reference():
+    trainer_callback = pytest.importorskip("transformers.trainer_callback")
+    events = [name for name in dir(trainer_callback.TrainerCallback) if name.startswith("on_")]
+    assert events and all(callable(getattr(TrainingCurves, name, None)) for name in events)
+    lines = []
+    curves = TrainingCurves(log=lines.append)
+    handler = trainer_callback.CallbackHandler([trainer_callback.DefaultFlowCallback, curves], None, None, None, None)
+    state, control = trainer_callback.TrainerState(max_steps=2), trainer_callback.TrainerControl()
+    handler.on_train_begin(SimpleNamespace(), state, control)
+    state.global_step = 1
+    handler.on_log(SimpleNamespace(), state, control, {"loss": 0.5})
+    handler.on_train_end(SimpleNamespace(), state, control)
+    assert curves.series == {"loss": [(1, 0.5)]} and len(lines) == 3
+
+
+# --- the core stays free of UI libraries ---------------------------------------------------------
+
+
+def test_importing_workbench_and_porting_loads_no_ui_library():
+    code = ("import workbench, workbench.porting, workbench.widgets, workbench.widgets.catalog, sys, json; "
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    modules = json.loads(out.stdout.splitlines()[-1])
+    assert not [m for m in modules if m.split(".")[0] in ("ipywidgets", "matplotlib", "IPython", "transformers")]
