@@ -60,6 +60,9 @@ class PreTrainedModel(nn.Module):
     _tied_weights_keys: dict[str, str] = {}
     # checkpoint keys that older exporters wrote and that mean nothing to the model
     _ignore_unexpected: tuple[str, ...] = ()
+    # model tensors that checkpoints may leave out because their initial values are the right
+    # ones (a fixed sinusoidal table, a zero output bias): initialised without a warning
+    _ignore_missing: tuple[str, ...] = ()
     # (pattern, replacement) applied to checkpoint keys written by older exporters
     _checkpoint_renames: tuple[tuple[str, str], ...] = ()
     main_input_name = "input_ids"
@@ -217,7 +220,8 @@ class PreTrainedModel(nn.Module):
             _assign(self, key, tensor)
             loaded.add(key)
         tied = set(self.active_tied_weights())
-        info.missing_keys = [k for k in expected if k not in loaded and k not in tied]
+        info.missing_keys = [k for k in expected if k not in loaded and k not in tied
+                             and not any(re.search(p, k) for p in self._ignore_missing)]
         return info
 
     def _initialise_missing(self, info: LoadingInfo, dtype: torch.dtype) -> None:
