@@ -23,6 +23,7 @@ _LAZY = {
     "AutoModelForTokenClassification": "auto",
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForMultipleChoice": "auto",
+    "AutoModelForSeq2SeqLM": "auto",
     "PreTrainedModel": "modeling",
     # model families
     **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
@@ -37,6 +38,13 @@ _LAZY = {
     # one config-driven decoder, workbench/models/llama.py
     **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
        for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
+    # encoder-decoders, one config-driven file: workbench/models/bart.py
+    **{f"{family}{suffix}": "models.bart" for family in ("Bart", "MBart", "Marian", "Pegasus")
+       for suffix in ("Config", "Model")},
+    **{name: "models.bart" for name in (
+        "BartForConditionalGeneration", "BartForSequenceClassification", "MBartForConditionalGeneration",
+        "MBartForSequenceClassification", "MarianMTModel", "PegasusForConditionalGeneration",
+    )},
     # generation
     **{name: "generation" for name in (
         "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
@@ -47,7 +55,8 @@ _LAZY = {
         "SuppressTokensAtBeginLogitsProcessor", "ForcedBOSTokenLogitsProcessor", "ForcedEOSTokenLogitsProcessor",
         "InfNanRemoveLogitsProcessor", "LogitNormalization", "StoppingCriteria", "StoppingCriteriaList",
         "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria", "StopStringCriteria",
-        "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput",
+        "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput", "GenerateEncoderDecoderOutput",
+        "GenerateBeamEncoderDecoderOutput",
     )},
     # tokenizers
     "AutoTokenizer": "tokenization",
