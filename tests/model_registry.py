@@ -17,6 +17,9 @@ class Case:
     config: dict
     heads: tuple[str, ...]  # reference/workbench class names
     decoder: bool = False  # causal LM: also check cached decode == full forward
+    # encoder-decoder: the inputs also hold decoder_input_ids (test_models.make_inputs), and the
+    # encoder-decoder contract tests run (cached decode, loss from labels)
+    encoder_decoder: bool = False
     extra: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -80,15 +83,49 @@ CASES += [
          ("GPT2Model", "GPT2LMHeadModel"), decoder=True),
 ]
 
-# Head names whose Auto class is not "AutoModelFor" + the part after "For" (checked in order)
-AUTO_CLASS_BY_ENDING = {"LMHeadModel": "AutoModelForCausalLM", "Model": "AutoModel"}
+# encoder-decoders: encoder 2 layers x 4 heads, decoder 3 layers x 2 heads (so a mix-up of the two
+# shows); special tokens below 3, so the random ids (from 3 up) never hold one by chance
+TINY_SEQ2SEQ = dict(vocab_size=99, d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=37,
+                    decoder_layers=3, decoder_attention_heads=2, decoder_ffn_dim=41, max_position_embeddings=64,
+                    dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
+                    eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2)
+TINY_PEGASUS = {k: v for k, v in TINY_SEQ2SEQ.items() if k != "bos_token_id"} | dict(
+    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1, scale_embedding=True)
+# Marian starts the decoder from the pad token
+TINY_MARIAN = dict(TINY_SEQ2SEQ, decoder_start_token_id=1, scale_embedding=True)
+
+CASES += [
+    Case("bart", "bart", dict(TINY_SEQ2SEQ, num_labels=3),
+         ("BartModel", "BartForConditionalGeneration", "BartForSequenceClassification"), encoder_decoder=True),
+    Case("bart-scaled-untied-relu", "bart",
+         dict(TINY_SEQ2SEQ, scale_embedding=True, tie_word_embeddings=False, activation_function="relu"),
+         ("BartModel", "BartForConditionalGeneration"), encoder_decoder=True),
+    # pre-norm layers, final layer norms, labels shifted from each row's last token
+    Case("mbart", "mbart", dict(TINY_SEQ2SEQ, num_labels=3),
+         ("MBartModel", "MBartForConditionalGeneration", "MBartForSequenceClassification"), encoder_decoder=True),
+    # sinusoidal positions (not saved by MarianMTModel), no embedding layer norm
+    Case("marian", "marian", TINY_MARIAN, ("MarianModel", "MarianMTModel"), encoder_decoder=True),
+    Case("marian-separate-vocabularies", "marian",
+         dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
+         ("MarianMTModel",), encoder_decoder=True),
+    # sinusoidal positions, pre-norm layers, final layer norms
+    Case("pegasus", "pegasus", TINY_PEGASUS, ("PegasusModel", "PegasusForConditionalGeneration"), encoder_decoder=True),
+]
+
+# Head names whose Auto class is not "AutoModelFor" + the part after "For" (checked first, in order)
+AUTO_CLASS_BY_ENDING = {"LMHeadModel": "AutoModelForCausalLM", "ForConditionalGeneration": "AutoModelForSeq2SeqLM",
+                        "MTModel": "AutoModelForSeq2SeqLM"}
 
 
 def auto_class_name(head: str) -> str:
-    """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"GPT2LMHeadModel"`` -> ``"AutoModelForCausalLM"``."""
+    """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"GPT2LMHeadModel"`` -> ``"AutoModelForCausalLM"``;
+    ``"MarianMTModel"`` -> ``"AutoModelForSeq2SeqLM"``; ``"BertModel"`` -> ``"AutoModel"``."""
+    ending = next((e for e in AUTO_CLASS_BY_ENDING if head.endswith(e)), None)
+    if ending is not None:
+        return AUTO_CLASS_BY_ENDING[ending]
     if "For" in head:
         return "AutoModelFor" + head.split("For", 1)[1]
-    return next(auto for ending, auto in AUTO_CLASS_BY_ENDING.items() if head.endswith(ending))
+    return "AutoModel"
 
 
 def head_cases() -> list[tuple[Case, str]]:

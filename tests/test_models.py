@@ -45,16 +45,27 @@ def checkpoints(tmp_path_factory):
 
 
 def make_inputs(case, head, batch=2, length=7, pad=True, seed=0):
-    """Token ids with the second row right-padded by two tokens (when ``pad``)."""
+    """Token ids with the second row right-padded by two tokens (when ``pad``).
+
+    Encoder-decoder cases: each row ends with eos, as the families' tokenizers write it, and the
+    decoder is teacher-forced on the input itself (``decoder_input_ids`` are ``input_ids`` shifted
+    right), so the padding mask marks the padded tail of the decoder inputs too.
+    """
     generator = torch.Generator().manual_seed(seed)
-    vocab = case.config["vocab_size"]
+    config = case.config
+    vocab = min(config["vocab_size"], config.get("decoder_vocab_size") or config["vocab_size"])
     shape = (batch, 3, length) if head.endswith("ForMultipleChoice") else (batch, length)
     input_ids = torch.randint(3, vocab, shape, generator=generator)
     attention_mask = torch.ones_like(input_ids)
     if pad:
         attention_mask[1, ..., -2:] = 0
-        input_ids[1, ..., -2:] = case.config.get("pad_token_id", 0) or 0
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
+        input_ids[1, ..., -2:] = config.get("pad_token_id", 0) or 0
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if case.encoder_decoder:
+        input_ids[torch.arange(batch), attention_mask.sum(-1) - 1] = config["eos_token_id"]
+        start = torch.full((batch, 1), config["decoder_start_token_id"])
+        inputs["decoder_input_ids"] = torch.cat([start, input_ids[:, :-1]], dim=1)
+    return inputs
 
 
 def main_outputs(out, head) -> dict[str, torch.Tensor]:
@@ -73,20 +84,39 @@ def assert_close_where_valid(actual, expected, mask, what):
     assert error <= ATOL, f"{what}: max abs error {error:.3g} > {ATOL}"
 
 
+# the per-layer outputs a model may return: decoder-only and encoder models have the first
+# name of each group, encoder-decoders the others
+HIDDEN_STATES = ("hidden_states", "encoder_hidden_states", "decoder_hidden_states")
+ATTENTIONS = ("attentions", "encoder_attentions", "decoder_attentions", "cross_attentions")
+
+
+def per_layer(out, names) -> dict[str, tuple]:
+    """The non-empty ones (the reference gives BERT and GPT-2 an empty ``cross_attentions``)."""
+    return {name: getattr(out, name) for name in names if getattr(out, name, None)}
+
+
 def compare(ours, theirs, head, inputs, with_internals=True):
     mask = inputs["attention_mask"] if not head.endswith("ForMultipleChoice") else None
     for name, tensor in main_outputs(theirs, head).items():
         assert getattr(ours, name).shape == tensor.shape, name
         assert_close_where_valid(getattr(ours, name), tensor, mask, name)
-    if with_internals:
-        assert len(ours.hidden_states) == len(theirs.hidden_states)
-        for i, (a, b) in enumerate(zip(ours.hidden_states, theirs.hidden_states)):
-            assert_close_where_valid(a, b, mask, f"hidden_states[{i}]")
-        assert len(ours.attentions) == len(theirs.attentions)
-        for i, (a, b) in enumerate(zip(ours.attentions, theirs.attentions)):
+    if not with_internals:
+        return
+    hidden, attentions = per_layer(theirs, HIDDEN_STATES), per_layer(theirs, ATTENTIONS)
+    assert hidden and attentions, "the reference returned no hidden states or attentions"
+    assert per_layer(ours, HIDDEN_STATES).keys() == hidden.keys()
+    assert per_layer(ours, ATTENTIONS).keys() == attentions.keys()
+    for name, states in hidden.items():
+        assert len(getattr(ours, name)) == len(states), name
+        for i, (a, b) in enumerate(zip(getattr(ours, name), states)):
+            assert_close_where_valid(a, b, mask, f"{name}[{i}]")
+    for name, maps in attentions.items():
+        assert len(getattr(ours, name)) == len(maps), name
+        for i, (a, b) in enumerate(zip(getattr(ours, name), maps)):
+            # (B, H, Q, K): rows of padded queries are left out
             query_mask = mask[:, None, :, None].expand_as(a).bool() if mask is not None else torch.ones_like(a, dtype=torch.bool)
             error = (a - b)[query_mask].abs().max().item()
-            assert error <= ATOL, f"attentions[{i}]: {error:.3g}"
+            assert error <= ATOL, f"{name}[{i}]: {error:.3g}"
 
 
 def run(model, inputs, internals=True):
@@ -149,7 +179,11 @@ def test_dtypes_and_shapes(case, head, checkpoints):
         for name, tensor in main_outputs(out, head).items():
             assert tensor.dtype == dtype, name
             assert torch.isfinite(tensor).all(), name
-        assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+        hidden, attentions = per_layer(out, HIDDEN_STATES), per_layer(out, ATTENTIONS)
+        assert len(hidden.get("hidden_states", hidden.get("encoder_hidden_states"))) == model.config.num_hidden_layers + 1
+        if "decoder_hidden_states" in hidden:  # one per decoder layer, and the embeddings
+            assert len(hidden["decoder_hidden_states"]) == len(attentions["decoder_attentions"]) + 1
+            assert len(attentions["cross_attentions"]) == len(attentions["decoder_attentions"])
 
 
 def params_without_grad(model, inputs, head) -> set[str]:
@@ -194,7 +228,7 @@ def test_fresh_init_matches_reference_where_it_is_deterministic(case, head):
             assert torch.allclose(ours[name], param, atol=1e-6), name
 
 
-ENCODER_CASES = [(case, head) for case, head in CASES if not case.decoder]
+ENCODER_CASES = [(case, head) for case, head in CASES if not case.decoder and not case.encoder_decoder]
 
 
 @pytest.mark.parametrize("case,head", ENCODER_CASES, ids=[f"{c.name}-{h}" for c, h in ENCODER_CASES])
@@ -241,3 +275,51 @@ def test_left_padded_batch_with_positions_equals_rows_alone(case, head, checkpoi
         batched = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
         alone = model(input_ids=ids[1:, 3:]).logits
     assert (batched[1:, 3:] - alone).abs().max() <= ATOL
+
+
+# --- the encoder-decoder contract ----------------------------------------------------------
+
+SEQ2SEQ_CASES = [(case, head) for case, head in CASES
+                 if case.encoder_decoder and auto_class_name(head) == "AutoModelForSeq2SeqLM"]
+SEQ2SEQ_IDS = [f"{c.name}-{h}" for c, h in SEQ2SEQ_CASES]
+
+
+@pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=SEQ2SEQ_IDS)
+def test_encoder_decoder_cached_decode_equals_full_forward(case, head, checkpoints):
+    """Encode once; decode a prefix, then one token at a time through both caches (self-attention
+    growing, cross-attention computed on the first step); the logits are the full forward's."""
+    _, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head, length=9)  # the second row's encoder input is padded
+    decoder_ids = inputs.pop("decoder_input_ids")
+    with torch.no_grad():
+        full = model(**inputs, decoder_input_ids=decoder_ids).logits
+        encoder_outputs = model.get_encoder()(**inputs)
+        out = model(attention_mask=inputs["attention_mask"], encoder_outputs=encoder_outputs,
+                    decoder_input_ids=decoder_ids[:, :4], use_cache=True)
+        cache = out.past_key_values
+        steps = [out.logits]
+        for t in range(4, decoder_ids.shape[1]):
+            out = model(attention_mask=inputs["attention_mask"], encoder_outputs=encoder_outputs,
+                        decoder_input_ids=decoder_ids[:, t : t + 1], past_key_values=out.past_key_values, use_cache=True)
+            steps.append(out.logits)
+    assert out.past_key_values is cache and cache.get_seq_length() == decoder_ids.shape[1]
+    assert (torch.cat(steps, dim=1) - full).abs().max() <= ATOL
+
+
+@pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=SEQ2SEQ_IDS)
+def test_labels_give_the_reference_loss(case, head, checkpoints):
+    """labels alone: the decoder inputs are the labels shifted right (by each family's rule), and
+    -100 labels are left out of the loss."""
+    reference, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head)
+    labels = inputs.pop("decoder_input_ids").roll(-1, dims=1)
+    labels[1, -2:] = -100
+    with torch.no_grad():
+        ours, theirs = model(**inputs, labels=labels), reference(**inputs, labels=labels)
+    assert ours.past_key_values is None  # training: no cache
+    assert abs(ours.loss.item() - theirs.loss.item()) <= ATOL
+    assert (ours.logits - theirs.logits).abs().max() <= ATOL
+    assert torch.equal(model.prepare_decoder_input_ids_from_labels(labels),
+                       reference.prepare_decoder_input_ids_from_labels(labels=labels))
