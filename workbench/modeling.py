@@ -340,6 +340,10 @@ class PreTrainedModel(nn.Module):
         ...), then ``generation_config``, then ``self.generation_config``; see
         :class:`workbench.GenerationConfig`. Batches must be left-padded, with their ``attention_mask``.
 
+        An encoder-decoder (BART, Marian, ...) encodes ``input_ids`` once (right padding is fine:
+        pass the ``attention_mask``) and returns the decoder's ids, which start with
+        ``decoder_start_token_id``; ``decoder_input_ids=`` gives the decoder a prefix to continue.
+
         >>> ids = tokenizer(["The sky is"], return_tensors="pt")          # doctest: +SKIP
         >>> out = model.generate(**ids, max_new_tokens=10)                 # doctest: +SKIP
         >>> tokenizer.batch_decode(out, skip_special_tokens=True)          # doctest: +SKIP
