@@ -17,7 +17,9 @@ class Case:
     config: dict
     heads: tuple[str, ...]  # reference/workbench class names
     decoder: bool = False  # causal LM: also check cached decode == full forward
-    seq2seq: bool = False  # encoder-decoder: heads other than the encoder alone also take decoder_input_ids
+    # encoder-decoder: the inputs also hold decoder_input_ids (test_models.make_inputs, except for an
+    # encoder alone), and the encoder-decoder contract tests run (cached decode, loss from labels)
+    encoder_decoder: bool = False
     extra: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -85,42 +87,70 @@ CASES += [
 # put the 7-token test sequences into both the exact and the log-spaced buckets
 TINY_T5 = dict(vocab_size=99, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=3, num_heads=4,
                relative_attention_num_buckets=8, relative_attention_max_distance=20, dropout_rate=0.0,
-               decoder_start_token_id=0)
+               pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
 T5_HEADS = ("Model", "ForConditionalGeneration", "EncoderModel")
 # without T5's d_model**-0.5 rescale, logits of embeddings initialised at std 1 reach ~10, where float32
 # rounding alone nears the suite's 1e-5: a smaller init keeps them ~1
 UNSCALED = dict(tie_word_embeddings=False, initializer_factor=0.1)
 
 CASES += [
-    Case("t5", "t5", TINY_T5, tuple("T5" + h for h in T5_HEADS), seq2seq=True),
+    Case("t5", "t5", TINY_T5, tuple("T5" + h for h in T5_HEADS), encoder_decoder=True),
     # v1.1 / FLAN-T5: gated GELU, no rescaling of the decoder output before lm_head
     Case("t5-v1_1-gated-gelu-untied", "t5", dict(TINY_T5, feed_forward_proj="gated-gelu", **UNSCALED),
-         ("T5ForConditionalGeneration", "T5EncoderModel"), seq2seq=True),
-    Case("mt5", "mt5", dict(TINY_T5, **UNSCALED), tuple("MT5" + h for h in T5_HEADS), seq2seq=True),
+         ("T5ForConditionalGeneration", "T5EncoderModel"), encoder_decoder=True),
+    Case("mt5", "mt5", dict(TINY_T5, **UNSCALED), tuple("MT5" + h for h in T5_HEADS), encoder_decoder=True),
     # a relative position bias in every layer
-    Case("umt5", "umt5", TINY_T5, tuple("UMT5" + h for h in T5_HEADS), seq2seq=True),
+    Case("umt5", "umt5", TINY_T5, tuple("UMT5" + h for h in T5_HEADS), encoder_decoder=True),
 ]
 
-# Head names whose Auto class is not "AutoModelFor" + the part after "For" (checked in order)
-AUTO_CLASS_BY_ENDING = {
-    "ForConditionalGeneration": "AutoModelForSeq2SeqLM",
-    "LMHeadModel": "AutoModelForCausalLM",
-    "EncoderModel": "AutoModelForTextEncoding",
-    "Model": "AutoModel",
-}
+# encoder-decoders: encoder 2 layers x 4 heads, decoder 3 layers x 2 heads (so a mix-up of the two
+# shows); special tokens below 3, so the random ids (from 3 up) never hold one by chance
+TINY_SEQ2SEQ = dict(vocab_size=99, d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=37,
+                    decoder_layers=3, decoder_attention_heads=2, decoder_ffn_dim=41, max_position_embeddings=64,
+                    dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
+                    eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2)
+TINY_PEGASUS = {k: v for k, v in TINY_SEQ2SEQ.items() if k != "bos_token_id"} | dict(
+    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1, scale_embedding=True)
+# Marian starts the decoder from the pad token
+TINY_MARIAN = dict(TINY_SEQ2SEQ, decoder_start_token_id=1, scale_embedding=True)
+
+CASES += [
+    Case("bart", "bart", dict(TINY_SEQ2SEQ, num_labels=3),
+         ("BartModel", "BartForConditionalGeneration", "BartForSequenceClassification"), encoder_decoder=True),
+    Case("bart-scaled-untied-relu", "bart",
+         dict(TINY_SEQ2SEQ, scale_embedding=True, tie_word_embeddings=False, activation_function="relu"),
+         ("BartModel", "BartForConditionalGeneration"), encoder_decoder=True),
+    # pre-norm layers, final layer norms, labels shifted from each row's last token
+    Case("mbart", "mbart", dict(TINY_SEQ2SEQ, num_labels=3),
+         ("MBartModel", "MBartForConditionalGeneration", "MBartForSequenceClassification"), encoder_decoder=True),
+    # sinusoidal positions (not saved by MarianMTModel), no embedding layer norm
+    Case("marian", "marian", TINY_MARIAN, ("MarianModel", "MarianMTModel"), encoder_decoder=True),
+    Case("marian-separate-vocabularies", "marian",
+         dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
+         ("MarianMTModel",), encoder_decoder=True),
+    # sinusoidal positions, pre-norm layers, final layer norms
+    Case("pegasus", "pegasus", TINY_PEGASUS, ("PegasusModel", "PegasusForConditionalGeneration"), encoder_decoder=True),
+]
+
+# Head names whose Auto class is not "AutoModelFor" + the part after "For" (checked first, in order)
+AUTO_CLASS_BY_ENDING = {"LMHeadModel": "AutoModelForCausalLM", "ForConditionalGeneration": "AutoModelForSeq2SeqLM",
+                        "MTModel": "AutoModelForSeq2SeqLM", "EncoderModel": "AutoModelForTextEncoding"}
 
 
 def auto_class_name(head: str) -> str:
-    """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"GPT2LMHeadModel"`` -> ``"AutoModelForCausalLM"``."""
-    special = next((auto for ending, auto in AUTO_CLASS_BY_ENDING.items() if head.endswith(ending)), None)
-    if "For" in head and not head.endswith("ForConditionalGeneration"):
+    """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"GPT2LMHeadModel"`` -> ``"AutoModelForCausalLM"``;
+    ``"MarianMTModel"`` -> ``"AutoModelForSeq2SeqLM"``; ``"BertModel"`` -> ``"AutoModel"``."""
+    ending = next((e for e in AUTO_CLASS_BY_ENDING if head.endswith(e)), None)
+    if ending is not None:
+        return AUTO_CLASS_BY_ENDING[ending]
+    if "For" in head:
         return "AutoModelFor" + head.split("For", 1)[1]
-    return special
+    return "AutoModel"
 
 
 def takes_decoder_inputs(case: Case, head: str) -> bool:
     """Encoder-decoder heads need decoder_input_ids; the encoder alone does not."""
-    return case.seq2seq and not head.endswith("EncoderModel")
+    return case.encoder_decoder and auto_class_name(head) != "AutoModelForTextEncoding"
 
 
 def head_cases() -> list[tuple[Case, str]]:

@@ -8,7 +8,10 @@ import torch
 
 
 def build_reference_model(model_type: str, class_name: str, config_kwargs: dict, seed: int = 0, eager: bool = True):
-    """A random reference model whose weights are far from their init (so parity is a real check)."""
+    """A random reference model whose weights are far from their init (so parity is a real check).
+
+    Frozen tensors (fixed sinusoidal position tables) keep their values: they are not weights,
+    and some families (Marian) do not even save them."""
     import transformers
 
     config = transformers.AutoConfig.for_model(model_type, **config_kwargs)
@@ -18,7 +21,7 @@ def build_reference_model(model_type: str, class_name: str, config_kwargs: dict,
     model = getattr(transformers, class_name)(config)
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
-        for param in model.parameters():
+        for param in (p for p in model.parameters() if p.requires_grad):
             param.add_(torch.randn(param.shape, generator=generator) * 0.1)
     return model.eval()
 

@@ -45,20 +45,27 @@ def checkpoints(tmp_path_factory):
     return get
 
 
-def make_inputs(case, head, batch=2, length=7, pad=True, seed=0, decoder_length=6):
-    """Token ids with the second row right-padded by two tokens (when ``pad``); encoder-decoders
-    also get unpadded ``decoder_input_ids`` of another length (so no test mistakes one for the other)."""
+def make_inputs(case, head, batch=2, length=7, pad=True, seed=0):
+    """Token ids with the second row right-padded by two tokens (when ``pad``).
+
+    Encoder-decoder cases: each row ends with eos, as the families' tokenizers write it, and the
+    decoder is teacher-forced on the input itself (``decoder_input_ids`` are ``input_ids`` shifted
+    right), so the padding mask marks the padded tail of the decoder inputs too.
+    """
     generator = torch.Generator().manual_seed(seed)
-    vocab = case.config["vocab_size"]
+    config = case.config
+    vocab = min(config["vocab_size"], config.get("decoder_vocab_size") or config["vocab_size"])
     shape = (batch, 3, length) if head.endswith("ForMultipleChoice") else (batch, length)
     input_ids = torch.randint(3, vocab, shape, generator=generator)
     attention_mask = torch.ones_like(input_ids)
     if pad:
         attention_mask[1, ..., -2:] = 0
-        input_ids[1, ..., -2:] = case.config.get("pad_token_id", 0) or 0
+        input_ids[1, ..., -2:] = config.get("pad_token_id", 0) or 0
     inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
     if takes_decoder_inputs(case, head):
-        inputs["decoder_input_ids"] = torch.randint(3, vocab, (batch, decoder_length), generator=generator)
+        input_ids[torch.arange(batch), attention_mask.sum(-1) - 1] = config["eos_token_id"]
+        start = torch.full((batch, 1), config["decoder_start_token_id"])
+        inputs["decoder_input_ids"] = torch.cat([start, input_ids[:, :-1]], dim=1)
     return inputs
 
 
@@ -78,15 +85,15 @@ def assert_close_where_valid(actual, expected, mask, what):
     assert error <= ATOL, f"{what}: max abs error {error:.3g} > {ATOL}"
 
 
-def internal_masks(out, head, inputs) -> dict[str, torch.Tensor | None]:
-    """Each per-layer output of ``out`` -> the (B, T) mask of its (query) positions, None if all count.
-    Encoder-decoders have encoder, decoder and cross-attention ones (cross-attention queries are decoder positions)."""
-    mask = inputs["attention_mask"] if not head.endswith("ForMultipleChoice") else None
-    if not hasattr(out, "decoder_hidden_states"):
-        return {"hidden_states": mask, "attentions": mask}
-    decoder_mask = inputs.get("decoder_attention_mask")
-    return {"encoder_hidden_states": mask, "encoder_attentions": mask, "decoder_hidden_states": decoder_mask,
-            "decoder_attentions": decoder_mask, "cross_attentions": decoder_mask}
+# the per-layer outputs a model may return: decoder-only and encoder models have the first
+# name of each group, encoder-decoders the others
+HIDDEN_STATES = ("hidden_states", "encoder_hidden_states", "decoder_hidden_states")
+ATTENTIONS = ("attentions", "encoder_attentions", "decoder_attentions", "cross_attentions")
+
+
+def per_layer(out, names) -> dict[str, tuple]:
+    """The non-empty ones (the reference gives BERT and GPT-2 an empty ``cross_attentions``)."""
+    return {name: getattr(out, name) for name in names if getattr(out, name, None)}
 
 
 def compare(ours, theirs, head, inputs, with_internals=True):
@@ -96,16 +103,21 @@ def compare(ours, theirs, head, inputs, with_internals=True):
         assert_close_where_valid(getattr(ours, name), tensor, mask, name)
     if not with_internals:
         return
-    for field, field_mask in internal_masks(theirs, head, inputs).items():
-        ours_all, theirs_all = getattr(ours, field), getattr(theirs, field)
-        assert len(ours_all) == len(theirs_all), field
-        for i, (a, b) in enumerate(zip(ours_all, theirs_all)):
-            if "attentions" not in field:
-                assert_close_where_valid(a, b, field_mask, f"{field}[{i}]")
-                continue
-            query_mask = field_mask[:, None, :, None].expand_as(a).bool() if field_mask is not None else torch.ones_like(a, dtype=torch.bool)
+    hidden, attentions = per_layer(theirs, HIDDEN_STATES), per_layer(theirs, ATTENTIONS)
+    assert hidden and attentions, "the reference returned no hidden states or attentions"
+    assert per_layer(ours, HIDDEN_STATES).keys() == hidden.keys()
+    assert per_layer(ours, ATTENTIONS).keys() == attentions.keys()
+    for name, states in hidden.items():
+        assert len(getattr(ours, name)) == len(states), name
+        for i, (a, b) in enumerate(zip(getattr(ours, name), states)):
+            assert_close_where_valid(a, b, mask, f"{name}[{i}]")
+    for name, maps in attentions.items():
+        assert len(getattr(ours, name)) == len(maps), name
+        for i, (a, b) in enumerate(zip(getattr(ours, name), maps)):
+            # (B, H, Q, K): rows of padded queries are left out
+            query_mask = mask[:, None, :, None].expand_as(a).bool() if mask is not None else torch.ones_like(a, dtype=torch.bool)
             error = (a - b)[query_mask].abs().max().item()
-            assert error <= ATOL, f"{field}[{i}]: {error:.3g}"
+            assert error <= ATOL, f"{name}[{i}]: {error:.3g}"
 
 
 def run(model, inputs, internals=True):
@@ -167,8 +179,8 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
     batched = run(model, inputs, internals=False)
     for row in range(inputs["input_ids"].shape[0]):
         keep = inputs["attention_mask"][row].reshape(-1, inputs["attention_mask"].shape[-1])[0].bool()
-        # decoder inputs are unpadded: only the encoder's padding goes
-        alone = {k: v[row : row + 1] if k.startswith("decoder_") else v[row : row + 1][..., keep] for k, v in inputs.items()}
+        # encoder-decoders' decoder inputs are the shifted input ids: the same padding goes
+        alone = {k: v[row : row + 1][..., keep] for k, v in inputs.items()}
         single = run(model, alone, internals=False)
         for name, tensor in main_outputs(single, head).items():
             ours = getattr(batched, name)[row : row + 1]
@@ -188,11 +200,11 @@ def test_dtypes_and_shapes(case, head, checkpoints):
         for name, tensor in main_outputs(out, head).items():
             assert tensor.dtype == dtype, name
             assert torch.isfinite(tensor).all(), name
-        if hasattr(out, "decoder_hidden_states"):
-            assert len(out.encoder_hidden_states) == model.config.num_hidden_layers + 1
-            assert len(out.decoder_hidden_states) == model.config.num_decoder_layers + 1
-        else:
-            assert len(out.hidden_states) == model.config.num_hidden_layers + 1
+        hidden, attentions = per_layer(out, HIDDEN_STATES), per_layer(out, ATTENTIONS)
+        assert len(hidden.get("hidden_states", hidden.get("encoder_hidden_states"))) == model.config.num_hidden_layers + 1
+        if "decoder_hidden_states" in hidden:  # one per decoder layer, and the embeddings
+            assert len(hidden["decoder_hidden_states"]) == len(attentions["decoder_attentions"]) + 1
+            assert len(attentions["cross_attentions"]) == len(attentions["decoder_attentions"])
 
 
 def params_without_grad(model, inputs, head) -> set[str]:
@@ -237,7 +249,7 @@ def test_fresh_init_matches_reference_where_it_is_deterministic(case, head):
             assert torch.allclose(ours[name], param, atol=1e-6), name
 
 
-ENCODER_CASES = [(case, head) for case, head in CASES if not case.decoder and not case.seq2seq]
+ENCODER_CASES = [(case, head) for case, head in CASES if not case.decoder and not case.encoder_decoder]
 
 
 @pytest.mark.parametrize("case,head", ENCODER_CASES, ids=[f"{c.name}-{h}" for c, h in ENCODER_CASES])
@@ -286,10 +298,56 @@ def test_left_padded_batch_with_positions_equals_rows_alone(case, head, checkpoi
     assert (batched[1:, 3:] - alone).abs().max() <= ATOL
 
 
-SEQ2SEQ_CASES = [(case, head) for case, head in CASES if case.seq2seq and head.endswith("ForConditionalGeneration")]
+# --- the encoder-decoder contract ----------------------------------------------------------
+
+SEQ2SEQ_CASES = [(case, head) for case, head in CASES
+                 if case.encoder_decoder and auto_class_name(head) == "AutoModelForSeq2SeqLM"]
+SEQ2SEQ_IDS = [f"{c.name}-{h}" for c, h in SEQ2SEQ_CASES]
 
 
-@pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=[f"{c.name}-{h}" for c, h in SEQ2SEQ_CASES])
+@pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=SEQ2SEQ_IDS)
+def test_encoder_decoder_cached_decode_equals_full_forward(case, head, checkpoints):
+    """Encode once; decode a prefix, then one token at a time through both caches (self-attention
+    growing, cross-attention computed on the first step); the logits are the full forward's."""
+    _, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head, length=9)  # the second row's encoder input is padded
+    decoder_ids = inputs.pop("decoder_input_ids")
+    with torch.no_grad():
+        full = model(**inputs, decoder_input_ids=decoder_ids).logits
+        encoder_outputs = model.get_encoder()(**inputs)
+        out = model(attention_mask=inputs["attention_mask"], encoder_outputs=encoder_outputs,
+                    decoder_input_ids=decoder_ids[:, :4], use_cache=True)
+        cache = out.past_key_values
+        steps = [out.logits]
+        for t in range(4, decoder_ids.shape[1]):
+            out = model(attention_mask=inputs["attention_mask"], encoder_outputs=encoder_outputs,
+                        decoder_input_ids=decoder_ids[:, t : t + 1], past_key_values=out.past_key_values, use_cache=True)
+            steps.append(out.logits)
+    assert out.past_key_values is cache and cache.get_seq_length() == decoder_ids.shape[1]
+    assert (torch.cat(steps, dim=1) - full).abs().max() <= ATOL
+
+
+@pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=SEQ2SEQ_IDS)
+def test_labels_give_the_reference_loss(case, head, checkpoints):
+    """labels alone: the decoder inputs are the labels shifted right (by each family's rule), and
+    -100 labels are left out of the loss."""
+    reference, folder = checkpoints(case, head)
+    model = class_for_architecture(head).from_pretrained(folder)
+    inputs = make_inputs(case, head)
+    labels = inputs.pop("decoder_input_ids").roll(-1, dims=1)
+    labels[1, -2:] = -100
+    with torch.no_grad():
+        ours, theirs = model(**inputs, labels=labels), reference(**inputs, labels=labels)
+    # BART-like families drop the cache when given labels, T5 keeps it: as the reference does
+    assert (ours.past_key_values is None) == (theirs.past_key_values is None)
+    assert abs(ours.loss.item() - theirs.loss.item()) <= ATOL
+    assert (ours.logits - theirs.logits).abs().max() <= ATOL
+    assert torch.equal(model.prepare_decoder_input_ids_from_labels(labels),
+                       reference.prepare_decoder_input_ids_from_labels(labels=labels))
+
+
+@pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=SEQ2SEQ_IDS)
 def test_cached_decoding_step_by_step_equals_full_decoder_forward(case, head, checkpoints):
     """The encoder runs once (on a padded batch); the decoder then takes its inputs two, then one at a
     time through the cache and gives the full forward's logits. After the first step the encoder

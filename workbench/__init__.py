@@ -23,6 +23,8 @@ _LAZY = {
     "AutoModelForTokenClassification": "auto",
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForMultipleChoice": "auto",
+    "AutoModelForSeq2SeqLM": "auto",
+    "AutoModelForTextEncoding": "auto",
     "PreTrainedModel": "modeling",
     # model families
     **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
@@ -40,6 +42,13 @@ _LAZY = {
     # one encoder-decoder, workbench/models/t5.py
     **{f"{family}{suffix}": "models.t5" for family in ("T5", "MT5", "UMT5")
        for suffix in ("Config", "Model", "ForConditionalGeneration", "EncoderModel")},
+    # encoder-decoders, one config-driven file: workbench/models/bart.py
+    **{f"{family}{suffix}": "models.bart" for family in ("Bart", "MBart", "Marian", "Pegasus")
+       for suffix in ("Config", "Model")},
+    **{name: "models.bart" for name in (
+        "BartForConditionalGeneration", "BartForSequenceClassification", "MBartForConditionalGeneration",
+        "MBartForSequenceClassification", "MarianMTModel", "PegasusForConditionalGeneration",
+    )},
     # generation
     **{name: "generation" for name in (
         "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
@@ -50,7 +59,8 @@ _LAZY = {
         "SuppressTokensAtBeginLogitsProcessor", "ForcedBOSTokenLogitsProcessor", "ForcedEOSTokenLogitsProcessor",
         "InfNanRemoveLogitsProcessor", "LogitNormalization", "StoppingCriteria", "StoppingCriteriaList",
         "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria", "StopStringCriteria",
-        "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput",
+        "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput", "GenerateEncoderDecoderOutput",
+        "GenerateBeamEncoderDecoderOutput",
     )},
     # tokenizers
     "AutoTokenizer": "tokenization",

@@ -60,6 +60,9 @@ class PreTrainedModel(nn.Module):
     _tied_weights_keys: dict[str, str] = {}
     # checkpoint keys that older exporters wrote and that mean nothing to the model
     _ignore_unexpected: tuple[str, ...] = ()
+    # model tensors that checkpoints may leave out because their initial values are the right
+    # ones (a fixed sinusoidal table, a zero output bias): initialised without a warning
+    _ignore_missing: tuple[str, ...] = ()
     # (pattern, replacement) applied to checkpoint keys written by older exporters
     _checkpoint_renames: tuple[tuple[str, str], ...] = ()
     # module names whose weights stay float32 when loading in float16 (T5's "wo", whose outputs overflow it)
@@ -220,7 +223,8 @@ class PreTrainedModel(nn.Module):
             _assign(self, key, tensor)
             loaded.add(key)
         tied = set(self.active_tied_weights())
-        info.missing_keys = [k for k in expected if k not in loaded and k not in tied]
+        info.missing_keys = [k for k in expected if k not in loaded and k not in tied
+                             and not any(re.search(p, k) for p in self._ignore_missing)]
         return info
 
     def _keeps_fp32(self, key: str) -> bool:
@@ -341,6 +345,10 @@ class PreTrainedModel(nn.Module):
         Settings come from ``kwargs`` (``max_new_tokens=20``, ``do_sample=True``, ``num_beams=4``,
         ...), then ``generation_config``, then ``self.generation_config``; see
         :class:`workbench.GenerationConfig`. Batches must be left-padded, with their ``attention_mask``.
+
+        An encoder-decoder (BART, Marian, ...) encodes ``input_ids`` once (right padding is fine:
+        pass the ``attention_mask``) and returns the decoder's ids, which start with
+        ``decoder_start_token_id``; ``decoder_input_ids=`` gives the decoder a prefix to continue.
 
         >>> ids = tokenizer(["The sky is"], return_tensors="pt")          # doctest: +SKIP
         >>> out = model.generate(**ids, max_new_tokens=10)                 # doctest: +SKIP

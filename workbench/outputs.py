@@ -130,7 +130,22 @@ class MultipleChoiceModelOutput(ModelOutput):
 
 
 @dataclass
+class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
+    """A decoder that attends to an encoder: ``cross_attentions`` are its attention maps over the
+    encoder positions, one (B, H, T, S) tensor per layer."""
+
+    last_hidden_state: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+    cross_attentions: Tensors = None
+
+
+@dataclass
 class Seq2SeqModelOutput(ModelOutput):
+    """Encoder-decoder base model: ``last_hidden_state`` is the decoder's; the encoder's outputs
+    carry the ``encoder_`` prefix."""
+
     last_hidden_state: Tensor = None
     past_key_values: Any = None
     decoder_hidden_states: Tensors = None
@@ -152,3 +167,8 @@ class Seq2SeqLMOutput(ModelOutput):
     encoder_last_hidden_state: Tensor = None
     encoder_hidden_states: Tensors = None
     encoder_attentions: Tensors = None
+
+
+@dataclass
+class Seq2SeqSequenceClassifierOutput(Seq2SeqLMOutput):
+    """The same fields as :class:`Seq2SeqLMOutput`; ``logits`` are (B, num_labels)."""

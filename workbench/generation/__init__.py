@@ -30,7 +30,12 @@ from .logits_process import (
     TopPLogitsWarper,
     TypicalLogitsWarper,
 )
-from .outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
+from .outputs import (
+    GenerateBeamDecoderOnlyOutput,
+    GenerateBeamEncoderDecoderOutput,
+    GenerateDecoderOnlyOutput,
+    GenerateEncoderDecoderOutput,
+)
 from .stopping_criteria import (
     EosTokenCriteria,
     MaxLengthCriteria,

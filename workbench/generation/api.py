@@ -1,7 +1,8 @@
 """``generate()``: from the caller's arguments to a decoding strategy.
 
     settings (kwargs > generation_config > model.generation_config > defaults)
-    ─► the prompt (ids, special tokens, mask, positions, copies for beams/samples)
+    ─► the prompt (ids, special tokens, mask, positions, copies for beams/samples; an
+       encoder-decoder encodes its input once and prompts its decoder with the start token)
     ─► lengths (max_new_tokens / max_length, min_new_tokens / min_length)
     ─► logits processors and stopping criteria from the settings, merged with the caller's
     ─► greedy_search / sample / beam_search / assisted_decoding
@@ -17,14 +18,14 @@ from typing import Any
 
 import torch
 
-from ..nn.cache import DynamicCache
+from ..nn.cache import DynamicCache, EncoderDecoderCache
 from .assisted import assisted_decoding
 from .beam_search import beam_search
 from .configuration import GenerationConfig, merged_generation_config
 from .decoding import greedy_search, sample
 from .inputs import (
-    SpecialTokens, check_model_kwargs, expand_batch, forward_accepts, infer_attention_mask,
-    positions_from_mask, special_tokens, start_ids, warn_if_right_padded,
+    InputNames, SpecialTokens, check_model_kwargs, decoder_prompt, encode_once, expand_batch, forward_accepts,
+    infer_attention_mask, positions_from_mask, special_tokens, start_ids, warn_if_right_padded,
 )
 from .logits_process import (
     ForcedBOSTokenLogitsProcessor, ForcedEOSTokenLogitsProcessor, InfNanRemoveLogitsProcessor, LogitNormalization,
@@ -43,6 +44,7 @@ STRATEGIES = {"greedy_search": greedy_search, "sample": sample, "beam_search": b
 # settings workbench reads but does not act on yet: a non-neutral value is reported, not silently dropped
 UNSUPPORTED = {"epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "sequence_bias": None, "guidance_scale": None,
                "exponential_decay_length_penalty": None, "encoder_repetition_penalty": 1.0,
+               "encoder_no_repeat_ngram_size": 0,
                "penalty_alpha": None, "num_beam_groups": 1, "dola_layers": None}
 
 
@@ -67,6 +69,9 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     if mode == "assisted_generation" and assistant_model is None:
         raise NotImplementedError("Prompt-lookup decoding (prompt_lookup_num_tokens=) is not available in workbench yet: "
                                   "drop it, or pass an assistant_model.")
+    if mode == "assisted_generation" and _is_encoder_decoder(model):
+        raise NotImplementedError("Assisted generation is not available for encoder-decoders in workbench yet: "
+                                  "drop assistant_model.")
     if assistant_model is not None and mode != "assisted_generation":
         logger.warning("assistant_model is used with greedy decoding only; with %s it is ignored.", mode)
     if streamer is not None and config.num_beams > 1:
@@ -79,7 +84,9 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     _set_lengths(model, config, prompt_len, explicit_max, explicit_min)
     _prepare_model_kwargs(model, config, model_kwargs)
 
-    processors = build_logits_processors(config, tokens, prompt_len, model_kwargs.get("attention_mask"), logits_processor)
+    # the repetition penalty skips the left padding of the prompt the model continues (the decoder's)
+    prompt_mask = model_kwargs.get(InputNames.for_model(model).mask)
+    processors = build_logits_processors(config, tokens, prompt_len, prompt_mask, logits_processor)
     criteria = build_stopping_criteria(config, tokens, model, tokenizer, stopping_criteria)
     if streamer is not None:
         streamer.put(input_ids.cpu())
@@ -145,8 +152,14 @@ def _set_lengths(model, config: GenerationConfig, prompt_len: int, explicit_max:
 # the prompt
 
 
+def _is_encoder_decoder(model) -> bool:
+    return bool(getattr(model.config, "is_encoder_decoder", False))
+
+
 def _prepare_prompt(model, input_ids, attention_mask, config, model_kwargs):
     """Ids, special tokens, attention mask and positions for the prompt (before beam copies)."""
+    if _is_encoder_decoder(model):
+        return _prepare_encoder_decoder_prompt(model, input_ids, attention_mask, config, model_kwargs)
     if input_ids is None:
         bos = torch.as_tensor(config.bos_token_id) if config.bos_token_id is not None else None
         input_ids = start_ids(model, bos, model_kwargs)
@@ -156,8 +169,7 @@ def _prepare_prompt(model, input_ids, attention_mask, config, model_kwargs):
         raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}: "
                          "for one prompt use input_ids[None] or the tokenizer's return_tensors='pt'.")
     tokens = special_tokens(config, input_ids.device, input_ids.shape[0], attention_mask is not None)
-    if not getattr(model.config, "is_encoder_decoder", False):
-        warn_if_right_padded(input_ids, attention_mask, tokens.pad)
+    warn_if_right_padded(input_ids, attention_mask, tokens.pad)
     if attention_mask is None and forward_accepts(model, "attention_mask"):
         attention_mask = infer_attention_mask(input_ids, tokens)
     if attention_mask is not None and attention_mask.dim() != 2:
@@ -169,13 +181,32 @@ def _prepare_prompt(model, input_ids, attention_mask, config, model_kwargs):
     return input_ids, model_kwargs, tokens
 
 
+def _prepare_encoder_decoder_prompt(model, input_ids, attention_mask, config, model_kwargs):
+    """Encode ``input_ids`` once; the returned ids are the decoder's prompt (the start token).
+
+    As in the reference, no attention mask is inferred from pad tokens here: pass the tokenizer's
+    ``attention_mask`` with a padded batch."""
+    if input_ids is not None:
+        input_ids = input_ids.to(model.device)
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}: "
+                             "for one input use input_ids[None] or the tokenizer's return_tensors='pt'.")
+    if attention_mask is not None:
+        model_kwargs["attention_mask"] = attention_mask.to(model.device)  # the encoder's, and cross-attention's
+    model_kwargs = encode_once(model, input_ids, config, model_kwargs)
+    batch = model_kwargs["encoder_outputs"][0].shape[0]
+    tokens = special_tokens(config, model.device, batch, attention_mask is not None)
+    decoder_ids, model_kwargs = decoder_prompt(model, config, batch, model_kwargs)
+    return decoder_ids, model_kwargs, tokens
+
+
 def _prepare_model_kwargs(model, config: GenerationConfig, model_kwargs: dict[str, Any]) -> None:
     """Forward arguments that stay the same every step."""
     if forward_accepts(model, "logits_to_keep"):
         model_kwargs.setdefault("logits_to_keep", 1)  # only the last position's logits are needed
     model_kwargs["use_cache"] = bool(config.use_cache)
     if config.use_cache and model_kwargs.get("past_key_values") is None:
-        model_kwargs["past_key_values"] = DynamicCache()
+        model_kwargs["past_key_values"] = EncoderDecoderCache() if _is_encoder_decoder(model) else DynamicCache()
     for flag in ("output_attentions", "output_hidden_states"):
         if getattr(config, flag):
             model_kwargs[flag] = True

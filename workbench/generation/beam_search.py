@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .inputs import InputNames, SpecialTokens, prepare_step_inputs, update_model_kwargs
-from .outputs import GenerateBeamDecoderOnlyOutput, StepRecord
+from .outputs import StepRecord
 
 BLOCKED = -1.0e9  # the score of a slot that must not be chosen (finite, so sums stay ordered)
 
@@ -164,8 +164,5 @@ def _finish(finished: Beams, prompt_len: int, config, record: StepRecord, model_
     sequences, indices = sequences[:, :prompt_len + generated], indices[:, :generated]
     if not config.return_dict_in_generate:
         return sequences
-    return GenerateBeamDecoderOnlyOutput(
-        sequences=sequences, sequences_scores=scores if config.output_scores else None, scores=record.scores,
-        logits=record.logits, beam_indices=indices, attentions=record.attentions,
-        hidden_states=record.hidden_states, past_key_values=model_kwargs.get("past_key_values"),
-    )
+    return record.output(model_kwargs, beam=True, sequences=sequences, beam_indices=indices,
+                         sequences_scores=scores if config.output_scores else None)

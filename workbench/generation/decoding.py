@@ -15,7 +15,7 @@ import torch
 
 from .inputs import InputNames, SpecialTokens, prepare_step_inputs, update_model_kwargs
 from .logits_process import LogitsProcessorList
-from .outputs import GenerateDecoderOnlyOutput, StepRecord
+from .outputs import StepRecord
 from .stopping_criteria import StoppingCriteriaList
 
 
@@ -43,7 +43,8 @@ def decode(
     choose: Callable[[torch.Tensor], torch.LongTensor],
 ):
     """The loop shared by greedy search and sampling; returns the ids (B, T + new) or, with
-    ``return_dict_in_generate``, a :class:`GenerateDecoderOnlyOutput`."""
+    ``return_dict_in_generate``, a :class:`GenerateDecoderOnlyOutput` (or, for an encoder-decoder,
+    a :class:`GenerateEncoderDecoderOutput`)."""
     names = InputNames.for_model(model)
     record = StepRecord(config)
     # with an eos criterion, rows that finished early keep going (the batch shares one forward)
@@ -72,7 +73,4 @@ def decode(
         streamer.end()
     if not config.return_dict_in_generate:
         return input_ids
-    return GenerateDecoderOnlyOutput(
-        sequences=input_ids, scores=record.scores, logits=record.logits, attentions=record.attentions,
-        hidden_states=record.hidden_states, past_key_values=model_kwargs.get("past_key_values"),
-    )
+    return record.output(model_kwargs, sequences=input_ids)

@@ -4,7 +4,9 @@ Three parts, each a plain function over ``model_kwargs`` (the dict of model inpu
 long as one ``generate()`` call: ``attention_mask``, ``position_ids``, ``past_key_values``, ...):
 
 * the prompt: special tokens, the attention mask when none is given, positions from the mask
-  (so a left-padded row starts at position 0), copies for beams or several samples;
+  (so a left-padded row starts at position 0), copies for beams or several samples; for an
+  encoder-decoder, the encoder's output (computed once, then an input of every step) and the
+  decoder's prompt, which starts with ``decoder_start_token_id``;
 * :func:`prepare_step_inputs`: what one forward pass gets (only the positions the cache lacks);
 * :func:`update_model_kwargs`: the bookkeeping after a step (the cache, one more mask column and
   position).
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from ..outputs import BaseModelOutput
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +119,51 @@ def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return positions.masked_fill(attention_mask == 0, 0)
 
 
+def encode_once(model, input_ids: torch.Tensor | None, config, model_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Encoder-decoders: run the encoder on the prompt and keep its output in ``encoder_outputs``,
+    which every decoding step reads (unless the caller passed ``encoder_outputs`` already)."""
+    passed = model_kwargs.get("encoder_outputs")
+    if passed is not None:
+        if isinstance(passed, (tuple, list)):  # an encoder's return_dict=False tuple
+            model_kwargs["encoder_outputs"] = BaseModelOutput(*passed[:3])
+        return model_kwargs
+    if input_ids is None:
+        raise ValueError("An encoder-decoder generates from an input to encode: pass input_ids (or encoder_outputs).")
+    encoder = model.get_encoder()
+    decoder_side = ("decoder_", "cross_attn", "use_cache", "past_key_values", "output_")
+    inputs = {k: v for k, v in model_kwargs.items() if not k.startswith(decoder_side) and forward_accepts(encoder, k)}
+    model_kwargs["encoder_outputs"] = encoder(
+        input_ids=input_ids, **inputs, output_attentions=bool(config.output_attentions),
+        output_hidden_states=bool(config.output_hidden_states), return_dict=True,
+    )
+    return model_kwargs
+
+
+def decoder_prompt(model, config, batch_size: int, model_kwargs: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The decoder's prompt: the caller's ``decoder_input_ids`` (with ``decoder_start_token_id``
+    put in front when no row starts with it), else the start token alone, (B, 1).
+
+    ``decoder_start_token_id`` falls back to ``bos_token_id``; a list gives each row its own."""
+    start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.bos_token_id
+    if start is None:
+        raise ValueError(f"{type(model).__name__} needs a token to start decoding from: set "
+                         "generation_config.decoder_start_token_id (or bos_token_id), or pass decoder_start_token_id=.")
+    start = torch.as_tensor(start, dtype=torch.long, device=model.device)
+    if start.dim() == 1 and start.shape[0] != batch_size:
+        raise ValueError(f"decoder_start_token_id holds {start.shape[0]} ids, one per row, but the batch has {batch_size} rows.")
+    start = start.view(-1, 1) if start.dim() == 1 else start.expand(batch_size, 1)
+    ids = model_kwargs.pop("decoder_input_ids", None)
+    if ids is None:
+        return start, model_kwargs
+    ids = ids.to(model.device)
+    if bool((ids[:, 0] != start[:, 0]).all()):
+        ids = torch.cat([start, ids], dim=-1)
+        mask = model_kwargs.get("decoder_attention_mask")
+        if mask is not None:
+            model_kwargs["decoder_attention_mask"] = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=-1)
+    return ids, model_kwargs
+
+
 def expand_batch(input_ids: torch.Tensor, model_kwargs: dict[str, Any], times: int) -> tuple[torch.Tensor, dict[str, Any]]:
     """Repeat each row ``times`` times, next to each other (beams, or several samples per prompt)."""
     if times == 1:
@@ -123,7 +172,9 @@ def expand_batch(input_ids: torch.Tensor, model_kwargs: dict[str, Any], times: i
     for key, value in model_kwargs.items():
         if isinstance(value, torch.Tensor):
             value = value.repeat_interleave(times, dim=0)
-        elif key == "encoder_outputs" and value is not None:  # encoder-decoders: every tensor of the output
+        elif key == "encoder_outputs" and value is not None:
+            # encoder-decoders: the tensors of the output; per-layer tuples (hidden states,
+            # attentions) stay one per prompt, as the reference returns them
             value = type(value)(**{k: v.repeat_interleave(times, dim=0) if isinstance(v, torch.Tensor) else v
                                   for k, v in value.items()})
         expanded[key] = value

@@ -5,6 +5,10 @@ Modules are imported only when a config of theirs is loaded (see ``workbench.aut
 
 # model_type -> module under workbench.models
 FAMILY_MODULES = {
+    "bart": "bart",
+    "marian": "bart",
+    "mbart": "bart",
+    "pegasus": "bart",
     "bert": "bert",
     "distilbert": "distilbert",
     "gpt2": "gpt2",

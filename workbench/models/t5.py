@@ -36,7 +36,13 @@ from ..nn.cache import DynamicCache, EncoderDecoderCache
 from ..nn.losses import token_classification_loss
 from ..nn.norms import RMSNorm
 from ..nn.relative_position import relative_position_bias
-from ..outputs import BaseModelOutput, ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput, Tensor, Tensors
+from ..outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPastAndCrossAttentions,
+    ModelOutput,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+)
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -270,17 +276,6 @@ class T5Block(nn.Module):
             hidden_states, cross_weights = self.layer[1](hidden_states, encoder_hidden_states, cross_mask, cross_cache, eager)
             hidden_states = _clamp_float16(hidden_states)
         return _clamp_float16(self.layer[-1](hidden_states)), self_weights, cross_weights
-
-
-@dataclass
-class BaseModelOutputWithPastAndCrossAttentions(ModelOutput):
-    """What a stack returns (the reference's class of this name)."""
-
-    last_hidden_state: Tensor = None
-    past_key_values: object = None
-    hidden_states: Tensors = None
-    attentions: Tensors = None
-    cross_attentions: Tensors = None
 
 
 class T5Stack(nn.Module):
