@@ -31,6 +31,8 @@ class Task:
 TASKS: dict[str, Task] = {
     "feature-extraction": Task("feature_extraction", "FeatureExtractionPipeline", "AutoModel",
                                "distilbert/distilbert-base-cased"),
+    "text-generation": Task("text_generation", "TextGenerationPipeline", "AutoModelForCausalLM",
+                            "HuggingFaceTB/SmolLM3-3B"),
 }
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
@@ -77,7 +79,7 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
     if task is None and model is None:
         raise ValueError("pipeline() needs a task, a model, or both: e.g. pipeline('sentiment-analysis', model=path).")
     model_kwargs = dict(kwargs.pop("model_kwargs", None) or {})
-    for key in ("revision", "token", "cache_dir", "local_files_only", "trust_remote_code"):
+    for key in ("revision", "token", "cache_dir", "local_files_only", "trust_remote_code", "gguf_file"):
         if key in kwargs:
             model_kwargs[key] = kwargs.pop(key)
     task_params: dict = {}
@@ -105,6 +107,8 @@ def _architecture(model, model_kwargs: dict):
     from ..config import load_config_dict
     from ..hub import HubOptions
 
+    if model_kwargs.get("gguf_file") or str(model).endswith(".gguf"):
+        return "ForCausalLM"  # the GGUF architectures workbench reads are all decoder-only language models
     options = HubOptions.pop_from(dict(model_kwargs))
     architectures = load_config_dict(model, options).get("architectures") or [""]
     return architectures[0]
