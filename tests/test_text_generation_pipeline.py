@@ -20,8 +20,6 @@ from workbench.pipelines.text_generation import TextGenerationPipeline
 
 from reference import build_reference_model, save_reference_model
 
-TINY_LLAMA = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=2)
 TINY_GPT2 = dict(n_embd=32, n_layer=2, n_head=4, n_positions=128, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
                  bos_token_id=50256, eos_token_id=50256)
 PROMPTS = ["Hello, my dog is", "The capital of France", "A list of colors: red, blue, green, yellow and"]
@@ -38,10 +36,9 @@ def _tiny_folder(tmp_path_factory, name, model_type, class_name, config, tokeniz
 
 
 @pytest.fixture(scope="module")
-def llama_folder(tmp_path_factory, smollm2_path):
+def llama_folder(tiny_chat_model_path):
     """A tiny llama over SmolLM2's vocabulary, with SmolLM2's tokenizer and chat template."""
-    tokenizer = transformers.AutoTokenizer.from_pretrained(smollm2_path)
-    return _tiny_folder(tmp_path_factory, "tiny-llama", "llama", "LlamaForCausalLM", TINY_LLAMA, tokenizer)
+    return tiny_chat_model_path
 
 
 @pytest.fixture(scope="module")
