@@ -125,7 +125,8 @@ def test_a_conversation_with_save_clear_and_exit(chat, tmp_path):
 
 
 def test_a_model_folder_and_end_of_input(tiny_chat_model_path, tmp_path):
-    chat = Terminal([sys.executable, "-m", "workbench", "chat", tiny_chat_model_path, "--max-new-tokens", "3"], tmp_path)
+    chat = Terminal([sys.executable, "-m", "workbench", "chat", tiny_chat_model_path, "--max-new-tokens", "3"],
+                    cwd=tmp_path)
     try:
         chat.expect(r"Chatting with tiny-chat-llama")
         chat.expect("> ")

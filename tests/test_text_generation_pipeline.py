@@ -64,7 +64,8 @@ def pipes(llama_folder):
 @pytest.mark.parametrize("which", ["llama", "gpt2"])
 def test_greedy_strings_match_the_reference(which, request):
     folder = request.getfixturevalue(f"{which}_folder")
-    ours, theirs = workbench.pipeline("text-generation", model=folder), transformers.pipeline("text-generation", model=folder)
+    ours = workbench.pipeline("text-generation", model=folder)
+    theirs = transformers.pipeline("text-generation", model=folder)
     for prompt in PROMPTS:
         assert ours(prompt, **GREEDY) == theirs(prompt, **GREEDY)
     assert ours(PROMPTS[0], return_full_text=False, **GREEDY) == theirs(PROMPTS[0], return_full_text=False, **GREEDY)
@@ -121,7 +122,8 @@ def test_a_row_that_finishes_early_is_cut_at_its_eos(llama_folder):
 def test_generate_settings_pass_through(pipes):
     ours, _ = pipes
     torch.manual_seed(0)
-    sampled = ours(PROMPTS[0], max_new_tokens=8, do_sample=True, top_k=5, num_return_sequences=3, return_full_text=False)
+    sampled = ours(PROMPTS[0], max_new_tokens=8, do_sample=True, top_k=5, num_return_sequences=3,
+                   return_full_text=False)
     assert len(sampled) == 3 and len({r["generated_text"] for r in sampled}) > 1
     short = ours(PROMPTS[0], max_new_tokens=2, do_sample=False, return_tensors=True)[0]["generated_token_ids"]
     assert len(short) == len(ours.tokenizer(PROMPTS[0])["input_ids"]) + 2
@@ -186,7 +188,8 @@ def smollm2(smollm2_gguf_path):
 @pytest.fixture(scope="module")
 def smollm2_reference(smollm2_gguf_path):
     gguf = Path(smollm2_gguf_path)
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                              dtype=torch.float32)
     return model.eval(), transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
@@ -218,3 +221,28 @@ def test_the_issue_snippet_and_reference_parity(smollm2, smollm2_reference):
     assert output.tolist() == reference_model.generate(**reference_ids, max_new_tokens=16, do_sample=False).tolist()
     beams = dict(num_beams=3, max_new_tokens=16, do_sample=False)
     assert model.generate(**ids, **beams).tolist() == reference_model.generate(**reference_ids, **beams).tolist()
+
+
+def test_the_docs_chat_quickstart_runs(llama_folder):
+    """"Chatting with Transformers", with workbench for transformers and the tiny model for Llama-3."""
+    pipe = workbench.pipeline("text-generation", llama_folder, torch_dtype=torch.bfloat16, device_map="auto")
+    chat = [
+        {"role": "system", "content": "You are a sassy, wise-cracking robot as imagined by Hollywood circa 1986."},
+        {"role": "user", "content": "Hey, can you tell me any fun things to do in New York?"},
+    ]
+    response = pipe(chat, max_new_tokens=6)
+    assert isinstance(response[0]["generated_text"][-1]["content"], str) and pipe.model.dtype == torch.bfloat16
+    chat = response[0]["generated_text"]
+    chat.append({"role": "user", "content": "Wait, what's so wild about soup cans?"})
+    response = pipe(chat, max_new_tokens=6)
+    assert [m["role"] for m in response[0]["generated_text"]] == ["system", "user", "assistant", "user", "assistant"]
+
+    # "What happens inside the pipeline?"
+    model = workbench.AutoModelForCausalLM.from_pretrained(llama_folder, device_map="auto", torch_dtype=torch.bfloat16)
+    tokenizer = workbench.AutoTokenizer.from_pretrained(llama_folder)
+    formatted_chat = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    inputs = tokenizer(formatted_chat, return_tensors="pt", add_special_tokens=False)
+    inputs = {key: tensor.to(model.device) for key, tensor in inputs.items()}
+    outputs = model.generate(**inputs, max_new_tokens=6, do_sample=True, temperature=0.1)
+    decoded_output = tokenizer.decode(outputs[0][inputs["input_ids"].size(1):], skip_special_tokens=True)
+    assert isinstance(decoded_output, str) and outputs.shape[1] == inputs["input_ids"].shape[1] + 6

@@ -208,7 +208,8 @@ class ChatSession:
             self.clear()
             self.write("Cleared the conversation.\n")
         elif name == "/save":
-            path = argument or os.path.join("chat_history", self.name, f"chat_{time.strftime('%Y-%m-%d_%H-%M-%S')}.json")
+            stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+            path = argument or os.path.join("chat_history", self.name, f"chat_{stamp}.json")
             try:
                 self.save(path)
             except OSError as error:

@@ -1,9 +1,9 @@
 """``text-generation``: continue a text, or a chat, with a causal language model.
 
-    "Once upon a time" ──► tokenizer ─────────────────────────────────┐
-    [{"role": "user", ...}] ──► apply_chat_template(add_generation_prompt) ─┴─► model.generate()
-        ──► decode the new tokens ──► [{"generated_text": prompt + new text}]   (one dict per sequence)
-                                  └─► [{"generated_text": [*chat, {"role": "assistant", "content": new text}]}]
+    "Once upon a time" ──► tokenizer ──────────────────────────┐
+    [{"role": "user", ...}] ──► apply_chat_template(add_generation_prompt) ──┴─► model.generate()
+        ──► decode the new tokens ──► [{"generated_text": prompt + new text}]   (a dict per sequence)
+                                 └──► [{"generated_text": [*chat, {"role": "assistant", "content": new text}]}]
 
 >>> generator = pipeline("text-generation", model="HuggingFaceTB/SmolLM2-135M-Instruct")   # doctest: +SKIP
 >>> generator([{"role": "user", "content": "What is the capital of France?"}], max_new_tokens=20, do_sample=False)
@@ -230,8 +230,9 @@ class TextGenerationPipeline(Pipeline):
             if return_type == ReturnType.TENSORS:
                 record = {"generated_token_ids": outputs["prompt_ids"] + new_ids}
             else:
-                text = self.tokenizer.decode(new_ids, skip_special_tokens=True if skip_special_tokens is None else
-                                             skip_special_tokens, clean_up_tokenization_spaces=clean_up_tokenization_spaces)
+                skip = True if skip_special_tokens is None else skip_special_tokens
+                text = self.tokenizer.decode(new_ids, skip_special_tokens=skip,
+                                             clean_up_tokenization_spaces=clean_up_tokenization_spaces)
                 if return_type == ReturnType.FULL_TEXT:
                     text = prompt + text if isinstance(prompt, str) else _continue_chat(prompt, text, meta)
                 record = {"generated_text": text}
