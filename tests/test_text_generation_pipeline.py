@@ -89,6 +89,21 @@ def test_chat_options_match_the_reference(pipes):
         assert ours(prompt, **options, **GREEDY) == theirs(prompt, **options, **GREEDY), options
 
 
+@pytest.mark.filterwarnings("ignore:A sequence is .* tokens long")
+def test_empty_prompts_stop_sequences_and_long_prompts_match_the_reference(pipes):
+    ours, theirs = pipes
+    assert ours("", **GREEDY) == theirs("", **GREEDY)  # generation starts from the bos token
+    assert ours(PROMPTS[2], stop_sequence="xx", **GREEDY) == theirs(PROMPTS[2], stop_sequence="xx", **GREEDY)
+    limits = ours.tokenizer.model_max_length, theirs.tokenizer.model_max_length
+    ours.tokenizer.model_max_length = theirs.tokenizer.model_max_length = 10
+    try:  # "hole": the prompt loses its start so that it and the new tokens fit in 10
+        options = dict(handle_long_generation="hole", return_tensors=True, max_new_tokens=4, do_sample=False)
+        cut = ours(PROMPTS[2], **options)
+        assert cut == theirs(PROMPTS[2], **options) and len(cut[0]["generated_token_ids"]) == 10
+    finally:
+        ours.tokenizer.model_max_length, theirs.tokenizer.model_max_length = limits
+
+
 def test_beams_with_several_sequences_match_the_reference(pipes):
     ours, theirs = pipes
     options = dict(num_beams=3, num_return_sequences=2, max_new_tokens=6, do_sample=False)

@@ -61,9 +61,9 @@ class TextGenerationPipeline(Pipeline):
         # generation settings given here apply to every call, unless a call passes its own generation_config
         self._generate_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in FIELDS or k == "generation_config"}
         self.assistant_model = kwargs.pop("assistant_model", None)
-        super().__init__(model, tokenizer, **kwargs)
         if tokenizer is None:
             raise ValueError("The text-generation pipeline needs a tokenizer: pass tokenizer= (an instance or a path).")
+        super().__init__(model, tokenizer, **kwargs)
         if getattr(tokenizer, "padding_side", None) == "right":
             tokenizer.padding_side = "left"  # as the reference does, so tokenizer(...) batches suit generate() too
         prefix = getattr(model.config, "prefix", None)
@@ -97,6 +97,7 @@ class TextGenerationPipeline(Pipeline):
                 raise ValueError(f"handle_long_generation={handle_long_generation!r} is not supported: use 'hole' "
                                  "(cut the prompt from the left to leave room for the new tokens) or None.")
             pre["handle_long_generation"] = handle_long_generation
+        if generate_kwargs:  # "hole" needs to know how many tokens will be generated
             pre["generate_kwargs"] = dict(generate_kwargs)
         if stop_sequence is not None:
             generate_kwargs["stop_strings"] = [stop_sequence] if isinstance(stop_sequence, str) else stop_sequence
