@@ -80,6 +80,10 @@ def run(args) -> int:
     except (ModelArgumentError, OSError, ValueError, ImportError, NotImplementedError) as error:
         print(f"workbench chat: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except Exception as error:  # a failure of workbench itself: still one line, but name the exception
+        print(f"workbench chat: error: loading {args.model} failed: {type(error).__name__}: {_one_line(error)}",
+              file=sys.stderr)
+        return 1
     session = ChatSession(pipe, name=_display_name(args.model, gguf_file), system=args.system,
                           generate_kwargs=generation_settings(args, pipe.model))
     _status(f"{session.name} loaded in {time.perf_counter() - started:.1f}s ({session.describe_model()}).")
