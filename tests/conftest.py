@@ -38,3 +38,20 @@ def smollm2_path(smollm2_gguf_path, tmp_path_factory) -> str:
     gguf = Path(smollm2_gguf_path)
     transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(folder)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model_path(smollm2_path, tmp_path_factory) -> str:
+    """A tiny random llama over SmolLM2's vocabulary, saved by the reference with SmolLM2's tokenizer
+    (and so its chat template): a chat model that loads in a blink and talks nonsense."""
+    transformers = pytest.importorskip("transformers")
+    from reference import build_reference_model, save_reference_model
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(smollm2_path)
+    config = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256, bos_token_id=1,
+                  eos_token_id=2, pad_token_id=2)
+    folder = save_reference_model(build_reference_model("llama", "LlamaForCausalLM", config),
+                                  str(tmp_path_factory.mktemp("tiny-chat-llama")))
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -58,6 +59,8 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
         if input_ids is not None:
             raise ValueError("Pass the prompt once: as input_ids or as inputs, not both.")
         input_ids = kwargs.pop("inputs")
+    if isinstance(input_ids, Mapping):
+        input_ids, attention_mask = _unpack_encoding(input_ids, attention_mask, kwargs)
     tokenizer = kwargs.pop("tokenizer", None)
     if kwargs.get("inputs_embeds") is not None:
         raise NotImplementedError("generate(inputs_embeds=...) is not supported yet: pass input_ids.")
@@ -95,6 +98,20 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
                                  streamer=streamer)
     strategy = STRATEGIES[mode]
     return strategy(model, input_ids, processors, criteria, config, tokens, model_kwargs, streamer=streamer)
+
+
+def _unpack_encoding(encoding: Mapping, attention_mask, kwargs: dict):
+    """``generate(tokenizer(...))``: a tokenizer's output (a ``BatchEncoding``, which is what
+    ``apply_chat_template(..., return_tensors="pt")`` returns) passed where the ids go."""
+    if "input_ids" not in encoding:
+        raise ValueError(f"generate() got a mapping without input_ids as its prompt (keys: {sorted(encoding)}): "
+                         "pass the token ids, or the tokenizer's output with **inputs.")
+    for key, value in encoding.items():
+        if key == "attention_mask":
+            attention_mask = value if attention_mask is None else attention_mask
+        elif key != "input_ids":  # as generate(**encoding) would pass them
+            kwargs.setdefault(key, value)
+    return encoding["input_ids"], attention_mask
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ TASKS: dict[str, Task] = {
     "fill-mask": Task("fill_mask", "FillMaskPipeline", "AutoModelForMaskedLM", "distilbert/distilroberta-base"),
     "zero-shot-classification": Task("zero_shot_classification", "ZeroShotClassificationPipeline",
                                      "AutoModelForSequenceClassification", "facebook/bart-large-mnli"),
+    "text-generation": Task("text_generation", "TextGenerationPipeline", "AutoModelForCausalLM",
+                            "HuggingFaceTB/SmolLM3-3B"),
 }
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
@@ -88,9 +90,15 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
     if task is None and model is None:
         raise ValueError("pipeline() needs a task, a model, or both: e.g. pipeline('sentiment-analysis', model=path).")
     model_kwargs = dict(kwargs.pop("model_kwargs", None) or {})
-    for key in ("revision", "token", "cache_dir", "local_files_only", "trust_remote_code"):
+    for key in ("revision", "token", "cache_dir", "local_files_only", "trust_remote_code", "gguf_file"):
         if key in kwargs:
             model_kwargs[key] = kwargs.pop(key)
+    if "torch_dtype" in kwargs:  # the reference's older name for dtype
+        dtype = kwargs.pop("torch_dtype") if dtype is None else dtype
+    device_map = kwargs.pop("device_map", None)
+    if device_map is not None:  # loading places the model; an instance is moved like device=
+        model_kwargs["device_map"] = device_map
+        device = device_map if device is None and not isinstance(model, (str, os.PathLike, type(None))) else device
     task_params: dict = {}
     if task is None:
         task = infer_task(_architecture(model, model_kwargs))
@@ -104,7 +112,8 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
     if isinstance(tokenizer, (str, os.PathLike)):
         from ..tokenization import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer, **{k: v for k, v in model_kwargs.items() if k != "trust_remote_code"})
+        options = {k: v for k, v in model_kwargs.items() if k not in ("trust_remote_code", "device_map")}
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer, **options)
     cls = getattr(importlib.import_module(f".{spec.module}", __name__), spec.cls)
     return cls(model, tokenizer, task=task, device=device, dtype=dtype if not isinstance(model, str) else None,
                batch_size=batch_size, **task_params, **kwargs)
@@ -116,6 +125,8 @@ def _architecture(model, model_kwargs: dict):
     from ..config import load_config_dict
     from ..hub import HubOptions
 
+    if model_kwargs.get("gguf_file") or str(model).endswith(".gguf"):
+        return "ForCausalLM"  # the GGUF architectures workbench reads are all decoder-only language models
     options = HubOptions.pop_from(dict(model_kwargs))
     architectures = load_config_dict(model, options).get("architectures") or [""]
     return architectures[0]

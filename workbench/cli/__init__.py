@@ -1,0 +1,40 @@
+"""The ``workbench`` terminal command (also ``python -m workbench``).
+
+    workbench chat MODEL [--gguf-file FILE] [--system TEXT] [--max-new-tokens N] [--dtype DTYPE]
+                         [--do-sample | --no-do-sample] [--temperature T] [--top-p P] [--device DEVICE]
+
+Only argparse is loaded until the arguments are parsed: torch and the models load afterwards,
+so ``workbench --help`` and a mistyped option answer at once.
+
+Exit codes: 0 done, 1 a failure while running, 2 bad arguments (argparse's code), including a
+MODEL that cannot be loaded, 130 interrupted while loading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import chat
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="The workbench command line.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chat.add_arguments(commands.add_parser(
+        "chat", help="chat with a model in the terminal", description=chat.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ))  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return args.run(args)
+
+
+__all__ = ["build_parser", "main"]
