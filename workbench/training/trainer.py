@@ -506,7 +506,10 @@ class Trainer(EvaluationMixin):
                      ignore_keys_for_eval) -> None:
         args, accumulation = self.args, self.args.gradient_accumulation_steps
         self.control = self.callback_handler.on_epoch_begin(args, self.state, self.control)
-        if hasattr(self._train_sampler, "set_epoch"):
+        # accelerate's loader passes its epoch to our sampler when iterated: keep the two in step
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        elif hasattr(getattr(self, "_train_sampler", None), "set_epoch"):
             self._train_sampler.set_epoch(epoch)
         if checkpoint is not None and skip == 0:
             self._load_rng(checkpoint)  # before the epoch's first random draw
