@@ -114,6 +114,7 @@ def test_rotation_keeps_the_best_checkpoint(tmp_path):
     scores = iter([5.0, 1.0, 2.0, 3.0])  # greater is better: the best is at step 2
     extra = dict(eval_dataset=tiny_dataset(8, seed=1), compute_metrics=lambda prediction: {"score": next(scores)})
     trainer = make_trainer(tmp_path, dropout=0.0, trainer_kwargs=extra, max_steps=8, save_steps=2,
+                           gradient_accumulation_steps=1,
                            eval_strategy="steps", eval_steps=2, save_total_limit=2, load_best_model_at_end=True,
                            metric_for_best_model="score")
     assert trainer.args.greater_is_better

@@ -1,11 +1,13 @@
 """Two CPU processes (gloo) with half the per-device batch train to the same weights as one process."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -55,5 +57,9 @@ def test_two_processes_match_one(tmp_path):
         assert one.keys() == two.keys()
         worst = max((one[k] - two[k]).abs().max().item() for k in one)
         assert worst <= 1e-6, (name, worst)
+        ours, theirs = (json.loads((tmp_path / run / "final" / "predict.json").read_text()) for run in ("one", name))
+        assert theirs["label_ids"] == ours["label_ids"] and len(theirs["predictions"]) == 10
+        assert np.allclose(theirs["predictions"], ours["predictions"], atol=1e-5)
+        assert theirs["metrics"]["test_loss"] == pytest.approx(ours["metrics"]["test_loss"], abs=1e-5)
         # each process saved its own random generators in the last checkpoint
         assert {"rng_state_0.pth", "rng_state_1.pth"} <= set(os.listdir(tmp_path / name / "checkpoint-8"))
