@@ -1,6 +1,8 @@
 """Trainer: the loop equals a hand-written one, callbacks fire the reference's events, evaluation and
 prediction, column removal, early stopping, subclassing, Seq2SeqTrainer, errors."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -265,3 +267,29 @@ def test_push_to_hub_uploads_the_output_folder(tmp_path, monkeypatch):
     assert calls["repo"] == "my-model" and calls["token"] == "t"
     assert calls["upload"]["repo_id"] == "me/my-model" and "checkpoint-*" in calls["upload"]["ignore_patterns"]
     assert (tmp_path / "my-model" / "model.safetensors").exists()
+
+
+def test_quick_tour_sample(tmp_path, minilm_path):
+    """The docs' Trainer sample: tokenize a datasets.Dataset with map, pad with DataCollatorWithPadding,
+    pass tokenizer=...; the raw "text" column is dropped because the model's forward does not take it."""
+    import datasets
+
+    from workbench import AdamW, AutoTokenizer, BertConfig, BertForSequenceClassification, DataCollatorWithPadding
+    from workbench import get_scheduler as workbench_get_scheduler
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    dataset = datasets.Dataset.from_dict({"text": ["great film", "awful, just awful", "fine", "loved every minute"] * 2,
+                                          "label": [1, 0, 1, 1] * 2})
+    dataset = dataset.map(lambda batch: tokenizer(batch["text"]), batched=True)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_config(BertConfig(**{**TINY_BERT, "vocab_size": tokenizer.vocab_size}))
+    training_args = TrainingArguments(output_dir=str(tmp_path), learning_rate=2e-5, per_device_train_batch_size=4,
+                                      per_device_eval_batch_size=4, num_train_epochs=1, eval_strategy="epoch",
+                                      disable_tqdm=True)
+    trainer = Trainer(model=model, args=training_args, train_dataset=dataset, eval_dataset=dataset, tokenizer=tokenizer,
+                      data_collator=DataCollatorWithPadding(tokenizer=tokenizer), compute_metrics=accuracy)
+    trainer.train()
+    assert "eval_accuracy" in trainer.state.log_history[-2]
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(os.listdir(tmp_path / "checkpoint-2"))
+    optimizer = AdamW(model.parameters(), lr=5e-5)  # the native-PyTorch tutorial's names
+    assert workbench_get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=4) is not None

@@ -66,7 +66,7 @@ _LAZY = {
         "DataCollatorForTokenClassification", "DataCollatorForSeq2Seq", "DefaultDataCollator", "default_data_collator",
         "HfArgumentParser", "set_seed", "EvalPrediction", "IntervalStrategy", "get_scheduler",
         "get_linear_schedule_with_warmup", "get_cosine_schedule_with_warmup", "get_constant_schedule",
-        "get_constant_schedule_with_warmup", "get_last_checkpoint",
+        "get_constant_schedule_with_warmup", "get_last_checkpoint", "AdamW",
     )},
     # errors
     "WorkbenchError": "errors",

@@ -19,8 +19,11 @@ from .seq2seq import Seq2SeqTrainer
 from .trainer import Trainer
 from .utils import EvalPrediction, PredictionOutput, TrainOutput, set_seed
 
+# The "Distributed training with Accelerate" tutorial imports AdamW from the library; it is PyTorch's.
+from torch.optim import AdamW  # noqa: E402
+
 __all__ = [
-    "CallbackHandler", "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorForTokenClassification",
+    "AdamW", "CallbackHandler", "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorForTokenClassification",
     "DataCollatorWithPadding", "DefaultDataCollator", "DefaultFlowCallback", "EarlyStoppingCallback", "EvalPrediction",
     "ExportableState", "HfArg", "HfArgumentParser", "IntervalStrategy", "PredictionOutput", "PrinterCallback",
     "ProgressCallback", "SaveStrategy", "SchedulerType", "Seq2SeqTrainer", "Seq2SeqTrainingArguments",

@@ -37,7 +37,7 @@ class TrainerState:
     One step is one optimizer update (``gradient_accumulation_steps`` batches).
     """
 
-    epoch: float | None = None
+    epoch: float = 0
     global_step: int = 0
     max_steps: int = 0
     logging_steps: int = 500
