@@ -1,6 +1,5 @@
 """TrainingArguments (defaults, errors), HfArgumentParser and learning-rate schedules."""
 
-import dataclasses
 import enum
 import json
 import logging

@@ -67,70 +67,101 @@ class TrainingArguments:
     """The arguments of :class:`~workbench.Trainer`. Steps given as a float below 1 (``logging_steps``,
     ``eval_steps``, ``save_steps``, ``warmup_steps``) are a fraction of the total training steps."""
 
-    output_dir: str | None = field(default=None, metadata=_help("Where checkpoints and the final model go (default 'trainer_output')."))
-    overwrite_output_dir: bool = field(default=False, metadata=_help("Used by scripts: start afresh even if output_dir holds checkpoints."))
+    output_dir: str | None = field(default=None,
+                           metadata=_help("Where checkpoints and the final model go (default 'trainer_output')."))
+    overwrite_output_dir: bool = field(default=False,
+                           metadata=_help("Used by scripts: start afresh even if output_dir holds checkpoints."))
     do_train: bool = field(default=False, metadata=_help("Used by scripts: whether to run training."))
     do_eval: bool = field(default=False, metadata=_help("Used by scripts: whether to run evaluation."))
     do_predict: bool = field(default=False, metadata=_help("Used by scripts: whether to predict on the test set."))
-    eval_strategy: IntervalStrategy | str = field(default="no", metadata=_help("When to evaluate: 'no', 'steps' or 'epoch'."))
-    eval_steps: float | None = field(default=None, metadata=_help("Evaluate every N steps (defaults to logging_steps)."))
+    eval_strategy: IntervalStrategy | str = field(default="no",
+                           metadata=_help("When to evaluate: 'no', 'steps' or 'epoch'."))
+    eval_steps: float | None = field(default=None,
+                           metadata=_help("Evaluate every N steps (defaults to logging_steps)."))
     eval_delay: float = field(default=0, metadata=_help("Steps or epochs to wait before the first evaluation."))
     eval_on_start: bool = field(default=False, metadata=_help("Evaluate once before training (a sanity check)."))
     prediction_loss_only: bool = field(default=False, metadata=_help("Evaluation and prediction return only the loss."))
     per_device_train_batch_size: int = field(default=8, metadata=_help("Batch size per device (process) for training."))
-    per_device_eval_batch_size: int = field(default=8, metadata=_help("Batch size per device (process) for evaluation."))
-    gradient_accumulation_steps: int = field(default=1, metadata=_help("Batches whose gradients add up before each optimizer step."))
+    per_device_eval_batch_size: int = field(default=8,
+                           metadata=_help("Batch size per device (process) for evaluation."))
+    gradient_accumulation_steps: int = field(default=1,
+                           metadata=_help("Batches whose gradients add up before each optimizer step."))
     learning_rate: float = field(default=5e-5, metadata=_help("Initial learning rate of AdamW."))
-    weight_decay: float = field(default=0.0, metadata=_help("Weight decay for all weights except biases and norm weights."))
+    weight_decay: float = field(default=0.0,
+                           metadata=_help("Weight decay for all weights except biases and norm weights."))
     adam_beta1: float = field(default=0.9, metadata=_help("Beta1 of AdamW."))
     adam_beta2: float = field(default=0.999, metadata=_help("Beta2 of AdamW."))
     adam_epsilon: float = field(default=1e-8, metadata=_help("Epsilon of AdamW."))
     max_grad_norm: float = field(default=1.0, metadata=_help("Gradient clipping norm (0 disables clipping)."))
     num_train_epochs: float = field(default=3.0, metadata=_help("Epochs to train for."))
-    max_steps: int = field(default=-1, metadata=_help("Optimizer steps to train for; overrides num_train_epochs when positive."))
+    max_steps: int = field(default=-1,
+                           metadata=_help("Optimizer steps to train for; overrides num_train_epochs when positive."))
     lr_scheduler_type: SchedulerType | str = field(default="linear", metadata=_help("Learning-rate schedule."))
-    lr_scheduler_kwargs: dict | str | None = field(default=None, metadata=_help("Extra schedule arguments, e.g. '{\"num_cycles\": 2}'."))
-    warmup_ratio: float = field(default=0.0, metadata=_help("Fraction of the total steps spent warming the learning rate up."))
-    warmup_steps: float = field(default=0, metadata=_help("Steps of linear warmup (a float below 1 is a fraction of all steps)."))
+    lr_scheduler_kwargs: dict | str | None = field(default=None,
+                           metadata=_help("Extra schedule arguments, e.g. '{\"num_cycles\": 2}'."))
+    warmup_ratio: float = field(default=0.0,
+                           metadata=_help("Fraction of the total steps spent warming the learning rate up."))
+    warmup_steps: float = field(default=0,
+                           metadata=_help("Steps of linear warmup (a float below 1 is a fraction of all steps)."))
     optim: str = field(default="adamw_torch_fused", metadata=_help("Optimizer.", choices=OPTIMIZERS))
     label_smoothing_factor: float = field(default=0.0, metadata=_help("Label smoothing epsilon (0 disables it)."))
-    log_level: str = field(default="passive", metadata=_help("workbench logger level on the main process: 'debug', 'info', 'warning', 'error' or 'passive'."))
+    log_level: str = field(default="passive",
+                           metadata=_help("workbench logger level on the main process: 'debug', 'info', 'warning', 'error' or 'passive'."))
     logging_dir: str | None = field(default=None, metadata=_help("TensorBoard log folder (default output_dir/runs)."))
-    logging_strategy: IntervalStrategy | str = field(default="steps", metadata=_help("When to log: 'no', 'steps' or 'epoch'."))
+    logging_strategy: IntervalStrategy | str = field(default="steps",
+                           metadata=_help("When to log: 'no', 'steps' or 'epoch'."))
     logging_first_step: bool = field(default=False, metadata=_help("Also log after the first step."))
     logging_steps: float = field(default=500, metadata=_help("Log every N steps."))
     logging_nan_inf_filter: bool = field(default=True, metadata=_help("Leave NaN/inf losses out of the logged mean."))
-    save_strategy: SaveStrategy | str = field(default="steps", metadata=_help("When to save a checkpoint: 'no', 'steps', 'epoch' or 'best'."))
+    save_strategy: SaveStrategy | str = field(default="steps",
+                           metadata=_help("When to save a checkpoint: 'no', 'steps', 'epoch' or 'best'."))
     save_steps: float = field(default=500, metadata=_help("Save a checkpoint every N steps."))
-    save_total_limit: int | None = field(default=None, metadata=_help("Keep at most N checkpoints (the best one is always kept)."))
-    save_only_model: bool = field(default=False, metadata=_help("Checkpoints hold the model only (they cannot be resumed)."))
+    save_total_limit: int | None = field(default=None,
+                           metadata=_help("Keep at most N checkpoints (the best one is always kept)."))
+    save_only_model: bool = field(default=False,
+                           metadata=_help("Checkpoints hold the model only (they cannot be resumed)."))
     use_cpu: bool = field(default=False, metadata=_help("Train on the CPU even if a GPU is available."))
     seed: int = field(default=42, metadata=_help("Seed set at the start of training."))
     data_seed: int | None = field(default=None, metadata=_help("Seed of the data order (defaults to seed)."))
     bf16: bool = field(default=False, metadata=_help("bfloat16 mixed precision (CPU or recent GPUs)."))
     fp16: bool = field(default=False, metadata=_help("float16 mixed precision (CUDA GPUs only)."))
-    local_rank: int = field(default=-1, metadata=_help("Set by older distributed launchers; read from the environment otherwise."))
+    local_rank: int = field(default=-1,
+                           metadata=_help("Set by older distributed launchers; read from the environment otherwise."))
     ddp_backend: str | None = field(default=None, metadata=_help("torch.distributed backend ('gloo', 'nccl', ...)."))
-    ddp_find_unused_parameters: bool | None = field(default=None, metadata=_help("DistributedDataParallel find_unused_parameters (default True)."))
+    ddp_find_unused_parameters: bool | None = field(default=None,
+                           metadata=_help("DistributedDataParallel find_unused_parameters (default True)."))
     dataloader_drop_last: bool = field(default=False, metadata=_help("Drop the last incomplete batch."))
-    dataloader_num_workers: int = field(default=0, metadata=_help("Worker processes loading data (0: the main process)."))
+    dataloader_num_workers: int = field(default=0,
+                           metadata=_help("Worker processes loading data (0: the main process)."))
     dataloader_pin_memory: bool = field(default=True, metadata=_help("Pin memory in data loaders (GPU only)."))
-    dataloader_persistent_workers: bool = field(default=False, metadata=_help("Keep data-loading workers alive between epochs."))
+    dataloader_persistent_workers: bool = field(default=False,
+                           metadata=_help("Keep data-loading workers alive between epochs."))
     dataloader_prefetch_factor: int | None = field(default=None, metadata=_help("Batches each worker loads ahead."))
-    run_name: str | None = field(default=None, metadata=_help("A name for the run, shown by trackers (default output_dir)."))
+    run_name: str | None = field(default=None,
+                           metadata=_help("A name for the run, shown by trackers (default output_dir)."))
     disable_tqdm: bool | None = field(default=None, metadata=_help("Turn the progress bars off."))
-    remove_unused_columns: bool = field(default=True, metadata=_help("Drop dataset columns the model's forward does not take."))
-    label_names: list[str] | None = field(default=None, metadata=_help("Input keys holding the labels (default: those the model's forward names)."))
+    remove_unused_columns: bool = field(default=True,
+                           metadata=_help("Drop dataset columns the model's forward does not take."))
+    label_names: list[str] | None = field(default=None,
+                           metadata=_help("Input keys holding the labels (default: those the model's forward names)."))
     load_best_model_at_end: bool = field(default=False, metadata=_help("Load the best checkpoint when training ends."))
-    metric_for_best_model: str | None = field(default=None, metadata=_help("Metric that picks the best checkpoint (default 'loss')."))
-    greater_is_better: bool | None = field(default=None, metadata=_help("Whether a larger metric_for_best_model is better."))
-    ignore_data_skip: bool = field(default=False, metadata=_help("On resume, do not skip the batches already seen this epoch."))
-    gradient_checkpointing: bool = field(default=False, metadata=_help("Recompute activations in backward to save memory."))
-    report_to: str | list[str] | None = field(default="none", metadata=_help("Trackers to report to: 'none', 'all' or a list ('tensorboard')."))
-    resume_from_checkpoint: str | None = field(default=None, metadata=_help("Used by scripts: a checkpoint folder to resume from."))
+    metric_for_best_model: str | None = field(default=None,
+                           metadata=_help("Metric that picks the best checkpoint (default 'loss')."))
+    greater_is_better: bool | None = field(default=None,
+                           metadata=_help("Whether a larger metric_for_best_model is better."))
+    ignore_data_skip: bool = field(default=False,
+                           metadata=_help("On resume, do not skip the batches already seen this epoch."))
+    gradient_checkpointing: bool = field(default=False,
+                           metadata=_help("Recompute activations in backward to save memory."))
+    report_to: str | list[str] | None = field(default="none",
+                           metadata=_help("Trackers to report to: 'none', 'all' or a list ('tensorboard')."))
+    resume_from_checkpoint: str | None = field(default=None,
+                           metadata=_help("Used by scripts: a checkpoint folder to resume from."))
     push_to_hub: bool = field(default=False, metadata=_help("Push the model to the Hub when it is saved."))
-    hub_model_id: str | None = field(default=None, metadata=_help("Hub repo to push to (default: the output_dir name)."))
-    hub_token: str | None = field(default=None, metadata=_help("Hub token (default: the one huggingface_hub has stored)."))
+    hub_model_id: str | None = field(default=None,
+                           metadata=_help("Hub repo to push to (default: the output_dir name)."))
+    hub_token: str | None = field(default=None,
+                           metadata=_help("Hub token (default: the one huggingface_hub has stored)."))
     hub_private_repo: bool | None = field(default=None, metadata=_help("Create the Hub repo as private."))
 
     def __new__(cls, *args, **kwargs):
@@ -356,10 +387,13 @@ def _reporter_available(name: str) -> bool:
 class Seq2SeqTrainingArguments(TrainingArguments):
     """:class:`TrainingArguments` plus the settings of generation during evaluation."""
 
-    predict_with_generate: bool = field(default=False, metadata=_help("Evaluate and predict with generate() (for ROUGE, BLEU, ...)."))
-    generation_max_length: int | None = field(default=None, metadata=_help("max_length of generate() during evaluation."))
+    predict_with_generate: bool = field(default=False,
+                           metadata=_help("Evaluate and predict with generate() (for ROUGE, BLEU, ...)."))
+    generation_max_length: int | None = field(default=None,
+                           metadata=_help("max_length of generate() during evaluation."))
     generation_num_beams: int | None = field(default=None, metadata=_help("num_beams of generate() during evaluation."))
-    generation_config: Any = field(default=None, metadata=_help("A GenerationConfig (or a path to one) used during evaluation."))
+    generation_config: Any = field(default=None,
+                           metadata=_help("A GenerationConfig (or a path to one) used during evaluation."))
 
     def to_dict(self) -> dict[str, Any]:
         result = super().to_dict()

@@ -8,8 +8,8 @@ One ``train()`` call is::
 
 accelerate places the model, wraps it for distributed data parallel and shards the batches, so the
 same script runs as ``python train.py``, ``torchrun --nproc_per_node 2 train.py`` or
-``accelerate launch train.py``. Evaluation lives in ``evaluation.py``, checkpoint files in
-``checkpoints.py``.
+``accelerate launch train.py``. Data loading lives in ``data.py``, evaluation in ``evaluation.py``,
+checkpointing in ``saving.py`` (and the files it writes in ``checkpoints.py``).
 
 >>> trainer = Trainer(model=model, args=TrainingArguments(output_dir="out"), train_dataset=train,
 ...                   eval_dataset=test, compute_metrics=compute_metrics)       # doctest: +SKIP
@@ -19,7 +19,6 @@ same script runs as ``python train.py``, ``torchrun --nproc_per_node 2 train.py`
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
 import math
 import os
@@ -31,68 +30,23 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, SequentialSampler
+from torch.utils.data import DataLoader
 
 from . import checkpoints as ckpt
 from .arguments import SaveStrategy, TrainingArguments
 from .callbacks import (CallbackHandler, DefaultFlowCallback, ExportableState, PrinterCallback, ProgressCallback,
                         TrainerControl, TrainerState)
 from .collators import DataCollatorWithPadding, default_data_collator
+from .data import DataMixin, EpochShuffleSampler, forward_parameters, label_names  # noqa: F401 (re-exported)
 from .evaluation import EvaluationMixin
+from .saving import SavingMixin
 from .schedules import get_scheduler
-from .utils import PREFIX_CHECKPOINT_DIR, TrainOutput, has_length, set_seed, speed_metrics
+from .utils import TrainOutput, has_length, set_seed, speed_metrics
 
 logger = logging.getLogger("workbench")
 
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
               "critical": logging.CRITICAL}
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """A random order that depends only on ``(seed, epoch)``: a resumed run sees the same order, and
-    every process of a distributed run draws the same permutation (accelerate then shards it)."""
-
-    def __init__(self, length: int, seed: int) -> None:
-        self.length, self.seed, self.epoch = length, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.length, generator=generator).tolist())
-
-    def __len__(self) -> int:
-        return self.length
-
-
-class _RemoveColumnsCollator:
-    """Drops the keys the model's forward does not take from each row, then collates."""
-
-    def __init__(self, collator: Callable, keep: list[str], model_name: str, description: str) -> None:
-        self.collator, self.keep, self.model_name, self.description = collator, set(keep), model_name, description
-        self.reported = False
-
-    def __call__(self, features: list):
-        if features and isinstance(features[0], Mapping):
-            dropped = set(features[0]) - self.keep
-            if dropped and not self.reported:
-                logger.info(f"{self.model_name}.forward takes no {sorted(dropped)}: dropped from the {self.description} rows.")
-                self.reported = True
-            features = [{k: v for k, v in f.items() if k in self.keep} for f in features]
-        return self.collator(features)
-
-
-def _forward_parameters(model: nn.Module) -> dict[str, inspect.Parameter]:
-    return dict(inspect.signature(model.forward).parameters)
-
-
-def _label_names(model: nn.Module) -> list[str]:
-    """Forward arguments that carry targets: those with 'label' in their name, or QA's positions."""
-    names = list(_forward_parameters(model))
-    if "QuestionAnswering" in type(model).__name__:
-        return [n for n in names if "label" in n or n in ("start_positions", "end_positions")]
-    return [n for n in names if "label" in n]
 
 
 def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, epsilon: float, shift: bool = False) -> torch.Tensor:
@@ -108,8 +62,9 @@ def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, epsilon: flo
     return (1 - epsilon) * nll.sum() / active + epsilon * smooth.sum() / (active * log_probs.shape[-1])
 
 
-class Trainer(EvaluationMixin):
-    """Train, evaluate and predict with a model; see the module docstring.
+class Trainer(DataMixin, EvaluationMixin, SavingMixin):
+    """Train, evaluate and predict with a model; see the module docstring. Data loading lives in
+    data.py, evaluation in evaluation.py, checkpoints in saving.py (mixed in here).
 
     Subclass and override ``compute_loss``, ``training_step``, ``create_optimizer``,
     ``create_scheduler``, ``prediction_step``, ``get_train_dataloader``, ... to change one piece, or
@@ -144,8 +99,8 @@ class Trainer(EvaluationMixin):
         self._check_setup(model)
         model.to(self.accelerator.device)
         self.model = self.model_wrapped = model
-        self.label_names = self.args.label_names if self.args.label_names is not None else _label_names(model)
-        forward = _forward_parameters(model)
+        self.label_names = self.args.label_names if self.args.label_names is not None else label_names(model)
+        forward = forward_parameters(model)
         self.can_return_loss = getattr(forward.get("return_loss"), "default", False) is True
         # the loss is normalised over the whole accumulated batch only by models that say they do it
         self.model_accepts_loss_kwargs = getattr(model, "accepts_loss_kwargs", "num_items_in_batch" in forward)
@@ -232,81 +187,6 @@ class Trainer(EvaluationMixin):
 
     def is_world_process_zero(self) -> bool:
         return self.args.process_index == 0
-
-    # --- data ------------------------------------------------------------------------------------
-
-    def _set_signature_columns_if_needed(self) -> None:
-        if self._signature_columns is None:
-            columns = list(_forward_parameters(self.model))
-            self._signature_columns = columns + [c for c in ["label", "label_ids", *self.label_names] if c not in columns]
-
-    def _remove_unused_columns(self, dataset, description: str):
-        """A ``datasets.Dataset`` without the columns the model's forward does not take."""
-        if not self.args.remove_unused_columns:
-            return dataset
-        self._set_signature_columns_if_needed()
-        ignored = [c for c in dataset.column_names if c not in self._signature_columns]
-        if len(ignored) == len(dataset.column_names):
-            raise ValueError(f"None of the {description} dataset's columns {dataset.column_names} is an argument of "
-                             f"{type(self.model).__name__}.forward ({', '.join(self._signature_columns)}): tokenize the "
-                             "data first, or set remove_unused_columns=False.")
-        if ignored:
-            logger.info(f"{type(self.model).__name__}.forward takes no {ignored}: dropped from the {description} set.")
-        return dataset.remove_columns(ignored) if ignored else dataset
-
-    def _dataset_and_collator(self, dataset, description: str):
-        if hasattr(dataset, "column_names") and hasattr(dataset, "remove_columns") and not isinstance(dataset, IterableDataset):
-            return self._remove_unused_columns(dataset, description), self.data_collator
-        if not self.args.remove_unused_columns:
-            return dataset, self.data_collator
-        self._set_signature_columns_if_needed()
-        collator = _RemoveColumnsCollator(self.data_collator, self._signature_columns, type(self.model).__name__,
-                                          description)
-        return dataset, collator
-
-    def _dataloader(self, dataset, description: str, batch_size: int, sampler: Sampler | None) -> DataLoader:
-        args = self.args
-        dataset, collator = self._dataset_and_collator(dataset, description)
-        options = dict(batch_size=batch_size, collate_fn=collator, num_workers=args.dataloader_num_workers,
-                       pin_memory=args.dataloader_pin_memory and self.accelerator.device.type == "cuda",
-                       persistent_workers=args.dataloader_persistent_workers and args.dataloader_num_workers > 0,
-                       prefetch_factor=args.dataloader_prefetch_factor)
-        if not isinstance(dataset, IterableDataset):
-            options.update(sampler=sampler, drop_last=args.dataloader_drop_last)
-        return self.accelerator.prepare(DataLoader(dataset, **options))
-
-    def _get_train_sampler(self, train_dataset=None) -> Sampler | None:
-        dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if isinstance(dataset, IterableDataset) or not has_length(dataset):
-            return None
-        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        return EpochShuffleSampler(len(dataset), seed)
-
-    def get_train_dataloader(self) -> DataLoader:
-        """The training DataLoader (shuffled by epoch, sharded across processes)."""
-        if self.train_dataset is None:
-            raise ValueError("Trainer.train() needs a train_dataset: pass Trainer(train_dataset=...).")
-        self._train_sampler = self._get_train_sampler()
-        return self._dataloader(self.train_dataset, "training", self.args.train_batch_size, self._train_sampler)
-
-    def get_eval_dataloader(self, eval_dataset=None) -> DataLoader:
-        if eval_dataset is None and self.eval_dataset is None:
-            raise ValueError("Evaluation needs an eval_dataset: pass Trainer(eval_dataset=...) or evaluate(dataset).")
-        if isinstance(eval_dataset, str):
-            eval_dataset = self.eval_dataset[eval_dataset]
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        sampler = None if isinstance(dataset, IterableDataset) else SequentialSampler(dataset)
-        return self._dataloader(dataset, "evaluation", self.args.eval_batch_size, sampler)
-
-    def get_test_dataloader(self, test_dataset) -> DataLoader:
-        sampler = None if isinstance(test_dataset, IterableDataset) else SequentialSampler(test_dataset)
-        return self._dataloader(test_dataset, "test", self.args.eval_batch_size, sampler)
-
-    def num_examples(self, dataloader: DataLoader) -> int:
-        try:
-            return len(dataloader.dataset)
-        except (TypeError, AttributeError):
-            return len(dataloader) * self.args.per_device_train_batch_size
 
     # --- optimizer and schedule ------------------------------------------------------------------
 
@@ -403,23 +283,6 @@ class Trainer(EvaluationMixin):
             setattr(self.callback_handler, name, getattr(self, name))
         return model
 
-    def _resolve_checkpoint(self, resume_from_checkpoint) -> str | None:
-        if resume_from_checkpoint is None or resume_from_checkpoint is False:
-            return None
-        if resume_from_checkpoint is True:
-            found = ckpt.get_last_checkpoint(self.args.output_dir)
-            if found is None:
-                raise ValueError(f"resume_from_checkpoint=True, but {self.args.output_dir} holds no complete checkpoint-N "
-                                 "folder: train from scratch (resume_from_checkpoint=None) or pass a checkpoint path.")
-            return found
-        path = str(resume_from_checkpoint)
-        if not os.path.isdir(path):
-            raise ValueError(f"Can't resume: checkpoint folder {path} does not exist.")
-        if not ckpt.is_complete(path):
-            raise ValueError(f"Can't resume from {path}: it has no {ckpt.TRAINER_STATE_NAME}, so it was not completely "
-                             "written (or was saved by save_model, not during training).")
-        return path
-
     def train(self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
               ignore_keys_for_eval: list[str] | None = None, **kwargs) -> TrainOutput:
         """Train ``self.model``; ``resume_from_checkpoint=True`` continues from the last checkpoint in
@@ -479,28 +342,6 @@ class Trainer(EvaluationMixin):
                                   is_world_process_zero=self.is_world_process_zero(),
                                   stateful_callbacks={type(cb).__name__: cb.state() for cb in stateful})
         self.state.compute_steps(self.args, plan["max_steps"])
-
-    def _restore_checkpoint(self, checkpoint: str) -> None:
-        """Trainer state, optimizer, schedule and callback state from ``checkpoint`` (weights are already in)."""
-        saved = TrainerState.load_from_json(os.path.join(checkpoint, ckpt.TRAINER_STATE_NAME))
-        for name in ("max_steps", "num_train_epochs", "is_local_process_zero", "is_world_process_zero"):
-            setattr(saved, name, getattr(self.state, name))
-        if saved.best_model_checkpoint is not None and not os.path.isdir(saved.best_model_checkpoint):
-            logger.warning(f"The best checkpoint {saved.best_model_checkpoint} is gone; forgetting it.")
-            saved.best_model_checkpoint = None
-        self.state = saved
-        self.state.compute_steps(self.args, self.state.max_steps)
-        for name, target in ((ckpt.OPTIMIZER_NAME, self.optimizer), (ckpt.SCHEDULER_NAME, self.lr_scheduler)):
-            path = os.path.join(checkpoint, name)
-            if os.path.isfile(path):
-                target.load_state_dict(torch.load(path, map_location=self.accelerator.device, weights_only=True))
-            else:
-                logger.warning(f"{path} is missing (saved with save_only_model?): starting it afresh.")
-        for callback in self.callback_handler.callbacks:
-            saved_state = self.state.stateful_callbacks.get(type(callback).__name__)
-            if isinstance(callback, ExportableState) and isinstance(saved_state, dict):
-                for key, value in saved_state.get("attributes", {}).items():
-                    setattr(callback, key, value)
 
     def _train_epoch(self, model, loader, epoch: int, plan: dict, skip: int, checkpoint: str | None,
                      ignore_keys_for_eval) -> None:
@@ -728,88 +569,9 @@ class Trainer(EvaluationMixin):
             self.push_to_hub(commit_message="End of training")
         return TrainOutput(self.state.global_step, train_loss, metrics)
 
-    def _load_best_model(self) -> None:
-        path = self.state.best_model_checkpoint
-        logger.info(f"Loading the best model from {path} ({self.args.metric_for_best_model}={self.state.best_metric}).")
-        ckpt.load_model_weights(self.accelerator.unwrap_model(self.model), path)
-
-    # --- saving and logging ----------------------------------------------------------------------
-
-    def _save_checkpoint(self, model: nn.Module | None = None, trial: Any = None) -> None:
-        """Write ``checkpoint-{global_step}`` atomically (see checkpoints.py), then rotate old ones."""
-        args, accelerator = self.args, self.accelerator
-        final = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
-        temp = ckpt.temp_folder(final)
-        if args.should_save:
-            shutil.rmtree(temp, ignore_errors=True)  # left over from a crash
-            os.makedirs(temp)
-        accelerator.wait_for_everyone()
-        if self.state.best_global_step is not None:
-            best = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}")
-            if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
-                self.state.best_model_checkpoint = best
-        self._write_checkpoint(temp)
-        accelerator.wait_for_everyone()
-        if args.should_save:
-            ckpt.publish(temp, final)
-            ckpt.rotate_checkpoints(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
-        accelerator.wait_for_everyone()
-
-    def _write_checkpoint(self, folder: str) -> None:
-        args = self.args
-        if args.should_save:
-            self._save(folder)
-        if not args.save_only_model:
-            if args.should_save:
-                torch.save(self.optimizer.state_dict(), os.path.join(folder, ckpt.OPTIMIZER_NAME))
-                torch.save(self.lr_scheduler.state_dict(), os.path.join(folder, ckpt.SCHEDULER_NAME))
-            ckpt.save_rng_state(folder, args.process_index, args.world_size)
-        if args.should_save:
-            for callback in self.callback_handler.callbacks + [self.control]:
-                if isinstance(callback, ExportableState):
-                    self.state.stateful_callbacks[type(callback).__name__] = callback.state()
-            self.state.save_to_json(os.path.join(folder, ckpt.TRAINER_STATE_NAME))  # last: marks it complete
-
-    def _save(self, output_dir: str) -> None:
-        os.makedirs(output_dir, exist_ok=True)
-        ckpt.save_model_weights(self.accelerator.unwrap_model(self.model), output_dir)
-        if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
-            self.processing_class.save_pretrained(output_dir)
-        ckpt.save_training_args(self.args, output_dir)
-
-    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
-        """Save the model (``save_pretrained`` format), the processing class and the arguments to
-        ``output_dir`` (default ``args.output_dir``): ``from_pretrained(output_dir)`` loads it back."""
-        self.accelerator.wait_for_everyone()
-        if self.args.should_save:
-            self._save(output_dir if output_dir is not None else self.args.output_dir)
-        self.accelerator.wait_for_everyone()
-
-    def save_state(self) -> None:
-        if self.args.should_save:
-            self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Record ``logs`` in ``state.log_history`` (with epoch and step) and pass them to the callbacks."""
         if self.state.epoch is not None:
             logs["epoch"] = self.state.epoch
         self.state.log_history.append({**logs, "step": self.state.global_step})
         self.control = self.callback_handler.on_log(self.args, self.state, self.control, logs)
-
-    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
-                    token: str | None = None, revision: str | None = None, **kwargs):
-        """Save the model to ``output_dir`` and upload that folder to ``args.hub_model_id`` (default: the
-        output folder's name), creating the repo if needed. Checkpoint folders are not uploaded."""
-        from huggingface_hub import HfApi
-
-        self.save_model(_internal_call=True)
-        if not self.is_world_process_zero():
-            return None
-        self.control = self.callback_handler.on_push_begin(self.args, self.state, self.control)
-        token = token if token is not None else self.args.hub_token
-        api = HfApi(token=token)
-        repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
-        repo_id = api.create_repo(repo_id, private=self.args.hub_private_repo, exist_ok=True).repo_id
-        return api.upload_folder(repo_id=repo_id, folder_path=self.args.output_dir, commit_message=commit_message,
-                                 revision=revision, run_as_future=not blocking,
-                                 ignore_patterns=[f"{PREFIX_CHECKPOINT_DIR}-*", f"{ckpt.TEMP_PREFIX}*", "runs/*"])
