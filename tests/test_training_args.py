@@ -175,3 +175,15 @@ def test_schedules_match_reference(name, extra):
     torch.save(state, "/dev/null")  # plain numbers and dicts only: loads with weights_only=True
     with pytest.raises(ValueError, match="Unknown lr_scheduler_type 'linera'"):
         get_scheduler("linera", torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1))
+
+
+def test_docs_summarization_command_line():
+    """The "Train with a script" flags (script-specific ones come back as remaining strings)."""
+    argv = ["--model_name_or_path", "google-t5/t5-small", "--do_train", "--do_eval", "--dataset_name", "cnn_dailymail",
+            "--output_dir", "/tmp/tst-summarization", "--per_device_train_batch_size=4", "--per_device_eval_batch_size=4",
+            "--overwrite_output_dir", "--predict_with_generate", "--fp16", "false"]
+    args, remaining = HfArgumentParser(Seq2SeqTrainingArguments).parse_args_into_dataclasses(
+        argv, return_remaining_strings=True, look_for_args_file=False)
+    assert args.do_train and args.do_eval and args.overwrite_output_dir and args.predict_with_generate
+    assert args.per_device_train_batch_size == 4 and args.output_dir == "/tmp/tst-summarization"
+    assert remaining == ["--model_name_or_path", "google-t5/t5-small", "--dataset_name", "cnn_dailymail"]
