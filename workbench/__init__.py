@@ -78,6 +78,16 @@ _LAZY = {
     "QuestionAnsweringPipeline": "pipelines.question_answering",
     "FillMaskPipeline": "pipelines.fill_mask",
     "ZeroShotClassificationPipeline": "pipelines.zero_shot_classification",
+    # training (accelerate is imported only when a Trainer is built)
+    **{name: "training" for name in (
+        "TrainingArguments", "Seq2SeqTrainingArguments", "Trainer", "Seq2SeqTrainer", "TrainerCallback", "TrainerState",
+        "TrainerControl", "EarlyStoppingCallback", "PrinterCallback", "ProgressCallback", "DefaultFlowCallback",
+        "TensorBoardCallback", "DataCollatorWithPadding", "DataCollatorForLanguageModeling",
+        "DataCollatorForTokenClassification", "DataCollatorForSeq2Seq", "DefaultDataCollator", "default_data_collator",
+        "HfArgumentParser", "set_seed", "EvalPrediction", "IntervalStrategy", "get_scheduler",
+        "get_linear_schedule_with_warmup", "get_cosine_schedule_with_warmup", "get_constant_schedule",
+        "get_constant_schedule_with_warmup", "get_last_checkpoint", "AdamW",
+    )},
     # errors
     "WorkbenchError": "errors",
     "CheckpointNotFoundError": "errors",
@@ -110,4 +120,5 @@ if TYPE_CHECKING:  # pragma: no cover - for editors and type checkers only
     from .errors import *  # noqa: F401,F403
     from .generation import *  # noqa: F401,F403
     from .modeling import PreTrainedModel  # noqa: F401
+    from .training import *  # noqa: F401,F403
     from .tokenization import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast, get_json_schema  # noqa: F401

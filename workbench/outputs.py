@@ -7,6 +7,7 @@ skipped by keys, iteration and indexing, as users of the reference library expec
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
@@ -17,6 +18,13 @@ class ModelOutput(OrderedDict):
     """Subclasses are dataclasses whose non-None fields are also the dict's items."""
 
     def __post_init__(self) -> None:
+        names = [field.name for field in fields(self)]
+        first = getattr(self, names[0]) if names else None
+        if isinstance(first, Mapping) and all(getattr(self, name) is None for name in names[1:]):
+            # built from a mapping, as accelerate rebuilds outputs (type(output)({...})) under mixed precision
+            object.__setattr__(self, names[0], None)
+            for key, value in first.items():
+                object.__setattr__(self, key, value)
         for field in fields(self):
             value = getattr(self, field.name)
             if value is not None:

@@ -1,0 +1,138 @@
+"""How the Trainer writes and reads checkpoints and final models (the files: checkpoints.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import checkpoints as ckpt
+from .callbacks import ExportableState, TrainerState
+from .utils import PREFIX_CHECKPOINT_DIR
+
+logger = logging.getLogger("workbench")
+
+
+class SavingMixin:
+    """Checkpointing, resuming and ``save_model``/``push_to_hub`` of :class:`~workbench.Trainer`."""
+
+    def _resolve_checkpoint(self, resume_from_checkpoint) -> str | None:
+        if resume_from_checkpoint is None or resume_from_checkpoint is False:
+            return None
+        if resume_from_checkpoint is True:
+            found = ckpt.get_last_checkpoint(self.args.output_dir)
+            if found is None:
+                raise ValueError(f"resume_from_checkpoint=True, but {self.args.output_dir} holds no complete checkpoint-N "
+                                 "folder: train from scratch (resume_from_checkpoint=None) or pass a checkpoint path.")
+            return found
+        path = str(resume_from_checkpoint)
+        if not os.path.isdir(path):
+            raise ValueError(f"Can't resume: checkpoint folder {path} does not exist.")
+        if not ckpt.is_complete(path):
+            raise ValueError(f"Can't resume from {path}: it has no {ckpt.TRAINER_STATE_NAME}, so it was not completely "
+                             "written (or was saved by save_model, not during training).")
+        return path
+
+    def _restore_checkpoint(self, checkpoint: str) -> None:
+        """Trainer state, optimizer, schedule and callback state from ``checkpoint`` (weights are already in)."""
+        saved = TrainerState.load_from_json(os.path.join(checkpoint, ckpt.TRAINER_STATE_NAME))
+        for name in ("max_steps", "num_train_epochs", "is_local_process_zero", "is_world_process_zero"):
+            setattr(saved, name, getattr(self.state, name))
+        if saved.best_model_checkpoint is not None and not os.path.isdir(saved.best_model_checkpoint):
+            logger.warning(f"The best checkpoint {saved.best_model_checkpoint} is gone; forgetting it.")
+            saved.best_model_checkpoint = None
+        self.state = saved
+        self.state.compute_steps(self.args, self.state.max_steps)
+        for name, target in ((ckpt.OPTIMIZER_NAME, self.optimizer), (ckpt.SCHEDULER_NAME, self.lr_scheduler)):
+            path = os.path.join(checkpoint, name)
+            if os.path.isfile(path):
+                target.load_state_dict(torch.load(path, map_location=self.accelerator.device, weights_only=True))
+            else:
+                logger.warning(f"{path} is missing (saved with save_only_model?): starting it afresh.")
+        for callback in self.callback_handler.callbacks:
+            saved_state = self.state.stateful_callbacks.get(type(callback).__name__)
+            if isinstance(callback, ExportableState) and isinstance(saved_state, dict):
+                for key, value in saved_state.get("attributes", {}).items():
+                    setattr(callback, key, value)
+
+    def _load_best_model(self) -> None:
+        path = self.state.best_model_checkpoint
+        logger.info(f"Loading the best model from {path} ({self.args.metric_for_best_model}={self.state.best_metric}).")
+        ckpt.load_model_weights(self.accelerator.unwrap_model(self.model), path)
+
+    def _save_checkpoint(self, model: nn.Module | None = None, trial: Any = None) -> None:
+        """Write ``checkpoint-{global_step}`` atomically (see checkpoints.py), then rotate old ones."""
+        args, accelerator = self.args, self.accelerator
+        final = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        temp = ckpt.temp_folder(final)
+        if args.should_save:
+            shutil.rmtree(temp, ignore_errors=True)  # left over from a crash
+            os.makedirs(temp)
+        accelerator.wait_for_everyone()
+        if self.state.best_global_step is not None:
+            best = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}")
+            if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
+                self.state.best_model_checkpoint = best
+        self._write_checkpoint(temp)
+        accelerator.wait_for_everyone()
+        if args.should_save:
+            ckpt.publish(temp, final)
+            ckpt.rotate_checkpoints(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
+        accelerator.wait_for_everyone()
+
+    def _write_checkpoint(self, folder: str) -> None:
+        args = self.args
+        if args.should_save:
+            self._save(folder)
+        if not args.save_only_model:
+            if args.should_save:
+                torch.save(self.optimizer.state_dict(), os.path.join(folder, ckpt.OPTIMIZER_NAME))
+                torch.save(self.lr_scheduler.state_dict(), os.path.join(folder, ckpt.SCHEDULER_NAME))
+            ckpt.save_rng_state(folder, args.process_index, args.world_size)
+        if args.should_save:
+            for callback in self.callback_handler.callbacks + [self.control]:
+                if isinstance(callback, ExportableState):
+                    self.state.stateful_callbacks[type(callback).__name__] = callback.state()
+            self.state.save_to_json(os.path.join(folder, ckpt.TRAINER_STATE_NAME))  # last: marks it complete
+
+    def _save(self, output_dir: str) -> None:
+        os.makedirs(output_dir, exist_ok=True)
+        ckpt.save_model_weights(self.accelerator.unwrap_model(self.model), output_dir)
+        if self.processing_class is not None and hasattr(self.processing_class, "save_pretrained"):
+            self.processing_class.save_pretrained(output_dir)
+        ckpt.save_training_args(self.args, output_dir)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """Save the model (``save_pretrained`` format), the processing class and the arguments to
+        ``output_dir`` (default ``args.output_dir``): ``from_pretrained(output_dir)`` loads it back."""
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            self._save(output_dir if output_dir is not None else self.args.output_dir)
+        self.accelerator.wait_for_everyone()
+
+    def save_state(self) -> None:
+        if self.args.should_save:
+            self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
+                    token: str | None = None, revision: str | None = None, **kwargs):
+        """Save the model to ``output_dir`` and upload that folder to ``args.hub_model_id`` (default: the
+        output folder's name), creating the repo if needed. Checkpoint folders are not uploaded."""
+        from huggingface_hub import HfApi
+
+        self.save_model(_internal_call=True)
+        if not self.is_world_process_zero():
+            return None
+        self.control = self.callback_handler.on_push_begin(self.args, self.state, self.control)
+        token = token if token is not None else self.args.hub_token
+        api = HfApi(token=token)
+        repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
+        repo_id = api.create_repo(repo_id, private=self.args.hub_private_repo, exist_ok=True).repo_id
+        return api.upload_folder(repo_id=repo_id, folder_path=self.args.output_dir, commit_message=commit_message,
+                                 revision=revision, run_as_future=not blocking,
+                                 ignore_patterns=[f"{PREFIX_CHECKPOINT_DIR}-*", f"{ckpt.TEMP_PREFIX}*", "runs/*"])
+
