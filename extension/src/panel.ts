@@ -41,7 +41,8 @@ export class WorkbenchPanel extends Widget {
     );
   }
 
-  protected onAfterAttach(): void {
+  // scanned each time the panel opens, not at page load: a large cache takes a while to scan
+  protected onAfterShow(): void {
     void this.refresh();
   }
 
