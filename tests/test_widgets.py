@@ -394,6 +394,18 @@ def test_side_by_side_finds_where_wordpiece_and_bpe_split_differently(minilm, sm
     assert inspector.differences == [] and "at the same places" in inspector.to_html()
 
 
+def test_inspector_bundle_carries_the_tokens_json_for_the_lab_renderer(minilm, smollm2):
+    inspector = TokenizerInspector(minilm, text="Tokenization is unbelievable", other=smollm2)
+    mime = "application/vnd.workbench.tokens+json"
+    data = json.loads(json.dumps(inspector._repr_mimebundle_()[mime]))  # plain JSON
+    assert (data["schema"], data["version"], data["name"]) == ("workbench.tokens", 1, inspector.to_dict()["name"])
+    assert [t["id"] for t in data["tokens"]] == inspector.ids
+    assert [(t["start"], t["end"]) for t in data["tokens"]] == inspector.offsets
+    assert [t["text"] for t in data["other"]["tokens"]] == [p.text for p in inspector.other_pieces]
+    assert [d["text"] for d in data["differences"]] == ["unbelievable"] and data["chat"] is None
+    assert sorted(inspector._repr_mimebundle_(include=[mime, "text/plain"])) == [mime, "text/plain"]
+
+
 CHAT = [{"role": "user", "content": "Say hello."}, {"role": "assistant", "content": "Hello!"},
         {"role": "user", "content": "Hello! Again?"}, {"role": "assistant", "content": "Hello again, friend."}]
 

@@ -102,7 +102,10 @@ def esc(value: Any) -> str:
 
 
 class Displayable:
-    """Mixin: ``_repr_mimebundle_`` = the live widget view + ``to_html()`` + ``to_text()``."""
+    """Mixin: ``_repr_mimebundle_`` = the live widget view + ``mime_data()`` + ``to_html()`` + ``to_text()``.
+
+    JupyterLab shows the live widget while the kernel runs; the workbench extension renders the
+    ``mime_data()`` JSON when the widget state is gone; elsewhere the HTML fallback shows."""
 
     widget = None  # the ipywidgets tree, where one was built
 
@@ -112,6 +115,10 @@ class Displayable:
     def to_text(self) -> str:  # pragma: no cover
         raise NotImplementedError
 
+    def mime_data(self) -> dict[str, Any]:
+        """Extra entries of the bundle (a widget's own JSON for the JupyterLab renderer)."""
+        return {}
+
     def _repr_html_(self) -> str:
         return self.to_html()
 
@@ -119,6 +126,7 @@ class Displayable:
         bundle: dict[str, Any] = {}
         if self.widget is not None:
             bundle.update(self.widget._repr_mimebundle_(**kwargs))
+        bundle.update(self.mime_data())
         bundle["text/html"] = self.to_html()
         bundle["text/plain"] = self.to_text()
         if include:

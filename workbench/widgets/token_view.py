@@ -20,12 +20,14 @@ between the nearest shared boundaries is a :class:`SplitDifference`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
 from dataclasses import dataclass, field
 from html import escape
 
+TOKENS_MIME = "application/vnd.workbench.tokens+json"
 VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "⇥", "\r": "␍"}
 PALETTE = ("#fde2e4", "#dfe7fd", "#e2ece9", "#fff1c1", "#e8dff5", "#d7f9f1", "#fce1c8", "#e0f0ff")
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -320,3 +322,28 @@ def differences_html(differences: list[SplitDifference], name: str, other_name: 
         f"<tr><td>{escape(show_whitespace(d.text))}</td><td>{escape(' | '.join(d.tokens))}</td>"
         f"<td>{escape(' | '.join(d.other_tokens))}</td></tr>" for d in differences)
     return f"<div>{len(differences)} places split differently:</div><table>{head}{rows}</table>"
+
+
+# --- JSON (the JupyterLab renderer's input) ------------------------------------------------------
+
+
+def tokens_json(name: str, text: str, pieces: list[TokenPiece], *, other_name: str | None = None,
+                other_pieces: list[TokenPiece] | None = None, differences: list[SplitDifference] | None = None,
+                chat: ChatView | None = None, show_ids: bool = True) -> dict:
+    """The ``application/vnd.workbench.tokens+json`` payload, schema ``workbench.tokens`` version 1::
+
+        {"schema": "workbench.tokens", "version": 1, "name", "text", "show_ids",
+         "tokens": [{"index", "id", "token", "text", "start", "end", "special", "assistant"}, ...],
+         "other": {"name", "tokens"} | null, "differences": [{"start", "end", "text", "tokens",
+         "other_tokens"}, ...], "chat": {"method", "text", "tokens"} | null}
+    """
+    def listing(items):
+        return [dataclasses.asdict(item) for item in items]
+
+    return {
+        "schema": "workbench.tokens", "version": 1, "name": name, "text": text, "show_ids": show_ids,
+        "tokens": listing(pieces),
+        "other": None if other_pieces is None else {"name": other_name, "tokens": listing(other_pieces)},
+        "differences": listing(differences or []),
+        "chat": None if chat is None else {"method": chat.method, "text": chat.text, "tokens": listing(chat.pieces)},
+    }

@@ -20,6 +20,7 @@ from html import escape
 from ._display import Displayable, import_ipywidgets
 from .token_view import (
     STYLE,
+    TOKENS_MIME,
     ChatView,
     TokenPiece,
     chat_view,
@@ -28,6 +29,7 @@ from .token_view import (
     pieces_table,
     split_differences,
     tokenize,
+    tokens_json,
 )
 
 DEFAULT_TEXT = "Tokenization is unbelievable!\nNew line, tab\tand café 🤗"
@@ -187,6 +189,18 @@ class TokenizerInspector(Displayable):
 
     def _chat_html_only(self) -> str:
         return f'<div class="wb-tok">{self._chat_body()}</div>' if self.chat_view is not None else ""
+
+    def to_dict(self) -> dict:
+        """The tokens as JSON (:func:`~workbench.widgets.token_view.tokens_json`)."""
+        other = self.other is not None
+        return tokens_json(_name(self.tokenizer), self._text, self.pieces,
+                           other_name=_name(self.other) if other else None,
+                           other_pieces=self.other_pieces if other else None,
+                           differences=self.differences if other else None, chat=self.chat_view,
+                           show_ids=self.show_ids)
+
+    def mime_data(self) -> dict:
+        return {TOKENS_MIME: self.to_dict()}
 
     def to_text(self) -> str:
         lines = [f"TokenizerInspector({_name(self.tokenizer)}): {len(self.pieces)} tokens"]

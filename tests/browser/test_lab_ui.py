@@ -1,0 +1,147 @@
+"""JupyterLab with the workbench extension, driven in headless chromium (Debian's, at
+/usr/bin/chromium, through Python playwright; scripts/setup-browser.sh installs it).
+
+One JupyterLab (no token, 127.0.0.1) serves a folder holding the tutorial notebook, with the
+committed build of the extension and a fake Hugging Face cache holding one model. The tests run
+the notebook and look for the MIME renderers' output, then use the Workbench side panel: the
+model listed, its delete button asking first (cancel keeps it, confirm removes it from the
+panel and from disk). Screenshots of failures go to $WORKBENCH_SCREENSHOTS (default: a folder
+under the system temp dir, printed in the failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lab_server import ROOT, isolated_env, jupyter_server, write_cached_model
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+BUILT = ROOT / "extension" / "labextension"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REPO = "org/tiny-bert"
+COMMIT = "a" * 40
+NOTEBOOK = "notebooks/lab_views.ipynb"
+
+if not os.access(CHROMIUM, os.X_OK):
+    pytest.skip(f"no chromium at {CHROMIUM} (bash scripts/setup-browser.sh)", allow_module_level=True)
+if not (BUILT / "package.json").is_file():
+    pytest.skip("extension/labextension is not built (bash scripts/build-extension.sh)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("jupyterlab")
+pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab-ui")
+    root, cache = home / "root", home / "hub"
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(ROOT / NOTEBOOK, root / NOTEBOOK)
+    config = json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert"}).encode()
+    write_cached_model(cache, REPO, COMMIT, {"config.json": config, "model.safetensors": b"w" * 4096}, refs=("main",))
+    env = isolated_env(home, cache)
+    # this checkout's build, found first: the user data dir comes before the environment's
+    labextensions = Path(env["JUPYTER_DATA_DIR"]) / "labextensions" / "@workbench"
+    labextensions.mkdir(parents=True)
+    (labextensions / "jupyterlab").symlink_to(BUILT, target_is_directory=True)
+    settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)  # no news or update toasts over the page
+    (settings / "notification.jupyterlab-settings").write_text('{"checkForUpdates": false, "fetchNews": "false"}')
+    args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    with jupyter_server(root, home, cache, token="", lab=True, extra_args=args, env=env) as server:
+        server.cache = cache
+        yield server
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset")
+        page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
+        yield page
+        browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, name: str):
+    try:
+        yield
+    except BaseException:
+        folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        raise
+
+
+KERNEL_IDLE = """() => {
+  const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+
+def test_notebook_outputs_use_the_workbench_renderers(page):
+    with screenshot_on_failure(page, "renderers"):
+        page.wait_for_function(KERNEL_IDLE, timeout=60_000)  # a run sent earlier may be dropped
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        diff = page.wait_for_selector(".jp-OutputArea-output.jp-WorkbenchDiff", timeout=60_000)
+        assert "First divergence: layers.2.0" in diff.inner_text()
+        first = diff.query_selector_all("tbody tr.jp-WorkbenchDiff-first")
+        assert [row.get_attribute("data-layer") for row in first][:1] == ["layers.2"]
+        assert len(diff.query_selector_all(".jp-WorkbenchDiff-strip .jp-WorkbenchDiff-cell")) == 7  # embed, 4 layers, head, model
+        assert len(diff.query_selector_all(".jp-WorkbenchDiff-cell.jp-mod-first")) == 1
+        tokens = page.wait_for_selector(".jp-OutputArea-output.jp-WorkbenchTokens", timeout=60_000)
+        spans = tokens.query_selector_all(".jp-WorkbenchTokens-token")
+        assert spans and all(span.query_selector("sub").inner_text().isdigit() for span in spans)
+        assert "tiny-bpe" in tokens.inner_text()
+
+
+def test_side_panel_lists_the_cached_model_and_deletes_it_after_asking(page, lab):
+    snapshot = lab.cache / f"models--{REPO.replace('/', '--')}" / "snapshots" / COMMIT
+    model = f'.jp-WorkbenchPanel-model[data-repo-id="{REPO}"]'
+    with screenshot_on_failure(page, "side-panel"):
+        page.click('.jp-SideBar [data-id="workbench-panel"]')
+        entry = page.wait_for_selector(model)
+        assert "BertForMaskedLM" in entry.inner_text() and COMMIT[:10] in entry.inner_text()
+        tutorial = page.wait_for_selector(".jp-WorkbenchPanel-tutorial")
+        assert tutorial.inner_text() == "Workbench views in JupyterLab"
+
+        page.click(f"{model} .jp-WorkbenchPanel-delete")
+        dialog = page.wait_for_selector(".jp-Dialog")
+        assert f"Delete {REPO}" in dialog.inner_text()
+        page.click(".jp-Dialog button.jp-mod-reject")
+        page.wait_for_selector(".jp-Dialog", state="detached")
+        assert page.query_selector(model) is not None and snapshot.is_dir()
+
+        page.click(f"{model} .jp-WorkbenchPanel-delete")
+        page.wait_for_selector(".jp-Dialog")
+        page.click(".jp-Dialog button.jp-mod-accept")
+        page.wait_for_selector(model, state="detached")
+        assert not snapshot.parent.parent.exists()
+        page.wait_for_selector('.jp-WorkbenchPanel-models :text("No models cached.")')
+
+
+def test_launcher_offers_the_tutorials(page):
+    with screenshot_on_failure(page, "launcher"):
+        page.evaluate("window.jupyterapp.commands.execute('launcher:create')")
+        section = page.wait_for_selector('.jp-Launcher-section:has(.jp-Launcher-sectionTitle:text-is("Workbench"))')
+        card = section.wait_for_selector(".jp-LauncherCard")
+        assert "Workbench views in JupyterLab" in card.inner_text()
+        card.click()  # the tutorial is already open: its tab becomes the current one
+        page.wait_for_function("window.jupyterapp.shell.currentWidget?.context?.path === 'notebooks/lab_views.ipynb'")

@@ -1,0 +1,270 @@
+"""workbench.lab's REST endpoints, served by a real ``jupyter server`` (token auth) over a fake
+Hugging Face cache: auth, listing, deletion of a revision or a repo, and every way out of the
+cache refused with nothing outside it changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("jupyter_server")
+
+from lab_server import jupyter_server, write_cached_model  # noqa: E402
+
+from workbench.lab import cache as lab_cache  # noqa: E402
+
+REPO = "org/tiny-bert"
+MAIN = "a" * 40
+OLD = "b" * 40
+CONFIG = json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert", "hidden_size": 32}).encode()
+WEIGHTS_MAIN = b"main weights " * 100
+WEIGHTS_OLD = b"old weights " * 90
+MODELS = "/workbench/api/models"
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (symlinks not followed): link target or content hash."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        if path.is_symlink():
+            found[key] = "-> " + os.readlink(path)
+        elif path.is_file():
+            found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            found[key] = "dir"
+    return found
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("lab-home")
+
+
+@pytest.fixture(scope="module")
+def server(home):
+    root = home / "root"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "notebooks" / "hello.ipynb").write_text(json.dumps(
+        {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Hello, workbench"}],
+         "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    zoo = home / "zoo" / "text-classification"
+    zoo.mkdir(parents=True)
+    (zoo / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"],
+                                                 "model_type": "bert"}))
+    with jupyter_server(root, home, home / "hub", token="wb-test-token") as running:
+        running.root = root
+        yield running
+
+
+@pytest.fixture()
+def machine(home):
+    """A fresh cache per test (the server scans on every request), and a folder outside it
+    holding a file that must survive everything."""
+    cache, outside = home / "hub", home / "outside"
+    for folder in (cache, outside):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+    write_cached_model(cache, REPO, OLD, {"config.json": CONFIG, "model.safetensors": WEIGHTS_OLD})
+    write_cached_model(cache, REPO, MAIN, {"config.json": CONFIG, "model.safetensors": WEIGHTS_MAIN}, refs=("main",))
+    (outside / "victim.bin").write_bytes(b"keep me")
+    write_cached_model(outside, "evil/elsewhere", MAIN, {"config.json": CONFIG}, refs=("main",))
+    return cache, outside
+
+
+def repo_folder(cache: Path, repo_id: str = REPO) -> Path:
+    return cache / f"models--{repo_id.replace('/', '--')}"
+
+
+# --- auth ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_requests_without_the_token_are_refused(server, machine, token):
+    cache, _ = machine
+    before = tree(cache)
+    for method, path, params in [("GET", MODELS, {}), ("DELETE", MODELS, {"repo": REPO}),
+                                 ("GET", "/workbench/api/tutorials", {}),
+                                 ("POST", "/workbench/api/tutorials", {"name": "lab_views.ipynb"})]:
+        status, _ = server.call(method, path, token=token, **params)
+        assert status in (401, 403), (method, path, status)
+    assert tree(cache) == before
+    assert not (server.root / "workbench-tutorials").exists()
+
+
+# --- listing ---------------------------------------------------------------------------------------
+
+
+def test_listing_names_the_model_its_architecture_size_and_revisions(server, machine):
+    cache, _ = machine
+    status, reply = server.call("GET", MODELS)
+    assert status == 200
+    assert Path(reply["cache_dir"]) == cache
+    (model,) = reply["models"]
+    assert (model["repo_id"], model["architecture"], model["model_type"]) == (REPO, "BertForMaskedLM", "bert")
+    assert model["size_on_disk"] == len(CONFIG) + len(WEIGHTS_MAIN) + len(WEIGHTS_OLD)  # the shared config once
+    assert [(r["commit_hash"], r["refs"]) for r in model["revisions"]] == [(MAIN, ["main"]), (OLD, [])]
+    assert model["revisions"][0]["size_on_disk"] == len(CONFIG) + len(WEIGHTS_MAIN)
+    assert not model["links_outside_cache"]
+    assert [(z["name"], z["architecture"]) for z in reply["zoo"]] == [("text-classification",
+                                                                     "BertForSequenceClassification")]
+
+
+def test_listing_an_empty_or_missing_cache(server, machine):
+    cache, _ = machine
+    shutil.rmtree(cache)
+    status, reply = server.call("GET", MODELS)
+    assert status == 200 and reply["models"] == []
+
+
+# --- deletion --------------------------------------------------------------------------------------
+
+
+def test_deleting_a_revision_removes_its_snapshot_and_only_its_blobs(server, machine):
+    cache, outside = machine
+    outside_before = tree(outside)
+    status, reply = server.call("DELETE", MODELS, repo=REPO, revision=OLD)
+    assert status == 200, reply
+    assert reply["revisions"] == [OLD] and not reply["whole_repo"] and reply["freed"] == len(WEIGHTS_OLD)
+    folder = repo_folder(cache)
+    assert not (folder / "snapshots" / OLD).exists()
+    assert (folder / "snapshots" / MAIN / "model.safetensors").read_bytes() == WEIGHTS_MAIN
+    assert (folder / "snapshots" / MAIN / "config.json").read_bytes() == CONFIG  # shared blob kept
+    assert sorted(p.name for p in (folder / "blobs").iterdir()) == sorted(
+        hashlib.sha256(data).hexdigest() for data in (CONFIG, WEIGHTS_MAIN))
+    (model,) = server.call("GET", MODELS)[1]["models"]
+    assert [r["commit_hash"] for r in model["revisions"]] == [MAIN]
+    assert tree(outside) == outside_before
+
+
+def test_deleting_by_ref_then_the_whole_repo(server, machine):
+    cache, _ = machine
+    status, reply = server.call("DELETE", MODELS, repo=REPO, revision="main")
+    assert status == 200 and reply["revisions"] == [MAIN]
+    assert not (repo_folder(cache) / "snapshots" / MAIN).exists() and not (repo_folder(cache) / "refs" / "main").exists()
+    status, reply = server.call("DELETE", MODELS, repo=REPO)
+    assert status == 200 and reply["whole_repo"] and reply["revisions"] == [OLD]
+    assert not repo_folder(cache).exists()
+    assert server.call("GET", MODELS)[1]["models"] == []
+
+
+@pytest.mark.parametrize("params, status", [
+    ({"repo": "org/unknown"}, 404),
+    ({"repo": REPO, "revision": "c" * 40}, 404),
+    ({"repo": REPO, "revision": "v2.0"}, 404),
+    ({}, 400),
+])
+def test_unknown_or_missing_names_are_json_errors(server, machine, params, status):
+    cache, _ = machine
+    before = tree(cache)
+    got, reply = server.call("DELETE", MODELS, **params)
+    assert got == status and isinstance(reply, dict) and reply["message"]
+    assert tree(cache) == before
+
+
+# --- nothing outside the cache ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("params", [
+    {"repo": ".."},
+    {"repo": "../outside"},
+    {"repo": "org/../../outside"},
+    {"repo": "..\\..\\outside"},
+    {"repo": "models--org--tiny-bert/../../outside"},
+    {"repo": REPO, "revision": "../../../outside"},
+    {"repo": REPO, "revision": "refs/../../outside"},
+], ids=lambda p: p.get("revision") or p["repo"])
+def test_path_traversal_is_rejected(server, machine, params):
+    cache, outside = machine
+    before, outside_before = tree(cache), tree(outside)
+    status, reply = server.call("DELETE", MODELS, **params)
+    assert status == 400 and (".." in reply["message"] or "not a" in reply["message"]), reply
+    assert tree(cache) == before and tree(outside) == outside_before
+
+
+@pytest.mark.parametrize("which", ["absolute outside", "absolute cache repo", "windows", "home"])
+def test_absolute_paths_are_rejected(server, machine, which):
+    cache, outside = machine
+    repo = {"absolute outside": str(outside), "absolute cache repo": str(repo_folder(cache)),
+            "windows": "C:\\Users\\x", "home": "~/outside"}[which]
+    before, outside_before = tree(cache), tree(outside)
+    status, reply = server.call("DELETE", MODELS, repo=repo)
+    assert status == 400 and ("absolute" in reply["message"] or "not a repo id" in reply["message"]), reply
+    assert tree(cache) == before and tree(outside) == outside_before
+
+
+def test_a_repo_folder_linked_outside_the_cache_is_refused(server, machine):
+    cache, outside = machine
+    repo_folder(cache, "evil/linked").symlink_to(repo_folder(outside, "evil/elsewhere"), target_is_directory=True)
+    before, outside_before = tree(cache), tree(outside)
+    model = next(m for m in server.call("GET", MODELS)[1]["models"] if m["repo_id"] == "evil/linked")
+    assert model["links_outside_cache"]
+    for params in ({"repo": "evil/linked"}, {"repo": "evil/linked", "revision": MAIN}):
+        status, reply = server.call("DELETE", MODELS, **params)
+        assert status == 403 and "outside the cache" in reply["message"], reply
+    assert tree(cache) == before and tree(outside) == outside_before
+
+
+def test_a_snapshot_file_linked_outside_the_cache_is_refused(server, machine):
+    cache, outside = machine
+    # a revision whose weights point at a file outside: deleting the revision alone would unlink
+    # that "blob" (no other revision uses it) if the link were followed
+    snapshot = repo_folder(cache) / "snapshots" / OLD
+    (snapshot / "model.safetensors").unlink()
+    (snapshot / "model.safetensors").symlink_to(outside / "victim.bin")
+    before, outside_before = tree(cache), tree(outside)
+    for params in ({"repo": REPO, "revision": OLD}, {"repo": REPO}):
+        status, reply = server.call("DELETE", MODELS, **params)
+        assert status == 403 and "victim.bin" in reply["message"], reply
+    assert tree(cache) == before and tree(outside) == outside_before
+    assert (outside / "victim.bin").read_bytes() == b"keep me"
+
+
+def test_a_snapshot_folder_linked_outside_the_cache_is_refused(server, machine):
+    cache, outside = machine
+    snapshot = repo_folder(cache) / "snapshots" / OLD
+    shutil.rmtree(snapshot)
+    snapshot.symlink_to(repo_folder(outside, "evil/elsewhere") / "snapshots" / MAIN, target_is_directory=True)
+    before, outside_before = tree(cache), tree(outside)
+    status, reply = server.call("DELETE", MODELS, repo=REPO, revision=OLD)
+    assert status == 403, reply
+    assert tree(cache) == before and tree(outside) == outside_before
+
+
+def test_config_outside_the_cache_is_not_read(machine, tmp_path):
+    cache, outside = machine
+    snapshot = repo_folder(cache) / "snapshots" / MAIN
+    (outside / "config.json").write_text(json.dumps({"architectures": ["Secret"], "model_type": "secret"}))
+    (snapshot / "config.json").unlink()
+    (snapshot / "config.json").symlink_to(outside / "config.json")
+    (model,) = lab_cache.list_models(cache)["models"]
+    assert model["architecture"] is None and model["links_outside_cache"]
+
+
+# --- tutorials -------------------------------------------------------------------------------------
+
+
+def test_tutorials_list_the_root_notebooks_and_copy_a_shipped_one(server, machine):
+    status, reply = server.call("GET", "/workbench/api/tutorials")
+    assert status == 200
+    by_name = {t["name"]: t for t in reply["tutorials"]}
+    assert by_name["hello.ipynb"] == {"name": "hello.ipynb", "title": "Hello, workbench",
+                                      "path": "notebooks/hello.ipynb", "source": "root"}
+    shipped = by_name["lab_views.ipynb"]  # this checkout's notebooks/, outside the server root
+    assert shipped["source"] == "package" and shipped["path"] is None
+    status, copied = server.call("POST", "/workbench/api/tutorials", name="lab_views.ipynb")
+    assert status == 200 and copied["path"] == "workbench-tutorials/lab_views.ipynb"
+    assert (server.root / copied["path"]).read_bytes() == (Path(__file__).parents[1] / "notebooks" /
+                                                           "lab_views.ipynb").read_bytes()
+    status, reply = server.call("GET", "/workbench/api/tutorials")
+    assert {t["name"]: t["path"] for t in reply["tutorials"]}["lab_views.ipynb"] == copied["path"]
+    for name, expected in [("../../etc/passwd", 400), ("/etc/x.ipynb", 400), ("../lab_views.ipynb", 400),
+                           ("missing.ipynb", 404)]:
+        status, reply = server.call("POST", "/workbench/api/tutorials", name=name)
+        assert status == expected and reply["message"], (name, status)
+    shutil.rmtree(server.root / "workbench-tutorials")

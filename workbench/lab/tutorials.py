@@ -1,0 +1,94 @@
+"""Tutorial notebooks for the lab side panel and launcher.
+
+Two places hold them: ``notebooks/`` under the server's root folder (a checkout of this repo
+served by ``jupyter lab``), and the notebooks shipped with the package (the wheel installs them
+under ``<prefix>/share/workbench/notebooks``; an editable install reads the checkout's
+``notebooks/``). A shipped notebook outside the root folder cannot be opened through the
+contents API, so :func:`copy_tutorial` copies it into ``<root>/workbench-tutorials/`` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cache import CacheError, _inside
+
+NOTEBOOK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*\.ipynb$")
+COPY_FOLDER = "workbench-tutorials"
+
+
+def package_notebook_dirs() -> list[Path]:
+    """Where shipped notebooks may be: the install prefix's share folder, then a source checkout."""
+    checkout = Path(__file__).resolve().parents[2]
+    candidates = [Path(sys.prefix) / "share" / "workbench" / "notebooks"]
+    if (checkout / "pyproject.toml").is_file():
+        candidates.append(checkout / "notebooks")
+    return [folder for folder in candidates if folder.is_dir()]
+
+
+def notebook_title(path: Path) -> str:
+    """The first Markdown heading of a notebook, else its file name without ``.ipynb``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            cells = json.load(handle).get("cells", [])
+    except (OSError, ValueError, AttributeError):
+        cells = []
+    for cell in cells[:5]:
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            source = cell.get("source", "")
+            source = "".join(source) if isinstance(source, list) else str(source)
+            for line in source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return path.stem.replace("_", " ")
+
+
+def _listing(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.ipynb") if p.is_file() and NOTEBOOK_NAME.match(p.name))
+
+
+def list_tutorials(root_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """``[{"name", "title", "path" (relative to the root, or None), "source": "root"|"package"}]``."""
+    root = Path(root_dir)
+    root_real = os.path.realpath(root)
+    found: dict[str, dict[str, Any]] = {}
+    for path in _listing(root / "notebooks"):
+        if _inside(path, root_real):
+            found[path.name] = {"name": path.name, "title": notebook_title(path),
+                                "path": f"notebooks/{path.name}", "source": "root"}
+    for folder in package_notebook_dirs():
+        for path in _listing(folder):
+            if path.name in found:
+                continue
+            inside = _inside(path, root_real)
+            relative = Path(os.path.relpath(os.path.realpath(path), root_real)).as_posix() if inside else None
+            copied = root / COPY_FOLDER / path.name
+            if relative is None and copied.is_file():
+                relative = f"{COPY_FOLDER}/{path.name}"
+            found[path.name] = {"name": path.name, "title": notebook_title(path), "path": relative,
+                                "source": "package"}
+    return sorted(found.values(), key=lambda entry: entry["name"])
+
+
+def copy_tutorial(root_dir: str | os.PathLike, name: str | None) -> dict[str, Any]:
+    """Copy a shipped notebook into ``<root>/workbench-tutorials/`` (kept if already there) and
+    return its entry, ``path`` relative to the root."""
+    if not name or not NOTEBOOK_NAME.match(name) or ".." in name:
+        raise CacheError(400, f"name {name!r} is not a notebook file name such as 'quick_tour.ipynb'.")
+    source = next((folder / name for folder in package_notebook_dirs() if (folder / name).is_file()), None)
+    if source is None:
+        raise CacheError(404, f"No tutorial notebook {name!r} ships with workbench.")
+    root = Path(root_dir)
+    target = root / COPY_FOLDER / name
+    if not _inside(target.parent, os.path.realpath(root)):
+        raise CacheError(403, f"{target.parent} resolves outside the server's root folder; not copying there.")
+    if not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, target)
+    return {"name": name, "title": notebook_title(target), "path": f"{COPY_FOLDER}/{name}", "source": "package"}
