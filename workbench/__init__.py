@@ -39,7 +39,7 @@ _LAZY = {
        for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
     # generation
     **{name: "generation" for name in (
-        "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
+        "GenerationConfig", "CompileConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
         "LogitsProcessorList",
         "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
         "RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor",
@@ -49,6 +49,11 @@ _LAZY = {
         "MaxLengthCriteria", "MaxTimeCriteria", "EosTokenCriteria", "StopStringCriteria",
         "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput",
     )},
+    # key/value caches
+    "Cache": "nn.cache",
+    "DynamicCache": "nn.cache",
+    "SlidingWindowCache": "nn.cache",
+    "StaticCache": "nn.cache",
     # tokenizers
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
