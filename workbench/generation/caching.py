@@ -81,7 +81,9 @@ class DecodeStep:
     def __call__(self, inputs: dict[str, Any], seen: int):
         if self.compiled is None or inputs["input_ids"].shape[1] != 1 or seen == 0:
             return self.model(**inputs, return_dict=True)
-        inputs = dict(inputs)
+        # slices of the growing ids and positions: fresh tensors, or their strides change every step
+        inputs = {k: v.clone(memory_format=torch.contiguous_format) if isinstance(v, torch.Tensor) else v
+                  for k, v in inputs.items()}
         inputs["cache_position"] = torch.full((1,), seen, dtype=torch.long, device=inputs["input_ids"].device)
         mask = inputs.get("attention_mask")
         if mask is not None:  # one shape for every step: the columns past this one are future keys, masked anyway

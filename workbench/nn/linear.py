@@ -22,8 +22,9 @@ _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_l
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.linear``, through oneDNN for float32 on the CPU when no gradient is needed."""
-    if (_ONEDNN and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+    """``F.linear``, through oneDNN for float32 on the CPU when no gradient is needed (and not
+    while ``torch.compile`` traces: inductor picks its own kernels, oneDNN ones with ``freezing``)."""
+    if (_ONEDNN and not torch.compiler.is_compiling() and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
             and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
