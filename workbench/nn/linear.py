@@ -22,12 +22,25 @@ _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_l
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.linear``, through oneDNN for float32 on the CPU when no gradient is needed (and not
-    while ``torch.compile`` traces: inductor picks its own kernels, oneDNN ones with ``freezing``)."""
-    if (_ONEDNN and not torch.compiler.is_compiling() and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+    """``F.linear``, through oneDNN for float32 on the CPU when no gradient is needed. Under
+    ``torch.compile`` the oneDNN call is an opaque operator (inductor would otherwise lower the
+    product to MKL again, or need ``freezing`` and a packed copy of every weight)."""
+    if (_ONEDNN and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
             and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
+        if torch.compiler.is_compiling():
+            return _onednn_linear(x, weight, bias)
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
+
+
+if _ONEDNN:
+    @torch.library.custom_op("workbench::onednn_linear", mutates_args=())
+    def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+    @_onednn_linear.register_fake
+    def _(x, weight, bias):
+        return x.new_empty(*x.shape[:-1], weight.shape[0])
 
 
 class Linear(nn.Linear):
