@@ -79,9 +79,8 @@ class SlidingWindowLayer(DynamicLayer):
     def update(self, key, value, cache_position=None):
         keys, values = super().update(key, value)
         self.total += key.shape[-2]
-        keep = self.window - 1
-        self.keys, self.values = keys[..., keys.shape[-2] - min(keep, keys.shape[-2]):, :], \
-            values[..., values.shape[-2] - min(keep, values.shape[-2]):, :]
+        first = max(keys.shape[-2] - (self.window - 1), 0)
+        self.keys, self.values = keys[..., first:, :], values[..., first:, :]
         return keys, values
 
     def seen(self) -> int:
