@@ -51,7 +51,7 @@ _LAZY = {
     )},
     # generation
     **{name: "generation" for name in (
-        "GenerationConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
+        "GenerationConfig", "CompileConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",
         "LogitsProcessorList",
         "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
         "RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor", "NoBadWordsLogitsProcessor",
@@ -62,6 +62,11 @@ _LAZY = {
         "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput", "GenerateEncoderDecoderOutput",
         "GenerateBeamEncoderDecoderOutput",
     )},
+    # key/value caches
+    "Cache": "nn.cache",
+    "DynamicCache": "nn.cache",
+    "SlidingWindowCache": "nn.cache",
+    "StaticCache": "nn.cache",
     # tokenizers
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",

@@ -182,12 +182,20 @@ def save_state_dict(state_dict: dict[str, torch.Tensor], folder: str, max_shard_
     limit = parse_size(max_shard_size)
     shards: list[dict[str, torch.Tensor]] = [{}]
     size = 0
+    storages: set[int] = set()
     for name, tensor in state_dict.items():
         nbytes = tensor.numel() * tensor.element_size()
         if shards[-1] and size + nbytes > limit:
             shards.append({})
             size = 0
-        shards[-1][name] = tensor.detach().contiguous()
+        tensor = tensor.detach()
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in storages or tensor.numel() != tensor.untyped_storage().nbytes() // max(tensor.element_size(), 1):
+            # a view into a shared tensor (fused projections keep q/k/v as rows of one weight):
+            # safetensors writes each tensor on its own
+            tensor = tensor.clone()
+        storages.add(storage)
+        shards[-1][name] = tensor.contiguous()
         size += nbytes
     names = (
         [SAFE_WEIGHTS_NAME]

@@ -9,7 +9,7 @@
 """
 
 from .api import generate
-from .configuration import GenerationConfig
+from .configuration import CompileConfig, GenerationConfig
 from .logits_process import (
     ForcedBOSTokenLogitsProcessor,
     ForcedEOSTokenLogitsProcessor,

@@ -19,9 +19,10 @@ from typing import Any
 
 import torch
 
-from ..nn.cache import DynamicCache, EncoderDecoderCache
+from ..nn.cache import EncoderDecoderCache
 from .assisted import assisted_decoding
 from .beam_search import beam_search
+from .caching import prepare_cache
 from .configuration import GenerationConfig, merged_generation_config
 from .decoding import greedy_search, sample
 from .inputs import (
@@ -133,9 +134,6 @@ def _report_unsupported(config: GenerationConfig) -> None:
     used = [n for n, neutral in UNSUPPORTED.items() if getattr(config, n, None) not in (None, neutral)]
     if used:
         logger.warning("workbench does not implement these generation settings yet and ignores them: %s.", used)
-    if config.cache_implementation not in (None, "dynamic", "hybrid"):
-        logger.warning("cache_implementation=%r is not available in workbench: using the dynamic cache.",
-                       config.cache_implementation)
 
 
 def _set_lengths(model, config: GenerationConfig, prompt_len: int, explicit_max: bool, explicit_min: bool) -> None:
@@ -222,8 +220,11 @@ def _prepare_model_kwargs(model, config: GenerationConfig, model_kwargs: dict[st
     if forward_accepts(model, "logits_to_keep"):
         model_kwargs.setdefault("logits_to_keep", 1)  # only the last position's logits are needed
     model_kwargs["use_cache"] = bool(config.use_cache)
-    if config.use_cache and model_kwargs.get("past_key_values") is None:
-        model_kwargs["past_key_values"] = EncoderDecoderCache() if _is_encoder_decoder(model) else DynamicCache()
+    if _is_encoder_decoder(model):
+        if config.use_cache and model_kwargs.get("past_key_values") is None:
+            model_kwargs["past_key_values"] = EncoderDecoderCache()
+    else:
+        prepare_cache(model, config, model_kwargs)
     for flag in ("output_attentions", "output_hidden_states"):
         if getattr(config, flag):
             model_kwargs[flag] = True

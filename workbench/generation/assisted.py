@@ -25,8 +25,13 @@ def assisted_decoding(model, input_ids, processors, criteria, config, tokens, mo
     if config.do_sample or config.output_attentions or config.output_hidden_states:
         raise NotImplementedError("Assisted generation in workbench is greedy only, without attentions or hidden states: "
                                   "drop do_sample / output_attentions / output_hidden_states, or the assistant_model.")
-    if model_kwargs.get("past_key_values") is None:
+    cache = model_kwargs.get("past_key_values")
+    if cache is None:
         raise ValueError("Assisted generation needs the KV cache: do not pass use_cache=False.")
+    if not getattr(cache, "can_crop", True):
+        raise ValueError(f"Assisted generation drops rejected drafts from the cache, which {type(cache).__name__} cannot "
+                         "do for its sliding-window layers (the earlier positions are gone): use "
+                         "cache_implementation='dynamic', or 'static' for a model without a sliding window.")
     names, record = InputNames.for_model(model), StepRecord(config)
     drafter = Drafter(assistant, processors, tokens.eos)
     draft_size = config.num_assistant_tokens

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .caching import DecodeStep
 from .inputs import InputNames, SpecialTokens, prepare_step_inputs, update_model_kwargs
 from .outputs import StepRecord
 
@@ -63,8 +64,10 @@ def beam_search(model, input_ids, processors, criteria, config, tokens, model_kw
     is_top = torch.arange(width, device=input_ids.device) < beams  # candidates that may finish this step
     running, finished, done, can_improve = _start(input_ids, batch, beams, config.max_length, fill_value(tokens))
     flat = input_ids
+    step = DecodeStep(model, config, model_kwargs.get("past_key_values"))
     while True:
-        outputs = model(**prepare_step_inputs(flat, model_kwargs, names), return_dict=True)
+        inputs = prepare_step_inputs(flat, model_kwargs, names)
+        outputs = step(inputs, seen=flat.shape[1] - inputs[names.ids].shape[1])
         model_kwargs = update_model_kwargs(outputs, model_kwargs, names)
         logits = outputs.logits[:, -1].to(dtype=torch.float32, device=input_ids.device, copy=True)  # (B * N, V)
         log_probs = processors(flat, logits.log_softmax(-1))

@@ -28,7 +28,7 @@ FIELDS: tuple[str, ...] = (
     # length and stopping
     "max_length", "max_new_tokens", "min_length", "min_new_tokens", "early_stopping", "max_time", "stop_strings",
     # strategy and cache
-    "do_sample", "num_beams", "use_cache", "cache_implementation",
+    "do_sample", "num_beams", "use_cache", "cache_implementation", "compile_config", "disable_compile",
     # logits manipulation
     "temperature", "top_k", "top_p", "min_p", "typical_p", "epsilon_cutoff", "eta_cutoff", "repetition_penalty",
     "encoder_repetition_penalty", "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size",
@@ -81,6 +81,30 @@ GENERATE_ARGUMENTS = ("logits_processor", "stopping_criteria", "prefix_allowed_t
                       "streamer", "synced_gpus", "negative_prompt_ids", "negative_prompt_attention_mask")
 # written by the reference for its own bookkeeping; never a generation setting
 _METADATA = ("transformers_version", "_commit_hash", "_original_object_hash")
+
+
+class CompileConfig:
+    """How ``generate()`` compiles the decode step (``torch.compile`` arguments), as in the reference.
+
+    Compiling happens with a static cache (``cache_implementation="static"``) on an accelerator,
+    or on the CPU when a ``compile_config`` is passed (compiling a model takes seconds to minutes
+    there, and pays off only over long generations)::
+
+        model.generate(ids, cache_implementation="static", compile_config=CompileConfig(), max_new_tokens=256)
+    """
+
+    def __init__(self, fullgraph: bool = False, dynamic: bool | None = False, backend: str = "inductor",
+                 mode: str | None = "reduce-overhead", options: dict | None = None) -> None:
+        self.fullgraph, self.dynamic, self.backend, self.mode, self.options = fullgraph, dynamic, backend, mode, options
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.__dict__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CompileConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"CompileConfig({self.to_dict()})"
 
 
 class GenerationConfig:
@@ -184,6 +208,7 @@ class GenerationConfig:
 
     def to_json_string(self, use_diff: bool = True) -> str:
         values = self.to_diff_dict() if use_diff else self.to_dict()
+        values.pop("compile_config", None)  # an object of this process, not a setting to save (as in the reference)
         return json.dumps(values, indent=2, sort_keys=True) + "\n"
 
     def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 
+from .caching import DecodeStep
 from .inputs import InputNames, SpecialTokens, prepare_step_inputs, update_model_kwargs
 from .logits_process import LogitsProcessorList
 from .outputs import StepRecord
@@ -53,8 +54,10 @@ def decode(
     if fills_finished and tokens.pad is None:
         raise ValueError("A stopping criterion with eos_token_id needs a pad token to fill finished rows: set pad_token_id.")
     unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    step = DecodeStep(model, config, model_kwargs.get("past_key_values"))
     while True:
-        outputs = model(**prepare_step_inputs(input_ids, model_kwargs, names), return_dict=True)
+        inputs = prepare_step_inputs(input_ids, model_kwargs, names)
+        outputs = step(inputs, seen=input_ids.shape[1] - inputs[names.ids].shape[1])
         model_kwargs = update_model_kwargs(outputs, model_kwargs, names)
         logits = outputs.logits[:, -1].to(dtype=torch.float32, device=input_ids.device, copy=True)  # (B, V)
         scores = processors(input_ids, logits)

@@ -27,9 +27,12 @@ def _as_token_tensor(token_ids: int | Iterable[int] | torch.Tensor, device: str 
     return torch.tensor(list(token_ids), dtype=torch.long, device=device)
 
 
-def _vocab_mask(scores: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
-    """(V,) bool: True at ``token_ids`` (ids past the vocabulary are ignored)."""
-    return torch.isin(torch.arange(scores.shape[-1], device=scores.device), token_ids.to(scores.device))
+def _fill_tokens(scores: torch.Tensor, token_ids: torch.Tensor, value: float = NEG_INF) -> torch.Tensor:
+    """A copy of (B, V) ``scores`` with the columns ``token_ids`` set to ``value`` (ids outside the
+    vocabulary are ignored). Indexes the few ids instead of testing all V columns against them."""
+    token_ids = token_ids.to(scores.device)
+    valid = token_ids[(token_ids >= 0) & (token_ids < scores.shape[-1])]
+    return scores.index_fill(-1, valid, value)
 
 
 class LogitsProcessor:
@@ -39,13 +42,27 @@ class LogitsProcessor:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(input_ids, scores).")
 
 
+_EXTRA_ARGUMENTS: dict[type, list[str]] = {}
+
+
+def _extra_arguments(processor) -> list[str]:
+    """The parameters of ``processor.__call__`` after (input_ids, scores); looked up once per class."""
+    kind = type(processor)
+    if kind not in _EXTRA_ARGUMENTS:
+        extra = list(inspect.signature(processor.__call__).parameters)[2:]
+        if not inspect.isfunction(getattr(kind, "__call__", None)):
+            return extra  # a function or builtin: its own signature, not one shared by a class
+        _EXTRA_ARGUMENTS[kind] = extra
+    return _EXTRA_ARGUMENTS[kind]
+
+
 class LogitsProcessorList(list):
     """A list of processors applied in order. Processors whose ``__call__`` takes more than
     ``(input_ids, scores)`` receive the extra keyword arguments given to the list."""
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         for processor in self:
-            extra = list(inspect.signature(processor.__call__).parameters)[2:]
+            extra = _extra_arguments(processor)
             if extra:
                 missing = [name for name in extra if name not in kwargs]
                 if missing:
@@ -72,7 +89,7 @@ class MinLengthLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids, scores):
         if input_ids.shape[-1] >= self.min_length:
             return scores.clone()
-        return scores.masked_fill(_vocab_mask(scores, self.eos_token_id), NEG_INF)
+        return _fill_tokens(scores, self.eos_token_id)
 
 
 class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
@@ -91,7 +108,7 @@ class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids, scores):
         if input_ids.shape[-1] - self.prompt_length_to_skip >= self.min_new_tokens:
             return scores.clone()
-        return scores.masked_fill(_vocab_mask(scores, self.eos_token_id), NEG_INF)
+        return _fill_tokens(scores, self.eos_token_id)
 
 
 class ForcedBOSTokenLogitsProcessor(LogitsProcessor):
@@ -132,7 +149,7 @@ class SuppressTokensLogitsProcessor(LogitsProcessor):
         self.suppress_tokens = _as_token_tensor(list(suppress_tokens), device)
 
     def __call__(self, input_ids, scores):
-        return scores.masked_fill(_vocab_mask(scores, self.suppress_tokens), NEG_INF)
+        return _fill_tokens(scores, self.suppress_tokens)
 
 
 class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
@@ -149,7 +166,7 @@ class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids, scores):
         if input_ids.shape[-1] != self.begin_index:
             return scores
-        return scores.masked_fill(_vocab_mask(scores, self.begin_suppress_tokens), NEG_INF)
+        return _fill_tokens(scores, self.begin_suppress_tokens)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,12 +23,13 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention, causal_mask
-from ..nn.cache import DynamicCache
+from ..nn.attention import attention, cache_causal_mask
+from ..nn.cache import DynamicCache, layer_windows_of
+from ..nn.linear import Linear, fused_for_inference
 from ..nn.logits import keep_positions
 from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.norms import RMSNorm
-from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, standardize_rope_parameters
+from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, rotate_heads, standardize_rope_parameters
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
 
 # ---------------------------------------------------------------------------------------------
@@ -139,11 +140,7 @@ class Qwen2Config(DecoderConfig):
         super().__post_init__()
 
 
-def layer_windows(config: DecoderConfig) -> list[int | None]:
-    """Per layer, the sliding window its attention uses (None: full causal attention)."""
-    window = config.sliding_window
-    types = config.layer_types or ["sliding_attention" if window else "full_attention"] * config.num_hidden_layers
-    return [window if kind == "sliding_attention" else None for kind in types[: config.num_hidden_layers]]
+layer_windows = layer_windows_of  # per layer, the sliding window its attention uses (None: full)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,13 +151,17 @@ class LlamaMLP(nn.Module):
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__()
         hidden, inner, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
-        self.gate_proj = nn.Linear(hidden, inner, bias=bias)
-        self.up_proj = nn.Linear(hidden, inner, bias=bias)
-        self.down_proj = nn.Linear(inner, hidden, bias=bias)
+        self.gate_proj = Linear(hidden, inner, bias=bias)
+        self.up_proj = Linear(hidden, inner, bias=bias)
+        self.down_proj = Linear(inner, hidden, bias=bias)
         self.act_fn = get_activation(config.hidden_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+        fused = fused_for_inference(self, "_gate_up", [self.gate_proj, self.up_proj])
+        if fused is None:  # recording gradients: through the separate modules
+            return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = fused(x).split(fused.sizes, dim=-1)
+        return self.down_proj(self.act_fn(gate) * up)
 
 
 class LlamaAttention(nn.Module):
@@ -176,20 +177,34 @@ class LlamaAttention(nn.Module):
                 f"num_attention_heads ({heads}) must be a multiple of num_key_value_heads ({kv_heads}): fix the config."
             )
         out_bias = config.attention_bias if config.attention_output_bias is None else config.attention_output_bias
-        self.q_proj = nn.Linear(config.hidden_size, heads * self.head_dim, bias=config.attention_bias)
-        self.k_proj = nn.Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
-        self.v_proj = nn.Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
-        self.o_proj = nn.Linear(heads * self.head_dim, config.hidden_size, bias=out_bias)
+        self.heads, self.kv_heads = heads, kv_heads
+        self.q_proj = Linear(config.hidden_size, heads * self.head_dim, bias=config.attention_bias)
+        self.k_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
+        self.v_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
+        self.o_proj = Linear(heads * self.head_dim, config.hidden_size, bias=out_bias)
 
-    def forward(self, hidden_states, cos, sin, mask, cache, eager):
+    def project(self, hidden_states, cos, sin):
+        """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D)."""
         batch, length, _ = hidden_states.shape
         shape = (batch, length, -1, self.head_dim)
-        query = self.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, T, D)
-        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)  # (B, Hkv, T, D)
-        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)  # (B, Hkv, T, D)
-        query, key = apply_rotary(query, key, cos, sin)
-        if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)  # (B, Hkv, past + T, D)
+        fused = fused_for_inference(self, "_qkv", [self.q_proj, self.k_proj, self.v_proj])
+        if fused is None:  # recording gradients: through the separate modules
+            query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
+            key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
+            value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
+            query, key = apply_rotary(query, key, cos, sin)
+            return query, key, value
+        qkv = fused(hidden_states).view(shape)  # (B, T, H + 2 Hkv, D)
+        turning = self.heads + self.kv_heads
+        rotated = rotate_heads(qkv[:, :, :turning], cos, sin)  # queries and keys together
+        query, key = rotated.split((self.heads, self.kv_heads), dim=2)
+        return query.transpose(1, 2), key.transpose(1, 2), qkv[:, :, turning:].transpose(1, 2)
+
+    def forward(self, hidden_states, cos, sin, mask, cache, eager, cache_position=None):
+        batch, length, _ = hidden_states.shape
+        query, key, value = self.project(hidden_states, cos, sin)
+        if cache is not None:  # (B, Hkv, K, D): the positions the cache holds, these included
+            key, value = cache.update(key, value, self.layer_idx, {"cache_position": cache_position})
         out, weights = attention(query, key, value, mask, causal=True, scale=self.scaling, eager=eager,
                                  dropout=self.attention_dropout if self.training else 0.0)
         return self.o_proj(out.reshape(batch, length, -1)), weights
@@ -203,8 +218,9 @@ class LlamaDecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
-    def forward(self, hidden_states, cos, sin, mask, cache, eager):
-        attended, weights = self.self_attn(self.input_layernorm(hidden_states), cos, sin, mask, cache, eager)
+    def forward(self, hidden_states, cos, sin, mask, cache, eager, cache_position=None):
+        attended, weights = self.self_attn(self.input_layernorm(hidden_states), cos, sin, mask, cache, eager,
+                                           cache_position)
         hidden_states = hidden_states + attended
         hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
         return hidden_states, weights
@@ -215,6 +231,7 @@ class LlamaPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     # checkpoints converted from Meta's weights by old scripts stored the RoPE frequencies
     _ignore_unexpected = (r"rotary_emb\.inv_freq$",)
+    _supports_static_cache = True  # masks come from Cache.key_span: static and sliding-window caches work
 
 
 class LlamaModel(LlamaPreTrainedModel):
@@ -251,16 +268,13 @@ class LlamaModel(LlamaPreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)
         past_key_values = _as_cache(past_key_values, use_cache)
         batch, length = inputs_embeds.shape[:2]
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if cache_position is None:
+            past = past_key_values.get_seq_length() if past_key_values is not None else 0
+            cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
         if position_ids is None:
-            if cache_position is None:
-                cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
             position_ids = cache_position[None]
         cos, sin = self.rotary_emb(position_ids, inputs_embeds.dtype)  # (B or 1, T, rotary_dim)
-        masks = {
-            window: causal_mask(attention_mask, length, past + length, inputs_embeds.dtype, inputs_embeds.device, window)
-            for window in set(self.layer_windows)
-        }
+        masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
         eager = output_attentions or self._attn_implementation() == "eager"
 
         hidden = inputs_embeds
@@ -269,7 +283,7 @@ class LlamaModel(LlamaPreTrainedModel):
         for layer, window in zip(self.layers, self.layer_windows):
             if output_hidden_states:
                 all_hidden += (hidden,)
-            hidden, weights = layer(hidden, cos, sin, masks[window], past_key_values, eager)
+            hidden, weights = layer(hidden, cos, sin, masks[window], past_key_values, eager, cache_position)
             if output_attentions:
                 all_attentions += (weights,)
         hidden = self.norm(hidden)
@@ -277,6 +291,26 @@ class LlamaModel(LlamaPreTrainedModel):
             all_hidden += (hidden,)
         out = BaseModelOutputWithPast(hidden, past_key_values, all_hidden, all_attentions)
         return self._finish(out, return_dict)
+
+
+    def _masks(self, attention_mask, cache, cache_position, length, dtype) -> dict:
+        """Per sliding window (None: full attention), the additive mask over the keys the cache
+        will return, or None where SDPA's own causal masking (or none, for one decode step) is exact."""
+        padded = attention_mask is not None and (torch.compiler.is_compiling() or not bool(attention_mask.all()))
+        padding = attention_mask if padded else None
+        # a growing cache returns keys that end at the last query; a static one returns its whole buffer
+        exact = cache is None or not cache.is_compileable
+        masks = {}
+        for layer_idx, window in enumerate(self.layer_windows):
+            if window in masks:
+                continue
+            start, keys = cache.key_span(layer_idx, cache_position, length) if cache is not None else (0, length)
+            window_matters = window is not None and keys > window
+            if exact and padding is None and not window_matters and (length == 1 or keys == length):
+                masks[window] = None
+            else:
+                masks[window] = cache_causal_mask(padding, cache_position, start, keys, dtype, window)
+        return masks
 
 
 def _as_cache(past_key_values, use_cache: bool):
@@ -298,7 +332,7 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.model = self.base_model_class(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -324,7 +358,7 @@ class LlamaForSequenceClassification(LlamaPreTrainedModel):
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.model = self.base_model_class(config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.score = Linear(config.hidden_size, config.num_labels, bias=False)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
                 labels=None, use_cache=None, return_dict=None, **kwargs):

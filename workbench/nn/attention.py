@@ -50,6 +50,33 @@ def causal_mask(
     return mask.masked_fill(~allowed, torch.finfo(dtype).min)
 
 
+def cache_causal_mask(
+    attention_mask: torch.Tensor | None,
+    cache_position: torch.Tensor,
+    key_start: int | torch.Tensor,
+    key_length: int,
+    dtype: torch.dtype,
+    sliding_window: int | None = None,
+) -> torch.Tensor:
+    """Additive (B or 1, 1, T, K) mask for queries at positions ``cache_position`` (T,) over keys
+    at positions ``key_start, ..., key_start + K - 1`` (what a cache returns: see
+    ``Cache.key_span``): causal, optionally windowed, plus key padding from the (B, L) 1/0
+    ``attention_mask`` (columns are positions; keys past its end are future ones, hidden anyway).
+    Built from tensors only, so a compiled decode step traces it once.
+    """
+    key_pos = torch.arange(key_length, device=cache_position.device) + key_start  # (K,)
+    query_pos = cache_position[:, None]  # (T, 1)
+    allowed = key_pos <= query_pos  # (T, K)
+    if sliding_window is not None:
+        allowed = allowed & (key_pos > query_pos - sliding_window)
+    allowed = allowed[None, None]
+    if attention_mask is not None:
+        columns = key_pos.clamp(max=attention_mask.shape[-1] - 1)
+        allowed = allowed & attention_mask.index_select(1, columns).bool()[:, None, None, :]
+    blocked = torch.tensor(torch.finfo(dtype).min, dtype=dtype, device=cache_position.device)
+    return torch.where(allowed, torch.zeros((), dtype=dtype, device=cache_position.device), blocked)
+
+
 def attention(
     query: torch.Tensor,
     key: torch.Tensor,

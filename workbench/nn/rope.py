@@ -216,3 +216,20 @@ def apply_rotary(query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor,
         return torch.cat((turned * cos + _rotate_half(turned) * sin, passed), dim=-1)
 
     return rotate(query), rotate(key)
+
+
+def rotate_heads(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, T, H, D) heads by (B, T, R) cos/sin (the layout a fused q/k/v projection gives,
+    so queries and keys turn in one go); channels past R pass through.
+
+    ``rotate_half(x) * sin`` equals ``x.roll(R/2) * [-sin, sin]``: one roll instead of two
+    slices, a negation and a concatenation, with the same float results (negation is exact).
+    """
+    cos, sin = cos[:, :, None], sin[:, :, None]  # (B, T, 1, R)
+    rotary = cos.shape[-1]
+    half = rotary // 2
+    signed_sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
+    if rotary == x.shape[-1]:
+        return x * cos + x.roll(half, dims=-1) * signed_sin
+    turned, passed = x[..., :rotary], x[..., rotary:]
+    return torch.cat((turned * cos + turned.roll(half, dims=-1) * signed_sin, passed), dim=-1)
