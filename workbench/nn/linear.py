@@ -94,11 +94,18 @@ def fuse_linears(linears: list[nn.Linear]) -> FusedLinears | None:
     return FusedLinears(linears)
 
 
+def _observed(module: nn.Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or nn.modules.module._global_forward_hooks
+                or nn.modules.module._global_forward_pre_hooks)
+
+
 def fused_for_inference(owner: nn.Module, name: str, linears: list[nn.Linear]) -> FusedLinears | None:
     """The fused projection of ``owner`` (kept as ``owner.<name>``), rebuilt when the modules'
     weights were replaced; None while gradients are being recorded (training goes through the
     separate modules, whose parameters are the ones an optimizer holds)."""
     if torch.is_grad_enabled() and any(m.weight.requires_grad for m in linears):
+        return None
+    if any(_observed(m) for m in linears):  # hooks (the porting engine, a user's probe) see every module run
         return None
     fused = owner.__dict__.get(name)
     if torch.compiler.is_compiling():  # fused before compiling (the check reads data pointers)
