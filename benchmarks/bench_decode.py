@@ -19,6 +19,10 @@ weight-read rate as a fraction of that speed.
 
     python benchmarks/bench_decode.py [--models smollm2 llama-0.5b] [--dtypes float32 bfloat16]
                                       [--batches 1 8] [--new-tokens 32] [--repeat 3] [--compile]
+                                      [--threads 2] [--clock wall|cpu]
+
+On a machine shared with other work, wall-clock rates swing several-fold between runs;
+``--threads 1 --clock cpu`` counts only the time this process ran, for a steadier comparison.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+clock = time.perf_counter  # --clock cpu: time.process_time (see main)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,9 +80,9 @@ def memory_bandwidth(repeat: int = 7) -> float:
     buffer = torch.ones(2**28, dtype=torch.float32)
     best = float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start = clock()
         buffer.sum()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, clock() - start)
     return buffer.numel() * 4 / best
 
 
@@ -87,10 +92,10 @@ def memory_bandwidth(repeat: int = 7) -> float:
 
 def generate_time(model, ids, new_tokens: int, **settings) -> float:
     mask = torch.ones_like(ids)
-    start = time.perf_counter()
+    start = clock()
     model.generate(ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                    **settings)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 class GenerateRow:
@@ -102,9 +107,9 @@ class GenerateRow:
         self.setup = 0.0
 
     def warm(self, ids) -> None:
-        start = time.perf_counter()
+        start = clock()
         generate_time(self.model, ids, 2, **self.settings)
-        self.setup = time.perf_counter() - start
+        self.setup = clock() - start
 
     def run(self, ids, new_tokens: int) -> None:
         self.long = min(self.long, generate_time(self.model, ids, new_tokens, **self.settings))
@@ -191,9 +196,9 @@ class FloorRow:
     def run(self, ids, new_tokens: int) -> None:
         with torch.no_grad():
             for count, attr in ((new_tokens, "long"), (1, "short")):
-                start = time.perf_counter()
+                start = clock()
                 self.generate(ids, count)
-                setattr(self, attr, min(getattr(self, attr), time.perf_counter() - start))
+                setattr(self, attr, min(getattr(self, attr), clock() - start))
 
     tokens_per_second = GenerateRow.tokens_per_second
 
@@ -213,11 +218,11 @@ class MatmulRow:
 
     def run(self, ids, new_tokens: int) -> None:
         with torch.no_grad():
-            start = time.perf_counter()
+            start = clock()
             for _ in range(4):
                 for w in self.weights:
                     self.linear(self.inputs[w.shape[1]], w)
-            self.step = min(self.step, (time.perf_counter() - start) / 4)
+            self.step = min(self.step, (clock() - start) / 4)
 
     def tokens_per_second(self, batch: int, new_tokens: int) -> float:
         return batch / self.step
@@ -270,12 +275,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time workbench's compiled decode step")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="cpu: this process's CPU time, which time spent descheduled does not count: with "
+                             "--threads 1 a fair comparison on a machine busy with other work")
     args = parser.parse_args()
+    global clock
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
     bandwidth = memory_bandwidth()
-    print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s (1 GiB sum, best of 7); {args.threads} threads")
+    print(f"memory read bandwidth: {bandwidth / 1e9:.1f} GB/s (1 GiB sum, best of 7); {args.threads} threads, "
+          f"{args.clock} clock")
     with torch.no_grad():
         for name in args.models:
             for dtype in args.dtypes:

@@ -233,6 +233,11 @@ def test_fused_projections_save_train_and_convert(models, tmp_path):
     model.train()
     model(ids).logits.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+    fresh = workbench.AutoModelForCausalLM.from_pretrained(folder)
+    with torch.inference_mode():
+        fresh(ids)  # fuses under inference mode: the parameters must stay usable for training
+    fresh(ids).logits.sum().backward()
+    assert fresh.model.layers[0].self_attn.q_proj.weight.grad is not None
     model.eval().to(torch.bfloat16)
     with torch.no_grad():
         assert (model(ids).logits.float() - before).abs().max() < 0.1

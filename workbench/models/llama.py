@@ -29,7 +29,7 @@ from ..nn.linear import Linear, fused_for_inference
 from ..nn.logits import keep_positions
 from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.norms import RMSNorm
-from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, rotate_heads, standardize_rope_parameters
+from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
 
 # ---------------------------------------------------------------------------------------------
@@ -183,8 +183,10 @@ class LlamaAttention(nn.Module):
         self.v_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
         self.o_proj = Linear(heads * self.head_dim, config.hidden_size, bias=out_bias)
 
-    def project(self, hidden_states, cos, sin):
-        """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D)."""
+    def project(self, hidden_states, rotary):
+        """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D); ``rotary`` is
+        (cos, sin, and their head_tables), from the model."""
+        cos, sin, head_cos, head_sin = rotary
         batch, length, _ = hidden_states.shape
         shape = (batch, length, -1, self.head_dim)
         fused = fused_for_inference(self, "_qkv", [self.q_proj, self.k_proj, self.v_proj])
@@ -196,13 +198,13 @@ class LlamaAttention(nn.Module):
             return query, key, value
         qkv = fused(hidden_states).view(shape)  # (B, T, H + 2 Hkv, D)
         turning = self.heads + self.kv_heads
-        rotated = rotate_heads(qkv[:, :, :turning], cos, sin)  # queries and keys together
+        rotated = rotate_heads(qkv[:, :, :turning], head_cos, head_sin)  # queries and keys together
         query, key = rotated.split((self.heads, self.kv_heads), dim=2)
         return query.transpose(1, 2), key.transpose(1, 2), qkv[:, :, turning:].transpose(1, 2)
 
-    def forward(self, hidden_states, cos, sin, mask, cache, eager, cache_position=None):
+    def forward(self, hidden_states, rotary, mask, cache, eager, cache_position=None):
         batch, length, _ = hidden_states.shape
-        query, key, value = self.project(hidden_states, cos, sin)
+        query, key, value = self.project(hidden_states, rotary)
         if cache is not None:  # (B, Hkv, K, D): the positions the cache holds, these included
             key, value = cache.update(key, value, self.layer_idx, {"cache_position": cache_position})
         out, weights = attention(query, key, value, mask, causal=True, scale=self.scaling, eager=eager,
@@ -218,8 +220,8 @@ class LlamaDecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
-    def forward(self, hidden_states, cos, sin, mask, cache, eager, cache_position=None):
-        attended, weights = self.self_attn(self.input_layernorm(hidden_states), cos, sin, mask, cache, eager,
+    def forward(self, hidden_states, rotary, mask, cache, eager, cache_position=None):
+        attended, weights = self.self_attn(self.input_layernorm(hidden_states), rotary, mask, cache, eager,
                                            cache_position)
         hidden_states = hidden_states + attended
         hidden_states = hidden_states + self.mlp(self.post_attention_layernorm(hidden_states))
@@ -274,6 +276,7 @@ class LlamaModel(LlamaPreTrainedModel):
         if position_ids is None:
             position_ids = cache_position[None]
         cos, sin = self.rotary_emb(position_ids, inputs_embeds.dtype)  # (B or 1, T, rotary_dim)
+        rotary = (cos, sin, *head_tables(cos, sin))
         masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
         eager = output_attentions or self._attn_implementation() == "eager"
 
@@ -283,7 +286,7 @@ class LlamaModel(LlamaPreTrainedModel):
         for layer, window in zip(self.layers, self.layer_windows):
             if output_hidden_states:
                 all_hidden += (hidden,)
-            hidden, weights = layer(hidden, cos, sin, masks[window], past_key_values, eager, cache_position)
+            hidden, weights = layer(hidden, rotary, masks[window], past_key_values, eager, cache_position)
             if output_attentions:
                 all_attentions += (weights,)
         hidden = self.norm(hidden)

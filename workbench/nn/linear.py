@@ -91,7 +91,10 @@ def fuse_linears(linears: list[nn.Linear]) -> FusedLinears | None:
                and m.in_features == first.in_features and (m.bias is None) == (first.bias is None) for m in linears)
     if not same or first.weight.is_meta:
         return None
-    return FusedLinears(linears)
+    # the parameters become views of the fused tensor: under inference_mode they would turn into
+    # inference tensors, which training could no longer use
+    with torch.inference_mode(False), torch.no_grad():
+        return FusedLinears(linears)
 
 
 def _observed(module: nn.Module) -> bool:

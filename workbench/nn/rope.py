@@ -218,17 +218,22 @@ def apply_rotary(query: torch.Tensor, key: torch.Tensor, cos: torch.Tensor,
     return rotate(query), rotate(key)
 
 
-def rotate_heads(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate (B, T, H, D) heads by (B, T, R) cos/sin (the layout a fused q/k/v projection gives,
-    so queries and keys turn in one go); channels past R pass through.
+def head_tables(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, R) cos/sin -> the (B, T, 1, R) cos and signed sin :func:`rotate_heads` takes; built
+    once per forward pass and shared by every layer.
 
     ``rotate_half(x) * sin`` equals ``x.roll(R/2) * [-sin, sin]``: one roll instead of two
     slices, a negation and a concatenation, with the same float results (negation is exact).
     """
-    cos, sin = cos[:, :, None], sin[:, :, None]  # (B, T, 1, R)
+    half = sin.shape[-1] // 2
+    return cos[:, :, None], torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)[:, :, None]
+
+
+def rotate_heads(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, T, H, D) heads (the layout a fused q/k/v projection gives, so queries and keys
+    turn in one go) by the :func:`head_tables`; channels past R pass through."""
     rotary = cos.shape[-1]
     half = rotary // 2
-    signed_sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)
     if rotary == x.shape[-1]:
         return x * cos + x.roll(half, dims=-1) * signed_sin
     turned, passed = x[..., :rotary], x[..., rotary:]
