@@ -287,18 +287,20 @@ def _check_summarization_output(output: Path, predicted_rows: int) -> dict:
 
 
 def test_summarization_one_process_and_two(summarization_setup, tmp_path):
-    """Files of three formats with flags in one process; a dataset folder (--dataset_name) in two."""
+    """Files of two formats in one process; a dataset folder (--dataset_name) and max_*_samples in two."""
     folder = summarization_setup
     one = _summarization_args(folder, str(tmp_path / "one"), train_file=str(folder / "data" / "train.jsonl"),
                               validation_file=str(folder / "validation.csv"),
                               test_file=str(folder / "data" / "test.jsonl"))
-    two = _summarization_args(folder, str(tmp_path / "two"), dataset_name=str(folder / "data"))
+    two = _summarization_args(folder, str(tmp_path / "two"), dataset_name=str(folder / "data"), max_train_samples=12,
+                              max_predict_samples=3)
     runs = {"one": _start([sys.executable], SUMMARIZATION, _flags(one), tmp_path),
             "two": _start(_accelerate(29543), SUMMARIZATION, _flags(two), tmp_path)}
     outputs = {name: _finish(process, name) for name, process in runs.items()}
     first = _check_summarization_output(tmp_path / "one", 5)
-    second = _check_summarization_output(tmp_path / "two", 5)
+    second = _check_summarization_output(tmp_path / "two", 3)
     assert first["eval_samples"] == second["eval_samples"] == 6
+    assert (first["train_samples"], second["train_samples"]) == (16, 12)
     assert "***** predict metrics *****" in outputs["one"]
     state = {name: json.loads((tmp_path / name / "trainer_state.json").read_text()) for name in ("one", "two")}
     assert (state["one"]["global_step"], state["two"]["global_step"]) == (8, 4)
