@@ -197,8 +197,9 @@ def test_classification_push_to_hub_goes_through_the_trainer(classification_setu
                                 do_predict=False, max_steps=2, save_steps=100, cache_dir=str(tmp_path / "cache"))
     monkeypatch.setattr(sys, "argv", ["run_classification.py", *_flags(args)])
     script.main()
-    assert [(repo, message) for repo, _, message in uploads] == [("me/tiny", "End of training"), ("me/tiny", "End of training")]
-    files = uploads[-1][1]  # the last push, after evaluation, carries the results too
+    # once when training ends (the Trainer), once more at the end of the script, results included
+    assert [(repo, message) for repo, _, message in uploads] == [("me/tiny", "End of training")] * 2
+    files = uploads[-1][1]
     assert {"config.json", "model.safetensors", "tokenizer.json", "all_results.json", "eval_results.json"} <= set(files)
 
 

