@@ -2,6 +2,8 @@
 
     workbench chat MODEL [--gguf-file FILE] [--system TEXT] [--max-new-tokens N] [--dtype DTYPE]
                          [--do-sample | --no-do-sample] [--temperature T] [--top-p P] [--device DEVICE]
+    workbench zoo list
+    workbench zoo build sentiment [--max-samples N] [--epochs E] [--output DIR] [--seed S] [--quiet]
 
 Only argparse is loaded until the arguments are parsed: torch and the models load afterwards,
 so ``workbench --help`` and a mistyped option answer at once.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chat
+from . import chat, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat.add_arguments(commands.add_parser(
         "chat", help="chat with a model in the terminal", description=chat.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ))  # fmt: skip
+    zoo.add_arguments(commands.add_parser(
+        "zoo", help="build and list the models workbench fine-tunes locally", description=zoo.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ))  # fmt: skip
     return parser

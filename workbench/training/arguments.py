@@ -296,7 +296,20 @@ class TrainingArguments:
     def _state(self):
         from accelerate import PartialState
 
-        return PartialState(cpu=self.use_cpu, **({"backend": self.ddp_backend} if self.ddp_backend else {}))
+        return PartialState(cpu=self.cpu_only, **({"backend": self.ddp_backend} if self.ddp_backend else {}))
+
+    @property
+    def cpu_only(self) -> bool:
+        """``use_cpu``, or a machine with no GPU (CUDA, MPS, XPU): accelerate then joins the processes of
+        ``torchrun``/``accelerate launch`` over gloo; asked for a GPU it has not got, it would leave them
+        unjoined, each training on all the data as if alone."""
+        if self.use_cpu:
+            return True
+        import torch
+
+        xpu = getattr(torch, "xpu", None)
+        return not (torch.cuda.is_available() or torch.backends.mps.is_available()
+                    or (xpu is not None and xpu.is_available()))
 
     @property
     def device(self):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -117,6 +118,35 @@ class SavingMixin:
     def save_state(self) -> None:
         if self.args.should_save:
             self.state.save_to_json(os.path.join(self.args.output_dir, ckpt.TRAINER_STATE_NAME))
+
+    def log_metrics(self, split: str, metrics: dict[str, Any]) -> None:
+        """Print ``metrics`` under a ``***** split metrics *****`` header (main process only), as the
+        reference's example scripts do after train/evaluate/predict."""
+        if not self.is_world_process_zero():
+            return
+        print(f"***** {split} metrics *****")
+        width = max((len(key) for key in metrics), default=0)
+        for key in sorted(metrics):
+            value = metrics[key]
+            print(f"  {key:<{width}} = {f'{value:.4g}' if isinstance(value, float) else value}")
+
+    def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
+        """Write ``output_dir/{split}_results.json`` and, with ``combined``, merge the metrics into
+        ``output_dir/all_results.json`` (main process only)."""
+        if not self.is_world_process_zero():
+            return
+        os.makedirs(self.args.output_dir, exist_ok=True)
+        with open(os.path.join(self.args.output_dir, f"{split}_results.json"), "w", encoding="utf-8") as handle:
+            json.dump(metrics, handle, indent=4, sort_keys=True)
+        if combined:
+            path = os.path.join(self.args.output_dir, "all_results.json")
+            everything = {}
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as handle:
+                    everything = json.load(handle)
+            everything.update(metrics)
+            with open(path, "w", encoding="utf-8") as handle:
+                json.dump(everything, handle, indent=4, sort_keys=True)
 
     def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
                     token: str | None = None, revision: str | None = None, **kwargs):

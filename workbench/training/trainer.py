@@ -133,7 +133,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
         mixed_precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
         # step_scheduler_with_optimizer=False: accelerate would otherwise step the schedule once per
         # process each step (it assumes schedules counted in per-process batches); ours counts optimizer steps
-        return Accelerator(cpu=args.use_cpu, mixed_precision=mixed_precision, step_scheduler_with_optimizer=False,
+        return Accelerator(cpu=args.cpu_only, mixed_precision=mixed_precision, step_scheduler_with_optimizer=False,
                            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused)])
 
     def _set_log_level(self) -> None:
