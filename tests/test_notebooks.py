@@ -43,6 +43,15 @@ def test_every_tutorial_is_committed():
     assert set(TUTORIALS) <= names, f"not in git: {sorted(set(TUTORIALS) - names)}"
 
 
+def test_every_committed_notebook_ships_in_the_wheel():
+    """pyproject.toml lists the notebooks one by one (a folder would ship what they write beside them)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    shared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    for path in committed_notebooks():
+        source = f"notebooks/{path.name}"
+        assert shared.get(source) == f"share/workbench/{source}", f"add {source} to the wheel's shared-data in pyproject.toml"
+
+
 @pytest.mark.parametrize("path", committed_notebooks(), ids=lambda path: path.name)
 def test_committed_notebook_is_stripped(path):
     """As nbstripout leaves them: no outputs, execution counts, widget state or run metadata."""
