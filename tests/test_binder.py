@@ -61,7 +61,7 @@ def copy_checkout(target: Path) -> Path:
 
 def run(command: list[str], env: dict, cwd: Path, timeout: float = 900) -> str:
     result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    output = result.stdout + result.stderr
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)  # jupyter's colours
     assert result.returncode == 0, f"{' '.join(command)} exited with {result.returncode}:\n{output[-4000:]}"
     return output
 
