@@ -49,7 +49,9 @@ def test_the_wheel_carries_the_extension_the_server_config_and_the_tutorials(tmp
     assert built <= names
     assert f"{SHARE}/install.json" in names
     assert f"{DATA}/etc/jupyter/jupyter_server_config.d/workbench.json" in names
-    assert f"{DATA}/share/workbench/notebooks/lab_views.ipynb" in names
+    shipped = {name.removeprefix(f"{DATA}/share/workbench/notebooks/") for name in names
+               if name.startswith(f"{DATA}/share/workbench/notebooks/")}
+    assert shipped == {path.name for path in (ROOT / "notebooks").glob("*.ipynb")}  # nothing they wrote beside them
     assert not any("node_modules" in name or name.startswith("extension/") for name in names)
     if version == "standard":
         assert "workbench/lab/handlers.py" in names

@@ -11,34 +11,20 @@ under the system temp dir, printed in the failure).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from lab_server import ROOT, isolated_env, jupyter_server, write_cached_model
+from lab_browser import KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from lab_server import ROOT, write_cached_model
 
 pytestmark = pytest.mark.browser
+sync_api = skip_unless_ready()
 
-CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
-BUILT = ROOT / "extension" / "labextension"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REPO = "org/tiny-bert"
 COMMIT = "a" * 40
 NOTEBOOK = "notebooks/lab_views.ipynb"
-
-if not os.access(CHROMIUM, os.X_OK):
-    pytest.skip(f"no chromium at {CHROMIUM} (bash scripts/setup-browser.sh)", allow_module_level=True)
-if not (BUILT / "package.json").is_file():
-    pytest.skip("extension/labextension is not built (bash scripts/build-extension.sh)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-pytest.importorskip("jupyterlab")
-pytest.importorskip("ipywidgets")
 
 
 @pytest.fixture(scope="module")
@@ -49,51 +35,15 @@ def lab(tmp_path_factory):
     shutil.copy(ROOT / NOTEBOOK, root / NOTEBOOK)
     config = json.dumps({"architectures": ["BertForMaskedLM"], "model_type": "bert"}).encode()
     write_cached_model(cache, REPO, COMMIT, {"config.json": config, "model.safetensors": b"w" * 4096}, refs=("main",))
-    env = isolated_env(home, cache)
-    # this checkout's build, found first: the user data dir comes before the environment's
-    labextensions = Path(env["JUPYTER_DATA_DIR"]) / "labextensions" / "@workbench"
-    labextensions.mkdir(parents=True)
-    (labextensions / "jupyterlab").symlink_to(BUILT, target_is_directory=True)
-    settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)  # no news or update toasts over the page
-    (settings / "notification.jupyterlab-settings").write_text('{"checkForUpdates": false, "fetchNews": "false"}')
-    args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
-    with jupyter_server(root, home, cache, token="", lab=True, extra_args=args, env=env) as server:
-        server.cache = cache
+    with lab_server(home, root, cache) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def page(lab):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        context.set_default_timeout(30_000)
-        page = context.new_page()
-        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?reset")
+    with open_page(sync_api, f"{lab.url}/lab/tree/{NOTEBOOK}?reset") as page:
         page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
         yield page
-        browser.close()
-
-
-@contextlib.contextmanager
-def screenshot_on_failure(page, name: str):
-    try:
-        yield
-    except BaseException:
-        folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
-        with contextlib.suppress(Exception):
-            page.screenshot(path=str(path), full_page=True)
-        print(f"screenshot: {path}")
-        raise
-
-
-KERNEL_IDLE = """() => {
-  const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-}"""
 
 
 def test_notebook_outputs_use_the_workbench_renderers(page):
@@ -119,7 +69,7 @@ def test_side_panel_lists_the_cached_model_and_deletes_it_after_asking(page, lab
         page.click('.jp-SideBar [data-id="workbench-panel"]')
         entry = page.wait_for_selector(model)
         assert "BertForMaskedLM" in entry.inner_text() and COMMIT[:10] in entry.inner_text()
-        tutorial = page.wait_for_selector(".jp-WorkbenchPanel-tutorial")
+        tutorial = page.wait_for_selector('.jp-WorkbenchPanel-tutorial[data-name="lab_views.ipynb"]')
         assert tutorial.inner_text() == "Workbench views in JupyterLab"
 
         page.click(f"{model} .jp-WorkbenchPanel-delete")
@@ -141,7 +91,6 @@ def test_launcher_offers_the_tutorials(page):
     with screenshot_on_failure(page, "launcher"):
         page.evaluate("window.jupyterapp.commands.execute('launcher:create')")
         section = page.wait_for_selector('.jp-Launcher-section:has(.jp-Launcher-sectionTitle:text-is("Workbench"))')
-        card = section.wait_for_selector(".jp-LauncherCard")
-        assert "Workbench views in JupyterLab" in card.inner_text()
+        card = section.wait_for_selector('.jp-LauncherCard:has-text("Workbench views in JupyterLab")')
         card.click()  # the tutorial is already open: its tab becomes the current one
         page.wait_for_function("window.jupyterapp.shell.currentWidget?.context?.path === 'notebooks/lab_views.ipynb'")

@@ -1,0 +1,95 @@
+"""The browser tests' harness: JupyterLab with this checkout's extension build, served from a
+temporary root with its own Jupyter, Hugging Face and zoo folders, and Debian's chromium driven
+through Python playwright (never ``playwright install``).
+
+A test module calls :func:`skip_unless_ready` at import, starts a server with :func:`lab_server`
+and a page with :func:`open_page`, and wraps each check in :func:`screenshot_on_failure`.
+Screenshots go to $WORKBENCH_SCREENSHOTS (default: a folder under the system temp dir, printed
+in the failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lab_server import ROOT, isolated_env, jupyter_server
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+BUILT = ROOT / "extension" / "labextension"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+KERNEL_IDLE = """() => {
+  const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+
+def skip_unless_ready():
+    """Skip the calling module without chromium, a built extension, playwright, JupyterLab or
+    ipywidgets; return ``playwright.sync_api``."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no chromium at {CHROMIUM} (bash scripts/setup-browser.sh)", allow_module_level=True)
+    if not (BUILT / "package.json").is_file():
+        pytest.skip("extension/labextension is not built (bash scripts/build-extension.sh)", allow_module_level=True)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("ipywidgets")
+    return sync_api
+
+
+@contextlib.contextmanager
+def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | None = None):
+    """``jupyter lab`` (no token, 127.0.0.1) serving ``root``, this checkout's extension build found
+    first, no news or update toasts. Yields the :class:`lab_server.Server`."""
+    env = isolated_env(home, cache)
+    env.update(env_extra or {})
+    # this checkout's build, found first: the user data dir comes before the environment's
+    labextensions = Path(env["JUPYTER_DATA_DIR"]) / "labextensions" / "@workbench"
+    labextensions.mkdir(parents=True)
+    (labextensions / "jupyterlab").symlink_to(BUILT, target_is_directory=True)
+    settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)  # no news or update toasts over the page
+    (settings / "notification.jupyterlab-settings").write_text('{"checkForUpdates": false, "fetchNews": "false"}')
+    notebook = settings.parent / "notebook-extension"  # every cell in the DOM, not only those in view
+    notebook.mkdir()
+    (notebook / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    with jupyter_server(root, home, cache, token="", lab=True, extra_args=args, env=env) as server:
+        server.cache = cache
+        yield server
+
+
+@contextlib.contextmanager
+def open_page(sync_api, url: str, timeout_ms: int = 30_000):
+    """A chromium page at ``url`` (JupyterLab waited for)."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context.set_default_timeout(timeout_ms)
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, name: str):
+    try:
+        yield
+    except BaseException:
+        folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot: {path}")
+        raise

