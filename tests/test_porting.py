@@ -155,6 +155,30 @@ def test_reference_model_and_workbench_port_match_module_by_module(tmp_path):
     assert report["model.layers.0"].candidate == "model.layers.0[0]"
 
 
+def test_torch_kernels_make_workbench_linear_plain_f_linear():
+    from workbench.nn.linear import linear, torch_kernels
+    generator = torch.Generator().manual_seed(0)
+    x, weight, bias = (torch.randn(*shape, generator=generator) for shape in [(3, 257), (511, 257), (511,)])
+    with torch.no_grad(), torch_kernels():
+        assert torch.equal(linear(x, weight, bias), nn.functional.linear(x, weight, bias))
+    with torch.no_grad():  # the faster path computes the same product (in another summation order)
+        torch.testing.assert_close(linear(x, weight, bias), nn.functional.linear(x, weight, bias), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("torch_kernels", [True, False])
+def test_compare_runs_workbench_models_on_the_kernels_asked_for(model, ids, torch_kernels):
+    from workbench.nn import linear as linear_module
+    seen = []
+    handle = model.model.layers[0].self_attn.q_proj.register_forward_hook(
+        lambda *args: seen.append(linear_module._TORCH_KERNELS.get()))
+    try:
+        compare(model, copy.deepcopy(model), ids, torch_kernels=torch_kernels)
+    finally:
+        handle.remove()
+    assert seen == [torch_kernels, torch_kernels]  # the reference run and the candidate's
+    assert linear_module._TORCH_KERNELS.get() is False  # restored after the run
+
+
 # --- (d) module trees that differ -----------------------------------------------------------
 
 

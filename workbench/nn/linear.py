@@ -10,15 +10,34 @@ oneDNN's linear (the one ``torch.compile`` uses after freezing) reads the same w
 :func:`fuse_linears` gives several linears of the same input (q/k/v, gate/up) one weight tensor:
 each module's parameter becomes a view of its rows, so checkpoint keys, ``state_dict`` and the
 optimizer see the same parameters as before, and one matrix product replaces several.
+
+:func:`torch_kernels` turns the oneDNN path off for a block, so a model matches a PyTorch
+implementation of the same math bit for bit (the porting engine runs models that way).
 """
 
 from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 _ONEDNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+_TORCH_KERNELS = contextvars.ContextVar("workbench_torch_kernels", default=False)
+
+
+@contextlib.contextmanager
+def torch_kernels(enabled: bool = True) -> Iterator[None]:
+    """Within the block :func:`linear` is plain ``F.linear`` (PyTorch's default kernel), so results
+    equal those of a PyTorch implementation that does the same operations in the same order."""
+    token = _TORCH_KERNELS.set(enabled)
+    try:
+        yield
+    finally:
+        _TORCH_KERNELS.reset(token)
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -26,7 +45,8 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     ``torch.compile`` the oneDNN call is an opaque operator (inductor would otherwise lower the
     product to MKL again, or need ``freezing`` and a packed copy of every weight)."""
     if (_ONEDNN and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
-            and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
+            and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))
+            and not _TORCH_KERNELS.get()):
         if torch.compiler.is_compiling():
             return _onednn_linear(x, weight, bias)
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")

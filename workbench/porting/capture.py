@@ -25,6 +25,8 @@ from typing import Any, Callable, Iterable, Iterator, Union
 import torch
 from torch import nn
 
+from ..nn.linear import torch_kernels as use_torch_kernels
+
 # a module filter: regexes searched in the module name, or a predicate (name, module) -> bool
 ModuleFilter = Union[str, Iterable[str], Callable[[str, nn.Module], bool], None]
 _MAX_DEPTH = 8  # how deep outputs are searched for tensors (tuples of tuples of ...)
@@ -325,11 +327,15 @@ def _to_device(value: Any, device: torch.device | None) -> Any:
 
 def capture(model: nn.Module, inputs: Any, *, include: ModuleFilter = None, exclude: ModuleFilter = None,
             max_elements: int | None = None, record_inputs: bool = True, device: str | torch.device | None = "cpu",
-            eval: bool = True, no_grad: bool = True) -> ActivationCapture:
+            eval: bool = True, no_grad: bool = True, torch_kernels: bool = True) -> ActivationCapture:
     """Run ``model`` once on ``inputs`` (see :func:`run_model`) and return what every module returned.
 
     ``eval`` puts the model in eval mode for the run (dropout off) and restores each submodule's
-    mode afterwards; ``no_grad`` runs without autograd.
+    mode afterwards; ``no_grad`` runs without autograd. ``torch_kernels`` runs workbench's linear
+    layers with PyTorch's default kernel, as a PyTorch reference does, so that a correct port shows
+    no difference at all; ``False`` records workbench's faster CPU inference path, whose float32
+    sums differ from it in the last bits (an error that grows to about 1e-2 in a 30-layer model's
+    logits).
 
     >>> acts = capture(model, {"input_ids": ids})
     >>> acts["model.norm"].outputs[0].stats.std
@@ -337,6 +343,6 @@ def capture(model: nn.Module, inputs: Any, *, include: ModuleFilter = None, excl
     recorder = ActivationCapture(model, include=include, exclude=exclude, max_elements=max_elements,
                                  record_inputs=record_inputs, device=device)
     grad = torch.no_grad() if no_grad else contextlib.nullcontext()
-    with eval_mode(model, eval), grad, recorder:
+    with eval_mode(model, eval), grad, use_torch_kernels(torch_kernels), recorder:
         run_model(model, inputs)
     return recorder

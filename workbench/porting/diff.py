@@ -184,20 +184,24 @@ def compare_captures(reference, candidate, align: AlignSpec = "name", atol: floa
 def compare(reference: nn.Module, candidate: nn.Module, inputs: Any, align: AlignSpec = "name",
             atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, *, candidate_inputs: Any = None,
             include: ModuleFilter = None, exclude: ModuleFilter = None, max_elements: int | None = None,
-            rel_floor: float = DEFAULT_REL_FLOOR, keep_captures: bool = False, eval: bool = True) -> DiffReport:
+            rel_floor: float = DEFAULT_REL_FLOOR, keep_captures: bool = False, eval: bool = True,
+            torch_kernels: bool = True) -> DiffReport:
     """Run both models on the same inputs, record every module's output and compare them.
 
     ``inputs`` is a dict of keyword arguments, a tuple of positional ones, a tensor, or a callable
     ``inputs(model) -> output`` (for models that take different argument names, or to pass
     ``candidate_inputs`` separately). ``align`` is ``"name"``, ``"order"`` or a mapping (see
     :mod:`workbench.porting.align`). The models are put in eval mode for the run and restored.
+    ``torch_kernels`` (see :func:`~workbench.porting.capture.capture`): workbench models compute with
+    PyTorch's default kernels, so a port that does the reference's math shows zero difference.
 
     >>> from workbench.porting import compare
     >>> report = compare(hf_model, our_model, {"input_ids": ids})
     >>> report.first_divergence()          # DiffRow of the first module past atol/rtol, or None
     >>> report                             # a table in a notebook
     """
-    options = dict(include=include, exclude=exclude, max_elements=max_elements, eval=eval)
+    options = dict(include=include, exclude=exclude, max_elements=max_elements, eval=eval,
+                   torch_kernels=torch_kernels)
     ref = capture(reference, inputs, **options)
     cand = capture(candidate, inputs if candidate_inputs is None else candidate_inputs, **options)
     return compare_captures(ref, cand, align, atol, rtol, rel_floor=rel_floor, keep_captures=keep_captures)
