@@ -106,12 +106,12 @@ class Text2TextGenerationPipeline(Pipeline):
         return pre, generate_kwargs, post
 
     def _generate_kwargs(self, call_kwargs: dict) -> dict:
-        """This call's generate() arguments: the call's over the pipeline's over the task's, then
-        the pipeline defaults for what nobody (the model's generation config included) set.
-        A generation_config passed to the call stands alone, as in the reference."""
+        """This call's generate() arguments (``call_kwargs``: the call's over the pipeline's) over the
+        task's, then the pipeline defaults for what nobody (the model's generation config included)
+        set. A generation_config passed to the call stands alone, as in the reference."""
         if "generation_config" in call_kwargs:
             return dict(call_kwargs)
-        kwargs = {**self._defaults[1], **call_kwargs}
+        kwargs = dict(call_kwargs)
         task = dict(self.task_settings)
         for pair in (("max_length", "max_new_tokens"), ("min_length", "min_new_tokens")):
             if any(name in kwargs for name in pair):  # the caller's limit replaces the task's, in either unit
@@ -243,11 +243,10 @@ class TranslationPipeline(Text2TextGenerationPipeline):
 
     def _task_settings(self, task: str, kwargs: dict) -> tuple[str, dict]:
         source, target = kwargs.get("src_lang"), kwargs.get("tgt_lang")
-        named = f"translation_{source}_to_{target}"
         params = getattr(self.model.config, "task_specific_params", None) or {}
         if source and target:
-            task = named
-        elif task == "translation":
+            task = f"translation_{source}_to_{target}"
+        elif task == "translation":  # the reference's fallback: the checkpoint's first translation task
             task = next((key for key in params if key.startswith("translation")), task)
             if task != "translation":
                 warnings.warn(f'"translation" task was used, instead of "translation_XX_to_YY", defaulting to '
@@ -285,9 +284,9 @@ class TranslationPipeline(Text2TextGenerationPipeline):
         yield {k: inputs[k] for k in ("input_ids", "attention_mask") if k in inputs}, None
 
     def check_inputs(self, input_length: int, name: str, min_length: int, max_length: int) -> None:
-        if name == "max_length" and input_length > 0.9 * max_length:
-            logger.warning("Your input_length: %d is bigger than 0.9 * max_length: %d. You might consider increasing "
-                           "your max_length manually, e.g. translator('...', max_length=400)", input_length, max_length)
+        if input_length > 0.9 * max_length:  # a translation is about as long as its source
+            logger.warning("Your input_length: %d is bigger than 0.9 * %s: %d. You might consider increasing your %s "
+                           "manually, e.g. translator('...', %s=400)", input_length, name, max_length, name, name)
 
 
 def _returned(tensors, text, return_type) -> tuple[ReturnType, ...] | None:
