@@ -30,6 +30,17 @@ def test_batched_equals_one_at_a_time(extractor, batch_size):
         assert a.shape == b.shape and (a - b).abs().max() <= 1e-5
 
 
+def test_a_list_is_batched_by_length_and_answered_in_order(extractor, monkeypatch):
+    texts = ["a b c d e f g h i j", "a", "a b c d e f g h i j k l", "a b"]  # 12, 3, 14 and 4 tokens
+    shapes = []
+    forward = extractor._forward
+    monkeypatch.setattr(extractor, "_forward", lambda inputs, **kw: shapes.append(tuple(inputs["input_ids"].shape))
+                        or forward(inputs, **kw))
+    out = extractor(texts, batch_size=2, return_tensors=True)
+    assert shapes == [(2, 4), (2, 14)]  # the two short texts together, then the two long ones
+    assert [features.shape[1] for features in out] == [12, 3, 14, 4]
+
+
 def test_input_shapes(extractor):
     assert isinstance(extractor(TEXTS[0]), list) and len(extractor(TEXTS[0])) == 1  # one item: (1, T, H)
     assert len(extractor(TEXTS)) == len(TEXTS)

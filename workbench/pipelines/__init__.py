@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import CheckpointNotFoundError
 from .base import KeyDataset, Pipeline
 
 logger = logging.getLogger("workbench")
@@ -44,6 +45,12 @@ TASKS: dict[str, Task] = {
                                      "AutoModelForSequenceClassification", "facebook/bart-large-mnli"),
     "text-generation": Task("text_generation", "TextGenerationPipeline", "AutoModelForCausalLM",
                             "HuggingFaceTB/SmolLM3-3B"),
+    # the reference dropped these three in 5.0; their 4.x defaults
+    "text2text-generation": Task("text2text_generation", "Text2TextGenerationPipeline", "AutoModelForSeq2SeqLM",
+                                 "google-t5/t5-base"),
+    "summarization": Task("text2text_generation", "SummarizationPipeline", "AutoModelForSeq2SeqLM",
+                          "sshleifer/distilbart-cnn-12-6"),
+    "translation": Task("text2text_generation", "TranslationPipeline", "AutoModelForSeq2SeqLM", "google-t5/t5-base"),
 }
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
@@ -73,7 +80,8 @@ def infer_task(model) -> str:
                          ("ForSequenceClassification", "text-classification"),
                          ("ForTokenClassification", "token-classification"),
                          ("ForQuestionAnswering", "question-answering"), ("ForMaskedLM", "fill-mask"),
-                         ("ForConditionalGeneration", "text2text-generation"), ("Model", "feature-extraction")):
+                         ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "text2text-generation"),
+                         ("Model", "feature-extraction")):
         if name.endswith(suffix) and task in TASKS:
             return task
     raise ValueError(f"Cannot tell which task {name} is for: pass task= (one of {', '.join(sorted(TASKS))}).")
@@ -99,24 +107,29 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
     if device_map is not None:  # loading places the model; an instance is moved like device=
         model_kwargs["device_map"] = device_map
         device = device_map if device is None and not isinstance(model, (str, os.PathLike, type(None))) else device
-    task_params: dict = {}
     if task is None:
         task = infer_task(_architecture(model, model_kwargs))
-    task, task_params = normalize_task(task)
+    named, (task, task_params) = task, normalize_task(task)
     spec = TASKS[task]
+    default = None
     if model is None:
-        model = _default_model(task, spec)
-    if isinstance(model, (str, os.PathLike)):
-        tokenizer = tokenizer if tokenizer is not None else str(model)
-        model = _load_model(spec, str(model), dtype, model_kwargs)
-    if isinstance(tokenizer, (str, os.PathLike)):
-        from ..tokenization import AutoTokenizer
+        model, default = _default_model(task, spec)
+    try:
+        if isinstance(model, (str, os.PathLike)):
+            tokenizer = tokenizer if tokenizer is not None else str(model)
+            model = _load_model(spec, str(model), dtype, model_kwargs)
+        if isinstance(tokenizer, (str, os.PathLike)):
+            from ..tokenization import AutoTokenizer
 
-        options = {k: v for k, v in model_kwargs.items() if k not in ("trust_remote_code", "device_map")}
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer, **options)
+            options = {k: v for k, v in model_kwargs.items() if k not in ("trust_remote_code", "device_map")}
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer, **options)
+    except CheckpointNotFoundError as error:
+        if default is None:
+            raise
+        raise CheckpointNotFoundError(_default_not_found(named, default, error)) from error
     cls = getattr(importlib.import_module(f".{spec.module}", __name__), spec.cls)
     return cls(model, tokenizer, task=task, device=device, dtype=dtype if not isinstance(model, str) else None,
-               batch_size=batch_size, **task_params, **kwargs)
+               batch_size=batch_size, **{**task_params, **kwargs})
 
 
 def _architecture(model, model_kwargs: dict):
@@ -138,17 +151,26 @@ def _load_model(spec: Task, path: str, dtype, model_kwargs: dict):
     return getattr(auto, spec.auto).from_pretrained(path, dtype=dtype if dtype is not None else "auto", **model_kwargs)
 
 
-def _default_model(task: str, spec: Task) -> str:
+def _default_model(task: str, spec: Task) -> tuple[str, str | None]:
+    """The model to use when none was given: the zoo's for the task, else the reference's default
+    Hub checkpoint. Returns (model, the Hub default or None)."""
     from ..zoo import local_model_for
 
     local = local_model_for(task)
     if local is not None:
         logger.warning("No model was given: using workbench's local %s model at %s.", task, local)
-        return local
+        return local, None
     if spec.default_model is None:
         raise ValueError(f"The {task} pipeline has no default model: pass model= (a folder or Hub id).")
-    logger.warning("No model was given: using %s, the default for %s.", spec.default_model, task)
-    return spec.default_model
+    logger.warning("No model was given: using %s, the default for %s. Pass model= to choose (a folder or Hub id).",
+                   spec.default_model, task)
+    return spec.default_model, spec.default_model
+
+
+def _default_not_found(task: str, default: str, error: Exception) -> str:
+    return (f"No model was given, so the {task} pipeline uses its default checkpoint, {default}, which cannot be "
+            f"loaded. {error} To use a model you have locally, pass its folder (one written by save_pretrained): "
+            f'pipeline("{task}", model="path/to/folder").')
 
 
 __all__ = ["KeyDataset", "Pipeline", "pipeline", "register_task", "TASKS"]
