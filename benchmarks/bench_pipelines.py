@@ -7,8 +7,8 @@ libraries load the same folder. Both pipelines live in one process and take turn
 machine slows both alike; each measurement is repeated and the best kept.
 
 The sentences are the 10,605 Rotten Tomatoes snippets of Hutto & Gilbert (ICWSM 2014), shipped in
-the vaderSentiment 3.3.2 source distribution (``pip download`` fetches it once into
-benchmarks/.cache); without it, 2,000 generated sentences of varied lengths.
+the vaderSentiment 3.3.2 source distribution (the zoo's sentiment recipe fetches it once with
+``pip download`` into the zoo's cache); without it, 2,000 generated sentences of varied lengths.
 
     python benchmarks/bench_pipelines.py [--n 2000] [--repeat 3] [--batch-sizes 1 8 32] [--tasks ...]
 """
@@ -16,17 +16,12 @@ benchmarks/.cache); without it, 2,000 generated sentences of varied lengths.
 from __future__ import annotations
 
 import argparse
-import io
 import random
-import subprocess
-import sys
-import tarfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
-SNIPPETS = "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"
 TASKS = ("text-classification", "feature-extraction")
 
 
@@ -42,20 +37,15 @@ def sentences(n: int) -> list[str]:
 
 
 def _rotten_tomatoes() -> list[str] | None:
-    cached = CACHE / "movieReviewSnippets.txt"
-    if not cached.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                               "--quiet", "vaderSentiment==3.3.2", "-d", str(CACHE)], capture_output=True)
-        sdist = CACHE / "vaderSentiment-3.3.2.tar.gz"
-        if done.returncode != 0 or not sdist.exists():
-            return None
-        with tarfile.open(sdist) as outer:
-            inner = outer.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
-        with tarfile.open(fileobj=io.BytesIO(inner)) as archive:
-            cached.write_bytes(archive.extractfile(SNIPPETS).read())
-    lines = cached.read_text(encoding="utf-8").splitlines()
-    return [line.split("\t", 2)[2].strip() for line in lines if line.count("\t") >= 2]  # id, score, text
+    """The snippets through the zoo's sentiment recipe (fetched once into the zoo's cache)."""
+    from workbench.recipes.sentiment import DataUnavailable, read_snippets, snippets_file
+    from workbench.zoo import cache_dir
+
+    try:
+        return [snippet.text for snippet in read_snippets(snippets_file(cache_dir()))]
+    except DataUnavailable as error:
+        print(f"({error})", flush=True)
+        return None
 
 
 def _generated(n: int) -> list[str]:

@@ -93,12 +93,14 @@ def isolated_env(home: Path, cache: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def jupyter_server(root: Path, home: Path, cache: Path, *, token: str, lab: bool = False,
-                   extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 60):
-    """``jupyter server`` (or ``jupyter lab``) serving ``root``; yields a :class:`Server`. The
-    server runs in its own process group, which is ended with it (kernels included)."""
+                   extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None, timeout: float = 60,
+                   app: str | None = None):
+    """``jupyter server`` (``jupyter lab`` with ``lab``, or the module ``app``: "notebook" for
+    Notebook 7) serving ``root``; yields a :class:`Server`. The server runs in its own process
+    group, which is ended with it (kernels included)."""
     port = free_port()
     log = home / ("lab.log" if lab else "server.log")
-    args = [sys.executable, "-m", "jupyterlab" if lab else "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+    args = [sys.executable, "-m", app or ("jupyterlab" if lab else "jupyter_server"), "--no-browser", "--ip=127.0.0.1",
             f"--port={port}", "--port-retries=0", f"--ServerApp.token={token}", "--ServerApp.password=",
             f"--ServerApp.root_dir={root}", *extra_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:

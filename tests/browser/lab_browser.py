@@ -44,9 +44,10 @@ def skip_unless_ready():
 
 
 @contextlib.contextmanager
-def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | None = None):
-    """``jupyter lab`` (no token, 127.0.0.1) serving ``root``, this checkout's extension build found
-    first, no news or update toasts. Yields the :class:`lab_server.Server`."""
+def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | None = None, app: str = "lab"):
+    """``jupyter lab`` (``app="notebook"``: Jupyter Notebook 7) with no token on 127.0.0.1 serving
+    ``root``, this checkout's extension build found first, no news or update toasts. Yields the
+    :class:`lab_server.Server`."""
     env = isolated_env(home, cache)
     env.update(env_extra or {})
     # this checkout's build, found first: the user data dir comes before the environment's
@@ -59,15 +60,19 @@ def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | 
     notebook = settings.parent / "notebook-extension"  # every cell in the DOM, not only those in view
     notebook.mkdir()
     (notebook / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
-    args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
-    with jupyter_server(root, home, cache, token="", lab=True, extra_args=args, env=env) as server:
+    if app == "lab":
+        args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    else:
+        args = ("--JupyterNotebookApp.expose_app_in_browser=True",)
+    module = {"lab": "jupyterlab", "notebook": "notebook"}[app]
+    with jupyter_server(root, home, cache, token="", extra_args=args, env=env, app=module) as server:
         server.cache = cache
         yield server
 
 
 @contextlib.contextmanager
-def open_page(sync_api, url: str, timeout_ms: int = 30_000):
-    """A chromium page at ``url`` (JupyterLab waited for)."""
+def open_page(sync_api, url: str, timeout_ms: int = 30_000, ready: str = "#jp-main-dock-panel"):
+    """A chromium page at ``url``, once the ``ready`` selector is there (JupyterLab's main area)."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -75,7 +80,7 @@ def open_page(sync_api, url: str, timeout_ms: int = 30_000):
             context.set_default_timeout(timeout_ms)
             page = context.new_page()
             page.goto(url)
-            page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+            page.wait_for_selector(ready, timeout=60_000)
             yield page
         finally:
             browser.close()

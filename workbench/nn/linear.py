@@ -45,11 +45,11 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     ``torch.compile`` the oneDNN call is an opaque operator (inductor would otherwise lower the
     product to MKL again, or need ``freezing`` and a packed copy of every weight)."""
     if (_ONEDNN and x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
-            and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))
-            and not _TORCH_KERNELS.get()):
-        if torch.compiler.is_compiling():
+            and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
+        if torch.compiler.is_compiling():  # (dynamo cannot read a ContextVar; nothing compiles under torch_kernels)
             return _onednn_linear(x, weight, bias)
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+        if not _TORCH_KERNELS.get():
+            return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
 
 
