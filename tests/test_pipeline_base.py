@@ -1,6 +1,8 @@
 """pipeline(): task lookup, input shapes (item, list, generator, dataset column), parameters,
 batching that changes nothing, and feature extraction checked against the reference."""
 
+import re
+
 import pytest
 import torch
 import transformers
@@ -94,3 +96,27 @@ def test_key_dataset_where_the_reference_keeps_it():
     from workbench.pipelines.pt_utils import KeyDataset as Documented
 
     assert Documented is KeyDataset
+
+
+@pytest.mark.parametrize("device", [-1, "cpu", torch.device("cpu")])
+def test_device_places_the_model(minilm_path, extractor, device):
+    placed = pipeline("feature-extraction", model=minilm_path, device=device)
+    assert placed.model.device == torch.device("cpu")
+    assert torch.equal(torch.tensor(placed("a sentence")), torch.tensor(extractor("a sentence")))
+
+
+def test_dtype_casts_the_model(minilm_path, extractor):
+    half = pipeline("feature-extraction", model=minilm_path, dtype="bfloat16")
+    assert half.model.dtype == torch.bfloat16
+    ours, full = torch.tensor(half("a sentence")), torch.tensor(extractor("a sentence"))
+    torch.testing.assert_close(ours.float(), full, atol=0.1, rtol=0.05)  # bfloat16 keeps 3 significant digits
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("device, message", [(0, "device='cuda:0': this torch has no such device"),
+                                             ("cuda", "device='cuda': this torch has no such device"),
+                                             ("gpu", "device='gpu' is not a device name"),
+                                             (1.5, "device=1.5: pass -1 or 'cpu'")])
+def test_a_device_this_machine_lacks_is_a_clear_error(minilm_path, device, message):
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        pipeline("feature-extraction", model=minilm_path, device=device)

@@ -281,6 +281,20 @@ def _pad(tensor: torch.Tensor, length: int, value: int, side: str) -> torch.Tens
 
 
 def _device(device) -> torch.device:
+    """``device=`` as the reference takes it: -1 (CPU), a CUDA index, a name or a torch.device;
+    a device this machine lacks is an error that says so, before the model is moved."""
+    if isinstance(device, bool) or not isinstance(device, (int, str, torch.device)):
+        raise TypeError(f"device={device!r}: pass -1 or 'cpu', a CUDA index such as 0, 'cuda:0', or a torch.device.")
     if isinstance(device, int):
-        return torch.device("cpu") if device < 0 else torch.device("cuda", device)
-    return torch.device(device)
+        device = torch.device("cpu") if device < 0 else torch.device("cuda", device)
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not a device name ({error}); pass 'cpu', 'cuda', 'cuda:0' or -1.") from None
+    available = {"cuda": lambda: torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+                 "mps": lambda: torch.backends.mps.is_available(),
+                 "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available()}
+    if device.type in available and not available[device.type]():
+        raise ValueError(f"device={str(device)!r}: this torch has no such device (CUDA available: "
+                         f"{torch.cuda.is_available()}). Pass device='cpu' or device=-1.")
+    return device
