@@ -19,6 +19,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -305,3 +306,27 @@ def test_summarization_one_process_and_two(summarization_setup, tmp_path):
     assert "***** predict metrics *****" in outputs["one"]
     state = {name: json.loads((tmp_path / name / "trainer_state.json").read_text()) for name in ("one", "two")}
     assert (state["one"]["global_step"], state["two"]["global_step"]) == (8, 4)
+
+
+# --- the quick tour (README's first command) -----------------------------------------------------------
+
+def test_quick_tour_builds_the_zoo_model_then_answers(tmp_path):
+    from tutorials import find_or_fetch_sdist, make_zoo
+
+    sdist = find_or_fetch_sdist(tmp_path / "sdist")
+    if sdist is None:
+        pytest.skip("the vaderSentiment 3.3.2 sdist (the Rotten Tomatoes snippets) could not be fetched with pip")
+    env = {**_env(tmp_path), "WORKBENCH_ZOO": str(make_zoo(tmp_path / "zoo", sdist)), "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "quick_tour.py"), "--max-samples", "200"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    out = done.stdout
+    assert "has no sentiment model yet: building it" in out
+    assert (tmp_path / "zoo" / "text-classification" / "zoo.json").is_file()
+    answers = re.findall(r"^\s*(POSITIVE|NEGATIVE) (0\.\d{3})  (.+)$", out, re.M)
+    assert len(answers) == 4  # the pipeline's two, then the Auto classes' two: the same labels and scores
+    assert answers[:2] == answers[2:]
+    similarity = re.search(r"cosine\(paraphrase\) = (\S+)\s+cosine\(unrelated\) = (\S+)", out)
+    assert float(similarity[1]) > 0.7 and abs(float(similarity[2])) < 0.2
+    assert "identical outputs = True" in out
+    assert re.search(r"^assistant: .*Paris", out, re.M), out[-1500:]

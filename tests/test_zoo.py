@@ -115,6 +115,8 @@ def test_small_build_is_used_by_the_sentiment_pipeline(zoo_home, caplog):
 
     folder = zoo.build("sentiment", max_samples=200, epochs=1, progress=False)
     assert folder == zoo_home / "text-classification"
+    assert zoo.local_model_for("text-classification") == zoo.local_model_for("sentiment-analysis") == str(folder)
+    assert zoo.local_model_for("token-classification") is None
     assert {"config.json", "model.safetensors", "tokenizer.json", "zoo.json"} <= set(os.listdir(folder))
     assert sorted(os.listdir(zoo_home)) == [".cache", "text-classification"]  # no temporary folder left
     info = json.loads((folder / "zoo.json").read_text())

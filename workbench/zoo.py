@@ -57,8 +57,11 @@ def cache_dir() -> Path:
 
 
 def local_model_for(task: str) -> str | None:
-    """The zoo's checkpoint folder for ``task``, if one has been built."""
-    folder = zoo_dir() / task
+    """The zoo's checkpoint folder for ``task`` (a pipeline task or its alias, such as
+    "sentiment-analysis"), if one has been built."""
+    from .pipelines import ALIASES
+
+    folder = zoo_dir() / ALIASES.get(task, task)
     return str(folder) if (folder / "config.json").is_file() else None
 
 
