@@ -83,6 +83,19 @@ CASES += [
          ("GPT2Model", "GPT2LMHeadModel"), decoder=True),
 ]
 
+# OPT: pre-norm (125m, 1.3b, ...) and post-norm with projected word embeddings (opt-350m's layout)
+TINY_OPT = dict(vocab_size=99, hidden_size=32, ffn_dim=37, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, pad_token_id=1, bos_token_id=2,
+                eos_token_id=2)
+OPT_HEADS = ("Model", "ForCausalLM", "ForSequenceClassification", "ForQuestionAnswering")
+
+CASES += [
+    Case("opt", "opt", dict(TINY_OPT, num_labels=3), tuple("OPT" + h for h in OPT_HEADS), decoder=True),
+    Case("opt-post-norm-projected-gelu", "opt",
+         dict(TINY_OPT, do_layer_norm_before=False, word_embed_proj_dim=16, activation_function="gelu",
+              enable_bias=False), ("OPTModel", "OPTForCausalLM"), decoder=True),
+]
+
 # encoder-decoders: 2 encoder and 3 decoder layers; 8 relative-position buckets reaching 20 tokens
 # put the 7-token test sequences into both the exact and the log-spaced buckets
 TINY_T5 = dict(vocab_size=99, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=3, num_heads=4,

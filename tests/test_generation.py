@@ -17,12 +17,13 @@ import torch
 import workbench
 from workbench import GenerationConfig
 
-from model_registry import TINY_DECODER, TINY_GPT2
+from model_registry import TINY_DECODER, TINY_GPT2, TINY_OPT
 from reference import build_reference_model, load_reference_model, save_reference_model
 
 ATOL = 1e-5
-MODELS = {"llama": ("llama", "LlamaForCausalLM", TINY_DECODER), "gpt2": ("gpt2", "GPT2LMHeadModel", TINY_GPT2)}
-PAD = 0  # both tiny configs use pad_token_id=0
+MODELS = {"llama": ("llama", "LlamaForCausalLM", TINY_DECODER), "gpt2": ("gpt2", "GPT2LMHeadModel", TINY_GPT2),
+          "opt": ("opt", "OPTForCausalLM", dict(TINY_OPT, pad_token_id=0))}
+PAD = 0  # every tiny config here uses pad_token_id=0
 # a left-padded batch: the first prompt is two tokens shorter
 PROMPTS = torch.tensor([[PAD, PAD, 5, 6, 7, 8], [11, 12, 13, 14, 15, 16]])
 MASK = (PROMPTS != PAD).long()

@@ -36,6 +36,8 @@ _LAZY = {
                                                                   "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
     **{f"GPT2{suffix}": "models.gpt2" for suffix in ("Config", "Model", "LMHeadModel", "ForSequenceClassification",
                                                       "ForTokenClassification", "ForQuestionAnswering")},
+    **{f"OPT{suffix}": "models.opt" for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification",
+                                                    "ForQuestionAnswering")},
     # one config-driven decoder, workbench/models/llama.py
     **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
        for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},

@@ -15,6 +15,7 @@ FAMILY_MODULES = {
     "llama": "llama",
     "mistral": "llama",
     "mt5": "t5",
+    "opt": "opt",
     "qwen2": "llama",
     "roberta": "roberta",
     "t5": "t5",
