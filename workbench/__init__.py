@@ -25,6 +25,8 @@ _LAZY = {
     "AutoModelForMultipleChoice": "auto",
     "AutoModelForSeq2SeqLM": "auto",
     "AutoModelForTextEncoding": "auto",
+    **{name: "processing" for name in ("AutoFeatureExtractor", "BatchFeature", "FeatureExtractionMixin",
+                                       "WhisperFeatureExtractor")},
     "PreTrainedModel": "modeling",
     # model families
     **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",

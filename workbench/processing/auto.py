@@ -1,0 +1,43 @@
+"""``AutoFeatureExtractor``: the feature extractor a folder or Hub repo names in its
+``preprocessor_config.json`` (``feature_extractor_type``), else the one of its model type."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from ..errors import UnsupportedModelError
+from ..hub import HubOptions, resolve_file
+from .base import load_processor_dict
+from .whisper import WhisperFeatureExtractor
+
+FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor,)}
+BY_MODEL_TYPE = {"whisper": WhisperFeatureExtractor}
+
+
+class AutoFeatureExtractor:
+    def __init__(self) -> None:
+        raise TypeError("AutoFeatureExtractor is not instantiated: use AutoFeatureExtractor.from_pretrained(folder_or_repo).")
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):
+        options = HubOptions.pop_from(dict(kwargs))
+        values = load_processor_dict(pretrained_model_name_or_path, options)
+        name = values.get("feature_extractor_type")
+        if name is None:  # older files: go by the model's config
+            config = resolve_file(pretrained_model_name_or_path, "config.json", options, required=False)
+            model_type = None
+            if config is not None:
+                with open(config, encoding="utf-8") as handle:
+                    model_type = json.load(handle).get("model_type")
+            if model_type not in BY_MODEL_TYPE:
+                raise UnsupportedModelError(
+                    f"{pretrained_model_name_or_path}: preprocessor_config.json names no feature_extractor_type and "
+                    f"the model type {model_type!r} has no feature extractor in workbench (it has: "
+                    f"{', '.join(sorted(FEATURE_EXTRACTORS))}).")
+            return BY_MODEL_TYPE[model_type].from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if name not in FEATURE_EXTRACTORS:
+            raise UnsupportedModelError(f"{pretrained_model_name_or_path}: feature extractor {name!r} is not implemented "
+                                        f"in workbench; it has: {', '.join(sorted(FEATURE_EXTRACTORS))}.")
+        return FEATURE_EXTRACTORS[name].from_pretrained(pretrained_model_name_or_path, **kwargs)

@@ -1,0 +1,102 @@
+"""What every feature extractor shares: the ``BatchFeature`` it returns and loading/saving of
+``preprocessor_config.json`` (local folders and Hub repos, like every ``from_pretrained``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..hub import HubOptions, resolve_file
+from ..io import atomic_write_text
+
+PROCESSOR_CONFIG = "preprocessor_config.json"
+
+
+class BatchFeature(dict):
+    """A dict of model inputs (``batch["input_features"]`` or ``batch.input_features``), turned into
+    tensors with ``return_tensors`` and moved with ``.to(device)``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def convert_to_tensors(self, tensor_type: str | None) -> "BatchFeature":
+        if tensor_type is None:
+            return self
+        if tensor_type not in ("pt", "np"):
+            raise ValueError(f"return_tensors={tensor_type!r} is not supported: use 'pt' (torch), 'np' (numpy) or None.")
+        for key, value in self.items():
+            array = value if isinstance(value, (np.ndarray, torch.Tensor)) else np.asarray(value)
+            if tensor_type == "pt":
+                self[key] = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
+            else:
+                self[key] = array.numpy() if isinstance(array, torch.Tensor) else array
+        return self
+
+    def to(self, device: str | torch.device) -> "BatchFeature":
+        for key, value in self.items():
+            if isinstance(value, torch.Tensor):
+                self[key] = value.to(device)
+        return self
+
+
+class FeatureExtractionMixin:
+    """``from_pretrained`` / ``save_pretrained`` / ``to_dict`` over the constructor's settings.
+
+    A subclass lists its settings in ``settings`` (name -> default); anything else in a saved
+    config is kept and written back, so files round-trip with the reference.
+    """
+
+    settings: dict[str, Any] = {}
+    model_input_names: list[str] = ["input_features"]
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name, default in self.settings.items():
+            setattr(self, name, kwargs.pop(name, default))
+        kwargs.pop("feature_extractor_type", None)
+        kwargs.pop("processor_class", None)
+        self._extra = kwargs  # keys this version does not use, kept for saving
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):
+        """Read ``preprocessor_config.json`` of a folder or Hub repo; keyword arguments override it."""
+        options = HubOptions.pop_from(kwargs)
+        values = load_processor_dict(pretrained_model_name_or_path, options)
+        return cls(**{**values, **kwargs})
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in self.settings}
+        return {**self._extra, **values, "feature_extractor_type": type(self).__name__}
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
+        if os.path.isfile(save_directory):
+            raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
+        os.makedirs(save_directory, exist_ok=True)
+        path = os.path.join(save_directory, PROCESSOR_CONFIG)
+        atomic_write_text(path, self.to_json_string())
+        return [path]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string()}"
+
+
+def load_processor_dict(path_or_repo: str | os.PathLike, options: HubOptions | None = None) -> dict[str, Any]:
+    path = resolve_file(path_or_repo, PROCESSOR_CONFIG, options)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}): fix or re-save it with save_pretrained.") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a JSON object of settings, not {type(values).__name__}.")
+    return values
