@@ -24,6 +24,7 @@ _LAZY = {
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForMultipleChoice": "auto",
     "AutoModelForSeq2SeqLM": "auto",
+    "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "BatchFeature", "FeatureExtractionMixin",
                                        "WhisperFeatureExtractor")},
@@ -38,6 +39,7 @@ _LAZY = {
                                                                   "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
     **{f"GPT2{suffix}": "models.gpt2" for suffix in ("Config", "Model", "LMHeadModel", "ForSequenceClassification",
                                                       "ForTokenClassification", "ForQuestionAnswering")},
+    **{f"Whisper{suffix}": "models.whisper" for suffix in ("Config", "Model", "ForConditionalGeneration")},
     **{f"OPT{suffix}": "models.opt" for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification",
                                                     "ForQuestionAnswering")},
     # one config-driven decoder, workbench/models/llama.py

@@ -60,6 +60,11 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
         if input_ids is not None:
             raise ValueError("Pass the prompt once: as input_ids or as inputs, not both.")
         input_ids = kwargs.pop("inputs")
+    main_input = getattr(model, "main_input_name", "input_ids")
+    if main_input != "input_ids" and main_input in kwargs:  # generate(input_features=...) for Whisper
+        if input_ids is not None:
+            raise ValueError(f"Pass the input once: positionally or as {main_input}=, not both.")
+        input_ids = kwargs.pop(main_input)
     if isinstance(input_ids, Mapping):
         input_ids, attention_mask = _unpack_encoding(input_ids, attention_mask, kwargs)
     tokenizer = kwargs.pop("tokenizer", None)
@@ -203,7 +208,7 @@ def _prepare_encoder_decoder_prompt(model, input_ids, attention_mask, config, mo
     ``attention_mask`` with a padded batch."""
     if input_ids is not None:
         input_ids = input_ids.to(model.device)
-        if input_ids.dim() != 2:
+        if input_ids.dim() != 2 and getattr(model, "main_input_name", "input_ids") == "input_ids":
             raise ValueError(f"input_ids must be (batch, length), got shape {tuple(input_ids.shape)}: "
                              "for one input use input_ids[None] or the tokenizer's return_tensors='pt'.")
     if attention_mask is not None:

@@ -132,8 +132,11 @@ def encode_once(model, input_ids: torch.Tensor | None, config, model_kwargs: dic
     encoder = model.get_encoder()
     decoder_side = ("decoder_", "cross_attn", "use_cache", "past_key_values", "output_")
     inputs = {k: v for k, v in model_kwargs.items() if not k.startswith(decoder_side) and forward_accepts(encoder, k)}
+    main_input = getattr(model, "main_input_name", "input_ids")  # Whisper's encoder reads input_features
+    if main_input != "input_ids" and input_ids.is_floating_point():
+        input_ids = input_ids.to(model.dtype)
     model_kwargs["encoder_outputs"] = encoder(
-        input_ids=input_ids, **inputs, output_attentions=bool(config.output_attentions),
+        **{main_input: input_ids}, **inputs, output_attentions=bool(config.output_attentions),
         output_hidden_states=bool(config.output_hidden_states), return_dict=True,
     )
     return model_kwargs

@@ -20,5 +20,6 @@ FAMILY_MODULES = {
     "roberta": "roberta",
     "t5": "t5",
     "umt5": "t5",
+    "whisper": "whisper",
     "xlm-roberta": "roberta",
 }

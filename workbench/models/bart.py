@@ -62,6 +62,8 @@ class Seq2SeqConfig(PretrainedConfig):
     labels_start_from_last_token = False  # mBART: decoder inputs start with each row's last label (language id)
     decoder_inputs_from_input_ids = False  # BART, mBART: no decoder inputs means input_ids shifted right
     share_encoder_decoder_embeddings = True  # Marian writes this one to config.json
+    position_offset = 2  # learned positions: rows fairseq reserved at the top of the table (Whisper: none)
+    key_bias = True  # the attention's k_proj has a bias (Whisper's has none)
 
 
 _SHARED_DEFAULTS = {
@@ -159,7 +161,7 @@ def shift_tokens_right_from_last_token(input_ids: torch.Tensor, pad_token_id: in
 def position_embedding(config: Seq2SeqConfig) -> nn.Embedding:
     if config.position_embedding_type == "sinusoidal":  # sines then cosines, not trained
         return SinusoidalEmbedding(config.max_position_embeddings, config.d_model, interleaved=False, frozen=True)
-    return OffsetPositionalEmbedding(config.max_position_embeddings, config.d_model, offset=2)
+    return OffsetPositionalEmbedding(config.max_position_embeddings, config.d_model, offset=config.position_offset)
 
 
 class Seq2SeqAttention(nn.Module):
@@ -174,7 +176,7 @@ class Seq2SeqAttention(nn.Module):
             raise ValueError(f"d_model ({dim}) must be a multiple of the attention heads ({num_heads}): fix the config.")
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.layer_idx, self.causal, self.dropout = layer_idx, causal, config.attention_dropout
-        self.k_proj = nn.Linear(dim, dim)
+        self.k_proj = nn.Linear(dim, dim, bias=config.key_bias)
         self.v_proj = nn.Linear(dim, dim)
         self.q_proj = nn.Linear(dim, dim)
         self.out_proj = nn.Linear(dim, dim)

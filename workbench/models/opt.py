@@ -23,6 +23,7 @@ from ..nn.attention import attention, causal_mask
 from ..nn.cache import DynamicCache
 from ..nn.linear import Linear
 from ..nn.logits import keep_positions
+from ..nn.positions import OffsetPositionalEmbedding
 from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss
 from ..outputs import (
     BaseModelOutputWithPast,
@@ -30,9 +31,6 @@ from ..outputs import (
     QuestionAnsweringModelOutput,
     SequenceClassifierOutputWithPast,
 )
-
-POSITION_OFFSET = 2  # fairseq kept rows 0 and 1 of the position table for padding
-
 
 class OPTConfig(PretrainedConfig):
     model_type = "opt"
@@ -146,7 +144,7 @@ class OPTDecoder(OPTPreTrainedModel):
         super().__init__(config)
         width, words = config.hidden_size, config.word_embed_proj_dim
         self.embed_tokens = nn.Embedding(config.vocab_size, words, config.pad_token_id)
-        self.embed_positions = nn.Embedding(config.max_position_embeddings + POSITION_OFFSET, width)
+        self.embed_positions = OffsetPositionalEmbedding(config.max_position_embeddings, width, offset=2)
         self.project_in = Linear(words, width, bias=False) if words != width else None
         self.project_out = Linear(width, words, bias=False) if words != width else None
         if config.do_layer_norm_before and not config._remove_final_layer_norm:
@@ -176,7 +174,7 @@ class OPTDecoder(OPTPreTrainedModel):
             position_ids = ((seen.cumsum(1) * seen) - 1).long()[:, past:]
         if self.project_in is not None:
             inputs_embeds = self.project_in(inputs_embeds)
-        hidden = self.dropout(inputs_embeds + self.embed_positions(position_ids + POSITION_OFFSET))
+        hidden = self.dropout(inputs_embeds + self.embed_positions(position_ids))
 
         mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
         eager = output_attentions or self._attn_implementation() == "eager"
