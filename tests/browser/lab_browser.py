@@ -34,7 +34,7 @@ def skip_unless_ready():
     """Skip the calling module without chromium, a built extension, playwright, JupyterLab or
     ipywidgets; return ``playwright.sync_api``."""
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no chromium at {CHROMIUM} (bash scripts/setup-browser.sh)", allow_module_level=True)
+        pytest.skip(f"no chromium at {CHROMIUM} (bash scripts/setup-system.sh)", allow_module_level=True)
     if not (BUILT / "package.json").is_file():
         pytest.skip("extension/labextension is not built (bash scripts/build-extension.sh)", allow_module_level=True)
     sync_api = pytest.importorskip("playwright.sync_api")

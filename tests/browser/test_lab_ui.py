@@ -1,5 +1,5 @@
 """JupyterLab with the workbench extension, driven in headless chromium (Debian's, at
-/usr/bin/chromium, through Python playwright; scripts/setup-browser.sh installs it).
+/usr/bin/chromium, through Python playwright; scripts/setup-system.sh installs it).
 
 One JupyterLab (no token, 127.0.0.1) serves a folder holding the tutorial notebook, with the
 committed build of the extension and a fake Hugging Face cache holding one model. The tests run

@@ -192,6 +192,31 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
     def set_output_embeddings(self, embeddings: nn.Linear) -> None:
         self.proj_out = embeddings
 
+    def generate(self, input_features=None, *args, **kwargs):
+        """``generate()`` from log-mel ``input_features``. Without ``decoder_input_ids``, an
+        English-only checkpoint is prompted the way Whisper transcribes without timestamps:
+        ``<|startoftranscript|><|notimestamps|>`` (the generation config's start and
+        ``no_timestamps_token_id``). Multilingual checkpoints need the language and task tokens in
+        ``decoder_input_ids``: workbench does not detect the language yet."""
+        if kwargs.get("decoder_input_ids") is None:
+            features = input_features if input_features is not None else kwargs.get("input_features")
+            prompt = self._default_prompt(features)
+            if prompt is not None:
+                kwargs["decoder_input_ids"] = prompt
+        return super().generate(input_features, *args, **kwargs)
+
+    def _default_prompt(self, features) -> torch.Tensor | None:
+        config = self.generation_config
+        no_timestamps = getattr(config, "no_timestamps_token_id", None)
+        if features is None or no_timestamps is None:
+            return None  # the plain start token
+        if getattr(config, "is_multilingual", False):
+            raise ValueError("This Whisper checkpoint is multilingual: pass decoder_input_ids with the prompt, e.g. "
+                             "<|startoftranscript|><|en|><|transcribe|><|notimestamps|> as token ids (workbench does "
+                             "not detect the language yet).")
+        prompt = torch.tensor([config.decoder_start_token_id, no_timestamps], device=self.device)
+        return prompt.expand(features.shape[0], -1)
+
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, labels=None, use_cache=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The Debian packages some tests need, installed when missing (idempotent; root, as CI runs, or sudo):
+# - chromium for the browser tests (tests/browser/: Python playwright drives /usr/bin/chromium through
+#   executable_path; `playwright install` downloads its own browser and fails here, so never run it);
+# - espeak-ng, which speaks the sentence the real Whisper test transcribes (tests/test_whisper_real.py).
+set -euo pipefail
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null)"
+echo "espeak-ng: $(espeak-ng --version)"

