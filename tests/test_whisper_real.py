@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+import workbench
 from workbench import AutoFeatureExtractor, AutoTokenizer, WhisperForConditionalGeneration
 from workbench.errors import CheckpointError
 from workbench.porting.ctranslate2 import convert_whisper, read_ctranslate2
@@ -93,3 +94,58 @@ def test_bad_sources_name_the_problem(source, tmp_path):
     with pytest.raises(CheckpointError, match="format version 5"):
         read_ctranslate2(truncated)
     assert not (tmp_path / "out").exists()
+
+
+# --- the automatic-speech-recognition pipeline ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def recognizer(converted):
+    return workbench.pipeline("automatic-speech-recognition", model=str(converted))
+
+
+def test_pipeline_matches_the_reference_pipeline(converted, speech, recognizer):
+    reference = transformers.pipeline("automatic-speech-recognition", model=str(converted))
+    assert recognizer(speech) == reference(speech.copy()) == {"text": " " + SENTENCE}
+    assert workbench.pipeline(model=str(converted)).task == "automatic-speech-recognition"  # inferred
+
+
+def test_pipeline_inputs_files_rates_and_batches(speech, recognizer, tmp_path):
+    at_22k = signal_resample(speech, 16000, 22050)
+    path = tmp_path / "sentence.wav"
+    with wave.open(str(path), "wb") as out:  # 16-bit stereo at 22,050 Hz: read, mixed down, resampled
+        out.setnchannels(2), out.setsampwidth(2), out.setframerate(22050)
+        pcm = (np.clip(at_22k, -1, 1) * 32767).astype(np.int16)
+        out.writeframes(np.stack([pcm, pcm], axis=1).tobytes())
+    answers = recognizer([speech, {"raw": at_22k, "sampling_rate": 22050}, str(path), torch.from_numpy(speech)],
+                         batch_size=2)
+    assert [answer["text"].strip() for answer in answers] == [SENTENCE] * 4
+
+
+def test_long_audio_is_transcribed_window_by_window(speech, recognizer):
+    pause = np.zeros(16000 * 30 - len(speech), np.float32)  # the second sentence starts a new 30 s window
+    text = recognizer(np.concatenate([speech, pause, speech]))["text"]
+    assert text.count("pound key") == 2 and text.strip().startswith("Please enter your password")
+
+
+def test_pipeline_bad_input_names_the_fix(recognizer, tmp_path):
+    with pytest.raises(FileNotFoundError, match="No audio file at"):
+        recognizer(str(tmp_path / "missing.wav"))
+    (tmp_path / "song.mp3").write_bytes(b"ID3\x03\x00" + b"\0" * 100)
+    with pytest.raises(ValueError, match="not a PCM WAV file.*ffmpeg"):
+        recognizer(str(tmp_path / "song.mp3"))
+    with pytest.raises(ValueError, match="'raw' \\(or 'array'\\) and their 'sampling_rate'"):
+        recognizer({"raw": np.zeros(100, np.float32)})
+    with pytest.raises(TypeError, match="not int"):
+        recognizer(3)
+    with pytest.raises(ValueError, match="non-empty mono waveform"):
+        recognizer(np.zeros(0, np.float32))
+    with pytest.raises(NotImplementedError, match="return_timestamps"):
+        recognizer(np.zeros(1600, np.float32), return_timestamps=True)
+
+
+def signal_resample(audio: np.ndarray, source: int, target: int) -> np.ndarray:
+    from scipy.signal import resample_poly
+
+    divisor = np.gcd(source, target)
+    return resample_poly(audio, target // divisor, source // divisor).astype(np.float32)

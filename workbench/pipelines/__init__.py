@@ -27,6 +27,7 @@ class Task:
     cls: str
     auto: str
     default_model: str | None = None
+    feature_extractor: bool = False  # audio tasks: the pipeline loads one beside the tokenizer
 
 
 TASKS: dict[str, Task] = {
@@ -51,7 +52,11 @@ TASKS: dict[str, Task] = {
     "summarization": Task("text2text_generation", "SummarizationPipeline", "AutoModelForSeq2SeqLM",
                           "sshleifer/distilbart-cnn-12-6"),
     "translation": Task("text2text_generation", "TranslationPipeline", "AutoModelForSeq2SeqLM", "google-t5/t5-base"),
+    "automatic-speech-recognition": Task("automatic_speech_recognition", "AutomaticSpeechRecognitionPipeline",
+                                         "AutoModelForSpeechSeq2Seq", "facebook/wav2vec2-base-960h",
+                                         feature_extractor=True),
 }
+SPEECH_MODEL_TYPES = {"whisper"}  # their ...ForConditionalGeneration transcribe audio
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
 
 
@@ -76,6 +81,8 @@ def normalize_task(task: str) -> tuple[str, dict]:
 def infer_task(model) -> str:
     """The task a model was built for, from its class name (``...ForCausalLM`` -> text-generation)."""
     name = type(model).__name__ if not isinstance(model, str) else model
+    if any(name.startswith(kind.capitalize()) for kind in SPEECH_MODEL_TYPES):
+        return "automatic-speech-recognition"
     for suffix, task in (("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"),
                          ("ForSequenceClassification", "text-classification"),
                          ("ForTokenClassification", "token-classification"),
@@ -88,7 +95,7 @@ def infer_task(model) -> str:
 
 
 def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, dtype=None, batch_size: int | None = None,
-             **kwargs: Any) -> Pipeline:
+             feature_extractor=None, **kwargs: Any) -> Pipeline:
     """Build the pipeline for ``task`` (inferred from the model when omitted).
 
     ``model`` and ``tokenizer`` are instances, local folders or Hub ids. Other keyword arguments
@@ -117,7 +124,14 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
     try:
         if isinstance(model, (str, os.PathLike)):
             tokenizer = tokenizer if tokenizer is not None else str(model)
+            if spec.feature_extractor and feature_extractor is None:
+                feature_extractor = str(model)
             model = _load_model(spec, str(model), dtype, model_kwargs)
+        if isinstance(feature_extractor, (str, os.PathLike)):
+            from ..processing import AutoFeatureExtractor
+
+            options = {k: v for k, v in model_kwargs.items() if k in ("revision", "token", "cache_dir", "local_files_only")}
+            feature_extractor = AutoFeatureExtractor.from_pretrained(feature_extractor, **options)
         if isinstance(tokenizer, (str, os.PathLike)):
             from ..tokenization import AutoTokenizer
 
@@ -128,6 +142,10 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
             raise
         raise CheckpointNotFoundError(_default_not_found(named, default, error)) from error
     cls = getattr(importlib.import_module(f".{spec.module}", __name__), spec.cls)
+    if spec.feature_extractor:
+        kwargs["feature_extractor"] = feature_extractor
+    elif feature_extractor is not None:
+        raise ValueError(f"The {task} pipeline takes no feature_extractor (it reads text).")
     return cls(model, tokenizer, task=task, device=device, dtype=dtype if not isinstance(model, str) else None,
                batch_size=batch_size, **{**task_params, **kwargs})
 

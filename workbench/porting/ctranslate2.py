@@ -202,6 +202,14 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
     try:
         model.save_pretrained(scratch)
         tokenizer.save_pretrained(scratch)
+        settings_path = scratch / "tokenizer_config.json"  # Whisper's class, so the reference's ASR decoding applies
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))
+        markers = [token["content"] for token in json.loads((source / "tokenizer.json").read_text(encoding="utf-8"))
+                   .get("added_tokens", []) if token.get("special") and token["content"] != "<|endoftext|>"]
+        settings.update(tokenizer_class="WhisperTokenizer", model_max_length=config.max_target_positions,
+                        bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+                        extra_special_tokens=markers)
+        settings_path.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
         WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(scratch)
         if output.exists():
             shutil.rmtree(output)
