@@ -121,3 +121,10 @@ def test_the_model_alone_needs_decoder_inputs(models, features):
     with pytest.raises(ValueError, match="needs decoder_input_ids"):
         model(input_features=features)
     assert workbench.WhisperModel is WhisperModel
+
+
+def test_the_pipeline_task_is_inferred_from_the_class():
+    from workbench.pipelines import infer_task
+
+    assert infer_task("WhisperForConditionalGeneration") == "automatic-speech-recognition"
+    assert infer_task("T5ForConditionalGeneration") == "text2text-generation"  # text models keep theirs

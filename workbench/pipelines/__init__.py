@@ -81,7 +81,7 @@ def normalize_task(task: str) -> tuple[str, dict]:
 def infer_task(model) -> str:
     """The task a model was built for, from its class name (``...ForCausalLM`` -> text-generation)."""
     name = type(model).__name__ if not isinstance(model, str) else model
-    if any(name.startswith(kind.capitalize()) for kind in SPEECH_MODEL_TYPES):
+    if name.endswith("ForConditionalGeneration") and name.lower().startswith(tuple(SPEECH_MODEL_TYPES)):
         return "automatic-speech-recognition"
     for suffix, task in (("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"),
                          ("ForSequenceClassification", "text-classification"),
