@@ -93,7 +93,7 @@ CASES += [
     Case("opt", "opt", dict(TINY_OPT, num_labels=3), tuple("OPT" + h for h in OPT_HEADS), decoder=True),
     Case("opt-post-norm-projected-gelu", "opt",
          dict(TINY_OPT, do_layer_norm_before=False, word_embed_proj_dim=16, activation_function="gelu",
-              enable_bias=False), ("OPTModel", "OPTForCausalLM"), decoder=True),
+              enable_bias=False, layer_norm_elementwise_affine=False), ("OPTModel", "OPTForCausalLM"), decoder=True),
 ]
 
 # encoder-decoders: 2 encoder and 3 decoder layers; 8 relative-position buckets reaching 20 tokens

@@ -121,6 +121,17 @@ def test_sequence_classification_without_pad_token_needs_batch_of_one():
         model(ids())
 
 
+def test_last_token_rows_by_hand():
+    from workbench.nn.logits import last_token_rows
+
+    logits = torch.arange(2 * 4 * 3, dtype=torch.float32).view(2, 4, 3)
+    input_ids = torch.tensor([[0, 0, 5, 6], [7, 8, 0, 0]])  # left-padded, right-padded (pad 0)
+    torch.testing.assert_close(last_token_rows(logits, input_ids, 0, "M"), torch.stack([logits[0, 3], logits[1, 1]]))
+    torch.testing.assert_close(last_token_rows(logits[:1], None, None, "M"), logits[:1, 3])  # no ids: the last position
+    with pytest.raises(ValueError, match="M cannot score a batch of 2 without config.pad_token_id"):
+        last_token_rows(logits, input_ids, None, "M")
+
+
 def test_config_aliases_and_random_init():
     config = GPT2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, vocab_size=99, n_positions=64)
     assert (config.n_embd, config.n_layer, config.n_head) == (32, 2, 4)

@@ -118,7 +118,7 @@ class PreTrainedModel(nn.Module):
             if module.padding_idx is not None:
                 with torch.no_grad():
                     module.weight[module.padding_idx].zero_()
-        elif hasattr(module, "weight") and "Norm" in type(module).__name__:
+        elif getattr(module, "weight", None) is not None and "Norm" in type(module).__name__:
             nn.init.ones_(module.weight)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)

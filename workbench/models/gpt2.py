@@ -22,7 +22,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attention, causal_mask
 from ..nn.cache import DynamicCache
 from ..nn.conv1d import Conv1D
-from ..nn.logits import keep_positions
+from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
 from ..outputs import (
     BaseModelOutputWithPast,
@@ -285,23 +285,10 @@ class GPT2ForSequenceClassification(_GPT2Head):
             token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
         ))
         logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        rows = torch.arange(logits.shape[0], device=logits.device)
-        pooled = logits[rows, self._last_token(input_ids, logits.shape[0])]  # (B, num_labels)
+        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
         loss = sequence_classification_loss(pooled, labels, self.config) if labels is not None else None
         result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
         return self._finish(result, return_dict)
-
-    def _last_token(self, input_ids: torch.Tensor | None, batch: int) -> torch.Tensor | int:
-        pad = self.config.pad_token_id
-        if pad is None and batch != 1:
-            raise ValueError(
-                "GPT2ForSequenceClassification needs config.pad_token_id to find the last token of each row "
-                "in a batch: set it (for example model.config.pad_token_id = tokenizer.eos_token_id)."
-            )
-        if pad is None or input_ids is None:  # with inputs_embeds pad tokens cannot be seen: use the last
-            return -1
-        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
-        return (positions * (input_ids != pad)).argmax(-1)  # rightmost non-pad token
 
 
 class GPT2ForTokenClassification(_GPT2Head):

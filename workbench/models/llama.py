@@ -26,7 +26,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attention, cache_causal_mask
 from ..nn.cache import DynamicCache, layer_windows_of
 from ..nn.linear import Linear, fused_for_inference
-from ..nn.logits import keep_positions
+from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.norms import RMSNorm
 from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
@@ -368,19 +368,7 @@ class LlamaForSequenceClassification(LlamaPreTrainedModel):
         out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
                          return_dict=True, **kwargs)
         logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        batch = logits.shape[0]
-        pad = self.config.pad_token_id
-        if pad is None and batch != 1:
-            raise ValueError(
-                f"{type(self).__name__} cannot score a batch of {batch} without config.pad_token_id: set it "
-                "(model.config.pad_token_id = tokenizer.pad_token_id) so the last real token of each row can be found."
-            )
-        if pad is None or input_ids is None:  # inputs_embeds carry no pad tokens to look for
-            last = -1
-        else:
-            positions = torch.arange(input_ids.shape[-1], device=logits.device, dtype=torch.int32)
-            last = (positions * (input_ids != pad).to(logits.device, torch.int32)).argmax(-1)  # rightmost non-pad
-        pooled = logits[torch.arange(batch, device=logits.device), last]  # (B, num_labels)
+        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
         loss = sequence_classification_loss(pooled, labels.to(pooled.device), self.config) if labels is not None else None
         result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
         return self._finish(result, return_dict)

@@ -22,7 +22,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attention, causal_mask
 from ..nn.cache import DynamicCache
 from ..nn.linear import Linear
-from ..nn.logits import keep_positions
+from ..nn.logits import keep_positions, last_token_rows
 from ..nn.positions import OffsetPositionalEmbedding
 from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss
 from ..outputs import (
@@ -34,6 +34,7 @@ from ..outputs import (
 
 class OPTConfig(PretrainedConfig):
     model_type = "opt"
+    attribute_map = {"initializer_range": "init_std"}  # what the shared _init_weights reads
     defaults = {
         "vocab_size": 50272,
         "hidden_size": 768,
@@ -122,21 +123,6 @@ class OPTDecoderLayer(nn.Module):
 class OPTPreTrainedModel(PreTrainedModel):
     config_class = OPTConfig
     base_model_prefix = "model"
-
-    def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.init_std
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, std=std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=std)
-            if module.padding_idx is not None:
-                with torch.no_grad():
-                    module.weight[module.padding_idx].zero_()
-        elif isinstance(module, nn.LayerNorm) and module.weight is not None:
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
 
 class OPTDecoder(OPTPreTrainedModel):
@@ -281,21 +267,10 @@ class OPTForSequenceClassification(_OPTHead):
         out = self._decode(dict(kwargs, input_ids=input_ids, attention_mask=attention_mask, past_key_values=past_key_values,
                                 inputs_embeds=inputs_embeds, use_cache=use_cache, position_ids=position_ids))
         logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        rows = torch.arange(logits.shape[0], device=logits.device)
-        pooled = logits[rows, self._last_token(input_ids, logits.shape[0])]  # (B, num_labels)
+        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
         loss = sequence_classification_loss(pooled, labels, self.config) if labels is not None else None
         result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
         return self._finish(result, return_dict)
-
-    def _last_token(self, input_ids: torch.Tensor | None, batch: int) -> torch.Tensor | int:
-        pad = self.config.pad_token_id
-        if pad is None and batch != 1:
-            raise ValueError("OPTForSequenceClassification needs config.pad_token_id to find the last token of each "
-                             "row in a batch: set it (OPT's tokenizer pads with id 1).")
-        if pad is None or input_ids is None:  # with inputs_embeds pad tokens cannot be seen: use the last
-            return -1
-        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
-        return (positions * (input_ids != pad)).argmax(-1)  # rightmost non-pad token
 
 
 class OPTForQuestionAnswering(_OPTHead):

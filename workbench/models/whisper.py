@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from ..modeling import PreTrainedModel
 from ..nn.losses import token_classification_loss
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
-from .bart import EncoderLayer, Seq2SeqConfig, Seq2SeqDecoder, shift_tokens_right
+from .bart import EncoderLayer, Seq2SeqConfig, Seq2SeqDecoder, _seq2seq_fields, shift_tokens_right
 
 
 class WhisperConfig(Seq2SeqConfig):
@@ -229,10 +229,7 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
                          return_dict=True)
         logits = self.proj_out(out.last_hidden_state)
         loss = token_classification_loss(logits, labels) if labels is not None else None
-        fields = {name: getattr(out, name) for name in (
-            "past_key_values", "decoder_hidden_states", "decoder_attentions", "cross_attentions",
-            "encoder_last_hidden_state", "encoder_hidden_states", "encoder_attentions")}
-        return self._finish(Seq2SeqLMOutput(loss, logits, **fields), return_dict)
+        return self._finish(Seq2SeqLMOutput(loss, logits, **_seq2seq_fields(out)), return_dict)
 
 
 MODEL_TYPES = {
