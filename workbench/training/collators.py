@@ -120,6 +120,13 @@ def _as_int64(rows: list, return_tensors: str):
     return torch.tensor(rows, dtype=torch.int64) if return_tensors == "pt" else np.array(rows, dtype=np.int64)
 
 
+def _split_labels(rows: list[dict]) -> tuple[str, list | None, list[dict]]:
+    """The rows' label key ("label" or "labels"), their labels (None without any), and the rest."""
+    label_name = "label" if "label" in rows[0] else "labels"
+    labels = [row[label_name] for row in rows] if label_name in rows[0] else None
+    return label_name, labels, [{k: v for k, v in row.items() if k != label_name} for row in rows]
+
+
 @dataclass
 class DataCollatorForTokenClassification:
     """Pad the inputs with ``tokenizer.pad`` and the per-token labels with ``label_pad_token_id`` (-100)."""
@@ -134,9 +141,7 @@ class DataCollatorForTokenClassification:
     def __call__(self, features: list, return_tensors: str | None = None) -> dict[str, Any]:
         return_tensors = return_tensors or self.return_tensors
         rows = _rows(features)
-        label_name = "label" if "label" in rows[0] else "labels"
-        labels = [row[label_name] for row in rows] if label_name in rows[0] else None
-        inputs = [{k: v for k, v in row.items() if k != label_name} for row in rows]
+        label_name, labels, inputs = _split_labels(rows)
         batch = self.tokenizer.pad(inputs, padding=self.padding, max_length=self.max_length,
                                    pad_to_multiple_of=self.pad_to_multiple_of, return_tensors=return_tensors)
         if labels is None:
@@ -163,11 +168,9 @@ class DataCollatorForSeq2Seq:
     def __call__(self, features: list, return_tensors: str | None = None) -> dict[str, Any]:
         return_tensors = return_tensors or self.return_tensors
         rows = _rows(features)
-        label_name = "label" if "label" in rows[0] else "labels"
-        labels = [row[label_name] for row in rows] if label_name in rows[0] else None
+        label_name, labels, inputs = _split_labels(rows)
         if labels is not None and all(label is None for label in labels):
             labels = None
-        inputs = [{k: v for k, v in row.items() if k != label_name} for row in rows]
         batch = self.tokenizer.pad(inputs, padding=self.padding, max_length=self.max_length,
                                    pad_to_multiple_of=self.pad_to_multiple_of, return_tensors=return_tensors)
         if labels is None:
