@@ -30,7 +30,8 @@ from workbench import AutoTokenizer  # noqa: E402
 from workbench.porting import compare  # noqa: E402
 from workbench.porting.report import fmt  # noqa: E402
 from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves  # noqa: E402
-from workbench.widgets import catalog, training_curves  # noqa: E402
+from workbench import catalog  # noqa: E402
+from workbench.widgets import training_curves  # noqa: E402
 from workbench.widgets._display import PNG_SIGNATURE  # noqa: E402
 from workbench.widgets.token_view import readable, show_whitespace  # noqa: E402
 
@@ -633,7 +634,7 @@ def test_training_curves_has_every_callback_event_of_the_reference():
 
 
 def test_importing_workbench_and_porting_loads_no_ui_library():
-    code = ("import workbench, workbench.porting, workbench.widgets, workbench.widgets.catalog, sys, json; "
+    code = ("import workbench, workbench.porting, workbench.widgets, workbench.catalog, sys, json; "
             "print(json.dumps(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     modules = json.loads(out.stdout.splitlines()[-1])
