@@ -82,3 +82,15 @@ def test_the_zoo_model_is_used_and_said_once(offline_and_empty, tmp_path, minilm
     assert [answer["label"] in ("NEGATIVE", "POSITIVE") for answer in answers] == [True, True]
     with pytest.raises(CheckpointNotFoundError, match="distilbert/distilbert-base-cased"):
         workbench.pipeline("feature-extraction")  # the zoo has nothing for this task
+
+
+def test_a_task_without_a_default_says_so_and_how_to_build_the_zoo_model(offline_and_empty, monkeypatch):
+    import dataclasses
+
+    from workbench import tasks
+
+    spec = tasks.PIPELINE_TASKS["text-classification"]
+    monkeypatch.setitem(tasks.PIPELINE_TASKS, "text-classification", dataclasses.replace(spec, default=None))
+    with pytest.raises(ValueError, match=r"The text-classification pipeline has no default model: pass model= "
+                                         r"\(a folder or Hub id\)\. Or build .*: workbench zoo build sentiment"):
+        workbench.pipeline("sentiment-analysis")

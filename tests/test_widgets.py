@@ -330,8 +330,8 @@ def test_the_picker_and_the_lab_panel_list_the_same_models_from_one_scan(machine
     assert entry(picker, machine.gguf.name).architecture == "LlamaForCausalLM"
     assert not any(m["links_outside_cache"] for m in reply["models"])
     zoo_entry = entry(picker, "zoo/text-classification")
-    assert reply["zoo"] == [{"name": "text-classification", "source": "zoo", "path": str(machine.zoo / "text-classification"),
-                             "architecture": "BertForSequenceClassification", "model_type": "bert",
+    assert reply["zoo"] == [{"name": "text-classification", "source": "zoo",
+                             "path": str(machine.zoo / "text-classification"), "architecture": "BertForSequenceClassification", "model_type": "bert",
                              "size_on_disk": files_size(machine.zoo / "text-classification")}]
     assert (zoo_entry.path, zoo_entry.size_on_disk) == (reply["zoo"][0]["path"], reply["zoo"][0]["size_on_disk"])
     assert reply["cache_dir"] == str(cache) and reply["warnings"] == []

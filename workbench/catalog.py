@@ -45,6 +45,8 @@ logger = logging.getLogger("workbench")
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "tokenizer.model", "vocab.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 CONFIG_MAX_BYTES = 4 << 20
 HEADER_MAX_BYTES = 100 << 20  # a safetensors JSON header; real ones are well under a megabyte
 
@@ -266,10 +268,9 @@ def describe_folder(folder: str | os.PathLike, name: str | None = None, source: 
     entry.architecture = architecture_of(config)
     entry.task = task or task_for_class(entry.architecture)
     entry.num_layers = _num_layers(config)
-    entry.has_weights = bool(safetensors_files(folder)) or any(
-        os.path.isfile(os.path.join(folder, f)) for f in ("pytorch_model.bin", "pytorch_model.bin.index.json"))
+    entry.has_weights = any(os.path.isfile(os.path.join(folder, f)) for f in WEIGHT_FILES)
     entry.dtype = config.get("dtype") or config.get("torch_dtype")
-    if detailed and (root_real is None or all(inside(f, root_real) for f in safetensors_files(folder))):
+    if detailed and (root_real is None or all(inside(os.path.join(folder, f), root_real) for f in os.listdir(folder))):
         _count(entry, folder)
     if not entry.has_weights:
         entry.error = "no weights (config only)"

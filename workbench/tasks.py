@@ -62,7 +62,8 @@ TASKS: dict[str, Task] = dict([
     # the reference dropped this task in 5.0; its 4.x default
     _task("question-answering", "AutoModelForQuestionAnswering", "question_answering", "QuestionAnsweringPipeline",
           ("distilbert/distilbert-base-cased-distilled-squad", "distilbert")),
-    _task("fill-mask", "AutoModelForMaskedLM", "fill_mask", "FillMaskPipeline", ("distilbert/distilroberta-base", "roberta")),
+    _task("fill-mask", "AutoModelForMaskedLM", "fill_mask", "FillMaskPipeline",
+          ("distilbert/distilroberta-base", "roberta")),
     _task("zero-shot-classification", "AutoModelForSequenceClassification", "zero_shot_classification",
           "ZeroShotClassificationPipeline", ("facebook/bart-large-mnli", "bart")),
     # the reference's default is HuggingFaceTB/SmolLM3-3B (model_type smollm3, not in workbench):

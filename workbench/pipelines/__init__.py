@@ -105,7 +105,8 @@ def _default_model(task: str, spec: Task) -> tuple[str, str | None]:
         logger.warning("No model was given: using workbench's local %s model at %s.", task, local)
         return local, None
     if spec.default_model is None:
-        raise ValueError(f"The {task} pipeline has no default model: pass model= (a folder or Hub id).{_zoo_hint(task)}")
+        raise ValueError(f"The {task} pipeline has no default model: pass model= (a folder or Hub id)."
+                         f"{_zoo_hint(task)}")
     logger.warning("No model was given: using %s, the default for %s. Pass model= to choose (a folder or Hub id).",
                    spec.default_model, task)
     return spec.default_model, spec.default_model
