@@ -121,8 +121,8 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
             if node.level:
                 anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            found.add(base)
-            found |= {f"{base}.{alias.name}" for alias in node.names}
+            submodules = {f"{base}.{alias.name}" for alias in node.names} & modules
+            found |= submodules if len(submodules) == len(node.names) else submodules | {base}
     return {module for module in found if module in modules and module != name}
 
 
