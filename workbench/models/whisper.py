@@ -230,11 +230,3 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
         logits = self.proj_out(out.last_hidden_state)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(Seq2SeqLMOutput(loss, logits, **_seq2seq_fields(out)), return_dict)
-
-
-MODEL_TYPES = {
-    "whisper": (WhisperConfig, {
-        "AutoModel": WhisperModel,
-        "AutoModelForSpeechSeq2Seq": WhisperForConditionalGeneration,
-    }),
-}
