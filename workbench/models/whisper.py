@@ -220,9 +220,9 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, labels=None, use_cache=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
-        if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
-            # the cache is still returned with labels, as the reference does
-            decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        if labels is not None:
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         out = self.model(input_features, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
                          past_key_values, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states,
                          return_dict=True)
