@@ -99,14 +99,18 @@ VARIANTS: list[Case] = [
 CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + VARIANTS
 
 
-def auto_class_name(case: Case, head: str) -> str:
-    """The Auto class the registry puts ``head`` under: ``BertForMaskedLM`` -> ``AutoModelForMaskedLM``."""
-    return next(auto for auto, name in FAMILIES[case.model_type].heads.items() if name == head)
+# model class name -> the Auto class the registry puts it under (class names are unique across families)
+AUTO_CLASS_OF = {name: auto for family in FAMILIES.values() for auto, name in family.heads.items()}
+
+
+def auto_class_name(head: str) -> str:
+    """``"BertForMaskedLM"`` -> ``"AutoModelForMaskedLM"``; ``"MarianMTModel"`` -> ``"AutoModelForSeq2SeqLM"``."""
+    return AUTO_CLASS_OF[head]
 
 
 def takes_decoder_inputs(case: Case, head: str) -> bool:
     """Encoder-decoder heads need decoder_input_ids; the encoder alone does not."""
-    return case.encoder_decoder and auto_class_name(case, head) != "AutoModelForTextEncoding"
+    return case.encoder_decoder and auto_class_name(head) != "AutoModelForTextEncoding"
 
 
 def head_cases() -> list[tuple[Case, str]]:

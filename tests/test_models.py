@@ -213,7 +213,7 @@ def test_workbench_save_loads_in_reference(case, head, checkpoints, tmp_path):
 @pytest.mark.parametrize("case,head", CASES, ids=IDS)
 def test_auto_class_picks_the_head(case, head, checkpoints):
     _, folder = checkpoints(case, head)
-    auto = getattr(workbench, auto_class_name(case, head))
+    auto = getattr(workbench, auto_class_name(head))
     assert type(auto.from_pretrained(folder)).__name__ == head
     config = workbench.AutoConfig.for_model(case.model_type, **head_config(case, head))
     assert type(auto.from_config(config)).__name__ == head
@@ -355,7 +355,7 @@ def test_left_padded_batch_with_positions_equals_rows_alone(case, head, checkpoi
 # --- the encoder-decoder contract ----------------------------------------------------------
 
 SEQ2SEQ_CASES = [(case, head) for case, head in CASES
-                 if auto_class_name(case, head) in ("AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq")]
+                 if auto_class_name(head) in ("AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq")]
 SEQ2SEQ_IDS = [f"{c.name}-{h}" for c, h in SEQ2SEQ_CASES]
 
 
