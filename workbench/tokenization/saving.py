@@ -34,7 +34,7 @@ def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None
         _write(path(CONFIG_FILE), _to_json(tokenizer_config(tokenizer))),
         _write(path(SPECIAL_TOKENS_MAP_FILE), _to_json(_special_tokens_map(tokenizer))),
     ]
-    written += _write_chat_templates(tokenizer.chat_template, path(CHAT_TEMPLATE_FILE), path(CHAT_TEMPLATE_DIR))
+    written += write_chat_templates(tokenizer.chat_template, save_directory, filename_prefix)
     written.append(_write(path(TOKENIZER_FILE), _backend_json(tokenizer)))
     return tuple(written)
 
@@ -98,17 +98,21 @@ def _backend_json(tokenizer) -> str:
     return backend.to_str(pretty=True)
 
 
-def _write_chat_templates(template, default_path: str, folder: str) -> list[str]:
+def write_chat_templates(template, save_directory, filename_prefix: str | None = None) -> list[str]:
+    """Write ``template`` as transformers 5 does: chat_template.jinja for a single template (or the
+    one named "default"), additional_chat_templates/<name>.jinja for the others. Returns the paths."""
     if template is None:
         return []
+    prefix = f"{filename_prefix}-" if filename_prefix else ""
     templates = {"default": template} if isinstance(template, str) else dict(template)
     written = []
     for name, text in templates.items():
         if name == "default":
-            written.append(_write(default_path, text))
+            written.append(_write(os.path.join(save_directory, prefix + CHAT_TEMPLATE_FILE), text))
             continue
         if os.path.basename(name) != name or name in ("", ".", ".."):
             raise ValueError(f"Chat template name {name!r} is not a plain file name; rename the template.")
+        folder = os.path.join(save_directory, prefix + CHAT_TEMPLATE_DIR)
         os.makedirs(folder, exist_ok=True)
         written.append(_write(os.path.join(folder, f"{name}.jinja"), text))
     return written
