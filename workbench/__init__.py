@@ -26,8 +26,8 @@ _LAZY = {
     "AutoModelForSeq2SeqLM": "auto",
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
-    **{name: "processing" for name in ("AutoFeatureExtractor", "BatchFeature", "FeatureExtractionMixin",
-                                       "WhisperFeatureExtractor")},
+    **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
+                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     "PreTrainedModel": "modeling",
     # model families
     **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
