@@ -8,6 +8,7 @@ processor around a missing part (an empty tokenizer), workbench returns the part
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -21,6 +22,7 @@ from .whisper_processor import WhisperProcessor
 
 PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor,)}
 BY_MODEL_TYPE = {"whisper": WhisperProcessor}
+logger = logging.getLogger("workbench")
 # a lone part -> the Auto class that loads it, in the order the reference tries them
 SINGLE_PARTS = {"tokenizer": AutoTokenizer, "feature_extractor": AutoFeatureExtractor}
 
@@ -52,6 +54,9 @@ class AutoProcessor:
         if processor is not None and all(part in present for part in processor.attributes):
             return processor.from_pretrained(location, **kwargs)
         if present:
+            if processor is not None:  # the reference would fail here, or build an empty tokenizer
+                logger.warning("%s asks for a %s but holds only its %s; returning that.", location, processor.__name__,
+                               present[0].replace("_", " "))
             return SINGLE_PARTS[present[0]].from_pretrained(location, **kwargs)
         raise CheckpointNotFoundError(_nothing_found(location, options, processor))
 

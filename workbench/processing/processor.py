@@ -202,8 +202,8 @@ class ProcessorMixin:
                             return_dict: bool = False, return_tensors: str | None = None,
                             processor_kwargs: dict | None = None, **kwargs: Any):
         """Format a conversation with the processor's chat template (the folder's chat_template.jinja or
-        chat_template.json), else the tokenizer's (where the reference raises); ``kwargs`` are the tokenizer's ``apply_chat_template``
-        options and template variables (``add_generation_prompt=True``, ``tools=``).
+        chat_template.json), else with the tokenizer's (where the reference raises). ``kwargs`` are the
+        tokenizer's ``apply_chat_template`` options and template variables (``add_generation_prompt=True``).
 
         Returns the text (``tokenize=False``, the default, as in the reference), else the tokenizer
         output of ``self(text=...)``: ``input_ids`` alone, or all of it with ``return_dict=True``.
