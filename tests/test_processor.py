@@ -172,6 +172,8 @@ def test_built_by_hand_saves_like_the_reference(tmp_path):
     reference_processor().save_pretrained(tmp_path / "theirs")
     assert (json.loads((tmp_path / "ours" / "processor_config.json").read_text())
             == json.loads((tmp_path / "theirs" / "processor_config.json").read_text()))
+    for folder in ("ours", "theirs"):  # the tokenizer names its processor, as the reference's does
+        assert json.loads((tmp_path / folder / "tokenizer_config.json").read_text())["processor_class"] == "WhisperProcessor"
     assert_same_outputs(AutoProcessor.from_pretrained(tmp_path / "ours"),
                         transformers.AutoProcessor.from_pretrained(tmp_path / "ours"))
 

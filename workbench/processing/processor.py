@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from ..hub import HubOptions
 from ..io import atomic_write_text
 from ..tokenization import AutoTokenizer, PreTrainedTokenizerFast
-from ..tokenization.saving import write_chat_templates
+from ..tokenization.saving import save_tokenizer, write_chat_templates
 from .auto import AutoFeatureExtractor
 from .base import BatchFeature, FeatureExtractionMixin
 from .files import PROCESSOR_CONFIG, load_processor_dict
@@ -124,8 +124,8 @@ class ProcessorMixin:
         os.makedirs(save_directory, exist_ok=True)
         written = []
         for name in self.attributes:
-            if not PARTS[name].nested:
-                written += list(getattr(self, name).save_pretrained(save_directory))
+            if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
+                written += list(save_tokenizer(getattr(self, name), save_directory, processor_class=type(self).__name__))
         written += write_chat_templates(self.chat_template, str(save_directory))
         path = os.path.join(save_directory, PROCESSOR_CONFIG)
         atomic_write_text(path, self.to_json_string())

@@ -20,7 +20,10 @@ from tokenizers import AddedToken
 from .loading import CHAT_TEMPLATE_DIR, CHAT_TEMPLATE_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_FILE
 
 
-def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None) -> tuple[str, ...]:
+def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None,
+                   processor_class: str | None = None) -> tuple[str, ...]:
+    """Write the files above; ``processor_class`` is recorded in tokenizer_config.json when a processor
+    saves its tokenizer, as the reference records it."""
     save_directory = str(save_directory)
     if os.path.isfile(save_directory):
         raise ValueError(f"save_pretrained needs a folder, but {save_directory!r} is a file. Pass a folder path.")
@@ -31,7 +34,7 @@ def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None
         return os.path.join(save_directory, prefix + name)
 
     written = [
-        _write(path(CONFIG_FILE), _to_json(tokenizer_config(tokenizer))),
+        _write(path(CONFIG_FILE), _to_json(tokenizer_config(tokenizer, processor_class))),
         _write(path(SPECIAL_TOKENS_MAP_FILE), _to_json(_special_tokens_map(tokenizer))),
     ]
     written += write_chat_templates(tokenizer.chat_template, save_directory, filename_prefix)
@@ -39,9 +42,11 @@ def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None
     return tuple(written)
 
 
-def tokenizer_config(tokenizer) -> dict:
+def tokenizer_config(tokenizer, processor_class: str | None = None) -> dict:
     """The tokenizer_config.json contents: kept settings, then the current state on top."""
     config = dict(tokenizer._settings)
+    if processor_class is not None:
+        config["processor_class"] = processor_class
     if type(tokenizer).__name__ != "PreTrainedTokenizerFast":
         config["tokenizer_class"] = type(tokenizer).__name__
     config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
