@@ -28,8 +28,8 @@ _LAZY = {
     "AutoModelForSeq2SeqLM": "auto",
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
-    **{name: "processing" for name in ("AutoFeatureExtractor", "BatchFeature", "FeatureExtractionMixin",
-                                       "WhisperFeatureExtractor")},
+    **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
+                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     "PreTrainedModel": "modeling",
     # model families: configs and models, from the registry (one entry per model_type)
     **{name: f"models.{family.module}" for family in _FAMILIES.values() for name in family.exports},
