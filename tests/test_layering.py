@@ -20,8 +20,6 @@ KNOWN_VIOLATIONS: set[str] = {
     "cycle: workbench.pipelines, workbench.zoo",
     "direction: workbench.pipelines -> workbench.zoo",
     "private: workbench/widgets/catalog.py uses workbench.gguf._reader",
-    # helper "primitives": the model files shrink onto nn/
-    "file: workbench/models/bart.py",
 }
 
 
