@@ -104,6 +104,33 @@ def test_saved_by_workbench_loads_in_the_reference_and_back(tmp_path, pair):
     assert json.loads((tmp_path / "again" / "preprocessor_config.json").read_text()) == saved  # nothing lost
 
 
+@pytest.mark.parametrize("key", ["feature_extractor", "audio_processor"])
+def test_the_transformers_5_layout_and_a_settings_file_load_as_in_the_reference(tmp_path, key):
+    """processor_config.json nests the settings (under "feature_extractor", or "audio_processor" in some
+    saves); a path to a settings file loads too. Each as the reference reads it; a path to a
+    processor_config.json file (which the reference reads as flat settings, and fails on) gives its entry."""
+    settings = WhisperFeatureExtractor(feature_size=128, chunk_length=20).to_dict()
+    (tmp_path / "processor_config.json").write_text(json.dumps({key: settings, "processor_class": "WhisperProcessor"}))
+    (tmp_path / "alone.json").write_text(json.dumps(settings))
+    audio = chirp(1.0)
+    assert AutoFeatureExtractor.from_pretrained(tmp_path / "processor_config.json").to_dict() == settings
+    for location in (tmp_path, tmp_path / "alone.json"):
+        theirs = transformers.AutoFeatureExtractor.from_pretrained(location)
+        for ours in (AutoFeatureExtractor.from_pretrained(location), WhisperFeatureExtractor.from_pretrained(location)):
+            assert ours.to_dict() == theirs.to_dict()
+            np.testing.assert_allclose(ours(audio, sampling_rate=RATE)["input_features"],
+                                       theirs(audio, sampling_rate=RATE)["input_features"], rtol=0, atol=1e-6)
+
+
+def test_a_folder_without_settings_names_the_files_looked_for(tmp_path):
+    (tmp_path / "processor_config.json").write_text(json.dumps({"processor_class": "SomeProcessor", "size": 3}))
+    with pytest.raises(workbench.errors.CheckpointNotFoundError,
+                       match=r"looked for processor_config.json with a 'feature_extractor' entry \(what transformers 5 "
+                             r"saves\) and preprocessor_config.json .*has no 'feature_extractor' entry \(keys: "
+                             r"processor_class, size\)"):
+        AutoFeatureExtractor.from_pretrained(tmp_path)
+
+
 def test_auto_falls_back_to_the_model_type(tmp_path):
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({"feature_size": 80, "sampling_rate": 16000}))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "whisper"}))

@@ -7,6 +7,8 @@ workbench saves and the reference loads that and matches again.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -14,12 +16,24 @@ import workbench
 from workbench.auto import class_for_architecture
 from workbench.porting import compare as diff_activations
 
+from workbench.models.registry import FAMILIES
+
 from model_registry import auto_class_name, head_cases, takes_decoder_inputs
 from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
 
 ATOL = 1e-5
 CASES = head_cases()
 IDS = [f"{case.name}-{head}" for case, head in CASES]
+
+
+def test_every_registered_family_and_head_has_a_case():
+    """Adding a family to workbench.models.registry adds it to this suite (its tiny config, every head);
+    a case of an unregistered model_type or head is a typo."""
+    tested = {(case.model_type, head) for case, head in CASES}
+    registered = {(model_type, head) for model_type, family in FAMILIES.items() for head in family.heads.values()}
+    assert registered - tested == set(), "registered heads no case runs"
+    assert tested - registered == set(), "cases of heads the registry does not have"
+    assert all(FAMILIES[model_type].tiny for model_type in FAMILIES), "a family without a tiny config"
 
 
 def head_config(case, head) -> dict:
@@ -50,9 +64,12 @@ def make_inputs(case, head, batch=2, length=7, pad=True, seed=0):
 
     Encoder-decoder cases: each row ends with eos, as the families' tokenizers write it, and the
     decoder is teacher-forced on the input itself (``decoder_input_ids`` are ``input_ids`` shifted
-    right), so the padding mask marks the padded tail of the decoder inputs too.
+    right), so the padding mask marks the padded tail of the decoder inputs too. Speech cases: see
+    ``speech_inputs``.
     """
     generator = torch.Generator().manual_seed(seed)
+    if case.speech:
+        return speech_inputs(case.config, batch, length, pad, generator)
     config = case.config
     vocab = min(config["vocab_size"], config.get("decoder_vocab_size") or config["vocab_size"])
     shape = (batch, 3, length) if head.endswith("ForMultipleChoice") else (batch, length)
@@ -67,6 +84,40 @@ def make_inputs(case, head, batch=2, length=7, pad=True, seed=0):
         start = torch.full((batch, 1), config["decoder_start_token_id"])
         inputs["decoder_input_ids"] = torch.cat([start, input_ids[:, :-1]], dim=1)
     return inputs
+
+
+def speech_inputs(config, batch, length, pad, generator):
+    """Random log-mel ``input_features`` (B, num_mel_bins, 2 * max_source_positions), whose frames are
+    never padded (the feature extractor pads every clip to 30 s of silence), and decoder ids from
+    ``decoder_start_token_id``, the second row right-padded by two tokens (when ``pad``), which
+    ``decoder_attention_mask`` marks."""
+    frames = 2 * config["max_source_positions"]  # the encoder's stride-2 convolution halves them
+    features = torch.randn(batch, config["num_mel_bins"], frames, generator=generator)
+    decoder_ids = torch.randint(3, config["vocab_size"], (batch, length), generator=generator)
+    decoder_ids[:, 0] = config["decoder_start_token_id"]
+    decoder_mask = torch.ones_like(decoder_ids)
+    if pad:
+        decoder_mask[1, -2:] = 0
+        decoder_ids[1, -2:] = config["pad_token_id"]
+    return {"input_features": features, "decoder_input_ids": decoder_ids, "decoder_attention_mask": decoder_mask}
+
+
+def token_mask(inputs) -> torch.Tensor:
+    """The (B, T) padding mask of the token inputs: the encoder's, or a speech model's decoder's."""
+    return inputs["attention_mask"] if "attention_mask" in inputs else inputs["decoder_attention_mask"]
+
+
+def mask_for(name, inputs, head):
+    """The mask of the positions output ``name`` covers, or None to compare it whole: multiple
+    choice's (B, choices) outputs, and a speech encoder's outputs (its frames are never padded)."""
+    if head.endswith("ForMultipleChoice") or ("input_features" in inputs and name.startswith("encoder_")):
+        return None
+    return token_mask(inputs)
+
+
+def cross_attention_mask(inputs) -> dict:
+    """What the decoder needs to know of the encoder's padding: its attention_mask (speech has none)."""
+    return {key: value for key, value in inputs.items() if key == "attention_mask"}
 
 
 def main_outputs(out, head) -> dict[str, torch.Tensor]:
@@ -97,10 +148,9 @@ def per_layer(out, names) -> dict[str, tuple]:
 
 
 def compare(ours, theirs, head, inputs, with_internals=True):
-    mask = inputs["attention_mask"] if not head.endswith("ForMultipleChoice") else None
     for name, tensor in main_outputs(theirs, head).items():
         assert getattr(ours, name).shape == tensor.shape, name
-        assert_close_where_valid(getattr(ours, name), tensor, mask, name)
+        assert_close_where_valid(getattr(ours, name), tensor, mask_for(name, inputs, head), name)
     if not with_internals:
         return
     hidden, attentions = per_layer(theirs, HIDDEN_STATES), per_layer(theirs, ATTENTIONS)
@@ -110,11 +160,12 @@ def compare(ours, theirs, head, inputs, with_internals=True):
     for name, states in hidden.items():
         assert len(getattr(ours, name)) == len(states), name
         for i, (a, b) in enumerate(zip(getattr(ours, name), states)):
-            assert_close_where_valid(a, b, mask, f"{name}[{i}]")
+            assert_close_where_valid(a, b, mask_for(name, inputs, head), f"{name}[{i}]")
     for name, maps in attentions.items():
         assert len(getattr(ours, name)) == len(maps), name
         for i, (a, b) in enumerate(zip(getattr(ours, name), maps)):
             # (B, H, Q, K): rows of padded queries are left out
+            mask = mask_for(name, inputs, head)
             query_mask = mask[:, None, :, None].expand_as(a).bool() if mask is not None else torch.ones_like(a, dtype=torch.bool)
             error = (a - b)[query_mask].abs().max().item()
             assert error <= ATOL, f"{name}[{i}]: {error:.3g}"
@@ -162,10 +213,10 @@ def test_workbench_save_loads_in_reference(case, head, checkpoints, tmp_path):
 @pytest.mark.parametrize("case,head", CASES, ids=IDS)
 def test_auto_class_picks_the_head(case, head, checkpoints):
     _, folder = checkpoints(case, head)
-    if not hasattr(workbench, auto_class_name(head)):
-        pytest.skip(f"workbench has no {auto_class_name(head)} yet")
     auto = getattr(workbench, auto_class_name(head))
     assert type(auto.from_pretrained(folder)).__name__ == head
+    config = workbench.AutoConfig.for_model(case.model_type, **head_config(case, head))
+    assert type(auto.from_config(config)).__name__ == head
 
 
 # --- the contract every model keeps --------------------------------------------------------
@@ -177,10 +228,12 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
     model = class_for_architecture(head).from_pretrained(folder)
     inputs = make_inputs(case, head)
     batched = run(model, inputs, internals=False)
-    for row in range(inputs["input_ids"].shape[0]):
-        keep = inputs["attention_mask"][row].reshape(-1, inputs["attention_mask"].shape[-1])[0].bool()
-        # encoder-decoders' decoder inputs are the shifted input ids: the same padding goes
-        alone = {k: v[row : row + 1][..., keep] for k, v in inputs.items()}
+    mask = token_mask(inputs)
+    for row in range(mask.shape[0]):
+        keep = mask[row].reshape(-1, mask.shape[-1])[0].bool()
+        # encoder-decoders' decoder inputs are the shifted input ids: the same padding goes; audio
+        # frames are never padded
+        alone = {k: v[row : row + 1] if k == "input_features" else v[row : row + 1][..., keep] for k, v in inputs.items()}
         single = run(model, alone, internals=False)
         for name, tensor in main_outputs(single, head).items():
             ours = getattr(batched, name)[row : row + 1]
@@ -196,7 +249,8 @@ def test_dtypes_and_shapes(case, head, checkpoints):
     for dtype in (torch.float32, torch.bfloat16):
         model = class_for_architecture(head).from_pretrained(folder, dtype=dtype)
         assert model.dtype == dtype and all(p.dtype == dtype for p in model.parameters())
-        out = run(model, inputs)
+        # float inputs (audio features) come in the model's dtype, as the reference needs them too
+        out = run(model, {k: v.to(dtype) if v.is_floating_point() else v for k, v in inputs.items()})
         for name, tensor in main_outputs(out, head).items():
             assert tensor.dtype == dtype, name
             assert torch.isfinite(tensor).all(), name
@@ -301,7 +355,7 @@ def test_left_padded_batch_with_positions_equals_rows_alone(case, head, checkpoi
 # --- the encoder-decoder contract ----------------------------------------------------------
 
 SEQ2SEQ_CASES = [(case, head) for case, head in CASES
-                 if case.encoder_decoder and auto_class_name(head) == "AutoModelForSeq2SeqLM"]
+                 if auto_class_name(head) in ("AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq")]
 SEQ2SEQ_IDS = [f"{c.name}-{h}" for c, h in SEQ2SEQ_CASES]
 
 
@@ -311,18 +365,19 @@ def test_encoder_decoder_cached_decode_equals_full_forward(case, head, checkpoin
     growing, cross-attention computed on the first step); the logits are the full forward's."""
     _, folder = checkpoints(case, head)
     model = class_for_architecture(head).from_pretrained(folder)
-    inputs = make_inputs(case, head, length=9)  # the second row's encoder input is padded
+    inputs = make_inputs(case, head, length=9)  # the second row's encoder input is padded (text)
     decoder_ids = inputs.pop("decoder_input_ids")
+    inputs.pop("decoder_attention_mask", None)  # speech: the decoder runs unmasked, in full and by steps
+    cross_mask = cross_attention_mask(inputs)
     with torch.no_grad():
         full = model(**inputs, decoder_input_ids=decoder_ids).logits
         encoder_outputs = model.get_encoder()(**inputs)
-        out = model(attention_mask=inputs["attention_mask"], encoder_outputs=encoder_outputs,
-                    decoder_input_ids=decoder_ids[:, :4], use_cache=True)
+        out = model(**cross_mask, encoder_outputs=encoder_outputs, decoder_input_ids=decoder_ids[:, :4], use_cache=True)
         cache = out.past_key_values
         steps = [out.logits]
         for t in range(4, decoder_ids.shape[1]):
-            out = model(attention_mask=inputs["attention_mask"], encoder_outputs=encoder_outputs,
-                        decoder_input_ids=decoder_ids[:, t : t + 1], past_key_values=out.past_key_values, use_cache=True)
+            out = model(**cross_mask, encoder_outputs=encoder_outputs, decoder_input_ids=decoder_ids[:, t : t + 1],
+                        past_key_values=out.past_key_values, use_cache=True)
             steps.append(out.logits)
     assert out.past_key_values is cache and cache.get_seq_length() == decoder_ids.shape[1]
     assert (torch.cat(steps, dim=1) - full).abs().max() <= ATOL
@@ -337,14 +392,23 @@ def test_labels_give_the_reference_loss(case, head, checkpoints):
     inputs = make_inputs(case, head)
     labels = inputs.pop("decoder_input_ids").roll(-1, dims=1)
     labels[1, -2:] = -100
+    inputs.pop("decoder_attention_mask", None)  # speech: the -100 labels mark the padding
     with torch.no_grad():
         ours, theirs = model(**inputs, labels=labels), reference(**inputs, labels=labels)
     # BART-like families drop the cache when given labels, T5 keeps it: as the reference does
     assert (ours.past_key_values is None) == (theirs.past_key_values is None)
     assert abs(ours.loss.item() - theirs.loss.item()) <= ATOL
     assert (ours.logits - theirs.logits).abs().max() <= ATOL
-    assert torch.equal(model.prepare_decoder_input_ids_from_labels(labels),
-                       reference.prepare_decoder_input_ids_from_labels(labels=labels))
+    assert torch.equal(model.prepare_decoder_input_ids_from_labels(labels), reference_decoder_inputs(reference, labels))
+
+
+def reference_decoder_inputs(reference, labels):
+    """The reference's decoder inputs for ``labels``; its Whisper has no ``prepare_decoder_input_ids_from_labels``
+    and shifts the labels with its module's ``shift_tokens_right``."""
+    if hasattr(reference, "prepare_decoder_input_ids_from_labels"):
+        return reference.prepare_decoder_input_ids_from_labels(labels=labels)
+    shift = sys.modules[type(reference).__module__].shift_tokens_right
+    return shift(labels, reference.config.pad_token_id, reference.config.decoder_start_token_id)
 
 
 @pytest.mark.parametrize("case,head", SEQ2SEQ_CASES, ids=SEQ2SEQ_IDS)
@@ -355,15 +419,17 @@ def test_cached_decoding_step_by_step_equals_full_decoder_forward(case, head, ch
     _, folder = checkpoints(case, head)
     model = class_for_architecture(head).from_pretrained(folder)
     inputs = make_inputs(case, head)
-    decoder_ids, mask = inputs.pop("decoder_input_ids"), inputs["attention_mask"]
+    decoder_ids = inputs.pop("decoder_input_ids")
+    inputs.pop("decoder_attention_mask", None)  # speech: the decoder runs unmasked, in full and by steps
+    cross_mask = cross_attention_mask(inputs)
     with torch.no_grad():
         full = model(**inputs, decoder_input_ids=decoder_ids, use_cache=False).logits
         encoded = model.get_encoder()(**inputs)
-        out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=decoder_ids[:, :2], use_cache=True)
+        out = model(encoder_outputs=encoded, **cross_mask, decoder_input_ids=decoder_ids[:, :2], use_cache=True)
         steps = [out.logits]
         zeros = (torch.zeros_like(encoded.last_hidden_state),)
         for t in range(2, decoder_ids.shape[1]):
-            out = model(encoder_outputs=zeros, attention_mask=mask, decoder_input_ids=decoder_ids[:, t : t + 1],
+            out = model(encoder_outputs=zeros, **cross_mask, decoder_input_ids=decoder_ids[:, t : t + 1],
                         past_key_values=out.past_key_values, use_cache=True)
             steps.append(out.logits)
     assert out.past_key_values.get_seq_length() == decoder_ids.shape[1]

@@ -29,8 +29,42 @@ def test_import_workbench_loads_no_heavy_module():
 def test_auto_classes_load_models_and_tokenizers_only():
     modules = loaded_modules("from workbench import AutoModelForCausalLM, AutoTokenizer, AutoConfig")
     assert heavy(modules, allowed=("torch",)) == set()
-    # no model family is imported before a config asks for it
-    assert not [m for m in modules if m.startswith("workbench.models.") and m != "workbench.models"]
+    # no model family is imported before a config asks for it (only the registry, which names them)
+    assert [m for m in modules if m.startswith("workbench.models.")] == ["workbench.models.registry"]
+
+
+def test_registry_entries_name_classes_their_modules_define():
+    """Each family's module holds the config and every head the registry names, each head built from
+    that config, and ``workbench`` exports each name lazily from there."""
+    import importlib
+
+    import workbench
+    from workbench.auto import class_for_architecture
+    from workbench.modeling import PreTrainedModel
+    from workbench.models.registry import FAMILIES
+
+    for model_type, family in FAMILIES.items():
+        module = importlib.import_module(f"workbench.models.{family.module}")
+        missing = [name for name in family.exports if not hasattr(module, name)]
+        assert missing == [], f"{model_type}: workbench/models/{family.module}.py has no {missing}"
+        config = getattr(module, family.config)
+        assert config.model_type == model_type
+        for auto, name in family.heads.items():
+            head = getattr(module, name)
+            assert issubclass(head, PreTrainedModel) and head.config_class is config, name
+            assert class_for_architecture(name) is head
+            assert getattr(workbench, auto).model_class(config()) is head
+        assert all(getattr(workbench, name) is getattr(module, name) for name in family.exports)
+
+
+def test_unknown_architecture_names_the_supported_model_types():
+    import pytest
+
+    from workbench import UnsupportedModelError
+    from workbench.auto import class_for_architecture
+
+    with pytest.raises(UnsupportedModelError, match=r"'GemmaForCausalLM' is not implemented.*bert, distilbert"):
+        class_for_architecture("GemmaForCausalLM")
 
 
 def test_unknown_attribute_is_an_attribute_error():

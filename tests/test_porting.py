@@ -20,7 +20,7 @@ from torch import nn
 import workbench.models.llama as llama
 from workbench.porting import (MIME_TYPE, ActivationCapture, DiffReport, capture, compare, error_metrics,
                                module_kind, tensor_leaves)
-from workbench.porting.report import fmt
+from workbench.porting.formatting import BROKEN, EQUAL, colour_legend, error_colour, fmt, layer_grid, row_colour
 
 TINY_LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
@@ -332,13 +332,13 @@ def test_mimebundle_and_json_schema(bf16_report):
     data = bundle[MIME_TYPE]
     assert data == json.loads(bf16_report.to_json())
     assert set(data) == {"schema", "version", "reference", "candidate", "align", "atol", "rtol", "rel_floor",
-                         "first_divergence", "summary", "rows", "unmatched"}
-    assert (data["schema"], data["version"], data["align"]) == ("workbench.activation-diff", 1, "name")
+                         "first_divergence", "summary", "rows", "unmatched", "colour_legend"}
+    assert (data["schema"], data["version"], data["align"]) == ("workbench.activation-diff", 2, "name")
     assert set(data["rows"][0]) == {
         "index", "reference", "candidate", "reference_module", "candidate_module", "reference_type", "candidate_type",
         "reference_shape", "candidate_shape", "reference_dtype", "candidate_dtype", "status", "max_abs_err",
         "max_rel_err", "mean_abs_err", "cosine", "input_max_abs_err", "input_ref_absmax", "exceeds", "truncated",
-        "reference_stats", "candidate_stats"}
+        "reference_stats", "candidate_stats", "tolerance_ratio", "colour"}
     assert set(data["rows"][0]["reference_stats"]) == {"numel", "mean", "std", "min", "max", "norm", "nan", "inf"}
     assert data["summary"]["rows"] == len(data["rows"]) and set(data["unmatched"]) == {"reference", "candidate"}
     assert bundle["text/plain"] == bf16_report.to_text() and "first divergence" in repr(bf16_report)
@@ -355,6 +355,62 @@ def test_non_finite_numbers_stay_valid_json():
     report = compare(nn.Identity(), nn.Identity(), (a,), align="name")
     report.rows[0].max_abs_err = math.inf
     assert json.loads(report.to_json())["rows"][0]["max_abs_err"] == "Infinity"
+
+
+# --- (g) one colour rule for the three heatmaps ------------------------------------------------
+
+
+def test_the_colour_rule_by_hand():
+    bound = 2e-5
+    assert error_colour(0.0, bound) == EQUAL == "#eeeeee"
+    assert error_colour(None, bound) == error_colour(math.nan, bound) == error_colour(math.inf, bound) == BROKEN
+    # within: (232, 245, 233) at bound * 1e-8 -> (67, 160, 71) at the bound, linear in log10(error / bound)
+    assert error_colour(bound * 1e-9, bound) == error_colour(bound * 1e-8, bound) == "#e8f5e9"
+    assert error_colour(bound * 1e-4, bound) == "#96ca98"  # halfway: (149.5, 202.5, 152) rounded half to even
+    assert error_colour(bound, bound) == "#43a047"  # at the bound is within (exceeds() tests error > bound)
+    # above: (255, 235, 59) just above -> (183, 28, 28) at bound * 1e6
+    assert error_colour(bound * (1 + 1e-9), bound) == "#ffeb3b"
+    assert error_colour(bound * 1e3, bound) == "#db842c"  # halfway: (219, 131.5, 43.5) -> (219, 132, 44)
+    assert error_colour(bound * 1e6, bound) == error_colour(bound * 1e9, bound) == "#b71c1c"
+    assert error_colour(1e-30, 0.0) == "#b71c1c"  # a zero tolerance: any error is far above
+    assert [colour for colour, _ in colour_legend()] == ["#eeeeee", "#e8f5e9", "#43a047", "#ffeb3b", "#b71c1c", BROKEN]
+
+
+def test_colour_goes_red_exactly_where_a_row_exceeds(bf16_report):
+    above = {"#ffeb3b", "#b71c1c"}
+    for atol, rtol in ((1e-5, 1e-4), (1e-3, 0.0), (0.0, 1e-2)):
+        for row in bf16_report.rows:
+            colour = row_colour(row, atol, rtol)
+            red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+            in_above = colour in above or (red >= 183 and blue <= 59 and colour != BROKEN)
+            assert in_above == (row.exceeds(atol, rtol) and row.max_abs_err is not None), (row.reference, colour)
+
+
+def test_static_html_and_json_carry_the_same_colours(bf16_report):
+    data, page = bf16_report.to_dict(), bf16_report.to_html()
+    _, _, cells = layer_grid(bf16_report.rows)
+    fills = re.findall(r'fill="(#[0-9a-f]{6})"><title>([^:<]+):', page)
+    assert len(fills) == len(cells) > 0
+    for fill, path in fills:
+        row = bf16_report[path]
+        assert fill == data["rows"][row.index]["colour"] == row_colour(row, bf16_report.atol, bf16_report.rtol)
+    for row, saved in zip(bf16_report.rows, data["rows"]):
+        assert f'style="background:{saved["colour"]}">{fmt(row.max_abs_err)}</td>' in page
+        assert saved["tolerance_ratio"] == pytest.approx(row.max_abs_err / row.bound(data["atol"], data["rtol"]))
+    assert [(item["colour"], item["label"]) for item in data["colour_legend"]] == colour_legend()
+    for colour, label in colour_legend():
+        assert f'background:{colour}"></span>{label}' in page
+
+
+def test_the_lab_renderer_paints_the_colours_the_bundle_carries():
+    """The extension decides no colour: it reads each row's ``colour`` and the ``colour_legend``
+    (the browser test shows it rendering; here, its source and committed build)."""
+    root = Path(__file__).resolve().parents[1] / "extension"
+    source = (root / "src" / "diff.ts").read_text()
+    assert "colour_legend" in source and ".colour" in source and "tolerance_ratio" in source
+    assert not re.search(r"hsl\(|rgb\(|#[0-9a-fA-F]{6}\b|Math\.log10", source)  # no rule of its own
+    built = "".join(path.read_text() for path in (root / "labextension" / "static").glob("*.js"))
+    assert "colour_legend" in built and "tolerance_ratio" in built
 
 
 # --- capture details --------------------------------------------------------------------------

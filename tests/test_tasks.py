@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workbench import auto
-from workbench.models import FAMILY_MODULES
+from workbench.models import FAMILIES
 from workbench.pipelines.base import Pipeline
 from workbench.tasks import (ALIASES, PIPELINE_TASKS, TASKS, auto_class_name, infer_task, resolve_task,
                              task_for_class)
@@ -25,9 +25,10 @@ REPLACED_DEFAULTS = {"text-generation": ("HuggingFaceTB/SmolLM3-3B", "smollm3"),
 @pytest.mark.parametrize("name", sorted(t for t in TASKS if TASKS[t].default is not None))
 def test_every_default_is_of_a_family_workbench_loads_with_the_tasks_auto_class(name):
     task = TASKS[name]
-    assert task.default.model_type in FAMILY_MODULES, (name, task.default)
+    assert task.default.model_type in FAMILIES, (name, task.default)
     config = auto.AutoConfig.for_model(task.default.model_type)
     model_class = getattr(auto, task.auto_class).model_class(config)  # raises when the family lacks the head
+    assert model_class.__name__ == FAMILIES[task.default.model_type].heads[task.auto_class]
     # the class-name mapping sends that class to a task that loads with the same Auto class
     assert TASKS[task_for_class(model_class.__name__)].auto_class == task.auto_class
 
@@ -42,7 +43,7 @@ def test_defaults_and_aliases_are_the_reference_s_but_where_its_family_is_missin
         reference_default = SUPPORTED_TASKS[name]["default"]["model"][0]
         if name in REPLACED_DEFAULTS:
             model, model_type = REPLACED_DEFAULTS[name]
-            assert reference_default == model and model_type not in FAMILY_MODULES
+            assert reference_default == model and model_type not in FAMILIES
             assert task.default_model != model
         else:
             assert task.default_model == reference_default, name

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import html
+import io
 import json
 import os
 import re
@@ -28,7 +29,7 @@ import workbench.models.bert as bert  # noqa: E402
 import workbench.models.llama as llama  # noqa: E402
 from workbench import AutoTokenizer  # noqa: E402
 from workbench.porting import compare  # noqa: E402
-from workbench.porting.report import fmt  # noqa: E402
+from workbench.porting.formatting import colour_legend, fmt, row_colour  # noqa: E402
 from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves  # noqa: E402
 from workbench import catalog  # noqa: E402
 from workbench.widgets import training_curves  # noqa: E402
@@ -564,6 +565,35 @@ def test_drill_down_shows_both_tensors(eps_diff):
             assert fmt(value) in details
     assert "[2, 7, 32]" in details and "float32" in details and fmt(row.max_abs_err) in details
     assert eps_diff.select("model.layers.0.self_attn.q_proj").index == eps_diff.module_menu.value
+
+
+def _png_colours(png: bytes) -> set[str]:
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return {"#%02x%02x%02x" % pixel for _, pixel in image.getcolors(maxcolors=1 << 20)}
+
+
+def test_heatmap_colours_follow_the_porting_reports_rule(eps_diff):
+    """The widget, the report's static HTML and its JSON (what the JupyterLab renderer paints)
+    give a row the same colour at the same tolerance, and the PNG is drawn in those colours."""
+    from workbench.porting import DiffReport
+
+    report = eps_diff.report
+    for atol, rtol in ((1e-5, 1e-4), (2e-2, 0.0), (1e-9, 0.0)):
+        eps_diff.atol, eps_diff.rtol = atol, rtol
+        same_tolerance = DiffReport(report.rows, atol=atol, rtol=rtol, rel_floor=report.rel_floor, align=report.align,
+                                    reference_type=report.reference_type, candidate_type=report.candidate_type)
+        page, data = same_tolerance.to_html(), same_tolerance.to_dict()
+        colours = eps_diff.cell_colours()
+        for row in report.rows:
+            assert colours[row.index] == data["rows"][row.index]["colour"] == row_colour(row, atol, rtol)
+            assert f'style="background:{colours[row.index]}">{fmt(row.max_abs_err)}</td>' in page
+        drawn = _png_colours(eps_diff.heatmap_png)
+        assert set(colours.values()) <= drawn, set(colours.values()) - drawn
+        assert {colour for colour, _ in colour_legend()} <= drawn  # the legend's swatches
+    eps_diff.atol, eps_diff.rtol = 1e-5, 1e-4
+    assert len({*eps_diff.cell_colours().values()}) > 2  # not one colour for all: equal rows and diverged ones
 
 
 def test_activation_diff_accepts_a_report(eps_diff):

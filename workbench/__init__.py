@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from .models.registry import FAMILIES as _FAMILIES  # no torch: names and module paths only
+
 __version__ = "0.1.0"
 
 # public name -> submodule that defines it
@@ -26,35 +28,11 @@ _LAZY = {
     "AutoModelForSeq2SeqLM": "auto",
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
-    **{name: "processing" for name in ("AutoFeatureExtractor", "BatchFeature", "FeatureExtractionMixin",
-                                       "WhisperFeatureExtractor")},
+    **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
+                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     "PreTrainedModel": "modeling",
-    # model families
-    **{f"Bert{suffix}": "models.bert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
-                                                      "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
-    **{f"{family}{suffix}": "models.roberta" for family in ("Roberta", "XLMRoberta")
-       for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
-                      "ForQuestionAnswering", "ForMultipleChoice")},
-    **{f"DistilBert{suffix}": "models.distilbert" for suffix in ("Config", "Model", "ForMaskedLM", "ForSequenceClassification",
-                                                                  "ForTokenClassification", "ForQuestionAnswering", "ForMultipleChoice")},
-    **{f"GPT2{suffix}": "models.gpt2" for suffix in ("Config", "Model", "LMHeadModel", "ForSequenceClassification",
-                                                      "ForTokenClassification", "ForQuestionAnswering")},
-    **{f"Whisper{suffix}": "models.whisper" for suffix in ("Config", "Model", "ForConditionalGeneration")},
-    **{f"OPT{suffix}": "models.opt" for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification",
-                                                    "ForQuestionAnswering")},
-    # one config-driven decoder, workbench/models/llama.py
-    **{f"{family}{suffix}": "models.llama" for family in ("Llama", "Mistral", "Qwen2")
-       for suffix in ("Config", "Model", "ForCausalLM", "ForSequenceClassification")},
-    # one encoder-decoder, workbench/models/t5.py
-    **{f"{family}{suffix}": "models.t5" for family in ("T5", "MT5", "UMT5")
-       for suffix in ("Config", "Model", "ForConditionalGeneration", "EncoderModel")},
-    # encoder-decoders, one config-driven file: workbench/models/bart.py
-    **{f"{family}{suffix}": "models.bart" for family in ("Bart", "MBart", "Marian", "Pegasus")
-       for suffix in ("Config", "Model")},
-    **{name: "models.bart" for name in (
-        "BartForConditionalGeneration", "BartForSequenceClassification", "MBartForConditionalGeneration",
-        "MBartForSequenceClassification", "MarianMTModel", "PegasusForConditionalGeneration",
-    )},
+    # model families: configs and models, from the registry (one entry per model_type)
+    **{name: f"models.{family.module}" for family in _FAMILIES.values() for name in family.exports},
     # generation
     **{name: "generation" for name in (
         "GenerationConfig", "CompileConfig", "BaseStreamer", "TextStreamer", "TextIteratorStreamer", "LogitsProcessor",

@@ -1,6 +1,7 @@
 """The ``Auto*`` classes: pick the family's class from ``model_type`` in config.json.
 
-Families register in ``workbench.models.FAMILY_MODULES``; their module is imported on first use.
+Families are the entries of ``workbench.models.registry.FAMILIES``; a family's module is imported on
+first use.
 """
 
 from __future__ import annotations
@@ -12,30 +13,38 @@ from typing import Any
 from .config import PretrainedConfig, load_config_dict
 from .errors import UnsupportedModelError
 from .hub import HubOptions
-from .models import FAMILY_MODULES
+from .models.registry import FAMILIES, Family
 
 
-def _family(model_type: str | None, source: str) -> dict:
-    if model_type not in FAMILY_MODULES:
+def _family(model_type: str | None, source: str) -> Family:
+    if model_type not in FAMILIES:
         hint = "" if model_type else " (config.json has no 'model_type' key: add one)"
         raise UnsupportedModelError(
             f"{source} has model_type {model_type!r}, which workbench does not support{hint}. "
-            f"Supported model types: {', '.join(sorted(FAMILY_MODULES))}."
+            f"Supported model types: {', '.join(sorted(FAMILIES))}."
         )
-    return importlib.import_module(f".models.{FAMILY_MODULES[model_type]}", __package__).MODEL_TYPES[model_type]
+    return FAMILIES[model_type]
+
+
+def _load(family: Family, class_name: str) -> type:
+    """The class ``class_name`` of ``family``'s module (imported now if it was not yet)."""
+    return getattr(importlib.import_module(f".models.{family.module}", __package__), class_name)
 
 
 def config_class_for(model_type: str | None, source: str = "The config") -> type[PretrainedConfig]:
-    return _family(model_type, source)[0]
+    family = _family(model_type, source)
+    return _load(family, family.config)
 
 
 def class_for_architecture(architecture: str) -> type:
     """``"BertForMaskedLM"`` -> workbench's class of that name."""
-    for model_type in FAMILY_MODULES:
-        for cls in _family(model_type, architecture)[1].values():
-            if cls.__name__ == architecture:
-                return cls
-    raise UnsupportedModelError(f"Architecture {architecture!r} is not implemented in workbench.")
+    for family in FAMILIES.values():
+        if architecture in family.heads.values():
+            return _load(family, architecture)
+    raise UnsupportedModelError(
+        f"Architecture {architecture!r} is not implemented in workbench. Supported model types: "
+        f"{', '.join(sorted(FAMILIES))} (their classes are listed in workbench.models.registry)."
+    )
 
 
 class AutoConfig:
@@ -73,14 +82,14 @@ class _AutoModel:
 
     @classmethod
     def model_class(cls, config: PretrainedConfig) -> type:
-        heads = _family(config.model_type, f"{type(config).__name__}")[1]
-        if cls._task not in heads:
-            usable = ", ".join(sorted(heads))
+        family = _family(config.model_type, f"{type(config).__name__}")
+        if cls._task not in family.heads:
+            usable = ", ".join(sorted(family.heads))
             raise UnsupportedModelError(
                 f"{cls.__name__} has no {config.model_type!r} model in workbench. "
                 f"For {config.model_type} use one of: {usable}."
             )
-        return heads[cls._task]
+        return _load(family, family.heads[cls._task])
 
     @classmethod
     def from_config(cls, config: PretrainedConfig, **kwargs: Any):

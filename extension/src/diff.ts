@@ -1,6 +1,8 @@
 // Renderer of application/vnd.workbench.activation-diff+json (workbench/porting/report.py):
 // a heatmap strip of the error per layer, a per-layer table with the first divergence marked,
-// and every tensor in a folded table below.
+// and every tensor in a folded table below. Colours come with the data: each row's `colour` and
+// the `colour_legend` follow workbench.porting.formatting.error_colour, the one rule that the static
+// HTML and the ActivationDiff widget paint too; this renderer decides none of its own.
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Widget } from '@lumino/widgets';
 
@@ -21,6 +23,13 @@ interface IDiffRow {
   max_rel_err: Num;
   cosine: Num;
   exceeds: boolean;
+  tolerance_ratio?: Num; // max_abs_err / (atol + rtol * max|ref|): orders rows as their colours do
+  colour?: string; // absent in version-1 data: the cell keeps the theme's background
+}
+
+interface ILegendItem {
+  colour: string;
+  label: string;
 }
 
 export interface IDiffData {
@@ -35,13 +44,15 @@ export interface IDiffData {
   summary: { rows: number; exceeding: number; max_abs_err: Num };
   rows: IDiffRow[];
   unmatched: { reference: string[]; candidate: string[] };
+  colour_legend?: ILegendItem[];
 }
 
 interface IGroup {
   label: string;
   rows: IDiffRow[];
   maxErr: number | null; // largest finite-or-infinite error, null if none comparable
-  worst: IDiffRow | null;
+  worst: IDiffRow | null; // the row furthest past its tolerance: the group shows its colour
+  worstRatio: number;
   exceeding: number;
   first: boolean;
 }
@@ -70,13 +81,18 @@ export function groupRows(rows: IDiffRow[], firstIndex: number | null): IGroup[]
     const label = match ? `${match[1]}.${match[2]}` : row.reference || '(model)';
     let group = groups.get(label);
     if (!group) {
-      group = { label, rows: [], maxErr: null, worst: null, exceeding: 0, first: false };
+      group = { label, rows: [], maxErr: null, worst: null, worstRatio: -1, exceeding: 0, first: false };
       groups.set(label, group);
     }
     group.rows.push(row);
     const err = numeric(row.max_abs_err);
     if (err !== null && (group.maxErr === null || err > group.maxErr)) {
       group.maxErr = err;
+    }
+    // version-1 data has no ratio: the largest error stands in; no error (shapes differ) is the worst
+    const ratio = numeric(row.tolerance_ratio === undefined ? row.max_abs_err : row.tolerance_ratio) ?? Infinity;
+    if (ratio > group.worstRatio) {
+      group.worstRatio = ratio;
       group.worst = row;
     }
     group.exceeding += row.exceeds ? 1 : 0;
@@ -85,14 +101,8 @@ export function groupRows(rows: IDiffRow[], firstIndex: number | null): IGroup[]
   return [...groups.values()];
 }
 
-/** log10 error -> background colour, pale yellow (smallest) to dark red (largest). */
-function colour(err: number | null, low: number, high: number): string {
-  if (err === null) {
-    return '#e0e0e0';
-  }
-  const value = err > 0 ? Math.log10(err) : low;
-  const t = high > low ? Math.min(1, Math.max(0, (value - low) / (high - low))) : 0;
-  return `hsl(${Math.round(55 - 55 * t)}, 90%, ${Math.round(88 - 50 * t)}%)`;
+function paint(row: IDiffRow | null): string | undefined {
+  return row?.colour ? `background:${row.colour}` : undefined;
 }
 
 function shape(row: IDiffRow): string {
@@ -116,7 +126,7 @@ function header(data: IDiffData): HTMLElement {
   ]);
 }
 
-function strip(groups: IGroup[], low: number, high: number, onPick: (group: IGroup) => void): HTMLElement {
+function strip(groups: IGroup[], legendItems: ILegendItem[], onPick: (group: IGroup) => void): HTMLElement {
   const cells = groups.map(group => {
     const classes = ['jp-WorkbenchDiff-cell'];
     if (group.exceeding) {
@@ -128,27 +138,29 @@ function strip(groups: IGroup[], low: number, high: number, onPick: (group: IGro
     const cell = el('div', {
       class: classes.join(' '),
       title: `${group.label}: max abs err ${fmt(group.maxErr)}${group.exceeding ? `, ${group.exceeding} over tolerance` : ''}`,
-      style: `background:${colour(group.maxErr, low, high)}`
+      style: paint(group.worst)
     });
     cell.addEventListener('click', () => onPick(group));
     return cell;
   });
   const legend = el('div', { class: 'jp-WorkbenchDiff-legend' }, [
-    `log10 max abs err per layer: ${low.toFixed(1)} `,
-    el('span', { class: 'jp-WorkbenchDiff-scale' }),
-    ` ${high.toFixed(1)}`
+    'max abs err per layer against atol + rtol·max|ref|:',
+    ...legendItems.flatMap(item => [
+      el('span', { class: 'jp-WorkbenchDiff-swatch', style: `background:${item.colour}` }),
+      item.label
+    ])
   ]);
   return el('div', {}, [el('div', { class: 'jp-WorkbenchDiff-strip' }, cells), legend]);
 }
 
-function layerTable(groups: IGroup[], low: number, high: number): HTMLTableElement {
+function layerTable(groups: IGroup[]): HTMLTableElement {
   const head = el('tr', {}, ['layer', 'tensors', 'over tol.', 'max abs err', 'worst tensor'].map(t => el('th', {}, [t])));
   const rows = groups.map(group => {
     const tr = el('tr', { class: group.first ? 'jp-WorkbenchDiff-first' : group.exceeding ? 'jp-mod-exceeds' : undefined }, [
       el('td', {}, [group.first ? '▶ ' : '', group.label]),
       el('td', {}, [String(group.rows.length)]),
       el('td', {}, [group.exceeding ? String(group.exceeding) : '']),
-      el('td', { style: `background:${colour(group.maxErr, low, high)}` }, [fmt(group.maxErr)]),
+      el('td', { style: paint(group.worst) }, [fmt(group.maxErr)]),
       el('td', {}, [group.worst ? group.worst.reference || '(model)' : '-'])
     ]);
     tr.dataset.layer = group.label;
@@ -165,7 +177,7 @@ function tensorTable(data: IDiffData): HTMLElement {
       el('td', {}, [String(row.index)]),
       el('td', {}, [row.reference === row.candidate ? row.reference || '(model)' : `${row.reference} → ${row.candidate}`]),
       el('td', {}, [shape(row)]),
-      el('td', {}, [fmt(row.max_abs_err)]),
+      el('td', { style: paint(row) }, [fmt(row.max_abs_err)]),
       el('td', {}, [fmt(row.max_rel_err)]),
       el('td', {}, [typeof row.cosine === 'number' ? row.cosine.toFixed(6) : fmt(row.cosine)]),
       el('td', {}, [row.status])
@@ -179,13 +191,7 @@ function tensorTable(data: IDiffData): HTMLElement {
 
 export function renderDiff(node: HTMLElement, data: IDiffData): void {
   const groups = groupRows(data.rows, data.first_divergence?.index ?? null);
-  const logs = groups
-    .map(group => group.maxErr)
-    .filter((err): err is number => err !== null && err > 0 && Number.isFinite(err))
-    .map(Math.log10);
-  const low = logs.length ? Math.min(...logs) : 0;
-  const high = logs.length ? Math.max(...logs) : 0;
-  const table = layerTable(groups, low, high);
+  const table = layerTable(groups);
   const pick = (group: IGroup) => {
     table.querySelectorAll('tr.jp-mod-picked').forEach(tr => tr.classList.remove('jp-mod-picked'));
     const tr = [...table.querySelectorAll('tbody tr')].find(row => (row as HTMLElement).dataset.layer === group.label);
@@ -201,7 +207,7 @@ export function renderDiff(node: HTMLElement, data: IDiffData): void {
   }
   node.replaceChildren(
     header(data),
-    strip(groups, low, high, pick),
+    strip(groups, data.colour_legend ?? [], pick),
     el('div', { class: 'jp-WorkbenchDiff-scroll' }, [table]),
     tensorTable(data),
     ...unmatched

@@ -50,7 +50,9 @@ def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | 
     :class:`lab_server.Server`."""
     env = isolated_env(home, cache)
     env.update(env_extra or {})
-    # this checkout's build, found first: the user data dir comes before the environment's
+    # this checkout's build, found first: the user data dir comes before the environment's (in a
+    # virtualenv jupyter_core puts the environment's first unless told not to)
+    env["JUPYTER_PREFER_ENV_PATH"] = "0"
     labextensions = Path(env["JUPYTER_DATA_DIR"]) / "labextensions" / "@workbench"
     labextensions.mkdir(parents=True)
     (labextensions / "jupyterlab").symlink_to(BUILT, target_is_directory=True)

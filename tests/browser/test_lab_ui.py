@@ -18,6 +18,7 @@ import pytest
 
 from lab_browser import KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
 from lab_server import ROOT, write_cached_model
+from workbench.porting.formatting import colour_legend
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -54,7 +55,13 @@ def test_notebook_outputs_use_the_workbench_renderers(page):
         assert "First divergence: layers.2.0" in diff.inner_text()
         first = diff.query_selector_all("tbody tr.jp-WorkbenchDiff-first")
         assert [row.get_attribute("data-layer") for row in first][:1] == ["layers.2"]
-        assert len(diff.query_selector_all(".jp-WorkbenchDiff-strip .jp-WorkbenchDiff-cell")) == 7  # embed, 4 layers, head, model
+        strip = diff.query_selector_all(".jp-WorkbenchDiff-strip .jp-WorkbenchDiff-cell")
+        assert len(strip) == 7  # embed, 4 layers, head, model
+        # colours as Python decided them (workbench.porting.formatting.error_colour), carried in the bundle
+        swatches = [swatch.get_attribute("style") for swatch in diff.query_selector_all(".jp-WorkbenchDiff-swatch")]
+        assert swatches == [f"background:{colour}" for colour, _ in colour_legend()]
+        painted = {td.get_attribute("style") for td in diff.query_selector_all(".jp-WorkbenchDiff-tensors td[style]")}
+        assert len(painted) > 1 and {cell.get_attribute("style") for cell in strip} <= painted
         assert len(diff.query_selector_all(".jp-WorkbenchDiff-cell.jp-mod-first")) == 1
         tokens = page.wait_for_selector(".jp-OutputArea-output.jp-WorkbenchTokens", timeout=60_000)
         spans = tokens.query_selector_all(".jp-WorkbenchTokens-token")

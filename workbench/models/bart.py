@@ -589,19 +589,3 @@ class PegasusModel(BartModel):
 class PegasusForConditionalGeneration(BartForConditionalGeneration):
     config_class = PegasusConfig
     base_model_class = PegasusModel
-
-
-MODEL_TYPES = {
-    "bart": (BartConfig, {
-        "AutoModel": BartModel,
-        "AutoModelForSeq2SeqLM": BartForConditionalGeneration,
-        "AutoModelForSequenceClassification": BartForSequenceClassification,
-    }),
-    "mbart": (MBartConfig, {
-        "AutoModel": MBartModel,
-        "AutoModelForSeq2SeqLM": MBartForConditionalGeneration,
-        "AutoModelForSequenceClassification": MBartForSequenceClassification,
-    }),
-    "marian": (MarianConfig, {"AutoModel": MarianModel, "AutoModelForSeq2SeqLM": MarianMTModel}),
-    "pegasus": (PegasusConfig, {"AutoModel": PegasusModel, "AutoModelForSeq2SeqLM": PegasusForConditionalGeneration}),
-}

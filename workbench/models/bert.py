@@ -421,15 +421,3 @@ class BertForMultipleChoice(MultipleChoiceHead, BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self._build_head(config)
-
-
-MODEL_TYPES = {
-    "bert": (BertConfig, {
-        "AutoModel": BertModel,
-        "AutoModelForMaskedLM": BertForMaskedLM,
-        "AutoModelForSequenceClassification": BertForSequenceClassification,
-        "AutoModelForTokenClassification": BertForTokenClassification,
-        "AutoModelForQuestionAnswering": BertForQuestionAnswering,
-        "AutoModelForMultipleChoice": BertForMultipleChoice,
-    }),
-}

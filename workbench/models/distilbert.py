@@ -258,15 +258,3 @@ class DistilBertForMultipleChoice(DistilBertHeadMixin, MultipleChoiceHead, Disti
 
     def _score(self, out) -> torch.Tensor:
         return self._first_token_logits(out)
-
-
-MODEL_TYPES = {
-    "distilbert": (DistilBertConfig, {
-        "AutoModel": DistilBertModel,
-        "AutoModelForMaskedLM": DistilBertForMaskedLM,
-        "AutoModelForSequenceClassification": DistilBertForSequenceClassification,
-        "AutoModelForTokenClassification": DistilBertForTokenClassification,
-        "AutoModelForQuestionAnswering": DistilBertForQuestionAnswering,
-        "AutoModelForMultipleChoice": DistilBertForMultipleChoice,
-    }),
-}

@@ -323,14 +323,3 @@ class GPT2ForQuestionAnswering(_GPT2Head):
         if start_positions is not None and end_positions is not None:
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
-
-
-MODEL_TYPES = {
-    "gpt2": (GPT2Config, {
-        "AutoModel": GPT2Model,
-        "AutoModelForCausalLM": GPT2LMHeadModel,
-        "AutoModelForSequenceClassification": GPT2ForSequenceClassification,
-        "AutoModelForTokenClassification": GPT2ForTokenClassification,
-        "AutoModelForQuestionAnswering": GPT2ForQuestionAnswering,
-    }),
-}

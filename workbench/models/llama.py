@@ -405,22 +405,3 @@ class Qwen2ForCausalLM(LlamaForCausalLM):
 class Qwen2ForSequenceClassification(LlamaForSequenceClassification):
     config_class = Qwen2Config
     base_model_class = Qwen2Model
-
-
-MODEL_TYPES = {
-    "llama": (LlamaConfig, {
-        "AutoModel": LlamaModel,
-        "AutoModelForCausalLM": LlamaForCausalLM,
-        "AutoModelForSequenceClassification": LlamaForSequenceClassification,
-    }),
-    "mistral": (MistralConfig, {
-        "AutoModel": MistralModel,
-        "AutoModelForCausalLM": MistralForCausalLM,
-        "AutoModelForSequenceClassification": MistralForSequenceClassification,
-    }),
-    "qwen2": (Qwen2Config, {
-        "AutoModel": Qwen2Model,
-        "AutoModelForCausalLM": Qwen2ForCausalLM,
-        "AutoModelForSequenceClassification": Qwen2ForSequenceClassification,
-    }),
-}

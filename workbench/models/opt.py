@@ -287,13 +287,3 @@ class OPTForQuestionAnswering(_OPTHead):
             loss = span_loss(start_logits, end_logits, start_positions, end_positions)
         return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions),
                             return_dict)
-
-
-MODEL_TYPES = {
-    "opt": (OPTConfig, {
-        "AutoModel": OPTModel,
-        "AutoModelForCausalLM": OPTForCausalLM,
-        "AutoModelForSequenceClassification": OPTForSequenceClassification,
-        "AutoModelForQuestionAnswering": OPTForQuestionAnswering,
-    }),
-}

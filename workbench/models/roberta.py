@@ -192,26 +192,3 @@ class XLMRobertaForQuestionAnswering(RobertaForQuestionAnswering):
 
 class XLMRobertaForMultipleChoice(RobertaForMultipleChoice):
     config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
-
-
-def _heads(base, masked_lm, sequence, token, question, choice) -> dict[str, type]:
-    return {
-        "AutoModel": base,
-        "AutoModelForMaskedLM": masked_lm,
-        "AutoModelForSequenceClassification": sequence,
-        "AutoModelForTokenClassification": token,
-        "AutoModelForQuestionAnswering": question,
-        "AutoModelForMultipleChoice": choice,
-    }
-
-
-MODEL_TYPES = {
-    "roberta": (RobertaConfig, _heads(
-        RobertaModel, RobertaForMaskedLM, RobertaForSequenceClassification, RobertaForTokenClassification,
-        RobertaForQuestionAnswering, RobertaForMultipleChoice,
-    )),
-    "xlm-roberta": (XLMRobertaConfig, _heads(
-        XLMRobertaModel, XLMRobertaForMaskedLM, XLMRobertaForSequenceClassification,
-        XLMRobertaForTokenClassification, XLMRobertaForQuestionAnswering, XLMRobertaForMultipleChoice,
-    )),
-}

@@ -580,14 +580,3 @@ class UMT5ForConditionalGeneration(T5ForConditionalGeneration):
 
 class UMT5EncoderModel(T5EncoderModel):
     config_class = UMT5Config
-
-
-def _heads(model, lm, encoder) -> dict:
-    return {"AutoModel": model, "AutoModelForSeq2SeqLM": lm, "AutoModelForTextEncoding": encoder}
-
-
-MODEL_TYPES = {
-    "t5": (T5Config, _heads(T5Model, T5ForConditionalGeneration, T5EncoderModel)),
-    "mt5": (MT5Config, _heads(MT5Model, MT5ForConditionalGeneration, MT5EncoderModel)),
-    "umt5": (UMT5Config, _heads(UMT5Model, UMT5ForConditionalGeneration, UMT5EncoderModel)),
-}

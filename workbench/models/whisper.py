@@ -221,7 +221,6 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, labels=None, use_cache=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
         if labels is not None:
-            use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         out = self.model(input_features, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
@@ -230,11 +229,3 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
         logits = self.proj_out(out.last_hidden_state)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(Seq2SeqLMOutput(loss, logits, **_seq2seq_fields(out)), return_dict)
-
-
-MODEL_TYPES = {
-    "whisper": (WhisperConfig, {
-        "AutoModel": WhisperModel,
-        "AutoModelForSpeechSeq2Seq": WhisperForConditionalGeneration,
-    }),
-}

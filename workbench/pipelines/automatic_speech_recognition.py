@@ -31,7 +31,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     def __init__(self, model, tokenizer=None, *, feature_extractor=None, **kwargs: Any) -> None:
         if feature_extractor is None:
             raise ValueError("The automatic-speech-recognition pipeline needs a feature extractor: pass "
-                             "feature_extractor= (a folder with preprocessor_config.json, or an instance).")
+                             "feature_extractor= (an instance, or a folder with processor_config.json or preprocessor_config.json).")
         if tokenizer is None:
             raise ValueError("The automatic-speech-recognition pipeline needs the model's tokenizer: pass tokenizer=.")
         self.feature_extractor = feature_extractor

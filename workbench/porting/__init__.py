@@ -15,8 +15,8 @@ Pieces, for finer control: :func:`capture` / :class:`ActivationCapture` (forward
 
 from .align import Alignment, align, module_kind
 from .capture import ActivationCapture, Leaf, ModuleCall, TensorStats, capture, tensor_leaves
-from .diff import DiffRow, compare, compare_captures, error_metrics
-from .report import MIME_TYPE, DiffReport
+from .diff import compare, compare_captures, error_metrics
+from .report import MIME_TYPE, DiffReport, DiffRow
 
 __all__ = [
     "ActivationCapture", "Alignment", "DiffReport", "DiffRow", "Leaf", "MIME_TYPE", "ModuleCall", "TensorStats",

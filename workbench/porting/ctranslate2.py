@@ -147,8 +147,6 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
     Face folder that ``WhisperForConditionalGeneration``, ``AutoTokenizer`` and
     ``AutoFeatureExtractor`` load (and transformers too). Written next to ``output`` and renamed
     into place."""
-    from ..models.whisper import WhisperConfig, WhisperForConditionalGeneration
-    from ..processing import WhisperFeatureExtractor
     from ..tokenization import AutoTokenizer
 
     source = Path(source)
@@ -161,12 +159,25 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
                               "reads Whisper models only.")
     ct2_config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(str(source))
-    variables = model_file.variables
     special = {name: tokenizer.convert_tokens_to_ids(name) for name in
                ("<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>")}
-    multilingual = bool(ct2_config.get("lang_ids"))
+    config = _whisper_config(model_file.variables, ct2_config, special, dtype)
+    model = _whisper_model(source, model_file.variables, config, dtype)
+    model.generation_config.update(
+        decoder_start_token_id=config.decoder_start_token_id, bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, max_length=config.max_target_positions,
+        suppress_tokens=config.suppress_tokens, begin_suppress_tokens=config.begin_suppress_tokens,
+        no_timestamps_token_id=special["<|notimestamps|>"], is_multilingual=bool(ct2_config.get("lang_ids")),
+        alignment_heads=ct2_config.get("alignment_heads"))
+    return _write_folder(source, Path(output), model, tokenizer)
+
+
+def _whisper_config(variables: dict[str, torch.Tensor], ct2_config: dict, special: dict[str, int], dtype: torch.dtype):
+    """The ``WhisperConfig`` the tensors' shapes and CTranslate2's ``config.json`` describe."""
+    from ..models.whisper import WhisperConfig
+
     embeddings = variables["decoder/embeddings/weight"]
-    config = WhisperConfig(
+    return WhisperConfig(
         vocab_size=embeddings.shape[0], d_model=embeddings.shape[1],
         num_mel_bins=variables["encoder/conv1/weight"].shape[1],
         encoder_layers=_count_layers(variables, "encoder"), decoder_layers=_count_layers(variables, "decoder"),
@@ -181,6 +192,12 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
         suppress_tokens=ct2_config.get("suppress_ids"), begin_suppress_tokens=ct2_config.get("suppress_ids_begin"),
         architectures=["WhisperForConditionalGeneration"], dtype=str(dtype).removeprefix("torch."),
     )
+
+
+def _whisper_model(source: Path, variables: dict[str, torch.Tensor], config, dtype: torch.dtype):
+    """A ``WhisperForConditionalGeneration`` holding the converted tensors; every weight filled."""
+    from ..models.whisper import WhisperForConditionalGeneration
+
     model = WhisperForConditionalGeneration.from_config(config)
     state = {key: value.to(dtype) for key, value in whisper_state_dict(variables).items()}
     missing_keys, unexpected = model.load_state_dict(state, strict=False)
@@ -189,14 +206,15 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
         raise CheckpointError(f"{source}/model.bin does not fill a Whisper model: missing {missing_keys[:5]}, "
                               f"unexpected {unexpected[:5]}.")
     model.tie_weights()
-    model.generation_config.update(
-        decoder_start_token_id=config.decoder_start_token_id, bos_token_id=config.bos_token_id,
-        eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, max_length=config.max_target_positions,
-        suppress_tokens=config.suppress_tokens, begin_suppress_tokens=config.begin_suppress_tokens,
-        no_timestamps_token_id=special["<|notimestamps|>"], is_multilingual=multilingual,
-        alignment_heads=ct2_config.get("alignment_heads"))
+    return model
 
-    output = Path(output)
+
+def _write_folder(source: Path, output: Path, model, tokenizer) -> Path:
+    """Model, tokenizer (as Whisper's tokenizer class) and feature extractor, written beside
+    ``output`` and renamed into place."""
+    from ..processing import WhisperFeatureExtractor
+
+    config = model.config
     output.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{output.name}-", dir=output.parent))
     try:

@@ -14,9 +14,7 @@ relative part scaled by the reference tensor's largest value), or when the shape
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,56 +22,8 @@ from torch import nn
 
 from .align import AlignSpec, Alignment
 from .align import align as align_calls
-from .capture import Leaf, ModuleCall, ModuleFilter, TensorStats, _as_float64, capture
-from .report import DiffReport
-
-DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_REL_FLOOR = 1e-5, 1e-4, 1e-6
-
-
-@dataclass
-class DiffRow:
-    """One reference tensor and its candidate counterpart."""
-
-    index: int  # position in the reference's execution order
-    reference: str  # leaf path in the reference ("model.layers.3.self_attn[0]")
-    candidate: str  # leaf path in the candidate
-    reference_module: str  # module call key in the reference ("model.layers.3.self_attn")
-    candidate_module: str
-    reference_type: str  # class names
-    candidate_type: str
-    reference_shape: list[int]
-    candidate_shape: list[int]
-    reference_dtype: str
-    candidate_dtype: str
-    status: str  # "ok", "reshaped" (same number of values, compared flat) or "shape_mismatch"
-    max_abs_err: float | None
-    max_rel_err: float | None
-    mean_abs_err: float | None
-    cosine: float | None
-    input_max_abs_err: float | None  # error of the first tensor argument, None when not comparable
-    input_ref_absmax: float | None
-    reference_stats: TensorStats
-    candidate_stats: TensorStats
-    truncated: bool = False  # errors cover only the first max_elements values
-
-    @property
-    def name(self) -> str:
-        return self.reference
-
-    def exceeds(self, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> bool:
-        """Whether the error is above ``atol + rtol * max|ref|`` (a shape mismatch always is)."""
-        if self.max_abs_err is None:
-            return True
-        return not self.max_abs_err <= atol + rtol * self.reference_stats.absmax  # NaN exceeds too
-
-    def input_exceeds(self, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> bool:
-        """Whether the module's first input already differed (False when unknown)."""
-        if self.input_max_abs_err is None:
-            return False
-        return not self.input_max_abs_err <= atol + rtol * (self.input_ref_absmax or 0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+from .capture import Leaf, ModuleCall, ModuleFilter, _as_float64, capture
+from .report import DEFAULT_ATOL, DEFAULT_REL_FLOOR, DEFAULT_RTOL, DiffReport, DiffRow
 
 
 def error_metrics(reference: torch.Tensor, candidate: torch.Tensor, rel_floor: float = DEFAULT_REL_FLOOR) -> dict:

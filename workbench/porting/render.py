@@ -1,23 +1,19 @@
 """HTML view of a :class:`~workbench.porting.report.DiffReport`: summary, an inline SVG heatmap
-of log10 max abs error per layer, and a table whose rows open onto the stats of both tensors.
+of max abs error per layer (coloured by :func:`~workbench.porting.formatting.error_colour`), and
+a table whose rows open onto the stats of both tensors.
 Self-contained: inline styles, no JavaScript, no plotting library."""
 
 from __future__ import annotations
 
-import math
 from html import escape
 from typing import TYPE_CHECKING
 
-from .report import _display_name, _shape_text, _unmatched_lines, fmt, layer_grid
+from .formatting import colour_legend, display_name, fmt, layer_grid, row_colour, shape_text, unmatched_lines
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .diff import DiffRow
-    from .report import DiffReport
+    from .report import DiffReport, DiffRow
 
 CELL = 14  # heatmap cell size, px
-ZERO, BROKEN = "#eeeeee", "#6a1b9a"  # exactly equal; NaN/inf or shapes differ
-WITHIN = ((232, 245, 233), (67, 160, 71))  # light -> darker green, 8 decades below atol -> atol
-ABOVE = ((255, 235, 59), (183, 28, 28))  # yellow -> dark red, just above -> 6 decades above atol
 
 STYLE = """
 .wb-diff{font-family:system-ui,sans-serif;font-size:12px}
@@ -29,24 +25,6 @@ STYLE = """
 .wb-diff .sw{display:inline-block;width:12px;height:12px;margin:0 3px 0 8px;vertical-align:middle}
 .wb-diff details table{margin:2px 0}
 """
-
-
-def _mix(low: tuple, high: tuple, t: float) -> str:
-    t = min(1.0, max(0.0, t))
-    return "#" + "".join(f"{round(a + (b - a) * t):02x}" for a, b in zip(low, high))
-
-
-def error_colour(row: "DiffRow", atol: float, rtol: float) -> str:
-    """Green shades within the tolerance, yellow to red above it, by log10 of max abs error."""
-    err = row.max_abs_err
-    if err is None or not math.isfinite(err):
-        return BROKEN
-    if err == 0.0:
-        return ZERO
-    scale = math.log10(err) - math.log10(max(atol, 1e-300))
-    if row.exceeds(atol, rtol):
-        return _mix(*ABOVE, scale / 6)
-    return _mix(*WITHIN, (scale + 8) / 8)
 
 
 def heatmap_svg(report: "DiffReport") -> str:
@@ -70,16 +48,14 @@ def heatmap_svg(report: "DiffReport") -> str:
                 continue
             tip = f"{row.reference}: max abs err {fmt(row.max_abs_err)}, max rel err {fmt(row.max_rel_err)}"
             parts.append(f'<rect x="{label_width + column * CELL}" y="{y}" width="{CELL - 1}" height="{CELL - 1}" '
-                         f'fill="{error_colour(row, report.atol, report.rtol)}"><title>{escape(tip)}</title></rect>')
+                         f'fill="{row_colour(row, report.atol, report.rtol)}"><title>{escape(tip)}</title></rect>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _legend(atol: float) -> str:
-    swatches = [(ZERO, "equal"), (_mix(*WITHIN, 0.0), f"{atol * 1e-8:.0e}"), (_mix(*WITHIN, 1.0), f"{atol:.0e} (atol)"),
-                (_mix(*ABOVE, 0.0), "above tolerance"), (_mix(*ABOVE, 1.0), f"{atol * 1e6:.0e}"),
-                (BROKEN, "NaN/inf or shapes differ")]
-    return "".join(f'<span class="sw" style="background:{colour}"></span>{escape(text)}' for colour, text in swatches)
+def _legend() -> str:
+    return "".join(f'<span class="sw" style="background:{colour}"></span>{escape(text)}'
+                   for colour, text in colour_legend())
 
 
 def _stats_table(row: "DiffRow") -> str:
@@ -109,10 +85,10 @@ def _table(report: "DiffReport") -> str:
             f"{row.reference_type} / {row.candidate_type}"
         dtypes = row.reference_dtype if row.candidate_dtype == row.reference_dtype else \
             f"{row.reference_dtype} / {row.candidate_dtype}"
-        colour = error_colour(row, report.atol, report.rtol)
+        colour = row_colour(row, report.atol, report.rtol)
         lines.append(
-            f"<tr{mark}><td class=\"num\">{row.index}</td><td class=\"mod\">{escape(_display_name(row))}{note}</td>"
-            f"<td>{escape(types)}</td><td>{escape(_shape_text(row))}</td><td>{escape(dtypes)}</td>"
+            f"<tr{mark}><td class=\"num\">{row.index}</td><td class=\"mod\">{escape(display_name(row))}{note}</td>"
+            f"<td>{escape(types)}</td><td>{escape(shape_text(row))}</td><td>{escape(dtypes)}</td>"
             f'<td class="num" style="background:{colour}">{fmt(row.max_abs_err)}</td>'
             f'<td class="num">{fmt(row.max_rel_err)}</td><td class="num">{fmt(row.mean_abs_err)}</td>'
             f'<td class="num">{fmt(row.cosine)}</td><td>{_stats_table(row)}</td></tr>')
@@ -122,8 +98,8 @@ def _table(report: "DiffReport") -> str:
 
 def report_html(report: "DiffReport") -> str:
     header = "<br>".join(escape(line) for line in report._header())
-    unmatched = "<br>".join(escape(line) for line in _unmatched_lines(report.unmatched_reference,
+    unmatched = "<br>".join(escape(line) for line in unmatched_lines(report.unmatched_reference,
                                                                       report.unmatched_candidate))
     return (f'<div class="wb-diff"><style>{STYLE}</style><div>{header}</div>'
-            f"<div>{heatmap_svg(report)}</div><div>{_legend(report.atol)}</div>"
+            f"<div>{heatmap_svg(report)}</div><div>{_legend()}</div>"
             f"{_table(report)}<div>{unmatched}</div></div>")

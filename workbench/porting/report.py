@@ -1,11 +1,14 @@
-"""The result of an activation diff: rows, the first divergence, and JSON / HTML / text views.
+"""The result of an activation diff: :class:`DiffRow` per tensor pair, :class:`DiffReport` over
+them (the first divergence, and JSON / HTML / text views).
 
 In a notebook a :class:`DiffReport` displays itself through ``_repr_mimebundle_``:
 ``application/vnd.workbench.activation-diff+json`` (the JSON below, for the diff widget),
-``text/html`` (a table and an inline SVG heatmap of log10 error per layer, no JavaScript) and
-``text/plain`` (a compact table). The same numbers appear in all three, formatted ``%.3e``.
+``text/html`` (a table and an inline SVG heatmap of the error per layer, no JavaScript) and
+``text/plain`` (a compact table). The same numbers appear in all three, formatted ``%.3e``, and
+every heatmap colours a row by :func:`~workbench.porting.formatting.error_colour`; the JSON carries
+those colours so the JupyterLab renderer paints them as they are.
 
-JSON (``to_json``), schema ``workbench.activation-diff`` version 1::
+JSON (``to_json``), schema ``workbench.activation-diff`` version 2 (version 1 had no colours)::
 
     {"schema": "workbench.activation-diff", "version": 1,
      "reference": {"type": "LlamaForCausalLM"}, "candidate": {"type": ...},
@@ -17,8 +20,10 @@ JSON (``to_json``), schema ``workbench.activation-diff`` version 1::
                "reference_dtype", "candidate_dtype", "status", "max_abs_err", "max_rel_err",
                "mean_abs_err", "cosine", "input_max_abs_err", "input_ref_absmax", "exceeds",
                "truncated", "reference_stats": {numel, mean, std, min, max, norm, nan, inf},
-               "candidate_stats": {...}}, ...],
-     "unmatched": {"reference": [leaf paths], "candidate": [leaf paths]}}
+               "candidate_stats": {...},
+               "tolerance_ratio": max_abs_err / (atol + rtol * max|ref|), "colour": "#rrggbb"}, ...],
+     "unmatched": {"reference": [leaf paths], "candidate": [leaf paths]},
+     "colour_legend": [{"colour": "#eeeeee", "label": "equal"}, ...]}
 
 Numbers that are not finite are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (so the
 JSON parses in a browser); errors are null where shapes differ.
@@ -26,53 +31,84 @@ JSON parses in a browser); errors are null where shapes differ.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
-import math
 import os
-import re
-from typing import TYPE_CHECKING, Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterator
 
 from ..io import atomic_write_text
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .diff import DiffRow
+from .capture import TensorStats
+from .formatting import (colour_legend, display_name, fmt, json_safe, row_colour, rows_to_show, shape_text,
+                         tolerance_ratio, unmatched_lines)
+from .render import report_html
 
 MIME_TYPE = "application/vnd.workbench.activation-diff+json"
 SCHEMA = "workbench.activation-diff"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_REL_FLOOR = 1e-5, 1e-4, 1e-6
 
 
-def fmt(value: float | None) -> str:
-    """How every view prints a number: ``1.234e-05``; ``-`` for none."""
-    if value is None:
-        return "-"
-    return f"{value:.3e}"
+@dataclass
+class DiffRow:
+    """One reference tensor and its candidate counterpart."""
 
+    index: int  # position in the reference's execution order
+    reference: str  # leaf path in the reference ("model.layers.3.self_attn[0]")
+    candidate: str  # leaf path in the candidate
+    reference_module: str  # module call key in the reference ("model.layers.3.self_attn")
+    candidate_module: str
+    reference_type: str  # class names
+    candidate_type: str
+    reference_shape: list[int]
+    candidate_shape: list[int]
+    reference_dtype: str
+    candidate_dtype: str
+    status: str  # "ok", "reshaped" (same number of values, compared flat) or "shape_mismatch"
+    max_abs_err: float | None
+    max_rel_err: float | None
+    mean_abs_err: float | None
+    cosine: float | None
+    input_max_abs_err: float | None  # error of the first tensor argument, None when not comparable
+    input_ref_absmax: float | None
+    reference_stats: TensorStats
+    candidate_stats: TensorStats
+    truncated: bool = False  # errors cover only the first max_elements values
 
-def json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    return value
+    @property
+    def name(self) -> str:
+        return self.reference
 
+    def bound(self, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> float:
+        """The tolerance this row's max abs error is held to: ``atol + rtol * max|ref|``."""
+        return atol + rtol * self.reference_stats.absmax
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return json_number(value)
+    def exceeds(self, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> bool:
+        """Whether the error is above :meth:`bound` (a shape mismatch always is)."""
+        if self.max_abs_err is None:
+            return True
+        return not self.max_abs_err <= self.bound(atol, rtol)  # NaN exceeds too
+
+    def input_exceeds(self, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> bool:
+        """Whether the module's first input already differed (False when unknown)."""
+        if self.input_max_abs_err is None:
+            return False
+        return not self.input_max_abs_err <= atol + rtol * (self.input_ref_absmax or 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class DiffReport:
     """Per-tensor errors between a reference and a candidate model, in the reference's execution
     order (modules as they return: children before their parent).
 
-    ``report.rows`` are :class:`~workbench.porting.diff.DiffRow` dataclasses; ``report["lm_head"]``
+    ``report.rows`` are :class:`DiffRow` dataclasses; ``report["lm_head"]``
     finds one by path; ``report.first_divergence()`` is where the error enters.
     """
 
-    def __init__(self, rows: list["DiffRow"], *, atol: float, rtol: float, rel_floor: float, align: str,
+    def __init__(self, rows: list[DiffRow], *, atol: float, rtol: float, rel_floor: float, align: str,
                  reference_type: str, candidate_type: str, unmatched_reference: list[str] | None = None,
                  unmatched_candidate: list[str] | None = None) -> None:
         self.rows = rows
@@ -88,12 +124,12 @@ class DiffReport:
     def _tolerances(self, atol: float | None, rtol: float | None) -> tuple[float, float]:
         return (self.atol if atol is None else atol), (self.rtol if rtol is None else rtol)
 
-    def exceeding(self, atol: float | None = None, rtol: float | None = None) -> list["DiffRow"]:
+    def exceeding(self, atol: float | None = None, rtol: float | None = None) -> list[DiffRow]:
         """Rows whose error is above ``atol + rtol * max|ref|`` (the report's tolerances by default)."""
         atol, rtol = self._tolerances(atol, rtol)
         return [row for row in self.rows if row.exceeds(atol, rtol)]
 
-    def first_divergence(self, atol: float | None = None, rtol: float | None = None) -> "DiffRow | None":
+    def first_divergence(self, atol: float | None = None, rtol: float | None = None) -> DiffRow | None:
         """The first row, in execution order, whose output exceeds the tolerance while the module's
         first input did not: the module where the error enters. A module whose input already
         differed (``o_proj`` after a wrong rotation inside ``self_attn``) is passed over for the
@@ -109,7 +145,7 @@ class DiffReport:
         errors = [row.max_abs_err for row in self.rows if row.max_abs_err is not None]
         return max(errors, default=0.0)
 
-    def __getitem__(self, path: str) -> "DiffRow":
+    def __getitem__(self, path: str) -> DiffRow:
         for row in self.rows:
             if row.reference == path or row.candidate == path:
                 return row
@@ -118,7 +154,7 @@ class DiffReport:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self) -> Iterator["DiffRow"]:
+    def __iter__(self) -> Iterator[DiffRow]:
         return iter(self.rows)
 
     # --- JSON -----------------------------------------------------------------------------
@@ -129,8 +165,10 @@ class DiffReport:
         for row in self.rows:
             data = row.to_dict()
             data["exceeds"] = row.exceeds(self.atol, self.rtol)
+            data["tolerance_ratio"] = tolerance_ratio(row.max_abs_err, row.bound(self.atol, self.rtol))
+            data["colour"] = row_colour(row, self.atol, self.rtol)  # formatting.error_colour: one rule for every view
             rows.append(data)
-        return _json_safe({
+        return json_safe({
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
             "reference": {"type": self.reference_type},
@@ -144,6 +182,7 @@ class DiffReport:
             "summary": {"rows": len(self.rows), "exceeding": len(self.exceeding()), "max_abs_err": self.max_abs_err},
             "rows": rows,
             "unmatched": {"reference": self.unmatched_reference, "candidate": self.unmatched_candidate},
+            "colour_legend": [{"colour": colour, "label": label} for colour, label in colour_legend()],
         })
 
     def to_json(self, indent: int | None = None) -> str:
@@ -171,9 +210,9 @@ class DiffReport:
         divergence and ``!`` other rows past the tolerance. Long reports keep the start, the rows
         around the first divergence and the end."""
         first = self.first_divergence()
-        shown = _rows_to_show(len(self.rows), first.index if first else None, max_rows)
-        names = [_display_name(row) for row in self.rows]
-        shapes = [_shape_text(row) for row in self.rows]
+        shown = rows_to_show(len(self.rows), first.index if first else None, max_rows)
+        names = [display_name(row) for row in self.rows]
+        shapes = [shape_text(row) for row in self.rows]
         name_width = max([len("module")] + [len(names[i]) for i in shown])
         shape_width = max([len("shape")] + [len(shapes[i]) for i in shown])
         lines = self._header()
@@ -189,7 +228,7 @@ class DiffReport:
             previous = i
         if previous != len(self.rows) - 1:
             lines.append(f"   ... {len(self.rows) - previous - 1} rows ...")
-        lines += _unmatched_lines(self.unmatched_reference, self.unmatched_candidate)
+        lines += unmatched_lines(self.unmatched_reference, self.unmatched_candidate)
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -205,8 +244,6 @@ class DiffReport:
 
     def to_html(self) -> str:
         """A self-contained fragment: summary, SVG heatmap, table with per-row stats (no JavaScript)."""
-        from .render import report_html  # only when a report is shown as HTML
-
         return report_html(self)
 
     def save_html(self, path: str | os.PathLike) -> None:
@@ -222,60 +259,3 @@ class DiffReport:
         if exclude:
             bundle = {key: value for key, value in bundle.items() if key not in exclude}
         return bundle
-
-
-def _display_name(row: "DiffRow") -> str:
-    name = row.reference or "(model)"
-    return name if row.candidate == row.reference else f"{name} -> {row.candidate or '(model)'}"
-
-
-def _shape_text(row: "DiffRow") -> str:
-    ref = "x".join(map(str, row.reference_shape)) or "scalar"
-    if row.candidate_shape == row.reference_shape:
-        return ref
-    return f"{ref} vs {'x'.join(map(str, row.candidate_shape)) or 'scalar'}"
-
-
-def _rows_to_show(count: int, focus: int | None, max_rows: int) -> list[int]:
-    if count <= max_rows:
-        return list(range(count))
-    quarter = max(1, max_rows // 4)
-    shown = set(range(min(count, 2 * quarter))) | set(range(count - quarter, count))
-    if focus is not None:
-        shown |= set(range(max(0, focus - quarter // 2), min(count, focus + quarter // 2 + 1)))
-    return sorted(shown)
-
-
-def _unmatched_lines(reference: list[str], candidate: list[str], show: int = 5) -> list[str]:
-    lines = []
-    for side, paths in (("reference", reference), ("candidate", candidate)):
-        if paths:
-            more = f", ... ({len(paths) - show} more)" if len(paths) > show else ""
-            lines.append(f"unmatched in {side}: {', '.join(p or '(model)' for p in paths[:show])}{more}")
-    return lines
-
-
-_NUMBERED = re.compile(r"^(.*?)\.(\d+)(?=$|[.\[#<])(.*)$")
-
-
-def layer_grid(rows: list["DiffRow"]) -> tuple[list[str], list[int], dict[tuple[str, int], "DiffRow"]]:
-    """Rows whose path has a layer number (``model.layers.3.mlp``), as a grid: row labels
-    (``mlp``, with the part before the number when there are several stacks), layer numbers, and
-    ``(label, layer) -> row``. Without numbered paths, one strip of all rows in order."""
-    parsed = [(row, _NUMBERED.match(row.reference)) for row in rows]
-    parsed = [(row, match) for row, match in parsed if match]
-    if not parsed:
-        cells = {("modules", i): row for i, row in enumerate(rows)}
-        return ["modules"], list(range(len(rows))), cells
-    stacks = {match.group(1) for _, match in parsed}
-    labels: list[str] = []
-    cells = {}
-    for row, match in parsed:
-        stack, layer, rest = match.group(1), int(match.group(2)), match.group(3).lstrip(".")
-        label = rest or "(layer output)"
-        if len(stacks) > 1:
-            label = f"{stack}.*.{rest}" if rest else f"{stack}.*"
-        if label not in labels:
-            labels.append(label)
-        cells.setdefault((label, layer), row)
-    return labels, sorted({layer for _, layer in cells}), cells

@@ -1,15 +1,16 @@
-"""``AutoFeatureExtractor``: the feature extractor a folder or Hub repo names in its
-``preprocessor_config.json`` (``feature_extractor_type``), else the one of its model type."""
+"""``AutoFeatureExtractor``: the feature extractor a folder or Hub repo names (``feature_extractor_type``
+in processor_config.json's ``feature_extractor`` entry or in preprocessor_config.json), else the one
+of its model type."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from ..errors import UnsupportedModelError
-from ..hub import HubOptions, resolve_file
-from .base import load_processor_dict
+from ..hub import HubOptions
+from ..tokenization.loading import read_model_type
+from .files import load_part_dict
 from .whisper import WhisperFeatureExtractor
 
 FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor,)}
@@ -23,17 +24,13 @@ class AutoFeatureExtractor:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):
         options = HubOptions.pop_from(dict(kwargs))
-        values = load_processor_dict(pretrained_model_name_or_path, options)
+        values = load_part_dict(pretrained_model_name_or_path, options, "feature_extractor")
         name = values.get("feature_extractor_type")
         if name is None:  # older files: go by the model's config
-            config = resolve_file(pretrained_model_name_or_path, "config.json", options, required=False)
-            model_type = None
-            if config is not None:
-                with open(config, encoding="utf-8") as handle:
-                    model_type = json.load(handle).get("model_type")
+            model_type = read_model_type(pretrained_model_name_or_path, options)
             if model_type not in BY_MODEL_TYPE:
                 raise UnsupportedModelError(
-                    f"{pretrained_model_name_or_path}: preprocessor_config.json names no feature_extractor_type and "
+                    f"{pretrained_model_name_or_path}: the feature extractor settings name no feature_extractor_type and "
                     f"the model type {model_type!r} has no feature extractor in workbench (it has: "
                     f"{', '.join(sorted(FEATURE_EXTRACTORS))}).")
             return BY_MODEL_TYPE[model_type].from_pretrained(pretrained_model_name_or_path, **kwargs)

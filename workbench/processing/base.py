@@ -1,5 +1,6 @@
-"""What every feature extractor shares: the ``BatchFeature`` it returns and loading/saving of
-``preprocessor_config.json`` (local folders and Hub repos, like every ``from_pretrained``)."""
+"""What every feature extractor shares: the ``BatchFeature`` it returns, loading its settings from
+either layout (see ``files.py``) and saving them as ``preprocessor_config.json``, as transformers 5
+saves a bare feature extractor (a processor nests them in processor_config.json instead)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from ..hub import HubOptions, resolve_file
+from ..hub import HubOptions
 from ..io import atomic_write_text
-
-PROCESSOR_CONFIG = "preprocessor_config.json"
+from .files import PREPROCESSOR_CONFIG, load_part_dict
 
 
 class BatchFeature(dict):
@@ -66,9 +65,10 @@ class FeatureExtractionMixin:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):
-        """Read ``preprocessor_config.json`` of a folder or Hub repo; keyword arguments override it."""
+        """Read the settings of a folder, Hub repo or JSON file: the ``feature_extractor`` entry of
+        processor_config.json (transformers 5), else preprocessor_config.json. Keyword arguments override them."""
         options = HubOptions.pop_from(kwargs)
-        values = load_processor_dict(pretrained_model_name_or_path, options)
+        values = load_part_dict(pretrained_model_name_or_path, options, "feature_extractor")
         return cls(**{**values, **kwargs})
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,21 +82,10 @@ class FeatureExtractionMixin:
         if os.path.isfile(save_directory):
             raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
         os.makedirs(save_directory, exist_ok=True)
-        path = os.path.join(save_directory, PROCESSOR_CONFIG)
+        path = os.path.join(save_directory, PREPROCESSOR_CONFIG)
         atomic_write_text(path, self.to_json_string())
         return [path]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
 
-
-def load_processor_dict(path_or_repo: str | os.PathLike, options: HubOptions | None = None) -> dict[str, Any]:
-    path = resolve_file(path_or_repo, PROCESSOR_CONFIG, options)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            values = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path} is not valid JSON ({error}): fix or re-save it with save_pretrained.") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path} must hold a JSON object of settings, not {type(values).__name__}.")
-    return values

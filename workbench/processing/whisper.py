@@ -62,6 +62,8 @@ class WhisperFeatureExtractor(FeatureExtractionMixin):
     model_input_names = ["input_features"]
 
     def __init__(self, **kwargs: Any) -> None:
+        for derived in ("mel_filters", "window"):  # older saves wrote them; they follow from the settings
+            kwargs.pop(derived, None)
         super().__init__(**kwargs)
         self.n_samples = self.chunk_length * self.sampling_rate
         self.nb_max_frames = self.n_samples // self.hop_length

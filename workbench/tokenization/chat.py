@@ -35,25 +35,13 @@ _NO_TEMPLATE = (
 )
 
 
-def apply_chat_template(
-    tokenizer,
-    conversation,
-    tools: list | None = None,
-    documents: list[dict] | None = None,
-    chat_template: str | None = None,
-    add_generation_prompt: bool = False,
-    continue_final_message: bool | str = False,
-    tokenize: bool = True,
-    padding=False,
-    truncation: bool = False,
-    max_length: int | None = None,
-    return_tensors: str | None = None,
-    return_dict: bool = True,
-    return_assistant_tokens_mask: bool = False,
-    tokenizer_kwargs: dict | None = None,
-    sanitize_control_tokens: bool = False,
-    **template_kwargs,
-):
+def apply_chat_template(tokenizer, conversation, tools: list | None = None, documents: list[dict] | None = None,
+                        chat_template: str | None = None, add_generation_prompt: bool = False,
+                        continue_final_message: bool | str = False, tokenize: bool = True, padding=False,
+                        truncation: bool = False, max_length: int | None = None, return_tensors: str | None = None,
+                        return_dict: bool = True, return_assistant_tokens_mask: bool = False,
+                        tokenizer_kwargs: dict | None = None, sanitize_control_tokens: bool = False,
+                        **template_kwargs):
     """Format a conversation (or a batch of them) with the tokenizer's chat template.
 
     >>> chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi!"}]
@@ -81,21 +69,13 @@ def apply_chat_template(
     * Other keyword arguments become template variables (``enable_thinking=False``, ``date_string=...``);
       the special tokens (``bos_token``, ``eos_token``, ...) are variables too.
     """
-    if sanitize_control_tokens:
-        raise NotImplementedError(
-            "apply_chat_template(sanitize_control_tokens=True) is not supported by workbench yet. Check user text "
-            "for the tokenizer's special tokens yourself before formatting it."
-        )
     if not tokenize:
         return_dict = False
-    _check_options(tokenize, return_dict, add_generation_prompt, continue_final_message, return_assistant_tokens_mask)
+    _check_options(tokenize, return_dict, add_generation_prompt, continue_final_message, return_assistant_tokens_mask,
+                   sanitize_control_tokens)
     template = get_chat_template(tokenizer, chat_template, tools)
-    if return_assistant_tokens_mask and not _GENERATION_TAG.search(template):
-        warnings.warn(
-            "return_assistant_tokens_mask=True, but the chat template has no {% generation %} block, so every mask "
-            "is all zeros. Wrap the assistant text of the template in {% generation %}...{% endgeneration %}.",
-            stacklevel=2,
-        )
+    if return_assistant_tokens_mask:
+        _check_generation_block(template)
     conversations, batched = _as_conversations(conversation)
     variables = {**tokenizer.special_tokens_map, **template_kwargs}
     texts, spans = render_conversations(
@@ -105,19 +85,31 @@ def apply_chat_template(
     )  # fmt: skip
     if not tokenize:
         return texts if batched else texts[0]
-    call_options = dict(
-        padding=padding, truncation=truncation, max_length=max_length, return_tensors=return_tensors,
-        add_special_tokens=False,
-    )  # fmt: skip
+    call_options = dict(padding=padding, truncation=truncation, max_length=max_length, return_tensors=return_tensors,
+                        add_special_tokens=False)  # the template wrote the special tokens
     encoded = tokenizer(texts if batched else texts[0], **{**call_options, **(tokenizer_kwargs or {})})
     if not return_dict:
         return encoded["input_ids"]
     if return_assistant_tokens_mask:
-        masks = _assistant_masks(encoded, spans)
-        if not batched and return_tensors is None:
-            masks = masks[0]
-        encoded["assistant_masks"] = BatchEncoding({"masks": masks}, tensor_type=return_tensors)["masks"]
+        _add_assistant_masks(encoded, spans, batched, return_tensors)
     return encoded
+
+
+def _check_generation_block(template: str) -> None:
+    if not _GENERATION_TAG.search(template):
+        warnings.warn(
+            "return_assistant_tokens_mask=True, but the chat template has no {% generation %} block, so every mask "
+            "is all zeros. Wrap the assistant text of the template in {% generation %}...{% endgeneration %}.",
+            stacklevel=3,  # the caller of tokenizer.apply_chat_template
+        )
+
+
+def _add_assistant_masks(encoded: BatchEncoding, spans, batched: bool, return_tensors: str | None) -> None:
+    """``encoded["assistant_masks"]``: 1 on the tokens inside the template's {% generation %} spans."""
+    masks = _assistant_masks(encoded, spans)
+    if not batched and return_tensors is None:
+        masks = masks[0]
+    encoded["assistant_masks"] = BatchEncoding({"masks": masks}, tensor_type=return_tensors)["masks"]
 
 
 def get_chat_template(tokenizer, chat_template: str | None = None, tools: list | None = None) -> str:
@@ -186,7 +178,13 @@ def render_conversations(
 # --- inputs ---------------------------------------------------------------------------------------
 
 
-def _check_options(tokenize, return_dict, add_generation_prompt, continue_final_message, assistant_mask) -> None:
+def _check_options(tokenize, return_dict, add_generation_prompt, continue_final_message, assistant_mask,
+                   sanitize_control_tokens=False) -> None:
+    if sanitize_control_tokens:
+        raise NotImplementedError(
+            "apply_chat_template(sanitize_control_tokens=True) is not supported by workbench yet. Check user text "
+            "for the tokenizer's special tokens yourself before formatting it."
+        )
     if assistant_mask and not (tokenize and return_dict):
         raise ChatTemplateError(
             "return_assistant_tokens_mask=True needs tokenize=True and return_dict=True: the mask is returned as the "

@@ -10,6 +10,8 @@ A folder holds some of:
     added_tokens.json         tokens added on top of the vocabulary (older saves)
     chat_template.jinja       the chat template (newer saves; older ones keep it in tokenizer_config.json)
     additional_chat_templates/*.jinja   extra named chat templates
+    chat_template.json        {"chat_template": ...}, where transformers 4.4x processors kept the template
+                              (read last: the reference's tokenizer ignores it, its processor reads it)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ CONFIG_FILE = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
+LEGACY_CHAT_TEMPLATE_FILE = "chat_template.json"  # written by processors of transformers 4.43-4.4x
 SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
@@ -77,7 +80,13 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         # tokenizer.json's post-processor already decides bos/eos; the reference ignores these flags then
         settings.pop("add_bos_token", None)
         settings.pop("add_eos_token", None)
-    settings.update(_chat_templates(files[CHAT_TEMPLATE_FILE], location, options))
+    templates = chat_templates(location, options, files[CHAT_TEMPLATE_FILE])
+    if templates:  # template files win over a template in tokenizer_config.json, as in the reference
+        settings["chat_template"] = flatten_chat_templates(templates)
+    elif settings.get("chat_template") is None:
+        legacy = legacy_chat_template(location, options)
+        if legacy is not None:
+            settings["chat_template"] = legacy
     settings.update(overrides)
     if "additional_special_tokens" in settings and not settings.get("extra_special_tokens"):
         settings["extra_special_tokens"] = settings.pop("additional_special_tokens")
@@ -185,22 +194,52 @@ def _as_special(token):
     return token
 
 
-def _chat_templates(template_file: str | None, location: str, options: HubOptions) -> dict:
+def chat_templates(location: str, options: HubOptions, template_file: str | None = None) -> dict[str, str]:
+    """The chat templates saved as files: chat_template.jinja (as "default") and
+    additional_chat_templates/<name>.jinja (named ones, found in local folders only).
+
+    ``template_file`` is chat_template.jinja when the caller resolved it already."""
+    location = str(location)
+    if template_file is None and not os.path.isfile(location):
+        template_file = resolve_file(location, CHAT_TEMPLATE_FILE, options, required=False)
     templates = {}
     if template_file:
         with open(template_file, encoding="utf-8") as handle:
             templates["default"] = handle.read()
     folder = os.path.join(location, options.subfolder, CHAT_TEMPLATE_DIR)
-    if os.path.isdir(folder):  # named templates are only found in local folders
+    if os.path.isdir(folder):
         for name in sorted(os.listdir(folder)):
             if name.endswith(".jinja"):
                 with open(os.path.join(folder, name), encoding="utf-8") as handle:
                     templates[name.removesuffix(".jinja")] = handle.read()
+    return templates
+
+
+def flatten_chat_templates(templates: dict[str, str]):
+    """One template as a str, several as a dict (name -> template), none as None: the shape
+    ``chat_template`` has on a tokenizer or processor."""
     if not templates:
-        return {}
+        return None
     if list(templates) == ["default"]:
-        return {"chat_template": templates["default"]}
-    return {"chat_template": templates}
+        return templates["default"]
+    return dict(templates)
+
+
+def legacy_chat_template(location: str, options: HubOptions) -> str | None:
+    """The template of a chat_template.json beside the files (``{"chat_template": "..."}``), or None."""
+    if os.path.isfile(str(location)):
+        return None
+    path = resolve_file(location, LEGACY_CHAT_TEMPLATE_FILE, options, required=False)
+    if path is None:
+        return None
+    values = read_json(path)
+    template = values.get("chat_template") if isinstance(values, dict) else None
+    if not isinstance(template, str):
+        raise CheckpointError(
+            f"{path} should hold {{\"chat_template\": \"<jinja template>\"}}, but its chat_template is "
+            f"{type(template).__name__}. Fix the file, or save the template as chat_template.jinja instead."
+        )
+    return template
 
 
 def build_wordpiece(vocab_file: str, settings: dict) -> Tokenizer:

@@ -20,7 +20,10 @@ from tokenizers import AddedToken
 from .loading import CHAT_TEMPLATE_DIR, CHAT_TEMPLATE_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_FILE
 
 
-def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None) -> tuple[str, ...]:
+def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None,
+                   processor_class: str | None = None) -> tuple[str, ...]:
+    """Write the files above; ``processor_class`` is recorded in tokenizer_config.json when a processor
+    saves its tokenizer, as the reference records it."""
     save_directory = str(save_directory)
     if os.path.isfile(save_directory):
         raise ValueError(f"save_pretrained needs a folder, but {save_directory!r} is a file. Pass a folder path.")
@@ -31,17 +34,19 @@ def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None
         return os.path.join(save_directory, prefix + name)
 
     written = [
-        _write(path(CONFIG_FILE), _to_json(tokenizer_config(tokenizer))),
+        _write(path(CONFIG_FILE), _to_json(tokenizer_config(tokenizer, processor_class))),
         _write(path(SPECIAL_TOKENS_MAP_FILE), _to_json(_special_tokens_map(tokenizer))),
     ]
-    written += _write_chat_templates(tokenizer.chat_template, path(CHAT_TEMPLATE_FILE), path(CHAT_TEMPLATE_DIR))
+    written += write_chat_templates(tokenizer.chat_template, save_directory, filename_prefix)
     written.append(_write(path(TOKENIZER_FILE), _backend_json(tokenizer)))
     return tuple(written)
 
 
-def tokenizer_config(tokenizer) -> dict:
+def tokenizer_config(tokenizer, processor_class: str | None = None) -> dict:
     """The tokenizer_config.json contents: kept settings, then the current state on top."""
     config = dict(tokenizer._settings)
+    if processor_class is not None:
+        config["processor_class"] = processor_class
     if type(tokenizer).__name__ != "PreTrainedTokenizerFast":
         config["tokenizer_class"] = type(tokenizer).__name__
     config.setdefault("tokenizer_class", "PreTrainedTokenizerFast")
@@ -98,17 +103,21 @@ def _backend_json(tokenizer) -> str:
     return backend.to_str(pretty=True)
 
 
-def _write_chat_templates(template, default_path: str, folder: str) -> list[str]:
+def write_chat_templates(template, save_directory, filename_prefix: str | None = None) -> list[str]:
+    """Write ``template`` as transformers 5 does: chat_template.jinja for a single template (or the
+    one named "default"), additional_chat_templates/<name>.jinja for the others. Returns the paths."""
     if template is None:
         return []
+    prefix = f"{filename_prefix}-" if filename_prefix else ""
     templates = {"default": template} if isinstance(template, str) else dict(template)
     written = []
     for name, text in templates.items():
         if name == "default":
-            written.append(_write(default_path, text))
+            written.append(_write(os.path.join(save_directory, prefix + CHAT_TEMPLATE_FILE), text))
             continue
         if os.path.basename(name) != name or name in ("", ".", ".."):
             raise ValueError(f"Chat template name {name!r} is not a plain file name; rename the template.")
+        folder = os.path.join(save_directory, prefix + CHAT_TEMPLATE_DIR)
         os.makedirs(folder, exist_ok=True)
         written.append(_write(os.path.join(folder, f"{name}.jinja"), text))
     return written

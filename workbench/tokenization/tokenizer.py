@@ -13,14 +13,14 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Mapping
 from dataclasses import replace
 
 from tokenizers import AddedToken, Tokenizer, processors
 
 from ..hub import HubOptions
-from . import chat, loading, saving
+from . import chat, decoding, loading, saving
 from .batch_encoding import BatchEncoding
+from .decoding import to_python
 from .encoding import Outputs, as_batch, collect_features, encode_error, feature_names
 from .options import (
     VERY_LARGE_INTEGER,
@@ -41,11 +41,6 @@ from .special_tokens import (
     split_special_tokens_settings,
     tokens_to_register,
 )
-
-_CLEANUPS = (
-    (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
-    (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
-)  # fmt: skip
 
 # Settings __init__ consumes; every other setting is kept as given and written back by save_pretrained.
 _HANDLED = (
@@ -207,7 +202,7 @@ class PreTrainedTokenizerFast:
         return self._tokenizer.token_to_id(str(unk)) if unk is not None else None
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens: bool = False) -> str | None | list[str]:
-        ids = _to_python(ids)
+        ids = to_python(ids)
         if isinstance(ids, int):
             return self._tokenizer.id_to_token(ids)
         skip = set(self.all_special_ids) if skip_special_tokens else set()
@@ -289,7 +284,7 @@ class PreTrainedTokenizerFast:
                 "and already_has_special_tokens=True (or call the tokenizer with return_special_tokens_mask=True)."
             )
         special = set(self.all_special_ids)
-        return [1 if int(index) in special else 0 for index in _to_python(token_ids_0)]
+        return [1 if int(index) in special else 0 for index in to_python(token_ids_0)]
 
     def add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
         """Add tokens (str or ``AddedToken``) the vocabulary lacks; returns how many were new.
@@ -371,32 +366,14 @@ class PreTrainedTokenizerFast:
 
     # --- encoding -----------------------------------------------------------------------------
 
-    def __call__(
-        self,
-        text=None,
-        text_pair=None,
-        *,
-        text_target=None,
-        text_pair_target=None,
-        add_special_tokens: bool = True,
-        padding=False,
-        truncation=None,
-        max_length: int | None = None,
-        stride: int = 0,
-        is_split_into_words: bool = False,
-        pad_to_multiple_of: int | None = None,
-        padding_side: str | None = None,
-        return_tensors: str | None = None,
-        return_token_type_ids: bool | None = None,
-        return_attention_mask: bool | None = None,
-        return_overflowing_tokens: bool = False,
-        return_special_tokens_mask: bool = False,
-        return_offsets_mapping: bool = False,
-        return_length: bool = False,
-        verbose: bool = True,
-        split_special_tokens: bool | None = None,
-        max_target_length: int | None = None,
-    ) -> BatchEncoding:
+    def __call__(self, text=None, text_pair=None, *, text_target=None, text_pair_target=None,
+                 add_special_tokens: bool = True, padding=False, truncation=None, max_length: int | None = None,
+                 stride: int = 0, is_split_into_words: bool = False, pad_to_multiple_of: int | None = None,
+                 padding_side: str | None = None, return_tensors: str | None = None,
+                 return_token_type_ids: bool | None = None, return_attention_mask: bool | None = None,
+                 return_overflowing_tokens: bool = False, return_special_tokens_mask: bool = False,
+                 return_offsets_mapping: bool = False, return_length: bool = False, verbose: bool = True,
+                 split_special_tokens: bool | None = None, max_target_length: int | None = None) -> BatchEncoding:
         """Tokenize one text, a batch, pairs, or pre-split words into model inputs.
 
         ``text_target`` (and ``text_pair_target``) are encoded the same way and returned as ``labels``.
@@ -530,56 +507,11 @@ class PreTrainedTokenizerFast:
     apply_chat_template = chat.apply_chat_template
     get_chat_template = chat.get_chat_template
 
-    # --- decoding -----------------------------------------------------------------------------
+    # --- decoding (workbench/tokenization/decoding.py) ----------------------------------------
 
-    def decode(
-        self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None
-    ) -> str | list[str]:
-        """Ids -> text. A batch (list of lists, 2-D tensor) gives a list of texts."""
-        ids = _to_python(token_ids)
-        if isinstance(ids, Mapping):
-            ids = _to_python(ids["input_ids"])
-        if isinstance(ids, int):
-            ids = [ids]
-        if ids and isinstance(ids[0], (list, tuple)):
-            return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in ids]
-        try:
-            text = self._tokenizer.decode([int(index) for index in ids], skip_special_tokens=skip_special_tokens)
-        except (OverflowError, TypeError, ValueError) as error:
-            raise ValueError(
-                f"Cannot decode {str(ids)[:80]}: token ids must be non-negative ints ({error}). Labels use -100 "
-                "for ignored positions; replace it first, e.g. ids[ids == -100] = tokenizer.pad_token_id."
-            ) from None
-        return self._clean_up(text, clean_up_tokenization_spaces)
-
-    def batch_decode(
-        self, sequences, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None
-    ) -> list[str]:
-        """Decode each sequence of a batch; always returns a list."""
-        texts = self.decode(sequences, skip_special_tokens, clean_up_tokenization_spaces)
-        return [texts] if isinstance(texts, str) else texts
-
-    def _clean_up(self, text: str, clean_up: bool | None) -> str:
-        if not (self.clean_up_tokenization_spaces if clean_up is None else clean_up):
-            return text
-        is_bpe = type(self._tokenizer.model).__name__ == "BPE"
-        if is_bpe and not self.clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output:
-            if "bpe_cleanup" not in self._warned:
-                self._warned.add("bpe_cleanup")
-                warnings.warn(
-                    "Ignoring clean_up_tokenization_spaces=True: the cleanup is written for WordPiece and "
-                    "deletes real spaces from BPE output. Pass clean_up_tokenization_spaces=False.",
-                    stacklevel=3,
-                )
-            return text
-        return self.clean_up_tokenization(text)
-
-    @staticmethod
-    def clean_up_tokenization(text: str) -> str:
-        """Remove the spaces WordPiece decoding leaves before punctuation and English contractions."""
-        for spaced, joined in _CLEANUPS:
-            text = text.replace(spaced, joined)
-        return text
+    decode = decoding.decode
+    batch_decode = decoding.batch_decode
+    clean_up_tokenization = staticmethod(decoding.clean_up_tokenization)
 
     def __repr__(self) -> str:
         return (
@@ -612,9 +544,3 @@ def _read_chat_template(value):
         return {item["name"]: item["template"] for item in value}
     return value
 
-
-def _to_python(value):
-    """Tensors and arrays -> (nested) lists or ints."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value

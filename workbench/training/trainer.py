@@ -19,6 +19,7 @@ checkpointing in ``saving.py`` (and the files it writes in ``checkpoints.py``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
@@ -365,13 +366,8 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
         batches = iter(loader)
         steps_in_epoch, step, grad_norm, learning_rate = plan["batches"], skip - 1, None, None
         for update in range(skip // accumulation, plan["updates_per_epoch"]):
-            group = []
-            for _ in range(accumulation if update < plan["updates_per_epoch"] - 1 else
-                           (steps_in_epoch - 1) % accumulation + 1):
-                try:
-                    group.append(next(batches))
-                except StopIteration:
-                    break
+            size = accumulation if update < plan["updates_per_epoch"] - 1 else (steps_in_epoch - 1) % accumulation + 1
+            group = list(itertools.islice(batches, size))  # fewer when the loader ends early
             if not group:
                 break
             if checkpoint is not None:

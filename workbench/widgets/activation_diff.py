@@ -5,25 +5,26 @@
 >>> ActivationDiff(report)                                           # a DiffReport computed before
 
 It runs :func:`workbench.porting.compare` once; the tolerance controls then only re-ask the
-report (``report.first_divergence(atol, rtol)``), so moving them is instant. The heatmap (log10
-max abs and max rel error per layer, matplotlib) is a PNG: an ``Image`` in the live view and an
+report (``report.first_divergence(atol, rtol)``), so moving them is instant. The heatmap (max abs
+error per layer against the tolerance, matplotlib) is a PNG: an ``Image`` in the live view and an
 inline ``<img>`` in the static HTML, so a saved notebook keeps it. Numbers are printed as the
-porting report prints them (``%.3e``), in the widget and the static HTML alike.
+porting report prints them (``%.3e``) and cells coloured by its rule
+(:func:`workbench.porting.formatting.error_colour`), so the widget, the report's static HTML and
+the JupyterLab renderer agree.
 
 State: ``.report``, ``.atol`` / ``.rtol`` (settable; or move ``.atol_slider``), ``.first``,
 ``.exceeding``, ``.selected`` (the drilled-down row; or set ``.module_menu.value`` to a row index),
-``.heatmap_png``.
+``.heatmap_png``, ``.cell_colours()``.
 """
 
 from __future__ import annotations
 
-import math
 from html import escape
 from typing import Any
 
-from ..porting import DiffReport, compare
-from ..porting.diff import DEFAULT_ATOL, DEFAULT_RTOL, DiffRow
-from ..porting.report import _display_name, _shape_text, fmt, layer_grid
+from ..porting import DiffReport, DiffRow, compare
+from ..porting.formatting import colour_legend, display_name, fmt, layer_grid, row_colour, shape_text
+from ..porting.report import DEFAULT_ATOL, DEFAULT_RTOL
 from ._display import Displayable, esc, figure_png, import_ipywidgets, new_figure, png_img
 
 STYLE = """
@@ -38,13 +39,6 @@ STYLE = """
 """
 TABLE_COLUMNS = ("#", "module", "type", "shape", "dtype", "max abs err", "max rel err", "mean abs err", "cosine",
                  "input abs err", "exceeds")
-
-
-def _log10(value: float | None) -> float:
-    """log10 of an error for the heatmap; NaN for none or zero (drawn grey), inf for broken."""
-    if value is None or not math.isfinite(value):
-        return math.inf
-    return math.log10(value) if value > 0 else math.nan
 
 
 class ActivationDiff(Displayable):
@@ -122,7 +116,7 @@ class ActivationDiff(Displayable):
     def table_rows(self) -> list[dict[str, str]]:
         """The table as shown: one dict of formatted cells per row."""
         return [dict(zip(TABLE_COLUMNS, (
-            str(row.index), _display_name(row), _pair(row.reference_type, row.candidate_type), _shape_text(row),
+            str(row.index), display_name(row), _pair(row.reference_type, row.candidate_type), shape_text(row),
             _pair(row.reference_dtype, row.candidate_dtype), fmt(row.max_abs_err), fmt(row.max_rel_err),
             fmt(row.mean_abs_err), fmt(row.cosine), fmt(row.input_max_abs_err),
             "yes" if row.exceeds(self._atol, self._rtol) else "",
@@ -139,7 +133,7 @@ class ActivationDiff(Displayable):
         self.rtol_box = w.FloatText(value=self._rtol, description="rtol", layout=w.Layout(width="180px"))
         self.heatmap = w.Image(format="png")
         self.table = w.HTML()
-        options = [(f"{row.index}: {_display_name(row)}", row.index) for row in self.report.rows]
+        options = [(f"{row.index}: {display_name(row)}", row.index) for row in self.report.rows]
         first = self.first
         self.module_menu = w.Dropdown(options=options, value=first.index if first else (0 if options else None),
                                       description="module", layout=w.Layout(width="95%"))
@@ -182,7 +176,7 @@ class ActivationDiff(Displayable):
         if first is None:
             verdict = f"no divergence at {tolerance} (max abs err {fmt(report.max_abs_err)})"
         else:
-            verdict = (f"first divergence: <b>{esc(_display_name(first))}</b> ({esc(first.reference_type)}), "
+            verdict = (f"first divergence: <b>{esc(display_name(first))}</b> ({esc(first.reference_type)}), "
                        f"max abs err {fmt(first.max_abs_err)}, max rel err {fmt(first.max_rel_err)}; "
                        f"{len(self.exceeding)} tensors exceed {tolerance}")
         return f"<div>{title}</div><div>{verdict}</div>"
@@ -218,81 +212,64 @@ class ActivationDiff(Displayable):
                   f"cosine {fmt(row.cosine)}, "
                   f"input max abs err {fmt(row.input_max_abs_err)}, status {esc(row.status)}"
                   + ("; errors over the first max_elements values only" if row.truncated else ""))
-        return (f"<div><b>{esc(_display_name(row))}</b></div>"
+        return (f"<div><b>{esc(display_name(row))}</b></div>"
                 "<table><tr><th></th><th>reference</th><th>candidate</th></tr>"
                 f"{body}</table><div>{errors}</div>")
 
     # --- heatmap -------------------------------------------------------------------------------
 
+    def cell_colours(self) -> dict[int, str]:
+        """Row index -> its heatmap colour at the current tolerance: the porting report's rule
+        (:func:`~workbench.porting.formatting.error_colour`), as in its HTML and JSON."""
+        return {row.index: row_colour(row, self._atol, self._rtol) for row in self.report.rows}
+
     def _draw_heatmap(self) -> bytes:
-        """log10 max abs / max rel error per (module kind, layer), and below it a strip of the
-        modules outside the layers (embeddings, final norm, head); dots on cells past the
-        tolerance, a red box on the first divergence; grey = exactly equal, purple x = NaN/inf
-        or shapes differ. One colour scale per metric; the abs one reaches down to atol (red line)."""
+        """Max abs error against the tolerance per (module kind, layer), and below it a strip of
+        the modules outside the layers (embeddings, final norm, head), in the colours of
+        :meth:`cell_colours` with their legend; a black box on the first divergence."""
         labels, layers, cells = layer_grid(self.report.rows)
         in_grid = {id(row) for row in cells.values()}
         others = [row for row in self.report.rows if id(row) not in in_grid]
         if not cells and not others:
             return b""
-        grid = [[cells.get((label, layer)) for layer in layers] for label in labels]
-        panels = [(grid, labels, [str(layer) for layer in layers])] if cells else []
+        panels = []  # (rows of cells, y labels, x labels, whether it is the layer grid)
+        if cells:
+            grid = [[cells.get((label, layer)) for layer in layers] for label in labels]
+            panels.append((grid, labels, [str(layer) for layer in layers], True))
         if others:
-            panels.append(([others], [""], [_display_name(row) for row in others]))
-        width = max(3.0 + 0.5 * len(layers), 2.0 + 0.3 * len(others))
-        height = 1.0 + 0.28 * len(labels) + (1.6 if others else 0.0)
-        figure = new_figure(min(20.0, 2 * width), height)
-        ratios = [max(1, len(rows)) + (0 if rows is grid else 0.6) for rows, _, _ in panels]
-        axes = figure.subplots(len(panels), 2, squeeze=False, height_ratios=ratios)
-        metrics = (("max_abs_err", "log10 max abs err"), ("max_rel_err", "log10 max rel err"))
-        for column, (attr, title) in enumerate(metrics):
-            limits = self._limits([row for rows, _, _ in panels for line in rows for row in line if row], attr)
-            image = None
-            for line, (rows, ylabels, xlabels) in enumerate(panels):
-                ax = axes[line][column]
-                image = self._draw_cells(ax, rows, attr, limits)
-                ax.set_yticks(range(len(ylabels)), ylabels if column == 0 else [""] * len(ylabels), fontsize=7)
-                if rows is grid:
-                    ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7)
-                    ax.set_xlabel("layer", fontsize=8)
-                    ax.set_title(title, fontsize=9)
-                else:
-                    ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7, rotation=60, ha="right")
-                    ax.set_title("other modules" if cells else title, fontsize=8)
-            if image is not None and limits:
-                bar = figure.colorbar(image, ax=[axes[line][column] for line in range(len(panels))], shrink=0.9)
-                if attr == "max_abs_err" and self._atol > 0:
-                    bar.ax.axhline(math.log10(self._atol), color="red", linewidth=1.5)
+            panels.append(([others], [""], [display_name(row) for row in others], False))
+        width = max(4.0 + 0.3 * len(layers), 3.0 + 0.3 * len(others))
+        height = 1.6 + 0.28 * len(labels) + (1.6 if others else 0.0)
+        figure = new_figure(min(20.0, width), height)
+        ratios = [max(1, len(rows)) + (0 if is_grid else 0.6) for rows, _, _, is_grid in panels]
+        axes = figure.subplots(len(panels), 1, squeeze=False, height_ratios=ratios)[:, 0]
+        colours = self.cell_colours()
+        for ax, (rows, ylabels, xlabels, is_grid) in zip(axes, panels):
+            self._draw_cells(ax, rows, colours)
+            ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
+            if is_grid:
+                ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7)
+                ax.set_xlabel("layer", fontsize=8)
+            else:
+                ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7, rotation=60, ha="right")
+                ax.set_title("other modules" if cells else "", fontsize=8)
+        axes[0].set_title("max abs err against atol + rtol*max|ref|", fontsize=9)
+        figure.legend(handles=_legend_patches(), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
         if self.report.max_abs_err == 0.0:
             figure.suptitle("every compared tensor is exactly equal", fontsize=9)
         return figure_png(figure)
 
-    def _limits(self, rows: list[DiffRow], attr: str) -> dict:
-        values = [v for v in (_log10(getattr(row, attr)) for row in rows) if math.isfinite(v)]
-        if not values:
-            return {}  # nothing differs: no scale to show
-        low, high = min(values), max(values)
-        if attr == "max_abs_err" and self._atol > 0:
-            low, high = min(low, math.log10(self._atol) - 0.5), max(high, math.log10(self._atol) + 0.5)
-        return dict(vmin=low, vmax=high if high > low else low + 1)
+    def _draw_cells(self, ax, rows: list[list[DiffRow | None]], colours: dict[int, str]) -> None:
+        from matplotlib.colors import to_rgb
 
-    def _draw_cells(self, ax, rows: list[list[DiffRow | None]], attr: str, limits: dict):
-        import numpy as np
-
-        values = np.array([[np.nan if row is None else _log10(getattr(row, attr)) for row in line] for line in rows])
-        image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=_colormap(), interpolation="nearest",
-                          **limits)
+        blank = (1.0, 1.0, 1.0)  # no tensor at this (kind, layer)
+        image = [[blank if row is None else to_rgb(colours[row.index]) for row in line] for line in rows]
+        ax.imshow(image, aspect="auto", interpolation="nearest")
         first = self.first
         for y, line in enumerate(rows):
             for x, row in enumerate(line):
-                if row is None:
-                    continue
-                if np.isinf(values[y, x]):
-                    ax.plot(x, y, marker="x", color="#6a1b9a", markersize=7)
-                elif row.exceeds(self._atol, self._rtol):
-                    ax.plot(x, y, marker=".", color="white", markersize=4)
-                if row is first:
+                if row is not None and row is first:
                     ax.add_patch(_box(x, y))
-        return image
 
     # --- static views --------------------------------------------------------------------------
 
@@ -303,7 +280,7 @@ class ActivationDiff(Displayable):
 
     def to_text(self) -> str:
         first = self.first
-        where = "no divergence" if first is None else f"first divergence {_display_name(first)}"
+        where = "no divergence" if first is None else f"first divergence {display_name(first)}"
         report = self.report
         return (f"ActivationDiff({report.reference_type} vs {report.candidate_type}): {len(report.rows)} "
                 f"tensors, atol={self._atol:.1e} rtol={self._rtol:.1e}, {where}, {len(self.exceeding)} exceeding")
@@ -316,13 +293,13 @@ def _pair(reference: str, candidate: str) -> str:
     return reference if candidate == reference else f"{reference} / {candidate}"
 
 
-def _colormap():
-    import matplotlib
+def _legend_patches() -> list:
+    from matplotlib.patches import Patch
 
-    return matplotlib.colormaps["viridis"].with_extremes(bad="#e6e6e6")  # grey: exactly equal
+    return [Patch(facecolor=colour, edgecolor="#999999", label=label) for colour, label in colour_legend()]
 
 
 def _box(x: int, y: int):
     from matplotlib.patches import Rectangle
 
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2)
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2)

@@ -132,12 +132,13 @@
   margin: 2px 0 6px;
 }
 
-.jp-WorkbenchDiff-scale {
+.jp-WorkbenchDiff-swatch {
   display: inline-block;
-  width: 80px;
-  height: 8px;
+  width: 10px;
+  height: 10px;
+  margin: 0 3px 0 8px;
   vertical-align: middle;
-  background: linear-gradient(to right, hsl(55, 90%, 88%), hsl(0, 90%, 38%));
+  border: 1px solid var(--jp-border-color2, #ccc);
 }
 
 .jp-WorkbenchDiff-scroll {

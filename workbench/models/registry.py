@@ -1,0 +1,128 @@
+"""The model family registry: one entry per ``model_type``, the one place each fact about a family lives.
+
+An entry names the module under ``workbench.models`` that holds the family's code, its config class,
+the model class behind each ``Auto*`` class, and a tiny config: the reference's config kwargs for a
+small random model, which the shared test suite (``tests/model_registry.py``) builds and compares.
+``workbench.auto`` picks classes from it, ``workbench/__init__.py`` exports the names lazily from it.
+
+This module imports nothing heavy (no torch): ``import workbench`` reads it. Adding a family is
+one file under ``workbench/models/`` plus one entry in ``FAMILIES`` below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """One ``model_type``: where its classes live and what they are called."""
+
+    module: str  # workbench.models.<module>
+    config: str  # the config class's name
+    heads: dict[str, str]  # Auto class name -> model class name, e.g. "AutoModelForMaskedLM" -> "BertForMaskedLM"
+    tiny: dict  # the reference's config kwargs for a tiny random model (the test suite's base case)
+    also_exports: tuple[str, ...] = ()  # public names beyond the config and the heads
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        """The names ``workbench`` exports lazily from the family's module."""
+        return (self.config, *self.heads.values(), *self.also_exports)
+
+
+def _named(prefix: str, suffixes: dict[str, str]) -> dict[str, str]:
+    """``_named("Bert", {"AutoModel": "Model"})`` -> ``{"AutoModel": "BertModel"}``."""
+    return {auto: prefix + suffix for auto, suffix in suffixes.items()}
+
+
+ENCODER = {"AutoModel": "Model", "AutoModelForMaskedLM": "ForMaskedLM",
+           "AutoModelForSequenceClassification": "ForSequenceClassification",
+           "AutoModelForTokenClassification": "ForTokenClassification",
+           "AutoModelForQuestionAnswering": "ForQuestionAnswering", "AutoModelForMultipleChoice": "ForMultipleChoice"}
+DECODER = {"AutoModel": "Model", "AutoModelForCausalLM": "ForCausalLM",
+           "AutoModelForSequenceClassification": "ForSequenceClassification"}
+T5_HEADS = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration",
+            "AutoModelForTextEncoding": "EncoderModel"}
+SEQ2SEQ = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration"}
+SEQ2SEQ_CLASSIFIER = {**SEQ2SEQ, "AutoModelForSequenceClassification": "ForSequenceClassification"}
+
+# --- tiny configs -----------------------------------------------------------------------------
+
+TINY_ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                    max_position_embeddings=64, type_vocab_size=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+# DistilBERT's own config keys, with the generic names (hidden_size, ...) as the aliases it maps
+TINY_DISTILBERT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, hidden_dim=37,
+                       max_position_embeddings=64, dropout=0.0, attention_dropout=0.0)
+# decoders: 4 query heads sharing 2 key/value heads; pad_token_id lets sequence classification
+# find each row's last real token
+TINY_DECODER = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
+TINY_GPT2 = dict(vocab_size=99, n_embd=32, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
+                 attn_pdrop=0.0, bos_token_id=98, eos_token_id=98, pad_token_id=0)
+TINY_OPT = dict(vocab_size=99, hidden_size=32, ffn_dim=37, num_hidden_layers=2, num_attention_heads=4,
+                max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, pad_token_id=1, bos_token_id=2,
+                eos_token_id=2)
+# encoder-decoders: 2 encoder and 3 decoder layers; 8 relative-position buckets reaching 20 tokens
+# put the 7-token test sequences into both the exact and the log-spaced buckets
+TINY_T5 = dict(vocab_size=99, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_decoder_layers=3, num_heads=4,
+               relative_attention_num_buckets=8, relative_attention_max_distance=20, dropout_rate=0.0,
+               pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
+# without T5's d_model**-0.5 rescale (mT5 unties lm_head), logits of embeddings initialised at std 1
+# reach ~10, where float32 rounding alone nears the suite's 1e-5: a smaller init keeps them ~1
+TINY_MT5 = dict(TINY_T5, tie_word_embeddings=False, initializer_factor=0.1)
+# encoder-decoders: encoder 2 layers x 4 heads, decoder 3 layers x 2 heads (so a mix-up of the two
+# shows); special tokens below 3, so the random ids (from 3 up) never hold one by chance
+TINY_SEQ2SEQ = dict(vocab_size=99, d_model=32, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=37,
+                    decoder_layers=3, decoder_attention_heads=2, decoder_ffn_dim=41, max_position_embeddings=64,
+                    dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, pad_token_id=1, bos_token_id=0,
+                    eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2)
+TINY_PEGASUS = {k: v for k, v in TINY_SEQ2SEQ.items() if k != "bos_token_id"} | dict(
+    pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, forced_eos_token_id=1, scale_embedding=True)
+# Marian starts the decoder from the pad token
+TINY_MARIAN = dict(TINY_SEQ2SEQ, decoder_start_token_id=1, scale_embedding=True)
+# 8 mel bins x 60 frames -> 30 encoder positions; encoder 2 layers x 4 heads, decoder 3 layers x 2 heads
+TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2, encoder_attention_heads=4,
+                    encoder_ffn_dim=41, decoder_layers=3, decoder_attention_heads=2, decoder_ffn_dim=37,
+                    max_source_positions=30, max_target_positions=40, pad_token_id=0, bos_token_id=1, eos_token_id=1,
+                    decoder_start_token_id=2, begin_suppress_tokens=None)
+
+# --- the families ------------------------------------------------------------------------------
+
+FAMILIES: dict[str, Family] = {
+    "bert": Family("bert", "BertConfig", _named("Bert", ENCODER), TINY_ENCODER),
+    "roberta": Family("roberta", "RobertaConfig", _named("Roberta", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
+    "xlm-roberta": Family("roberta", "XLMRobertaConfig", _named("XLMRoberta", ENCODER),
+                          dict(TINY_ENCODER, pad_token_id=1)),
+    "distilbert": Family("distilbert", "DistilBertConfig", _named("DistilBert", ENCODER), TINY_DISTILBERT),
+    "gpt2": Family("gpt2", "GPT2Config", {
+        "AutoModel": "GPT2Model", "AutoModelForCausalLM": "GPT2LMHeadModel",
+        "AutoModelForSequenceClassification": "GPT2ForSequenceClassification",
+        "AutoModelForTokenClassification": "GPT2ForTokenClassification",
+        "AutoModelForQuestionAnswering": "GPT2ForQuestionAnswering",
+    }, TINY_GPT2),
+    "opt": Family("opt", "OPTConfig", _named("OPT", {**DECODER, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}),
+                  TINY_OPT),
+    # one config-driven decoder, workbench/models/llama.py
+    "llama": Family("llama", "LlamaConfig", _named("Llama", DECODER), TINY_DECODER),
+    # the window (4) is shorter than the test sequences (7 and 9), so it changes the outputs
+    "mistral": Family("llama", "MistralConfig", _named("Mistral", DECODER),
+                      dict(TINY_DECODER, sliding_window=4, head_dim=16)),
+    # q/k/v biases; layer 0 full attention, layer 1 in a window of 4
+    "qwen2": Family("llama", "Qwen2Config", _named("Qwen2", DECODER),
+                    dict(TINY_DECODER, use_sliding_window=True, sliding_window=4, max_window_layers=1)),
+    # one encoder-decoder, workbench/models/t5.py; umt5 has a relative position bias in every layer
+    "t5": Family("t5", "T5Config", _named("T5", T5_HEADS), TINY_T5),
+    "mt5": Family("t5", "MT5Config", _named("MT5", T5_HEADS), TINY_MT5),
+    "umt5": Family("t5", "UMT5Config", _named("UMT5", T5_HEADS), TINY_T5),
+    # config-driven encoder-decoders, workbench/models/bart.py: mbart and pegasus are pre-norm with
+    # final layer norms, marian and pegasus have sinusoidal positions
+    "bart": Family("bart", "BartConfig", _named("Bart", SEQ2SEQ_CLASSIFIER), TINY_SEQ2SEQ),
+    "mbart": Family("bart", "MBartConfig", _named("MBart", SEQ2SEQ_CLASSIFIER), TINY_SEQ2SEQ),
+    "marian": Family("bart", "MarianConfig", {"AutoModel": "MarianModel", "AutoModelForSeq2SeqLM": "MarianMTModel"},
+                     TINY_MARIAN),
+    "pegasus": Family("bart", "PegasusConfig", _named("Pegasus", SEQ2SEQ), TINY_PEGASUS),
+    "whisper": Family("whisper", "WhisperConfig", {
+        "AutoModel": "WhisperModel", "AutoModelForSpeechSeq2Seq": "WhisperForConditionalGeneration",
+    }, TINY_WHISPER),
+}
+
