@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,18 @@ def test_listing_names_the_model_its_architecture_size_and_revisions(server, mac
     assert not model["links_outside_cache"]
     assert [(z["name"], z["architecture"]) for z in reply["zoo"]] == [("text-classification",
                                                                      "BertForSequenceClassification")]
+
+
+def test_listing_imports_no_torch_and_reads_no_weights(machine):
+    """The panel's listing is the catalog's scan without its numbers: the server process never loads torch."""
+    cache, _ = machine
+    code = ("import json, sys; from workbench.lab.cache import list_models; "
+            f"reply = list_models({str(cache)!r}); "
+            "print(json.dumps([reply['models'][0]['repo_id'], 'torch' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1],
+                         env={**os.environ, "WORKBENCH_ZOO": str(cache / "no-zoo")})
+    assert json.loads(out.stdout.splitlines()[-1]) == [REPO, False]
 
 
 def test_listing_an_empty_or_missing_cache(server, machine):

@@ -31,7 +31,8 @@ from workbench import AutoTokenizer  # noqa: E402
 from workbench.porting import compare  # noqa: E402
 from workbench.porting.formatting import colour_legend, fmt, row_colour  # noqa: E402
 from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves  # noqa: E402
-from workbench.widgets import catalog, training_curves  # noqa: E402
+from workbench import catalog  # noqa: E402
+from workbench.widgets import training_curves  # noqa: E402
 from workbench.widgets._display import PNG_SIGNATURE  # noqa: E402
 from workbench.widgets.token_view import readable, show_whitespace  # noqa: E402
 
@@ -292,6 +293,49 @@ def test_picker_reports_a_failed_load_and_counts_an_unknown_architecture_from_it
     assert picker.load() is None and picker.value is None
     assert picker.status.startswith("Loading falcon-ish failed: UnsupportedModelError")
     assert picker.progress.bar_style == "danger" and not picker.load_button.disabled
+
+
+def test_the_picker_and_the_lab_panel_list_the_same_models_from_one_scan(machine, tmp_path, monkeypatch):
+    """A cache holding a checkpoint repo and a GGUF-only repo, and a zoo: the lab endpoint's JSON and the
+    picker come from the same catalog scan and agree on names, architectures, sizes and revisions."""
+    from workbench.lab import cache as lab_cache
+
+    cache = tmp_path / "hub"
+    shutil.copytree(machine.cache, cache, symlinks=True)
+    (tmp_path / "staged-gguf").mkdir()
+    shutil.copy(machine.gguf, tmp_path / "staged-gguf" / machine.gguf.name)
+    write_hf_cache(cache, "org/tiny-llama-GGUF", tmp_path / "staged-gguf")
+    monkeypatch.setenv("WORKBENCH_ZOO", str(machine.zoo))
+    scans = []
+    scan_cache = catalog.scan_cache
+    monkeypatch.setattr(catalog, "scan_cache", lambda *a, **k: scans.append(a) or scan_cache(*a, **k))
+
+    picker = ModelPicker(cache_dir=cache)
+    reply = json.loads(json.dumps(lab_cache.list_models(cache)))  # as the server sends it
+    assert len(scans) == 2  # each front-end ran the one scan once
+
+    assert sorted((e.source, e.name, e.gguf_file) for e in picker.entries) == [
+        ("cache", "org/tiny-bert", None), ("cache", "org/tiny-llama-GGUF", machine.gguf.name),
+        ("zoo", "zoo/text-classification", None)]
+    panel = {m["repo_id"]: m for m in reply["models"]}
+    assert sorted(panel) == ["org/tiny-bert", "org/tiny-llama-GGUF"]  # the GGUF repo has no config.json
+    bert_entry = entry(picker, "org/tiny-bert")
+    assert (panel["org/tiny-bert"]["architecture"], panel["org/tiny-bert"]["model_type"]) == \
+        (bert_entry.architecture, bert_entry.model_type) == ("BertModel", "bert")
+    assert panel["org/tiny-bert"]["size_on_disk"] == bert_entry.size_on_disk == \
+        files_size(cache / "models--org--tiny-bert" / "blobs")
+    assert [(r["commit_hash"], r["refs"]) for r in panel["org/tiny-bert"]["revisions"]] == [(COMMIT, ["main"])]
+    assert panel["org/tiny-llama-GGUF"]["architecture"] is None
+    assert panel["org/tiny-llama-GGUF"]["size_on_disk"] == entry(picker, machine.gguf.name).size_on_disk == \
+        machine.gguf.stat().st_size
+    assert entry(picker, machine.gguf.name).architecture == "LlamaForCausalLM"
+    assert not any(m["links_outside_cache"] for m in reply["models"])
+    zoo_entry = entry(picker, "zoo/text-classification")
+    assert reply["zoo"] == [{"name": "text-classification", "source": "zoo",
+                             "path": str(machine.zoo / "text-classification"), "architecture": "BertForSequenceClassification", "model_type": "bert",
+                             "size_on_disk": files_size(machine.zoo / "text-classification")}]
+    assert (zoo_entry.path, zoo_entry.size_on_disk) == (reply["zoo"][0]["path"], reply["zoo"][0]["size_on_disk"])
+    assert reply["cache_dir"] == str(cache) and reply["warnings"] == []
 
 
 def test_hub_search_is_skipped_offline_and_bounded_online(picker, monkeypatch):
@@ -663,7 +707,7 @@ def test_training_curves_has_every_callback_event_of_the_reference():
 
 
 def test_importing_workbench_and_porting_loads_no_ui_library():
-    code = ("import workbench, workbench.porting, workbench.widgets, workbench.widgets.catalog, sys, json; "
+    code = ("import workbench, workbench.porting, workbench.widgets, workbench.catalog, sys, json; "
             "print(json.dumps(sorted(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     modules = json.loads(out.stdout.splitlines()[-1])

@@ -9,6 +9,7 @@ reads from a Hugging Face folder::
     read_gguf_config(path)                 -> config dict, as config.json would hold it
     iter_gguf_tensors(path)                -> (HF name, dequantized tensor), one at a time
     read_gguf_tokenizer_metadata(path)     -> vocabulary, merges, special ids, chat template
+    read_gguf_summary(path)                -> the config, whether a tokenizer is inside, elements per tensor type
 
 ``from_pretrained(folder, gguf_file="model.gguf")`` uses the first two in place of config.json
 and the safetensors files; the loading steps stay the same. The ``gguf`` package (PyPI) parses
@@ -222,6 +223,20 @@ def read_gguf_config(path: str | os.PathLike) -> dict[str, Any]:
             "does not apply: the model will differ from llama.cpp's.", path,
         )
     return config
+
+
+def read_gguf_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """What a model catalog shows of a GGUF file without reading its tensors:
+    ``{"config": read_gguf_config(path), "has_tokenizer": bool, "tensor_types": {"Q4_K": elements, ...}}``
+    (most elements first; the first type is the file's main quantization)."""
+    path = os.fspath(path)
+    reader = _reader(path)
+    types: dict[str, int] = {}
+    for tensor in reader.tensors:
+        name = getattr(tensor.tensor_type, "name", str(tensor.tensor_type))
+        types[name] = types.get(name, 0) + int(tensor.n_elements)
+    return {"config": read_gguf_config(path), "has_tokenizer": "tokenizer.ggml.model" in reader.fields,
+            "tensor_types": dict(sorted(types.items(), key=lambda item: -item[1]))}
 
 
 def _rope_parameters(reader, arch: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ pipeline task: pipeline("sentiment-analysis") with no model uses <zoo>/text-clas
 
 
 def add_arguments(parser) -> None:
-    from ..zoo import RECIPES
+    from ..zoo_lookup import RECIPES
 
     commands = parser.add_subparsers(dest="zoo_command", metavar="ACTION")
     listing = commands.add_parser("list", help="the recipes, what is built, and how well it scored")
@@ -77,7 +77,7 @@ def run_build(args) -> int:
 
 
 def run_list(args) -> int:
-    from .. import zoo
+    from .. import zoo_lookup as zoo
 
     print(f"zoo: {zoo.zoo_dir()}")
     for row in zoo.list_zoo():

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cache import CacheError, _inside
+from ..catalog import inside as resolves_inside
+from .cache import CacheError
 
 NOTEBOOK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]*\.ipynb$")
 COPY_FOLDER = "workbench-tutorials"
@@ -59,14 +60,14 @@ def list_tutorials(root_dir: str | os.PathLike) -> list[dict[str, Any]]:
     root_real = os.path.realpath(root)
     found: dict[str, dict[str, Any]] = {}
     for path in _listing(root / "notebooks"):
-        if _inside(path, root_real):
+        if resolves_inside(path, root_real):
             found[path.name] = {"name": path.name, "title": notebook_title(path),
                                 "path": f"notebooks/{path.name}", "source": "root"}
     for folder in package_notebook_dirs():
         for path in _listing(folder):
             if path.name in found:
                 continue
-            inside = _inside(path, root_real)
+            inside = resolves_inside(path, root_real)
             relative = Path(os.path.relpath(os.path.realpath(path), root_real)).as_posix() if inside else None
             copied = root / COPY_FOLDER / path.name
             if relative is None and copied.is_file():
@@ -86,7 +87,7 @@ def copy_tutorial(root_dir: str | os.PathLike, name: str | None) -> dict[str, An
         raise CacheError(404, f"No tutorial notebook {name!r} ships with workbench.")
     root = Path(root_dir)
     target = root / COPY_FOLDER / name
-    if not _inside(target.parent, os.path.realpath(root)):
+    if not resolves_inside(target.parent, os.path.realpath(root)):
         raise CacheError(403, f"{target.parent} resolves outside the server's root folder; not copying there.")
     if not target.exists():
         target.parent.mkdir(exist_ok=True)

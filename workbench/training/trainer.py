@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..tasks import task_for_class
 from . import checkpoints as ckpt
 from .arguments import SaveStrategy, TrainingArguments
 from .callbacks import (CallbackHandler, DefaultFlowCallback, ExportableState, PrinterCallback, ProgressCallback,
@@ -434,7 +435,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
             return None
         if not group or not isinstance(group[0], Mapping) or "labels" not in group[0]:
             return None
-        causal = type(self.accelerator.unwrap_model(self.model)).__name__.endswith(("ForCausalLM", "LMHeadModel"))
+        causal = task_for_class(type(self.accelerator.unwrap_model(self.model)).__name__) == "text-generation"
         count = sum((batch["labels"][..., 1:] if causal else batch["labels"]).ne(-100).sum() for batch in group)
         if self.args.world_size > 1:
             count = self.accelerator.gather(count.to(self.accelerator.device)).sum()
@@ -500,7 +501,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
         elif labels is not None:
             name = type(self.accelerator.unwrap_model(model)).__name__
             loss = label_smoothed_loss(outputs["logits"], labels, self.label_smoother,
-                                       shift=name.endswith(("ForCausalLM", "LMHeadModel")))
+                                       shift=task_for_class(name) == "text-generation")
         else:
             if isinstance(outputs, Mapping) and "loss" not in outputs:
                 raise ValueError(f"The model returned no loss, only {sorted(outputs.keys())}; it was given "

@@ -7,7 +7,8 @@
 >>> picker.value                                          # the pipeline, else the model
 
 Lists the Hugging Face cache, the folders and GGUF files under ``paths``, and the workbench zoo
-(see :mod:`workbench.widgets.catalog` for how each number is found); "search Hub" adds the
+(one :func:`workbench.catalog.scan`, the same the lab panel shows; see there how each number is
+found); "search Hub" adds the
 Hub's most downloaded models for the chosen task when online. Driven from code:
 ``picker.task_filter.value = "text-generation"``, ``picker.select(name)``,
 ``picker.mode.value = "pipeline"``, ``picker.load_button.click()`` (or ``picker.load()``).
@@ -20,9 +21,9 @@ import time
 from html import escape
 from typing import Any, Callable
 
-from . import catalog
+from .. import catalog
+from ..catalog import ModelEntry
 from ._display import Displayable, esc, human_bytes, human_count, import_ipywidgets
-from .catalog import ModelEntry
 
 ALL = "(all)"
 MODES = (("model + tokenizer", "model"), ("pipeline", "pipeline"))
@@ -94,13 +95,9 @@ class ModelPicker(Displayable):
     def refresh(self) -> None:
         """Scan every source again."""
         started = time.monotonic()
-        entries = []
-        if self.include_cache:
-            entries += catalog.scan_cache(self.cache_dir)
-        entries += catalog.scan_paths(self.paths)
-        if self.include_zoo:
-            entries += catalog.scan_zoo(self.zoo_dir)
-        self.entries = entries
+        found = catalog.scan(self.paths, cache_dir=self.cache_dir, zoo_dir=self.zoo_dir,
+                             include_cache=self.include_cache, include_zoo=self.include_zoo)
+        entries = self.entries = [entry for entry in found.entries if entry.loadable]
         self._update_filters()
         self._set_status(f"{len(entries)} local models ({time.monotonic() - started:.1f} s to scan).")
 

@@ -1,18 +1,26 @@
-"""What can be loaded on this machine, described without loading any weights (no UI here).
+"""What can be loaded on this machine, described without loading any weights: one scan, one record.
 
-Sources, each a list of :class:`ModelEntry`:
+:func:`scan` lists, as :class:`ModelEntry` records,
 
 - the Hugging Face cache (``huggingface_hub.scan_cache_dir``): one entry per cached model repo
-  (its newest snapshot, ``main`` preferred), plus one per ``.gguf`` file in it;
+  (its newest snapshot, ``main`` preferred; every revision under ``entry.cache``), plus one per
+  ``.gguf`` file in it;
 - local paths: a checkpoint folder (holds ``config.json``), a ``.gguf`` file, or a folder holding
   either (searched two levels down);
-- the workbench zoo (:func:`workbench.zoo.zoo_dir`): one checkpoint folder per task;
-- the Hub, online only (:func:`search_hub`): never blocks longer than its timeout.
+- the workbench zoo (:func:`workbench.zoo_lookup.zoo_dir`): one checkpoint folder per task.
 
-Numbers: the parameter count comes from building the model on the meta device (no memory
-behind the tensors; the same count ``model.num_parameters()`` gives after loading), or, for an
-architecture workbench lacks, from the safetensors headers; the memory a dtype needs is that
-count times the dtype's size (weights only: activations and the KV cache come on top).
+:func:`search_hub` adds the Hub's models, online only. The ``ModelPicker`` widget and the lab
+panel's ``/workbench/api/models`` endpoint both render what :func:`scan` returns; no UI here.
+
+Numbers (``detailed=True``): the parameter count comes from building the model on the meta device
+(no memory behind the tensors; the count ``model.num_parameters()`` gives after loading), or, for
+an architecture workbench lacks, from the safetensors headers; the memory a dtype needs is that
+count times the dtype's size (weights only: activations and the KV cache come on top). With
+``detailed=False`` (the lab panel) only config.json and the file sizes are read: no torch import,
+no GGUF parsing.
+
+Cache files are read only where they resolve inside the cache folder (a snapshot's links could
+point anywhere), and a config.json over 4 MiB is not read.
 """
 
 from __future__ import annotations
@@ -30,27 +38,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .tasks import auto_class_name, task_for_class
+
 logger = logging.getLogger("workbench")
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-_SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "BF16": 2, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-                      "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-_SAFETENSORS_NAMES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "tokenizer.model", "vocab.json")
-# class-name ending -> pipeline task (first match wins)
-_TASK_SUFFIXES = (
-    ("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"), ("ForMaskedLM", "fill-mask"),
-    ("ForSequenceClassification", "text-classification"), ("ForTokenClassification", "token-classification"),
-    ("ForQuestionAnswering", "question-answering"), ("ForMultipleChoice", "multiple-choice"),
-    ("ForConditionalGeneration", "text2text-generation"), ("ForImageClassification", "image-classification"),
-    ("ForCTC", "automatic-speech-recognition"), ("ForSpeechSeq2Seq", "automatic-speech-recognition"),
-    ("Model", "feature-extraction"),
-)
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+CONFIG_MAX_BYTES = 4 << 20
+HEADER_MAX_BYTES = 100 << 20  # a safetensors JSON header; real ones are well under a megabyte
+
+
+@dataclass
+class CachedRevision:
+    commit_hash: str
+    refs: list[str]
+    size_on_disk: int
+    nb_files: int
+    last_modified: float
+    architecture: str | None = None
+    model_type: str | None = None
+
+
+@dataclass
+class CachedRepo:
+    """What the Hugging Face cache holds of one repo, all revisions (newest first)."""
+
+    size_on_disk: int
+    nb_files: int
+    last_accessed: float
+    last_modified: float
+    revisions: list[CachedRevision]
+    links_outside_cache: bool  # some file of it resolves outside the cache folder
 
 
 @dataclass
 class ModelEntry:
-    """One loadable model and what is known about it before loading."""
+    """One loadable model (or, for the cache, one cached repo) and what is known about it before loading."""
 
     name: str  # repo id, folder name or file name
     source: str  # "cache", "folder", "zoo" or "hub"
@@ -69,10 +95,11 @@ class ModelEntry:
     downloads: int | None = None  # Hub search results
     error: str | None = None  # why a number is missing
     config: dict = field(default_factory=dict, repr=False)
+    cache: CachedRepo | None = field(default=None, repr=False)  # the cache's view of the repo, for source "cache"
 
     @property
     def key(self) -> str:
-        """Unique within a picker: source and location."""
+        """Unique within a scan: source and location."""
         return f"{self.source}:{self.path or self.name}"
 
     @property
@@ -81,6 +108,11 @@ class ModelEntry:
         if self.gguf_file and self.gguf_file != self.name:
             parts.append(self.gguf_file)
         return f"{' / '.join(parts)} [{self.source}]"
+
+    @property
+    def loadable(self) -> bool:
+        """A checkpoint with a config, a GGUF file, or a Hub model (a cached repo may be neither)."""
+        return self.source == "hub" or self.gguf_file is not None or bool(self.config)
 
     def memory(self, dtype: str) -> int | None:
         """Bytes the weights take in ``dtype`` (``"float32"``, ``"bfloat16"``, ``"float16"``)."""
@@ -96,11 +128,24 @@ class ModelEntry:
         return self.path or self.name
 
 
-def task_for_architecture(architecture: str | None) -> str | None:
-    for suffix, task in _TASK_SUFFIXES:
-        if architecture and architecture.endswith(suffix):
-            return task
-    return None
+@dataclass
+class Scan:
+    entries: list[ModelEntry]
+    cache_dir: str | None  # the Hugging Face cache scanned (None: not scanned)
+    warnings: list[str]  # what huggingface_hub found wrong in the cache
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face cache this process uses (``HF_HUB_CACHE``, else ``HF_HOME/hub``), read per call."""
+    from huggingface_hub import constants
+
+    return Path(os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
+
+
+def inside(path: str | os.PathLike, root_real: str) -> bool:
+    """Whether ``path``, links resolved, is ``root_real`` (a resolved folder) or under it."""
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real + os.sep)
 
 
 # --- numbers -------------------------------------------------------------------------------------
@@ -108,7 +153,7 @@ def task_for_architecture(architecture: str | None) -> str | None:
 
 def count_parameters(config_dict: dict, architecture: str | None = None) -> int:
     """Parameters of workbench's model for this config, built on the meta device (no memory)."""
-    from ..auto import AutoConfig, AutoModel, class_for_architecture
+    from .auto import AutoConfig, AutoModel, class_for_architecture
 
     config = AutoConfig.from_dict(dict(config_dict))
     cls = class_for_architecture(architecture) if architecture else AutoModel.model_class(config)
@@ -121,6 +166,8 @@ def safetensors_header(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON header of a safetensors file (tensor name -> dtype, shape, offsets), read alone."""
     with open(path, "rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
+        if length > HEADER_MAX_BYTES:
+            raise ValueError(f"{path} declares a {length}-byte header: not a safetensors file.")
         return json.loads(handle.read(length))
 
 
@@ -147,8 +194,8 @@ def safetensors_summary(folder: str | os.PathLike) -> tuple[int | None, str | No
             for size in info["shape"]:
                 numel *= size
             count += numel
-            if info["dtype"] in _SAFETENSORS_NAMES:
-                dtypes[_SAFETENSORS_NAMES[info["dtype"]]] += numel
+            if info["dtype"] in SAFETENSORS_DTYPES:
+                dtypes[SAFETENSORS_DTYPES[info["dtype"]]] += numel
     return count, (dtypes.most_common(1)[0][0] if dtypes else None)
 
 
@@ -171,6 +218,27 @@ def _num_layers(config: dict) -> int | None:
     return None
 
 
+def read_config(folder: str | os.PathLike, root_real: str | None = None) -> dict[str, Any]:
+    """A folder's ``config.json`` as a dict; {} when missing, unreadable, over 4 MiB, not an object,
+    or (given ``root_real``) resolving outside that folder."""
+    path = os.path.join(folder, "config.json")
+    try:
+        if (root_real is not None and not inside(path, root_real)) or os.path.getsize(path) > CONFIG_MAX_BYTES:
+            return {}
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def architecture_of(config: dict[str, Any]) -> str | None:
+    architectures = config.get("architectures")
+    if isinstance(architectures, list) and architectures and isinstance(architectures[0], str):
+        return architectures[0]
+    return None
+
+
 # --- describing one checkpoint ----------------------------------------------------------------
 
 
@@ -183,76 +251,82 @@ def _folder_name(folder: str) -> str:
 
 
 def describe_folder(folder: str | os.PathLike, name: str | None = None, source: str = "folder",
-                    task: str | None = None, size_on_disk: int | None = None) -> ModelEntry:
-    """An entry for a checkpoint folder (``config.json`` + weights), weights left unread."""
+                    task: str | None = None, size_on_disk: int | None = None, root_real: str | None = None,
+                    detailed: bool = True) -> ModelEntry:
+    """An entry for a checkpoint folder (``config.json`` + weights), weights left unread; files
+    are read only inside ``root_real`` when given."""
     folder = str(folder)
     entry = ModelEntry(name=name or _folder_name(folder), source=source, path=folder)
     entry.size_on_disk = folder_size(folder) if size_on_disk is None else size_on_disk
     entry.has_tokenizer = any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        entry.error = f"config.json unreadable: {error}"
+    config = read_config(folder, root_real)
+    if not config:
+        entry.error = "no readable config.json"
         return entry
     entry.config = config
-    entry.model_type = config.get("model_type")
-    entry.architecture = (config.get("architectures") or [None])[0]
-    entry.task = task or task_for_architecture(entry.architecture)
+    entry.model_type = config.get("model_type") if isinstance(config.get("model_type"), str) else None
+    entry.architecture = architecture_of(config)
+    entry.task = task or task_for_class(entry.architecture)
     entry.num_layers = _num_layers(config)
-    stored_count, stored_dtype = safetensors_summary(folder)
-    entry.has_weights = stored_count is not None or any(
-        os.path.isfile(os.path.join(folder, f)) for f in ("pytorch_model.bin", "pytorch_model.bin.index.json"))
-    entry.dtype = config.get("dtype") or config.get("torch_dtype") or stored_dtype
-    try:
-        entry.num_parameters = count_parameters(config, entry.architecture)
-    except Exception as error:  # an architecture workbench does not build: count the stored tensors
-        entry.num_parameters = stored_count
-        entry.error = f"not buildable in workbench ({type(error).__name__}: {error})"
+    entry.has_weights = any(os.path.isfile(os.path.join(folder, f)) for f in WEIGHT_FILES)
+    entry.dtype = config.get("dtype") or config.get("torch_dtype")
+    if detailed and (root_real is None or all(inside(os.path.join(folder, f), root_real) for f in os.listdir(folder))):
+        _count(entry, folder)
     if not entry.has_weights:
         entry.error = "no weights (config only)"
     return entry
 
 
+def _count(entry: ModelEntry, folder: str) -> None:
+    try:
+        stored_count, stored_dtype = safetensors_summary(folder)
+    except (OSError, ValueError, KeyError) as error:
+        stored_count, stored_dtype = None, None
+        entry.error = f"safetensors header unreadable: {error}"
+    entry.dtype = entry.dtype or stored_dtype
+    try:
+        entry.num_parameters = count_parameters(entry.config, entry.architecture)
+    except Exception as error:  # an architecture workbench does not build: count the stored tensors
+        entry.num_parameters = stored_count
+        entry.error = f"not buildable in workbench ({type(error).__name__}: {error})"
+
+
 def describe_gguf(path: str | os.PathLike, name: str | None = None, source: str = "folder",
-                  size_on_disk: int | None = None) -> ModelEntry:
+                  size_on_disk: int | None = None, detailed: bool = True) -> ModelEntry:
     """An entry for a ``.gguf`` file: config from its metadata, dtype = its main quantization.
     Parsing a file's metadata takes seconds (a vocabulary of 50k strings), so what it says is
     kept per file (path, size, mtime): a rescan reads only new or changed files."""
     path = str(path)
     real = os.path.realpath(path)
     stat = os.stat(real)
+    common = dict(name=name or os.path.basename(path), source=source, path=path, gguf_file=os.path.basename(path),
+                  size_on_disk=stat.st_size if size_on_disk is None else size_on_disk)
+    if not detailed:
+        return ModelEntry(**common)
     facts = _gguf_facts(real, stat.st_size, stat.st_mtime_ns)
-    return dataclasses.replace(facts, name=name or os.path.basename(path), source=source, path=path,
-                               gguf_file=os.path.basename(path),
-                               size_on_disk=stat.st_size if size_on_disk is None else size_on_disk,
-                               config=dict(facts.config))
+    return dataclasses.replace(facts, **common, config=dict(facts.config))
 
 
 @functools.lru_cache(maxsize=64)
 def _gguf_facts(path: str, size: int, mtime_ns: int) -> ModelEntry:
     entry = ModelEntry(name=os.path.basename(path), source="folder", path=path)
     try:
-        from ..gguf import _reader, read_gguf_config  # the reader workbench's GGUF loading shares
+        from .gguf import read_gguf_summary
 
-        config = read_gguf_config(path)
-        entry.has_tokenizer = "tokenizer.ggml.model" in _reader(path).fields
-        types = Counter()
-        for tensor in _reader(path).tensors:
-            types[getattr(tensor.tensor_type, "name", str(tensor.tensor_type))] += int(tensor.n_elements)
-        entry.dtype = types.most_common(1)[0][0] if types else None
+        summary = read_gguf_summary(path)
     except Exception as error:
         entry.error = f"{type(error).__name__}: {error}"
         return entry
-    entry.config = config
-    entry.model_type = config.get("model_type")
-    entry.num_layers = _num_layers(config)
+    entry.config, entry.has_tokenizer = summary["config"], summary["has_tokenizer"]
+    entry.dtype = next(iter(summary["tensor_types"]), None)
+    entry.model_type = entry.config.get("model_type")
+    entry.num_layers = _num_layers(entry.config)
     try:
-        from ..auto import AutoConfig, AutoModelForCausalLM
+        from .auto import AutoConfig, AutoModelForCausalLM
 
-        entry.architecture = AutoModelForCausalLM.model_class(AutoConfig.from_dict(dict(config))).__name__
-        entry.task = task_for_architecture(entry.architecture)
-        entry.num_parameters = count_parameters(config, entry.architecture)
+        entry.architecture = AutoModelForCausalLM.model_class(AutoConfig.from_dict(dict(entry.config))).__name__
+        entry.task = task_for_class(entry.architecture)
+        entry.num_parameters = count_parameters(entry.config, entry.architecture)
     except Exception as error:
         entry.error = f"{type(error).__name__}: {error}"
     return entry
@@ -261,36 +335,58 @@ def _gguf_facts(path: str, size: int, mtime_ns: int) -> ModelEntry:
 # --- sources -------------------------------------------------------------------------------------
 
 
-def _newest_revision(repo):
-    revisions = sorted(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified), reverse=True)
-    return revisions[0] if revisions else None
+def _revision_order(revision) -> tuple:
+    return ("main" not in revision.refs, -revision.last_modified, revision.commit_hash)
 
 
-def scan_cache(cache_dir: str | os.PathLike | None = None) -> list[ModelEntry]:
-    """Model repos in the Hugging Face cache (``HF_HUB_CACHE`` unless ``cache_dir``)."""
+def links_outside(repo, revisions, root_real: str) -> list[str]:
+    """Paths of a cached ``repo`` (its folder, the ``revisions``' snapshot folders and every file
+    they link to) that resolve outside the cache folder ``root_real``, as ``path -> target``."""
+    paths = [repo.repo_path]
+    for revision in revisions:
+        paths += [revision.snapshot_path, *(file.file_path for file in revision.files)]
+    return [f"{path} -> {os.path.realpath(path)}" for path in paths if not inside(path, root_real)]
+
+
+def _cached_repo(repo, root_real: str) -> CachedRepo:
+    revisions = []
+    for revision in sorted(repo.revisions, key=_revision_order):
+        config = read_config(revision.snapshot_path, root_real)
+        model_type = config.get("model_type")
+        revisions.append(CachedRevision(revision.commit_hash, sorted(revision.refs), revision.size_on_disk,
+                                        revision.nb_files, revision.last_modified, architecture_of(config),
+                                        model_type if isinstance(model_type, str) else None))
+    return CachedRepo(repo.size_on_disk, repo.nb_files, repo.last_accessed, repo.last_modified, revisions,
+                      links_outside_cache=bool(links_outside(repo, repo.revisions, root_real)))
+
+
+def scan_cache(cache_dir: str | os.PathLike | None = None, detailed: bool = True) -> tuple[list[ModelEntry], list[str]]:
+    """Model repos in the Hugging Face cache (:func:`hub_cache_dir` unless ``cache_dir``): one entry
+    per repo (its newest snapshot) and one per ``.gguf`` file in that snapshot; and the cache's warnings."""
     from huggingface_hub import scan_cache_dir
 
+    cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
     try:
-        info = scan_cache_dir(cache_dir)
+        info = scan_cache_dir(cache)
     except Exception as error:  # no cache yet (CacheNotFound), or unreadable
         logger.info("No Hugging Face cache to list: %s", error)
-        return []
+        return [], []
+    root_real = os.path.realpath(cache)
     entries = []
-    for repo in sorted(info.repos, key=lambda r: r.repo_id):
-        revision = _newest_revision(repo) if repo.repo_type == "model" else None
-        if revision is None:
+    for repo in sorted((r for r in info.repos if r.repo_type == "model"), key=lambda r: r.repo_id):
+        if not repo.revisions:
             continue
-        snapshot = Path(revision.snapshot_path)
-        if (snapshot / "config.json").is_file():
-            entry = describe_folder(snapshot, repo.repo_id, "cache", size_on_disk=revision.size_on_disk)
-            entry.revision = revision.commit_hash
-            entries.append(entry)
-        for cached in sorted(revision.files, key=lambda f: f.file_name):
-            if cached.file_name.endswith(".gguf"):
-                entry = describe_gguf(cached.file_path, repo.repo_id, "cache", size_on_disk=cached.size_on_disk)
-                entry.revision = revision.commit_hash
-                entries.append(entry)
-    return entries
+        newest = min(repo.revisions, key=_revision_order)
+        entry = describe_folder(newest.snapshot_path, repo.repo_id, "cache", size_on_disk=newest.size_on_disk,
+                                root_real=root_real, detailed=detailed)
+        entry.revision, entry.cache = newest.commit_hash, _cached_repo(repo, root_real)
+        entries.append(entry)
+        for cached in sorted(newest.files, key=lambda f: f.file_name):
+            if cached.file_name.endswith(".gguf") and inside(cached.file_path, root_real):
+                gguf = describe_gguf(cached.file_path, repo.repo_id, "cache", cached.size_on_disk, detailed)
+                gguf.revision = newest.commit_hash
+                entries.append(gguf)
+    return entries, [str(warning) for warning in info.warnings]
 
 
 def _walk(path: Path, depth: int):
@@ -301,7 +397,7 @@ def _walk(path: Path, depth: int):
                 yield from _walk(child, depth - 1)
 
 
-def scan_paths(paths, depth: int = 2) -> list[ModelEntry]:
+def scan_paths(paths, depth: int = 2, detailed: bool = True) -> list[ModelEntry]:
     """Checkpoint folders and .gguf files at, or up to ``depth`` folders under, each path."""
     entries, seen = [], set()
     for given in paths or ():
@@ -315,33 +411,48 @@ def scan_paths(paths, depth: int = 2) -> list[ModelEntry]:
                     found.append(folder)
                 found += sorted(folder.glob("*.gguf"))
         else:
-            logger.warning("ModelPicker: %s is neither a folder nor a .gguf file; skipped.", given)
+            logger.warning("%s is neither a folder nor a .gguf file; skipped.", given)
             continue
         for item in found:
             real = os.path.realpath(item)
             if real in seen:
                 continue
             seen.add(real)
-            entries.append(describe_gguf(item) if item.suffix == ".gguf" else describe_folder(item))
+            entries.append(describe_gguf(item, detailed=detailed) if item.suffix == ".gguf"
+                           else describe_folder(item, detailed=detailed))
     return entries
 
 
-def scan_zoo(folder: str | os.PathLike | None = None) -> list[ModelEntry]:
+def scan_zoo(folder: str | os.PathLike | None = None, detailed: bool = True) -> list[ModelEntry]:
     """The workbench zoo: ``<zoo>/<task>/`` checkpoint folders, the task named by the folder."""
-    from ..zoo import zoo_dir
+    from .zoo_lookup import zoo_dir
 
     root = Path(folder) if folder is not None else zoo_dir()
     if not root.is_dir():
         return []
-    return [describe_folder(task_dir, f"zoo/{task_dir.name}", "zoo", task=task_dir.name)
+    return [describe_folder(task_dir, f"zoo/{task_dir.name}", "zoo", task=task_dir.name,
+                            root_real=os.path.realpath(task_dir), detailed=detailed)
             for task_dir in sorted(root.iterdir()) if (task_dir / "config.json").is_file()]
+
+
+def scan(paths=(), *, cache_dir: str | os.PathLike | None = None, zoo_dir: str | os.PathLike | None = None,
+         include_cache: bool = True, include_zoo: bool = True, detailed: bool = True) -> Scan:
+    """Every model on this machine: the Hugging Face cache, then ``paths``, then the zoo."""
+    entries, warnings, cache = [], [], None
+    if include_cache:
+        cache = str(cache_dir) if cache_dir is not None else str(hub_cache_dir())
+        entries, warnings = scan_cache(cache, detailed)
+    entries += scan_paths(paths, detailed=detailed)
+    if include_zoo:
+        entries += scan_zoo(zoo_dir, detailed)
+    return Scan(entries, cache, warnings)
 
 
 def search_hub(task: str | None = None, search: str | None = None, limit: int = 20,
                timeout: float = 5.0) -> tuple[list[ModelEntry], str]:
     """Hub models for a task (most downloaded first) and a status line; never waits past
     ``timeout`` seconds, and does not try when ``HF_HUB_OFFLINE`` is set."""
-    from ..hub import is_offline
+    from .hub import is_offline
 
     if is_offline():
         return [], "Hub search is off: HF_HUB_OFFLINE is set (unset it to search the Hub)."
@@ -390,8 +501,8 @@ def load_entry(entry: ModelEntry, mode: str = "model", dtype: str = "auto", devi
                progress: Callable[[int, int, str], None] | None = None) -> Loaded:
     """Load an entry as ``mode="model"`` (model + tokenizer) or ``"pipeline"``; ``progress(step,
     total, message)`` is called before each step."""
-    from ..auto import AutoModelForCausalLM, class_for_architecture
-    from ..tokenization import AutoTokenizer
+    from . import auto
+    from .tokenization import AutoTokenizer
 
     if mode not in ("model", "pipeline"):
         raise ValueError(f"mode={mode!r}: use 'model' (model + tokenizer) or 'pipeline'.")
@@ -402,11 +513,11 @@ def load_entry(entry: ModelEntry, mode: str = "model", dtype: str = "auto", devi
         kwargs["gguf_file"] = entry.gguf_file
     report(0, total, f"reading the config of {entry.name}")
     if entry.architecture:
-        cls = class_for_architecture(entry.architecture)
+        cls = auto.class_for_architecture(entry.architecture)
     elif entry.gguf_file:
-        cls = AutoModelForCausalLM
+        cls = auto.AutoModelForCausalLM
     else:
-        cls = _auto_class_for_task(entry.task)
+        cls = getattr(auto, auto_class_name(entry.task))
     report(1, total, f"loading the weights ({cls.__name__})")
     model = cls.from_pretrained(entry.location, device=device, **kwargs)
     report(2, total, "loading the tokenizer")
@@ -420,20 +531,10 @@ def load_entry(entry: ModelEntry, mode: str = "model", dtype: str = "auto", devi
         tokenizer = None
     loaded = Loaded(model, tokenizer)
     if mode == "pipeline":
-        from ..pipelines import pipeline
+        from .pipelines import pipeline
 
         task = entry.task
         report(3, total, f"building the {task} pipeline")
         loaded.pipeline = pipeline(task, model=model, tokenizer=tokenizer, device=device)
     report(total, total, "done")
     return loaded
-
-
-def _auto_class_for_task(task: str | None):
-    from .. import auto
-
-    names = {"text-generation": "AutoModelForCausalLM", "fill-mask": "AutoModelForMaskedLM",
-             "text-classification": "AutoModelForSequenceClassification",
-             "token-classification": "AutoModelForTokenClassification",
-             "question-answering": "AutoModelForQuestionAnswering", "multiple-choice": "AutoModelForMultipleChoice"}
-    return getattr(auto, names.get(task or "", "AutoModel"))

@@ -1,0 +1,145 @@
+"""The task table: every task workbench knows, in one place.
+
+Each :class:`Task` names the Auto class its models load with, the pipeline that serves it (a
+module under ``workbench.pipelines`` and a class in it; None for a head without a pipeline) and
+the checkpoint ``pipeline(task)`` uses when no model is given. ``ALIASES`` maps the other names
+the reference accepts; :func:`task_for_class` reads the task off a model class name
+(``LlamaForCausalLM`` -> text-generation). ``pipeline()``, the zoo, the model catalog, the
+widgets and the Trainer all read this module, which imports nothing of workbench (so any layer
+may use it).
+
+>>> from workbench.tasks import TASKS, resolve_task, task_for_class
+>>> resolve_task("sentiment-analysis")
+('text-classification', {})
+>>> TASKS["text-classification"].auto_class
+'AutoModelForSequenceClassification'
+>>> task_for_class("GPT2LMHeadModel")
+'text-generation'
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Default:
+    """A default checkpoint and its ``model_type``, declared so that a test can check, without a
+    download, that workbench loads its family."""
+
+    model: str
+    model_type: str
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    auto_class: str  # the name of the Auto class in workbench.auto
+    pipeline_module: str | None = None  # under workbench.pipelines; None: a model head without a pipeline
+    pipeline_class: str | None = None
+    default: Default | None = None
+    audio: bool = False  # the pipeline loads a feature extractor beside the tokenizer
+
+    @property
+    def default_model(self) -> str | None:
+        return self.default.model if self.default is not None else None
+
+
+def _task(name: str, auto_class: str, module: str | None = None, cls: str | None = None,
+          default: tuple[str, str] | None = None, audio: bool = False) -> tuple[str, Task]:
+    return name, Task(name, auto_class, module, cls, Default(*default) if default else None, audio)
+
+
+# Defaults are the reference's, except where its family does not load in workbench (said beside).
+TASKS: dict[str, Task] = dict([
+    _task("feature-extraction", "AutoModel", "feature_extraction", "FeatureExtractionPipeline",
+          ("distilbert/distilbert-base-cased", "distilbert")),
+    _task("text-classification", "AutoModelForSequenceClassification", "text_classification",
+          "TextClassificationPipeline", ("distilbert/distilbert-base-uncased-finetuned-sst-2-english", "distilbert")),
+    _task("token-classification", "AutoModelForTokenClassification", "token_classification",
+          "TokenClassificationPipeline", ("dbmdz/bert-large-cased-finetuned-conll03-english", "bert")),
+    # the reference dropped this task in 5.0; its 4.x default
+    _task("question-answering", "AutoModelForQuestionAnswering", "question_answering", "QuestionAnsweringPipeline",
+          ("distilbert/distilbert-base-cased-distilled-squad", "distilbert")),
+    _task("fill-mask", "AutoModelForMaskedLM", "fill_mask", "FillMaskPipeline",
+          ("distilbert/distilroberta-base", "roberta")),
+    _task("zero-shot-classification", "AutoModelForSequenceClassification", "zero_shot_classification",
+          "ZeroShotClassificationPipeline", ("facebook/bart-large-mnli", "bart")),
+    # the reference's default is HuggingFaceTB/SmolLM3-3B (model_type smollm3, not in workbench):
+    # its predecessor from the same team, an instruct model of the Llama family
+    _task("text-generation", "AutoModelForCausalLM", "text_generation", "TextGenerationPipeline",
+          ("HuggingFaceTB/SmolLM2-1.7B-Instruct", "llama")),
+    # the reference dropped these three in 5.0; their 4.x defaults
+    _task("text2text-generation", "AutoModelForSeq2SeqLM", "text2text_generation", "Text2TextGenerationPipeline",
+          ("google-t5/t5-base", "t5")),
+    _task("summarization", "AutoModelForSeq2SeqLM", "text2text_generation", "SummarizationPipeline",
+          ("sshleifer/distilbart-cnn-12-6", "bart")),
+    _task("translation", "AutoModelForSeq2SeqLM", "text2text_generation", "TranslationPipeline",
+          ("google-t5/t5-base", "t5")),
+    # the reference's default is facebook/wav2vec2-base-960h (model_type wav2vec2, not in workbench):
+    # an English Whisper of about its size (74M parameters against 95M) instead
+    _task("automatic-speech-recognition", "AutoModelForSpeechSeq2Seq", "automatic_speech_recognition",
+          "AutomaticSpeechRecognitionPipeline", ("openai/whisper-base.en", "whisper"), audio=True),
+    _task("multiple-choice", "AutoModelForMultipleChoice"),  # a head without a pipeline
+])
+ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
+PIPELINE_TASKS = {name: task for name, task in TASKS.items() if task.pipeline_module is not None}
+
+# Model class name ending -> task, first match wins ("Model" comes last: "GPT2LMHeadModel" ends so too).
+CLASS_SUFFIXES = (
+    ("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"),
+    ("ForSequenceClassification", "text-classification"), ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"), ("ForMaskedLM", "fill-mask"),
+    ("ForMultipleChoice", "multiple-choice"),
+    ("ForSpeechSeq2Seq", "automatic-speech-recognition"), ("ForCTC", "automatic-speech-recognition"),
+    ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "text2text-generation"),
+    ("Model", "feature-extraction"),
+)
+# families whose ...ForConditionalGeneration transcribes audio rather than text
+SPEECH_MODEL_TYPES = ("whisper",)
+
+
+def resolve_task(task: str) -> tuple[str, dict]:
+    """A task name or alias -> (the task, its parameters): ``"sentiment-analysis"`` ->
+    ``("text-classification", {})``; ``"translation_en_to_fr"`` keeps its languages. Only tasks
+    with a pipeline resolve; an unknown name raises ``KeyError`` naming the closest known one."""
+    if task.startswith("translation_"):
+        source, _, target = task.removeprefix("translation_").partition("_to_")
+        return "translation", {"src_lang": source, "tgt_lang": target}
+    name = ALIASES.get(task, task)
+    if name not in PIPELINE_TASKS:
+        known = sorted(PIPELINE_TASKS) + sorted(ALIASES)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"Unknown task {task!r}.{hint} Supported tasks: {', '.join(known)}.")
+    return name, {}
+
+
+def task_for_class(name: str | None) -> str | None:
+    """The task a model class (or a config's ``architectures`` entry) is built for, or None."""
+    if not name:
+        return None
+    if name.endswith("ForConditionalGeneration") and name.lower().startswith(SPEECH_MODEL_TYPES):
+        return "automatic-speech-recognition"
+    return next((task for suffix, task in CLASS_SUFFIXES if name.endswith(suffix)), None)
+
+
+def infer_task(model) -> str:
+    """The pipeline task of a model (an instance or a class name): ``...ForCausalLM`` -> text-generation."""
+    name = model if isinstance(model, str) else type(model).__name__
+    task = task_for_class(name)
+    if task not in PIPELINE_TASKS:
+        raise ValueError(f"Cannot tell which task {name} is for: pass task= "
+                         f"(one of {', '.join(sorted(PIPELINE_TASKS))}).")
+    return task
+
+
+def auto_class_name(task: str | None) -> str:
+    """The Auto class a task's models load with (``AutoModel`` for None or an unknown task)."""
+    spec = TASKS.get(ALIASES.get(task or "", task or ""))
+    return spec.auto_class if spec is not None else "AutoModel"
+
+
+__all__ = ["ALIASES", "CLASS_SUFFIXES", "Default", "PIPELINE_TASKS", "TASKS", "Task", "auto_class_name",
+           "infer_task", "resolve_task", "task_for_class"]
