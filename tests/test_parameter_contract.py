@@ -128,7 +128,7 @@ def evaluate_and_generate(case, model) -> None:
     with torch.no_grad():
         main_output(model, inputs)
     if model.can_generate():
-        model.generate(inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=3,
+        model.generate(inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=3, num_beams=1,
                        do_sample=False)
 
 
