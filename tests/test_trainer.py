@@ -293,3 +293,32 @@ def test_quick_tour_sample(tmp_path, minilm_path):
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(os.listdir(tmp_path / "checkpoint-2"))
     optimizer = AdamW(model.parameters(), lr=5e-5)  # the native-PyTorch tutorial's names
     assert workbench_get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=4) is not None
+
+
+def test_evaluation_between_steps_leaves_every_parameter_training(tmp_path):
+    """A Llama evaluated after every step (its inference forward fuses q/k/v and gate/up) keeps
+    training all its parameters: each is the optimizer's own and each moves at every step."""
+    from tests.model_registry import TINY_DECODER
+    from workbench import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM.from_config(LlamaConfig(**TINY_DECODER))
+    generator = torch.Generator().manual_seed(0)
+    rows = [{"input_ids": ids, "labels": ids} for ids in torch.randint(3, 99, (24, 8), generator=generator).tolist()]
+    snapshots = []
+
+    class Snapshot(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+
+    snapshots.append({n: p.detach().clone() for n, p in model.named_parameters()})
+    trainer = Trainer(model=model, args=args(tmp_path, eval_strategy="steps", eval_steps=1, max_steps=4,
+                                             learning_rate=1e-2), train_dataset=rows[:16], eval_dataset=rows[16:],
+                      callbacks=[Snapshot()])
+    trainer.train()
+    assert len([h for h in trainer.state.log_history if "eval_loss" in h]) == 4
+    held = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert [n for n, p in model.named_parameters() if id(p) not in held] == []
+    for step, (before, after) in enumerate(zip(snapshots, snapshots[1:]), start=1):
+        still = [n for n in before if torch.equal(before[n], after[n])]
+        assert still == [], f"step {step} did not move {still}"

@@ -10,7 +10,6 @@ so a model never exists twice in memory while it loads.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .config import PretrainedConfig
 from .errors import CheckpointError
@@ -103,7 +103,7 @@ class PreTrainedModel(nn.Module):
     @classmethod
     def _build_on_meta(cls, config: PretrainedConfig):
         """The model's structure with no memory behind it; weights come later."""
-        with torch.device("meta"), _skip_torch_init():
+        with torch.device("meta"), _SkipInitOnMeta():
             return cls(config)
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -386,22 +386,32 @@ class PreTrainedModel(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # helpers
 
-_TORCH_INITS = ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
-                "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_")
+class _SkipInitOnMeta(TorchFunctionMode):
+    """Within a build on the meta device, the initialisers do nothing to meta tensors.
+
+    Layers' own ``reset_parameters`` would run on tensors with no memory (wasted work, and on the
+    meta device ``normal_`` imports torch._dynamo: most of a second); the weights are set afterwards
+    anyway. A torch function mode is per thread and per block, so ``torch.nn.init`` itself is never
+    changed: another thread, or a real tensor in this one, initialises as usual.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _INITIALISERS:
+            target = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)
 
 
-@contextlib.contextmanager
-def _skip_torch_init():
-    """Layers' own ``reset_parameters`` would run on meta tensors (wasted work, and on the meta
-    device it imports torch._dynamo: most of a second). Weights are set afterwards anyway."""
-    saved = {name: getattr(nn.init, name) for name in _TORCH_INITS}
-    try:
-        for name in _TORCH_INITS:
-            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, function in saved.items():
-            setattr(nn.init, name, function)
+# torch.nn.init's public functions reach the mode themselves; the others (xavier_, trunc_normal_,
+# ...) call these tensor methods, which do
+_INITIALISERS = {getattr(nn.init, name) for name in ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_",
+                                                     "zeros_", "eye_", "dirac_", "xavier_uniform_", "xavier_normal_",
+                                                     "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_")
+                 if hasattr(nn.init, name)} | {
+    getattr(torch.Tensor, name) for name in ("normal_", "uniform_", "fill_", "zero_", "random_", "bernoulli_",
+                                             "exponential_", "log_normal_", "cauchy_", "geometric_", "erfinv_")}
 
 
 def _assign(root: nn.Module, key: str, tensor: torch.Tensor) -> None:

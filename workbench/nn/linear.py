@@ -7,9 +7,26 @@ oneDNN's linear (the one ``torch.compile`` uses after freezing) reads the same w
 :func:`linear` takes that path when nothing needs gradients; the result differs from
 ``F.linear`` only by the order of the float32 additions.
 
-:func:`fuse_linears` gives several linears of the same input (q/k/v, gate/up) one weight tensor:
-each module's parameter becomes a view of its rows, so checkpoint keys, ``state_dict`` and the
-optimizer see the same parameters as before, and one matrix product replaces several.
+Fusion: :func:`fused_for_inference` gives several linears of the same input (a Llama layer's
+q/k/v, its gate/up) one weight tensor, so one matrix product replaces several. What happens, and
+where you can see it:
+
+- When: a forward that records no gradient for those weights (an evaluation, ``generate()``,
+  ``torch.no_grad()``, frozen weights) and no forward hook on the modules. A forward that records
+  gradients, or that hooks observe (the porting engine, a probe), runs the separate modules.
+- How: the weights are packed into one contiguous buffer and each module's ``nn.Parameter``
+  **stays the same object**; only its ``.data`` becomes a view of its rows of that buffer. An
+  optimizer built before or after, a hook, ``state_dict`` and ``named_parameters`` all see the
+  parameters the model computes with; an optimizer step writes into the buffer in place, so the
+  next fused product uses it. No second copy of the weights is kept.
+- Re-packed: when the parameters no longer lie in one buffer (``model.to(dtype or device)`` gives
+  each its own storage, ``load_state_dict(assign=True)`` or an assignment puts new ones in place),
+  the next such forward packs them again: one copy of those weights, the old storages freed, the
+  Parameter objects unchanged. Until then the old buffer is held by the cache below.
+- Visible: ``print(model)`` shows ``weight=rows 0:64 of a 128-row buffer`` on each packed :class:`Linear`;
+  ``module.weight.untyped_storage()`` is the shared buffer; the owner keeps the fused view as a
+  plain attribute (``self_attn._qkv``, a :class:`FusedLinears`: not a submodule, not in
+  ``state_dict``).
 
 :func:`torch_kernels` turns the oneDNN path off for a block, so a model matches a PyTorch
 implementation of the same math bit for bit (the porting engine runs models that way).
@@ -69,24 +86,30 @@ class Linear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
 
+    def extra_repr(self) -> str:
+        weight = self.weight
+        if weight.is_meta or weight.dim() != 2 or not weight.is_contiguous():
+            return super().extra_repr()
+        rows = weight.untyped_storage().nbytes() // max(weight.element_size() * weight.shape[1], 1)
+        if rows <= weight.shape[0]:
+            return super().extra_repr()
+        first = weight.storage_offset() // max(weight.shape[1], 1)  # fused (see the module docstring)
+        return f"{super().extra_repr()}, weight=rows {first}:{first + weight.shape[0]} of a {rows}-row buffer"
+
 
 class FusedLinears:
     """One weight (and bias) for several linears of the same input; ``sizes`` are their output widths.
 
-    Built by :func:`fuse_linears`. ``valid()`` says whether the modules still hold views of the
-    fused tensors (``model.to(dtype)``, ``load_state_dict(assign=True)`` or a resize replaces them).
+    Built by :func:`fuse_linears`: ``weight`` (sum(sizes), in) is the buffer whose rows the modules'
+    own parameters view. ``valid()`` says whether they still do (``model.to(dtype)``,
+    ``load_state_dict(assign=True)`` or a resize gives them other storage).
     """
 
-    def __init__(self, linears: list[nn.Linear]) -> None:
+    def __init__(self, linears: list[nn.Linear], weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.linears = linears
         self.sizes = [m.out_features for m in linears]
-        self.weight = _fuse([m.weight for m in linears])
-        self.bias = _fuse([m.bias for m in linears]) if linears[0].bias is not None else None
-        for module, weight in zip(linears, self.weight.split(self.sizes)):
-            module.weight = nn.Parameter(weight, requires_grad=module.weight.requires_grad)
-        if self.bias is not None:
-            for module, bias in zip(linears, self.bias.split(self.sizes)):
-                module.bias = nn.Parameter(bias, requires_grad=module.bias.requires_grad)
+        self.weight, self.bias = weight, bias
+        # the buffer is held here, so while these addresses match no other tensor can have taken them
         self._pointers = self._current_pointers()
 
     def _current_pointers(self) -> list[int]:
@@ -98,23 +121,51 @@ class FusedLinears:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias)
 
+    def __repr__(self) -> str:
+        return f"FusedLinears(sizes={self.sizes}, weight={tuple(self.weight.shape)}, bias={self.bias is not None})"
 
-def _fuse(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([t.detach() for t in tensors])
+
+def _packed(params: list[nn.Parameter]) -> torch.Tensor:
+    """One tensor whose consecutive rows are ``params``, which then view it; each parameter stays
+    the same object (only its ``.data`` moves), so optimizers and hooks keep holding the right ones."""
+    first = params[0]
+    total = (sum(p.shape[0] for p in params), *first.shape[1:])
+    if _adjacent(params):  # packed before (or built so): the buffer is already there
+        return first.detach().as_strided(total, first.stride(), first.storage_offset())
+    buffer = torch.cat([p.detach() for p in params])
+    for param, rows in zip(params, buffer.split([p.shape[0] for p in params])):
+        param.data = rows
+    return buffer
+
+
+def _adjacent(params: list[nn.Parameter]) -> bool:
+    """Whether ``params`` are contiguous, consecutive pieces of one storage."""
+    storage = params[0].untyped_storage().data_ptr()
+    end = params[0].data_ptr()
+    for param in params:
+        if (not param.is_contiguous() or param.data_ptr() != end
+                or param.untyped_storage().data_ptr() != storage):
+            return False
+        end += param.numel() * param.element_size()
+    return True
 
 
 def fuse_linears(linears: list[nn.Linear]) -> FusedLinears | None:
-    """Fuse ``linears`` (same input size, dtype and device, all with or all without a bias); None
-    when they cannot be (meta tensors, mixed dtypes or biases)."""
+    """Fuse ``linears`` (same input size, dtype and device, all with or all without a bias; see the
+    module docstring for what happens to their parameters); None when they cannot be (meta tensors,
+    mixed dtypes or biases, weights that are not ``nn.Parameter``s, as under ``functional_call``)."""
     first = linears[0]
     same = all(m.weight.dtype == first.weight.dtype and m.weight.device == first.weight.device
                and m.in_features == first.in_features and (m.bias is None) == (first.bias is None) for m in linears)
-    if not same or first.weight.is_meta:
+    tensors = [m.weight for m in linears] + [m.bias for m in linears if m.bias is not None]
+    if (not same or first.weight.is_meta or not all(isinstance(t, nn.Parameter) for t in tensors)
+            or len({id(t) for t in tensors}) < len(tensors)):
         return None
-    # the parameters become views of the fused tensor: under inference_mode they would turn into
-    # inference tensors, which training could no longer use
+    # under inference_mode the buffer would be an inference tensor, which training could no longer use
     with torch.inference_mode(False), torch.no_grad():
-        return FusedLinears(linears)
+        weight = _packed([m.weight for m in linears])
+        bias = _packed([m.bias for m in linears]) if first.bias is not None else None
+    return FusedLinears(linears, weight, bias)
 
 
 def _observed(module: nn.Module) -> bool:
@@ -123,17 +174,17 @@ def _observed(module: nn.Module) -> bool:
 
 
 def fused_for_inference(owner: nn.Module, name: str, linears: list[nn.Linear]) -> FusedLinears | None:
-    """The fused projection of ``owner`` (kept as ``owner.<name>``), rebuilt when the modules'
-    weights were replaced; None while gradients are being recorded (training goes through the
-    separate modules, whose parameters are the ones an optimizer holds)."""
+    """The fused projection of ``owner`` (kept as ``owner.<name>``), packed again when the modules'
+    parameters left the buffer; None while gradients are being recorded for them or hooks watch them
+    (then the caller runs the separate modules). See the module docstring."""
+    fused = owner.__dict__.get(name)
+    compiling = torch.compiler.is_compiling()  # then fused before compiling (the check reads data pointers)
+    if not compiling and fused is not None and not fused.valid():
+        fused = owner.__dict__[name] = None  # let the old buffer go, even if no inference follows
     if torch.is_grad_enabled() and any(m.weight.requires_grad for m in linears):
         return None
     if any(_observed(m) for m in linears):  # hooks (the porting engine, a user's probe) see every module run
         return None
-    fused = owner.__dict__.get(name)
-    if torch.compiler.is_compiling():  # fused before compiling (the check reads data pointers)
-        return fused
-    if fused is None or not fused.valid():
-        fused = fuse_linears(linears)
-        owner.__dict__[name] = fused
+    if fused is None and not compiling:
+        fused = owner.__dict__[name] = fuse_linears(linears)
     return fused
