@@ -23,7 +23,7 @@ from workbench.auto import class_for_architecture
 from model_registry import CASES, auto_class_name
 
 # one head per case: the language-model head where there is one (it is the one that generates)
-PREFERRED = ("AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForMaskedLM")
+PREFERRED = ("AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq", "AutoModelForMaskedLM")
 
 
 def pick_head(case) -> str:
@@ -45,11 +45,15 @@ def build(case):
 
 
 def batch(case, model, seed=0) -> dict[str, torch.Tensor]:
-    """Two rows of 6 tokens (ids from 3 up: no special token by chance) and labels for the head's loss."""
+    """Two rows of 6 tokens (ids from 3 up: no special token by chance) and labels for the head's loss;
+    a speech case gets random log-mel ``input_features`` for its encoder and the tokens as labels."""
     generator = torch.Generator().manual_seed(seed)
     config = case.config
     vocab = min(config["vocab_size"], config.get("decoder_vocab_size") or config["vocab_size"])
     input_ids = torch.randint(3, vocab, (2, 6), generator=generator)
+    if case.speech:
+        features = torch.randn(2, config["num_mel_bins"], 2 * config["max_source_positions"], generator=generator)
+        return {"input_features": features.to(model.dtype), "labels": input_ids}
     inputs = {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
     name = auto_class_name(type(model).__name__)
     if name in PREFERRED:
@@ -74,8 +78,9 @@ def main_output(model, inputs) -> torch.Tensor:
 def decoder_inputs(model, inputs) -> dict:
     if not getattr(model.config, "is_encoder_decoder", False):
         return {}
-    start = torch.full_like(inputs["input_ids"][:, :1], model.config.decoder_start_token_id)
-    return {"decoder_input_ids": torch.cat([start, inputs["input_ids"][:, :-1]], dim=1)}
+    tokens = inputs["labels"] if "input_features" in inputs else inputs["input_ids"]
+    start = torch.full_like(tokens[:, :1], model.config.decoder_start_token_id)
+    return {"decoder_input_ids": torch.cat([start, tokens[:, :-1]], dim=1)}
 
 
 def without_gradients(case, model) -> set[str]:
@@ -128,8 +133,8 @@ def evaluate_and_generate(case, model) -> None:
     with torch.no_grad():
         main_output(model, inputs)
     if model.can_generate():
-        model.generate(inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=3, num_beams=1,
-                       do_sample=False)
+        prompt = {k: v for k, v in inputs.items() if k != "labels"}
+        model.generate(**prompt, max_new_tokens=3, num_beams=1, do_sample=False)
 
 
 CASE_IDS = [case.name for case in CASES]
