@@ -11,16 +11,15 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 # The slowest groups run last, in this order, each announced once when it starts (a line in `pytest -q`
-# output too), so a long run does not look stuck. Times: two shared AVX2 cores (README, "Two commands").
-# (node id prefix, what the group does)
+# output too), so a long run does not look stuck. (node id prefix, what the group does)
 SLOW_LAST = [
-    ("tests/test_notebooks.py", "notebooks: running each tutorial in a fresh kernel with nbclient "
-                                "(about 5-10 min on two cores)"),
-    ("tests/browser/", "browser: JupyterLab and Notebook 7 in headless chromium, each tutorial run in the page "
-                       "(about 10-15 min on two cores; skipped without /usr/bin/chromium)"),
+    ("tests/test_notebooks.py", "notebooks: running each tutorial top to bottom in a fresh kernel with nbclient "
+                                "(minutes: one of them fine-tunes MiniLM)"),
+    ("tests/browser/", "browser: JupyterLab and Notebook 7 in headless chromium, every tutorial run in the page "
+                       "(the longest group, many minutes; skipped without /usr/bin/chromium)"),
     ("tests/test_binder.py::test_binder_install_steps_in_a_fresh_environment",
      "binder: installing the environment from binder/ into a fresh venv, then postBuild "
-     "(about 3-5 min: mostly unpacking torch)"),
+     "(a few minutes: mostly unpacking torch)"),
 ]
 
 
@@ -39,8 +38,8 @@ def pytest_collection_modifyitems(config, items):
 ANNOUNCED: set[int] = set()
 
 
-@pytest.hookimpl(tryfirst=True)  # before the fixtures set up: the binder test's setup alone takes a while
-def pytest_runtest_setup(item):
+@pytest.hookimpl(tryfirst=True)  # before the test's setup, outside output capturing (which would hide the line)
+def pytest_runtest_protocol(item, nextitem):
     """Before the first test of a slow group: a line saying what it does and about how long."""
     group = slow_group(item.nodeid)
     if group is None or group in ANNOUNCED:
