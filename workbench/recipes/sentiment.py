@@ -348,7 +348,8 @@ def build_into(folder: Path, *, scratch: Path, max_samples: int | None, epochs: 
     stages.next()
     trainer.save_model(str(folder))
 
-    return _info(snippets, sizes, max_samples, seed, epochs, bf16, train_output, validation, test)
+    info = _info(snippets, sizes, max_samples, seed, epochs, bf16, train_output, validation, test)
+    return {**info, "threads": threads}  # train_seconds depends on it
 
 
 def frozen_model(base: str):
