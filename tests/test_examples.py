@@ -322,6 +322,8 @@ def test_quick_tour_builds_the_zoo_model_then_answers(tmp_path):
     assert done.returncode == 0, done.stderr[-4000:]
     out = done.stdout
     assert "has no sentiment model yet: building it" in out
+    stages = re.findall(r"^\[zoo sentiment\] (\d)/5 (\w+)", done.stderr, re.M)  # the build says where it is
+    assert stages == [("1", "fetching"), ("2", "tokenizing"), ("3", "training"), ("4", "evaluating"), ("5", "saving")]
     assert (tmp_path / "zoo" / "text-classification" / "zoo.json").is_file()
     answers = re.findall(r"^\s*(POSITIVE|NEGATIVE) (0\.\d{3})  (.+)$", out, re.M)
     assert len(answers) == 4  # the pipeline's two, then the Auto classes' two: the same labels and scores

