@@ -149,7 +149,7 @@ def test_reference_model_and_workbench_port_match_module_by_module(tmp_path):
     names = {row.reference for row in report.rows}
     assert {"model.embed_tokens", "model.layers.1.self_attn.o_proj", "model.layers.1.mlp.act_fn", "model.norm",
             "lm_head", "logits"} <= names
-    assert all(row.status == "ok" and row.max_abs_err <= 1e-5 for row in report.rows)
+    assert all(row.status == "ok" and row.max_abs_err <= 1e-5 * max(1.0, row.reference_stats.absmax) for row in report.rows)
     assert report.first_divergence() is None
     # a decoder layer returns a tensor there and (hidden, attention weights) here
     assert report["model.layers.0"].candidate == "model.layers.0[0]"
