@@ -56,3 +56,15 @@ def test_shapes_and_dtypes_must_match():
         assert_close_scaled(torch.zeros(2), torch.zeros(2, dtype=torch.float64))
     assert not is_close_scaled(torch.zeros(2), torch.zeros(3))
     assert_close_scaled(torch.zeros(0, 4), torch.zeros(0, 4))
+
+
+def test_per_tensor_scale_follows_the_largest_entry():
+    """Real checkpoints: a near-zero logit next to logits of ~27 carries the tensor's rounding."""
+    expected = torch.tensor([27.0, 0.01, -math.inf])
+    actual = torch.tensor([27.0, 0.01 + 8.7e-5, -math.inf])
+    with pytest.raises(AssertionError):
+        assert_close_scaled(actual, expected)
+    assert_close_scaled(actual, expected, per_tensor=True)  # 8.7e-5 <= 1e-5 x 27
+    with pytest.raises(AssertionError, match=r"max\(1, \|expected\|.max\(\)\)"):
+        assert_close_scaled(torch.tensor([27.0, 0.01 + 3e-4, -math.inf]), expected, per_tensor=True)
+    assert scaled_errors(torch.tensor([0.5]), torch.tensor([0.0]), per_tensor=True).item() == 0.5  # floor of 1
