@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from reference import build_reference_model
+from tolerance import TOL, is_close_scaled
 
 ENCODER = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
                max_position_embeddings=128, type_vocab_size=2, hidden_dropout_prob=0.0,
@@ -48,8 +49,8 @@ def reference_pipeline(task: str, folder: str, **kwargs):
     return transformers.pipeline(task, model=folder, **kwargs)
 
 
-def close(ours, theirs, tol: float = 1e-5) -> bool:
-    """Nested outputs equal, floats within ``tol`` (numpy scalars count as floats)."""
+def close(ours, theirs, tol: float = TOL) -> bool:
+    """Nested outputs equal, floats within ``tol`` x max(1, |theirs|) (numpy scalars count as floats)."""
     if isinstance(theirs, dict):
         return isinstance(ours, dict) and list(ours) == list(theirs) and all(close(ours[k], theirs[k], tol) for k in theirs)
     if isinstance(theirs, (list, tuple)):
@@ -60,5 +61,5 @@ def close(ours, theirs, tol: float = 1e-5) -> bool:
     if hasattr(theirs, "item"):
         theirs = theirs.item()
     if isinstance(theirs, float) or isinstance(ours, float):
-        return abs(float(ours) - float(theirs)) <= tol
+        return is_close_scaled(float(ours), float(theirs), tol)
     return ours == theirs

@@ -16,8 +16,8 @@ from workbench.auto import class_for_architecture
 
 from model_registry import CASES, TINY_DECODER, TINY_GPT2
 from reference import build_reference_model, load_reference_model, save_reference_model
+from tolerance import assert_close_scaled
 
-ATOL = 1e-5
 MODELS = {
     "llama": ("llama", "LlamaForCausalLM", TINY_DECODER),
     "mistral": ("mistral", "MistralForCausalLM", dict(TINY_DECODER, sliding_window=4, head_dim=16)),
@@ -155,7 +155,7 @@ def test_cached_decode_equals_full_forward(case, head, kind, tmp_path):
                         past_key_values=cache, use_cache=True)
             steps.append(out.logits)
     valid = mask.bool()
-    assert (torch.cat(steps, dim=1)[valid] - full[valid]).abs().max() <= ATOL
+    assert_close_scaled(torch.cat(steps, dim=1)[valid], full[valid])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -230,7 +230,7 @@ def test_fused_projections_save_train_and_convert(models, tmp_path):
     model.save_pretrained(tmp_path)
     reloaded = load_reference_model("LlamaForCausalLM", str(tmp_path))
     with torch.no_grad():
-        assert (reloaded(ids).logits - before).abs().max() <= ATOL
+        assert_close_scaled(reloaded(ids).logits, before)
     model.train()
     model(ids).logits.sum().backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -241,7 +241,7 @@ def test_fused_projections_save_train_and_convert(models, tmp_path):
     assert fresh.model.layers[0].self_attn.q_proj.weight.grad is not None
     model.eval().to(torch.bfloat16)
     with torch.no_grad():
-        assert (model(ids).logits.float() - before).abs().max() < 0.1
+        assert_close_scaled(model(ids).logits.float(), before, tol=0.1, what="bfloat16 logits")
     assert attention.__dict__["_qkv"].weight.dtype == torch.bfloat16
 
 

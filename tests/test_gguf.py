@@ -11,6 +11,7 @@ import torch
 import transformers
 
 from reference import build_reference_model
+from tolerance import assert_close_scaled
 from workbench import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 from workbench.errors import CheckpointError, CheckpointNotFoundError, UnsupportedModelError
 from workbench.gguf import read_gguf_tokenizer_metadata
@@ -78,7 +79,8 @@ def test_every_tensor_equals_the_reference(model, reference_model):
 def test_logits_match_the_reference(model, reference_model, reference_tokenizer):
     ids = reference_tokenizer("The capital of France is", return_tensors="pt").input_ids
     with torch.no_grad():
-        assert (model(ids).logits - reference_model(ids).logits).abs().max() <= 1e-4
+        # 30 layers of residual sums: near-zero logits carry the rounding of logits of ~27 (8.7e-5 seen)
+        assert_close_scaled(model(ids).logits, reference_model(ids).logits, per_tensor=True)
 
 
 def test_greedy_decode_with_the_cache_answers_paris(model, reference_tokenizer, smollm2_gguf_path):
@@ -101,7 +103,7 @@ def test_saved_folder_loads_in_the_reference(model, reference_tokenizer, tmp_pat
     reloaded = transformers.LlamaForCausalLM.from_pretrained(tmp_path).eval()
     ids = reference_tokenizer("Paris is the capital of", return_tensors="pt").input_ids
     with torch.no_grad():
-        assert (reloaded(ids).logits - model(ids).logits).abs().max() <= 1e-4
+        assert_close_scaled(reloaded(ids).logits, model(ids).logits, per_tensor=True)
 
 
 def test_tokenizer_metadata_matches_what_the_reference_extracts(smollm2_gguf_path, reference_tokenizer):
@@ -199,7 +201,7 @@ def test_tiny_gguf_matches_the_model_it_was_written_from(arch, tmp_path):
     assert type(model).__name__ == class_name and model.config.tie_word_embeddings == extra["tie_word_embeddings"]
     ids = torch.tensor([[3, 14, 15, 9, 26, 5, 35]])
     with torch.no_grad():
-        assert (model(ids).logits - reference(ids).logits).abs().max() <= 1e-5
+        assert_close_scaled(model(ids).logits, reference(ids).logits)
     half = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=str(path), dtype=torch.bfloat16)  # absolute
     assert half.dtype == torch.bfloat16
 
@@ -214,7 +216,7 @@ def test_yarn_scaling_and_qwen2_keys_map_to_the_config(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(path)
     ids = torch.arange(40)[None] % 64  # past original_max_position_embeddings
     with torch.no_grad():
-        assert (model(ids).logits - reference(ids).logits).abs().max() <= 1e-5
+        assert_close_scaled(model(ids).logits, reference(ids).logits)
 
 
 # ---------------------------------------------------------------------------------------------

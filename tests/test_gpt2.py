@@ -14,8 +14,7 @@ from workbench.nn.cache import DynamicCache
 
 from model_registry import TINY_GPT2
 from reference import build_reference_model, save_reference_model
-
-ATOL = 1e-5
+from tolerance import assert_close_scaled
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def test_old_checkpoint_with_mask_buffers_and_no_prefix_loads_silently(lm, tmp_p
     assert info["missing_keys"] == [] and info["unexpected_keys"] == []
     x = ids()
     with torch.no_grad():
-        assert (model(x).logits - reference(x).logits).abs().max() <= ATOL
+        assert_close_scaled(model(x).logits, reference(x).logits)
 
 
 def test_loss_tuple_output_and_default_cache_match_reference(lm):
@@ -55,8 +54,8 @@ def test_loss_tuple_output_and_default_cache_match_reference(lm):
     with torch.no_grad():
         ours, theirs = model(x, labels=labels, return_dict=False), reference(x, labels=labels, return_dict=False)
     assert len(ours) == len(theirs) == 3  # loss, logits, past_key_values (use_cache defaults to config.use_cache)
-    assert abs(ours[0] - theirs[0]) <= ATOL
-    assert (ours[1] - theirs[1]).abs().max() <= ATOL
+    assert_close_scaled(ours[0], theirs[0], what="loss")
+    assert_close_scaled(ours[1], theirs[1])
     assert isinstance(ours[2], DynamicCache) and len(ours[2]) == TINY_GPT2["n_layer"]
     assert ours[2].get_seq_length() == x.shape[1]
     assert model(x, use_cache=False).past_key_values is None
@@ -70,9 +69,9 @@ def test_token_types_embeddings_and_positions_match_reference(lm):
         embeds = model.get_input_embeddings()(x)
         ours = model(inputs_embeds=embeds, **kwargs, output_hidden_states=True)
         theirs = reference(input_ids=x, **kwargs, output_hidden_states=True)
-    assert (ours.logits - theirs.logits).abs().max() <= ATOL
+    assert_close_scaled(ours.logits, theirs.logits)
     # the last hidden state is reported after ln_f, as the reference does
-    assert (ours.hidden_states[-1] - theirs.hidden_states[-1]).abs().max() <= ATOL
+    assert_close_scaled(ours.hidden_states[-1], theirs.hidden_states[-1])
     assert torch.equal(ours.hidden_states[-1], model.transformer(inputs_embeds=embeds, **kwargs).last_hidden_state)
 
 
@@ -82,7 +81,7 @@ def test_logits_to_keep(lm, keep):
     x = ids()
     with torch.no_grad():
         ours, theirs = model(x, logits_to_keep=keep).logits, reference(x, logits_to_keep=keep).logits
-    assert ours.shape == theirs.shape and (ours - theirs).abs().max() <= ATOL
+    assert_close_scaled(ours, theirs)
 
 
 def test_eager_and_sdpa_agree_with_padding_and_cache(lm):
@@ -93,7 +92,7 @@ def test_eager_and_sdpa_agree_with_padding_and_cache(lm):
     with torch.no_grad():
         sdpa = model(x, attention_mask=mask).logits
         eager = model(x, attention_mask=mask, output_attentions=True)
-    assert (sdpa - eager.logits)[mask.bool()].abs().max() <= ATOL
+    assert_close_scaled(sdpa[mask.bool()], eager.logits[mask.bool()])
     assert len(eager.attentions) == TINY_GPT2["n_layer"] and eager.attentions[0].shape == (2, 4, 8, 8)
 
 
@@ -110,8 +109,9 @@ def test_sequence_classification_pools_last_non_pad_token_with_left_padding(tmp_
         ours = model(x, attention_mask=mask, position_ids=positions, labels=labels)
         theirs = reference(x, attention_mask=mask, position_ids=positions, labels=labels)
         alone = model(x[1:, 2:]).logits
-    assert (ours.logits - theirs.logits).abs().max() <= ATOL and abs(ours.loss - theirs.loss) <= ATOL
-    assert (ours.logits[1:] - alone).abs().max() <= ATOL
+    assert_close_scaled(ours.logits, theirs.logits)
+    assert_close_scaled(ours.loss, theirs.loss, what="loss")
+    assert_close_scaled(ours.logits[1:], alone)
 
 
 def test_sequence_classification_without_pad_token_needs_batch_of_one():

@@ -9,6 +9,8 @@ import transformers
 
 from workbench import KeyDataset, pipeline
 
+from tolerance import assert_close_scaled
+
 TEXTS = ["Hello there.", "A much longer sentence, with quite a few more tokens in it.", "Short one", "¿Qué tal? 👋"]
 
 
@@ -21,7 +23,7 @@ def test_matches_the_reference_pipeline(extractor, minilm_path):
     reference = transformers.pipeline("feature-extraction", model=minilm_path)
     for text in TEXTS:
         ours, theirs = torch.tensor(extractor(text)), torch.tensor(reference(text))
-        assert ours.shape == theirs.shape and (ours - theirs).abs().max() <= 1e-5
+        assert_close_scaled(ours, theirs, what=text)
 
 
 @pytest.mark.parametrize("batch_size", [2, 3, 8])
@@ -29,7 +31,7 @@ def test_batched_equals_one_at_a_time(extractor, batch_size):
     alone = [extractor(t, return_tensors=True) for t in TEXTS]
     batched = extractor(TEXTS, batch_size=batch_size, return_tensors=True)
     for a, b in zip(alone, batched):
-        assert a.shape == b.shape and (a - b).abs().max() <= 1e-5
+        assert_close_scaled(a, b)
 
 
 def test_a_list_is_batched_by_length_and_answered_in_order(extractor, monkeypatch):
@@ -109,7 +111,7 @@ def test_dtype_casts_the_model(minilm_path, extractor):
     half = pipeline("feature-extraction", model=minilm_path, dtype="bfloat16")
     assert half.model.dtype == torch.bfloat16
     ours, full = torch.tensor(half("a sentence")), torch.tensor(extractor("a sentence"))
-    torch.testing.assert_close(ours.float(), full, atol=0.1, rtol=0.05)  # bfloat16 keeps 3 significant digits
+    assert_close_scaled(ours.float(), full, tol=0.1)  # bfloat16 keeps 3 significant digits
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
