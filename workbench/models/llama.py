@@ -24,7 +24,7 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.attention import cache_causal_mask, cached_attention
+from ..nn.attention import cache_causal_mask, multi_head_attention
 from ..nn.cache import as_decoder_cache, layer_windows_of
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
@@ -201,10 +201,10 @@ class LlamaAttention(nn.Module):
 
     def forward(self, hidden_states, rotary, mask, cache, eager, cache_position=None):
         query, key, value = self.project(hidden_states, rotary)
-        out, weights = cached_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
-                                        cache_kwargs={"cache_position": cache_position}, causal=True,
-                                        scale=self.scaling, eager=eager,
-                                        dropout=self.attention_dropout if self.training else 0.0)
+        out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
+                                            cache_kwargs={"cache_position": cache_position}, causal=True,
+                                            scale=self.scaling, eager=eager,
+                                            dropout=self.attention_dropout if self.training else 0.0)
         return self.o_proj(out), weights
 
 
@@ -230,6 +230,11 @@ class LlamaPreTrainedModel(PreTrainedModel):
     # checkpoints converted from Meta's weights by old scripts stored the RoPE frequencies
     _ignore_unexpected = (r"rotary_emb\.inv_freq$",)
     _supports_static_cache = True  # masks come from Cache.key_span: static and sliding-window caches work
+
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, RMSNorm) and module.weight_offset:  # the weight stores scale - offset
+            nn.init.constant_(module.weight, 1.0 - module.weight_offset)
 
 
 class LlamaModel(LlamaPreTrainedModel):
@@ -262,8 +267,8 @@ class LlamaModel(LlamaPreTrainedModel):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
-        if config.scale_embeddings:  # the factor rounded to the embeddings' dtype, as Gemma does
-            inputs_embeds = inputs_embeds * torch.tensor(config.hidden_size**0.5, dtype=inputs_embeds.dtype)
+            if config.scale_embeddings:  # the factor rounded to the embeddings' dtype, as Gemma does
+                inputs_embeds = inputs_embeds * torch.tensor(config.hidden_size**0.5, dtype=inputs_embeds.dtype)
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         batch, length = inputs_embeds.shape[:2]
         if cache_position is None:

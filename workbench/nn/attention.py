@@ -146,16 +146,18 @@ def split_heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
     return x.view(*x.shape[:2], -1, head_dim).transpose(1, 2)
 
 
-def cached_attention(query, key, value, mask, *, cache=None, layer_idx: int = 0, cache_kwargs: dict | None = None,
-                     causal: bool = False, scale: float | None = None, eager: bool = False, dropout: float = 0.0,
-                     upcast: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def multi_head_attention(query, key, value, mask, *, cache=None, layer_idx: int = 0,
+                         cache_kwargs: dict | None = None, causal: bool = False, scale: float | None = None,
+                         eager: bool = False, dropout: float = 0.0,
+                         upcast: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The core every multi-head attention shares: (B, H, T, D) queries and this step's (B, Hkv, T, D)
     keys and values -> keys and values appended to ``cache`` (layer ``layer_idx``; ``cache_kwargs``
     such as ``{"cache_position": ...}`` say where) -> :func:`attention` over everything cached ->
     output (B, T, H * D), weights (B, H, T, K) or None. Families with their own projections
     (GPT-2's fused ``c_attn``, LLaMA's rotary queries and keys) call it between theirs."""
     if cache is not None:  # (B, Hkv, past + T, D)
-        key, value = cache.update(key, value, layer_idx, cache_kwargs) if cache_kwargs else cache.update(key, value, layer_idx)
+        extra = (cache_kwargs,) if cache_kwargs else ()  # an EncoderDecoderCache's update takes none
+        key, value = cache.update(key, value, layer_idx, *extra)
     out, weights = attention(query, key, value, mask, causal=causal, scale=scale, eager=eager, dropout=dropout,
                              upcast=upcast)
     return out.reshape(*out.shape[:2], -1), weights  # (B, T, H, D) -> (B, T, H * D)
@@ -219,7 +221,7 @@ class MultiHeadAttention(nn.Module):
             elif cache is not None:
                 cache.store_cross_attention(key, value, self.layer_idx)
             cache = None
-        out, weights = cached_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
-                                        causal=self.causal, scale=scale, eager=eager,
-                                        dropout=self.dropout if self.training else 0.0)
+        out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
+                                            causal=self.causal, scale=scale, eager=eager,
+                                            dropout=self.dropout if self.training else 0.0)
         return self.out_proj(out), weights
