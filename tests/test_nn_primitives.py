@@ -9,8 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from workbench.nn.attention import MultiHeadAttention, multi_head_attention, split_heads
-from workbench.nn.cache import DynamicCache, EncoderDecoderCache
-from workbench.nn.layers import run_layers
+from workbench.nn.cache import DynamicCache, EncoderDecoderCache, as_decoder_cache
+from workbench.nn.layers import output_flags, run_layers
 from workbench.nn.mlp import GatedMLP
 from workbench.nn.norms import RMSNorm
 
@@ -227,6 +227,26 @@ def test_layerdrop_skips_layers_in_training_only():
                          output_hidden_states=True, output_attentions=True)
     assert float(dropped.last_hidden_state) == 0
     assert len(dropped.hidden_states) == 5 and dropped.attentions == ()  # skipped layers report their input
+
+
+def test_output_flags_take_the_config_defaults_and_pick_eager_attention():
+    from types import SimpleNamespace
+
+    config = SimpleNamespace(output_attentions=False, output_hidden_states=True)
+    assert output_flags(config, None, None) == (False, True, False)
+    assert output_flags(config, True, False) == (True, False, True)  # weights asked for: eager
+    config._attn_implementation = "eager"
+    assert output_flags(config, None, None) == (False, True, True)
+
+
+def test_decoder_cache_from_none_or_legacy_tuples():
+    assert as_decoder_cache(None, use_cache=False) is None
+    assert isinstance(as_decoder_cache(None, use_cache=True), DynamicCache)
+    legacy = [(torch.zeros(1, 2, 3, 4), torch.ones(1, 2, 3, 4)) for _ in range(2)]
+    cache = as_decoder_cache(legacy, use_cache=True)
+    assert len(cache) == 2 and cache.get_seq_length(1) == 3
+    assert torch.equal(cache[1][1], legacy[1][1])
+    assert as_decoder_cache(cache, use_cache=False) is cache
 
 
 # ---------------------------------------------------------------------------------------------

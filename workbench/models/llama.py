@@ -5,7 +5,7 @@
 
     self_attn: q_proj, k_proj, v_proj ─► RoPE on queries and keys ─► append to the cache
                ─► causal attention (grouped-query, optionally in a sliding window) ─► o_proj
-    mlp:       down_proj(silu(gate_proj(h)) * up_proj(h))
+    mlp:       down_proj(hidden_act(gate_proj(h)) * up_proj(h))
 
 Llama: https://arxiv.org/abs/2302.13971, Mistral: https://arxiv.org/abs/2310.06825,
 Qwen2: https://arxiv.org/abs/2407.10671. What tells them apart are config fields, read once when
@@ -14,7 +14,9 @@ biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (group
 ``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters``,
 ``tie_word_embeddings``, ``norm_weight_offset`` (norms scale by ``offset + weight``: Gemma's 1) and
 ``scale_embeddings`` (multiply the embeddings by ``sqrt(hidden_size)``: Gemma). A new family of this
-shape is a config class with its defaults and facts, plus the class names below. Module names equal the checkpoint keys (``model.layers.0.self_attn.q_proj``).
+shape is a config class with its defaults and facts, plus the class names below. Module names equal
+the checkpoint keys (``model.layers.0.self_attn.q_proj``). The pieces come from ``workbench.nn``:
+``RMSNorm``, ``GatedMLP``, the ``multi_head_attention`` core and the ``run_layers`` loop.
 """
 
 from __future__ import annotations
@@ -152,7 +154,7 @@ layer_windows = layer_windows_of  # per layer, the sliding window its attention 
 # modules
 
 
-def norm(config: DecoderConfig) -> RMSNorm:
+def rms_norm(config: DecoderConfig) -> RMSNorm:
     return RMSNorm(config.hidden_size, eps=config.rms_norm_eps, weight_offset=config.norm_weight_offset)
 
 
@@ -213,8 +215,8 @@ class LlamaDecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = LlamaAttention(config, layer_idx)
         self.mlp = LlamaMLP(config)
-        self.input_layernorm = norm(config)
-        self.post_attention_layernorm = norm(config)
+        self.input_layernorm = rms_norm(config)
+        self.post_attention_layernorm = rms_norm(config)
 
     def forward(self, hidden_states, mask, rotary, cache, eager, cache_position=None):
         attended, weights = self.self_attn(self.input_layernorm(hidden_states), rotary, mask, cache, eager,
@@ -242,7 +244,7 @@ class LlamaModel(LlamaPreTrainedModel):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
-        self.norm = norm(config)
+        self.norm = rms_norm(config)
         self.rotary_emb = RotaryEmbedding(config)
         self.layer_windows = layer_windows(config)
 
