@@ -1,7 +1,7 @@
 """Scaled dot-product attention, the masks it takes, and the multi-head attention module built on it.
 
-    hidden ─► q_proj ─┐
-    hidden or encoder states ─► k_proj, v_proj ─► (append to / read from the cache) ─┴─► attention ─► out_proj
+    hidden ─► q_proj ──────────────────────────────────────────────┐
+    hidden or encoder states ─► k_proj, v_proj ─► (cache) ─────────┴─► attention ─► out_proj
 
 Masks are additive float tensors of shape (B, 1, Q, K): 0 where a query may attend, the dtype's
 minimum where it may not. A fully masked row (a left-padding query) then gives a uniform
@@ -191,36 +191,40 @@ class MultiHeadAttention(nn.Module):
         self.q_proj = Linear(hidden_size, hidden_size, bias=bias)
         self.out_proj = Linear(hidden_size, hidden_size, bias=bias)
 
-    def _project(self, hidden_states, encoder_states, cache):
-        """Queries (B, H, T, D) and the keys/values to append to the cache, or None for cached ones."""
+    def _self_projections(self, hidden_states):
+        """(B, T, C) -> queries, keys, values (B, H, T, D); one fused product when nothing records gradients."""
         linears = [self.q_proj, self.k_proj, self.v_proj]
-        if encoder_states is None:
-            fused = fused_for_inference(self, "_qkv", linears)
-            if fused is not None:
-                return [split_heads(t, self.head_dim) for t in fused(hidden_states).split(fused.sizes, dim=-1)]
-            return [split_heads(m(hidden_states), self.head_dim) for m in linears]
-        query = split_heads(self.q_proj(hidden_states), self.head_dim)
-        if cache is not None and cache.cross_attention(self.layer_idx) is not None:
-            return query, None, None
-        fused = fused_for_inference(self, "_kv", linears[1:])
+        fused = fused_for_inference(self, "_qkv", linears)
+        if fused is not None:
+            return [split_heads(t, self.head_dim) for t in fused(hidden_states).split(fused.sizes, dim=-1)]
+        return [split_heads(m(hidden_states), self.head_dim) for m in linears]
+
+    def _cross_keys_values(self, encoder_states, cache):
+        """(B, S, C) encoder states -> keys, values (B, H, S, D): from the cache after the first step."""
+        cached = cache.cross_attention(self.layer_idx) if cache is not None else None
+        if cached is not None:
+            return cached
+        fused = fused_for_inference(self, "_kv", [self.k_proj, self.v_proj])
         if fused is not None:
             key, value = fused(encoder_states).split(fused.sizes, dim=-1)
         else:
             key, value = self.k_proj(encoder_states), self.v_proj(encoder_states)
-        return query, split_heads(key, self.head_dim), split_heads(value, self.head_dim)
+        key, value = split_heads(key, self.head_dim), split_heads(value, self.head_dim)
+        if cache is not None:
+            cache.store_cross_attention(key, value, self.layer_idx)
+        return key, value
 
     def forward(self, hidden_states, mask=None, eager: bool = False, cache=None, encoder_states=None):
         """(B, T, C) -> (B, T, C), attention weights (B, H, T, K) when ``eager`` (else None)."""
-        query, key, value = self._project(hidden_states, encoder_states, cache)
+        if encoder_states is None:
+            query, key, value = self._self_projections(hidden_states)
+        else:
+            query = split_heads(self.q_proj(hidden_states), self.head_dim)
+            key, value = self._cross_keys_values(encoder_states, cache)
+            cache = None  # nothing to append: the encoder's keys are stored once
         scale = self.head_dim**-0.5
         if self.scale_queries:
             query, scale = query * scale, 1.0
-        if encoder_states is not None:  # cross-attention: the cache holds the encoder's keys once
-            if key is None:
-                key, value = cache.cross_attention(self.layer_idx)
-            elif cache is not None:
-                cache.store_cross_attention(key, value, self.layer_idx)
-            cache = None
         out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
                                             causal=self.causal, scale=scale, eager=eager,
                                             dropout=self.dropout if self.training else 0.0)
