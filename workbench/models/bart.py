@@ -32,8 +32,9 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention, causal_mask, padding_mask
-from ..nn.cache import EncoderDecoderCache, as_encoder_decoder_cache
+from ..nn.attention import MultiHeadAttention, causal_mask, padding_mask
+from ..nn.cache import as_encoder_decoder_cache
+from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss, token_classification_loss
 from ..nn.positions import OffsetPositionalEmbedding, SinusoidalEmbedding
 from ..outputs import (
@@ -164,47 +165,13 @@ def position_embedding(config: Seq2SeqConfig) -> nn.Embedding:
     return OffsetPositionalEmbedding(config.max_position_embeddings, config.d_model, offset=config.position_offset)
 
 
-class Seq2SeqAttention(nn.Module):
-    """Multi-head attention with biases. One module serves as encoder self-attention, decoder
-    causal self-attention (keys/values appended to the cache) and decoder cross-attention (keys
-    and values projected from the encoder states once, then read from the cache)."""
+class Seq2SeqAttention(MultiHeadAttention):
+    """Encoder self-attention, decoder causal self-attention or cross-attention (see
+    :class:`~workbench.nn.attention.MultiHeadAttention`), with biases (Whisper: none on k_proj)."""
 
     def __init__(self, config: Seq2SeqConfig, num_heads: int, layer_idx: int, causal: bool = False) -> None:
-        super().__init__()
-        dim = config.d_model
-        if dim % num_heads:
-            raise ValueError(f"d_model ({dim}) must be a multiple of the attention heads ({num_heads}): fix the config.")
-        self.num_heads, self.head_dim = num_heads, dim // num_heads
-        self.layer_idx, self.causal, self.dropout = layer_idx, causal, config.attention_dropout
-        self.k_proj = nn.Linear(dim, dim, bias=config.key_bias)
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) -> (B, H, T, D)
-        return x.view(*x.shape[:2], self.num_heads, self.head_dim).transpose(1, 2)
-
-    def _keys_values(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._heads(self.k_proj(states)), self._heads(self.v_proj(states))
-
-    def forward(self, hidden_states, mask, eager, cache: EncoderDecoderCache | None = None, encoder_states=None):
-        batch, length, _ = hidden_states.shape
-        query = self._heads(self.q_proj(hidden_states))
-        if encoder_states is None:
-            key, value = self._keys_values(hidden_states)
-            if cache is not None:
-                key, value = cache.update(key, value, self.layer_idx)  # (B, H, past + T, D)
-        else:
-            cached = cache.cross_attention(self.layer_idx) if cache is not None else None
-            if cached is None:
-                key, value = self._keys_values(encoder_states)  # (B, H, S, D)
-                if cache is not None:
-                    cache.store_cross_attention(key, value, self.layer_idx)
-            else:
-                key, value = cached
-        out, weights = attention(query, key, value, mask, causal=self.causal, scale=self.head_dim**-0.5, eager=eager,
-                                 dropout=self.dropout if self.training else 0.0)
-        return self.out_proj(out.reshape(batch, length, -1)), weights
+        super().__init__(config.d_model, num_heads, layer_idx, causal=causal, key_bias=config.key_bias,
+                         dropout=config.attention_dropout)
 
 
 class _Block(nn.Module):
@@ -279,6 +246,11 @@ class _Stack(nn.Module):
         self.layer_norm = nn.LayerNorm(config.d_model) if config.add_final_layer_norm else None
         self.dropout, self.layerdrop = config.dropout, layerdrop
 
+    def _run(self, hidden, mask, *args, output_attentions, output_hidden_states, cross_attentions=False):
+        return run_layers(self.layers, hidden, mask, *args, output_hidden_states=output_hidden_states,
+                          output_attentions=output_attentions, cross_attentions=cross_attentions,
+                          layerdrop=self.layerdrop, final=self.layer_norm)
+
     def _embed(self, input_ids, inputs_embeds, start: int, scale_passed: bool = False) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids) * self.embed_scale
@@ -289,22 +261,6 @@ class _Stack(nn.Module):
         if self.layernorm_embedding is not None:
             hidden = self.layernorm_embedding(hidden)
         return F.dropout(hidden, self.dropout, self.training)
-
-    def _skipped(self) -> bool:
-        """LayerDrop (https://arxiv.org/abs/1909.11556): in training, skip a layer at random."""
-        return self.training and self.layerdrop > 0.0 and bool(torch.rand([]) < self.layerdrop)
-
-    def _finish(self, hidden, all_hidden):
-        if self.layer_norm is not None:
-            hidden = self.layer_norm(hidden)
-        return hidden, (all_hidden + (hidden,) if all_hidden is not None else None)
-
-    def _flags(self, output_attentions, output_hidden_states):
-        config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        eager = output_attentions or (getattr(config, "_attn_implementation", None) or "sdpa") == "eager"
-        return output_attentions, output_hidden_states, eager
 
 
 class Seq2SeqEncoder(_Stack):
@@ -317,21 +273,11 @@ class Seq2SeqEncoder(_Stack):
         """(B, S) ids and 1/0 padding mask -> encoder states (B, S, C)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds to the encoder.")
-        output_attentions, output_hidden_states, eager = self._flags(output_attentions, output_hidden_states)
+        output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions, output_hidden_states)
         hidden = self._embed(input_ids, inputs_embeds, 0)
-        mask = padding_mask(attention_mask, hidden.dtype)
-        all_hidden = () if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for layer in self.layers:
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if self._skipped():
-                continue
-            hidden, weights = layer(hidden, mask, eager)
-            if output_attentions:
-                all_attentions += (weights,)
-        hidden, all_hidden = self._finish(hidden, all_hidden)
-        out = BaseModelOutput(hidden, all_hidden, all_attentions)
+        stack = self._run(hidden, padding_mask(attention_mask, hidden.dtype), eager, output_attentions=output_attentions,
+                          output_hidden_states=output_hidden_states)
+        out = BaseModelOutput(stack.last_hidden_state, stack.hidden_states, stack.attentions)
         return out if return_dict is not False else out.to_tuple()
 
 
@@ -347,28 +293,18 @@ class Seq2SeqDecoder(_Stack):
         decoder's (B, past + T) padding mask, ``encoder_attention_mask`` the encoder's (B, S)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds.")
-        output_attentions, output_hidden_states, eager = self._flags(output_attentions, output_hidden_states)
+        output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions, output_hidden_states)
         cache = as_encoder_decoder_cache(past_key_values, self.config.use_cache if use_cache is None else use_cache)
         past = cache.get_seq_length() if cache is not None else 0
         hidden = self._embed(input_ids, inputs_embeds, past, scale_passed=self.config.scale_decoder_inputs_embeds)
         length = hidden.shape[1]
         mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
         encoder_mask = padding_mask(encoder_attention_mask, hidden.dtype)
-        all_hidden = () if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        all_cross = () if output_attentions and encoder_hidden_states is not None else None
-        for layer in self.layers:
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if self._skipped():
-                continue
-            hidden, weights, cross = layer(hidden, mask, encoder_hidden_states, encoder_mask, cache, eager)
-            if output_attentions:
-                all_attentions += (weights,)
-                if all_cross is not None:
-                    all_cross += (cross,)
-        hidden, all_hidden = self._finish(hidden, all_hidden)
-        out = BaseModelOutputWithPastAndCrossAttentions(hidden, cache, all_hidden, all_attentions, all_cross)
+        stack = self._run(hidden, mask, encoder_hidden_states, encoder_mask, cache, eager,
+                          output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+                          cross_attentions=encoder_hidden_states is not None)
+        out = BaseModelOutputWithPastAndCrossAttentions(stack.last_hidden_state, cache, stack.hidden_states,
+                                                        stack.attentions, stack.cross_attentions)
         return out if return_dict is not False else out.to_tuple()
 
 

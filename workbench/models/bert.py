@@ -17,7 +17,8 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention, padding_mask
+from ..nn.attention import multi_head_attention, padding_mask, split_heads
+from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss, span_loss, token_classification_loss
 from ..outputs import (
     BaseModelOutputWithPooling,
@@ -93,13 +94,9 @@ class BertSelfAttention(nn.Module):
         self.dropout_prob = config.attention_probs_dropout_prob
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool):
-        batch, length, _ = hidden_states.shape
-        split = lambda x: x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-        out, weights = attention(
-            split(self.query(hidden_states)), split(self.key(hidden_states)), split(self.value(hidden_states)),
-            mask, dropout=self.dropout_prob if self.training else 0.0, eager=eager,
-        )
-        return out.reshape(batch, length, -1), weights
+        query, key, value = (split_heads(m(hidden_states), self.head_dim) for m in (self.query, self.key, self.value))
+        return multi_head_attention(query, key, value, mask, eager=eager,
+                                    dropout=self.dropout_prob if self.training else 0.0)
 
 
 class BertSelfOutput(nn.Module):
@@ -159,15 +156,9 @@ class BertEncoder(nn.Module):
         self.layer = nn.ModuleList(layer_class(config) for _ in range(config.num_hidden_layers))
 
     def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
-        all_hidden = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for layer in self.layer:
-            hidden_states, weights = layer(hidden_states, mask, eager)
-            if output_hidden_states:
-                all_hidden += (hidden_states,)
-            if output_attentions:
-                all_attentions += (weights,)
-        return hidden_states, all_hidden, all_attentions
+        stack = run_layers(self.layer, hidden_states, mask, eager, output_hidden_states=output_hidden_states,
+                           output_attentions=output_attentions)
+        return stack.last_hidden_state, stack.hidden_states, stack.attentions
 
 
 class BertPooler(nn.Module):
@@ -231,11 +222,8 @@ def run_encoder(model: PreTrainedModel, encoder: BertEncoder, hidden: torch.Tens
                 output_attentions, output_hidden_states):
     """Shared body of encoder-only base models: resolve the output flags from the config, build
     the padding mask, pick the attention kernel, run the layers."""
-    config = model.config
-    output_attentions = config.output_attentions if output_attentions is None else output_attentions
-    output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+    output_attentions, output_hidden_states, eager = output_flags(model.config, output_attentions, output_hidden_states)
     mask = padding_mask(attention_mask, hidden.dtype)
-    eager = output_attentions or model._attn_implementation() == "eager"
     return encoder(hidden, mask, eager, output_hidden_states, output_attentions)
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention
+from ..nn.attention import multi_head_attention, split_heads
 from ..nn.positions import SinusoidalEmbedding
 from ..outputs import BaseModelOutput
 from .bert import (
@@ -92,13 +92,10 @@ class DistilBertSelfAttention(nn.Module):
         self.dropout_prob = config.attention_dropout
 
     def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool):
-        batch, length, _ = hidden_states.shape
-        split = lambda x: x.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, Dh)
-        out, weights = attention(
-            split(self.q_lin(hidden_states)), split(self.k_lin(hidden_states)), split(self.v_lin(hidden_states)),
-            mask, dropout=self.dropout_prob if self.training else 0.0, eager=eager,
-        )
-        return self.out_lin(out.reshape(batch, length, -1)), weights
+        query, key, value = (split_heads(m(hidden_states), self.head_dim) for m in (self.q_lin, self.k_lin, self.v_lin))
+        out, weights = multi_head_attention(query, key, value, mask, eager=eager,
+                                            dropout=self.dropout_prob if self.training else 0.0)
+        return self.out_lin(out), weights
 
 
 class DistilBertFFN(nn.Module):

@@ -19,9 +19,10 @@ from ..config import PretrainedConfig
 from ..errors import ConfigError
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention, causal_mask
-from ..nn.cache import DynamicCache
+from ..nn.attention import multi_head_attention, causal_mask, split_heads
+from ..nn.cache import as_decoder_cache
 from ..nn.conv1d import Conv1D
+from ..nn.layers import output_flags, run_layers
 from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
 from ..outputs import (
@@ -101,19 +102,12 @@ class GPT2Attention(nn.Module):
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
     def forward(self, hidden_states, mask, cache, eager):
-        batch, length, width = hidden_states.shape
-        query, key, value = (
-            t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-            for t in self.c_attn(hidden_states).split(width, dim=2)
-        )
-        if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)  # (B, H, past + T, D)
-        out, weights = attention(
-            query, key, value, mask, causal=True, scale=self.scaling, eager=eager, upcast=self.upcast,
-            dropout=self.attn_dropout.p if self.training else 0.0,
-        )
-        out = self.c_proj(out.reshape(batch, length, width))  # (B, T, H, D) -> (B, T, C)
-        return self.resid_dropout(out), weights
+        width = hidden_states.shape[-1]
+        query, key, value = (split_heads(t, self.head_dim) for t in self.c_attn(hidden_states).split(width, dim=2))
+        out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
+                                            causal=True, scale=self.scaling, eager=eager, upcast=self.upcast,
+                                            dropout=self.attn_dropout.p if self.training else 0.0)
+        return self.resid_dropout(self.c_proj(out)), weights
 
 
 class GPT2MLP(nn.Module):
@@ -180,13 +174,11 @@ class GPT2Model(GPT2PreTrainedModel):
                 inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
                 **kwargs):
         config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
         use_cache = config.use_cache if use_cache is None else use_cache
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache()
+        past_key_values = as_decoder_cache(past_key_values, use_cache)
 
         if inputs_embeds is None:
             inputs_embeds = self.wte(input_ids)  # (B, T, C)
@@ -200,24 +192,13 @@ class GPT2Model(GPT2PreTrainedModel):
         hidden = self.drop(hidden)
 
         mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
-        eager = output_attentions or self._attn_implementation() == "eager"
-        all_hidden = () if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for block in self.h:
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            hidden, weights = block(hidden, mask, past_key_values, eager)
-            if output_attentions:
-                all_attentions += (weights,)
-        hidden = self.ln_f(hidden)
-        if output_hidden_states:  # the last entry is after ln_f, as the reference reports it
-            all_hidden += (hidden,)
-
+        stack = run_layers(self.h, hidden, mask, past_key_values, eager, output_hidden_states=output_hidden_states,
+                           output_attentions=output_attentions, final=self.ln_f)
         out = BaseModelOutputWithPast(
-            last_hidden_state=hidden,
+            last_hidden_state=stack.last_hidden_state,
             past_key_values=past_key_values if use_cache else None,
-            hidden_states=all_hidden,
-            attentions=all_attentions,
+            hidden_states=stack.hidden_states,
+            attentions=stack.attentions,
         )
         return self._finish(out, return_dict)
 

@@ -5,14 +5,18 @@
 
     self_attn: q_proj, k_proj, v_proj ─► RoPE on queries and keys ─► append to the cache
                ─► causal attention (grouped-query, optionally in a sliding window) ─► o_proj
-    mlp:       down_proj(silu(gate_proj(h)) * up_proj(h))
+    mlp:       down_proj(hidden_act(gate_proj(h)) * up_proj(h))
 
 Llama: https://arxiv.org/abs/2302.13971, Mistral: https://arxiv.org/abs/2310.06825,
 Qwen2: https://arxiv.org/abs/2407.10671. What tells them apart are config fields, read once when
 the modules are built: ``attention_bias`` / ``attention_output_bias`` / ``mlp_bias`` (Qwen2 has
 biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (grouped-query attention),
-``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters`` and
-``tie_word_embeddings``. Module names equal the checkpoint keys (``model.layers.0.self_attn.q_proj``).
+``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters``,
+``tie_word_embeddings``, ``norm_weight_offset`` (norms scale by ``offset + weight``: Gemma's 1) and
+``scale_embeddings`` (multiply the embeddings by ``sqrt(hidden_size)``: Gemma). A new family of this
+shape is a config class with its defaults and facts, plus the class names below. Module names equal
+the checkpoint keys (``model.layers.0.self_attn.q_proj``). The pieces come from ``workbench.nn``:
+``RMSNorm``, ``GatedMLP``, the ``multi_head_attention`` core and the ``run_layers`` loop.
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.activations import get_activation
-from ..nn.attention import attention, cache_causal_mask
-from ..nn.cache import DynamicCache, layer_windows_of
+from ..nn.attention import cache_causal_mask, multi_head_attention
+from ..nn.cache import as_decoder_cache, layer_windows_of
+from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
 from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss
+from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
 from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
@@ -47,6 +52,8 @@ class DecoderConfig(PretrainedConfig):
     head_dim = None  # None: hidden_size // num_attention_heads
     sliding_window = None  # tokens a query sees (itself included) in "sliding_attention" layers
     layer_types = None  # per layer "full_attention" / "sliding_attention"; None: all one kind
+    norm_weight_offset = 0.0  # RMS norms scale by (offset + weight); Gemma stores weight - 1
+    scale_embeddings = False  # multiply the token embeddings by sqrt(hidden_size) (Gemma)
 
     def __post_init__(self) -> None:
         if self.num_key_value_heads is None:
@@ -147,21 +154,13 @@ layer_windows = layer_windows_of  # per layer, the sliding window its attention 
 # modules
 
 
-class LlamaMLP(nn.Module):
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__()
-        hidden, inner, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
-        self.gate_proj = Linear(hidden, inner, bias=bias)
-        self.up_proj = Linear(hidden, inner, bias=bias)
-        self.down_proj = Linear(inner, hidden, bias=bias)
-        self.act_fn = get_activation(config.hidden_act)
+def rms_norm(config: DecoderConfig) -> RMSNorm:
+    return RMSNorm(config.hidden_size, eps=config.rms_norm_eps, weight_offset=config.norm_weight_offset)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fused = fused_for_inference(self, "_gate_up", [self.gate_proj, self.up_proj])
-        if fused is None:  # recording gradients: through the separate modules
-            return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
-        gate, up = fused(x).split(fused.sizes, dim=-1)
-        return self.down_proj(self.act_fn(gate) * up)
+
+class LlamaMLP(GatedMLP):  # gate_proj, up_proj, down_proj
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__(config.hidden_size, config.intermediate_size, config.hidden_act, bias=config.mlp_bias)
 
 
 class LlamaAttention(nn.Module):
@@ -203,13 +202,12 @@ class LlamaAttention(nn.Module):
         return query.transpose(1, 2), key.transpose(1, 2), qkv[:, :, turning:].transpose(1, 2)
 
     def forward(self, hidden_states, rotary, mask, cache, eager, cache_position=None):
-        batch, length, _ = hidden_states.shape
         query, key, value = self.project(hidden_states, rotary)
-        if cache is not None:  # (B, Hkv, K, D): the positions the cache holds, these included
-            key, value = cache.update(key, value, self.layer_idx, {"cache_position": cache_position})
-        out, weights = attention(query, key, value, mask, causal=True, scale=self.scaling, eager=eager,
-                                 dropout=self.attention_dropout if self.training else 0.0)
-        return self.o_proj(out.reshape(batch, length, -1)), weights
+        out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
+                                            cache_kwargs={"cache_position": cache_position}, causal=True,
+                                            scale=self.scaling, eager=eager,
+                                            dropout=self.attention_dropout if self.training else 0.0)
+        return self.o_proj(out), weights
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -217,10 +215,10 @@ class LlamaDecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = LlamaAttention(config, layer_idx)
         self.mlp = LlamaMLP(config)
-        self.input_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
-        self.post_attention_layernorm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.input_layernorm = rms_norm(config)
+        self.post_attention_layernorm = rms_norm(config)
 
-    def forward(self, hidden_states, rotary, mask, cache, eager, cache_position=None):
+    def forward(self, hidden_states, mask, rotary, cache, eager, cache_position=None):
         attended, weights = self.self_attn(self.input_layernorm(hidden_states), rotary, mask, cache, eager,
                                            cache_position)
         hidden_states = hidden_states + attended
@@ -235,13 +233,18 @@ class LlamaPreTrainedModel(PreTrainedModel):
     _ignore_unexpected = (r"rotary_emb\.inv_freq$",)
     _supports_static_cache = True  # masks come from Cache.key_span: static and sliding-window caches work
 
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, RMSNorm) and module.weight_offset:  # the weight stores scale - offset
+            nn.init.constant_(module.weight, 1.0 - module.weight_offset)
+
 
 class LlamaModel(LlamaPreTrainedModel):
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
-        self.norm = RMSNorm(config.hidden_size, eps=config.rms_norm_eps)
+        self.norm = rms_norm(config)
         self.rotary_emb = RotaryEmbedding(config)
         self.layer_windows = layer_windows(config)
 
@@ -261,14 +264,14 @@ class LlamaModel(LlamaPreTrainedModel):
         ``past, past + 1, ...`` (pass them for left-padded batches).
         """
         config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        use_cache = config.use_cache if use_cache is None else use_cache
+        output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
-        past_key_values = _as_cache(past_key_values, use_cache)
+            if config.scale_embeddings:  # the factor rounded to the embeddings' dtype, as Gemma does
+                inputs_embeds = inputs_embeds * torch.tensor(config.hidden_size**0.5, dtype=inputs_embeds.dtype)
+        past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         batch, length = inputs_embeds.shape[:2]
         if cache_position is None:
             past = past_key_values.get_seq_length() if past_key_values is not None else 0
@@ -278,23 +281,11 @@ class LlamaModel(LlamaPreTrainedModel):
         cos, sin = self.rotary_emb(position_ids, inputs_embeds.dtype)  # (B or 1, T, rotary_dim)
         rotary = (cos, sin, *head_tables(cos, sin))
         masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
-        eager = output_attentions or self._attn_implementation() == "eager"
-
-        hidden = inputs_embeds
-        all_hidden = () if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for layer, window in zip(self.layers, self.layer_windows):
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            hidden, weights = layer(hidden, rotary, masks[window], past_key_values, eager, cache_position)
-            if output_attentions:
-                all_attentions += (weights,)
-        hidden = self.norm(hidden)
-        if output_hidden_states:
-            all_hidden += (hidden,)
-        out = BaseModelOutputWithPast(hidden, past_key_values, all_hidden, all_attentions)
+        stack = run_layers(self.layers, inputs_embeds, [masks[window] for window in self.layer_windows], rotary,
+                           past_key_values, eager, cache_position, output_hidden_states=output_hidden_states,
+                           output_attentions=output_attentions, final=self.norm)
+        out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
-
 
     def _masks(self, attention_mask, cache, cache_position, length, dtype) -> dict:
         """Per sliding window (None: full attention), the additive mask over the keys the cache
@@ -314,17 +305,6 @@ class LlamaModel(LlamaPreTrainedModel):
             else:
                 masks[window] = cache_causal_mask(padding, cache_position, start, keys, dtype, window)
         return masks
-
-
-def _as_cache(past_key_values, use_cache: bool):
-    if past_key_values is None:
-        return DynamicCache() if use_cache else None
-    if isinstance(past_key_values, (tuple, list)):  # the legacy ((key, value), ...) per layer
-        cache = DynamicCache()
-        for layer_idx, (key, value) in enumerate(past_key_values):
-            cache.update(key, value, layer_idx)
-        return cache
-    return past_key_values
 
 
 class LlamaForCausalLM(LlamaPreTrainedModel):

@@ -19,8 +19,9 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention, causal_mask
-from ..nn.cache import DynamicCache
+from ..nn.attention import MultiHeadAttention, causal_mask
+from ..nn.cache import as_decoder_cache
+from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear
 from ..nn.logits import keep_positions, last_token_rows
 from ..nn.positions import OffsetPositionalEmbedding
@@ -67,31 +68,10 @@ class OPTConfig(PretrainedConfig):
                              f"({self.num_attention_heads}): fix one of them in the config.")
 
 
-class OPTAttention(nn.Module):
+class OPTAttention(MultiHeadAttention):  # k_proj, v_proj, q_proj, out_proj; queries scaled first
     def __init__(self, config: PretrainedConfig, layer_idx: int) -> None:
-        super().__init__()
-        width, bias = config.hidden_size, config.enable_bias
-        self.num_heads = config.num_attention_heads
-        self.head_dim = width // self.num_heads
-        self.scaling = self.head_dim ** -0.5
-        self.layer_idx = layer_idx
-        self.dropout = config.attention_dropout
-        self.k_proj = Linear(width, width, bias=bias)
-        self.v_proj = Linear(width, width, bias=bias)
-        self.q_proj = Linear(width, width, bias=bias)
-        self.out_proj = Linear(width, width, bias=bias)
-
-    def forward(self, hidden_states, mask, cache, eager):
-        batch, length, width = hidden_states.shape
-        shape = (batch, length, self.num_heads, self.head_dim)
-        query = (self.q_proj(hidden_states) * self.scaling).view(shape).transpose(1, 2)  # (B, H, T, D)
-        key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
-        value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
-        if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)  # (B, H, past + T, D)
-        out, weights = attention(query, key, value, mask, causal=True, scale=1.0, eager=eager,
-                                 dropout=self.dropout if self.training else 0.0)
-        return self.out_proj(out.reshape(batch, length, width)), weights
+        super().__init__(config.hidden_size, config.num_attention_heads, layer_idx, causal=True,
+                         bias=config.enable_bias, dropout=config.attention_dropout, scale_queries=True)
 
 
 class OPTDecoderLayer(nn.Module):
@@ -109,7 +89,7 @@ class OPTDecoderLayer(nn.Module):
 
     def forward(self, hidden_states, mask, cache, eager):
         attended, weights = self.self_attn(self.self_attn_layer_norm(hidden_states) if self.pre_norm else hidden_states,
-                                           mask, cache, eager)
+                                           mask, eager, cache)
         hidden_states = hidden_states + self.dropout(attended)
         if not self.pre_norm:
             hidden_states = self.self_attn_layer_norm(hidden_states)
@@ -143,13 +123,11 @@ class OPTDecoder(OPTPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, past_key_values=None, inputs_embeds=None, position_ids=None,
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
         config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
         use_cache = config.use_cache if use_cache is None else use_cache
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache()
+        past_key_values = as_decoder_cache(past_key_values, use_cache)
 
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)  # (B, T, word_embed_proj_dim)
@@ -163,26 +141,17 @@ class OPTDecoder(OPTPreTrainedModel):
         hidden = self.dropout(inputs_embeds + self.embed_positions(position_ids))
 
         mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
-        eager = output_attentions or self._attn_implementation() == "eager"
-        all_hidden = () if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for layer in self.layers:
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if self.training and config.layerdrop > 0 and float(torch.rand([])) < config.layerdrop:
-                continue
-            hidden, weights = layer(hidden, mask, past_key_values, eager)
-            if output_attentions:
-                all_attentions += (weights,)
+        stack = run_layers(self.layers, hidden, mask, past_key_values, eager, output_hidden_states=output_hidden_states,
+                           output_attentions=output_attentions, layerdrop=config.layerdrop, final=self._final)
+        out = BaseModelOutputWithPast(last_hidden_state=stack.last_hidden_state, hidden_states=stack.hidden_states,
+                                      past_key_values=past_key_values if use_cache else None,
+                                      attentions=stack.attentions)
+        return self._finish(out, return_dict)
+
+    def _final(self, hidden: torch.Tensor) -> torch.Tensor:
         if self.final_layer_norm is not None:
             hidden = self.final_layer_norm(hidden)
-        if self.project_out is not None:
-            hidden = self.project_out(hidden)
-        if output_hidden_states:  # the last entry is the final output, as the reference reports it
-            all_hidden += (hidden,)
-        out = BaseModelOutputWithPast(last_hidden_state=hidden, past_key_values=past_key_values if use_cache else None,
-                                      hidden_states=all_hidden, attentions=all_attentions)
-        return self._finish(out, return_dict)
+        return self.project_out(hidden) if self.project_out is not None else hidden
 
 
 class OPTModel(OPTPreTrainedModel):

@@ -23,17 +23,17 @@ Module names equal the checkpoint keys (``decoder.block.0.layer.1.EncDecAttentio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import attention, causal_mask, padding_mask
-from ..nn.cache import DynamicCache, EncoderDecoderCache
+from ..nn.attention import causal_mask, multi_head_attention, padding_mask, split_heads
+from ..nn.cache import DynamicCache, EncoderDecoderCache, as_encoder_decoder_cache
+from ..nn.layers import output_flags, run_layers
 from ..nn.losses import token_classification_loss
+from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
 from ..nn.relative_position import relative_position_bias
 from ..outputs import (
@@ -121,16 +121,10 @@ def _linear(in_features: int, out_features: int, std: float) -> nn.Linear:
     return layer
 
 
-class T5LayerNorm(RMSNorm):
-    """RMS norm whose output takes the weight's dtype when that is half precision: under float16,
+def _norm(config: T5Config) -> RMSNorm:
+    """An RMS norm whose output takes the weight's dtype when that is half precision: under float16,
     ``wo`` stays float32 and the residual stream arrives in float32."""
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        variance = hidden_states.to(torch.float32).pow(2).mean(-1, keepdim=True)
-        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
-        if self.weight.dtype in (torch.float16, torch.bfloat16):
-            hidden_states = hidden_states.to(self.weight.dtype)
-        return self.weight * hidden_states
+    return RMSNorm(config.d_model, eps=config.layer_norm_epsilon, output_dtype="weight")
 
 
 class T5DenseActDense(nn.Module):
@@ -147,26 +141,20 @@ class T5DenseActDense(nn.Module):
         return self.wo(hidden_states.to(self.wo.weight.dtype))  # wo may be kept in float32
 
 
-class T5DenseGatedActDense(nn.Module):
+class T5DenseGatedActDense(GatedMLP):
     def __init__(self, config: T5Config) -> None:
-        super().__init__()
+        super().__init__(config.d_model, config.d_ff, config.dense_act_fn, dropout=config.dropout_rate,
+                         names=("wi_0", "wi_1", "wo"))
         factor = config.initializer_factor
-        self.wi_0 = _linear(config.d_model, config.d_ff, factor * config.d_model**-0.5)
-        self.wi_1 = _linear(config.d_model, config.d_ff, factor * config.d_model**-0.5)
-        self.wo = _linear(config.d_ff, config.d_model, factor * config.d_ff**-0.5)
-        self.dropout = nn.Dropout(config.dropout_rate)
-        self.act = get_activation(config.dense_act_fn)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.dropout(self.act(self.wi_0(hidden_states)) * self.wi_1(hidden_states))
-        return self.wo(hidden_states.to(self.wo.weight.dtype))
+        self.wi_0.init_std = self.wi_1.init_std = factor * config.d_model**-0.5
+        self.wo.init_std = factor * config.d_ff**-0.5
 
 
 class T5LayerFF(nn.Module):
     def __init__(self, config: T5Config) -> None:
         super().__init__()
         self.DenseReluDense = (T5DenseGatedActDense if config.is_gated_act else T5DenseActDense)(config)
-        self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.layer_norm = _norm(config)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -201,30 +189,23 @@ class T5Attention(nn.Module):
         return relative_position_bias(self.relative_attention_bias, query_length, key_length,
                                       bidirectional=bidirectional, max_distance=self.max_distance, past=past)
 
-    def _heads(self, projection: nn.Linear, states: torch.Tensor) -> torch.Tensor:
-        batch, length, _ = states.shape
-        return projection(states).view(batch, length, -1, self.head_dim).transpose(1, 2)  # (B, H, T, D)
-
     def forward(self, hidden_states, mask, cache: DynamicCache | None, eager: bool, key_value_states=None):
-        batch, length, _ = hidden_states.shape
-        query = self._heads(self.q, hidden_states)
+        query = split_heads(self.q(hidden_states), self.head_dim)
         if key_value_states is not None and cache is not None and cache.get_seq_length(self.layer_idx) > 0:
-            key, value = cache[self.layer_idx]  # the encoder's keys and values, computed on the first step
+            (key, value), cache = cache[self.layer_idx], None  # the encoder's, computed on the first step
         else:
             source = hidden_states if key_value_states is None else key_value_states
-            key, value = self._heads(self.k, source), self._heads(self.v, source)
-            if cache is not None:
-                key, value = cache.update(key, value, self.layer_idx)  # (B, H, past + T, D)
-        out, weights = attention(query, key, value, mask, scale=1.0, eager=eager,
-                                 dropout=self.dropout if self.training else 0.0)
-        return self.o(out.reshape(batch, length, -1)), weights
+            key, value = split_heads(self.k(source), self.head_dim), split_heads(self.v(source), self.head_dim)
+        out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx, scale=1.0,
+                                            eager=eager, dropout=self.dropout if self.training else 0.0)
+        return self.o(out), weights
 
 
 class T5LayerSelfAttention(nn.Module):
     def __init__(self, config: T5Config, layer_idx: int, has_relative_attention_bias: bool) -> None:
         super().__init__()
         self.SelfAttention = T5Attention(config, layer_idx, has_relative_attention_bias)
-        self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.layer_norm = _norm(config)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, hidden_states, mask, cache, eager):
@@ -236,7 +217,7 @@ class T5LayerCrossAttention(nn.Module):
     def __init__(self, config: T5Config, layer_idx: int) -> None:
         super().__init__()
         self.EncDecAttention = T5Attention(config, layer_idx)
-        self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.layer_norm = _norm(config)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, hidden_states, encoder_hidden_states, mask, cache, eager):
@@ -289,7 +270,7 @@ class T5Stack(nn.Module):
         count = config.num_decoder_layers if is_decoder else config.num_layers
         every = config.relative_bias_in_every_layer
         self.block = nn.ModuleList(T5Block(config, i, is_decoder, every or i == 0) for i in range(count))
-        self.final_layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
+        self.final_layer_norm = _norm(config)
         self.dropout = nn.Dropout(config.dropout_rate)
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
@@ -298,10 +279,9 @@ class T5Stack(nn.Module):
         """Hidden states of every position (B, T, d_model); the decoder attends over
         ``encoder_hidden_states`` and, with ``use_cache``, fills an :class:`EncoderDecoderCache`."""
         config = self.config
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        if eager is None:
-            eager = output_attentions or getattr(config, "_attn_implementation", None) == "eager"
+        output_attentions, output_hidden_states, default_eager = output_flags(config, output_attentions,
+                                                                              output_hidden_states)
+        eager = default_eager if eager is None else eager
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds (decoder_input_ids or "
                              "decoder_inputs_embeds for the decoder).")
@@ -310,7 +290,7 @@ class T5Stack(nn.Module):
         cache = None
         if self.is_decoder:
             use_cache = config.use_cache if use_cache is None else use_cache
-            cache = as_cache(past_key_values) if (use_cache or past_key_values is not None) else None
+            cache = as_encoder_decoder_cache(past_key_values, True) if (use_cache or past_key_values is not None) else None
         length = inputs_embeds.shape[1]
         past = cache.get_seq_length() if cache is not None else 0
         dtype, device = inputs_embeds.dtype, inputs_embeds.device
@@ -320,28 +300,25 @@ class T5Stack(nn.Module):
             mask = padding_mask(attention_mask, dtype)
         cross_mask = padding_mask(encoder_attention_mask, dtype) if encoder_hidden_states is not None else None
 
-        hidden = self.dropout(inputs_embeds)
-        all_hidden = (hidden,) if output_hidden_states else None
-        self_attentions = () if output_attentions else None
-        cross_attentions = () if output_attentions and self.is_decoder and encoder_hidden_states is not None else None
-        biased_mask = None
+        stack = run_layers(self.block, self.dropout(inputs_embeds), self._biased_masks(mask, length, past), cache, eager,
+                           encoder_hidden_states, cross_mask, output_hidden_states=output_hidden_states,
+                           output_attentions=output_attentions,
+                           cross_attentions=self.is_decoder and encoder_hidden_states is not None,
+                           final=lambda hidden: self.dropout(self.final_layer_norm(hidden)))
+        return BaseModelOutputWithPastAndCrossAttentions(stack.last_hidden_state, cache, stack.hidden_states,
+                                                         stack.attentions, stack.cross_attentions)
+
+    def _biased_masks(self, mask, length: int, past: int) -> list[torch.Tensor | None]:
+        """Per block, the mask plus the relative position bias (B or 1, H, Q, K), computed by the
+        first block (T5) or by every block (UMT5) and reused by those without a bias table."""
+        masks, biased = [], None
         for block in self.block:
             attn = block.layer[0].SelfAttention
-            if attn.has_relative_attention_bias:  # the first block (T5) or every block (UMT5)
+            if attn.has_relative_attention_bias:
                 bias = attn.compute_bias(length, past + length, bidirectional=not self.is_decoder, past=past)
-                biased_mask = bias if mask is None else bias + mask  # (B or 1, H, Q, K)
-            hidden, self_weights, cross_weights = block(hidden, biased_mask, cache, eager, encoder_hidden_states,
-                                                        cross_mask)
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if self_attentions is not None:
-                self_attentions += (self_weights,)
-            if cross_attentions is not None:
-                cross_attentions += (cross_weights,)
-        hidden = self.dropout(self.final_layer_norm(hidden))
-        if output_hidden_states:
-            all_hidden = all_hidden[:-1] + (hidden,)  # the last entry is the normed output, as in the reference
-        return BaseModelOutputWithPastAndCrossAttentions(hidden, cache, all_hidden, self_attentions, cross_attentions)
+                biased = bias if mask is None else bias + mask
+            masks.append(biased)
+        return masks
 
 
 def _decoder_mask(attention_mask, length: int, past: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
@@ -353,21 +330,6 @@ def _decoder_mask(attention_mask, length: int, past: int, dtype: torch.dtype, de
         mask = torch.zeros(blocked.shape, dtype=dtype, device=device).masked_fill(blocked, torch.finfo(dtype).min)
         mask = mask[None, None]
     return mask
-
-
-def as_cache(past_key_values) -> EncoderDecoderCache:
-    """An :class:`EncoderDecoderCache` from None, itself, or the legacy per-layer tuples
-    ``(self_key, self_value, cross_key, cross_value)``."""
-    if past_key_values is None:
-        return EncoderDecoderCache(DynamicCache(), DynamicCache())
-    if isinstance(past_key_values, (tuple, list)):
-        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
-        for layer_idx, tensors in enumerate(past_key_values):
-            cache.self_attention_cache.update(tensors[0], tensors[1], layer_idx)
-            if len(tensors) > 2:
-                cache.cross_attention_cache.update(tensors[2], tensors[3], layer_idx)
-        return cache
-    return past_key_values
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..modeling import PreTrainedModel
+from ..nn.layers import output_flags, run_layers
 from ..nn.losses import token_classification_loss
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from .bart import EncoderLayer, Seq2SeqConfig, Seq2SeqDecoder, _seq2seq_fields, shift_tokens_right
@@ -85,25 +86,12 @@ class WhisperEncoder(nn.Module):
             raise ValueError(f"Whisper's encoder takes input_features of shape (batch, {config.num_mel_bins}, {frames}), "
                              f"got {shape}: make them with its feature extractor (WhisperFeatureExtractor, which "
                              "pads every clip to 30 s).")
-        output_attentions = config.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = config.output_hidden_states if output_hidden_states is None else output_hidden_states
-        eager = output_attentions or (getattr(config, "_attn_implementation", None) or "sdpa") == "eager"
+        output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
         hidden = F.gelu(self.conv2(F.gelu(self.conv1(input_features)))).permute(0, 2, 1)  # (B, S, C)
         hidden = F.dropout(hidden + self.embed_positions.weight, config.dropout, self.training)
-        all_hidden = () if output_hidden_states else None
-        all_attentions = () if output_attentions else None
-        for layer in self.layers:
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if self.training and config.encoder_layerdrop > 0 and bool(torch.rand([]) < config.encoder_layerdrop):
-                continue
-            hidden, weights = layer(hidden, None, eager)
-            if output_attentions:
-                all_attentions += (weights,)
-        hidden = self.layer_norm(hidden)
-        if output_hidden_states:
-            all_hidden += (hidden,)
-        out = BaseModelOutput(hidden, all_hidden, all_attentions)
+        stack = run_layers(self.layers, hidden, None, eager, output_hidden_states=output_hidden_states,
+                           output_attentions=output_attentions, layerdrop=config.encoder_layerdrop, final=self.layer_norm)
+        out = BaseModelOutput(stack.last_hidden_state, stack.hidden_states, stack.attentions)
         return out if return_dict is not False else out.to_tuple()
 
 

@@ -1,4 +1,7 @@
-"""Scaled dot-product attention and the masks it takes.
+"""Scaled dot-product attention, the masks it takes, and the multi-head attention module built on it.
+
+    hidden ─► q_proj ──────────────────────────────────────────────┐
+    hidden or encoder states ─► k_proj, v_proj ─► (cache) ─────────┴─► attention ─► out_proj
 
 Masks are additive float tensors of shape (B, 1, Q, K): 0 where a query may attend, the dtype's
 minimum where it may not. A fully masked row (a left-padding query) then gives a uniform
@@ -8,7 +11,10 @@ softmax instead of NaN, and its output is ignored downstream.
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.nn import functional as F
+
+from .linear import Linear, fused_for_inference
 
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype, query_length: int | None = None) -> torch.Tensor | None:
@@ -133,3 +139,93 @@ def attention(
     if dropout:
         weights = F.dropout(weights, p=dropout, training=True)
     return torch.matmul(weights, value).transpose(1, 2), weights
+
+
+def split_heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """(B, T, H * D) -> (B, H, T, D)."""
+    return x.view(*x.shape[:2], -1, head_dim).transpose(1, 2)
+
+
+def multi_head_attention(query, key, value, mask, *, cache=None, layer_idx: int = 0,
+                         cache_kwargs: dict | None = None, causal: bool = False, scale: float | None = None,
+                         eager: bool = False, dropout: float = 0.0,
+                         upcast: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The core every multi-head attention shares: (B, H, T, D) queries and this step's (B, Hkv, T, D)
+    keys and values -> keys and values appended to ``cache`` (layer ``layer_idx``; ``cache_kwargs``
+    such as ``{"cache_position": ...}`` say where) -> :func:`attention` over everything cached ->
+    output (B, T, H * D), weights (B, H, T, K) or None. Families with their own projections
+    (GPT-2's fused ``c_attn``, LLaMA's rotary queries and keys) call it between theirs."""
+    if cache is not None:  # (B, Hkv, past + T, D)
+        extra = (cache_kwargs,) if cache_kwargs else ()  # an EncoderDecoderCache's update takes none
+        key, value = cache.update(key, value, layer_idx, *extra)
+    out, weights = attention(query, key, value, mask, causal=causal, scale=scale, eager=eager, dropout=dropout,
+                             upcast=upcast)
+    return out.reshape(*out.shape[:2], -1), weights  # (B, T, H, D) -> (B, T, H * D)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention over ``q_proj``, ``k_proj``, ``v_proj`` and ``out_proj`` (the checkpoint
+    keys of BART, OPT, Whisper and their relatives). One module serves as encoder self-attention,
+    decoder causal self-attention (``causal=True``; keys and values appended to the cache) and
+    cross-attention (``forward(..., encoder_states=...)``: keys and values projected from the
+    encoder states on the first step, then read from an :class:`~workbench.nn.cache.EncoderDecoderCache`).
+
+    ``bias`` applies to every projection unless ``key_bias`` (Whisper: False) says otherwise for
+    ``k_proj``; ``scale_queries`` multiplies the queries by ``1/sqrt(head_dim)`` before the product
+    with the keys (OPT's order) instead of scaling the scores. Without gradients, q/k/v (or k/v of a
+    cross-attention) run as one matrix product (:func:`workbench.nn.linear.fused_for_inference`).
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, layer_idx: int = 0, *, causal: bool = False,
+                 bias: bool = True, key_bias: bool | None = None, dropout: float = 0.0,
+                 scale_queries: bool = False) -> None:
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"The hidden size ({hidden_size}) must be a multiple of the attention heads "
+                             f"({num_heads}): fix the config.")
+        self.num_heads, self.head_dim = num_heads, hidden_size // num_heads
+        self.layer_idx, self.causal, self.dropout = layer_idx, causal, dropout
+        self.scale_queries = scale_queries
+        self.k_proj = Linear(hidden_size, hidden_size, bias=bias if key_bias is None else key_bias)
+        self.v_proj = Linear(hidden_size, hidden_size, bias=bias)
+        self.q_proj = Linear(hidden_size, hidden_size, bias=bias)
+        self.out_proj = Linear(hidden_size, hidden_size, bias=bias)
+
+    def _self_projections(self, hidden_states):
+        """(B, T, C) -> queries, keys, values (B, H, T, D); one fused product when nothing records gradients."""
+        linears = [self.q_proj, self.k_proj, self.v_proj]
+        fused = fused_for_inference(self, "_qkv", linears)
+        if fused is not None:
+            return [split_heads(t, self.head_dim) for t in fused(hidden_states).split(fused.sizes, dim=-1)]
+        return [split_heads(m(hidden_states), self.head_dim) for m in linears]
+
+    def _cross_keys_values(self, encoder_states, cache):
+        """(B, S, C) encoder states -> keys, values (B, H, S, D): from the cache after the first step."""
+        cached = cache.cross_attention(self.layer_idx) if cache is not None else None
+        if cached is not None:
+            return cached
+        fused = fused_for_inference(self, "_kv", [self.k_proj, self.v_proj])
+        if fused is not None:
+            key, value = fused(encoder_states).split(fused.sizes, dim=-1)
+        else:
+            key, value = self.k_proj(encoder_states), self.v_proj(encoder_states)
+        key, value = split_heads(key, self.head_dim), split_heads(value, self.head_dim)
+        if cache is not None:
+            cache.store_cross_attention(key, value, self.layer_idx)
+        return key, value
+
+    def forward(self, hidden_states, mask=None, eager: bool = False, cache=None, encoder_states=None):
+        """(B, T, C) -> (B, T, C), attention weights (B, H, T, K) when ``eager`` (else None)."""
+        if encoder_states is None:
+            query, key, value = self._self_projections(hidden_states)
+        else:
+            query = split_heads(self.q_proj(hidden_states), self.head_dim)
+            key, value = self._cross_keys_values(encoder_states, cache)
+            cache = None  # nothing to append: the encoder's keys are stored once
+        scale = self.head_dim**-0.5
+        if self.scale_queries:
+            query, scale = query * scale, 1.0
+        out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
+                                            causal=self.causal, scale=scale, eager=eager,
+                                            dropout=self.dropout if self.training else 0.0)
+        return self.out_proj(out), weights

@@ -392,3 +392,16 @@ def as_encoder_decoder_cache(past_key_values, use_cache: bool) -> EncoderDecoder
     if isinstance(past_key_values, DynamicCache):
         return EncoderDecoderCache(past_key_values)
     return past_key_values
+
+
+def as_decoder_cache(past_key_values, use_cache: bool) -> Cache | None:
+    """What a decoder-only model accepts as ``past_key_values``, as a :class:`Cache`: None (a new
+    :class:`DynamicCache` if ``use_cache``), the legacy ``((key, value), ...)`` per layer, or a cache."""
+    if past_key_values is None:
+        return DynamicCache() if use_cache else None
+    if isinstance(past_key_values, (tuple, list)):
+        cache = DynamicCache()
+        for layer_idx, (key, value) in enumerate(past_key_values):
+            cache.update(key, value, layer_idx)
+        return cache
+    return past_key_values
