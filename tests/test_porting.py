@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import workbench.models.llama as llama
-from workbench.porting import (MIME_TYPE, ActivationCapture, DiffReport, capture, compare, error_metrics,
+from workbench.porting import (MIME_TYPE, ActivationCapture, capture, compare, error_metrics,
                                module_kind, tensor_leaves)
 from workbench.porting.formatting import BROKEN, EQUAL, colour_legend, error_colour, fmt, layer_grid, row_colour
 

@@ -146,12 +146,3 @@ def _default_cache() -> str:
     from huggingface_hub import constants
 
     return str(Path(constants.HF_HUB_CACHE))
-
-
-def cached_repo_root(path_or_repo: str | os.PathLike, options: HubOptions | None = None) -> str | None:
-    """The local folder behind a model: the folder itself, or the cached snapshot of a repo id."""
-    options = options or HubOptions()
-    if os.path.isdir(str(path_or_repo)):
-        return os.path.join(str(path_or_repo), options.subfolder) if options.subfolder else str(path_or_repo)
-    config_path = resolve_file(path_or_repo, "config.json", options, required=False)
-    return os.path.dirname(config_path) if config_path else None

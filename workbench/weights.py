@@ -104,7 +104,7 @@ def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = 
 
 
 def _iter_safetensors(path: str, wanted: Callable[[str], bool] | None) -> Iterator[tuple[str, torch.Tensor | None]]:
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
 
     try:
         with _open_safetensors(path) as handle:

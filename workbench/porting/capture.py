@@ -272,10 +272,6 @@ class ActivationCapture:
     def __iter__(self) -> Iterator[ModuleCall]:
         return iter(self.calls)
 
-    def leaves(self) -> Iterator[Leaf]:
-        for call in self.calls:
-            yield from call.outputs
-
     def __repr__(self) -> str:
         return f"ActivationCapture({self.model_type}, calls={len(self.calls)})"
 
