@@ -292,7 +292,11 @@ class PreTrainedModel(nn.Module):
     def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
                                 mean_resizing: bool = True) -> nn.Embedding:
         """Grow or shrink the vocabulary (after ``tokenizer.add_tokens``); new rows start at the
-        mean of the old embeddings, so new tokens do not dominate the output distribution."""
+        mean of the old embeddings, so new tokens do not dominate the output distribution.
+
+        The embedding (and an untied output layer) get new ``nn.Parameter`` objects, since their
+        shape changes: build the optimizer after resizing, as an optimizer built before would keep
+        stepping the old tensors (the ``Trainer`` builds its optimizer when training starts)."""
         old = self.get_input_embeddings()
         if new_num_tokens is None:
             new_num_tokens = old.num_embeddings
