@@ -16,6 +16,7 @@ import torch
 import workbench
 from workbench import AutoFeatureExtractor, AutoTokenizer, WhisperForConditionalGeneration
 from workbench.errors import CheckpointError
+from workbench.nn.linear import torch_kernels
 from workbench.pipelines.automatic_speech_recognition import resample
 from workbench.porting.ctranslate2 import convert_whisper, read_ctranslate2
 
@@ -69,10 +70,16 @@ def test_the_converted_folder_loads_in_both_libraries_with_the_same_outputs(conv
     assert_close_scaled(features, reference_features, what="input_features")
     prompt = torch.tensor([[50257, 50362, 4222, 3802]])
     with torch.no_grad():
-        mine, expected = ours(features, decoder_input_ids=prompt), theirs(features, decoder_input_ids=prompt)
+        expected = theirs(features, decoder_input_ids=prompt)
+        with torch_kernels():  # PyTorch's own linear kernel, as the reference runs: the same sums in the same order
+            exact = ours(features, decoder_input_ids=prompt)
+        fast = ours(features, decoder_input_ids=prompt)  # oneDNN and fused q/k/v: other summation orders
     # a real checkpoint: near-zero entries carry the rounding of the tensor's large ones (encoder ~12, logits ~27)
-    assert_close_scaled(mine.encoder_last_hidden_state, expected.encoder_last_hidden_state, per_tensor=True)
-    assert_close_scaled(mine.logits, expected.logits, per_tensor=True)
+    assert_close_scaled(exact.encoder_last_hidden_state, expected.encoder_last_hidden_state, per_tensor=True)
+    assert_close_scaled(exact.logits, expected.logits, per_tensor=True)
+    # the fast path differs from that only by float32 summation order, which 4 layers of 384 wide grow to ~1e-5
+    assert_close_scaled(fast.encoder_last_hidden_state, expected.encoder_last_hidden_state, tol=1e-4, per_tensor=True)
+    assert_close_scaled(fast.logits, expected.logits, tol=1e-4, per_tensor=True)
 
 
 def test_it_transcribes_the_spoken_sentence(converted, speech):
