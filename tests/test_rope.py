@@ -14,6 +14,8 @@ from transformers.models.gpt_neox.modeling_gpt_neox import GPTNeoXRotaryEmbeddin
 from transformers.models.gpt_neox.modeling_gpt_neox import apply_rotary_pos_emb as reference_apply  # noqa: E402
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding  # noqa: E402
 
+from tolerance import assert_close_scaled  # noqa: E402
+
 SIZES = dict(hidden_size=256, num_attention_heads=4, max_position_embeddings=4096)  # head_dim 64
 ROPES = {
     "default": dict(rope_type="default", rope_theta=10000.0),
@@ -52,7 +54,7 @@ def test_inverse_frequencies_and_attention_factor_match_reference(name):
     inv_freq, factor = rope_frequencies(ours)
     expected, expected_factor = reference_frequencies(theirs)
     assert inv_freq.dtype == torch.float32 and inv_freq.shape == expected.shape
-    torch.testing.assert_close(inv_freq, expected, rtol=0, atol=0)
+    assert_close_scaled(inv_freq, expected, tol=0)
     assert factor == pytest.approx(expected_factor, rel=1e-12)
 
 
@@ -61,7 +63,7 @@ def test_dynamic_frequencies_stretch_past_the_trained_length(seq_len):
     ours, theirs = configs(ROPES["dynamic"])
     inv_freq, _ = rope_frequencies(ours, seq_len=seq_len)
     expected, _ = ROPE_INIT_FUNCTIONS["dynamic"](theirs, "cpu", seq_len=seq_len)
-    torch.testing.assert_close(inv_freq, expected, rtol=0, atol=0)
+    assert_close_scaled(inv_freq, expected, tol=0)
 
 
 @pytest.mark.parametrize("name", ["default", "linear", "llama3", "yarn", "yarn-mscale", "dynamic"])
@@ -75,8 +77,8 @@ def test_cos_sin_match_reference_rotary_embedding(name, dtype):
     x = torch.zeros(1, dtype=dtype)
     expected_cos, expected_sin = LlamaRotaryEmbedding(theirs)(x, positions)
     assert cos.dtype == dtype and cos.shape == expected_cos.shape
-    torch.testing.assert_close(cos, expected_cos, rtol=0, atol=1e-6)
-    torch.testing.assert_close(sin, expected_sin, rtol=0, atol=1e-6)
+    assert_close_scaled(cos, expected_cos, tol=1e-6)
+    assert_close_scaled(sin, expected_sin, tol=1e-6)
 
 
 @pytest.mark.parametrize("rotary_dim", [64, 16])
@@ -86,7 +88,7 @@ def test_apply_rotary_matches_reference_with_and_without_partial_rotation(rotary
     angles = torch.randn(2, 5, rotary_dim // 2, generator=generator)
     cos, sin = torch.cat((angles, angles), -1).cos(), torch.cat((angles, angles), -1).sin()
     for ours, theirs in zip(apply_rotary(query, key, cos, sin), reference_apply(query, key, cos, sin)):
-        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+        assert_close_scaled(ours, theirs, tol=0)
 
 
 def test_rotary_embedding_holds_no_tensors_and_builds_on_meta():
