@@ -140,40 +140,29 @@ def evaluate_and_generate(case, model) -> None:
 CASE_IDS = [case.name for case in CASES]
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_optimizer_keeps_training_the_model_after_inference(case):
+def check_chain(case, between) -> None:
+    """Build the case's model and its optimizer, run ``between(case, model)`` (what a notebook does
+    between two training cells), take a training step, and check the contract."""
     model, _ = build(case)
     if case.decoder or case.encoder_decoder:
         assert model.can_generate(), f"{case.name}: the head picked should generate"
     unused = without_gradients(case, model)
     optimizer = optimizer_for(model)
-    evaluate_and_generate(case, model)
+    between(case, model)
     before = snapshot(model)
     train_step(case, model, optimizer)
     assert_contract(case, model, optimizer, before, unused)
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_contract_holds_across_dtype_round_trips_and_modes(case):
-    model, _ = build(case)
-    unused = without_gradients(case, model)
-    optimizer = optimizer_for(model)
+def dtype_round_trip(case, model) -> None:
     evaluate_and_generate(case, model)
     model.to(torch.float64)
     evaluate_and_generate(case, model)  # inference in float64: packed again, in float64
     model.train().to(torch.float32).eval()
     evaluate_and_generate(case, model)
-    model.train()
-    before = snapshot(model)
-    train_step(case, model, optimizer)
-    assert_contract(case, model, optimizer, before, unused)
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
-def test_contract_holds_with_a_hook_registered_then_removed(case):
-    model, _ = build(case)
-    unused = without_gradients(case, model)
-    optimizer = optimizer_for(model)
+def hooked_then_unhooked(case, model) -> None:
     seen = []
     handles = [m.register_forward_hook(lambda module, args, out: seen.append(module))
                for m in model.modules() if isinstance(m, nn.Linear)]
@@ -182,9 +171,21 @@ def test_contract_holds_with_a_hook_registered_then_removed(case):
     for handle in handles:
         handle.remove()
     evaluate_and_generate(case, model)
-    before = snapshot(model)
-    train_step(case, model, optimizer)
-    assert_contract(case, model, optimizer, before, unused)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_optimizer_keeps_training_the_model_after_inference(case):
+    check_chain(case, evaluate_and_generate)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_contract_holds_across_dtype_round_trips_and_modes(case):
+    check_chain(case, dtype_round_trip)
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_contract_holds_with_a_hook_registered_then_removed(case):
+    check_chain(case, hooked_then_unhooked)
 
 
 LLAMA = next(case for case in CASES if case.model_type == "llama")
