@@ -108,6 +108,7 @@ class Displayable:
     ``mime_data()`` JSON when the widget state is gone; elsewhere the HTML fallback shows."""
 
     widget = None  # the ipywidgets tree, where one was built
+    _display_handles: list | None = None  # where this object was displayed (IPython DisplayHandles)
 
     def to_html(self) -> str:  # pragma: no cover - every widget defines it
         raise NotImplementedError
@@ -134,6 +135,25 @@ class Displayable:
         if exclude:
             bundle = {key: value for key, value in bundle.items() if key not in exclude}
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """Displayed with a display id, so :meth:`refresh_saved_view` can rewrite the saved copy."""
+        from IPython.display import display
+
+        handle = display(self._repr_mimebundle_(), raw=True, display_id=True)
+        if handle is not None:
+            self._display_handles = [*(self._display_handles or []), handle]
+
+    def refresh_saved_view(self) -> None:
+        """Rewrite every displayed copy's fallbacks (``text/html``, the extension's JSON) with the
+        current state, so a notebook saved now and reopened without its kernel shows the last state,
+        not the first. The live view is rebuilt from the same widget model (state kept); call this
+        when a view settles (training ends, a diff is computed, a selection is made), not per step."""
+        if not self._display_handles:
+            return
+        bundle = self._repr_mimebundle_()
+        for handle in self._display_handles:
+            handle.update(bundle, raw=True)
 
     def __repr__(self) -> str:
         return self.to_text()
