@@ -99,8 +99,9 @@ def test_encoder_decoder_shows_encoder_decoder_and_cross_attention(checkpoints, 
     assert view.maps["decoder"].causal and not view.maps["encoder"].causal and not view.maps["cross"].causal
     # switching kind rebuilds the grid for that kind's layers and heads (BART's decoder: 3 x 2)
     view.kind = "decoder"
-    assert len(view.buttons) == len(expected.decoder_attentions)
-    assert len(view.buttons[0]) == expected.decoder_attentions[0].shape[1]
+    layers, heads = len(expected.decoder_attentions), expected.decoder_attentions[0].shape[1]
+    assert [value for _, value in view.head_grid.options] == [(i, h) for i in range(layers) for h in range(heads)]
+    assert f"repeat({heads},32px)" in view.style_html.value
 
 
 def test_padding_is_dropped_from_both_axes(checkpoints):
@@ -202,11 +203,13 @@ def test_selection_moves_controls_and_rewrites_the_saved_view(checkpoints):
             self.bundles.append(bundle)
 
     view._display_handles = [Handle()]
-    view.buttons[1][3].click()
+    view.head_grid.value = (1, 3)  # what a click on the overview's thumbnail does
     assert (view.layer, view.head) == (1, 3)
     assert (view.layer_menu.value, view.head_menu.value) == (1, 3)
-    assert "wb-attn-selected" in view.buttons[1][3]._dom_classes
-    assert "wb-attn-selected" not in view.buttons[0][0]._dom_classes
+    assert view.head_grid.tooltips[view.head_grid.index].startswith("layer 1, head 3: entropy")
+    # the thumbnail of each button is its head's pattern
+    from workbench.widgets.attention_html import thumbnail_mask
+    assert thumbnail_mask(view.map.weights[1, 3]) in view.style_html.value.split('button[value="7"]::before')[1]
     assert "layer 1, head 3:" in view.head_view.value
     assert "layer 1, head 3:" in Handle.bundles[-1]["text/html"]
     view.head_menu.value = 0
@@ -260,3 +263,20 @@ def test_a_model_in_training_mode_runs_without_dropout_and_stays_in_training(che
     view = AttentionView(model, inputs={"input_ids": IDS})
     assert model.training  # put back
     assert_view_matches(view, "self", reference_attentions(reference, input_ids=IDS).attentions)
+
+
+# --- the tutorial ----------------------------------------------------------------------------------
+
+
+def test_tutorial_09_runs_and_finds_the_heads(tmp_path, monkeypatch, minilm_path, smollm2_gguf_path):
+    """notebooks/09_inside_a_model.ipynb top to bottom in a fresh kernel, offline (as test_notebooks runs the others)."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("gguf")
+    from test_notebooks import run_notebook
+
+    text, seconds = run_notebook("09_inside_a_model.ipynb", tmp_path, monkeypatch, tmp_path / "zoo")
+    assert "AttentionView(BertModel): self-attention; 14 query x 14 key tokens" in text
+    assert "tokens: [CLS] the cat sat on the mat . [SEP] it was tired . [SEP]" in text
+    assert re.search(r"\d+ of 72 heads put more than half their attention on \[CLS\]/\[SEP\]", text)
+    assert re.search(r"causal: True; previous-token head: layer \d+, head \d \(0\.\d\d of its attention", text)
+    assert "AttentionView(LlamaForCausalLM): self-attention; 11 query x 11 key tokens" in text

@@ -34,8 +34,8 @@ STYLE = """
 .wb-attn table.heads th{font-weight:normal;padding:0 3px;text-align:right;white-space:nowrap}
 .wb-attn table.heads td{position:relative;padding:2px}
 .wb-attn .thumb{display:block;width:30px;height:30px;border:1px solid var(--wb-border);box-sizing:border-box}
-.wb-attn .thumb span{display:block;width:100%;height:100%;background:var(--wb-accent);
-  -webkit-mask-size:100% 100%;mask-size:100% 100%}
+.wb-attn .thumb span,.wb-attn .wb-attn-heads button::before{display:block;width:100%;height:100%;
+  background:var(--wb-accent);-webkit-mask:var(--thumb) 0 0/100% 100%;mask:var(--thumb) 0 0/100% 100%}
 .wb-attn table.heads td[aria-selected=true] .thumb{outline:3px solid var(--wb-accent);outline-offset:1px}
 .wb-attn table.heads td:hover::after,.wb-attn table.heads td:focus::after{content:attr(data-detail);position:absolute;
   left:36px;top:0;z-index:2;white-space:nowrap;padding:2px 6px;background:var(--wb-bg);color:var(--wb-fg);
@@ -61,9 +61,20 @@ def short(token: str) -> str:
 # --- thumbnails ------------------------------------------------------------------------------------
 
 
+def pooled(matrix: np.ndarray, size: int) -> np.ndarray:
+    """``matrix`` cut to at most ``size`` x ``size`` blocks, each its largest weight (a thumbnail is
+    ~30 pixels wide: more pixels add bytes, not detail; the maximum keeps a sharp peak visible)."""
+    for axis in (0, 1):
+        if matrix.shape[axis] > size:
+            starts = np.unique(np.linspace(0, matrix.shape[axis], size + 1).astype(int)[:-1])
+            matrix = np.maximum.reduceat(matrix, starts, axis=axis)
+    return matrix
+
+
 def thumbnail_png(matrix: np.ndarray, min_size: int = 30) -> bytes:
     """A (Q, K) weight matrix as an RGBA PNG: one colour, opacity = weight, each weight a square
-    of pixels (repeated up to ``min_size`` pixels a side)."""
+    of pixels (repeated up to ``min_size`` pixels a side; pooled down to it past twice that)."""
+    matrix = pooled(matrix, min_size) if max(matrix.shape) >= 2 * min_size else matrix
     alpha = (np.clip(matrix, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     repeat = max(1, -(-min_size // max(alpha.shape)))
     alpha = alpha.repeat(repeat, axis=0).repeat(repeat, axis=1)
@@ -84,9 +95,8 @@ def thumbnail_url(matrix: np.ndarray) -> str:
 
 
 def thumbnail_mask(matrix: np.ndarray) -> str:
-    """CSS declarations that cut ``--wb-accent`` to the matrix's shape (opacity = weight)."""
-    url = thumbnail_url(matrix)
-    return f"-webkit-mask-image:url({url});mask-image:url({url})"
+    """The CSS variable a ``.thumb`` reads as its mask: ``--wb-accent`` cut to the matrix's shape."""
+    return f"--thumb:url({thumbnail_url(matrix)})"
 
 
 # --- summaries -------------------------------------------------------------------------------------
@@ -110,7 +120,9 @@ def key_name(amap: AttentionMap, key: int) -> str:
 
 
 def row_summary(amap: AttentionMap, layer: int, head: int, query: int, count: int = 3) -> str:
-    return ", ".join(f"{key_name(amap, k)} {w:.2f}" for k, w in amap.top_keys(layer, head, query, count))
+    """``"cat 0.64, the@5 0.05"``: the heaviest keys of a row, those that round to 0.00 left out."""
+    top = amap.top_keys(layer, head, query, count)
+    return ", ".join(f"{key_name(amap, k)} {w:.2f}" for i, (k, w) in enumerate(top) if i == 0 or w >= 0.005)
 
 
 # --- the overview ----------------------------------------------------------------------------------

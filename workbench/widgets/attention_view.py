@@ -15,8 +15,8 @@ dropped from both axes (``attention_mask``), so a padded batch shows each text a
 (``batch_index`` picks the row).
 
 State, for code and tests: ``.maps`` (kind -> :class:`~workbench.widgets.attention_maps.AttentionMap`),
-``.kind`` / ``.layer`` / ``.head`` (settable; or ``.select(layer, head)``, or click
-``.buttons[layer][head]``, or set the ``.layer_menu`` / ``.head_menu`` / ``.kind_buttons`` values),
+``.kind`` / ``.layer`` / ``.head`` (settable; or ``.select(layer, head)``, or set ``.head_grid.value`` to
+``(layer, head)`` as a click on the overview does, or the ``.layer_menu`` / ``.head_menu`` / ``.kind_buttons`` values),
 ``.weights`` (the selected head's (queries, keys) matrix), ``.entropy`` ((layers, heads), bits).
 """
 
@@ -31,14 +31,17 @@ from ._display import Displayable, esc, import_ipywidgets
 from .attention_html import KIND_NAMES, STYLE, head_html, head_label, overview_html, row_summary, thumbnail_mask
 from .attention_maps import DEFAULT_MAX_TOKENS, AttentionMap, check_length, maps_from_model, maps_from_output
 
+# The overview is one ToggleButtons (one widget model, not one per head): its buttons laid out as a
+# grid, each a head, its thumbnail a mask (per-view rules select the buttons by their value).
 LIVE_STYLE = """
-.wb-attn .wb-attn-grid .jupyter-button.wb-attn-thumb{position:relative;width:32px;height:32px;min-width:0;padding:0;
-  margin:0;background:transparent;border:1px solid var(--wb-border);box-shadow:none}
-.wb-attn .wb-attn-grid .wb-attn-thumb::before{content:"";position:absolute;inset:0;background:var(--wb-accent);
-  -webkit-mask-size:100% 100%;mask-size:100% 100%}
-.wb-attn .wb-attn-grid .jupyter-button.wb-attn-thumb.wb-attn-selected{outline:3px solid var(--wb-accent);outline-offset:1px}
-.wb-attn .wb-attn-grid .widget-html{margin:0;font-size:11px;line-height:32px;height:32px}
-.wb-attn .wb-attn-grid .widget-html .muted{color:var(--wb-fg-muted)}
+.wb-attn .wb-attn-heads{margin:0}
+.wb-attn .wb-attn-heads > div{display:grid;gap:2px}
+.wb-attn .wb-attn-heads button.widget-toggle-button{position:relative;width:32px;height:32px;min-width:0;padding:0;
+  margin:0;background:transparent;border:1px solid var(--wb-border);box-shadow:none;color:transparent;font-size:1px}
+.wb-attn .wb-attn-heads button.widget-toggle-button::before{content:"";position:absolute;inset:0}
+.wb-attn .wb-attn-heads button.widget-toggle-button.mod-active{outline:3px solid var(--wb-accent);outline-offset:1px}
+.wb-attn .wb-attn-labels{font-size:11px;line-height:34px;white-space:nowrap;text-align:right;margin:0}
+.wb-attn .wb-attn-labels .head-row{display:grid;gap:2px;line-height:18px;text-align:center}
 """
 
 
@@ -158,48 +161,52 @@ class AttentionView(Displayable):
                                                   description="attention", layout=shown)
         self.layer_menu = widgets.Dropdown(description="layer", layout=widgets.Layout(width="230px"))
         self.head_menu = widgets.Dropdown(description="head", layout=widgets.Layout(width="230px"))
-        self.grid = widgets.GridBox(layout=widgets.Layout(max_height="520px", overflow="auto", grid_gap="2px"))
-        self.grid.add_class("wb-attn-grid")
+        self.head_grid = widgets.ToggleButtons(style={"button_width": "32px"})
+        self.head_grid.add_class("wb-attn-heads")
         self.grid_caption = widgets.HTML()
+        self.layer_labels = widgets.HTML()
+        self.layer_labels.add_class("wb-attn-labels")
+        self.head_labels = widgets.HTML()
+        self.head_labels.add_class("wb-attn-labels")
         self.head_view = widgets.HTML()
         self.kind_buttons.observe(lambda change: self._from_control(kind=change["new"]), names="value")
         self.layer_menu.observe(lambda change: self._from_control(layer=change["new"]), names="value")
         self.head_menu.observe(lambda change: self._from_control(head=change["new"]), names="value")
-        overview = widgets.VBox([self.grid_caption, self.grid])
+        self.head_grid.observe(self._on_grid, names="value")
+        grid = widgets.HBox([self.layer_labels, widgets.VBox([self.head_labels, self.head_grid])],
+                            layout=widgets.Layout(max_height="560px", overflow="auto"))
+        overview = widgets.VBox([self.grid_caption, grid])
         body = widgets.HBox([overview, self.head_view], layout=widgets.Layout(flex_flow="row wrap", grid_gap="16px"))
         controls = widgets.HBox([self.layer_menu, self.head_menu])
         self.widget = widgets.VBox([self.style_html, self.kind_buttons, controls, body])
-        self.widget.add_class("wb-view")
-        self.widget.add_class("wb-attn")
-        self.widget.add_class(self._uid)
-        self.buttons: list[list] = []
+        for name in ("wb-view", "wb-attn", self._uid):
+            self.widget.add_class(name)
 
     def _from_control(self, **change) -> None:
         if not self._updating:
             self.select(**change)
 
+    def _on_grid(self, change) -> None:
+        if not self._updating and change["new"] is not None:
+            self.select(*change["new"])
+
     def _build_grid(self) -> None:
-        """One focusable button per head (its thumbnail a CSS mask over the accent colour), a label per layer."""
-        widgets = import_ipywidgets()
+        """The overview for the selected kind: a button per head (value ``(layer, head)``, tooltip its
+        summary), thumbnails and the grid's width in this view's own style rules."""
         amap = self.map
-        children = [widgets.HTML("")] + [widgets.HTML(f"h{h}") for h in range(amap.num_heads)]
-        self.buttons = []
-        for layer in range(amap.num_layers):
-            children.append(widgets.HTML(f'layer {layer} <span class="muted">{amap.layer_entropy[layer]:.2f}</span>'))
-            row = []
-            for head in range(amap.num_heads):
-                button = widgets.Button(description="", tooltip=head_label(amap, layer, head))
-                button.add_class("wb-attn-thumb")
-                button.add_class(f"t-{layer}-{head}")
-                button.on_click(lambda _button, layer=layer, head=head: self.select(layer, head))
-                row.append(button)
-            self.buttons.append(row)
-            children += row
-        self.grid.layout.grid_template_columns = f"auto repeat({amap.num_heads}, 34px)"
-        self.grid.children = children
-        thumbs = "".join(f".{self._uid} .t-{layer}-{head}::before{{{thumbnail_mask(amap.weights[layer, head])}}}"
-                         for layer in range(amap.num_layers) for head in range(amap.num_heads))
-        self.style_html.value = f"<style>{VIEW_CSS}{STYLE}{LIVE_STYLE}{thumbs}</style>"
+        heads = [(layer, head) for layer in range(amap.num_layers) for head in range(amap.num_heads)]
+        self.head_grid.options = [(f"layer {layer} head {head}", (layer, head)) for layer, head in heads]
+        self.head_grid.tooltips = [head_label(amap, layer, head) for layer, head in heads]
+        columns = f"grid-template-columns:repeat({amap.num_heads},32px)"
+        self.head_labels.value = (f'<div class="head-row" style="{columns}">'
+                                  + "".join(f"<span>h{h}</span>" for h in range(amap.num_heads)) + "</div>")
+        self.layer_labels.value = "<div>&nbsp;</div>" + "".join(
+            f'<div>layer {layer} <span class="muted">{amap.layer_entropy[layer]:.2f}</span></div>'
+            for layer in range(amap.num_layers))
+        scope = f".{self._uid} .wb-attn-heads"
+        thumbs = "".join(f'{scope} button[value="{index}"]::before{{{thumbnail_mask(amap.weights[layer, head])}}}'
+                         for index, (layer, head) in enumerate(heads))
+        self.style_html.value = f"<style>{VIEW_CSS}{STYLE}{LIVE_STYLE}{scope} > div{{{columns}}}{thumbs}</style>"
         self.grid_caption.value = (f"<b>{esc(KIND_NAMES[self._kind])}</b>: {amap.num_layers} layers &times; "
                                    f"{amap.num_heads} heads <span class=\"muted\">(beside each layer: its heads' mean "
                                    "entropy in bits; click a head to show it)</span>")
@@ -217,14 +224,9 @@ class AttentionView(Displayable):
             self.head_menu.options = [(f"{h} · {amap.entropy[self._layer, h]:.2f} bits", h)
                                       for h in range(amap.num_heads)]
             self.head_menu.value = self._head
+            self.head_grid.value = (self._layer, self._head)
         finally:
             self._updating = False
-        for layer, row in enumerate(self.buttons):
-            for head, button in enumerate(row):
-                if (layer, head) == (self._layer, self._head):
-                    button.add_class("wb-attn-selected")
-                else:
-                    button.remove_class("wb-attn-selected")
         self.head_view.value = head_html(amap, self._layer, self._head)
 
     # --- static views --------------------------------------------------------------------------
