@@ -219,6 +219,24 @@ def test_selection_moves_controls_and_rewrites_the_saved_view(checkpoints):
         view.select(0, 4)
 
 
+def test_an_encoder_decoder_reads_the_target_through_the_tokenizer(minilm_path):
+    """``target=``: the decoder reads the target tokens moved one to the right behind its start token."""
+    from workbench import AutoTokenizer
+    from workbench.models.bart import BartConfig, BartForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)  # any tokenizer whose ids fit the vocabulary
+    config = BartConfig(**dict(TINY_SEQ2SEQ, vocab_size=tokenizer.vocab_size, decoder_start_token_id=101))
+    torch.manual_seed(0)
+    model = BartForConditionalGeneration(config).eval()
+    view = AttentionView(model, tokenizer, "The cat sat.", target="Le chat.")
+    assert view.maps["encoder"].query_tokens == ["[CLS]", "the", "cat", "sat", ".", "[SEP]"]
+    assert view.maps["decoder"].query_tokens == ["[CLS]", "[CLS]", "le", "chat", "."]  # start, then "[CLS] le chat ." shifted
+    assert view.maps["cross"].query_tokens == view.maps["decoder"].query_tokens
+    assert view.maps["cross"].key_tokens == view.maps["encoder"].query_tokens
+    view.kind = "cross"
+    assert "cross-attention (decoder over encoder)" in view.to_text() and view.map.weights.shape[-2:] == (5, 6)
+
+
 # --- errors ----------------------------------------------------------------------------------------
 
 

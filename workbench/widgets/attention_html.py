@@ -46,6 +46,7 @@ STYLE = """
 .wb-attn table.matrix thead th.key span{writing-mode:vertical-rl;transform:rotate(180deg);display:inline-block;
   max-height:90px;overflow:hidden}
 .wb-attn table.matrix th.query{text-align:right}
+.wb-attn table.matrix thead th.top{vertical-align:bottom;text-align:left}
 .wb-attn table.matrix td.w{width:16px;min-width:16px;height:16px;padding:0;border:1px solid var(--wb-border)}
 .wb-attn table.matrix td.masked{background:repeating-linear-gradient(45deg,transparent 0 3px,var(--wb-border) 3px 4px)}
 .wb-attn table.matrix tr:hover th.query,.wb-attn table.matrix tr:focus-within th.query{outline:2px solid var(--wb-accent)}
@@ -189,5 +190,5 @@ def head_html(amap: AttentionMap, layer: int, head: int) -> str:
                "</span>")
     name = f"{KIND_NAMES[amap.kind]}, layer {layer}, head {head}: attention weights from each query token to each key"
     return (f'<div class="scroll"><table class="matrix" aria-label="{esc(name)}"><caption>{caption}</caption>'
-            f'<thead><tr><th></th>{keys}<th class="muted">attends most to</th></tr></thead>'
+            f'<thead><tr><th></th>{keys}<th class="top muted">attends most to</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')

@@ -40,8 +40,12 @@ LIVE_STYLE = """
   margin:0;background:transparent;border:1px solid var(--wb-border);box-shadow:none;color:transparent;font-size:1px}
 .wb-attn .wb-attn-heads button.widget-toggle-button::before{content:"";position:absolute;inset:0}
 .wb-attn .wb-attn-heads button.widget-toggle-button.mod-active{outline:3px solid var(--wb-accent);outline-offset:1px}
-.wb-attn .wb-attn-labels{font-size:11px;line-height:34px;white-space:nowrap;text-align:right;margin:0}
-.wb-attn .wb-attn-labels .head-row{display:grid;gap:2px;line-height:18px;text-align:center}
+.wb-attn .wb-attn-labels{margin:0;font-size:11px;white-space:nowrap;text-align:right}
+.wb-attn .wb-attn-labels .widget-html-content{line-height:normal;height:auto}
+.wb-attn .wb-attn-labels div.layer-row{height:34px;line-height:34px;padding-right:4px}
+.wb-attn .wb-attn-labels div.head-row{display:grid;gap:2px;height:18px;line-height:18px;text-align:center}
+.wb-attn .widget-html-content{line-height:1.4}
+.wb-attn table.matrix{line-height:16px}
 """
 
 
@@ -200,8 +204,8 @@ class AttentionView(Displayable):
         columns = f"grid-template-columns:repeat({amap.num_heads},32px)"
         self.head_labels.value = (f'<div class="head-row" style="{columns}">'
                                   + "".join(f"<span>h{h}</span>" for h in range(amap.num_heads)) + "</div>")
-        self.layer_labels.value = "<div>&nbsp;</div>" + "".join(
-            f'<div>layer {layer} <span class="muted">{amap.layer_entropy[layer]:.2f}</span></div>'
+        self.layer_labels.value = '<div class="head-row"></div>' + "".join(
+            f'<div class="layer-row">layer {layer} <span class="muted">{amap.layer_entropy[layer]:.2f}</span></div>'
             for layer in range(amap.num_layers))
         scope = f".{self._uid} .wb-attn-heads"
         thumbs = "".join(f'{scope} button[value="{index}"]::before{{{thumbnail_mask(amap.weights[layer, head])}}}'
