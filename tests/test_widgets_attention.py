@@ -12,14 +12,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import torch
-from model_registry import TINY_DECODER, TINY_ENCODER, TINY_GPT2, TINY_SEQ2SEQ, TINY_T5
+from model_registry import TINY_DECODER, TINY_ENCODER, TINY_GPT2, TINY_SEQ2SEQ, TINY_T5, TINY_WHISPER
 from reference import build_reference_model, load_reference_model, save_reference_model
 from tolerance import assert_close_scaled
 
 pytest.importorskip("ipywidgets")
 pytest.importorskip("transformers")
 
-from workbench import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM  # noqa: E402
+from workbench import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoModelForSpeechSeq2Seq  # noqa: E402
 from workbench.outputs import BaseModelOutput  # noqa: E402
 from workbench.widgets import AttentionView  # noqa: E402
 
@@ -35,7 +35,8 @@ def checkpoints(tmp_path_factory):
             ("llama", "llama", "LlamaForCausalLM", AutoModelForCausalLM, TINY_DECODER),
             ("gpt2", "gpt2", "GPT2LMHeadModel", AutoModelForCausalLM, TINY_GPT2),
             ("bart", "bart", "BartForConditionalGeneration", AutoModelForSeq2SeqLM, TINY_SEQ2SEQ),
-            ("t5", "t5", "T5ForConditionalGeneration", AutoModelForSeq2SeqLM, TINY_T5)):
+            ("t5", "t5", "T5ForConditionalGeneration", AutoModelForSeq2SeqLM, TINY_T5),
+            ("whisper", "whisper", "WhisperForConditionalGeneration", AutoModelForSpeechSeq2Seq, TINY_WHISPER)):
         folder = save_reference_model(build_reference_model(model_type, reference_class, config),
                                       str(tmp_path_factory.mktemp(name)))
         made[name] = (load_reference_model(reference_class, folder), auto.from_pretrained(folder))
@@ -235,6 +236,21 @@ def test_an_encoder_decoder_reads_the_target_through_the_tokenizer(minilm_path):
     assert view.maps["cross"].key_tokens == view.maps["encoder"].query_tokens
     view.kind = "cross"
     assert "cross-attention (decoder over encoder)" in view.to_text() and view.map.weights.shape[-2:] == (5, 6)
+
+
+def test_whisper_shows_its_audio_frames_and_decoder_tokens(checkpoints):
+    """Speech: the encoder's positions are audio frames (labelled by position), the decoder reads tokens."""
+    reference, model = checkpoints["whisper"]
+    features = torch.randn(1, 8, 60, generator=torch.Generator().manual_seed(0))  # 60 frames -> 30 positions
+    decoder_ids = torch.tensor([[2, 14, 33, 7]])
+    view = AttentionView(model, inputs={"input_features": features, "decoder_input_ids": decoder_ids})
+    expected = reference_attentions(reference, input_features=features, decoder_input_ids=decoder_ids)
+    assert view.maps["encoder"].query_tokens == [str(i) for i in range(30)]
+    assert_view_matches(view, "encoder", expected.encoder_attentions)
+    assert_view_matches(view, "decoder", expected.decoder_attentions)
+    assert_view_matches(view, "cross", expected.cross_attentions)
+    with pytest.raises(ValueError, match="encoder attention's sequence has 30 tokens.*max_tokens=30"):
+        AttentionView(model, inputs={"input_features": features, "decoder_input_ids": decoder_ids}, max_tokens=20)
 
 
 # --- errors ----------------------------------------------------------------------------------------

@@ -129,9 +129,16 @@ def row_summary(amap: AttentionMap, layer: int, head: int, query: int, count: in
 # --- the overview ----------------------------------------------------------------------------------
 
 
-def overview_html(amap: AttentionMap, layer: int, head: int) -> str:
+def thumbnail_masks(amap: AttentionMap) -> list[list[str]]:
+    """Every head's :func:`thumbnail_mask`, [layer][head]."""
+    return [[thumbnail_mask(amap.weights[layer, head]) for head in range(amap.num_heads)]
+            for layer in range(amap.num_layers)]
+
+
+def overview_html(amap: AttentionMap, layer: int, head: int, masks: list[list[str]] | None = None) -> str:
     """The layers x heads table of thumbnails, the selected head marked; every cell focusable, its
-    summary in its ``aria-label`` and shown on hover or focus."""
+    summary in its ``aria-label`` and shown on hover or focus. ``masks``: the thumbnails, if made before."""
+    masks = masks or thumbnail_masks(amap)
     header = "".join(f'<th scope="col">h{h}</th>' for h in range(amap.num_heads))
     rows = []
     for layer_index in range(amap.num_layers):
@@ -140,7 +147,7 @@ def overview_html(amap: AttentionMap, layer: int, head: int) -> str:
             label = esc(head_label(amap, layer_index, h))
             selected = "true" if (layer_index, h) == (layer, head) else "false"
             cells.append(f'<td role="gridcell" tabindex="0" aria-selected="{selected}" aria-label="{label}" '
-                         f'data-detail="{label}"><span class="thumb"><span style="{thumbnail_mask(amap.weights[layer_index, h])}">'
+                         f'data-detail="{label}"><span class="thumb"><span style="{masks[layer_index][h]}">'
                          "</span></span></td>")
         rows.append(f'<tr><th scope="row">layer {layer_index} <span class="muted">{amap.layer_entropy[layer_index]:.2f}</span></th>'
                     f'{"".join(cells)}</tr>')

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -32,7 +33,8 @@ OUTPUT_FIELDS = {"self": "attentions", "encoder": "encoder_attentions", "decoder
 
 @dataclass
 class AttentionMap:
-    """One kind of attention of one sequence: ``weights`` (layers, heads, queries, keys), float32."""
+    """One kind of attention of one sequence: ``weights`` (layers, heads, queries, keys), float32
+    (read-only once made: the summaries are computed once and kept)."""
 
     kind: str
     weights: np.ndarray
@@ -47,7 +49,7 @@ class AttentionMap:
     def num_heads(self) -> int:
         return self.weights.shape[1]
 
-    @property
+    @cached_property
     def causal(self) -> bool:
         """Whether every head is lower-triangular (no query sees a later key), as a decoder's self-attention."""
         queries, keys = self.weights.shape[-2:]
@@ -56,14 +58,14 @@ class AttentionMap:
         above = np.triu(np.ones((queries, keys), dtype=bool), 1)
         return bool(np.all(self.weights[..., above] == 0))
 
-    @property
+    @cached_property
     def entropy(self) -> np.ndarray:
         """(layers, heads): each row's entropy in bits, averaged over the rows."""
         w = self.weights.astype(np.float64)
         terms = np.where(w > 0, -w * np.log2(np.where(w > 0, w, 1.0)), 0.0)
         return terms.sum(-1).mean(-1)
 
-    @property
+    @cached_property
     def layer_entropy(self) -> np.ndarray:
         """(layers,): the heads' mean entropy."""
         return self.entropy.mean(-1)
@@ -153,7 +155,9 @@ def attention_map(kind: str, layers, query_tokens: Sequence[str] | None, key_tok
     if key_tokens is None and kind != "cross":  # self-attention: the keys are the queries
         key_tokens = query_tokens if weights.shape[-1] == len(query_tokens) else None
     key_tokens = _pick(key_tokens, keys, weights.shape[-1], kind, "key")
-    return AttentionMap(kind, np.ascontiguousarray(weights), query_tokens, key_tokens)
+    weights = np.ascontiguousarray(weights)
+    weights.flags.writeable = False
+    return AttentionMap(kind, weights, query_tokens, key_tokens)
 
 
 def _pick(tokens, kept: np.ndarray, length: int, kind: str, side: str) -> list[str]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..theme import VIEW_CSS
 from ._display import Displayable, esc, import_ipywidgets
-from .attention_html import KIND_NAMES, STYLE, head_html, head_label, overview_html, row_summary, thumbnail_mask
+from .attention_html import KIND_NAMES, STYLE, head_html, head_label, overview_html, row_summary, thumbnail_masks
 from .attention_maps import DEFAULT_MAX_TOKENS, AttentionMap, check_length, maps_from_model, maps_from_output
 
 # The overview is one ToggleButtons (one widget model, not one per head): its buttons laid out as a
@@ -84,6 +84,7 @@ class AttentionView(Displayable):
         self._layer, self._head = layer, head
         self._uid = f"wb-attn-{uuid.uuid4().hex[:8]}"  # scopes this view's thumbnail classes on the page
         self._updating = False
+        self._masks: dict[str, list[list[str]]] = {}  # kind -> each head's thumbnail, made once
         self._build_widget()
         self._redraw(rebuild_grid=True)
 
@@ -208,12 +209,18 @@ class AttentionView(Displayable):
             f'<div class="layer-row">layer {layer} <span class="muted">{amap.layer_entropy[layer]:.2f}</span></div>'
             for layer in range(amap.num_layers))
         scope = f".{self._uid} .wb-attn-heads"
-        thumbs = "".join(f'{scope} button[value="{index}"]::before{{{thumbnail_mask(amap.weights[layer, head])}}}'
+        masks = self._thumbnails()
+        thumbs = "".join(f'{scope} button[value="{index}"]::before{{{masks[layer][head]}}}'
                          for index, (layer, head) in enumerate(heads))
         self.style_html.value = f"<style>{VIEW_CSS}{STYLE}{LIVE_STYLE}{scope} > div{{{columns}}}{thumbs}</style>"
         self.grid_caption.value = (f"<b>{esc(KIND_NAMES[self._kind])}</b>: {amap.num_layers} layers &times; "
                                    f"{amap.num_heads} heads <span class=\"muted\">(beside each layer: its heads' mean "
                                    "entropy in bits; click a head to show it)</span>")
+
+    def _thumbnails(self) -> list[list[str]]:
+        if self._kind not in self._masks:
+            self._masks[self._kind] = thumbnail_masks(self.map)
+        return self._masks[self._kind]
 
     def _redraw(self, rebuild_grid: bool = False) -> None:
         amap = self.map
@@ -249,7 +256,7 @@ class AttentionView(Displayable):
                 if others else "")
         return (f'<div class="wb-view wb-attn"><style>{VIEW_CSS}{STYLE}</style>'
                 f"<div><b>{esc(self._title())}</b>{note}</div>"
-                f'<div class="cols"><div>{overview_html(amap, self._layer, self._head)}</div>'
+                f'<div class="cols"><div>{overview_html(amap, self._layer, self._head, self._thumbnails())}</div>'
                 f"<div>{head_html(amap, self._layer, self._head)}</div></div></div>")
 
     def to_text(self) -> str:
