@@ -231,7 +231,8 @@ def test_an_encoder_decoder_reads_the_target_through_the_tokenizer(minilm_path):
     model = BartForConditionalGeneration(config).eval()
     view = AttentionView(model, tokenizer, "The cat sat.", target="Le chat.")
     assert view.maps["encoder"].query_tokens == ["[CLS]", "the", "cat", "sat", ".", "[SEP]"]
-    assert view.maps["decoder"].query_tokens == ["[CLS]", "[CLS]", "le", "chat", "."]  # start, then "[CLS] le chat ." shifted
+    # the start token, then "[CLS] le chat ." moved one to the right
+    assert view.maps["decoder"].query_tokens == ["[CLS]", "[CLS]", "le", "chat", "."]
     assert view.maps["cross"].query_tokens == view.maps["decoder"].query_tokens
     assert view.maps["cross"].key_tokens == view.maps["encoder"].query_tokens
     view.kind = "cross"
@@ -303,7 +304,8 @@ def test_a_model_in_training_mode_runs_without_dropout_and_stays_in_training(che
 
 
 def test_tutorial_09_runs_and_finds_the_heads(tmp_path, monkeypatch, minilm_path, smollm2_gguf_path):
-    """notebooks/09_inside_a_model.ipynb top to bottom in a fresh kernel, offline (as test_notebooks runs the others)."""
+    """notebooks/09_inside_a_model.ipynb top to bottom in a fresh kernel, offline (as test_notebooks.py runs
+    the others)."""
     pytest.importorskip("nbclient")
     pytest.importorskip("gguf")
     from test_notebooks import run_notebook

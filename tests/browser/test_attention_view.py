@@ -32,18 +32,29 @@ RUN_DONE = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   const cells = panel?.content?.widgets?.filter(cell => cell.model.type === 'code');
   if (!cells) return false;
-  const error = cells.flatMap(cell => cell.model.outputs.toJSON()).find(output => output.output_type === 'error');
+  const outputs = cells.flatMap(cell => cell.model.outputs.toJSON());
+  const error = outputs.find(output => output.output_type === 'error');
   if (error) return `error: ${error.ename}: ${error.evalue}`;
-  return cells.every(cell => cell.model.executionCount !== null) && panel.sessionContext.session?.kernel?.status === 'idle'
-    ? 'done' : false;
+  const idle = panel.sessionContext.session?.kernel?.status === 'idle';
+  return cells.every(cell => cell.model.executionCount !== null) && idle ? 'done' : false;
 }"""
 # every element of the view with text of its own: its colour and the first opaque background behind it
 CONTRASTS = """(root) => {
-  const parse = c => { const m = c.match(/[\\d.]+/g).map(Number); return {rgb: m.slice(0, 3), a: m.length > 3 ? m[3] : 1}; };
-  const lum = rgb => { const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-                       return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
-  const behind = el => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
-                         if (c.a > 0.5) return c.rgb; } return [255, 255, 255]; };
+  const parse = c => {
+    const m = c.match(/[\\d.]+/g).map(Number);
+    return {rgb: m.slice(0, 3), a: m.length > 3 ? m[3] : 1};
+  };
+  const lum = rgb => {
+    const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const behind = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.a > 0.5) return c.rgb;
+    }
+    return [255, 255, 255];
+  };
   const out = [];
   for (const el of root.querySelectorAll('*')) {
     const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent.trim()).join('');
@@ -102,7 +113,8 @@ def test_overview_draws_a_thumbnail_per_head(page):
         rows = sorted({round(button.bounding_box()["y"] + button.bounding_box()["height"] / 2) for button in buttons})
         assert len(rows) == 6  # 6 rows (layers) of 12
         # each layer's label sits level with its row of thumbnails
-        labels = [(label.inner_text(), label.bounding_box()) for label in page.query_selector_all(".wb-attn .layer-row")]
+        labels = [(label.inner_text(), label.bounding_box())
+                  for label in page.query_selector_all(".wb-attn .layer-row")]
         assert [text.split()[:2] for text, _ in labels] == [["layer", str(i)] for i in range(6)]
         assert all(abs(box["y"] + box["height"] / 2 - row) <= 3 for (_, box), row in zip(labels, rows)), (labels, rows)
 

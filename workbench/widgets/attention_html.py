@@ -49,7 +49,8 @@ STYLE = """
 .wb-attn table.matrix thead th.top{vertical-align:bottom;text-align:left}
 .wb-attn table.matrix td.w{width:16px;min-width:16px;height:16px;padding:0;border:1px solid var(--wb-border)}
 .wb-attn table.matrix td.masked{background:repeating-linear-gradient(45deg,transparent 0 3px,var(--wb-border) 3px 4px)}
-.wb-attn table.matrix tr:hover th.query,.wb-attn table.matrix tr:focus-within th.query{outline:2px solid var(--wb-accent)}
+.wb-attn table.matrix tr:hover th.query,.wb-attn table.matrix tr:focus-within th.query{
+  outline:2px solid var(--wb-accent)}
 .wb-attn table.matrix tr:hover td.top,.wb-attn table.matrix tr:focus-within td.top{color:var(--wb-fg)}
 .wb-attn table.matrix td.top{padding:0 6px;white-space:nowrap;color:var(--wb-fg-muted);font-family:monospace}
 """
@@ -149,7 +150,8 @@ def overview_html(amap: AttentionMap, layer: int, head: int, masks: list[list[st
             cells.append(f'<td role="gridcell" tabindex="0" aria-selected="{selected}" aria-label="{label}" '
                          f'data-detail="{label}"><span class="thumb"><span style="{masks[layer_index][h]}">'
                          "</span></span></td>")
-        rows.append(f'<tr><th scope="row">layer {layer_index} <span class="muted">{amap.layer_entropy[layer_index]:.2f}</span></th>'
+        entropy = amap.layer_entropy[layer_index]
+        rows.append(f'<tr><th scope="row">layer {layer_index} <span class="muted">{entropy:.2f}</span></th>'
                     f'{"".join(cells)}</tr>')
     caption = (f"{esc(KIND_NAMES[amap.kind])}: {amap.num_layers} layers &times; {amap.num_heads} heads "
                f'<span class="muted">(beside each layer: its heads\' mean entropy in bits)</span>')
@@ -181,7 +183,8 @@ def head_html(amap: AttentionMap, layer: int, head: int) -> str:
         cells = []
         for k, key in enumerate(amap.key_tokens):
             if causal and k > q:
-                cells.append(f'<td class="w masked" aria-label="{esc(query)} to {esc(key)}: masked (a later token)"></td>')
+                text = esc(f"{query} \u2192 {key}: masked (a later token)")
+                cells.append(f'<td class="w masked" aria-label="{text}"></td>')
                 continue
             weight = float(matrix[q, k])
             text = esc(f"{query} \u2192 {key}: {weight:.3f}")

@@ -87,7 +87,8 @@ class AttentionMap:
 
 
 def readable_tokens(tokenizer, ids: Sequence[int]) -> list[str]:
-    """Each id as the text it stands for (``Ġcat`` -> ``·cat``, ``▁cat`` -> ``·cat``), special tokens as written."""
+    """Each id as the text it stands for (``Ġcat`` -> ``·cat``, ``▁cat`` -> ``·cat``), special tokens as
+    written."""
     ids = [int(i) for i in ids]
     tokens = tokenizer.convert_ids_to_tokens(ids)
     style, specials = vocabulary_style(tokenizer), special_ids(tokenizer)
