@@ -125,8 +125,9 @@ def test_a_click_or_a_key_selects_the_head(page):
         page.click('.wb-attn .wb-attn-heads button[value="29"]')  # layer 2, head 5
         page.wait_for_function("() => document.querySelector('.wb-attn table.matrix caption')"
                                ".textContent.startsWith('layer 2, head 5:')")
-        menus = [s.evaluate("e => e.selectedOptions[0].textContent.replace(/\\s/g, ' ')")
-                 for s in page.query_selector_all(".wb-attn select")]
+        # the menus are labelled for screen readers ("layer", "head") and read the selected head's values
+        menus = [page.get_by_role("combobox", name=name, exact=True).evaluate(
+                 "e => e.selectedOptions[0].textContent.replace(/\\s/g, ' ')") for name in ("layer", "head")]
         assert menus[0].startswith("2 · ") and menus[1].startswith("5 · ") and menus[1].endswith(" bits"), menus
         assert "mod-active" in page.get_attribute('.wb-attn .wb-attn-heads button[value="29"]', "class")
         page.focus('.wb-attn .wb-attn-heads button[value="13"]')  # layer 1, head 1, from the keyboard
