@@ -286,6 +286,15 @@ def test_a_model_without_attention_weights_is_named():
         AttentionView(NoFlag(), inputs={"input_ids": IDS})
 
 
+def test_generate_s_per_step_attentions_are_named(checkpoints):
+    _, model = checkpoints["llama"]
+    output = model.generate(IDS, max_new_tokens=2, do_sample=False, output_attentions=True,
+                            return_dict_in_generate=True)
+    with pytest.raises(ValueError, match=r"per step.*output.attentions\[0\]"):
+        AttentionView(attentions=output.attentions)
+    assert AttentionView(attentions=output.attentions[0]).map.weights.shape[-1] == 7  # the prompt's step
+
+
 def test_an_encoder_decoder_without_a_target_says_so(checkpoints):
     _, model = checkpoints["t5"]
     with pytest.raises(TypeError, match="target="):

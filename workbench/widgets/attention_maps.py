@@ -109,6 +109,9 @@ def _layers(value, what: str) -> np.ndarray:
         layers = list(value)
     if not layers:
         raise ValueError(f"No {what} attention weights: the model returned an empty tuple (a model with no layers?).")
+    if isinstance(layers[0], (tuple, list)):
+        raise ValueError(f"The {what} attention weights are nested one level too deep: generate() returns them per "
+                         "step, each step a tuple of layers. Pass one step, e.g. output.attentions[0] (the prompt).")
     missing = [index for index, layer in enumerate(layers) if layer is None]
     if missing:
         raise ValueError(f"Layers {missing} returned no {what} attention weights (None): the attention ran a fused "
