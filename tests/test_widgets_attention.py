@@ -323,5 +323,8 @@ def test_tutorial_09_runs_and_finds_the_heads(tmp_path, monkeypatch, minilm_path
     assert "AttentionView(BertModel): self-attention; 14 query x 14 key tokens" in text
     assert "tokens: [CLS] the cat sat on the mat . [SEP] it was tired . [SEP]" in text
     assert re.search(r"\d+ of 72 heads put more than half their attention on \[CLS\]/\[SEP\]", text)
+    # MiniLM's most focused head: the previous token
+    assert re.search(r"most focused: layer \d, head \d+ \(0\.\d\d bits\)\n"
+                     r"  'the' -> '\[CLS\]' [\d.]+\n  'cat' -> 'the' ", text)
     assert re.search(r"causal: True; previous-token head: layer \d+, head \d \(0\.\d\d of its attention", text)
     assert "AttentionView(LlamaForCausalLM): self-attention; 11 query x 11 key tokens" in text
