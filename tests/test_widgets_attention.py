@@ -66,6 +66,8 @@ def test_encoder_weights_are_the_references(checkpoints):
     view = AttentionView(model, inputs={"input_ids": IDS})
     assert view.kinds == ["self"] and not view.map.causal
     assert view.map.query_tokens == [str(i) for i in range(7)]  # no tokenizer: positions
+    named = AttentionView(model, inputs={"input_ids": IDS}, tokens=list("abcdefg"))
+    assert named.map.query_tokens == named.map.key_tokens == list("abcdefg")
     assert_view_matches(view, "self", reference_attentions(reference, input_ids=IDS).attentions)
 
 
@@ -171,7 +173,7 @@ def parsed(html: str) -> list[dict]:
 
 def test_static_html_reads_the_weights_out(checkpoints):
     reference, model = checkpoints["llama"]
-    view = AttentionView(model, inputs={"input_ids": IDS}, tokens=None, layer=1, head=2)
+    view = AttentionView(model, inputs={"input_ids": IDS}, tokens=[str(i) for i in range(7)], layer=1, head=2)
     cells = parsed(view.to_html())
     grid = [c for c in cells if c.get("role") == "gridcell"]
     assert len(grid) == 2 * 4 and all(c.get("tabindex") == "0" for c in grid)

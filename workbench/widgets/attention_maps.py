@@ -253,9 +253,11 @@ def run_attention(model, inputs: dict):
             model.train()
 
 
-def maps_from_model(model, tokenizer, text=None, *, text_pair=None, target=None, inputs=None, batch_index: int = 0,
+def maps_from_model(model, tokenizer, text=None, *, text_pair=None, target=None, inputs=None, tokens=None,
+                    decoder_tokens=None, batch_index: int = 0,
                     max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, AttentionMap]:
-    """Run ``model`` on a text (or ``inputs``) and read every kind of attention it reports."""
+    """Run ``model`` on a text (or ``inputs``) and read every kind of attention it reports, labelled
+    by ``tokens`` / ``decoder_tokens`` where given, else by the tokenizer, else by position."""
     inputs = model_inputs(model, tokenizer, text, text_pair, target, inputs)
     for name, what in (("input_ids", "input"), ("decoder_input_ids", "target")):
         if name in inputs:
@@ -269,7 +271,8 @@ def maps_from_model(model, tokenizer, text=None, *, text_pair=None, target=None,
         row = ids[batch_index] if getattr(ids, "ndim", 1) == 2 else ids
         return readable_tokens(tokenizer, row.tolist())
 
-    maps = maps_from_output(output, labels("input_ids"), labels("decoder_input_ids"),
+    maps = maps_from_output(output, labels("input_ids") if tokens is None else tokens,
+                            labels("decoder_input_ids") if decoder_tokens is None else decoder_tokens,
                             attention_mask=inputs.get("attention_mask"),
                             decoder_attention_mask=inputs.get("decoder_attention_mask"), batch_index=batch_index)
     for kind, found in maps.items():  # inputs without ids (speech features) are checked here

@@ -54,7 +54,7 @@ class AttentionView(Displayable):
 
     ``AttentionView(model, tokenizer, text)`` runs the model; ``text_pair=`` makes a sentence pair
     (BERT); an encoder-decoder needs ``target=`` (what its decoder reads). ``inputs=`` runs a dict of
-    tensors instead of a text (``tokens`` then label them, or the tokenizer does).
+    tensors instead of a text (labelled by ``tokens`` / ``decoder_tokens``, or the tokenizer, or positions).
     ``attentions=`` takes weights computed before: a model output, a tuple of per-layer
     (batch, heads, queries, keys) tensors, or a dict ``{"encoder": ..., "decoder": ..., "cross": ...}``,
     labelled by ``tokens`` (and ``decoder_tokens``), padding dropped by ``attention_mask``
@@ -74,7 +74,8 @@ class AttentionView(Displayable):
             self.name = type(model).__name__ if model is not None else "attentions"
         elif model is not None:
             self.maps = maps_from_model(model, tokenizer, text, text_pair=text_pair, target=target, inputs=inputs,
-                                        batch_index=batch_index, max_tokens=max_tokens)
+                                        tokens=tokens, decoder_tokens=decoder_tokens, batch_index=batch_index,
+                                        max_tokens=max_tokens)
             self.name = type(model).__name__
         else:
             raise TypeError("AttentionView needs a model (with a tokenizer and a text, or inputs=), "
