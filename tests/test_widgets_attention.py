@@ -288,6 +288,18 @@ def test_a_model_without_attention_weights_is_named():
         AttentionView(NoFlag(), inputs={"input_ids": IDS})
 
 
+def test_a_reference_model_on_sdpa_is_told_to_load_eager():
+    """transformers 5 answers output_attentions=True under SDPA with an empty tuple."""
+    import transformers
+
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**TINY_DECODER)).eval()
+    assert model.config._attn_implementation == "sdpa"
+    with pytest.raises(ValueError, match=r"empty tuple.*attn_implementation=\"eager\""):
+        AttentionView(model, inputs={"input_ids": IDS})
+    model.set_attn_implementation("eager")
+    assert AttentionView(model, inputs={"input_ids": IDS}).map.causal
+
+
 def test_generate_s_per_step_attentions_are_named(checkpoints):
     _, model = checkpoints["llama"]
     output = model.generate(IDS, max_new_tokens=2, do_sample=False, output_attentions=True,

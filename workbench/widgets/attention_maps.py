@@ -107,8 +107,9 @@ def _layers(value, what: str) -> np.ndarray:
         layers = [value[i] for i in range(value.shape[0])]
     else:
         layers = list(value)
-    if not layers:
-        raise ValueError(f"No {what} attention weights: the model returned an empty tuple (a model with no layers?).")
+    if not layers:  # what transformers returns for output_attentions=True under SDPA or flash attention
+        raise ValueError(f"No {what} attention weights: the model returned an empty tuple, as a fused attention "
+                         "kernel (SDPA, flash attention) does. Load the model with attn_implementation=\"eager\".")
     if isinstance(layers[0], (tuple, list)):
         raise ValueError(f"The {what} attention weights are nested one level too deep: generate() returns them per "
                          "step, each step a tuple of layers. Pass one step, e.g. output.attentions[0] (the prompt).")
