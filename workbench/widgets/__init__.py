@@ -17,6 +17,7 @@ _LAZY = {
     "TokenizerInspector": "tokenizer_inspector",
     "ActivationDiff": "activation_diff",
     "TrainingCurves": "training_curves",
+    "AttentionView": "attention_view",
 }
 
 __all__ = sorted(_LAZY)
