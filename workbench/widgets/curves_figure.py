@@ -119,7 +119,7 @@ def _hover_targets(figure, hover: list) -> str:
     circles = []
     for ax, x, y, text in hover:
         px, py = ax.transData.transform((x, y))
-        circles.append(f'<circle class="wb-point" cx="{px * scale:.1f}" cy="{(height - py) * scale:.1f}" r="4">'
+        circles.append(f'<circle class="wb-point" cx="{px * scale:.2f}" cy="{(height - py) * scale:.2f}" r="4">'
                        f"<title>{escape(text)}</title></circle>")
     return f'<g class="wb-points">{"".join(circles)}</g>'
 
