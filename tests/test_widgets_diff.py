@@ -175,8 +175,11 @@ def test_export_writes_the_view_and_the_report(eps_diff, tmp_path):
     page = open(page_path).read()
     assert page.startswith("<!DOCTYPE html>") and eps_diff.to_html() in page
     assert str(tmp_path) in eps_diff.export_status.value
-    eps_diff.export_button.click()  # into .export_dir, the notebook's folder
-    eps_diff.atol = 1e-5
+    eps_diff.export_dir = tmp_path / "notebook"  # the button writes into .export_dir, the notebook's folder by default
+    eps_diff.export_dir.mkdir()
+    eps_diff.export_button.click()
+    assert len(list(eps_diff.export_dir.iterdir())) == 2
+    eps_diff.atol, eps_diff.export_dir = 1e-5, "."
 
 
 def test_a_report_is_shown_as_given():
