@@ -46,7 +46,7 @@ SELECTED_BORDER = "3px dotted var(--jp-brand-color1, currentColor)"
 
 def _wrap(body: str, css: bool = False) -> str:
     style = f"<style>{VIEW_CSS}{STYLE}</style>" if css else ""
-    return f'<div class="wb-view wb-diff">{style}{body}</div>'
+    return f'<div class="wb-view wb-diff wb-adiff">{style}{body}</div>'  # wb-adiff: the widget's own parts
 
 
 class ActivationDiff(Displayable):
