@@ -4,7 +4,9 @@ colours the JSON carries, the JupyterLab renderer.
 
 Numbers are ``%.3e`` (:func:`fmt`); a module is named by :func:`display_name`; rows with a layer
 number form a grid (:func:`layer_grid`); and one rule, :func:`error_colour`, colours an error
-against its tolerance in all three heatmaps.
+against its tolerance in all three heatmaps, with one legend (:func:`colour_legend`: stops in
+multiples of the tolerance, and :func:`legend_caption`: what the tolerance is in real numbers).
+The colours fill cells, swatches and bars only; text stays on the theme's background.
 """
 
 from __future__ import annotations
