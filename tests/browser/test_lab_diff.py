@@ -40,6 +40,12 @@ old["version"] = 2
 display({MIME_TYPE: old, "text/plain": "old"}, raw=True)"""
 
 
+WIDGET = """\
+from workbench.widgets import ActivationDiff
+view = ActivationDiff(reference, broken, {"input_ids": torch.tensor([[5, 6, 7, 8]])})
+view"""
+
+
 def notebook(*sources: str) -> str:
     cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
              for source in sources]
@@ -54,7 +60,7 @@ def page(tmp_path_factory):
     root, cache = home / "root", home / "hub"
     root.mkdir()
     cache.mkdir()
-    (root / NOTEBOOK).write_text(notebook(SETUP, OLD_PAYLOAD))
+    (root / NOTEBOOK).write_text(notebook(SETUP, OLD_PAYLOAD, WIDGET))
     with lab_server(home, root, cache) as server:
         with open_page(sync_api, f"{server.url}/lab/tree/{NOTEBOOK}?reset") as page:
             page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
@@ -100,6 +106,26 @@ def test_a_version_2_payload_still_renders(page):
         assert "First divergence: model.layers.1.self_attn.v_proj" in old.inner_text()
         assert old.locator(".jp-WorkbenchDiff-cell").count() == 33  # no grid in version 2: one cell per tensor
         assert old.locator(".jp-WorkbenchDiff-positions").count() == 0
+
+
+def test_the_widgets_heatmap_buttons_drill_down_in_the_kernel(page):
+    """The live ActivationDiff: a click on a heatmap button, and Enter on another, reach Python,
+    which rewrites the drill-down."""
+    with screenshot_on_failure(page, "lab-diff-widget"):
+        widget = page.locator(".jupyter-widgets .wb-adiff").first
+        widget.wait_for(timeout=120_000)
+        assert "First divergence: model.layers.1.self_attn.v_proj" in widget.inner_text()
+        details = page.locator(".jupyter-widgets .wb-adiff", has_text="dtype float32 / float32")
+        button = page.locator('.jupyter-widgets button[title^="model.layers.0.mlp.down_proj:"]')
+        assert "tolerance" in button.get_attribute("title")
+        button.click()
+        page.wait_for_function("() => [...document.querySelectorAll('.wb-adiff')].some(n => "
+                               "n.textContent.startsWith('model.layers.0.mlp.down_proj (Linear)'))")
+        page.locator('.jupyter-widgets button[title^="model.norm:"]').focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => [...document.querySelectorAll('.wb-adiff')].some(n => "
+                               "n.textContent.startsWith('model.norm (RMSNorm)'))")
+        assert "error per position" in details.first.inner_text()
 
 
 def test_thirty_two_layer_labels_are_readable_and_whole(page):  # last: it replaces the page

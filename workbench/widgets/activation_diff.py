@@ -164,18 +164,21 @@ class ActivationDiff(Displayable):
         the modules outside the layers, each a button with its name."""
         labels, layers, cells = layer_grid(self.report.rows)
         self.cells: dict[int, Any] = {}
-        items = [w.HTML(f'<span style="{LABEL_STYLE}">layer</span>')]
-        items += [w.HTML(f'<span style="font:10px monospace">{layer}</span>') for layer in layers]
+
+        def text(html: str):  # one grid row high: ipywidgets' HTML is an input's height by default
+            return w.HTML(f'<span style="{LABEL_STYLE};display:block;line-height:{CELL_PX}px">{html}</span>',
+                          layout=w.Layout(height=f"{CELL_PX}px", min_height="0", margin="0"))
+
+        items = [text("layer")] + [text(f'<span style="font-size:10px">{layer}</span>') for layer in layers]
         for label in labels:
-            items.append(w.HTML(f'<span style="{LABEL_STYLE}">{escape(label)}</span>',
-                                layout=w.Layout(justify_content="flex-end")))
+            items.append(text(escape(label)))
             items += [self._cell(w, cells[(label, layer)]) if (label, layer) in cells else w.Box()
                       for layer in layers]
         grid = w.GridBox(items, layout=w.Layout(
             grid_template_columns=f"max-content repeat({len(layers)}, {CELL_PX}px)", grid_gap="1px",
             align_items="center", overflow="auto"))
         in_grid = {id(row) for row in cells.values()}
-        others = [w.HBox([self._cell(w, row), w.HTML(f'<span style="{LABEL_STYLE}">{escape(display_name(row))}</span>')])
+        others = [w.HBox([self._cell(w, row), text(escape(display_name(row)))], layout=w.Layout(align_items="center"))
                   for row in self.report.rows if id(row) not in in_grid]
         if not others:
             return grid
