@@ -159,7 +159,9 @@ function group(info: IGroup, members: IToken[], options: IChipOptions): HTMLElem
   ]);
 }
 
-function tokenChips(tokens: IToken[], groups: IGroup[], text: string | undefined, options: IChipOptions, label: string): HTMLElement {
+function tokenChips(tokens: IToken[], groups: IGroup[], source: string | undefined, options: IChipOptions, label: string): HTMLElement {
+  // offsets count code points (Python's str), not UTF-16 units: an emoji is one character here
+  const text = source === undefined ? undefined : Array.from(source);
   const out: Node[] = [];
   let covered = 0;
   let index = 0;
@@ -167,7 +169,7 @@ function tokenChips(tokens: IToken[], groups: IGroup[], text: string | undefined
     const token = tokens[index];
     if (text !== undefined && token.end > token.start) {
       if (token.start > covered) {
-        out.push(...gap(text.slice(covered, token.start)));
+        out.push(...gap(text.slice(covered, token.start).join('')));
       }
       covered = Math.max(covered, token.end);
     }
@@ -189,7 +191,7 @@ function tokenChips(tokens: IToken[], groups: IGroup[], text: string | undefined
     }
   }
   if (text !== undefined && tokens.length && covered < text.length) {
-    out.push(...gap(text.slice(covered)));
+    out.push(...gap(text.slice(covered).join('')));
   }
   return el('div', { class: 'jp-WorkbenchTokens-tokens', role: 'list', 'aria-label': label }, out);
 }
