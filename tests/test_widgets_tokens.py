@@ -25,6 +25,7 @@ import torch
 
 pytest.importorskip("ipywidgets")
 
+from tokenizer_cases import corpus  # noqa: E402
 from tolerance import assert_close_scaled  # noqa: E402
 from workbench import AutoTokenizer, PreTrainedTokenizerFast  # noqa: E402
 from workbench.theme import CHIPS_DARK, CHIPS_LIGHT, VIEW_CSS  # noqa: E402
@@ -112,6 +113,32 @@ def reference_byte_table() -> dict[str, int]:
     return {char: byte for byte, char in convert_slow_tokenizer.bytes_to_unicode().items()}
 
 
+def byte_runs(tokenizer, text: str, encoded, lengths: list[int]) -> list[tuple[int, int]]:
+    """Byte spans as running sums of the pieces' lengths, restarted after each special token the
+    text holds (its offsets say where): between two of them the pieces spell the text's bytes,
+    after Metaspace's prepended space if any."""
+    data, specials = text.encode(), set(tokenizer.all_special_ids)
+    spans, segment, segment_start = [], [], 0
+
+    def flush(segment_end: int) -> None:
+        position = segment_end - sum(lengths[i] for i in segment)  # the prepended space: before the segment
+        for i in segment:
+            spans.append((max(position, segment_start), position + lengths[i]))
+            position += lengths[i]
+        assert position == segment_end
+
+    for i, (token_id, (start, end)) in enumerate(zip(encoded["input_ids"], encoded["offset_mapping"])):
+        if token_id in specials and end > start:
+            low, high = len(text[:start].encode()), len(text[:end].encode())
+            flush(low)
+            spans.append((low, high))
+            segment, segment_start = [], high
+        else:
+            segment.append(i)
+    flush(len(data))
+    return spans
+
+
 def true_cuts(name: str, tokenizer, text: str) -> set[int]:
     """Byte offsets where tokens start or end, whitespace trimmed. Byte-level and byte-fallback
     pieces concatenate to the text's bytes, so their cuts are running sums of the pieces' byte
@@ -127,19 +154,15 @@ def true_cuts(name: str, tokenizer, text: str) -> set[int]:
         else:
             table = reference_byte_table()
             lengths = [len(bytes(table[c] for c in t)) for t in tokens]
-        position = len(data) - sum(lengths)  # Metaspace's prepended space: bytes before the text
-        spans = []
-        for length in lengths:
-            spans.append((max(position, 0), position + length))
-            position += length
-        assert position == len(data)
+        spans = byte_runs(tokenizer, text, encoded, lengths)
     else:
         spans = [(len(text[:s].encode()), len(text[:e].encode())) for s, e in encoded["offset_mapping"] if e > s]
+    white = [char.isspace() for char in text for _ in char.encode()]  # bytes of whitespace characters
     cuts = set()
     for start, end in spans:
-        while start < end and data[start:start + 1].isspace():
+        while start < end and white[start]:
             start += 1
-        while end > start and data[end - 1:end].isspace():
+        while end > start and white[end - 1]:
             end -= 1
         if start < end:
             cuts |= {start, end}
@@ -149,20 +172,39 @@ def true_cuts(name: str, tokenizer, text: str) -> set[int]:
 PAIRS = [(a, b) for a in FAMILIES for b in FAMILIES if a != b]
 
 
+def assert_every_differing_stretch_listed(text: str, differences, mine: set[int], theirs: set[int]) -> None:
+    listed = [(len(text[:d.start].encode()), len(text[:d.end].encode())) for d in differences]
+    ends = {0, len(text.encode())}
+    differing = (mine ^ theirs) - ends  # a token that starts the text is no split
+    for cut in differing:  # each cut only one side makes lies inside exactly one listed stretch
+        assert sum(low < cut < high for low, high in listed) == 1, (text, cut, listed)
+    shared = mine & theirs | ends
+    for (low, high), difference in zip(listed, differences):
+        assert any(low < cut < high for cut in differing)  # nothing listed that both cut alike
+        # the stretch runs between shared cuts, widened to whole characters only where a cut falls inside one
+        assert low in shared or not text[difference.start].isascii()
+        assert high in shared or not text[difference.end - 1].isascii()
+        assert difference.text == text[difference.start:difference.end]
+
+
 @pytest.mark.parametrize("first,second", PAIRS)
 def test_every_stretch_where_the_boundaries_differ_is_listed(family, first, second):
     inspector = TokenizerInspector(family[first], family[second], text=TEXT)
     mine, theirs = true_cuts(first, family[first], TEXT), true_cuts(second, family[second], TEXT)
-    listed = [(len(TEXT[:d.start].encode()), len(TEXT[:d.end].encode())) for d in inspector.differences]
-    for cut in mine ^ theirs:  # each cut only one side makes lies inside exactly one listed stretch
-        assert sum(low < cut < high for low, high in listed) == 1, (cut, listed)
-    shared = mine & theirs | {0, len(TEXT.encode())}
-    for (low, high), difference in zip(listed, inspector.differences):
-        assert any(low < cut < high for cut in mine ^ theirs)  # nothing listed that both cut alike
-        # the stretch runs between shared cuts, widened to whole characters only where a cut falls inside one
-        assert low in shared or not TEXT[difference.start].isascii()
-        assert high in shared or not TEXT[difference.end - 1].isascii()
-        assert difference.text == TEXT[difference.start:difference.end]
+    assert_every_differing_stretch_listed(TEXT, inspector.differences, mine, theirs)
+
+
+def test_every_differing_stretch_is_listed_over_the_corpus(family):
+    """The awkward strings of tokenizer_cases (scripts, emoji sequences, accents, whitespace runs,
+    control characters): 300 of them, WordPiece against the three that spell bytes."""
+    texts = [t for t in corpus() if len(t) < 400][:300]  # all ~1,080 pass too (40 s)
+    inspector = TokenizerInspector(family["minilm"], family["whisper"], family["smollm2"], family["bytespm"])
+    for text in texts:
+        inspector.text = text
+        assert inspector.error is None, (text, inspector.error)
+        mine = true_cuts("minilm", family["minilm"], text)
+        for name, differences in zip(("whisper", "smollm2", "bytespm"), inspector.comparisons):
+            assert_every_differing_stretch_listed(text, differences, mine, true_cuts(name, family[name], text))
 
 
 def test_the_emoji_and_accents_are_among_the_differences(family):

@@ -26,13 +26,16 @@ nearest shared boundaries, widened to whole characters, is a :class:`SplitDiffer
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
 
 TOKENS_MIME = "application/vnd.workbench.tokens+json"
 VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "⇥", "\r": "␍", "\u00a0": "⍽"}
+_VISIBLE_MARKS = set(VISIBLE_WHITESPACE.values())
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 LONGEST_CHARACTER = 8  # pieces searched for the end of a character before giving up on grouping
@@ -256,6 +259,22 @@ def _byte_offsets(text: str) -> list[int]:
     return offsets
 
 
+def _share_out(run: list[TokenPiece], lengths: list[int], low: int, high: int) -> list[tuple[int, int]] | None:
+    """Consecutive byte spans for the pieces of one overlapping run over bytes ``low..high``, or
+    None when their lengths do not fit. Leading pieces that are only whitespace the text does not
+    hold there (Metaspace's prepended ``▁``, carrying the first letter's offsets) get empty spans."""
+    excess = sum(lengths) - (high - low)
+    spans = []
+    for piece, length in zip(run, lengths):
+        if excess > 0 and length <= excess and all(char in _VISIBLE_MARKS for char in piece.text):
+            spans.append((low, low))
+            excess -= length
+            continue
+        spans.append((low, low + length))
+        low += length
+    return spans if excess == 0 and low == high else None
+
+
 def byte_spans(pieces: list[TokenPiece], text: str, byte_lengths: list[int]) -> list[tuple[int, int]]:
     """Each piece's span in the text's UTF-8 bytes. Pieces whose character spans overlap (the
     byte pieces of one character all carry that character's offsets) share out the bytes of
@@ -272,10 +291,9 @@ def byte_spans(pieces: list[TokenPiece], text: str, byte_lengths: list[int]) -> 
             continue
         if len(run) > 1:
             low, high = at[min(pieces[i].start for i in run)], at[max(pieces[i].end for i in run)]
-            if sum(byte_lengths[i] for i in run) == high - low:
-                for i in run:
-                    spans[i] = (low, low + byte_lengths[i])
-                    low += byte_lengths[i]
+            shared = _share_out([pieces[i] for i in run], [byte_lengths[i] for i in run], low, high)
+            for i, span in zip(run, shared or []):
+                spans[i] = span
         run = [index] if piece is not None and piece.end > piece.start else []
     return spans
 
@@ -287,8 +305,8 @@ def _whitespace_bytes(text: str) -> list[bool]:
 def boundaries(pieces: list[TokenPiece], text: str, byte_lengths: list[int] | None = None) -> set[int]:
     """UTF-8 byte offsets where a token covering text starts or ends, whitespace trimmed off
     (tokens the tokenizer inserted, ``[CLS]`` and the like, cover no text and are skipped)."""
-    if byte_lengths is None:
-        byte_lengths = [len(p.source.encode()) for p in pieces]
+    if byte_lengths is None:  # each piece its character span's bytes
+        byte_lengths = [len(text[p.start:p.end].encode()) for p in pieces]
     white = _whitespace_bytes(text)
     cuts: set[int] = set()
     for piece, (start, end) in zip(pieces, byte_spans(pieces, text, byte_lengths)):
@@ -307,12 +325,11 @@ def _regions(mine: set[int], theirs: set[int], at: list[int]) -> list[tuple[int,
     """Character spans around each cut only one side makes, between shared cuts, merged."""
     shared = sorted(mine & theirs | {0, at[-1]})
     regions: list[list[int]] = []
-    for cut in sorted(mine ^ theirs):
-        low = max(c for c in shared if c < cut)
-        high = min(c for c in shared if c > cut)
+    for cut in sorted((mine ^ theirs) - {0, at[-1]}):  # the text's ends are no split
+        low = shared[bisect.bisect_left(shared, cut) - 1]
+        high = shared[bisect.bisect_right(shared, cut)]
         # widened to whole characters: a cut inside an emoji shows the emoji
-        first = max(i for i, offset in enumerate(at) if offset <= low)
-        last = min(i for i, offset in enumerate(at) if offset >= high)
+        first, last = bisect.bisect_right(at, low) - 1, bisect.bisect_left(at, high)
         if regions and first < regions[-1][1]:
             regions[-1][1] = max(regions[-1][1], last)
         else:
@@ -320,8 +337,18 @@ def _regions(mine: set[int], theirs: set[int], at: list[int]) -> list[tuple[int,
     return [(low, high) for low, high in regions]
 
 
-def _pieces_over(pieces: list[TokenPiece], start: int, end: int) -> list[str]:
-    return [piece.text for piece in pieces if piece.start < end and piece.end > start and piece.end > piece.start]
+def pieces_over(pieces: list[TokenPiece], spans: list[tuple[int, int]]) -> list[list[TokenPiece]]:
+    """For each character span, the pieces covering text that overlap it, in order (one sorted
+    pass per span: texts of thousands of tokens with hundreds of differences stay fast)."""
+    covering = sorted((p for p in pieces if p.end > p.start), key=lambda p: (p.start, p.index))
+    starts = [p.start for p in covering]
+    reach = list(itertools.accumulate((p.end for p in covering), max))  # furthest end so far
+    found = []
+    for start, end in spans:
+        high = bisect.bisect_left(starts, end)  # pieces from here on start at or after the span's end
+        low = bisect.bisect_right(reach, start)  # pieces before this one all end by the span's start
+        found.append([p for p in covering[low:high] if p.end > start])
+    return found
 
 
 def split_differences(text: str, pieces: list[TokenPiece], other: list[TokenPiece],
@@ -330,8 +357,9 @@ def split_differences(text: str, pieces: list[TokenPiece], other: list[TokenPiec
     ``byte_lengths``: each piece's length in bytes, for both sides (from :func:`piece_lengths`)."""
     mine_lengths, their_lengths = byte_lengths or (None, None)
     mine, theirs = boundaries(pieces, text, mine_lengths), boundaries(other, text, their_lengths)
-    return [SplitDifference(low, high, text[low:high], _pieces_over(pieces, low, high), _pieces_over(other, low, high))
-            for low, high in _regions(mine, theirs, _byte_offsets(text))]
+    regions = _regions(mine, theirs, _byte_offsets(text))
+    return [SplitDifference(low, high, text[low:high], [p.text for p in ours], [p.text for p in their])
+            for (low, high), ours, their in zip(regions, pieces_over(pieces, regions), pieces_over(other, regions))]
 
 
 def piece_lengths(tokenizer, pieces: list[TokenPiece]) -> list[int]:

@@ -33,6 +33,7 @@ from .token_view import (
     char_groups,
     chat_view,
     piece_lengths,
+    pieces_over,
     set_logprobs,
     split_differences,
     tokenize,
@@ -259,8 +260,7 @@ class TokenizerInspector(Displayable):
     # --- views ---------------------------------------------------------------------------------
 
     def _flagged(self, pieces: list[TokenPiece], differences: list) -> set[int]:
-        return {p.index for p in pieces for d in differences
-                if p.end > p.start and p.start < d.end and p.end > d.start}
+        return {p.index for found in pieces_over(pieces, [(d.start, d.end) for d in differences]) for p in found}
 
     def _panel(self, position: int) -> str:
         tokenizer, pieces, groups = self.tokenizers[position], self.tokenizations[position], self.group_lists[position]
