@@ -142,9 +142,8 @@ def byte_runs(tokenizer, text: str, encoded, lengths: list[int]) -> list[tuple[i
 def true_cuts(name: str, tokenizer, text: str) -> set[int]:
     """Byte offsets where tokens start or end, whitespace trimmed. Byte-level and byte-fallback
     pieces concatenate to the text's bytes, so their cuts are running sums of the pieces' byte
-    lengths (no offsets used); WordPiece and unigram normalize the text, so theirs come from the
-    character offsets."""
-    data = text.encode()
+    lengths (offsets only to place the special tokens the text holds); WordPiece and unigram
+    normalize the text, so theirs come from the character offsets."""
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"])
     if name in ("whisper", "smollm2", "bytespm"):
