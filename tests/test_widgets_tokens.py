@@ -397,6 +397,8 @@ def test_each_token_is_coloured_by_its_log_probability(smollm2, tiny_lm):
     assert f"mean log-prob {mean:.3f} nats" in page
     inspector.text = "Paris"  # a new text is scored again
     assert inspector.logprobs == [None]
+    inspector.text = "word " * 200  # longer than the model's 128 positions: said in the view, not a crash
+    assert "more than the model's 128 positions" in inspector.error and inspector.error in unescape(inspector.to_html())
 
 
 def test_the_chats_assistant_tokens_are_scored(smollm2, tiny_lm):

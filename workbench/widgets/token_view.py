@@ -380,6 +380,10 @@ def token_logprobs(model, ids: list[int]) -> list[float | None]:
     if vocab is not None and ids and max(ids) >= vocab:
         raise ValueError(f"token id {max(ids)} is outside the model's vocabulary of {vocab}: "
                          "pass the model that goes with this tokenizer")
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(limit, int) and len(ids) > limit:
+        raise ValueError(f"{len(ids)} tokens are more than the model's {limit} positions: "
+                         "shorten the text to score it")
     if len(ids) < 2:
         return [None] * len(ids)
     device = next(model.parameters()).device
