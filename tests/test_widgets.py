@@ -34,7 +34,6 @@ from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, T
 from workbench import catalog  # noqa: E402
 from workbench.widgets import training_curves  # noqa: E402
 from workbench.widgets._display import PNG_SIGNATURE  # noqa: E402
-from workbench.widgets.token_view import readable, show_whitespace  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
 TINY_LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -400,16 +399,6 @@ def test_inspector_tokens_ids_and_offsets_are_the_tokenizers_own(which, request)
     assert all(f"<sub>{i}</sub>" in page for i in encoded["input_ids"])
     assert page == inspector.output.value
     assert f"{len(encoded['input_ids'])} tokens" in page
-
-
-def test_inspector_shows_byte_level_pieces_readably(smollm2):
-    inspector = TokenizerInspector(smollm2, text=TEXT)
-    by_token = {p.token: p.text for p in inspector.pieces}
-    assert by_token["Ġis"] == "·is" and by_token["Ċ"] == "↵" and by_token["ĉ"] == "⇥"
-    assert by_token["ĠcafÃ©"] == "·café"
-    assert "".join(p.text for p in inspector.pieces[-3:]) == "·\\xf0\\x9f\\xa4\\x97"  # 🤗 in three byte pieces
-    assert readable("<0x0A>", "sentencepiece") == "\n" and readable("▁New", "sentencepiece") == " New"
-    assert readable("<0xE2>", "sentencepiece") == "<0xE2>" and show_whitespace(" a\tb\n") == "·a⇥b↵"
 
 
 def test_inspector_follows_the_text_box_and_the_special_tokens_box(minilm):

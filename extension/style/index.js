@@ -1,2 +1,3 @@
 import './index.css';
 import './diff.css';
+import './tokens.css';
