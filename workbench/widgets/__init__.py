@@ -17,6 +17,7 @@ _LAZY = {
     "TokenizerInspector": "tokenizer_inspector",
     "ActivationDiff": "activation_diff",
     "TrainingCurves": "training_curves",
+    "GenerationInspector": "generation_inspector",
 }
 
 __all__ = sorted(_LAZY)
