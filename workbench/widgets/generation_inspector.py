@@ -59,8 +59,8 @@ def _bar(value: float) -> str:
 
 
 def _model_name(model) -> str:
-    return str(getattr(model.config, "_name_or_path", "") or type(model).__name__).rstrip("/\\").split("/")[-1] \
-        or type(model).__name__
+    path = str(getattr(model.config, "_name_or_path", "") or "").rstrip("/\\")
+    return path.replace("\\", "/").split("/")[-1] or type(model).__name__
 
 
 class GenerationInspector(Displayable):
@@ -73,6 +73,7 @@ class GenerationInspector(Displayable):
 
     def __init__(self, model, tokenizer, prompt_or_messages, *, seed: int | None = None, top: int = 10,
                  lens: bool = True, lens_top: int = 5, step: int = 0, **generate_kwargs) -> None:
+        import_ipywidgets()  # before the generation, not after it, when ipywidgets is missing
         self.model, self.tokenizer = model, tokenizer
         self.namer = TokenNamer(tokenizer)
         self.top, self.lens_top = top, lens_top
@@ -133,20 +134,24 @@ class GenerationInspector(Displayable):
         widgets = import_ipywidgets()
         options = [(self.label(i), i) for i in range(len(self.steps))]
         self.slider = widgets.SelectionSlider(options=options, index=self._step, description="step",
-                                              continuous_update=False, layout=widgets.Layout(width="100%"))
+                                              continuous_update=False, layout=widgets.Layout(flex="1 1 auto"))
         self.slider.add_class("wb-gen-slider")
-        self.prev_button = widgets.Button(description="◀ prev", tooltip="previous step", layout=widgets.Layout(width="auto"))
-        self.next_button = widgets.Button(description="next ▶", tooltip="next step", layout=widgets.Layout(width="auto"))
+        fixed = dict(width="auto", flex="0 0 auto")  # never squeezed by the slider
+        self.prev_button = widgets.Button(description="◀ prev", tooltip="previous step", layout=widgets.Layout(**fixed))
+        self.next_button = widgets.Button(description="next ▶", tooltip="next step", layout=widgets.Layout(**fixed))
+        self.prev_button.add_class("wb-gen-prev")
+        self.next_button.add_class("wb-gen-next")
         self.prev_button.on_click(lambda _: self._move(-1))
         self.next_button.on_click(lambda _: self._move(1))
         self.token_buttons = []
         for index, step in enumerate(self.steps):
             button = widgets.Button(description=step.text, tooltip=f"{self.label(index)} (p {_p(step.probability)})",
                                     layout=widgets.Layout(width="auto", height="auto", margin="1px"))
+            button.add_class("wb-gen-token")
             button.on_click(lambda _, index=index: setattr(self, "step", index))
             self.token_buttons.append(button)
         self.slider.observe(lambda change: self._select(change["new"]), names="value")
-        self.header = widgets.HTML(self._header_html())
+        self.header = widgets.HTML(self._wrap(self._header_html(), style=False))
         self.detail = widgets.HTML()
         tokens = widgets.Box(self.token_buttons, layout=widgets.Layout(flex_flow="row wrap"))
         controls = widgets.HBox([self.prev_button, self.slider, self.next_button],
@@ -170,16 +175,18 @@ class GenerationInspector(Displayable):
 
     # --- views ---------------------------------------------------------------------------------
 
-    def _wrap(self, body: str) -> str:
-        return f'<div class="wb-view wb-gen"><style>{VIEW_CSS}{STYLE}</style>{body}</div>'
+    def _wrap(self, body: str, style: bool = True) -> str:
+        """A view's HTML; the theme's CSS once per view (the live header relies on the detail's)."""
+        css = f"<style>{VIEW_CSS}{STYLE}</style>" if style else ""
+        return f'<div class="wb-view wb-gen">{css}{body}</div>'
 
     def _header_html(self) -> str:
         settings = ", ".join(f"{name}={value!r}" for name, value in self.trace.settings.items())
         seed = f", seed={self.seed}" if self.seed is not None else ""
         prompt = self.tokenizer.decode(self.trace.input_ids[0].tolist())
-        return self._wrap(f"<div><b>{escape(_model_name(self.model))}</b>.generate({escape(settings)}{seed}): "
-                          f"{len(self.steps)} new tokens after a {self.trace.input_ids.shape[1]}-token prompt</div>"
-                          f'<div class="prompt" aria-label="prompt">{escape(prompt[-400:])}</div>')
+        return (f"<div><b>{escape(_model_name(self.model))}</b>.generate({escape(settings)}{seed}): "
+                f"{len(self.steps)} new tokens after a {self.trace.input_ids.shape[1]}-token prompt</div>"
+                f'<div class="prompt" aria-label="prompt (its last 400 characters)">{escape(prompt[-400:])}</div>')
 
     def _tokens_html(self) -> str:
         chips = []
@@ -247,9 +254,8 @@ class GenerationInspector(Displayable):
 
     def to_html(self) -> str:
         """The whole trace, read-only: every step's token, and the selected step's detail."""
-        body = (self._header_html() + self._wrap(self._tokens_html() + self._steps_table()
-                                                 + self._step_html(self._step)))
-        return f'<div class="wb-gen-static">{body}</div>'
+        return self._wrap(self._header_html() + self._tokens_html() + self._steps_table()
+                          + self._step_html(self._step))
 
     def to_text(self) -> str:
         step = self.steps[self._step]
