@@ -242,6 +242,24 @@ def test_controls_drive_the_step_and_refresh_the_saved_view(tiny):
         inspector.step = 10
 
 
+def test_the_control_used_gets_the_focus_back_after_the_refresh(tiny):
+    """Refreshing the saved view redraws the live one (the browser drops the focus): the control
+    that moved the step is focused again; a step set from code leaves the focus alone."""
+    model, tokenizer, _, _ = tiny
+    inspector = GenerationInspector(model, tokenizer, "The sky is", max_new_tokens=4)
+    inspector._display_handles = [RecordingHandle()]
+    focused = []
+    for control in (inspector.next_button, inspector.prev_button, inspector.slider, *inspector.token_buttons):
+        control.focus = lambda control=control: focused.append(control)
+    inspector.next_button.click()
+    inspector.token_buttons[3].click()
+    inspector.prev_button.click()
+    inspector.slider.value = 0  # as a drag in the page sets it
+    inspector.step = 2
+    assert focused == [inspector.next_button, inspector.token_buttons[3], inspector.prev_button, inspector.slider]
+    assert inspector.step == 2 and len(inspector._display_handles[0].updates) == 5
+
+
 def test_static_view_shows_the_whole_trace_with_theme_variables(tiny):
     model, tokenizer, _, _ = tiny
     inspector = GenerationInspector(model, tokenizer, CHAT, step=3, **GREEDY)

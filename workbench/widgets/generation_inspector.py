@@ -110,10 +110,14 @@ class GenerationInspector(Displayable):
         value = int(value)
         if not 0 <= value < len(self.steps):
             raise IndexError(f"step {value} is out of range: this generation has steps 0..{len(self.steps) - 1}.")
-        if self.slider.value != value:
-            self.slider.value = value  # the observer shows it
-        else:
-            self._select(value)
+        self._control = self._control or "code"  # code moved it: leave the keyboard focus where it is
+        try:
+            if self.slider.value != value:
+                self.slider.value = value  # the observer shows it
+            else:
+                self._select(value)
+        finally:
+            self._control = None
 
     def lens(self, step: int | None = None) -> list[LensRow]:
         """The logit lens of ``step`` (the selected one by default): one row per layer, computed
@@ -141,15 +145,16 @@ class GenerationInspector(Displayable):
         self.next_button = widgets.Button(description="next ▶", tooltip="next step", layout=widgets.Layout(**fixed))
         self.prev_button.add_class("wb-gen-prev")
         self.next_button.add_class("wb-gen-next")
-        self.prev_button.on_click(lambda _: self._move(-1))
-        self.next_button.on_click(lambda _: self._move(1))
+        self.prev_button.on_click(lambda button: self._move(-1, button))
+        self.next_button.on_click(lambda button: self._move(1, button))
         self.token_buttons = []
         for index, step in enumerate(self.steps):
             button = widgets.Button(description=step.text, tooltip=f"{self.label(index)} (p {_p(step.probability)})",
                                     layout=widgets.Layout(width="auto", height="auto", margin="1px"))
             button.add_class("wb-gen-token")
-            button.on_click(lambda _, index=index: setattr(self, "step", index))
+            button.on_click(lambda button, index=index: self._move(index - self._step, button))
             self.token_buttons.append(button)
+        self._control = None  # what changed the step: a control (focused again after the refresh) or "code"
         self.slider.observe(lambda change: self._select(change["new"]), names="value")
         self.header = widgets.HTML(self._wrap(self._header_html(), style=False))
         self.detail = widgets.HTML()
@@ -158,13 +163,19 @@ class GenerationInspector(Displayable):
                                 layout=widgets.Layout(width="100%", align_items="center"))
         self.widget = widgets.VBox([self.header, controls, tokens, self.detail])
 
-    def _move(self, delta: int) -> None:
+    def _move(self, delta: int, control) -> None:
+        self._control = control
         self.step = min(max(self._step + delta, 0), len(self.steps) - 1)
 
     def _select(self, index: int) -> None:
         self._step = index
         self._show()
         self.refresh_saved_view()
+        control = self._control or self.slider  # no button and no code: the slider was moved
+        if self._display_handles and control != "code":
+            # the refresh redraws the live view from its model, which drops the keyboard focus:
+            # give it back to the control that was used
+            control.focus()
 
     def _show(self) -> None:
         for index, button in enumerate(self.token_buttons):
