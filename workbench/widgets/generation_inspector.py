@@ -24,7 +24,7 @@ from html import escape
 from ..theme import VIEW_CSS
 from ._display import Displayable, import_ipywidgets
 from .generation_trace import (
-    GenerationStep, LensRow, TokenNamer, lens_logits, lens_parts, lens_rows, record_generation,
+    GenerationStep, LensRow, TokenNamer, format_probability, lens_logits, lens_parts, lens_rows, record_generation,
 )
 
 STYLE = """
@@ -49,8 +49,7 @@ STYLE = """
 """
 
 
-def _p(value: float) -> str:
-    return f"{value:.4f}" if value >= 1e-4 or value == 0 else f"{value:.1e}"
+_p = format_probability
 
 
 def _bar(value: float) -> str:

@@ -33,6 +33,11 @@ FINAL_NORMS = ("norm", "ln_f")
 RECORDING = {"return_dict_in_generate": True, "output_scores": True, "output_logits": True}
 
 
+def format_probability(value: float) -> str:
+    """``0.4132``, or ``2.3e-05`` below 1e-4 (where four decimals would read 0.0000)."""
+    return f"{value:.4f}" if value >= 1e-4 or value == 0 else f"{value:.1e}"
+
+
 @dataclass
 class Candidate:
     """A token the step could have chosen."""
@@ -81,7 +86,7 @@ class ProcessorEffect:
                          else f"changed {self.changed} score{'s' * (self.changed != 1)}")
         if self.changes:
             top = self.changes[0]
-            parts.append(f"{top.text!r} p {top.before:.4f} → {top.after:.4f}")
+            parts.append(f"{top.text!r} p {format_probability(top.before)} → {format_probability(top.after)}")
         return "; ".join(parts)
 
 
