@@ -183,6 +183,7 @@ def test_generation_and_chat(tmp_path, monkeypatch, sdist, record_time):
     assert "answer: 'The capital of France is Paris.'" in text
     assert re.search(r"greedy:\s+(.+)\n+greedy:\s+\1 \(the same\)", text), text
     assert "assistant: The capital of Germany is Berlin." in text
+    assert "after layer 30 + final norm: top '·Paris'" in text  # the GenerationInspector section's logit lens
 
 
 def test_speech_recognition_transcribes_the_sentence(tmp_path, monkeypatch, sdist, record_time):
