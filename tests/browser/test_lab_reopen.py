@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+import nbformat
 import pytest
 
 from lab_browser import (KERNEL_ID, KERNEL_IDLE, SAVE_AND_SHUT_DOWN, cell_output, lab_server, open_page,
@@ -26,6 +27,7 @@ pytest.importorskip("notebook")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 ERROR = "Error displaying widget"
 STATIC_NOTE = "static view: run the cell to interact"  # extension/src/fallback.ts
+PLAIN_WIDGET = "import ipywidgets\nipywidgets.IntSlider(description='plain')"
 APPS = {  # app -> (URL of a notebook, selector of the page being ready)
     "lab": ("/lab/tree/{path}?reset", "#jp-main-dock-panel"),
     "notebook7": ("/notebooks/{path}", ".jp-NotebookPanel"),
@@ -39,7 +41,10 @@ def server(tmp_path_factory):
     root.mkdir()
     cache.mkdir()
     for app in APPS:
-        write_views_notebook(root / f"views-{app}.ipynb")
+        path = write_views_notebook(root / f"views-{app}.ipynb")
+        notebook = nbformat.read(path, as_version=4)  # and a widget of ipywidgets' own, with no fallback
+        notebook.cells.append(nbformat.v4.new_code_cell(PLAIN_WIDGET, id="plain-widget"))
+        nbformat.write(notebook, path)
     with lab_server(home, root, cache) as server:
         server.root = root
         yield server
@@ -88,17 +93,27 @@ def test_reopened_views_show_their_static_view_never_the_error(reopened):
     assert before != after, "the notebook was reopened on the same kernel: the test proves nothing"
     assert widgets, "no saved output holds a widget view: the test proves nothing"
     with screenshot_on_failure(page, f"reopen-{app}-failed"):
+        screenshot(page, f"reopen-{app}", page.locator(".jp-NotebookPanel"))
+        for view in VIEWS:
+            screenshot(page, f"reopen-{app}-{view.name}", cell_output(page, f"view-{view.name}"))
         wrong = []
         for view in VIEWS:
             state = states[view.name]
             if ERROR in state["text"] or view.text not in state["text"]:
-                wrong.append(f"{view.name}: shows {state['text'][:200]!r}, expected {view.text!r} and no {ERROR!r}")
+                wrong.append(f"{view.name}: shows {state['text'][:200]!r}, expected {view.text!r} (its last state) "
+                             f"and no {ERROR!r}")
             elif f"view-{view.name}" in widgets and not (state["static"] and STATIC_NOTE in state["text"]):
                 wrong.append(f"{view.name}: not marked as a static view: {state}")
         assert not wrong, f"{app}, reopened with a fresh kernel:\n" + "\n".join(wrong)
-        screenshot(page, f"reopen-{app}", page.locator(".jp-NotebookPanel"))
-        for view in VIEWS:
-            screenshot(page, f"reopen-{app}-{view.name}", cell_output(page, f"view-{view.name}"))
+
+
+def test_a_widget_without_fallback_is_left_to_ipywidgets(reopened):
+    app, page = reopened[:2]
+    with screenshot_on_failure(page, f"reopen-{app}-plain-failed"):
+        plain = cell_output(page, "plain-widget")
+        page.wait_for_function("node => !node.innerText.includes('Loading widget')", arg=plain, timeout=30_000)
+        assert plain.query_selector(".jp-WorkbenchFallback") is None
+        assert ERROR in plain.inner_text()  # ipywidgets' own message, untouched: there is nothing to show instead
 
 
 def test_nbconvert_html_of_the_saved_notebook_shows_each_fallback(reopened, server):
