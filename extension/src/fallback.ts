@@ -195,7 +195,8 @@ class FallbackRenderer extends Panel implements IRenderMime.IRenderer {
       const note = new Widget({ node: el('div', { class: 'jp-WorkbenchFallback-note' }, [STATIC_NOTE]) });
       this.staticView = new Panel();
       this.staticView.addClass('jp-WorkbenchFallback');
-      this.staticView.node.setAttribute('aria-readonly', 'true');
+      this.staticView.node.setAttribute('role', 'group');
+      this.staticView.node.setAttribute('aria-label', `${STATIC_NOTE} (a saved copy, read-only)`);
       this.staticView.addWidget(note);
       this.staticView.addWidget(renderer);
       this.addWidget(this.staticView);

@@ -75,12 +75,13 @@ def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | 
 
 
 @contextlib.contextmanager
-def open_page(sync_api, url: str, timeout_ms: int = 30_000, ready: str = "#jp-main-dock-panel"):
+def open_page(sync_api, url: str, timeout_ms: int = 30_000, ready: str = "#jp-main-dock-panel",
+              viewport: tuple[int, int] = (1400, 900)):
     """A chromium page at ``url``, once the ``ready`` selector is there (JupyterLab's main area)."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             context.set_default_timeout(timeout_ms)
             page = context.new_page()
             page.goto(url)
@@ -95,9 +96,7 @@ def screenshot_on_failure(page, name: str):
     try:
         yield
     except BaseException:
-        folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
+        path = screenshot_folder() / f"{name}.png"
         with contextlib.suppress(Exception):
             page.screenshot(path=str(path), full_page=True)
         print(f"screenshot: {path}")
@@ -150,8 +149,13 @@ def cell_output(page, cell_id: str):
 
 def screenshot(page, name: str, element=None) -> Path:
     """A screenshot (of ``element``, or the page) saved as ``name``.png in the screenshot folder."""
-    folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.png"
+    path = screenshot_folder() / f"{name}.png"
     (element or page).screenshot(path=str(path))
     return path
+
+
+def screenshot_folder() -> Path:
+    """$WORKBENCH_SCREENSHOTS, or a folder under the system temp dir."""
+    folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -74,7 +74,8 @@ def measured(tmp_path_factory):
                        refs=("main",))
     findings, slabs = defaultdict(list), []
     with lab_server(home, root, cache) as server:
-        with open_page(sync_api, f"{server.url}/lab/tree/{NOTEBOOKS['live']}?reset") as page:
+        # tall enough for the tallest view: an element screenshot past the notebook's scroll box is cut
+        with open_page(sync_api, f"{server.url}/lab/tree/{NOTEBOOKS['live']}?reset", viewport=(1400, 2400)) as page:
             page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
             run_all_cells(page)
             wait_for_views(page)
