@@ -6,7 +6,8 @@ shows text of its own (a non-blank text node, or the value of a text field, sele
 takes the text colour (``fill`` for SVG text) and alpha-composites it, and the backgrounds of every
 ancestor up to the page, honouring ``opacity``, into the colours a reader sees; then the contrast
 ratio of their WCAG 2 relative luminances. Disabled controls are left out (WCAG exempts them), and
-so is text that is not rendered (no box, ``visibility: hidden``, zero opacity). A background image
+so is text that is not painted (no box, ``visibility: hidden``, zero opacity, a transparent colour:
+an accessible name kept out of sight). A background image
 on the way (a gradient, an icon) is not measured: the finding names it.
 
 :func:`bright_blobs` reads a screenshot: the largest connected patch of bright 16x16 tiles.
@@ -86,6 +87,7 @@ CONTRAST_JS = r"""
     const svg = node instanceof SVGElement;
     const colour = parse(svg ? style.fill : style.color);
     if (!colour) { results.push({ where: describe(node), text: text.slice(0, 40), unknown: `text colour ${svg ? style.fill : style.color}` }); continue; }
+    if (colour[3] === 0) continue;  // transparent text: not painted (an accessible name kept out of sight)
     const { ink, ground, unknown } = painted(node, colour);
     results.push({ where: describe(node), text: text.slice(0, 40), fg: hex(ink), bg: hex(ground),
                    ratio: Math.round(ratio(ink, ground) * 100) / 100, unknown });

