@@ -1,3 +1,4 @@
 import './index.css';
 import './diff.css';
 import './tokens.css';
+import './fallback.css';
