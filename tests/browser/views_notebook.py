@@ -27,7 +27,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from workbench import AutoModel, AutoTokenizer, PreTrainedTokenizerFast, Trainer, TrainingArguments
 from workbench.models.llama import LlamaConfig, LlamaForCausalLM
 from workbench.porting import compare
-from workbench.widgets import ActivationDiff, AttentionView, ModelPicker, TokenizerInspector, TrainingCurves
+from workbench.widgets import (ActivationDiff, AttentionView, GenerationInspector, ModelPicker, TokenizerInspector,
+                               TrainingCurves)
 
 torch.manual_seed(0)
 config = LlamaConfig(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2,
@@ -68,9 +69,13 @@ VIEWS = [
                         'display({**inspector.mime_data(), "text/plain": repr(inspector)}, raw=True)', "tiny-bpe"),
     View("diff", "ActivationDiff(reference, candidate, inputs)", "model.layers.1.input_layernorm"),
     View("report", "compare(reference, candidate, inputs)", "model.layers.1.input_layernorm"),
-    View("curves", TRAINING, "4/4"),
+    View("curves", TRAINING, "step 4 of 4"),
     View("attention", 'AttentionView(AutoModel.from_pretrained(minilm), tokenizer, "The cat sat.", text_pair="It purred.")',
          "##rred"),
+    View("generation", "generator_config = copy.deepcopy(config)\ngenerator_config.vocab_size = len(bpe)\n"
+                       "GenerationInspector(LlamaForCausalLM.from_config(generator_config).eval(), bpe, 'Tokenization splits',\n"
+                       "                    max_new_tokens=4, repetition_penalty=1.3)",
+         "RepetitionPenaltyLogitsProcessor"),
 ]
 
 
