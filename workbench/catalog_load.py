@@ -83,6 +83,10 @@ def load_code(entry: ModelEntry, mode: str = "model", dtype: str = "auto") -> st
         return f"from workbench import pipeline\n\npipe = pipeline({task!r}, model={location!r}{options})\n"
     auto_class = "AutoModelForCausalLM" if entry.gguf_file else auto_class_name(entry.task)
     tokenizer_options = options.replace(f", dtype={dtype!r}", "")
+    if not entry.has_tokenizer:  # from_pretrained would fail: say so instead
+        return (f"from workbench import {auto_class}\n\n"
+                f"model = {auto_class}.from_pretrained({location!r}{options})\n"
+                f"# {entry.name} has no tokenizer files: load the tokenizer of the model it was made from\n")
     return (f"from workbench import {auto_class}, AutoTokenizer\n\n"
             f"model = {auto_class}.from_pretrained({location!r}{options})\n"
             f"tokenizer = AutoTokenizer.from_pretrained({location!r}{tokenizer_options})\n")
