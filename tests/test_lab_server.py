@@ -218,6 +218,18 @@ def test_deleting_a_revision_removes_its_snapshot_and_only_its_blobs(server, mac
     assert tree(outside) == outside_before
 
 
+def test_deleting_a_repo_leaves_another_repo_with_the_same_commit_hash(server, machine):
+    """huggingface_hub's delete strategy matches commit hashes across the whole cache; a deletion
+    must only ever touch the repo it names."""
+    cache, _ = machine
+    other = write_cached_model(cache, "org/other", MAIN, {"config.json": CONFIG}, refs=("main",))
+    status, reply = server.call("DELETE", MODELS, repo=REPO)
+    assert status == 200 and reply["whole_repo"], reply
+    assert not repo_folder(cache).exists()
+    assert (other / "config.json").read_bytes() == CONFIG
+    assert [m["repo_id"] for m in server.call("GET", MODELS)[1]["models"]] == ["org/other"]
+
+
 def test_deleting_by_ref_then_the_whole_repo(server, machine):
     cache, _ = machine
     status, reply = server.call("DELETE", MODELS, repo=REPO, revision="main")

@@ -420,7 +420,7 @@ def scan_cache(cache_dir: str | os.PathLike | None = None, detailed: bool = True
         for cached in sorted(newest.files, key=lambda f: f.file_name):
             if cached.file_name.endswith(".gguf") and inside(cached.file_path, root_real):
                 gguf = describe_gguf(cached.file_path, repo.repo_id, "cache", cached.size_on_disk, detailed)
-                gguf.revision = newest.commit_hash
+                gguf.revision, gguf.cache = newest.commit_hash, entry.cache
                 entries.append(gguf)
     return entries, [str(warning) for warning in info.warnings]
 

@@ -32,30 +32,36 @@ export async function openTutorial(tutorial: ITutorial, openPath: (path: string)
  * On kernel start JupyterLab writes the kernel's `kernelspec` and `language_info` (with the Python
  * version of this machine) into the notebook's metadata, which marks a just-opened notebook as
  * modified unless the file held exactly those values: no shipped notebook can, as they differ per
- * machine. While the cells are as loaded, those two writes leave the notebook clean; any other
- * change (a cell edited, run, added) marks it modified as usual.
+ * machine. Whenever the notebook turns modified while it still equals what was loaded except for
+ * those two keys, it is marked unmodified again; any other change (a cell edited, run, added)
+ * leaves it modified as usual. Watches the first minute, while the kernel starts.
  */
 export function keepCleanWhileTheKernelStarts(widget: any): void {
   const context = widget?.context;
-  if (!context?.model?.metadataChanged) {
+  if (!context?.model?.stateChanged) {
     return;
   }
+  const withoutKernel = (model: any): string => {
+    const { metadata, ...rest } = model.toJSON();
+    const { kernelspec, language_info, ...other } = metadata ?? {};
+    return JSON.stringify({ ...rest, metadata: other });
+  };
   void context.ready.then(() => {
     const model = context.model;
-    const loaded = JSON.stringify(model.toJSON().cells);
-    const onMetadata = (_: unknown, change: { key: string }) => {
-      if (!['kernelspec', 'language_info'].includes(change.key)) {
+    const loaded = withoutKernel(model);
+    const onState = (_: unknown, change: { name: string; newValue: unknown }) => {
+      if (change.name !== 'dirty' || change.newValue !== true) {
         return;
       }
-      if (JSON.stringify(model.toJSON().cells) === loaded) {
-        model.dirty = false;
-      } else {
-        model.metadataChanged.disconnect(onMetadata);
-      }
+      // after the change that set it has finished: the flag is written after the signal
+      void Promise.resolve().then(() => {
+        if (model.dirty && withoutKernel(model) === loaded) {
+          model.dirty = false;
+        }
+      });
     };
-    model.metadataChanged.connect(onMetadata);
-    // the kernel starts within the first minute, or the user is working by then
-    window.setTimeout(() => model.metadataChanged.disconnect(onMetadata), 60_000);
+    model.stateChanged.connect(onState);
+    window.setTimeout(() => model.stateChanged.disconnect(onState), 60_000);
   });
 }
 

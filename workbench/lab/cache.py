@@ -134,7 +134,8 @@ def delete_model(repo_id: str | None, revision: str | None = None,
         revisions = set(match)
 
     root_real = os.path.realpath(cache)
-    strategy = info.delete_revisions(*(r.commit_hash for r in revisions))
+    # huggingface_hub matches the hashes in every repo of the cache: scope the strategy to this one
+    strategy = dataclasses.replace(info, repos=frozenset({repo})).delete_revisions(*(r.commit_hash for r in revisions))
     targets = [*strategy.repos, *strategy.snapshots, *strategy.refs, *strategy.blobs,
                *getattr(strategy, "files", ())]
     outside = links_outside(repo, revisions, root_real) + [f"{p} -> {os.path.realpath(p)}" for p in targets

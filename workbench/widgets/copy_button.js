@@ -11,7 +11,7 @@ function render({ model, el }) {
   note.setAttribute('aria-live', 'polite');
   const update = () => {
     button.textContent = model.get('label');
-    button.title = model.get('tooltip');
+    button.title = model.get('hint');
     button.disabled = !model.get('text');
   };
   button.addEventListener('click', async () => {

@@ -38,8 +38,9 @@ STYLE = """
 .wb-pick{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:12px}
 .wb-pick .note,.wb-pick .status{color:var(--wb-fg-muted)}
 .wb-pick .status.error{color:var(--wb-error-fg)}
-.wb-pick .card dt{font-weight:600;float:left;clear:left;min-width:7em;margin-right:6px}
-.wb-pick .card dd{margin:0 0 2px 0;overflow-wrap:anywhere}
+.wb-pick .card table{border-collapse:collapse;margin:2px 0}
+.wb-pick .card th{font-weight:600;text-align:left;padding:0 8px 0 0;vertical-align:top;white-space:nowrap}
+.wb-pick .card td{padding:0;overflow-wrap:anywhere}
 .wb-pick .card p{margin:4px 0}
 .wb-pick .tag{display:inline-block;border:1px solid var(--wb-border);border-radius:8px;padding:0 6px;margin:0 3px 2px 0}
 .wb-pick pre{background:var(--wb-bg-alt);color:var(--wb-fg);padding:4px 6px;overflow-x:auto}
@@ -217,7 +218,7 @@ class ModelPicker(Displayable):
         self.table = RowTable(columns=COLUMNS, label="Models loadable here", empty_text="no model matches the filters")
         self.details = w.HTML()
         self.copy_button = CopyButton(label="Copy load code",
-                                      tooltip="the lines that load the selected model, to paste into a cell")
+                                      hint="the lines that load the selected model, to paste into a cell")
         self.code_box = w.Textarea(layout=w.Layout(width="95%", height="6em", display="none"))
         self.mode = w.ToggleButtons(options=list(MODES), value=mode)
         self.dtype = w.Dropdown(options=list(DTYPES), value=dtype, description="dtype", layout=w.Layout(width="180px"))
@@ -285,11 +286,11 @@ class ModelPicker(Displayable):
                  ("parameters", f"{entry.num_parameters:,}" if entry.num_parameters is not None else None),
                  ("tokenizer", "yes" if entry.has_tokenizer else "no"), ("note", entry.error),
                  ("license", card.license if card else None)]
-        items = "".join(f"<dt>{escape(k)}</dt><dd>{esc(v)}</dd>" for k, v in facts if v)
+        items = "".join(f'<tr><th scope="row">{escape(k)}</th><td>{esc(v)}</td></tr>' for k, v in facts if v)
         tags = "".join(f'<span class="tag">{esc(tag)}</span>' for tag in (card.tags if card else []))
         text = (f"<p>{esc(card.description)}</p>" if card and card.description
                 else '<p class="note">No model card (README.md) with text.</p>')
-        return (f'<div class="card" aria-label="model card"><b>{esc(entry.label)}</b><dl>{items}</dl>'
+        return (f'<div class="card" aria-label="model card"><b>{esc(entry.label)}</b><table>{items}</table>'
                 f'{f"<div>tags: {tags}</div>" if tags else ""}{text}</div>')
 
     def _set_status(self, message: str, error: bool = False) -> None:

@@ -11,6 +11,11 @@ function cell(tag, text, attrs) {
   return node;
 }
 
+// The last row chosen in the page. Choosing one makes the kernel rewrite the notebook's saved view,
+// which re-creates this output (a new view of the same model): the new view gives the focus back
+// to that row, so the keyboard carries on where it was.
+let lastChoice = { key: null, at: 0 };
+
 function render({ model, el }) {
   const root = document.createElement('div');
   root.className = 'wb-view wb-rows';
@@ -21,6 +26,7 @@ function render({ model, el }) {
 
   function choose(row) {
     focusKey = row.dataset.key;
+    lastChoice = { key: row.dataset.key, at: Date.now() };
     model.set('selected', row.dataset.key);
     model.save_changes();
   }
@@ -40,7 +46,12 @@ function render({ model, el }) {
     const columns = model.get('columns');
     const rows = model.get('rows');
     const selected = model.get('selected');
-    const hadFocus = root.contains(document.activeElement);
+    const focusLost = document.activeElement === document.body || !document.activeElement;
+    const refocus = focusLost && Date.now() - lastChoice.at < 5000 && rows.some(row => row.key === lastChoice.key);
+    if (refocus) {
+      focusKey = lastChoice.key;
+    }
+    const hadFocus = root.contains(document.activeElement) || refocus;
     const keys = rows.map(row => row.key);
     const tabbable = keys.includes(focusKey) ? focusKey : keys.includes(selected) ? selected : keys[0];
     const table = cell('table', '', { role: 'grid', 'aria-label': model.get('label') });
@@ -97,6 +108,12 @@ function render({ model, el }) {
   model.on('change:columns', draw);
   model.on('change:selected', draw);
   draw();
+  // a view re-created after a choice is attached after render() returns: focus it then
+  requestAnimationFrame(() => {
+    if (Date.now() - lastChoice.at < 5000 && (document.activeElement === document.body || !document.activeElement)) {
+      rowNodes().find(tr => tr.dataset.key === lastChoice.key)?.focus();
+    }
+  });
 }
 
 export default { render };

@@ -81,7 +81,7 @@ class CopyButton(anywidget.AnyWidget):
 
     _esm = (HERE / "copy_button.js").read_text(encoding="utf-8")
     label = traitlets.Unicode("Copy").tag(sync=True)
-    tooltip = traitlets.Unicode("").tag(sync=True)
+    hint = traitlets.Unicode("").tag(sync=True)  # the title (DOMWidget has its own "tooltip")
     text = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, **traits) -> None:
