@@ -280,7 +280,8 @@ class ModelPicker(Displayable):
             return '<div class="note">No model selected: click a row (or focus it and press Enter).</div>'
         card = catalog.model_card(entry)
         gguf = entry.gguf_overview or {}
-        facts = [("location", entry.path or entry.name), ("revision", entry.revision), ("model type", entry.model_type),
+        facts = [("location", entry.path or entry.name), ("revision", entry.revision),
+                 ("architecture", entry.architecture), ("task", entry.task), ("model type", entry.model_type),
                  ("GGUF", " · ".join(str(v) for v in (gguf.get("architecture"), gguf.get("quantization"),
                                                       gguf.get("name")) if v) or None),
                  ("parameters", f"{entry.num_parameters:,}" if entry.num_parameters is not None else None),
