@@ -167,7 +167,8 @@ def test_fine_tuning(tmp_path, monkeypatch, sdist, record_time):
     text, seconds = run_notebook("03_fine_tuning.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
     record_time(seconds)
     assert "train: Dataset" in text and "num_rows: 480" in text
-    assert "TrainingCurves: step 30/30 (100%)" in text
+    assert "TrainingCurves: step 30 of 30 (100%)" in text
+    assert "{'loss'" not in text and "/30 [" not in text  # the widget is the only readout: no log dicts, no tqdm bar
     accuracy = re.search(r"test accuracy: (\d\.\d{3}) \(f1 \d\.\d{3}\) on 60 held-out snippets", text)
     assert accuracy, text[-3000:]
     assert float(accuracy[1]) >= 0.55  # 30 steps on 480 snippets: well above chance, far from the full build
@@ -182,6 +183,7 @@ def test_generation_and_chat(tmp_path, monkeypatch, sdist, record_time):
     assert "answer: 'The capital of France is Paris.'" in text
     assert re.search(r"greedy:\s+(.+)\n+greedy:\s+\1 \(the same\)", text), text
     assert "assistant: The capital of Germany is Berlin." in text
+    assert "after layer 30 + final norm: top '·Paris'" in text  # the GenerationInspector section's logit lens
 
 
 def test_speech_recognition_transcribes_the_sentence(tmp_path, monkeypatch, sdist, record_time):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 import math
 import re
@@ -18,8 +19,8 @@ import torch
 from torch import nn
 
 import workbench.models.llama as llama
-from workbench.porting import (MIME_TYPE, ActivationCapture, capture, compare, error_metrics,
-                               module_kind, tensor_leaves)
+from workbench.porting import (MIME_TYPE, PRESETS, ActivationCapture, AlignmentError, LowCoverageWarning, capture,
+                               choose_tolerance, compare, error_metrics, module_kind, module_precision, tensor_leaves)
 from workbench.porting.formatting import BROKEN, EQUAL, colour_legend, error_colour, fmt, layer_grid, row_colour
 
 from tolerance import assert_close_scaled
@@ -278,8 +279,9 @@ def test_order_alignment_finds_an_error_in_a_renamed_tree(renamed_pair):
 
 def test_a_mapping_to_none_leaves_a_module_out(renamed_pair):
     reference, candidate, ref_inputs, cand_inputs = renamed_pair
-    report = compare(reference, candidate, ref_inputs, candidate_inputs=cand_inputs,
-                     align=lambda name: None if name == "head" else name.replace("embed", "tok"))
+    with pytest.warns(LowCoverageWarning, match="Only 2 of 19 modules aligned"):
+        report = compare(reference, candidate, ref_inputs, candidate_inputs=cand_inputs,
+                         align=lambda name: None if name == "head" else name.replace("embed", "tok"))
     assert [row.reference for row in report.rows] == ["embed", ""]
     assert "head" in report.unmatched_reference
 
@@ -294,7 +296,8 @@ def test_module_kinds():
 
 @pytest.fixture(scope="module")
 def bf16_report(model, ids):
-    return compare(model, copy.deepcopy(model).to(torch.bfloat16), ids)
+    """bfloat16 against float32 judged at float32's tolerance: every tensor over it."""
+    return compare(model, copy.deepcopy(model).to(torch.bfloat16), ids, preset="float32")
 
 
 def test_bf16_against_fp32_gives_small_nonzero_errors(bf16_report):
@@ -303,6 +306,7 @@ def test_bf16_against_fp32_gives_small_nonzero_errors(bf16_report):
     assert 0.0 < logits.max_abs_err < 0.2 and logits.cosine > 0.999
     assert bf16_report.first_divergence().reference == "model.embed_tokens"  # rounding enters with the weights
     assert bf16_report.first_divergence(atol=1.0, rtol=0.0) is None
+    assert (bf16_report.preset, bf16_report.preset_reason) == ("float32", "given")
 
 
 def test_json_html_and_text_show_the_same_numbers(bf16_report, tmp_path):
@@ -318,7 +322,7 @@ def test_json_html_and_text_show_the_same_numbers(bf16_report, tmp_path):
         assert saved["reference_stats"]["std"] == row.reference_stats.std
     first = bf16_report.first_divergence().reference
     assert lines[first].startswith(">> ") and "first divergence" in page and data["first_divergence"]["reference"] == first
-    assert "<svg" in page and "<script" not in page
+    assert '<table class="grid"' in page and "<script" not in page
     bf16_report.save_json(tmp_path / "diff.json")
     bf16_report.save_html(tmp_path / "diff.html")
     assert json.loads((tmp_path / "diff.json").read_text()) == data
@@ -334,16 +338,22 @@ def test_mimebundle_and_json_schema(bf16_report):
     data = bundle[MIME_TYPE]
     assert data == json.loads(bf16_report.to_json())
     assert set(data) == {"schema", "version", "reference", "candidate", "align", "atol", "rtol", "rel_floor",
-                         "first_divergence", "summary", "rows", "unmatched", "colour_legend"}
-    assert (data["schema"], data["version"], data["align"]) == ("workbench.activation-diff", 2, "name")
+                         "first_divergence", "summary", "rows", "unmatched", "colour_legend", "preset", "preset_reason",
+                         "coverage", "verdict", "output_index", "token_ids", "tokens", "grid", "legend_caption"}
+    assert (data["schema"], data["version"], data["align"]) == ("workbench.activation-diff", 3, "name")
+    assert data["coverage"] == {"aligned": 32, "reference_modules": 32, "candidate_modules": 32, "fraction": 1.0,
+                                "low": False}
+    assert data["rows"][data["output_index"]]["reference"] == "logits"
+    assert [line["kind"] for line in data["verdict"]] == ["coverage", "diverged"]
     assert set(data["rows"][0]) == {
         "index", "reference", "candidate", "reference_module", "candidate_module", "reference_type", "candidate_type",
         "reference_shape", "candidate_shape", "reference_dtype", "candidate_dtype", "status", "max_abs_err",
         "max_rel_err", "mean_abs_err", "cosine", "input_max_abs_err", "input_ref_absmax", "exceeds", "truncated",
-        "reference_stats", "candidate_stats", "tolerance_ratio", "colour"}
+        "reference_stats", "candidate_stats", "tolerance_ratio", "colour", "position_errors", "position_colours",
+        "bound"}
     assert set(data["rows"][0]["reference_stats"]) == {"numel", "mean", "std", "min", "max", "norm", "nan", "inf"}
     assert data["summary"]["rows"] == len(data["rows"]) and set(data["unmatched"]) == {"reference", "candidate"}
-    assert bundle["text/plain"] == bf16_report.to_text() and "first divergence" in repr(bf16_report)
+    assert bundle["text/plain"] == bf16_report.to_text() and "First divergence: model.embed_tokens" in repr(bf16_report)
     assert set(bf16_report._repr_mimebundle_(include=["text/plain"])) == {"text/plain"}
     assert set(bf16_report._repr_mimebundle_(exclude=["text/html"])) == {MIME_TYPE, "text/plain"}
 
@@ -375,7 +385,9 @@ def test_the_colour_rule_by_hand():
     assert error_colour(bound * 1e3, bound) == "#db842c"  # halfway: (219, 131.5, 43.5) -> (219, 132, 44)
     assert error_colour(bound * 1e6, bound) == error_colour(bound * 1e9, bound) == "#b71c1c"
     assert error_colour(1e-30, 0.0) == "#b71c1c"  # a zero tolerance: any error is far above
-    assert [colour for colour, _ in colour_legend()] == ["#eeeeee", "#e8f5e9", "#43a047", "#ffeb3b", "#b71c1c", BROKEN]
+    assert [colour for colour, _ in colour_legend()] == ["#eeeeee", "#e8f5e9", "#96ca98", "#43a047", "#ffeb3b",
+                                                          "#db842c", "#b71c1c", BROKEN]
+    assert [ratio for _, _, ratio in colour_legend(with_ratios=True)] == [0.0, 1e-8, 1e-4, 1.0, 1 + 1e-9, 1e3, 1e6, None]
 
 
 def test_colour_goes_red_exactly_where_a_row_exceeds(bf16_report):
@@ -390,18 +402,19 @@ def test_colour_goes_red_exactly_where_a_row_exceeds(bf16_report):
 
 def test_static_html_and_json_carry_the_same_colours(bf16_report):
     data, page = bf16_report.to_dict(), bf16_report.to_html()
-    _, _, cells = layer_grid(bf16_report.rows)
-    fills = re.findall(r'fill="(#[0-9a-f]{6})"><title>([^:<]+):', page)
-    assert len(fills) == len(cells) > 0
-    for fill, path in fills:
-        row = bf16_report[path]
+    fills = re.findall(r'<a class="cell[^"]*" href="#[^"]*-row-(\d+)" title="([^:"]+):[^"]*" aria-label="[^"]*" '
+                       r'style="background:(#[0-9a-f]{6})"', page)
+    assert len(fills) == len(bf16_report.rows) > 0  # the grid and the modules outside it: every row once
+    for index, path, fill in fills:
+        row = bf16_report.rows[int(index)]
+        assert path == row.reference
         assert fill == data["rows"][row.index]["colour"] == row_colour(row, bf16_report.atol, bf16_report.rtol)
     for row, saved in zip(bf16_report.rows, data["rows"]):
-        assert f'style="background:{saved["colour"]}">{fmt(row.max_abs_err)}</td>' in page
+        assert f'style="background:{saved["colour"]}"></span>{fmt(row.max_abs_err)}</td>' in page
         assert saved["tolerance_ratio"] == pytest.approx(row.max_abs_err / row.bound(data["atol"], data["rtol"]))
     assert [(item["colour"], item["label"]) for item in data["colour_legend"]] == colour_legend()
     for colour, label in colour_legend():
-        assert f'background:{colour}"></span>{label}' in page
+        assert f'background:{colour}"></span>{html.escape(label)}' in page
 
 
 def test_the_lab_renderer_paints_the_colours_the_bundle_carries():
@@ -467,9 +480,10 @@ def test_before_and_after_dynamic_quantization(renamed_pair):
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated in favour of torchao
         warnings.simplefilter("ignore")
         quantized = quantize.quantize_dynamic(copy.deepcopy(reference), {nn.Linear}, dtype=torch.qint8)
-    report = compare(reference, quantized, renamed_pair[2])
+    report = compare(reference, quantized, renamed_pair[2], preset="float32")
     first = report.first_divergence()
     assert first.reference == "blocks.0.proj"  # the first quantized Linear
+    assert compare(reference, quantized, renamed_pair[2]).preset == "int8"  # chosen from the quantized modules
     assert 0 < report["head"].max_abs_err < 0.1 and report["blocks.0.norm"].max_abs_err == 0.0
 
 
@@ -478,3 +492,127 @@ def test_the_engine_imports_no_ui_and_no_reference_library():
     modules = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                         cwd=Path(__file__).parents[1]).stdout)
     assert not [m for m in modules if m.split(".")[0] in ("transformers", "ipywidgets", "matplotlib", "IPython")]
+
+
+# --- (h) an honest verdict: coverage, dtype presets, identical, per position -------------------------
+
+
+def registry_model(model_type: str, head: str, **overrides) -> nn.Module:
+    """A tiny random model of a registry family (tests/model_registry.py's base configs)."""
+    from workbench.auto import AutoConfig
+    from workbench.models.registry import FAMILIES
+    import workbench
+
+    torch.manual_seed(0)
+    config = AutoConfig.for_model(model_type, **{**FAMILIES[model_type].tiny, **overrides})
+    return getattr(workbench, head).from_config(config).eval()
+
+
+def test_nothing_aligned_is_a_named_error_not_a_clean_bill(ids):
+    bert, llama_model = registry_model("bert", "AutoModel"), registry_model("llama", "AutoModelForCausalLM")
+    with pytest.raises(AlignmentError) as caught:
+        compare(bert, llama_model, ids)
+    message = str(caught.value)
+    assert "no module of BertModel (reference) aligned by name" in message
+    assert "embeddings.word_embeddings" in message and "model.embed_tokens" in message  # the names seen on each side
+    assert 'Try align="order"' in message and "{reference regex: candidate name}" in message
+
+
+def test_few_aligned_modules_make_a_loud_verdict(ids):
+    bert, llama_model = registry_model("bert", "AutoModel"), registry_model("llama", "AutoModelForCausalLM")
+    with pytest.warns(LowCoverageWarning):
+        report = compare(bert, llama_model, ids, align="order")
+    coverage = report.coverage
+    assert coverage.low and coverage.aligned == len({row.reference_module for row in report.rows})
+    assert coverage.reference_modules == len([call for call in capture(bert, ids).calls if call.outputs])
+    assert coverage.candidate_modules == len([call for call in capture(llama_model, ids).calls if call.outputs])
+    kinds = [kind for kind, _ in report.verdict()]
+    assert kinds[:2] == ["coverage", "warning"]
+    assert f"{coverage.aligned} of {coverage.reference_modules} modules aligned" in report.to_text()
+    assert "WARNING: Only" in report.to_text() and 'role="alert"' in report.to_html()
+    assert json.loads(report.to_json())["coverage"]["low"] is True
+
+
+def test_order_alignment_coverage_by_hand(renamed_pair):
+    reference, candidate, ref_inputs, cand_inputs = renamed_pair
+    report = compare(reference, candidate, ref_inputs, align="order", candidate_inputs=cand_inputs)
+    # Net: embed, 3 x (norm, proj, act, drop, block), head, the model = 18; RenamedNet adds ff per block
+    # and extra, has no drop: 19. The drops, the ff wrappers and extra find no partner: 15 pairs.
+    assert (report.coverage.aligned, report.coverage.reference_modules, report.coverage.candidate_modules) == (15, 18, 19)
+    assert report.coverage.describe() == "15 of 19 modules aligned (79%; reference 18, candidate 19 modules)"
+    assert report.verdict()[0][1].startswith("15 of 19 modules aligned (79%; reference 18, candidate 19 modules) by order")
+
+
+def test_precision_of_a_model_and_the_lower_one_wins(model):
+    assert module_precision(model) == "float32"
+    assert module_precision(copy.deepcopy(model).to(torch.bfloat16)) == "bfloat16"
+    assert module_precision(copy.deepcopy(model).to(torch.float16)) == "float16"
+    tolerance = choose_tolerance("float32", "bfloat16")
+    assert (tolerance.atol, tolerance.rtol, tolerance.preset) == (*PRESETS["bfloat16"], "bfloat16")
+    assert "candidate's parameters are bfloat16" in tolerance.reason
+    assert choose_tolerance("float16", "bfloat16").preset == "bfloat16"  # 8 bits of mantissa below float16's 11
+    assert choose_tolerance("int8", "float16").preset == "int8"
+    given = choose_tolerance("float32", "bfloat16", preset="float16", rtol=0.5)
+    assert (given.atol, given.rtol, given.preset) == (PRESETS["float16"][0], 0.5, "float16")
+    with pytest.raises(ValueError, match="not a tolerance preset; use one of float32, float16, bfloat16, int8, 4bit"):
+        choose_tolerance("float32", "float32", preset="fp8")
+
+
+def test_bf16_copy_is_within_its_preset_and_a_broken_one_is_not(model, ids):
+    """fp32 against a bf16 copy: no divergence at the bf16 preset chosen from the dtypes. A bf16
+    copy with one layer's weight transposed: flagged at that projection, and nowhere before it."""
+    report = compare(model, copy.deepcopy(model).to(torch.bfloat16), ids)
+    assert (report.preset, report.atol, report.rtol) == ("bfloat16", *PRESETS["bfloat16"])
+    assert report.first_divergence() is None and report.max_abs_err > 0
+    assert report.verdict()[-1][0] == "ok" and "No divergence: all 33 tensors within" in report.to_text()
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        weight = broken.model.layers[1].mlp.up_proj.weight
+        weight.copy_(weight.T.clone())
+    report = compare(model, broken.to(torch.bfloat16), ids)
+    first = report.first_divergence()
+    assert first.reference == "model.layers.1.mlp.up_proj" and report.preset == "bfloat16"
+    assert not any(row.exceeds(report.atol, report.rtol) for row in report.rows[: first.index])
+
+
+def test_identical_models_say_identical(model, ids):
+    report = compare(model, copy.deepcopy(model), ids)
+    assert report.verdict()[-1] == ("identical", "Identical: every compared tensor is exactly equal")
+    assert {row["colour"] for row in report.to_dict()["rows"]} == {EQUAL}
+    assert "Identical: every compared tensor is exactly equal" in report.to_html()
+    assert "no divergence" not in report.to_text().lower()
+
+
+def test_relative_error_measures_near_zero_values_against_a_floor():
+    ref = torch.tensor([10.0, 1e-6, -4.0], dtype=torch.float64)
+    cand = torch.tensor([10.0, 1e-6 + 1e-3, -4.0], dtype=torch.float64)
+    # floor = 1% of max|ref| = 0.1: the 1e-3 error on 1e-6 reads 1e-3 / 0.1, not 1e3
+    assert error_metrics(ref, cand)["max_rel_err"] == pytest.approx(1e-2)
+    assert error_metrics(ref, cand, rel_floor=0.0)["max_rel_err"] == pytest.approx(1e-3 / 1e-6)
+    far = torch.tensor([10.0, 1e-6, -4.5], dtype=torch.float64)  # 0.5 on 4: above the floor, its own scale
+    assert error_metrics(ref, far)["max_rel_err"] == pytest.approx(0.125)
+
+
+def test_per_position_errors_follow_causality(model):
+    """A wrong embedding row for token 42, which only position 3 holds: the embeddings differ at
+    position 3 alone, and in a causal model every later output differs from position 3 on."""
+    ids = {"input_ids": torch.tensor([[5, 6, 7, 42, 8, 9]])}
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        broken.model.embed_tokens.weight[42] += 0.5
+
+    class Tokens:
+        def convert_ids_to_tokens(self, seq):
+            return [f"t{i}" for i in seq]
+
+    report = compare(model, broken, ids, tokenizer=Tokens())
+    first = report.first_divergence()
+    assert first.reference == "model.embed_tokens" and report.token_ids == [[5, 6, 7, 42, 8, 9]]
+    assert [error > 0 for error in first.position_errors[0]] == [False, False, False, True, False, False]
+    assert first.position_errors[0][3] == pytest.approx(0.5, rel=1e-6)
+    output = report.output_row()
+    assert output.reference == "logits"
+    assert output.position_errors[0][:3] == [0.0, 0.0, 0.0] and all(e > 0 for e in output.position_errors[0][3:])
+    page = report.to_html()
+    assert "error per position at the first divergence" in page and "positions over the tolerance: 3" in page
+    assert "t42" in page and report.tokens == [["t5", "t6", "t7", "t42", "t8", "t9"]]

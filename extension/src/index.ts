@@ -1,9 +1,11 @@
-// The Workbench side panel and its launcher items (the MIME renderers are in mime.ts).
+// The Workbench side panel and its launcher items (the MIME renderers are in mime.ts), and the
+// static views that stand in for widgets whose model is gone (fallback.ts).
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 
 import { ITutorial, ITutorialsReply, requestAPI } from './api';
+import { fallbackPlugin } from './fallback';
 import { workbenchIcon } from './icons';
 import { WorkbenchPanel, openTutorial } from './panel';
 
@@ -59,4 +61,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, fallbackPlugin];

@@ -63,7 +63,9 @@ def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | 
     notebook.mkdir()
     (notebook / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     if app == "lab":
-        args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+        # Notebook 7's pages (/notebooks/...) are served by the same server when notebook is installed
+        args = ("--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--JupyterNotebookApp.expose_app_in_browser=True")
     else:
         args = ("--JupyterNotebookApp.expose_app_in_browser=True",)
     module = {"lab": "jupyterlab", "notebook": "notebook"}[app]
@@ -73,12 +75,13 @@ def lab_server(home: Path, root: Path, cache: Path, env_extra: dict[str, str] | 
 
 
 @contextlib.contextmanager
-def open_page(sync_api, url: str, timeout_ms: int = 30_000, ready: str = "#jp-main-dock-panel"):
+def open_page(sync_api, url: str, timeout_ms: int = 30_000, ready: str = "#jp-main-dock-panel",
+              viewport: tuple[int, int] = (1400, 900)):
     """A chromium page at ``url``, once the ``ready`` selector is there (JupyterLab's main area)."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
             context.set_default_timeout(timeout_ms)
             page = context.new_page()
             page.goto(url)
@@ -93,10 +96,66 @@ def screenshot_on_failure(page, name: str):
     try:
         yield
     except BaseException:
-        folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.png"
+        path = screenshot_folder() / f"{name}.png"
         with contextlib.suppress(Exception):
             page.screenshot(path=str(path), full_page=True)
         print(f"screenshot: {path}")
         raise
+
+
+# --- a notebook run, saved and reopened (window.jupyterapp: JupyterLab and Notebook 7 alike) ---
+
+RUN_STATE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const cells = panel?.content?.widgets?.filter(cell => cell.model.type === 'code');
+  if (!cells) return false;
+  for (const cell of cells) {
+    const error = cell.model.outputs.toJSON().find(output => output.output_type === 'error');
+    if (error) return `error in cell ${cell.model.id}: ${error.ename}: ${error.evalue}`;
+  }
+  const kernel = panel.sessionContext.session?.kernel;
+  return cells.every(cell => cell.model.executionCount !== null) && kernel?.status === 'idle' ? 'done' : false;
+}"""
+KERNEL_ID = "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.id"
+SAVE_AND_SHUT_DOWN = """async () => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  await panel.context.save();
+  await panel.sessionContext.shutdown();
+  return panel.context.path;
+}"""
+CELL_NODE = """(id) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const index = panel.content.widgets.findIndex(cell => cell.model.id === id);
+  if (index < 0) throw new Error(`no cell with id ${id}`);
+  return panel.content.widgets[index].node;
+}"""
+
+
+def run_all_cells(page, timeout_ms: int = 300_000) -> None:
+    """Run every cell once the kernel is idle; fail with the first cell error."""
+    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    state = page.wait_for_function(RUN_STATE, timeout=timeout_ms).json_value()
+    assert state == "done", state
+
+
+def cell_output(page, cell_id: str):
+    """The output area of the cell whose id is ``cell_id`` (scrolled into view: Notebook 7 draws
+    cells as they come into view)."""
+    node = page.evaluate_handle(CELL_NODE, cell_id).as_element()
+    node.scroll_into_view_if_needed()
+    return node.query_selector(".jp-Cell-outputArea")
+
+
+def screenshot(page, name: str, element=None) -> Path:
+    """A screenshot (of ``element``, or the page) saved as ``name``.png in the screenshot folder."""
+    path = screenshot_folder() / f"{name}.png"
+    (element or page).screenshot(path=str(path))
+    return path
+
+
+def screenshot_folder() -> Path:
+    """$WORKBENCH_SCREENSHOTS, or a folder under the system temp dir."""
+    folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

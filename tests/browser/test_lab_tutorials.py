@@ -114,7 +114,7 @@ def check_tokenizers(page) -> None:
 
 
 def check_fine_tuning(page) -> None:
-    assert page.query_selector(f'{CURRENT} .jp-OutputArea-output img[alt="training curves"]')
+    assert page.query_selector(f'{CURRENT} .jp-OutputArea-output svg[aria-label^="training curves"]')
     assert "test accuracy:" in current_text(page)
 
 

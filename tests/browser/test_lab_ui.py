@@ -76,8 +76,8 @@ def test_notebook_outputs_use_the_workbench_renderers(page):
         assert "First divergence: layers.2.0" in diff.inner_text()
         first = diff.query_selector_all("tbody tr.jp-WorkbenchDiff-first")
         assert [row.get_attribute("data-layer") for row in first][:1] == ["layers.2"]
-        strip = diff.query_selector_all(".jp-WorkbenchDiff-strip .jp-WorkbenchDiff-cell")
-        assert len(strip) == 7  # embed, 4 layers, head, model
+        strip = diff.query_selector_all(".jp-WorkbenchDiff-cell")
+        assert len(strip) == 15  # a heatmap button per tensor: embed, 4 x (linear, gelu, block), head, model
         # colours as Python decided them (workbench.porting.formatting.error_colour), carried in the bundle
         swatches = [swatch.get_attribute("style") for swatch in diff.query_selector_all(".jp-WorkbenchDiff-swatch")]
         assert swatches == [f"background:{colour}" for colour, _ in colour_legend()]

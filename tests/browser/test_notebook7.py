@@ -129,4 +129,4 @@ def test_training_curves_draw_live(page):
         bar = cell.locator(".jupyter-widgets.widget-hprogress .progress-bar-info")  # running: the "info" style
         bar.wait_for()
         assert bar.evaluate("bar => bar.style.width") == "50%"  # step 10 of 20
-        assert cell.locator(".jupyter-widgets .jp-OutputArea-output img").is_visible()  # the figure, drawn live
+        assert cell.locator(".jupyter-widgets .wb-curves-figure svg").is_visible()  # the figure, drawn live

@@ -53,7 +53,10 @@ UNSUPPORTED = {"epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "sequence_bias": None, 
 @torch.no_grad()
 def generate(model, input_ids=None, attention_mask=None, generation_config=None, logits_processor=None,
              stopping_criteria=None, streamer=None, assistant_model=None, **kwargs):
-    """Generate token ids for ``input_ids`` (B, T); see ``PreTrainedModel.generate``."""
+    """Generate token ids for ``input_ids`` (B, T); see ``PreTrainedModel.generate``.
+
+    ``logits_observer=fn`` (workbench only, not in the reference) calls ``fn(processor, input_ids,
+    before, after)`` after each logits processor at each step (``LogitsProcessorList.observer``)."""
     if attention_mask is not None and not isinstance(attention_mask, torch.Tensor) and generation_config is None:
         attention_mask, generation_config = None, attention_mask  # the reference's order: (inputs, generation_config)
     if "inputs" in kwargs:  # the reference's name for the prompt
@@ -68,6 +71,7 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     if isinstance(input_ids, Mapping):
         input_ids, attention_mask = _unpack_encoding(input_ids, attention_mask, kwargs)
     tokenizer = kwargs.pop("tokenizer", None)
+    logits_observer = kwargs.pop("logits_observer", None)  # workbench's own: see LogitsProcessorList.observer
     if kwargs.get("inputs_embeds") is not None:
         raise NotImplementedError("generate(inputs_embeds=...) is not supported yet: pass input_ids.")
     explicit_max = _set_somewhere("max_length", kwargs, generation_config, model)
@@ -96,6 +100,7 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     # the repetition penalty skips the left padding of the prompt the model continues (the decoder's)
     prompt_mask = model_kwargs.get(InputNames.for_model(model).mask)
     processors = build_logits_processors(config, tokens, prompt_len, prompt_mask, logits_processor)
+    processors.observer = logits_observer
     criteria = build_stopping_criteria(config, tokens, model, tokenizer, stopping_criteria)
     if streamer is not None:
         streamer.put(input_ids.cpu())

@@ -58,7 +58,15 @@ def _extra_arguments(processor) -> list[str]:
 
 class LogitsProcessorList(list):
     """A list of processors applied in order. Processors whose ``__call__`` takes more than
-    ``(input_ids, scores)`` receive the extra keyword arguments given to the list."""
+    ``(input_ids, scores)`` receive the extra keyword arguments given to the list.
+
+    ``observer``, when set, is called after each processor as ``observer(processor, input_ids,
+    before, after)`` with that processor's input and output scores (B, V): how a tool sees what
+    each processor changed (``generate(logits_observer=...)`` sets it on the list it builds).
+    It must not modify the tensors. Unset (None), the list costs one attribute test per processor.
+    """
+
+    observer = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
         for processor in self:
@@ -67,9 +75,12 @@ class LogitsProcessorList(list):
                 missing = [name for name in extra if name not in kwargs]
                 if missing:
                     raise ValueError(f"{type(processor).__name__} needs the arguments {missing}: pass them to the list call.")
-                scores = processor(input_ids, scores, **kwargs)
+                processed = processor(input_ids, scores, **kwargs)
             else:
-                scores = processor(input_ids, scores)
+                processed = processor(input_ids, scores)
+            if self.observer is not None:
+                self.observer(processor, input_ids, scores, processed)
+            scores = processed
         return scores
 
 

@@ -6,6 +6,8 @@ model in two dtypes, before and after quantization) and imports nothing but torc
 
 >>> from workbench.porting import compare
 >>> report = compare(reference, candidate, {"input_ids": ids})     # align="name" | "order" | mapping
+>>> report.coverage.describe()                                      # "33 of 33 modules aligned (100%)"
+>>> report.preset, report.atol, report.rtol                         # from the models' dtypes: "bfloat16", ...
 >>> report.first_divergence()                                       # where the error enters, or None
 >>> report.save_html("diff.html"); report.save_json("diff.json")
 
@@ -15,10 +17,13 @@ Pieces, for finer control: :func:`capture` / :class:`ActivationCapture` (forward
 
 from .align import Alignment, align, module_kind
 from .capture import ActivationCapture, Leaf, ModuleCall, TensorStats, capture, tensor_leaves
-from .diff import compare, compare_captures, error_metrics
-from .report import MIME_TYPE, DiffReport, DiffRow
+from .diff import AlignmentError, compare, compare_captures, error_metrics
+from .report import LOW_COVERAGE, MIME_TYPE, Coverage, DiffReport, DiffRow, LowCoverageWarning
+from .tolerance import PRESETS, Tolerance, choose_tolerance, module_precision
 
 __all__ = [
-    "ActivationCapture", "Alignment", "DiffReport", "DiffRow", "Leaf", "MIME_TYPE", "ModuleCall", "TensorStats",
-    "align", "capture", "compare", "compare_captures", "error_metrics", "module_kind", "tensor_leaves",
+    "ActivationCapture", "Alignment", "AlignmentError", "Coverage", "DiffReport", "DiffRow", "LOW_COVERAGE", "Leaf",
+    "LowCoverageWarning", "MIME_TYPE", "ModuleCall", "PRESETS", "TensorStats", "Tolerance", "align", "capture",
+    "choose_tolerance", "compare", "compare_captures", "error_metrics", "module_kind", "module_precision",
+    "tensor_leaves",
 ]

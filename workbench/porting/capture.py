@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..nn.linear import torch_kernels as use_torch_kernels
+from .tolerance import module_precision
 
 # a module filter: regexes searched in the module name, or a predicate (name, module) -> bool
 ModuleFilter = Union[str, Iterable[str], Callable[[str, nn.Module], bool], None]
@@ -178,6 +179,7 @@ class ActivationCapture:
             raise ValueError(f"max_elements must be a positive number of values per tensor, got {max_elements}.")
         self.model = model
         self.model_type = type(model).__name__
+        self.precision = module_precision(model)  # a tolerance preset name: "float32", "bfloat16", "int8", ...
         self.max_elements = max_elements
         self.record_inputs = record_inputs
         self.device = device

@@ -4,7 +4,9 @@ colours the JSON carries, the JupyterLab renderer.
 
 Numbers are ``%.3e`` (:func:`fmt`); a module is named by :func:`display_name`; rows with a layer
 number form a grid (:func:`layer_grid`); and one rule, :func:`error_colour`, colours an error
-against its tolerance in all three heatmaps.
+against its tolerance in all three heatmaps, with one legend (:func:`colour_legend`: stops in
+multiples of the tolerance, and :func:`legend_caption`: what the tolerance is in real numbers).
+The colours fill cells, swatches and bars only; text stays on the theme's background.
 """
 
 from __future__ import annotations
@@ -155,13 +157,26 @@ def row_colour(row: "DiffRow", atol: float, rtol: float) -> str:
     return error_colour(row.max_abs_err, row.bound(atol, rtol))
 
 
-def colour_legend() -> list[tuple[str, str]]:
-    """``(colour, label)`` for each stop of :func:`error_colour`, lowest first."""
-    return [
-        (EQUAL, "equal"),
-        (_mix(*WITHIN, 0.0), f"1e-{WITHIN_DECADES} x tolerance"),
-        (_mix(*WITHIN, 1.0), "at tolerance"),
-        (_mix(*ABOVE, 0.0), "just above"),
-        (_mix(*ABOVE, 1.0), f"1e{ABOVE_DECADES} x tolerance"),
-        (BROKEN, "NaN/inf or shapes differ"),
-    ]
+LEGEND_STOPS = (  # (ratio error / tolerance, label) of the legend's swatches between EQUAL and BROKEN
+    (10.0 ** -WITHIN_DECADES, f"<=1e-{WITHIN_DECADES} x tol"), (10.0 ** (-WITHIN_DECADES // 2), f"1e-{WITHIN_DECADES // 2} x tol"),
+    (1.0, "= tol"), (1.0 + 1e-9, "just above tol"), (10.0 ** (ABOVE_DECADES // 2), f"1e{ABOVE_DECADES // 2} x tol"),
+    (10.0 ** ABOVE_DECADES, f">=1e{ABOVE_DECADES} x tol"),
+)
+
+
+def colour_legend(with_ratios: bool = False) -> list[tuple]:
+    """``(colour, label)`` for each stop of :func:`error_colour`, lowest first (``(colour, label,
+    ratio)`` with ``with_ratios``: error / tolerance at that stop, 0 for identical, None for broken)."""
+    stops = [(EQUAL, "identical (0)", 0.0)]
+    stops += [(error_colour(ratio, 1.0), label, ratio) for ratio, label in LEGEND_STOPS]
+    stops.append((BROKEN, "NaN/inf or shapes differ", None))
+    return stops if with_ratios else [(colour, label) for colour, label, _ in stops]
+
+
+def legend_caption(rows: list["DiffRow"], atol: float, rtol: float) -> str:
+    """What the legend's ``x tol`` means in real numbers: the tolerance formula at these settings and
+    the range of tolerances it gives the tensors shown."""
+    bounds = [row.bound(atol, rtol) for row in rows]
+    span = f", {fmt(min(bounds))} to {fmt(max(bounds))} across these tensors" if bounds else ""
+    return (f"colour: max abs err / tolerance; tolerance = atol + rtol * max|ref| = {atol:.1e} + {rtol:.1e} * "
+            f"max|ref|{span}")

@@ -8,22 +8,34 @@ In a notebook a :class:`DiffReport` displays itself through ``_repr_mimebundle_`
 every heatmap colours a row by :func:`~workbench.porting.formatting.error_colour`; the JSON carries
 those colours so the JupyterLab renderer paints them as they are.
 
-JSON (``to_json``), schema ``workbench.activation-diff`` version 2 (version 1 had no colours)::
+JSON (``to_json``), schema ``workbench.activation-diff`` version 3 (version 1 had no colours;
+version 2 no coverage, preset, verdict, tokens, per-position errors or grid; the JupyterLab
+renderer reads all three)::
 
-    {"schema": "workbench.activation-diff", "version": 1,
+    {"schema": "workbench.activation-diff", "version": 3,
      "reference": {"type": "LlamaForCausalLM"}, "candidate": {"type": ...},
-     "align": "name", "atol": 1e-05, "rtol": 0.0001, "rel_floor": 1e-06,
+     "align": "name", "atol": 1e-05, "rtol": 0.0001, "rel_floor": 0.01,
+     "preset": "float32", "preset_reason": "both models' parameters are float32",
+     "coverage": {"aligned": 33, "reference_modules": 33, "candidate_modules": 35, "fraction": 0.94,
+                  "low": false},
+     "verdict": [{"kind": "coverage" | "warning" | "identical" | "ok" | "diverged", "text": "..."}, ...],
      "first_divergence": {"index": 3, "reference": "...", "candidate": "..."} | null,
+     "output_index": 34,                       # the row of the model's own output (logits) or null
      "summary": {"rows": 35, "exceeding": 4, "max_abs_err": ...},
+     "token_ids": [[...], ...] | null, "tokens": [["The", ...], ...] | null,   # [batch][position]
      "rows": [{"index", "reference", "candidate", "reference_module", "candidate_module",
                "reference_type", "candidate_type", "reference_shape", "candidate_shape",
                "reference_dtype", "candidate_dtype", "status", "max_abs_err", "max_rel_err",
                "mean_abs_err", "cosine", "input_max_abs_err", "input_ref_absmax", "exceeds",
                "truncated", "reference_stats": {numel, mean, std, min, max, norm, nan, inf},
-               "candidate_stats": {...},
-               "tolerance_ratio": max_abs_err / (atol + rtol * max|ref|), "colour": "#rrggbb"}, ...],
+               "candidate_stats": {...}, "position_errors": [[...]] | null,
+               "bound": atol + rtol * max|ref|, "tolerance_ratio": max_abs_err / bound,
+               "colour": "#rrggbb", "position_colours": [["#rrggbb", ...]] | null}, ...],
+     "grid": {"labels": ["input_layernorm", ...], "layers": [0, 1], "cells": [[label, layer, row], ...],
+              "others": [row indices outside the layers]},
      "unmatched": {"reference": [leaf paths], "candidate": [leaf paths]},
-     "colour_legend": [{"colour": "#eeeeee", "label": "equal"}, ...]}
+     "colour_legend": [{"colour": "#eeeeee", "label": "identical (0)", "ratio": 0}, ...],
+     "legend_caption": "colour: max abs err / tolerance, tolerance = ..."}
 
 Numbers that are not finite are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (so the
 JSON parses in a browser); errors are null where shapes differ.
@@ -40,14 +52,53 @@ from typing import Any, Iterator
 
 from ..io import atomic_write_text
 from .capture import TensorStats
-from .formatting import (colour_legend, display_name, fmt, json_safe, row_colour, rows_to_show, shape_text,
-                         tolerance_ratio, unmatched_lines)
-from .render import report_html
+from .formatting import (colour_legend, display_name, error_colour, fmt, layer_grid, legend_caption, json_safe,
+                         row_colour, rows_to_show, shape_text, tolerance_ratio, unmatched_lines)
+from .render import report_html, standalone_page
+from .tolerance import PRESETS
 
 MIME_TYPE = "application/vnd.workbench.activation-diff+json"
 SCHEMA = "workbench.activation-diff"
-SCHEMA_VERSION = 2
-DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_REL_FLOOR = 1e-5, 1e-4, 1e-6
+SCHEMA_VERSION = 3
+DEFAULT_ATOL, DEFAULT_RTOL = PRESETS["float32"]
+DEFAULT_REL_FLOOR = 1e-2  # relative errors measure values under 1% of max|ref| against that 1%
+# Under half of the larger model's modules aligned: most of the pair was never compared, and a
+# clean result says little. The verdict and every view say so, and compare() warns.
+LOW_COVERAGE = 0.5
+
+
+class LowCoverageWarning(UserWarning):
+    """Fewer than ``LOW_COVERAGE`` of the modules found a partner: the diff covers little of the models."""
+
+
+@dataclass
+class Coverage:
+    """How much of the two models the diff compared: modules (module calls that returned tensors)
+    on each side, and how many of them were paired with at least one pair of tensors compared."""
+
+    aligned: int
+    reference_modules: int
+    candidate_modules: int
+
+    @property
+    def fraction(self) -> float:
+        """Aligned modules over the larger model's module count (1.0 for two empty captures)."""
+        total = max(self.reference_modules, self.candidate_modules)
+        return self.aligned / total if total else 1.0
+
+    @property
+    def low(self) -> bool:
+        return self.fraction < LOW_COVERAGE
+
+    def describe(self) -> str:
+        """``"31 of 33 modules aligned (94%)"``; both sides' counts when they differ."""
+        total = max(self.reference_modules, self.candidate_modules)
+        sides = ("" if self.reference_modules == self.candidate_modules else
+                 f"; reference {self.reference_modules}, candidate {self.candidate_modules} modules")
+        return f"{self.aligned} of {total} modules aligned ({self.fraction:.0%}{sides})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "fraction": self.fraction, "low": self.low}
 
 
 @dataclass
@@ -75,6 +126,7 @@ class DiffRow:
     reference_stats: TensorStats
     candidate_stats: TensorStats
     truncated: bool = False  # errors cover only the first max_elements values
+    position_errors: list[list[float]] | None = None  # max abs err per [batch][token position], where laid out so
 
     @property
     def name(self) -> str:
@@ -110,14 +162,38 @@ class DiffReport:
 
     def __init__(self, rows: list[DiffRow], *, atol: float, rtol: float, rel_floor: float, align: str,
                  reference_type: str, candidate_type: str, unmatched_reference: list[str] | None = None,
-                 unmatched_candidate: list[str] | None = None) -> None:
+                 unmatched_candidate: list[str] | None = None, coverage: Coverage | None = None,
+                 preset: str | None = None, preset_reason: str = "given", token_ids: list[list[int]] | None = None,
+                 tokens: list[list[str]] | None = None) -> None:
         self.rows = rows
         self.atol, self.rtol, self.rel_floor = atol, rtol, rel_floor
         self.align = align
         self.reference_type, self.candidate_type = reference_type, candidate_type
         self.unmatched_reference = list(unmatched_reference or [])
         self.unmatched_candidate = list(unmatched_candidate or [])
+        if coverage is None:  # rows made elsewhere: every module they name counts as aligned
+            modules = len({(row.reference_module, row.candidate_module) for row in rows})
+            coverage = Coverage(modules, modules, modules)
+        self.coverage = coverage
+        self.preset, self.preset_reason = preset, preset_reason
+        self.token_ids, self.tokens = token_ids, tokens  # [batch][position]; tokens when a tokenizer was given
         self.reference_capture = self.candidate_capture = None  # kept by compare(keep_captures=True)
+
+    def at(self, atol: float | None = None, rtol: float | None = None, preset: str | None = None) -> "DiffReport":
+        """The same rows judged at other tolerances: ``preset``'s (a name in
+        :data:`~workbench.porting.tolerance.PRESETS`) or ``atol`` / ``rtol`` (what a view with a
+        tolerance slider shows and exports)."""
+        if preset is not None:
+            atol, rtol = PRESETS[preset]
+        atol, rtol = self._tolerances(atol, rtol)
+        copy = object.__new__(DiffReport)
+        copy.__dict__.update(self.__dict__)
+        if preset is not None:
+            copy.preset, copy.preset_reason = preset, "chosen in the view"
+        elif (atol, rtol) != (self.atol, self.rtol):
+            copy.preset, copy.preset_reason = None, "set in the view"
+        copy.atol, copy.rtol = atol, rtol
+        return copy
 
     # --- questions ------------------------------------------------------------------------
 
@@ -139,6 +215,45 @@ class DiffReport:
         atol, rtol = self._tolerances(atol, rtol)
         rows = self.exceeding(atol, rtol)
         return next((row for row in rows if not row.input_exceeds(atol, rtol)), rows[0] if rows else None)
+
+    def output_row(self) -> DiffRow | None:
+        """The row of the model's own output (its first tensor: ``logits``, ``last_hidden_state``),
+        else the last row."""
+        return next((row for row in self.rows if row.reference_module == ""), self.rows[-1] if self.rows else None)
+
+    def coverage_warning(self) -> str:
+        fix = ("pass a mapping {reference regex: candidate name} for the modules order could not pair"
+               if self.align == "order" else 'try align="order" (pairs modules by execution order and output '
+                                             "shape) or a mapping {reference regex: candidate name}")
+        return (f"Only {self.coverage.describe()}: most of {self.reference_type} and {self.candidate_type} was "
+                f"not compared, so this diff says little about them; {fix}.")
+
+    def verdict(self, atol: float | None = None, rtol: float | None = None) -> list[tuple[str, str]]:
+        """The summary every view prints, as ``(kind, text)`` lines: ``"coverage"`` (what was compared,
+        at which tolerance), ``"warning"`` (low coverage), then one of ``"identical"`` (every compared
+        tensor exactly equal), ``"ok"`` (all within the tolerance) or ``"diverged"``."""
+        atol, rtol = self._tolerances(atol, rtol)
+        preset = f" ({self.preset} preset: {self.preset_reason})" if self.preset else \
+            ("" if self.preset_reason == "given" else f" ({self.preset_reason})")
+        lines = [("coverage", f"{self.coverage.describe()} by {self.align}, {len(self.rows)} tensors compared; "
+                              f"tolerance atol={atol:.1e} rtol={rtol:.1e}{preset}")]
+        scope = ""
+        if self.coverage.low:
+            lines.append(("warning", self.coverage_warning()))
+            scope = f" in the {self.coverage.aligned} aligned modules only"
+        first = self.first_divergence(atol, rtol)
+        if first is not None:
+            lines.append(("diverged", f"First divergence: {display_name(first)} ({first.reference_type}), "
+                                      f"max abs err {fmt(first.max_abs_err)} against a tolerance of "
+                                      f"{fmt(first.bound(atol, rtol))}; {len(self.exceeding(atol, rtol))} of "
+                                      f"{len(self.rows)} tensors exceed it"))
+        elif self.max_abs_err == 0.0 and all(row.max_abs_err is not None for row in self.rows):
+            lines.append(("identical", f"Identical{scope}: every compared tensor is exactly equal"))
+        else:
+            worst = max(tolerance_ratio(row.max_abs_err, row.bound(atol, rtol)) for row in self.rows)
+            lines.append(("ok", f"No divergence{scope}: all {len(self.rows)} tensors within the tolerance "
+                                f"(max abs err {fmt(self.max_abs_err)}, at most {worst:.2g} x the tolerance)"))
+        return lines
 
     @property
     def max_abs_err(self) -> float:
@@ -164,10 +279,17 @@ class DiffReport:
         rows = []
         for row in self.rows:
             data = row.to_dict()
+            bound = row.bound(self.atol, self.rtol)
             data["exceeds"] = row.exceeds(self.atol, self.rtol)
-            data["tolerance_ratio"] = tolerance_ratio(row.max_abs_err, row.bound(self.atol, self.rtol))
+            data["bound"] = bound
+            data["tolerance_ratio"] = tolerance_ratio(row.max_abs_err, bound)
             data["colour"] = row_colour(row, self.atol, self.rtol)  # formatting.error_colour: one rule for every view
+            data["position_colours"] = None if row.position_errors is None else \
+                [[error_colour(error, bound) for error in seq] for seq in row.position_errors]
             rows.append(data)
+        output = self.output_row()
+        labels, layers, cells = layer_grid(self.rows)
+        in_grid = {id(row) for row in cells.values()}
         return json_safe({
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
@@ -177,12 +299,25 @@ class DiffReport:
             "atol": self.atol,
             "rtol": self.rtol,
             "rel_floor": self.rel_floor,
+            "preset": self.preset,
+            "preset_reason": self.preset_reason,
+            "coverage": self.coverage.to_dict(),
+            "verdict": [{"kind": kind, "text": text} for kind, text in self.verdict()],
             "first_divergence": None if first is None else
             {"index": first.index, "reference": first.reference, "candidate": first.candidate},
+            "output_index": None if output is None else output.index,
             "summary": {"rows": len(self.rows), "exceeding": len(self.exceeding()), "max_abs_err": self.max_abs_err},
+            "token_ids": self.token_ids,
+            "tokens": self.tokens,
             "rows": rows,
+            "grid": {"labels": labels, "layers": layers,
+                     "cells": [[labels.index(label), layers.index(layer), row.index]
+                               for (label, layer), row in cells.items()],
+                     "others": [row.index for row in self.rows if id(row) not in in_grid]},
             "unmatched": {"reference": self.unmatched_reference, "candidate": self.unmatched_candidate},
-            "colour_legend": [{"colour": colour, "label": label} for colour, label in colour_legend()],
+            "colour_legend": [{"colour": colour, "label": label, "ratio": ratio}
+                              for colour, label, ratio in colour_legend(with_ratios=True)],
+            "legend_caption": legend_caption(self.rows, self.atol, self.rtol),
         })
 
     def to_json(self, indent: int | None = None) -> str:
@@ -195,15 +330,8 @@ class DiffReport:
     # --- text -----------------------------------------------------------------------------
 
     def _header(self) -> list[str]:
-        first = self.first_divergence()
-        lines = [f"DiffReport: {self.reference_type} (reference) vs {self.candidate_type} (candidate), "
-                 f"{len(self.rows)} tensors aligned by {self.align}, atol={self.atol:g} rtol={self.rtol:g}"]
-        if first is None:
-            lines.append(f"no divergence (max abs err {fmt(self.max_abs_err)})")
-        else:
-            lines.append(f"first divergence: {first.reference} (max abs err {fmt(first.max_abs_err)}, "
-                         f"{len(self.exceeding())} tensors exceed the tolerance)")
-        return lines
+        return [f"DiffReport: {self.reference_type} (reference) vs {self.candidate_type} (candidate)"] + \
+            [("WARNING: " if kind == "warning" else "") + text for kind, text in self.verdict()]
 
     def to_text(self, max_rows: int = 60) -> str:
         """A compact table (module, shape, max abs err, max rel err); ``>>`` marks the first
@@ -235,10 +363,9 @@ class DiffReport:
         return self.to_text()
 
     def __repr__(self) -> str:
-        first = self.first_divergence()
-        where = "no divergence" if first is None else f"first divergence {first.reference!r}"
-        return (f"<DiffReport {self.reference_type} vs {self.candidate_type}: {len(self.rows)} tensors, {where}, "
-                f"max abs err {fmt(self.max_abs_err)}>")
+        kind, text = self.verdict()[-1]
+        return (f"<DiffReport {self.reference_type} vs {self.candidate_type}: {self.coverage.describe()}, "
+                f"{len(self.rows)} tensors; {text}>")
 
     # --- HTML -----------------------------------------------------------------------------
 
@@ -248,8 +375,7 @@ class DiffReport:
 
     def save_html(self, path: str | os.PathLike) -> None:
         """Write a standalone HTML page atomically."""
-        page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(self.reference_type)} vs "
-                f"{html.escape(self.candidate_type)}</title></head><body>\n{self.to_html()}\n</body></html>\n")
+        page = standalone_page(f"{self.reference_type} vs {self.candidate_type}", self.to_html())
         atomic_write_text(path, page)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:

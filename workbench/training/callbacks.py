@@ -117,7 +117,16 @@ class TrainerControl(ExportableState):
 
 
 class TrainerCallback:
-    """Base class: every event does nothing. Override the ones you need (see the module docstring)."""
+    """Base class: every event does nothing. Override the ones you need (see the module docstring).
+
+    Two flags let a callback that shows progress itself (a notebook widget) take over from the
+    console: while one with ``replaces_console_readout`` true is attached, ``train()`` skips the
+    callbacks with ``console_readout`` true (the progress bar, the printed logs); they run again
+    once training ends or that callback is removed. Duck-typed callbacks may set either flag too.
+    """
+
+    console_readout = False  # writes progress or logs to the console
+    replaces_console_readout = False  # shows them itself: the console ones step aside during train()
 
     def on_init_end(self, args, state, control, **kwargs):
         """At the end of ``Trainer.__init__``."""
@@ -178,6 +187,7 @@ class CallbackHandler(TrainerCallback):
         self.model, self.processing_class = model, processing_class
         self.optimizer, self.lr_scheduler = optimizer, lr_scheduler
         self.train_dataloader = self.eval_dataloader = None
+        self.in_train = False  # between on_train_begin and on_train_end
 
     def add_callback(self, callback) -> None:
         callback = callback() if isinstance(callback, type) else callback
@@ -199,8 +209,15 @@ class CallbackHandler(TrainerCallback):
     def callback_list(self) -> str:
         return "\n".join(type(c).__name__ for c in self.callbacks)
 
+    def active_callbacks(self) -> list:
+        """The callbacks events go to: all of them, but during training the console readouts step
+        aside while a callback that replaces them is attached (see :class:`TrainerCallback`)."""
+        if self.in_train and any(getattr(c, "replaces_console_readout", False) for c in self.callbacks):
+            return [c for c in self.callbacks if not getattr(c, "console_readout", False)]
+        return self.callbacks
+
     def call_event(self, event: str, args, state, control, **kwargs):
-        for callback in self.callbacks:
+        for callback in self.active_callbacks():
             result = getattr(callback, event)(
                 args, state, control, model=self.model, processing_class=self.processing_class,
                 optimizer=self.optimizer, lr_scheduler=self.lr_scheduler, train_dataloader=self.train_dataloader,
@@ -212,7 +229,13 @@ class CallbackHandler(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         control.should_training_stop = False
+        self.in_train = True
         return self.call_event("on_train_begin", args, state, control)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        control = self.call_event("on_train_end", args, state, control)
+        self.in_train = False
+        return control
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         control.should_epoch_stop = False
@@ -299,6 +322,8 @@ def _format_logs(logs: dict[str, Any], max_str_len: int = 100) -> dict[str, Any]
 class ProgressCallback(TrainerCallback):
     """tqdm progress bars for training and evaluation: a text bar in a terminal, a widget in Jupyter."""
 
+    console_readout = True
+
     def __init__(self, max_str_len: int = 100):
         self.training_bar = self.prediction_bar = None
         self.current_step = 0
@@ -355,6 +380,8 @@ class ProgressCallback(TrainerCallback):
 
 class PrinterCallback(TrainerCallback):
     """Prints the logs (used instead of the progress bars when ``disable_tqdm=True``)."""
+
+    console_readout = True
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_local_process_zero and logs is not None:

@@ -1,6 +1,7 @@
 """Notebook front-ends over workbench (the optional ``widgets`` extra: ipywidgets, matplotlib).
 
 >>> from workbench.widgets import ModelPicker, TokenizerInspector, ActivationDiff, TrainingCurves
+>>> from workbench.widgets import AttentionView, GenerationInspector
 
 Each is one line in a notebook and shows a live ipywidgets view, with a static ``text/html``
 fallback (and ``text/plain``) for nbconvert, GitHub and notebooks saved without widget state.
@@ -17,6 +18,8 @@ _LAZY = {
     "TokenizerInspector": "tokenizer_inspector",
     "ActivationDiff": "activation_diff",
     "TrainingCurves": "training_curves",
+    "AttentionView": "attention_view",
+    "GenerationInspector": "generation_inspector",
 }
 
 __all__ = sorted(_LAZY)

@@ -1,53 +1,61 @@
-"""``ActivationDiff``: where two models' activations part, as a table, a heatmap and a drill-down.
+"""``ActivationDiff``: where two models' activations part, as a verdict, a heatmap you can click, the
+error per token position and a drill-down into one module.
 
 >>> from workbench.widgets import ActivationDiff
->>> ActivationDiff(hf_model, my_port, {"input_ids": ids})          # doctest: +SKIP
->>> ActivationDiff(report)                                           # a DiffReport computed before
+>>> ActivationDiff(hf_model, my_port, {"input_ids": ids}, tokenizer=tok)   # doctest: +SKIP
+>>> ActivationDiff(report)                                                  # a DiffReport computed before
 
-It runs :func:`workbench.porting.compare` once; the tolerance controls then only re-ask the
-report (``report.first_divergence(atol, rtol)``), so moving them is instant. The heatmap (max abs
-error per layer against the tolerance, matplotlib) is a PNG: an ``Image`` in the live view and an
-inline ``<img>`` in the static HTML, so a saved notebook keeps it. Numbers are printed as the
-porting report prints them (``%.3e``) and cells coloured by its rule
-(:func:`workbench.porting.formatting.error_colour`), so the widget, the report's static HTML and
-the JupyterLab renderer agree.
+It runs :func:`workbench.porting.compare` once (which picks the tolerance preset from the two
+models' dtypes, and raises when nothing aligns); the tolerance controls then only re-judge the
+report (``report.at(atol, rtol)``), so moving them is instant. Every piece of HTML comes from
+:mod:`workbench.porting.render`, so the live view, its static fallback (``to_html()``, what a saved
+notebook shows without its kernel) and the report's own page read the same; the JupyterLab
+renderer paints the colours the report's JSON carries, from the same rule
+(:func:`workbench.porting.formatting.error_colour`).
 
-State: ``.report``, ``.atol`` / ``.rtol`` (settable; or move ``.atol_slider``), ``.first``,
-``.exceeding``, ``.selected`` (the drilled-down row; or set ``.module_menu.value`` to a row index),
-``.heatmap_png``, ``.cell_colours()``.
+The heatmap is a grid of buttons, one per (module kind, layer): hover for the module, its error and
+its tolerance; click, or Tab to it and press Enter or Space, to drill down (that module's tensors,
+their stats and the error per token position). ``export()`` (the "export" button) writes the
+static view as an HTML page and the report as JSON next to the notebook.
+
+State: ``.report``, ``.view_report`` (the report at the view's tolerance), ``.atol`` / ``.rtol``
+(settable; or move ``.atol_slider``, pick ``.preset_menu``), ``.first``, ``.exceeding``,
+``.selected`` (the drilled-down row; ``.select(path)`` or ``.module_menu.value = index``),
+``.cells`` (row index -> its heatmap button), ``.cell_colours()``.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from html import escape
 from typing import Any
 
-from ..porting import DiffReport, DiffRow, compare
-from ..porting.formatting import colour_legend, display_name, fmt, layer_grid, row_colour, shape_text
-from ..porting.report import DEFAULT_ATOL, DEFAULT_RTOL
-from ._display import Displayable, esc, figure_png, import_ipywidgets, new_figure, png_img
+from ..porting import PRESETS, DiffReport, DiffRow, compare
+from ..porting.formatting import display_name, layer_grid, row_colour
+from ..porting.render import (STYLE, cell_title, details_html, legend_html, position_views, report_html, standalone_page,
+                              table_html, verdict_html, view_id)
+from ..theme import VIEW_CSS
+from ._display import Displayable, import_ipywidgets
 
-STYLE = """
-.wb-adiff{font-family:system-ui,sans-serif;font-size:12px}
-.wb-adiff table{border-collapse:collapse}
-.wb-adiff th,.wb-adiff td{border:1px solid #ddd;padding:1px 6px;text-align:left;white-space:nowrap}
-.wb-adiff td.num{text-align:right;font-family:monospace}
-.wb-adiff td.mod{font-family:monospace;text-align:left !important}
-.wb-adiff tr.over td{background:#ffebee}
-.wb-adiff tr.first td{background:#ffcc80;font-weight:bold}
-.wb-adiff .scroll{max-height:360px;overflow:auto}
-"""
-TABLE_COLUMNS = ("#", "module", "type", "shape", "dtype", "max abs err", "max rel err", "mean abs err", "cosine",
-                 "input abs err", "exceeds")
+CELL_PX = 16  # heatmap button size
+LABEL_STYLE = "font:11px monospace;white-space:nowrap"  # row labels: >= 9 px, never cut (the column fits them)
+FIRST_BORDER = "3px solid var(--jp-ui-font-color1, currentColor)"
+SELECTED_BORDER = "3px dotted var(--jp-brand-color1, currentColor)"
+
+
+def _wrap(body: str, css: bool = False) -> str:
+    style = f"<style>{VIEW_CSS}{STYLE}</style>" if css else ""
+    return f'<div class="wb-view wb-diff wb-adiff">{style}{body}</div>'  # wb-adiff: the widget's own parts
 
 
 class ActivationDiff(Displayable):
-    """Per-layer errors between a reference and a candidate model, with a live tolerance.
+    """Per-module errors between a reference and a candidate model, with a live tolerance.
 
     ``reference`` and ``candidate`` are models run on ``inputs`` (see
-    :func:`workbench.porting.compare`, which gets ``align`` and any other keyword argument), or
-    ``reference`` is a :class:`~workbench.porting.DiffReport` and the rest is left out.
-    ``atol`` / ``rtol`` start the tolerance controls (default: the report's).
+    :func:`workbench.porting.compare`, which gets ``align``, ``preset``, ``tokenizer`` and any other
+    keyword argument), or ``reference`` is a :class:`~workbench.porting.DiffReport` and the rest is
+    left out. ``atol`` / ``rtol`` start the tolerance controls (default: the report's preset).
     """
 
     def __init__(self, reference, candidate=None, inputs: Any = None, align: Any = "name", atol: float | None = None,
@@ -58,49 +66,44 @@ class ActivationDiff(Displayable):
             if candidate is None or inputs is None:
                 raise TypeError("ActivationDiff(reference, candidate, inputs) needs both models and the inputs to run "
                                 "them on, or a DiffReport as its only argument.")
-            self.report = compare(reference, candidate, inputs, align=align,
-                                  atol=DEFAULT_ATOL if atol is None else atol,
-                                  rtol=DEFAULT_RTOL if rtol is None else rtol, **compare_kwargs)
-        self._atol = self.report.atol if atol is None else float(atol)
-        self._rtol = self.report.rtol if rtol is None else float(rtol)
-        self.heatmap_png = b""
+            self.report = compare(reference, candidate, inputs, align=align, atol=atol, rtol=rtol, **compare_kwargs)
+        self.view_report = self.report.at(atol, rtol)
+        self.export_dir = "."
         self._build_widget()
-        self._update()
+        self._update(refresh=False)
 
     # --- state ---------------------------------------------------------------------------------
 
     @property
     def atol(self) -> float:
-        return self._atol
+        return self.view_report.atol
 
     @atol.setter
     def atol(self, value: float) -> None:
         if self.atol_slider.value != float(value):
             self.atol_slider.value = float(value)  # its observer updates the views
         else:
-            self._atol = float(value)
-            self._update()
+            self._retolerance(atol=float(value))
 
     @property
     def rtol(self) -> float:
-        return self._rtol
+        return self.view_report.rtol
 
     @rtol.setter
     def rtol(self, value: float) -> None:
         if self.rtol_box.value != float(value):
             self.rtol_box.value = float(value)  # its observer updates the views
         else:
-            self._rtol = float(value)
-            self._update()
+            self._retolerance(rtol=float(value))
 
     @property
     def first(self) -> DiffRow | None:
         """The first diverging row at the current tolerance (None: nothing exceeds it)."""
-        return self.report.first_divergence(self._atol, self._rtol)
+        return self.view_report.first_divergence()
 
     @property
     def exceeding(self) -> list[DiffRow]:
-        return self.report.exceeding(self._atol, self._rtol)
+        return self.view_report.exceeding()
 
     @property
     def selected(self) -> DiffRow | None:
@@ -113,193 +116,155 @@ class ActivationDiff(Displayable):
         self.module_menu.value = row.index
         return row
 
-    def table_rows(self) -> list[dict[str, str]]:
-        """The table as shown: one dict of formatted cells per row."""
-        return [dict(zip(TABLE_COLUMNS, (
-            str(row.index), display_name(row), _pair(row.reference_type, row.candidate_type), shape_text(row),
-            _pair(row.reference_dtype, row.candidate_dtype), fmt(row.max_abs_err), fmt(row.max_rel_err),
-            fmt(row.mean_abs_err), fmt(row.cosine), fmt(row.input_max_abs_err),
-            "yes" if row.exceeds(self._atol, self._rtol) else "",
-        ))) for row in self.report.rows]
+    def cell_colours(self) -> dict[int, str]:
+        """Row index -> its heatmap colour at the current tolerance: the porting report's rule
+        (:func:`~workbench.porting.formatting.error_colour`), as in its HTML and JSON."""
+        return {row.index: row_colour(row, self.atol, self.rtol) for row in self.report.rows}
 
     # --- widget --------------------------------------------------------------------------------
 
     def _build_widget(self) -> None:
         w = import_ipywidgets()
         self.header = w.HTML()
-        self.atol_slider = w.FloatLogSlider(value=self._atol, base=10, min=-12, max=3, step=0.05, description="atol",
+        presets = [(f"{name} (atol {atol:g}, rtol {rtol:g})", name) for name, (atol, rtol) in PRESETS.items()]
+        self.preset_menu = w.Dropdown(options=[("custom", None)] + presets, value=self.view_report.preset,
+                                      description="preset", layout=w.Layout(width="300px"))
+        self.atol_slider = w.FloatLogSlider(value=self.atol, base=10, min=-12, max=3, step=0.05, description="atol",
                                             readout_format=".1e", continuous_update=False,
-                                            layout=w.Layout(width="420px"))
-        self.rtol_box = w.FloatText(value=self._rtol, description="rtol", layout=w.Layout(width="180px"))
-        self.heatmap = w.Image(format="png")
-        self.table = w.HTML()
+                                            layout=w.Layout(width="380px"))
+        self.rtol_box = w.FloatText(value=self.rtol, description="rtol", layout=w.Layout(width="180px"))
+        self.legend = w.HTML()
+        self.heatmap = self._build_heatmap(w)
+        self.positions = w.HTML()
         options = [(f"{row.index}: {display_name(row)}", row.index) for row in self.report.rows]
         first = self.first
         self.module_menu = w.Dropdown(options=options, value=first.index if first else (0 if options else None),
                                       description="module", layout=w.Layout(width="95%"))
         self.details = w.HTML()
-        self.atol_slider.observe(self._on_atol, names="value")
-        self.rtol_box.observe(self._on_rtol, names="value")
-        self.module_menu.observe(lambda change: self._draw_details(), names="value")
+        self.table = w.HTML()
+        self.export_button = w.Button(description="export", icon="download",
+                                      tooltip="write this view as an HTML page and the report as JSON next to the "
+                                              "notebook")
+        self.export_status = w.HTML()
+        self.preset_menu.observe(self._on_preset, names="value")
+        self.atol_slider.observe(lambda change: self._retolerance(atol=float(change["new"])), names="value")
+        self.rtol_box.observe(lambda change: self._retolerance(rtol=max(0.0, float(change["new"]))), names="value")
+        self.module_menu.observe(lambda change: self._on_select(), names="value")
+        self.export_button.on_click(lambda button: self.export())
         self.widget = w.VBox([
-            self.header, w.HBox([self.atol_slider, self.rtol_box]), self.heatmap,
+            self.header, w.HBox([self.preset_menu, self.atol_slider, self.rtol_box]), self.legend, self.heatmap,
+            self.positions, self.module_menu, self.details,
             w.Accordion(children=[w.Box([self.table], layout=w.Layout(max_height="380px", overflow="auto"))],
-                        titles=("per-module table",), selected_index=0),
-            self.module_menu, self.details,
+                        titles=("every tensor",), selected_index=None),
+            w.HBox([self.export_button, self.export_status]),
         ])
 
-    def _on_atol(self, change) -> None:
-        self._atol = float(change["new"])
-        self._update()
-
-    def _on_rtol(self, change) -> None:
-        self._rtol = max(0.0, float(change["new"]))
-        self._update()
-
-    def _update(self) -> None:
-        self.heatmap_png = self._draw_heatmap()
-        self.heatmap.value = self.heatmap_png
-        self.header.value = f'<div class="wb-adiff"><style>{STYLE}</style>{self._header_html()}</div>'
-        self.table.value = f'<div class="wb-adiff">{self._table_html()}</div>'
-        self._draw_details()
-
-    def _draw_details(self) -> None:
-        self.details.value = f'<div class="wb-adiff">{self._details_html(self.selected)}</div>'
-
-    # --- pieces of HTML ------------------------------------------------------------------------
-
-    def _header_html(self) -> str:
-        report, first = self.report, self.first
-        title = (f"<b>{esc(report.reference_type)}</b> (reference) vs <b>{esc(report.candidate_type)}</b> (candidate): "
-                 f"{len(report.rows)} tensors aligned by {esc(report.align)}")
-        tolerance = f"atol={self._atol:.1e}, rtol={self._rtol:.1e}"
-        if first is None:
-            verdict = f"no divergence at {tolerance} (max abs err {fmt(report.max_abs_err)})"
-        else:
-            verdict = (f"first divergence: <b>{esc(display_name(first))}</b> ({esc(first.reference_type)}), "
-                       f"max abs err {fmt(first.max_abs_err)}, max rel err {fmt(first.max_rel_err)}; "
-                       f"{len(self.exceeding)} tensors exceed {tolerance}")
-        return f"<div>{title}</div><div>{verdict}</div>"
-
-    def _table_html(self) -> str:
-        first = self.first
-        head = "".join(f"<th>{c}</th>" for c in TABLE_COLUMNS)
-        lines = [f"<table><tr>{head}</tr>"]
-        for row, cells in zip(self.report.rows, self.table_rows()):
-            mark = ' class="first"' if row is first else (' class="over"' if cells["exceeds"] else "")
-            tds = "".join(f'<td class="{_CELL_CLASSES.get(c, "")}">{esc(v)}</td>' for c, v in cells.items())
-            lines.append(f"<tr{mark}>{tds}</tr>")
-        lines.append("</table>")
-        return "".join(lines)
-
-    def _details_html(self, row: DiffRow | None) -> str:
-        if row is None:
-            return ""
-        ref, cand = row.reference_stats.to_dict(), row.candidate_stats.to_dict()
-        facts = [("path", row.reference, row.candidate),
-                 ("module", row.reference_module or "(model)", row.candidate_module or "(model)"),
-                 ("type", row.reference_type, row.candidate_type), ("shape", row.reference_shape, row.candidate_shape),
-                 ("dtype", row.reference_dtype, row.candidate_dtype)]
-        facts += [(key, fmt(ref[key]) if isinstance(ref[key], float) else ref[key],
-                   fmt(cand[key]) if isinstance(cand[key], float) else cand[key])
-                  for key in ("numel", "mean", "std", "min", "max", "norm", "nan", "inf")]
-        body = "".join(f"<tr><th>{escape(k)}</th><td class=\"num\">{esc(a)}</td><td class=\"num\">{esc(b)}</td></tr>"
-                       for k, a, b in facts)
-        bound = self._atol + self._rtol * row.reference_stats.absmax
-        verdict = "exceeds" if row.exceeds(self._atol, self._rtol) else "within"
-        errors = (f"max abs err {fmt(row.max_abs_err)} ({verdict} atol + rtol*max|ref| = {fmt(bound)}), "
-                  f"max rel err {fmt(row.max_rel_err)}, mean abs err {fmt(row.mean_abs_err)}, "
-                  f"cosine {fmt(row.cosine)}, "
-                  f"input max abs err {fmt(row.input_max_abs_err)}, status {esc(row.status)}"
-                  + ("; errors over the first max_elements values only" if row.truncated else ""))
-        return (f"<div><b>{esc(display_name(row))}</b></div>"
-                "<table><tr><th></th><th>reference</th><th>candidate</th></tr>"
-                f"{body}</table><div>{errors}</div>")
-
-    # --- heatmap -------------------------------------------------------------------------------
-
-    def cell_colours(self) -> dict[int, str]:
-        """Row index -> its heatmap colour at the current tolerance: the porting report's rule
-        (:func:`~workbench.porting.formatting.error_colour`), as in its HTML and JSON."""
-        return {row.index: row_colour(row, self._atol, self._rtol) for row in self.report.rows}
-
-    def _draw_heatmap(self) -> bytes:
-        """Max abs error against the tolerance per (module kind, layer), and below it a strip of
-        the modules outside the layers (embeddings, final norm, head), in the colours of
-        :meth:`cell_colours` with their legend; a black box on the first divergence."""
+    def _build_heatmap(self, w):
+        """A GridBox: a column of kind labels, a row of layer numbers, one button per cell; then
+        the modules outside the layers, each a button with its name."""
         labels, layers, cells = layer_grid(self.report.rows)
+        self.cells: dict[int, Any] = {}
+
+        def text(html: str):  # one grid row high: ipywidgets' HTML is an input's height by default
+            return w.HTML(f'<span style="{LABEL_STYLE};display:block;line-height:{CELL_PX}px">{html}</span>',
+                          layout=w.Layout(height=f"{CELL_PX}px", min_height="0", margin="0"))
+
+        items = [text("layer")] + [text(f'<span style="font-size:10px">{layer}</span>') for layer in layers]
+        for label in labels:
+            items.append(text(escape(label)))
+            items += [self._cell(w, cells[(label, layer)]) if (label, layer) in cells else w.Box()
+                      for layer in layers]
+        grid = w.GridBox(items, layout=w.Layout(
+            grid_template_columns=f"max-content repeat({len(layers)}, {CELL_PX}px)", grid_gap="1px",
+            align_items="center", overflow="auto"))
         in_grid = {id(row) for row in cells.values()}
-        others = [row for row in self.report.rows if id(row) not in in_grid]
-        if not cells and not others:
-            return b""
-        panels = []  # (rows of cells, y labels, x labels, whether it is the layer grid)
-        if cells:
-            grid = [[cells.get((label, layer)) for layer in layers] for label in labels]
-            panels.append((grid, labels, [str(layer) for layer in layers], True))
-        if others:
-            panels.append(([others], [""], [display_name(row) for row in others], False))
-        width = max(4.0 + 0.3 * len(layers), 3.0 + 0.3 * len(others))
-        height = 1.6 + 0.28 * len(labels) + (1.6 if others else 0.0)
-        figure = new_figure(min(20.0, width), height)
-        ratios = [max(1, len(rows)) + (0 if is_grid else 0.6) for rows, _, _, is_grid in panels]
-        axes = figure.subplots(len(panels), 1, squeeze=False, height_ratios=ratios)[:, 0]
-        colours = self.cell_colours()
-        for ax, (rows, ylabels, xlabels, is_grid) in zip(axes, panels):
-            self._draw_cells(ax, rows, colours)
-            ax.set_yticks(range(len(ylabels)), ylabels, fontsize=7)
-            if is_grid:
-                ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7)
-                ax.set_xlabel("layer", fontsize=8)
-            else:
-                ax.set_xticks(range(len(xlabels)), xlabels, fontsize=7, rotation=60, ha="right")
-                ax.set_title("other modules" if cells else "", fontsize=8)
-        axes[0].set_title("max abs err against atol + rtol*max|ref|", fontsize=9)
-        figure.legend(handles=_legend_patches(), loc="outside lower center", ncol=3, fontsize=7, frameon=False)
-        if self.report.max_abs_err == 0.0:
-            figure.suptitle("every compared tensor is exactly equal", fontsize=9)
-        return figure_png(figure)
+        others = [w.HBox([self._cell(w, row), text(escape(display_name(row)))], layout=w.Layout(align_items="center"))
+                  for row in self.report.rows if id(row) not in in_grid]
+        if not others:
+            return grid
+        strip = w.HBox(others, layout=w.Layout(flex_flow="row wrap", grid_gap="2px 10px"))
+        return w.VBox([grid, w.HTML('<span style="font:11px sans-serif">outside the layers:</span>'), strip])
 
-    def _draw_cells(self, ax, rows: list[list[DiffRow | None]], colours: dict[int, str]) -> None:
-        from matplotlib.colors import to_rgb
+    def _cell(self, w, row: DiffRow):
+        size = f"{CELL_PX}px"
+        button = w.Button(description="", layout=w.Layout(width=size, height=size, min_width=size, padding="0",
+                                                          margin="0"))
+        button.on_click(lambda _, index=row.index: setattr(self.module_menu, "value", index))
+        self.cells[row.index] = button
+        return button
 
-        blank = (1.0, 1.0, 1.0)  # no tensor at this (kind, layer)
-        image = [[blank if row is None else to_rgb(colours[row.index]) for row in line] for line in rows]
-        ax.imshow(image, aspect="auto", interpolation="nearest")
-        first = self.first
-        for y, line in enumerate(rows):
-            for x, row in enumerate(line):
-                if row is not None and row is first:
-                    ax.add_patch(_box(x, y))
+    # --- events --------------------------------------------------------------------------------
 
-    # --- static views --------------------------------------------------------------------------
+    def _on_preset(self, change) -> None:
+        if change["new"] is None:
+            return
+        atol, rtol = PRESETS[change["new"]]
+        self.view_report = self.report.at(preset=change["new"])
+        self._syncing = True  # the controls follow the preset; their observers stand aside
+        try:
+            self.atol_slider.value, self.rtol_box.value = atol, rtol
+        finally:
+            self._syncing = False
+        self._update()
+
+    def _retolerance(self, atol: float | None = None, rtol: float | None = None) -> None:
+        if getattr(self, "_syncing", False):
+            return
+        self.view_report = self.report.at(self.atol if atol is None else atol, self.rtol if rtol is None else rtol)
+        if self.preset_menu.value is not None and self.view_report.preset is None:
+            self._syncing = True
+            self.preset_menu.value = None  # moved off the preset
+            self._syncing = False
+        self._update()
+
+    def _on_select(self) -> None:
+        self._paint_cells()
+        self.details.value = _wrap(details_html(self.view_report, self.selected, self.atol, self.rtol))
+        self.refresh_saved_view()
+
+    def _update(self, refresh: bool = True) -> None:
+        report, atol, rtol = self.view_report, self.atol, self.rtol
+        self.header.value = _wrap(verdict_html(report, atol, rtol), css=True)
+        self.legend.value = _wrap(legend_html(report, atol, rtol))
+        self.positions.value = _wrap(position_views(report, atol, rtol))
+        self.table.value = _wrap(table_html(report, atol, rtol, view_id(report)))
+        self.details.value = _wrap(details_html(report, self.selected, atol, rtol))
+        self._paint_cells()
+        if refresh:
+            self.refresh_saved_view()
+
+    def _paint_cells(self) -> None:
+        first, selected = self.first, self.selected
+        for row in self.report.rows:
+            button = self.cells.get(row.index)
+            if button is None:
+                continue
+            button.style.button_color = row_colour(row, self.atol, self.rtol)
+            button.tooltip = cell_title(row, self.atol, self.rtol)
+            button.layout.border = SELECTED_BORDER if row is selected else (FIRST_BORDER if row is first else "")
+
+    # --- static views and export ---------------------------------------------------------------
 
     def to_html(self) -> str:
-        return (f'<div class="wb-adiff"><style>{STYLE}</style>{self._header_html()}'
-                f"<div>{png_img(self.heatmap_png, 'activation error heatmap')}</div>"
-                f'<div class="scroll">{self._table_html()}</div>{self._details_html(self.selected)}</div>')
+        return report_html(self.view_report, selected=self.selected)
 
     def to_text(self) -> str:
-        first = self.first
-        where = "no divergence" if first is None else f"first divergence {display_name(first)}"
-        report = self.report
-        return (f"ActivationDiff({report.reference_type} vs {report.candidate_type}): {len(report.rows)} "
-                f"tensors, atol={self._atol:.1e} rtol={self._rtol:.1e}, {where}, {len(self.exceeding)} exceeding")
+        report = self.view_report
+        lines = [("WARNING: " if kind == "warning" else "") + text for kind, text in report.verdict()]
+        return f"ActivationDiff({report.reference_type} vs {report.candidate_type}): " + " | ".join(lines)
 
+    def export(self, directory: str | os.PathLike | None = None, stem: str | None = None) -> tuple[str, str]:
+        """Write the view as a standalone HTML page and the report (at the view's tolerance) as
+        JSON into ``directory`` (``.export_dir``, the notebook's folder by default); returns the two
+        paths and shows them under the button."""
+        from ..io import atomic_write_text
 
-_CELL_CLASSES = {"#": "num", "module": "mod", **{c: "num" for c in TABLE_COLUMNS[5:10]}}
-
-
-def _pair(reference: str, candidate: str) -> str:
-    return reference if candidate == reference else f"{reference} / {candidate}"
-
-
-def _legend_patches() -> list:
-    from matplotlib.patches import Patch
-
-    return [Patch(facecolor=colour, edgecolor="#999999", label=label) for colour, label in colour_legend()]
-
-
-def _box(x: int, y: int):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=2)
+        report = self.view_report
+        directory = os.fspath(self.export_dir if directory is None else directory)
+        stem = stem or re.sub(r"[^A-Za-z0-9_.-]+", "-", f"activation-diff-{report.reference_type}-vs-"
+                                                       f"{report.candidate_type}")
+        html_path, json_path = os.path.join(directory, f"{stem}.html"), os.path.join(directory, f"{stem}.json")
+        atomic_write_text(html_path, standalone_page(stem, self.to_html()))
+        report.save_json(json_path)
+        self.export_status.value = _wrap(f"wrote {html_path} and {json_path}")
+        return html_path, json_path

@@ -1,37 +1,44 @@
-"""What the tokenizer inspector shows, computed without any UI: tokens with ids, offsets and
-readable text, where two tokenizers split a text differently, and which tokens of a chat are the
-assistant's.
+"""What the tokenizer inspector shows, computed without any UI: tokens with ids, offsets, the
+source text they cover and readable text, the characters that byte pieces spell together, where
+tokenizers split a text differently, which tokens of a chat are the assistant's, and each
+token's log-probability under a causal LM. The HTML and JSON views are in :mod:`.token_html`.
 
 Readable pieces. Vocabularies spell bytes in their own ways; each token is shown as the text it
-stands for, with whitespace made visible (``·`` space, ``↵`` newline, ``⇥`` tab):
+stands for, with whitespace made visible (``·`` space, ``↵`` newline, ``⇥`` tab, ``⍽`` no-break
+space):
 
 - byte-level BPE (GPT-2, Llama 3, SmolLM2): ``Ġ`` is a space and ``Ċ`` a newline, every character
-  one byte through GPT-2's ``bytes_to_unicode`` table; a piece holding part of a UTF-8 character
-  shows the bytes it has (``\\xf0\\x9f``);
-- sentencepiece: ``▁`` is a space, byte-fallback pieces ``<0x0A>`` are the byte (kept as
-  ``<0xE2>`` when the byte alone is not a character);
+  one byte through GPT-2's ``bytes_to_unicode`` table;
+- sentencepiece (Metaspace): ``▁`` is a space, byte-fallback pieces ``<0x0A>`` are the byte;
 - WordPiece keeps its ``##`` continuation prefix; special tokens are shown as written.
 
-Split differences. A *boundary* is a character offset where a token starts or ends, after
-trimming whitespace off each token's span (WordPiece drops spaces, byte-level BPE glues them to
-the next word: that is not a different split). Where the two boundary sets differ, the text
-between the nearest shared boundaries is a :class:`SplitDifference`.
+A piece holding only part of a UTF-8 character (an emoji's first two bytes ``ðŁ``, or
+``<0xF0>``) shows those bytes as ``⟨F0 9F⟩``; the consecutive pieces that together spell whole
+characters form a :class:`CharGroup`, shown as the characters with the pieces under them.
+
+Split differences. A *boundary* is a UTF-8 *byte* offset of the text where a token starts or
+ends, after trimming whitespace off each token's span (WordPiece drops spaces, byte-level BPE
+glues them to the next word: that is not a different split). Bytes, not characters: the pieces
+of one emoji all carry the same character offsets, so two tokenizers that cut an emoji's four
+bytes differently look alike in characters. Where two boundary sets differ, the text between the
+nearest shared boundaries, widened to whole characters, is a :class:`SplitDifference`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import bisect
 import functools
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
-from html import escape
 
 TOKENS_MIME = "application/vnd.workbench.tokens+json"
-VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "⇥", "\r": "␍"}
-PALETTE = ("#fde2e4", "#dfe7fd", "#e2ece9", "#fff1c1", "#e8dff5", "#d7f9f1", "#fce1c8", "#e0f0ff")
+VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "⇥", "\r": "␍", "\u00a0": "⍽"}
+_VISIBLE_MARKS = set(VISIBLE_WHITESPACE.values())
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+LONGEST_CHARACTER = 8  # pieces searched for the end of a character before giving up on grouping
 
 
 @dataclass
@@ -41,11 +48,25 @@ class TokenPiece:
     index: int
     id: int
     token: str  # as the vocabulary spells it ("Ġworld", "##ization", "<0x0A>")
-    text: str  # what it stands for ("·world", "ization"), whitespace made visible
+    text: str  # what it stands for ("·world", "ization", "⟨F0 9F⟩"), whitespace made visible
     start: int  # character offsets into the text
     end: int
     special: bool = False
     assistant: bool = False  # chat view: produced by an assistant message
+    source: str = ""  # the text its offsets cover (what became "[UNK]"), whitespace made visible
+    hex: str = ""  # its bytes ("F0 9F") when it holds part of a UTF-8 character
+    group: int | None = None  # index into the tokenization's CharGroup list
+    logprob: float | None = None  # log p(token | tokens before it) under a causal LM, in nats
+
+
+@dataclass
+class CharGroup:
+    """Consecutive pieces (``first`` .. ``last``) whose bytes together spell whole characters."""
+
+    first: int
+    last: int
+    text: str  # the characters, whitespace made visible ("·👋")
+    hex: str  # all their bytes ("20 F0 9F 91 8B")
 
 
 @dataclass
@@ -67,6 +88,7 @@ class ChatView:
     pieces: list[TokenPiece]
     method: str  # "generation" ({% generation %} mask) or "offsets" (assistant contents located)
     spans: list[tuple[int, int]] = field(default_factory=list)  # assistant character spans ("offsets")
+    groups: list[CharGroup] = field(default_factory=list)
 
     @property
     def assistant_tokens(self) -> list[TokenPiece]:
@@ -107,19 +129,53 @@ def vocabulary_style(tokenizer) -> str:
     return "plain"
 
 
-def readable(token: str, style: str) -> str:
-    """The text a vocabulary piece stands for (whitespace not yet made visible)."""
+def piece_bytes(token: str, style: str) -> bytes:
+    """The UTF-8 bytes a vocabulary piece stands for (``Ġ`` -> space, ``<0xF0>`` -> 0xF0)."""
     if style == "byte_level":
         table = _byte_level_decoder()
         if token and all(char in table for char in token):
-            return bytes(table[char] for char in token).decode("utf-8", errors="backslashreplace")
-        return token
+            return bytes(table[char] for char in token)
     if style == "sentencepiece":
         match = _BYTE_PIECE.match(token)
         if match:
-            byte = int(match.group(1), 16)
-            return chr(byte) if byte < 0x80 else token
-        return token.replace("▁", " ")
+            return bytes([int(match.group(1), 16)])
+        return token.replace("▁", " ").encode()
+    return token.encode()
+
+
+def spell(raw: bytes, visible: bool = False) -> str:
+    """``raw`` as text, with bytes that are not (yet) a whole character written ``⟨F0 9F⟩``
+    (``visible``: whitespace made visible, the bytes' spaces left alone)."""
+    shown = show_whitespace if visible else str
+    try:
+        return shown(raw.decode())
+    except UnicodeDecodeError:
+        pass
+    parts, stray, position = [], [], 0
+    while position < len(raw):
+        for size in (1, 2, 3, 4):
+            try:
+                char = raw[position:position + size].decode()
+            except UnicodeDecodeError:
+                continue
+            if stray:
+                parts.append(f"⟨{' '.join(stray)}⟩")
+                stray = []
+            parts.append(shown(char))
+            position += size
+            break
+        else:
+            stray.append(f"{raw[position]:02X}")
+            position += 1
+    if stray:
+        parts.append(f"⟨{' '.join(stray)}⟩")
+    return "".join(parts)
+
+
+def readable(token: str, style: str) -> str:
+    """The text a vocabulary piece stands for (whitespace not yet made visible)."""
+    if style in ("byte_level", "sentencepiece"):
+        return spell(piece_bytes(token, style))
     return token
 
 
@@ -147,50 +203,200 @@ def tokenize(tokenizer, text: str, add_special_tokens: bool = True) -> list[Toke
     for index, (token_id, token, (start, end), mask) in enumerate(
             zip(ids, tokens, encoded["offset_mapping"], encoded["special_tokens_mask"])):
         special = bool(mask) or token_id in specials
-        text_of = token if special else show_whitespace(readable(token, style))
-        pieces.append(TokenPiece(index, int(token_id), token, text_of, int(start), int(end), special))
+        piece = TokenPiece(index, int(token_id), token, token, int(start), int(end), special,
+                           source=show_whitespace(text[start:end]))
+        if not special:
+            raw = piece_bytes(token, style) if style in ("byte_level", "sentencepiece") else token.encode()
+            piece.text = spell(raw, visible=True)
+            if "⟨" in piece.text and "⟨" not in token:
+                piece.hex = " ".join(f"{byte:02X}" for byte in raw)
+        pieces.append(piece)
     return pieces
+
+
+def char_groups(tokenizer, pieces: list[TokenPiece]) -> list[CharGroup]:
+    """Runs of consecutive pieces that hold parts of characters and together spell whole ones
+    (an emoji in byte-level pieces or ``<0xF0><0x9F>...`` byte-fallback pieces). Sets each
+    member's ``group``. A run that never completes a character stays ungrouped."""
+    style = vocabulary_style(tokenizer)
+    if style not in ("byte_level", "sentencepiece"):
+        return []
+    groups: list[CharGroup] = []
+    index = 0
+    while index < len(pieces):
+        if not pieces[index].hex:
+            index += 1
+            continue
+        raw, last = b"", None
+        for member in pieces[index:index + LONGEST_CHARACTER]:
+            if member.special:
+                break
+            raw += piece_bytes(member.token, style)
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                continue
+            last = member.index
+            break
+        if last is None or last == index:
+            index += 1
+            continue
+        for member in pieces[index:last + 1]:
+            member.group = len(groups)
+        groups.append(CharGroup(index, last, show_whitespace(raw.decode()), " ".join(f"{b:02X}" for b in raw)))
+        index = last + 1
+    return groups
 
 
 # --- where two tokenizers split differently --------------------------------------------------------
 
 
-def boundaries(pieces: list[TokenPiece], text: str) -> set[int]:
-    """Character offsets where a token covering text starts or ends, whitespace trimmed off
-    (tokens the tokenizer inserted, ``[CLS]`` and the like, cover no text and are skipped)."""
-    cuts: set[int] = set()
-    for piece in pieces:
-        start, end = piece.start, piece.end
-        if end <= start:
+def _byte_offsets(text: str) -> list[int]:
+    """``offsets[i]`` = UTF-8 byte offset of character ``i`` (one more entry for the end)."""
+    offsets = [0]
+    for char in text:
+        offsets.append(offsets[-1] + len(char.encode()))
+    return offsets
+
+
+def _share_out(run: list[TokenPiece], lengths: list[int], low: int, high: int) -> list[tuple[int, int]] | None:
+    """Consecutive byte spans for the pieces of one overlapping run over bytes ``low..high``, or
+    None when their lengths do not fit. Leading pieces that are only whitespace the text does not
+    hold there (Metaspace's prepended ``▁``, carrying the first letter's offsets) get empty spans."""
+    excess = sum(lengths) - (high - low)
+    spans = []
+    for piece, length in zip(run, lengths):
+        if excess > 0 and length <= excess and all(char in _VISIBLE_MARKS for char in piece.text):
+            spans.append((low, low))
+            excess -= length
             continue
-        while start < end and text[start].isspace():
+        spans.append((low, low + length))
+        low += length
+    return spans if excess == 0 and low == high else None
+
+
+def byte_spans(pieces: list[TokenPiece], text: str, byte_lengths: list[int]) -> list[tuple[int, int]]:
+    """Each piece's span in the text's UTF-8 bytes. Pieces whose character spans overlap (the
+    byte pieces of one character all carry that character's offsets) share out the bytes of
+    their joint span in order, when their byte lengths add up to it; otherwise (a normalizer
+    changed the text) each keeps the bytes of its character span."""
+    at = _byte_offsets(text)
+    spans = [(at[p.start], at[p.end]) for p in pieces]
+    run: list[int] = []
+    for index, piece in enumerate([*pieces, None]):
+        overlaps = (piece is not None and piece.end > piece.start and run
+                    and piece.start < max(pieces[i].end for i in run))
+        if overlaps:
+            run.append(index)
+            continue
+        if len(run) > 1:
+            low, high = at[min(pieces[i].start for i in run)], at[max(pieces[i].end for i in run)]
+            shared = _share_out([pieces[i] for i in run], [byte_lengths[i] for i in run], low, high)
+            for i, span in zip(run, shared or []):
+                spans[i] = span
+        run = [index] if piece is not None and piece.end > piece.start else []
+    return spans
+
+
+def _whitespace_bytes(text: str) -> list[bool]:
+    return [char.isspace() for char in text for _ in char.encode()]
+
+
+def boundaries(pieces: list[TokenPiece], text: str, byte_lengths: list[int] | None = None) -> set[int]:
+    """UTF-8 byte offsets where a token covering text starts or ends, whitespace trimmed off
+    (tokens the tokenizer inserted, ``[CLS]`` and the like, cover no text and are skipped)."""
+    if byte_lengths is None:  # each piece its character span's bytes
+        byte_lengths = [len(text[p.start:p.end].encode()) for p in pieces]
+    white = _whitespace_bytes(text)
+    cuts: set[int] = set()
+    for piece, (start, end) in zip(pieces, byte_spans(pieces, text, byte_lengths)):
+        if end <= start or piece.end <= piece.start:
+            continue
+        while start < end and white[start]:
             start += 1
-        while end > start and text[end - 1].isspace():
+        while end > start and white[end - 1]:
             end -= 1
         if start < end:
             cuts.update((start, end))
     return cuts
 
 
-def _pieces_over(pieces: list[TokenPiece], start: int, end: int) -> list[str]:
-    return [piece.text for piece in pieces if piece.start < end and piece.end > start and piece.end > piece.start]
-
-
-def split_differences(text: str, pieces: list[TokenPiece], other: list[TokenPiece]) -> list[SplitDifference]:
-    """Stretches of ``text`` between shared boundaries inside which only one tokenizer cuts."""
-    mine, theirs = boundaries(pieces, text), boundaries(other, text)
-    shared = sorted(mine & theirs | {0, len(text)})
-    differing = sorted(mine ^ theirs)
+def _regions(mine: set[int], theirs: set[int], at: list[int]) -> list[tuple[int, int]]:
+    """Character spans around each cut only one side makes, between shared cuts, merged."""
+    shared = sorted(mine & theirs | {0, at[-1]})
     regions: list[list[int]] = []
-    for cut in differing:
-        low = max(c for c in shared if c < cut) if any(c < cut for c in shared) else 0
-        high = min(c for c in shared if c > cut) if any(c > cut for c in shared) else len(text)
-        if regions and low < regions[-1][1]:
-            regions[-1][1] = max(regions[-1][1], high)
+    for cut in sorted((mine ^ theirs) - {0, at[-1]}):  # the text's ends are no split
+        low = shared[bisect.bisect_left(shared, cut) - 1]
+        high = shared[bisect.bisect_right(shared, cut)]
+        # widened to whole characters: a cut inside an emoji shows the emoji
+        first, last = bisect.bisect_right(at, low) - 1, bisect.bisect_left(at, high)
+        if regions and first < regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], last)
         else:
-            regions.append([low, high])
-    return [SplitDifference(low, high, text[low:high], _pieces_over(pieces, low, high), _pieces_over(other, low, high))
-            for low, high in regions]
+            regions.append([first, last])
+    return [(low, high) for low, high in regions]
+
+
+def pieces_over(pieces: list[TokenPiece], spans: list[tuple[int, int]]) -> list[list[TokenPiece]]:
+    """For each character span, the pieces covering text that overlap it, in order (one sorted
+    pass per span: texts of thousands of tokens with hundreds of differences stay fast)."""
+    covering = sorted((p for p in pieces if p.end > p.start), key=lambda p: (p.start, p.index))
+    starts = [p.start for p in covering]
+    reach = list(itertools.accumulate((p.end for p in covering), max))  # furthest end so far
+    found = []
+    for start, end in spans:
+        high = bisect.bisect_left(starts, end)  # pieces from here on start at or after the span's end
+        low = bisect.bisect_right(reach, start)  # pieces before this one all end by the span's start
+        found.append([p for p in covering[low:high] if p.end > start])
+    return found
+
+
+def split_differences(text: str, pieces: list[TokenPiece], other: list[TokenPiece],
+                      byte_lengths: tuple[list[int], list[int]] | None = None) -> list[SplitDifference]:
+    """Stretches of ``text`` between shared boundaries inside which only one tokenizer cuts.
+    ``byte_lengths``: each piece's length in bytes, for both sides (from :func:`piece_lengths`)."""
+    mine_lengths, their_lengths = byte_lengths or (None, None)
+    mine, theirs = boundaries(pieces, text, mine_lengths), boundaries(other, text, their_lengths)
+    regions = _regions(mine, theirs, _byte_offsets(text))
+    return [SplitDifference(low, high, text[low:high], [p.text for p in ours], [p.text for p in their])
+            for (low, high), ours, their in zip(regions, pieces_over(pieces, regions), pieces_over(other, regions))]
+
+
+def piece_lengths(tokenizer, pieces: list[TokenPiece]) -> list[int]:
+    """Each piece's length in bytes as its vocabulary spells it (0 for special tokens)."""
+    style = vocabulary_style(tokenizer)
+    return [0 if p.special else len(piece_bytes(p.token, style)) for p in pieces]
+
+
+# --- log-probabilities under a causal LM -------------------------------------------------------------
+
+
+def token_logprobs(model, ids: list[int]) -> list[float | None]:
+    """``log p(ids[t] | ids[:t])`` under ``model`` for each position (``None`` for the first:
+    nothing comes before it), from one forward pass."""
+    import torch
+
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if vocab is not None and ids and max(ids) >= vocab:
+        raise ValueError(f"token id {max(ids)} is outside the model's vocabulary of {vocab}: "
+                         "pass the model that goes with this tokenizer")
+    limit = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(limit, int) and len(ids) > limit:
+        raise ValueError(f"{len(ids)} tokens are more than the model's {limit} positions: "
+                         "shorten the text to score it")
+    if len(ids) < 2:
+        return [None] * len(ids)
+    device = next(model.parameters()).device
+    input_ids = torch.tensor([ids], device=device)
+    with torch.no_grad():
+        logits = model(input_ids=input_ids).logits[0].float()  # (T, V)
+    scores = torch.log_softmax(logits[:-1], dim=-1).gather(1, input_ids[0, 1:, None]).squeeze(1)  # (T-1,)
+    return [None, *scores.cpu().tolist()]
+
+
+def set_logprobs(model, pieces: list[TokenPiece]) -> None:
+    for piece, score in zip(pieces, token_logprobs(model, [p.id for p in pieces])):
+        piece.logprob = score
 
 
 # --- chat ----------------------------------------------------------------------------------------
@@ -243,6 +449,7 @@ def chat_view(tokenizer, messages: list, tools=None, chat_template: str | None =
                    **template_kwargs)
     text = tokenizer.apply_chat_template(messages, tokenize=False, **options)
     pieces = tokenize(tokenizer, text, add_special_tokens=False)
+    groups = char_groups(tokenizer, pieces)
     if supports_generation_mask(tokenizer, chat_template, tools):
         encoded = tokenizer.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True,
                                                 **options)
@@ -251,99 +458,9 @@ def chat_view(tokenizer, messages: list, tools=None, chat_template: str | None =
                              "cannot line the assistant mask up with the tokens.")
         for piece, flag in zip(pieces, encoded["assistant_masks"]):
             piece.assistant = bool(flag)
-        return ChatView(text, pieces, "generation")
+        return ChatView(text, pieces, "generation", groups=groups)
     spans = assistant_spans(text, messages)
     for piece in pieces:
         piece.assistant = any(piece.start < end and piece.end > start for start, end in spans)
-    return ChatView(text, pieces, "offsets", spans)
+    return ChatView(text, pieces, "offsets", spans, groups)
 
-
-# --- HTML ----------------------------------------------------------------------------------------
-
-STYLE = """
-.wb-tok{font-family:system-ui,sans-serif;font-size:12px}
-.wb-tok .toks{line-height:2.3em}
-.wb-tok .tk{display:inline-block;margin:1px;padding:0 3px;border-radius:3px;font-family:monospace;
- white-space:pre;line-height:1.2em;text-align:center;vertical-align:top}
-.wb-tok .tk sub{display:block;font-size:9px;color:#555}
-.wb-tok .tk.sp{background:#eeeeee !important;border:1px dashed #888;font-style:italic}
-.wb-tok .tk.diff{border-bottom:2px solid #d32f2f}
-.wb-tok .tk.as{background:#b9e4c0 !important;outline:1px solid #2e7d32}
-.wb-tok .tk.na{opacity:.55}
-.wb-tok table{border-collapse:collapse;margin-top:4px}
-.wb-tok th,.wb-tok td{border:1px solid #ddd;padding:1px 6px;font-family:monospace;text-align:left}
-.wb-tok .cols{display:flex;gap:16px;align-items:flex-start}
-.wb-tok .cols>div{flex:1;min-width:0}
-"""
-
-
-def pieces_html(pieces: list[TokenPiece], show_ids: bool = True, flagged: set[int] | None = None,
-                chat: bool = False) -> str:
-    """Tokens as coloured spans, each with its id under it and its details in the tooltip."""
-    flagged = flagged or set()
-    spans = []
-    for piece in pieces:
-        classes = ["tk"]
-        if piece.special:
-            classes.append("sp")
-        if piece.index in flagged:
-            classes.append("diff")
-        if chat:
-            classes.append("as" if piece.assistant else "na")
-        tip = f"#{piece.index}  id {piece.id}  {piece.token!r}  chars {piece.start}-{piece.end}"
-        if piece.special:
-            tip += "  (special)"
-        sub = f"<sub>{piece.id}</sub>" if show_ids else ""
-        colour = PALETTE[piece.index % len(PALETTE)]
-        spans.append(f'<span class="{" ".join(classes)}" style="background:{colour}" title="{escape(tip)}">'
-                     f"{escape(piece.text) or '&#8203;'}{sub}</span>")
-        if piece.text.endswith("↵") and not piece.special:
-            spans.append("<br>")
-    return f'<div class="toks">{"".join(spans)}</div>'
-
-
-def pieces_table(pieces: list[TokenPiece], chat: bool = False) -> str:
-    head = "<tr><th>#</th><th>token</th><th>text</th><th>id</th><th>start</th><th>end</th><th>special</th>"
-    head += "<th>assistant</th></tr>" if chat else "</tr>"
-    rows = []
-    for p in pieces:
-        cells = [p.index, escape(p.token), escape(p.text), p.id, p.start, p.end, "yes" if p.special else ""]
-        if chat:
-            cells.append("yes" if p.assistant else "")
-        rows.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-    return f"<details><summary>table of {len(pieces)} tokens</summary><table>{head}{''.join(rows)}</table></details>"
-
-
-def differences_html(differences: list[SplitDifference], name: str, other_name: str) -> str:
-    if not differences:
-        return "<div>Both tokenizers cut this text at the same places (whitespace aside).</div>"
-    head = f"<tr><th>text</th><th>{escape(name)}</th><th>{escape(other_name)}</th></tr>"
-    rows = "".join(
-        f"<tr><td>{escape(show_whitespace(d.text))}</td><td>{escape(' | '.join(d.tokens))}</td>"
-        f"<td>{escape(' | '.join(d.other_tokens))}</td></tr>" for d in differences)
-    return f"<div>{len(differences)} places split differently:</div><table>{head}{rows}</table>"
-
-
-# --- JSON (the JupyterLab renderer's input) ------------------------------------------------------
-
-
-def tokens_json(name: str, text: str, pieces: list[TokenPiece], *, other_name: str | None = None,
-                other_pieces: list[TokenPiece] | None = None, differences: list[SplitDifference] | None = None,
-                chat: ChatView | None = None, show_ids: bool = True) -> dict:
-    """The ``application/vnd.workbench.tokens+json`` payload, schema ``workbench.tokens`` version 1::
-
-        {"schema": "workbench.tokens", "version": 1, "name", "text", "show_ids",
-         "tokens": [{"index", "id", "token", "text", "start", "end", "special", "assistant"}, ...],
-         "other": {"name", "tokens"} | null, "differences": [{"start", "end", "text", "tokens",
-         "other_tokens"}, ...], "chat": {"method", "text", "tokens"} | null}
-    """
-    def listing(items):
-        return [dataclasses.asdict(item) for item in items]
-
-    return {
-        "schema": "workbench.tokens", "version": 1, "name": name, "text": text, "show_ids": show_ids,
-        "tokens": listing(pieces),
-        "other": None if other_pieces is None else {"name": other_name, "tokens": listing(other_pieces)},
-        "differences": listing(differences or []),
-        "chat": None if chat is None else {"method": chat.method, "text": chat.text, "tokens": listing(chat.pieces)},
-    }
