@@ -117,16 +117,78 @@ def test_listing_names_the_model_its_architecture_size_and_revisions(server, mac
                                                                      "BertForSequenceClassification")]
 
 
-def test_listing_imports_no_torch_and_reads_no_weights(machine):
-    """The panel's listing is the catalog's scan without its numbers: the server process never loads torch."""
+def write_gguf(path: Path, vocab: int = 300) -> Path:
+    """A 2-layer llama GGUF (F16 and F32 tensors) with a vocabulary in its metadata."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_name("Tiny Llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(8)
+    writer.add_block_count(2)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"t{i}" for i in range(vocab)])
+    writer.add_token_merges([f"t{i} t{i + 1}" for i in range(vocab - 1)])
+    writer.add_tensor("token_embd.weight", np.zeros((vocab, 8), dtype=np.float16))
+    writer.add_tensor("output_norm.weight", np.ones(8, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_gguf_repo_is_listed_with_its_header_facts(server, machine, tmp_path):
+    """A GGUF-only repo shows its architecture and quantization, as the gguf package's own reader
+    (an independent parser) reads the same file, not "no config.json"."""
+    from gguf import GGUFReader
+
     cache, _ = machine
+    data = write_gguf(tmp_path / "tiny.gguf").read_bytes()
+    write_cached_model(cache, "org/tiny-GGUF", MAIN, {"tiny.Q.gguf": data, "README.md": b"# tiny"}, refs=("main",))
+    status, reply = server.call("GET", MODELS)
+    assert status == 200
+    model = next(m for m in reply["models"] if m["repo_id"] == "org/tiny-GGUF")
+    (gguf_file,) = model["gguf"]
+    reader = GGUFReader(tmp_path / "tiny.gguf")
+    elements = {t.tensor_type.name: 0 for t in reader.tensors}
+    for tensor in reader.tensors:
+        elements[tensor.tensor_type.name] += int(tensor.n_elements)
+    assert gguf_file == {
+        "file": "tiny.Q.gguf", "size_on_disk": len(data), "error": None,
+        "architecture": reader.fields["general.architecture"].contents(),
+        "name": reader.fields["general.name"].contents(),
+        "quantization": max(elements, key=elements.get), "parameters": sum(elements.values()),
+        "layers": reader.fields["llama.block_count"].contents(),
+        "context_length": reader.fields["llama.context_length"].contents()}
+    assert (gguf_file["architecture"], gguf_file["quantization"], gguf_file["parameters"]) == ("llama", "F16", 2408)
+    assert model["architecture"] is None  # no config.json: the panel shows the GGUF facts instead
+    assert next(m for m in reply["models"] if m["repo_id"] == REPO)["gguf"] == []
+
+
+def test_a_truncated_gguf_is_listed_with_its_error(server, machine, tmp_path):
+    cache, _ = machine
+    data = write_gguf(tmp_path / "tiny.gguf").read_bytes()[:200]
+    write_cached_model(cache, "org/cut-GGUF", MAIN, {"cut.gguf": data}, refs=("main",))
+    model = next(m for m in server.call("GET", MODELS)[1]["models"] if m["repo_id"] == "org/cut-GGUF")
+    assert "truncated" in model["gguf"][0]["error"] and model["gguf"][0]["architecture"] is None
+
+
+def test_listing_imports_no_torch_and_reads_no_weights(machine, tmp_path):
+    """The panel's listing is the catalog's scan without its numbers: the server process never loads
+    torch, GGUF headers included."""
+    cache, _ = machine
+    write_cached_model(cache, "org/tiny-GGUF", MAIN, {"tiny.gguf": write_gguf(tmp_path / "t.gguf").read_bytes()},
+                       refs=("main",))
     code = ("import json, sys; from workbench.lab.cache import list_models; "
             f"reply = list_models({str(cache)!r}); "
-            "print(json.dumps([reply['models'][0]['repo_id'], 'torch' in sys.modules]))")
+            "print(json.dumps([[m['repo_id'] for m in reply['models']], reply['models'][0]['gguf'][0]['quantization'], "
+            "sorted(m for m in ('torch', 'numpy', 'gguf') if m in sys.modules)]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1],
                          env={**os.environ, "WORKBENCH_ZOO": str(cache / "no-zoo")})
-    assert json.loads(out.stdout.splitlines()[-1]) == [REPO, False]
+    assert json.loads(out.stdout.splitlines()[-1]) == [["org/tiny-GGUF", REPO], "F16", []]
 
 
 def test_listing_an_empty_or_missing_cache(server, machine):
@@ -154,6 +216,18 @@ def test_deleting_a_revision_removes_its_snapshot_and_only_its_blobs(server, mac
     (model,) = server.call("GET", MODELS)[1]["models"]
     assert [r["commit_hash"] for r in model["revisions"]] == [MAIN]
     assert tree(outside) == outside_before
+
+
+def test_deleting_a_repo_leaves_another_repo_with_the_same_commit_hash(server, machine):
+    """huggingface_hub's delete strategy matches commit hashes across the whole cache; a deletion
+    must only ever touch the repo it names."""
+    cache, _ = machine
+    other = write_cached_model(cache, "org/other", MAIN, {"config.json": CONFIG}, refs=("main",))
+    status, reply = server.call("DELETE", MODELS, repo=REPO)
+    assert status == 200 and reply["whole_repo"], reply
+    assert not repo_folder(cache).exists()
+    assert (other / "config.json").read_bytes() == CONFIG
+    assert [m["repo_id"] for m in server.call("GET", MODELS)[1]["models"]] == ["org/other"]
 
 
 def test_deleting_by_ref_then_the_whole_repo(server, machine):
@@ -267,8 +341,9 @@ def test_tutorials_list_the_root_notebooks_and_copy_a_shipped_one(server, machin
     status, reply = server.call("GET", "/workbench/api/tutorials")
     assert status == 200
     by_name = {t["name"]: t for t in reply["tutorials"]}
-    assert by_name["hello.ipynb"] == {"name": "hello.ipynb", "title": "Hello, workbench",
-                                      "path": "notebooks/hello.ipynb", "source": "root"}
+    assert by_name["hello.ipynb"] == {"name": "hello.ipynb", "title": "Hello, workbench", "description": None,
+                                      "minutes": None, "number": None, "path": "notebooks/hello.ipynb",
+                                      "source": "root"}
     shipped = by_name["lab_views.ipynb"]  # this checkout's notebooks/, outside the server root
     assert shipped["source"] == "package" and shipped["path"] is None
     status, copied = server.call("POST", "/workbench/api/tutorials", name="lab_views.ipynb")
@@ -282,3 +357,27 @@ def test_tutorials_list_the_root_notebooks_and_copy_a_shipped_one(server, machin
         status, reply = server.call("POST", "/workbench/api/tutorials", name=name)
         assert status == expected and reply["message"], (name, status)
     shutil.rmtree(server.root / "workbench-tutorials")
+
+
+def test_tutorials_are_numbered_with_a_description_and_a_duration_from_their_metadata(server):
+    """The tutorials (this checkout's notebooks/, copied to the server root's) carry
+    ``metadata.workbench``; the listing puts the numbered ones first, in order, with what their
+    metadata says."""
+    shipped = sorted(Path(__file__).parents[1].joinpath("notebooks").glob("0*.ipynb"))
+    for path in shipped:
+        shutil.copy(path, server.root / "notebooks" / path.name)
+    try:
+        status, reply = server.call("GET", "/workbench/api/tutorials")
+    finally:
+        for path in shipped:
+            (server.root / "notebooks" / path.name).unlink()
+    assert status == 200
+    numbered = [t for t in reply["tutorials"] if t["number"] is not None]
+    assert [t["name"] for t in numbered] == [p.name for p in shipped]
+    assert [t["number"] for t in numbered] == [int(p.name.split("_")[0]) for p in shipped]  # 01_ -> 1, ascending
+    assert reply["tutorials"][:len(numbered)] == numbered
+    for tutorial, path in zip(numbered, shipped):
+        metadata = json.loads(path.read_text())["metadata"].get("workbench", {})
+        assert (tutorial["description"], tutorial["minutes"]) == (metadata.get("description"), metadata.get("minutes"))
+    described = [t for t in numbered if t["description"]]
+    assert len(described) >= 6 and all(1 <= t["minutes"] <= 60 for t in described)

@@ -25,7 +25,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 CELL_TIMEOUT = 600  # seconds; a cell on two busy cores may take minutes (the fine-tuning run)
-ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info", "workbench"}  # workbench: the panel tile's description, minutes
 ALLOWED_CELL_METADATA = {"tags", "jupyter", "editable", "deletable"}
 
 

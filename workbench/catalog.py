@@ -21,6 +21,12 @@ no GGUF parsing.
 
 Cache files are read only where they resolve inside the cache folder (a snapshot's links could
 point anywhere), and a config.json over 4 MiB is not read.
+
+Repeat scans are cheap: what a checkpoint folder yields is remembered per process, keyed on the
+folder and the (path, size, mtime) of every file under it, so an unchanged folder is not read
+again (not even its config.json) and a changed one is. GGUF files are remembered the same way.
+:func:`model_card` reads a folder's README.md (first paragraph, license, tags) on demand.
+Loading an entry, and the code that does it, are in :mod:`workbench.catalog_load`.
 """
 
 from __future__ import annotations
@@ -36,9 +42,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .tasks import auto_class_name, task_for_class
+from .file_memo import REMEMBERED, file_signature, folder_signature
+from .gguf_header import read_gguf_header
+from .model_card import README_MAX_BYTES, ModelCard, parse_model_card
+from .tasks import task_for_class
 
 logger = logging.getLogger("workbench")
 
@@ -94,6 +103,7 @@ class ModelEntry:
     has_weights: bool = True
     downloads: int | None = None  # Hub search results
     error: str | None = None  # why a number is missing
+    gguf_overview: dict | None = field(default=None, repr=False)  # a GGUF header's architecture, quantization, ...
     config: dict = field(default_factory=dict, repr=False)
     cache: CachedRepo | None = field(default=None, repr=False)  # the cache's view of the repo, for source "cache"
 
@@ -222,9 +232,16 @@ def read_config(folder: str | os.PathLike, root_real: str | None = None) -> dict
     """A folder's ``config.json`` as a dict; {} when missing, unreadable, over 4 MiB, not an object,
     or (given ``root_real``) resolving outside that folder."""
     path = os.path.join(folder, "config.json")
+    if root_real is not None and not inside(path, root_real):
+        return {}
+    signature = file_signature(path)
+    if signature is None or signature[0] > CONFIG_MAX_BYTES:
+        return {}
+    return dict(REMEMBERED.get(("config", os.path.realpath(path)), signature, lambda: _read_json_object(path)))
+
+
+def _read_json_object(path: str) -> dict[str, Any]:
     try:
-        if (root_real is not None and not inside(path, root_real)) or os.path.getsize(path) > CONFIG_MAX_BYTES:
-            return {}
         with open(path, encoding="utf-8") as handle:
             config = json.load(handle)
     except (OSError, ValueError):
@@ -254,8 +271,16 @@ def describe_folder(folder: str | os.PathLike, name: str | None = None, source: 
                     task: str | None = None, size_on_disk: int | None = None, root_real: str | None = None,
                     detailed: bool = True) -> ModelEntry:
     """An entry for a checkpoint folder (``config.json`` + weights), weights left unread; files
-    are read only inside ``root_real`` when given."""
+    are read only inside ``root_real`` when given. Remembered while no file under the folder changes."""
     folder = str(folder)
+    key = ("folder", os.path.abspath(folder), name, source, task, size_on_disk, root_real, detailed)
+    entry = REMEMBERED.get(key, folder_signature(folder), lambda: _describe_folder(
+        folder, name, source, task, size_on_disk, root_real, detailed))
+    return dataclasses.replace(entry, config=dict(entry.config))
+
+
+def _describe_folder(folder: str, name: str | None, source: str, task: str | None, size_on_disk: int | None,
+                     root_real: str | None, detailed: bool) -> ModelEntry:
     entry = ModelEntry(name=name or _folder_name(folder), source=source, path=folder)
     entry.size_on_disk = folder_size(folder) if size_on_disk is None else size_on_disk
     entry.has_tokenizer = any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
@@ -294,17 +319,28 @@ def _count(entry: ModelEntry, folder: str) -> None:
 def describe_gguf(path: str | os.PathLike, name: str | None = None, source: str = "folder",
                   size_on_disk: int | None = None, detailed: bool = True) -> ModelEntry:
     """An entry for a ``.gguf`` file: config from its metadata, dtype = its main quantization.
-    Parsing a file's metadata takes seconds (a vocabulary of 50k strings), so what it says is
-    kept per file (path, size, mtime): a rescan reads only new or changed files."""
+    ``detailed=False`` reads the header alone (:mod:`workbench.gguf_header`, no torch): llama.cpp's
+    architecture, quantization and counts in ``entry.gguf_overview``. What a file says is kept per
+    file (path, size, mtime): a rescan reads only new or changed files."""
     path = str(path)
     real = os.path.realpath(path)
     stat = os.stat(real)
     common = dict(name=name or os.path.basename(path), source=source, path=path, gguf_file=os.path.basename(path),
                   size_on_disk=stat.st_size if size_on_disk is None else size_on_disk)
+    overview = REMEMBERED.get(("gguf", real), (stat.st_size, stat.st_mtime_ns), lambda: _gguf_overview(real))
     if not detailed:
-        return ModelEntry(**common)
+        return ModelEntry(**common, dtype=overview.get("quantization"), num_layers=overview.get("layers"),
+                          has_tokenizer=bool(overview.get("has_tokenizer")), gguf_overview=overview,
+                          error=overview.get("error"))
     facts = _gguf_facts(real, stat.st_size, stat.st_mtime_ns)
-    return dataclasses.replace(facts, **common, config=dict(facts.config))
+    return dataclasses.replace(facts, **common, config=dict(facts.config), gguf_overview=overview)
+
+
+def _gguf_overview(path: str) -> dict[str, Any]:
+    try:
+        return read_gguf_header(path).overview()
+    except (OSError, ValueError) as error:
+        return {"error": str(error)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -384,7 +420,7 @@ def scan_cache(cache_dir: str | os.PathLike | None = None, detailed: bool = True
         for cached in sorted(newest.files, key=lambda f: f.file_name):
             if cached.file_name.endswith(".gguf") and inside(cached.file_path, root_real):
                 gguf = describe_gguf(cached.file_path, repo.repo_id, "cache", cached.size_on_disk, detailed)
-                gguf.revision = newest.commit_hash
+                gguf.revision, gguf.cache = newest.commit_hash, entry.cache
                 entries.append(gguf)
     return entries, [str(warning) for warning in info.warnings]
 
@@ -483,58 +519,28 @@ def search_hub(task: str | None = None, search: str | None = None, limit: int = 
     return entries, f"{len(entries)} Hub models for {task or search or 'any task'} ({took:.1f} s)."
 
 
-# --- loading -------------------------------------------------------------------------------------
+# --- the model card and the code that loads an entry -----------------------------------------------
 
 
-@dataclass
-class Loaded:
-    model: Any = None
-    tokenizer: Any = None
-    pipeline: Any = None
+def model_card(entry: ModelEntry) -> ModelCard | None:
+    """The README.md next to an entry's files as a :class:`~workbench.model_card.ModelCard`; None
+    without one (a Hub entry, a folder with no README, or one over 1 MiB). A cache snapshot's README
+    is read only when it resolves inside the cache; remembered while the file is unchanged."""
+    if not entry.path or entry.source == "hub":
+        return None
+    folder = os.path.dirname(entry.path) if entry.gguf_file else entry.path
+    readme = os.path.join(folder, "README.md")
+    if entry.source == "cache" and not inside(readme, os.path.realpath(Path(folder).parents[2])):
+        return None  # <cache>/models--org--name/snapshots/<commit>/README.md links outside the cache
+    signature = file_signature(readme)
+    if signature is None or signature[0] > README_MAX_BYTES:
+        return None
+    return REMEMBERED.get(("card", os.path.realpath(readme)), signature, lambda: _read_card(readme))
 
-    @property
-    def value(self):
-        return self.pipeline if self.pipeline is not None else self.model
 
-
-def load_entry(entry: ModelEntry, mode: str = "model", dtype: str = "auto", device=None,
-               progress: Callable[[int, int, str], None] | None = None) -> Loaded:
-    """Load an entry as ``mode="model"`` (model + tokenizer) or ``"pipeline"``; ``progress(step,
-    total, message)`` is called before each step."""
-    from . import auto
-    from .tokenization import AutoTokenizer
-
-    if mode not in ("model", "pipeline"):
-        raise ValueError(f"mode={mode!r}: use 'model' (model + tokenizer) or 'pipeline'.")
-    total = 4 if mode == "pipeline" else 3
-    report = progress or (lambda step, steps, message: None)
-    kwargs: dict[str, Any] = {"dtype": dtype}
-    if entry.gguf_file:
-        kwargs["gguf_file"] = entry.gguf_file
-    report(0, total, f"reading the config of {entry.name}")
-    if entry.architecture:
-        cls = auto.class_for_architecture(entry.architecture)
-    elif entry.gguf_file:
-        cls = auto.AutoModelForCausalLM
-    else:
-        cls = getattr(auto, auto_class_name(entry.task))
-    report(1, total, f"loading the weights ({cls.__name__})")
-    model = cls.from_pretrained(entry.location, device=device, **kwargs)
-    report(2, total, "loading the tokenizer")
+def _read_card(path: str) -> ModelCard | None:
     try:
-        tokenizer = AutoTokenizer.from_pretrained(entry.location, **({"gguf_file": entry.gguf_file}
-                                                                     if entry.gguf_file else {}))
-    except Exception as error:
-        if mode == "pipeline":
-            raise
-        logger.warning("%s has no usable tokenizer (%s); loaded the model alone.", entry.name, error)
-        tokenizer = None
-    loaded = Loaded(model, tokenizer)
-    if mode == "pipeline":
-        from .pipelines import pipeline
-
-        task = entry.task
-        report(3, total, f"building the {task} pipeline")
-        loaded.pipeline = pipeline(task, model=model, tokenizer=tokenizer, device=device)
-    report(total, total, "done")
-    return loaded
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return parse_model_card(handle.read())
+    except OSError:
+        return None

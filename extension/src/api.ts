@@ -12,6 +12,19 @@ export interface IRevision {
   model_type: string | null;
 }
 
+/** A GGUF file in a cached repo, as its header says (workbench/lab/cache.py gguf_json). */
+export interface IGGUFFile {
+  file: string;
+  size_on_disk: number;
+  architecture: string | null; // llama.cpp's name: "llama", "qwen2", ...
+  name: string | null;
+  quantization: string | null; // the main tensor type: "Q4_K", "F16", ...
+  parameters: number | null;
+  layers: number | null;
+  context_length: number | null;
+  error: string | null;
+}
+
 export interface ICachedModel {
   repo_id: string;
   source: 'cache';
@@ -21,6 +34,7 @@ export interface ICachedModel {
   nb_files: number;
   revisions: IRevision[];
   links_outside_cache: boolean;
+  gguf: IGGUFFile[];
 }
 
 export interface IZooModel {
@@ -42,6 +56,9 @@ export interface IModelsReply {
 export interface ITutorial {
   name: string;
   title: string;
+  description: string | null; // the notebook's metadata.workbench.description
+  minutes: number | null; // metadata.workbench.minutes
+  number: number | null; // from a "01_" file name prefix
   path: string | null; // relative to the server root; null: shipped, not yet copied there
   source: 'root' | 'package';
 }
@@ -90,4 +107,17 @@ export function humanBytes(count: number | null | undefined): string {
     value /= 1000;
   }
   return `${value.toFixed(1)} TB`;
+}
+
+/** 134515008 -> "134.5M" (as the ModelPicker prints parameter counts). */
+export function humanCount(count: number | null | undefined): string {
+  if (count === null || count === undefined) {
+    return '-';
+  }
+  for (const [unit, size] of [['B', 1e9], ['M', 1e6], ['K', 1e3]] as [string, number][]) {
+    if (count >= size) {
+      return `${(count / size).toFixed(1)}${unit}`;
+    }
+  }
+  return String(count);
 }

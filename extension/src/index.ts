@@ -26,7 +26,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null
   ) => {
     const openPath = (path: string) => app.commands.execute('docmanager:open', { path });
-    const panel = new WorkbenchPanel({ openPath });
+    const panel = new WorkbenchPanel({ openPath, app });
     panel.title.icon = workbenchIcon;
     app.shell.add(panel, 'left', { rank: 850 });
     restorer?.add(panel, 'workbench-panel');
@@ -37,8 +37,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => app.shell.activateById(panel.id)
     });
     app.commands.addCommand(CommandIDs.openTutorial, {
-      label: args => (args.title as string) ?? 'Workbench tutorial',
-      caption: args => `Open ${args.name as string}`,
+      label: args => (args.number ? `${args.number}. ` : '') + ((args.title as string) ?? 'Workbench tutorial'),
+      caption: args => (args.description as string) ?? `Open ${args.name as string}`,
       icon: workbenchIcon,
       execute: args => openTutorial(args as unknown as ITutorial, openPath)
     });

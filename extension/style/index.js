@@ -2,3 +2,4 @@ import './index.css';
 import './diff.css';
 import './tokens.css';
 import './fallback.css';
+import './panel.css';

@@ -2,8 +2,9 @@
 
 ``list_models()`` renders one :func:`workbench.catalog.scan` (the scan the ``ModelPicker`` widget
 shows, without its parameter counts): one entry per cached model repo, with the architecture and
-model type of its newest snapshot, its size on disk and its cached revisions with their refs;
-plus the workbench zoo's checkpoint folders.
+model type of its newest snapshot, its size on disk, its cached revisions with their refs and
+its GGUF files' header facts (llama.cpp architecture, quantization, parameter count); plus the
+workbench zoo's checkpoint folders.
 
 ``delete_model(repo_id, revision=None)`` removes one revision, or the whole repo, through
 huggingface_hub's own delete strategy (refs, snapshot symlinks, then blobs no other revision
@@ -41,14 +42,23 @@ class CacheError(Exception):
         self.message = message
 
 
-def repo_json(entry: ModelEntry) -> dict[str, Any]:
-    """A cached repo as the panel reads it (extension/src/api.ts ``ICachedModel``)."""
+def gguf_json(entry: ModelEntry) -> dict[str, Any]:
+    """A GGUF file of a cached repo as the panel reads it (``IGGUFFile``): its header's facts."""
+    overview = entry.gguf_overview or {}
+    return {"file": entry.gguf_file, "size_on_disk": entry.size_on_disk, "error": overview.get("error"),
+            **{key: overview.get(key) for key in ("architecture", "name", "quantization", "parameters", "layers",
+                                                  "context_length")}}
+
+
+def repo_json(entry: ModelEntry, ggufs: list[ModelEntry] = ()) -> dict[str, Any]:
+    """A cached repo as the panel reads it (extension/src/api.ts ``ICachedModel``), with the GGUF
+    files of its newest snapshot."""
     repo = entry.cache
     return {"repo_id": entry.name, "source": "cache", "architecture": entry.architecture,
             "model_type": entry.model_type, "size_on_disk": repo.size_on_disk, "nb_files": repo.nb_files,
             "last_accessed": repo.last_accessed, "last_modified": repo.last_modified,
             "revisions": [dataclasses.asdict(revision) for revision in repo.revisions],
-            "links_outside_cache": repo.links_outside_cache}
+            "links_outside_cache": repo.links_outside_cache, "gguf": [gguf_json(g) for g in ggufs]}
 
 
 def zoo_json(entry: ModelEntry) -> dict[str, Any]:
@@ -59,10 +69,12 @@ def zoo_json(entry: ModelEntry) -> dict[str, Any]:
 
 def list_models(cache: str | os.PathLike | None = None) -> dict[str, Any]:
     """``{"cache_dir", "models": [...], "zoo": [...], "warnings": [...]}`` (models by repo id)."""
-    found = scan(cache_dir=cache, detailed=False)  # no parameter counts: the panel shows none, and stays quick
+    found = scan(cache_dir=cache, detailed=False)  # no torch: GGUF headers and config.json only
+    cached = [e for e in found.entries if e.source == "cache"]
     return {
         "cache_dir": found.cache_dir,
-        "models": [repo_json(e) for e in found.entries if e.source == "cache" and e.gguf_file is None],
+        "models": [repo_json(e, [g for g in cached if g.gguf_file and g.name == e.name])
+                   for e in cached if e.gguf_file is None],
         "zoo": [zoo_json(e) for e in found.entries if e.source == "zoo"],
         "warnings": found.warnings,
     }
@@ -122,7 +134,8 @@ def delete_model(repo_id: str | None, revision: str | None = None,
         revisions = set(match)
 
     root_real = os.path.realpath(cache)
-    strategy = info.delete_revisions(*(r.commit_hash for r in revisions))
+    # huggingface_hub matches the hashes in every repo of the cache: scope the strategy to this one
+    strategy = dataclasses.replace(info, repos=frozenset({repo})).delete_revisions(*(r.commit_hash for r in revisions))
     targets = [*strategy.repos, *strategy.snapshots, *strategy.refs, *strategy.blobs,
                *getattr(strategy, "files", ())]
     outside = links_outside(repo, revisions, root_real) + [f"{p} -> {os.path.realpath(p)}" for p in targets

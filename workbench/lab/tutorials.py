@@ -33,21 +33,35 @@ def package_notebook_dirs() -> list[Path]:
     return [folder for folder in candidates if folder.is_dir()]
 
 
-def notebook_title(path: Path) -> str:
-    """The first Markdown heading of a notebook, else its file name without ``.ipynb``."""
+def notebook_info(path: Path) -> dict[str, Any]:
+    """``{"title", "description", "minutes", "number"}`` of a notebook: the title is its first
+    Markdown heading (else its file name); description and minutes come from its metadata
+    (``"workbench": {"description": ..., "minutes": ...}``); the number from a ``01_`` prefix."""
     try:
         with open(path, encoding="utf-8") as handle:
-            cells = json.load(handle).get("cells", [])
+            notebook = json.load(handle)
+        cells, metadata = notebook.get("cells", []), notebook.get("metadata", {}).get("workbench", {})
     except (OSError, ValueError, AttributeError):
-        cells = []
-    for cell in cells[:5]:
+        cells, metadata = [], {}
+    metadata = metadata if isinstance(metadata, dict) else {}
+    number = re.match(r"^(\d+)_", path.name)
+    minutes = metadata.get("minutes")
+    description = metadata.get("description")
+    return {"title": _first_heading(cells) or path.stem.replace("_", " "),
+            "description": description if isinstance(description, str) else None,
+            "minutes": minutes if isinstance(minutes, (int, float)) and not isinstance(minutes, bool) else None,
+            "number": int(number.group(1)) if number else None}
+
+
+def _first_heading(cells: Any) -> str | None:
+    for cell in cells[:5] if isinstance(cells, list) else []:
         if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
             source = cell.get("source", "")
             source = "".join(source) if isinstance(source, list) else str(source)
             for line in source.splitlines():
                 if line.startswith("#"):
                     return line.lstrip("#").strip()
-    return path.stem.replace("_", " ")
+    return None
 
 
 def _listing(folder: Path) -> list[Path]:
@@ -55,14 +69,15 @@ def _listing(folder: Path) -> list[Path]:
 
 
 def list_tutorials(root_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """``[{"name", "title", "path" (relative to the root, or None), "source": "root"|"package"}]``."""
+    """``[{"name", "title", "description", "minutes", "number", "path" (relative to the root, or None),
+    "source": "root"|"package"}]``, numbered tutorials first in number order."""
     root = Path(root_dir)
     root_real = os.path.realpath(root)
     found: dict[str, dict[str, Any]] = {}
     for path in _listing(root / "notebooks"):
         if resolves_inside(path, root_real):
-            found[path.name] = {"name": path.name, "title": notebook_title(path),
-                                "path": f"notebooks/{path.name}", "source": "root"}
+            found[path.name] = {"name": path.name, **notebook_info(path), "path": f"notebooks/{path.name}",
+                                "source": "root"}
     for folder in package_notebook_dirs():
         for path in _listing(folder):
             if path.name in found:
@@ -72,9 +87,8 @@ def list_tutorials(root_dir: str | os.PathLike) -> list[dict[str, Any]]:
             copied = root / COPY_FOLDER / path.name
             if relative is None and copied.is_file():
                 relative = f"{COPY_FOLDER}/{path.name}"
-            found[path.name] = {"name": path.name, "title": notebook_title(path), "path": relative,
-                                "source": "package"}
-    return sorted(found.values(), key=lambda entry: entry["name"])
+            found[path.name] = {"name": path.name, **notebook_info(path), "path": relative, "source": "package"}
+    return sorted(found.values(), key=lambda entry: (entry["number"] is None, entry["number"] or 0, entry["name"]))
 
 
 def copy_tutorial(root_dir: str | os.PathLike, name: str | None) -> dict[str, Any]:
@@ -92,4 +106,4 @@ def copy_tutorial(root_dir: str | os.PathLike, name: str | None) -> dict[str, An
     if not target.exists():
         target.parent.mkdir(exist_ok=True)
         shutil.copyfile(source, target)
-    return {"name": name, "title": notebook_title(target), "path": f"{COPY_FOLDER}/{name}", "source": "package"}
+    return {"name": name, **notebook_info(target), "path": f"{COPY_FOLDER}/{name}", "source": "package"}

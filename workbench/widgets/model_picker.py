@@ -1,17 +1,20 @@
-"""``ModelPicker``: what can be loaded here, with its size and memory needs, and a button to load it.
+"""``ModelPicker``: what can be loaded here, with its size and weight memory, its model card, the
+code that loads it, and a button to load it.
 
 >>> from workbench.widgets import ModelPicker
 >>> picker = ModelPicker(paths=["~/checkpoints"])       # doctest: +SKIP
->>> picker                                                # the table, filters and a "load" button
+>>> picker                                                # the table, filters, card and "load"
 >>> picker.model, picker.tokenizer, picker.pipeline       # after pressing it
 >>> picker.value                                          # the pipeline, else the model
 
 Lists the Hugging Face cache, the folders and GGUF files under ``paths``, and the workbench zoo
 (one :func:`workbench.catalog.scan`, the same the lab panel shows; see there how each number is
-found); "search Hub" adds the
-Hub's most downloaded models for the chosen task when online. Driven from code:
+found; a repeat scan reads only what changed). One table: click a row, or focus it and press
+Enter or Space, to select it (arrow keys move between rows). "search Hub" adds the Hub's most
+downloaded models for the chosen task when online. Driven from code:
 ``picker.task_filter.value = "text-generation"``, ``picker.select(name)``,
-``picker.mode.value = "pipeline"``, ``picker.load_button.click()`` (or ``picker.load()``).
+``picker.copy_load_code()``, ``picker.mode.value = "pipeline"``, ``picker.load_button.click()``
+(or ``picker.load()``).
 """
 
 from __future__ import annotations
@@ -23,43 +26,50 @@ from typing import Any, Callable
 
 from .. import catalog
 from ..catalog import ModelEntry
+from ..catalog_load import load_code, load_entry
+from ..theme import VIEW_CSS
 from ._display import Displayable, esc, human_bytes, human_count, import_ipywidgets
+from .row_table import TABLE_CSS, CopyButton, RowTable, table_html
 
 ALL = "(all)"
 MODES = (("model + tokenizer", "model"), ("pipeline", "pipeline"))
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 STYLE = """
-.wb-pick{font-family:system-ui,sans-serif;font-size:12px}
-.wb-pick table{border-collapse:collapse}
-.wb-pick th,.wb-pick td{border:1px solid #ddd;padding:2px 6px;text-align:left;white-space:nowrap}
-.wb-pick td.num{text-align:right;font-family:monospace}
-.wb-pick tr.sel td{background:#e3f2fd;font-weight:bold}
-.wb-pick .note{color:#777}
+.wb-pick{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:12px}
+.wb-pick .note,.wb-pick .status{color:var(--wb-fg-muted)}
+.wb-pick .status.error{color:var(--wb-error-fg)}
+.wb-pick .card table{border-collapse:collapse;margin:2px 0}
+.wb-pick .card th{font-weight:600;text-align:left;padding:0 8px 0 0;vertical-align:top;white-space:nowrap}
+.wb-pick .card td{padding:0;overflow-wrap:anywhere}
+.wb-pick .card p{margin:4px 0}
+.wb-pick .tag{display:inline-block;border:1px solid var(--wb-border);border-radius:8px;padding:0 6px;margin:0 3px 2px 0}
+.wb-pick pre{background:var(--wb-bg-alt);color:var(--wb-fg);padding:4px 6px;overflow-x:auto}
 """
-COLUMNS = ("name", "source", "task", "architecture", "params", "layers", "dtype", "on disk",
-           "fp32", "bf16", "fp16")
+MEMORY_TITLE = ("Memory the weights alone take once loaded: parameters x 4 bytes in float32, x 2 bytes in "
+                "bfloat16 or float16. Activations, the KV cache and optimizer state come on top.")
+COLUMNS = [
+    {"label": "model", "title": "repo id, folder or GGUF file; below it, where it was found"},
+    {"label": "task", "title": "the pipeline task its architecture serves"},
+    {"label": "architecture", "title": "the model class named in config.json (or read from the GGUF header)"},
+    {"label": "params", "title": "parameter count (tied weights counted once)", "numeric": True},
+    {"label": "layers", "title": "hidden layers", "numeric": True},
+    {"label": "stored", "title": "the dtype or GGUF quantization of the files", "numeric": True},
+    {"label": "on disk", "title": "bytes the files take on disk", "numeric": True},
+    {"label": "weight memory fp32 / 16-bit", "title": MEMORY_TITLE, "numeric": True},
+]
 
 
 def entry_cells(entry: ModelEntry) -> list[str]:
-    """One table row's texts (the widget's table and the static HTML use these)."""
-    return [entry.name + (f" / {entry.gguf_file}" if entry.gguf_file and entry.gguf_file != entry.name else ""),
-            entry.source, entry.task or "-", entry.architecture or "-", human_count(entry.num_parameters),
-            "-" if entry.num_layers is None else str(entry.num_layers), entry.dtype or "-",
-            human_bytes(entry.size_on_disk), human_bytes(entry.memory("float32")),
-            human_bytes(entry.memory("bfloat16")), human_bytes(entry.memory("float16"))]
+    """One table row's texts (the live table and the static HTML use these)."""
+    name = entry.name + (f" / {entry.gguf_file}" if entry.gguf_file and entry.gguf_file != entry.name else "")
+    memory = f"{human_bytes(entry.memory('float32'))} / {human_bytes(entry.memory('bfloat16'))}"
+    return [f"{name} · {entry.source}", entry.task or "-", entry.architecture or "-",
+            human_count(entry.num_parameters), "-" if entry.num_layers is None else str(entry.num_layers),
+            entry.dtype or "-", human_bytes(entry.size_on_disk), memory if entry.num_parameters else "-"]
 
 
-def entries_table(entries: list[ModelEntry], selected: str | None = None) -> str:
-    head = "".join(f"<th>{c}</th>" for c in COLUMNS)
-    rows = []
-    for entry in entries:
-        cells = entry_cells(entry)
-        tds = "".join(f'<td class="num">{esc(c)}</td>' if i >= 4 else f"<td>{esc(c)}</td>" for i, c in enumerate(cells))
-        mark = ' class="sel"' if entry.key == selected else ""
-        rows.append(f'<tr{mark} title="{esc(entry.path or entry.name)}">{tds}</tr>')
-    if not rows:
-        rows.append(f'<tr><td colspan="{len(COLUMNS)}" class="note">nothing to show</td></tr>')
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+def entry_row(entry: ModelEntry) -> dict[str, Any]:
+    return {"key": entry.key, "cells": entry_cells(entry), "title": entry.path or entry.name}
 
 
 class ModelPicker(Displayable):
@@ -67,14 +77,15 @@ class ModelPicker(Displayable):
 
     ``paths``: checkpoint folders, .gguf files, or folders holding them. ``cache_dir``: the Hugging
     Face cache to list (default: the usual one); ``include_cache`` / ``include_zoo`` turn sources
-    off; ``zoo_dir`` overrides the zoo folder. ``mode`` ("model" or "pipeline") and ``dtype`` set
-    the load controls; ``hub_timeout`` bounds a Hub search.
+    off; ``zoo_dir`` overrides the zoo folder. ``selected``: the entry to select first (a repo id,
+    name, .gguf file name or path). ``mode`` ("model" or "pipeline") and ``dtype`` set the load
+    controls; ``hub_timeout`` bounds a Hub search.
     """
 
     def __init__(self, paths=(), *, cache_dir: str | os.PathLike | None = None, include_cache: bool = True,
                  include_zoo: bool = True, zoo_dir: str | os.PathLike | None = None, task: str | None = None,
-                 mode: str = "model", dtype: str = "auto", device=None, hub_timeout: float = 5.0,
-                 hub_limit: int = 20) -> None:
+                 selected: str | None = None, mode: str = "model", dtype: str = "auto", device=None,
+                 hub_timeout: float = 5.0, hub_limit: int = 20) -> None:
         self.paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or ())
         self.cache_dir, self.zoo_dir = cache_dir, zoo_dir
         self.include_cache, self.include_zoo = include_cache, include_zoo
@@ -82,18 +93,20 @@ class ModelPicker(Displayable):
         self.entries: list[ModelEntry] = []
         self.hub_entries: list[ModelEntry] = []
         self.model = self.tokenizer = self.pipeline = self.value = None
-        self.status = ""
+        self.status, self.status_is_error = "", False
         self.messages: list[str] = []  # every status line, oldest first
         self._callbacks: list[Callable[[Any], None]] = []
         self._build_widget(mode, dtype)
         self.refresh()
         if task:
             self.task_filter.value = task if task in self.task_filter.options else ALL
+        if selected:
+            self.select(selected)
 
     # --- scanning and filtering ----------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Scan every source again."""
+        """Scan every source again (folders unchanged since the last scan are not read again)."""
         started = time.monotonic()
         found = catalog.scan(self.paths, cache_dir=self.cache_dir, zoo_dir=self.zoo_dir,
                              include_cache=self.include_cache, include_zoo=self.include_zoo)
@@ -124,18 +137,32 @@ class ModelPicker(Displayable):
 
     @property
     def selected(self) -> ModelEntry | None:
-        return next((e for e in self.all_entries if e.key == self.chooser.value), None)
+        return next((e for e in self.all_entries if e.key == self.table.selected), None)
 
     def select(self, name_or_key: str) -> ModelEntry:
-        """Choose an entry by key, name, or .gguf file name."""
+        """Choose an entry by key, name, .gguf file name or path (what a click on its row does)."""
         for entry in self.filtered:
             if name_or_key in (entry.key, entry.name, entry.gguf_file, entry.path):
-                self.chooser.value = entry.key
+                self.table.selected = entry.key
                 return entry
         shown = ", ".join(e.name for e in self.filtered) or "none"
         raise KeyError(f"No model {name_or_key!r} among the ones shown ({shown}); check the filters.")
 
-    # --- loading -------------------------------------------------------------------------------
+    # --- the card, the code, loading -----------------------------------------------------------
+
+    @property
+    def load_code(self) -> str:
+        """The lines that load the selected entry as the mode and dtype controls say ("" with none)."""
+        entry = self.selected
+        return "" if entry is None else load_code(entry, self.mode.value, self.dtype.value)
+
+    def copy_load_code(self) -> str:
+        """Show the selected entry's load code in the text box (the "copy load code" button also
+        puts it on the clipboard, in the page) and return it."""
+        code = self.load_code
+        self.code_box.value = code
+        self.code_box.layout.display = "" if code else "none"
+        return code
 
     def load(self, mode: str | None = None, dtype: str | None = None):
         """Load the selected entry (as the mode control says) and return ``picker.value``."""
@@ -151,7 +178,7 @@ class ModelPicker(Displayable):
         self.load_button.disabled = True
         started = time.monotonic()
         try:
-            loaded = catalog.load_entry(entry, self.mode.value, self.dtype.value, self.device, self._progress)
+            loaded = load_entry(entry, self.mode.value, self.dtype.value, self.device, self._progress)
         except Exception as error:
             self.progress.bar_style = "danger"
             self._set_status(f"Loading {entry.name} failed: {type(error).__name__}: {error}", error=True)
@@ -165,6 +192,7 @@ class ModelPicker(Displayable):
         names = "picker.value, picker.model, picker.tokenizer" + (", picker.pipeline" if self.pipeline else "")
         missing = " The folder has no tokenizer: picker.tokenizer is None." if self.tokenizer is None else ""
         self._set_status(f"Loaded {entry.name} as {what} in {time.monotonic() - started:.1f} s: {names}.{missing}")
+        self.refresh_saved_view()
         for callback in self._callbacks:
             callback(self.value)
         return self.value
@@ -187,9 +215,11 @@ class ModelPicker(Displayable):
         self.search_box = w.Text(placeholder="name contains ...", description="search", continuous_update=False)
         self.refresh_button = w.Button(description="rescan", icon="refresh")
         self.hub_button = w.Button(description="search Hub", icon="search", tooltip="the Hub's models for this task")
-        self.table = w.HTML()
-        self.chooser = w.Select(options=[], rows=6, description="model", layout=w.Layout(width="95%"))
+        self.table = RowTable(columns=COLUMNS, label="Models loadable here", empty_text="no model matches the filters")
         self.details = w.HTML()
+        self.copy_button = CopyButton(label="Copy load code",
+                                      hint="the lines that load the selected model, to paste into a cell")
+        self.code_box = w.Textarea(layout=w.Layout(width="95%", height="6em", display="none"))
         self.mode = w.ToggleButtons(options=list(MODES), value=mode)
         self.dtype = w.Dropdown(options=list(DTYPES), value=dtype, description="dtype", layout=w.Layout(width="180px"))
         self.load_button = w.Button(description="load", button_style="primary", icon="download")
@@ -197,15 +227,19 @@ class ModelPicker(Displayable):
         self.status_line = w.HTML()
         for control in (self.task_filter, self.arch_filter, self.search_box):
             control.observe(self._on_filter, names="value")
-        self.chooser.observe(self._on_choose, names="value")
+        self.table.observe(self._on_select, names="selected")
+        for control in (self.mode, self.dtype):
+            control.observe(self._on_load_options, names="value")
+        self.copy_button.on_copy(self.copy_load_code)
         self.refresh_button.on_click(lambda _: self.refresh())
         self.hub_button.on_click(lambda _: self.search_hub())
         self.load_button.on_click(lambda _: self.load())
         self.widget = w.VBox([
-            w.HBox([self.task_filter, self.arch_filter, self.search_box, self.refresh_button, self.hub_button]),
-            w.Box([self.table], layout=w.Layout(overflow="auto", max_height="260px")),
-            self.chooser, self.details,
-            w.HBox([self.mode, self.dtype, self.load_button, self.progress]),
+            w.HBox([self.task_filter, self.arch_filter, self.search_box, self.refresh_button, self.hub_button],
+                   layout=w.Layout(flex_flow="row wrap")),
+            w.Box([self.table], layout=w.Layout(overflow="auto", max_height="300px")),
+            self.details, self.copy_button, self.code_box,
+            w.HBox([self.mode, self.dtype, self.load_button, self.progress], layout=w.Layout(flex_flow="row wrap")),
             self.status_line,
         ])
 
@@ -220,48 +254,69 @@ class ModelPicker(Displayable):
 
     def _on_filter(self, change=None) -> None:
         shown = self.filtered
-        current = self.chooser.value
-        self.chooser.options = [(e.label, e.key) for e in shown]
         keys = [e.key for e in shown]
-        self.chooser.value = current if current in keys else (keys[0] if keys else None)
+        current = self.table.selected
+        self.table.rows = [entry_row(e) for e in shown]
+        self.table.selected = current if current in keys else (keys[0] if keys else None)
         self._redraw()
 
-    def _on_choose(self, change=None) -> None:
+    def _on_select(self, change=None) -> None:
         self._redraw()
+        self.refresh_saved_view()  # a selection is a settled state: the saved view shows it
+
+    def _on_load_options(self, change=None) -> None:
+        self.copy_button.text = self.load_code
+        if self.code_box.value:
+            self.copy_load_code()
 
     def _redraw(self) -> None:
-        table = entries_table(self.filtered, self.chooser.value)
-        self.table.value = f'<div class="wb-pick"><style>{STYLE}</style>{table}</div>'
-        self.details.value = self._details_html(self.selected)
+        self.details.value = f'<div class="wb-view wb-pick"><style>{STYLE}</style>{self._card_html(self.selected)}</div>'
+        self.copy_button.text = self.load_code
+        self.code_box.value, self.code_box.layout.display = "", "none"
 
-    def _details_html(self, entry: ModelEntry | None) -> str:
+    def _card_html(self, entry: ModelEntry | None) -> str:
+        """The selected entry's facts and model card (README text, license, tags)."""
         if entry is None:
-            return '<div class="wb-pick note">No model selected.</div>'
-        facts = [("location", entry.path or entry.name), ("revision", entry.revision), ("model type", entry.model_type),
+            return '<div class="note">No model selected: click a row (or focus it and press Enter).</div>'
+        card = catalog.model_card(entry)
+        gguf = entry.gguf_overview or {}
+        facts = [("location", entry.path or entry.name), ("revision", entry.revision),
+                 ("architecture", entry.architecture), ("task", entry.task), ("model type", entry.model_type),
+                 ("GGUF", " · ".join(str(v) for v in (gguf.get("architecture"), gguf.get("quantization"),
+                                                      gguf.get("name")) if v) or None),
                  ("parameters", f"{entry.num_parameters:,}" if entry.num_parameters is not None else None),
-                 ("tokenizer", "yes" if entry.has_tokenizer else "no"), ("note", entry.error)]
-        items = "".join(f"<b>{escape(k)}</b>: {esc(v)}<br>" for k, v in facts if v)
-        return f'<div class="wb-pick">{items}</div>'
+                 ("tokenizer", "yes" if entry.has_tokenizer else "no"), ("note", entry.error),
+                 ("license", card.license if card else None)]
+        items = "".join(f'<tr><th scope="row">{escape(k)}</th><td>{esc(v)}</td></tr>' for k, v in facts if v)
+        tags = "".join(f'<span class="tag">{esc(tag)}</span>' for tag in (card.tags if card else []))
+        text = (f"<p>{esc(card.description)}</p>" if card and card.description
+                else '<p class="note">No model card (README.md) with text.</p>')
+        return (f'<div class="card" aria-label="model card"><b>{esc(entry.label)}</b><table>{items}</table>'
+                f'{f"<div>tags: {tags}</div>" if tags else ""}{text}</div>')
 
     def _set_status(self, message: str, error: bool = False) -> None:
-        self.status = message
+        self.status, self.status_is_error = message, error
         self.messages.append(message)
-        colour = "#b71c1c" if error else "#333"
-        self.status_line.value = f'<span style="color:{colour}">{escape(message)}</span>'
+        kind = "status error" if error else "status"
+        self.status_line.value = f'<div class="wb-view wb-pick"><span class="{kind}">{escape(message)}</span></div>'
 
     # --- static views --------------------------------------------------------------------------
 
     def to_html(self) -> str:
+        """The view as it stands, read-only: the table (selected row marked), the card, the load code."""
         selected = self.selected
-        chosen = f"<div>selected: <b>{esc(selected.label)}</b></div>" if selected else ""
-        return (f'<div class="wb-pick"><style>{STYLE}</style><div>ModelPicker: {len(self.filtered)} of '
-                f"{len(self.all_entries)} models shown</div>{entries_table(self.filtered, self.chooser.value)}{chosen}"
-                f'<div class="note">{escape(self.status)}</div></div>')
+        table = table_html(COLUMNS, [entry_row(e) for e in self.filtered], self.table.selected,
+                           "Models loadable here", "no model matches the filters")
+        code = f"<pre>{escape(self.load_code)}</pre>" if selected else ""
+        kind = "status error" if self.status_is_error else "status"
+        return (f'<div class="wb-view wb-pick"><style>{VIEW_CSS}{TABLE_CSS}{STYLE}</style>'
+                f"<div>ModelPicker: {len(self.filtered)} of {len(self.all_entries)} models shown</div>{table}"
+                f'{self._card_html(selected)}{code}<div class="{kind}">{escape(self.status)}</div></div>')
 
     def to_text(self) -> str:
         shown = self.filtered
         lines = [f"ModelPicker: {len(shown)} of {len(self.all_entries)} models"]
-        lines += ["  " + " | ".join(entry_cells(e)) for e in shown]
+        lines += [("* " if e.key == self.table.selected else "  ") + " | ".join(entry_cells(e)) for e in shown]
         if self.status:
             lines.append(self.status)
         return "\n".join(lines)

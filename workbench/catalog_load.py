@@ -1,0 +1,107 @@
+"""Loading what :func:`workbench.catalog.scan` lists: :func:`load_entry` (the ModelPicker's
+"load" button) and :func:`load_code`, the lines that do the same in a notebook cell (its "copy
+load code" button).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from .catalog import ModelEntry, hub_cache_dir, inside
+from .tasks import auto_class_name
+
+logger = logging.getLogger("workbench")
+
+
+@dataclass
+class Loaded:
+    model: Any = None
+    tokenizer: Any = None
+    pipeline: Any = None
+
+    @property
+    def value(self):
+        return self.pipeline if self.pipeline is not None else self.model
+
+
+def load_entry(entry: ModelEntry, mode: str = "model", dtype: str = "auto", device=None,
+               progress: Callable[[int, int, str], None] | None = None) -> Loaded:
+    """Load an entry as ``mode="model"`` (model + tokenizer) or ``"pipeline"``; ``progress(step,
+    total, message)`` is called before each step."""
+    from . import auto
+    from .tokenization import AutoTokenizer
+
+    if mode not in ("model", "pipeline"):
+        raise ValueError(f"mode={mode!r}: use 'model' (model + tokenizer) or 'pipeline'.")
+    total = 4 if mode == "pipeline" else 3
+    report = progress or (lambda step, steps, message: None)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if entry.gguf_file:
+        kwargs["gguf_file"] = entry.gguf_file
+    report(0, total, f"reading the config of {entry.name}")
+    if entry.architecture:
+        cls = auto.class_for_architecture(entry.architecture)
+    elif entry.gguf_file:
+        cls = auto.AutoModelForCausalLM
+    else:
+        cls = getattr(auto, auto_class_name(entry.task))
+    report(1, total, f"loading the weights ({cls.__name__})")
+    model = cls.from_pretrained(entry.location, device=device, **kwargs)
+    report(2, total, "loading the tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(entry.location, **({"gguf_file": entry.gguf_file}
+                                                                     if entry.gguf_file else {}))
+    except Exception as error:
+        if mode == "pipeline":
+            raise
+        logger.warning("%s has no usable tokenizer (%s); loaded the model alone.", entry.name, error)
+        tokenizer = None
+    loaded = Loaded(model, tokenizer)
+    if mode == "pipeline":
+        from .pipelines import pipeline
+
+        task = entry.task
+        report(3, total, f"building the {task} pipeline")
+        loaded.pipeline = pipeline(task, model=model, tokenizer=tokenizer, device=device)
+    report(total, total, "done")
+    return loaded
+
+
+def load_code(entry: ModelEntry, mode: str = "model", dtype: str = "auto") -> str:
+    """The lines that load ``entry`` as :func:`load_entry` would (``mode`` "model" or "pipeline"),
+    to paste into a notebook: a cached repo by its repo id, a folder or GGUF file by its path."""
+    location, revision = _load_location(entry)
+    options = "".join([f", revision={revision!r}" if revision else "",
+                       f", gguf_file={entry.gguf_file!r}" if entry.gguf_file else "",
+                       f", dtype={dtype!r}" if dtype != "auto" else ""])
+    if mode == "pipeline":
+        task = entry.task or "feature-extraction"
+        return f"from workbench import pipeline\n\npipe = pipeline({task!r}, model={location!r}{options})\n"
+    auto_class = "AutoModelForCausalLM" if entry.gguf_file else auto_class_name(entry.task)
+    tokenizer_options = options.replace(f", dtype={dtype!r}", "")
+    if not entry.has_tokenizer:  # from_pretrained would fail: say so instead
+        return (f"from workbench import {auto_class}\n\n"
+                f"model = {auto_class}.from_pretrained({location!r}{options})\n"
+                f"# {entry.name} has no tokenizer files: load the tokenizer of the model it was made from\n")
+    return (f"from workbench import {auto_class}, AutoTokenizer\n\n"
+            f"model = {auto_class}.from_pretrained({location!r}{options})\n"
+            f"tokenizer = AutoTokenizer.from_pretrained({location!r}{tokenizer_options})\n")
+
+
+def _load_location(entry: ModelEntry) -> tuple[str, str | None]:
+    """(what from_pretrained is given, a revision to name): a cached repo by its repo id when it
+    is in this process's cache (with the commit unless it is main's), else by its folder."""
+    if entry.source == "hub":
+        return entry.name, None
+    if entry.source != "cache":
+        return entry.location, None
+    snapshot = Path(entry.path).parent if entry.gguf_file else Path(entry.path)
+    if not inside(snapshot, os.path.realpath(hub_cache_dir())):
+        return str(snapshot), None
+    newest = entry.cache.revisions[0] if entry.cache and entry.cache.revisions else None
+    on_main = newest is not None and newest.commit_hash == entry.revision and "main" in newest.refs
+    return entry.name, None if on_main else entry.revision
