@@ -38,13 +38,14 @@ VIEW_OUTPUT = ('.jp-OutputArea-output:not([data-mime-type="application/vnd.jupyt
 
 
 def set_theme(page, theme: str) -> None:
-    page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {json.dumps(theme)}}})")
+    # the command's result (a widget, a promise) is not brought back: it does not serialise
+    page.evaluate(f"void window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {json.dumps(theme)}}})")
     page.wait_for_function(f"document.body.dataset.jpThemeName === {json.dumps(theme)}", timeout=30_000)
     page.wait_for_timeout(500)  # the theme's stylesheet applied
 
 
 def open_notebook(page, path: str) -> None:
-    page.evaluate(f"window.jupyterapp.commands.execute('docmanager:open', {{path: {json.dumps(path)}}})")
+    page.evaluate(f"void window.jupyterapp.commands.execute('docmanager:open', {{path: {json.dumps(path)}}})")
     page.wait_for_function(f"window.jupyterapp.shell.currentWidget?.context?.path === {json.dumps(path)}")
 
 

@@ -1,4 +1,4 @@
-"use strict";(self.rspackChunk_workbench_jupyterlab=self.rspackChunk_workbench_jupyterlab||[]).push([[841],{329(e,o,r){var t=r(601),n=r.n(t),a=r(314),i=(r.n(a))()(n());i.push([e.id,`/* Activation diff renderer (src/diff.ts). Text and the backgrounds behind text use JupyterLab's
+"use strict";(self.rspackChunk_workbench_jupyterlab=self.rspackChunk_workbench_jupyterlab||[]).push([[248],{329(e,o,r){var n=r(601),t=r.n(n),a=r(314),i=(r.n(a))()(t());i.push([e.id,`/* Activation diff renderer (src/diff.ts). Text and the backgrounds behind text use JupyterLab's
    theme variables (the ones workbench/theme.py's --wb-* resolve to inside JupyterLab), so the view
    follows the light and dark themes; the data colours (error_colour, carried in the JSON) fill only
    heatmap buttons, swatches, bars and the frame around a number, never the ground under text. */
@@ -188,7 +188,7 @@
 .jp-WorkbenchDiff-table tr.jp-mod-picked {
   outline: 2px solid var(--jp-brand-color1);
 }
-`,""]),r.d(o,{},{A:i})},70(e,o,r){var t=r(601),n=r.n(t),a=r(314),i=(r.n(a))()(n());i.push([e.id,`/* A widget output shown as its saved static view (src/fallback.ts) */
+`,""]),r.d(o,{},{A:i})},70(e,o,r){var n=r(601),t=r.n(n),a=r(314),i=(r.n(a))()(t());i.push([e.id,`/* A widget output shown as its saved static view (src/fallback.ts) */
 .jp-WorkbenchFallback-note {
   display: inline-block;
   margin: 0 0 4px;
@@ -201,7 +201,7 @@
   font-size: var(--jp-ui-font-size0, 11px);
   font-style: italic;
 }
-`,""]),r.d(o,{},{A:i})},646(e,o,r){var t=r(601),n=r.n(t),a=r(314),i=(r.n(a))()(n());i.push([e.id,`/* Workbench side panel */
+`,""]),r.d(o,{},{A:i})},646(e,o,r){var n=r(601),t=r.n(n),a=r(314),i=(r.n(a))()(t());i.push([e.id,`/* Workbench side panel */
 .jp-WorkbenchPanel {
   background: var(--jp-layout-color1);
   color: var(--jp-ui-font-color1);
@@ -292,7 +292,103 @@
 }
 
 /* Activation diff renderer: diff.css; tokens renderer: tokens.css */
-`,""]),r.d(o,{},{A:i})},430(e,o,r){var t=r(601),n=r.n(t),a=r(314),i=(r.n(a))()(n());i.push([e.id,`/* The tokens renderer (src/tokens.ts). Text and page colours are JupyterLab's theme variables;
+`,""]),r.d(o,{},{A:i})},724(e,o,r){var n=r(601),t=r.n(n),a=r(314),i=(r.n(a))()(t());i.push([e.id,`/* Workbench side panel: what the second pass added (index.css holds the first rules). Colours
+   only from JupyterLab's --jp-* variables, so the light and dark themes both read. */
+
+.jp-WorkbenchPanel-actions {
+  display: flex;
+  flex: none;
+  gap: 4px;
+}
+
+.jp-WorkbenchPanel-picker {
+  flex: none;
+  color: var(--jp-ui-font-color1);
+}
+
+.jp-WorkbenchPanel-gguf {
+  margin: 2px 0 0;
+  padding-left: 0;
+  list-style: none;
+  color: var(--jp-ui-font-color2);
+  font-family: var(--jp-code-font-family);
+  overflow-wrap: anywhere;
+}
+
+.jp-WorkbenchPanel-empty {
+  color: var(--jp-ui-font-color1);
+  border: 1px dashed var(--jp-border-color1);
+  border-radius: 3px;
+  padding: 2px 8px;
+}
+
+.jp-WorkbenchPanel-empty p {
+  margin: 4px 0;
+}
+
+.jp-WorkbenchPanel-empty code {
+  font-family: var(--jp-code-font-family);
+  overflow-wrap: anywhere;
+}
+
+.jp-WorkbenchPanel-tutorials ul.jp-WorkbenchPanel-tiles {
+  margin: 0;
+  padding: 0;
+  list-style: none;
+}
+
+.jp-WorkbenchPanel-tiles li {
+  margin-bottom: 6px;
+}
+
+a.jp-WorkbenchPanel-tutorial {
+  display: flex;
+  gap: 8px;
+  align-items: flex-start;
+  padding: 4px 6px;
+  border: 1px solid var(--jp-border-color2);
+  border-radius: 3px;
+  color: var(--jp-ui-font-color1);
+  text-decoration: none;
+}
+
+a.jp-WorkbenchPanel-tutorial:hover {
+  background: var(--jp-layout-color2);
+}
+
+a.jp-WorkbenchPanel-tutorial:focus-visible {
+  outline: 2px solid var(--jp-brand-color1);
+  outline-offset: 1px;
+}
+
+.jp-WorkbenchPanel-number {
+  flex: none;
+  width: 22px;
+  height: 22px;
+  line-height: 22px;
+  border-radius: 50%;
+  text-align: center;
+  font-weight: 600;
+  background: var(--jp-layout-color3);
+  color: var(--jp-ui-font-color0);
+}
+
+.jp-WorkbenchPanel-tile {
+  display: flex;
+  flex-direction: column;
+  min-width: 0;
+}
+
+.jp-WorkbenchPanel-tileTitle {
+  color: var(--jp-content-link-color);
+  font-weight: 600;
+}
+
+.jp-WorkbenchPanel-description,
+.jp-WorkbenchPanel-minutes {
+  color: var(--jp-ui-font-color2);
+}
+`,""]),r.d(o,{},{A:i})},430(e,o,r){var n=r(601),t=r.n(n),a=r(314),i=(r.n(a))()(t());i.push([e.id,`/* The tokens renderer (src/tokens.ts). Text and page colours are JupyterLab's theme variables;
    the chip backgrounds are workbench/theme.py's CHIPS_LIGHT and CHIPS_DARK (a test keeps them
    equal): pastel behind dark text in light themes, deep tones behind light text in dark ones. */
 .jp-WorkbenchTokens {
@@ -460,4 +556,4 @@ body[data-jp-theme-light='false'] .jp-WorkbenchTokens {
   padding: 1px 6px;
   text-align: left;
 }
-`,""]),r.d(o,{},{A:i})},314(e){e.exports=function(e){var o=[];return o.toString=function(){return this.map(function(o){var r="",t=void 0!==o[5];return o[4]&&(r+="@supports (".concat(o[4],") {")),o[2]&&(r+="@media ".concat(o[2]," {")),t&&(r+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),r+=e(o),t&&(r+="}"),o[2]&&(r+="}"),o[4]&&(r+="}"),r}).join("")},o.i=function(e,r,t,n,a){"string"==typeof e&&(e=[[null,e,void 0]]);var i={};if(t)for(var p=0;p<this.length;p++){var l=this[p][0];null!=l&&(i[l]=!0)}for(var c=0;c<e.length;c++){var s=[].concat(e[c]);t&&i[s[0]]||(void 0!==a&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=a),r&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=r),n&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=n):s[4]="".concat(n)),o.push(s))}},o}},601(e){e.exports=function(e){return e[1]}},72(e){var o=[];function r(e){for(var r=-1,t=0;t<o.length;t++)if(o[t].identifier===e){r=t;break}return r}function t(e,t){for(var n={},a=[],i=0;i<e.length;i++){var p=e[i],l=t.base?p[0]+t.base:p[0],c=n[l]||0,s="".concat(l," ").concat(c);n[l]=c+1;var d=r(s),f={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==d)o[d].references++,o[d].updater(f);else{var b=function(e,o){var r=o.domAPI(o);return r.update(e),function(o){o?(o.css!==e.css||o.media!==e.media||o.sourceMap!==e.sourceMap||o.supports!==e.supports||o.layer!==e.layer)&&r.update(e=o):r.remove()}}(f,t);t.byIndex=i,o.splice(i,0,{identifier:s,updater:b,references:1})}a.push(s)}return a}e.exports=function(e,n){var a=t(e=e||[],n=n||{});return function(e){e=e||[];for(var i=0;i<a.length;i++){var p=r(a[i]);o[p].references--}for(var l=t(e,n),c=0;c<a.length;c++){var s=r(a[c]);0===o[s].references&&(o[s].updater(),o.splice(s,1))}a=l}}},659(e){var o={};e.exports=function(e,r){var t=function(e){if(void 0===o[e]){var r=document.querySelector(e);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(e){r=null}o[e]=r}return o[e]}(e);if(!t)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");t.appendChild(r)}},540(e){e.exports=function(e){var o=document.createElement("style");return e.setAttributes(o,e.attributes),e.insert(o,e.options),o}},56(e,o,r){e.exports=function(e){var o=r.nc;o&&e.setAttribute("nonce",o)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=e.insertStyleElement(e);return{update:function(r){var t,n,a;t="",r.supports&&(t+="@supports (".concat(r.supports,") {")),r.media&&(t+="@media ".concat(r.media," {")),(n=void 0!==r.layer)&&(t+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),t+=r.css,n&&(t+="}"),r.media&&(t+="}"),r.supports&&(t+="}"),(a=r.sourceMap)&&"u">typeof btoa&&(t+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(a))))," */")),e.styleTagTransform(t,o,e.options)},remove:function(){var e;null===(e=o).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,o){if(o.styleSheet)o.styleSheet.cssText=e;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(e))}}},640(e,o,r){var t=r(72),n=r.n(t),a=r(825),i=r.n(a),p=r(659),l=r.n(p),c=r(56),s=r.n(c),d=r(540),f=r.n(d),b=r(113),h=r.n(b),k=r(646),u={};u.styleTagTransform=h(),u.setAttributes=s(),u.insert=l().bind(null,"head"),u.domAPI=i(),u.insertStyleElement=f(),n()(k.A,u),k.A&&k.A.locals&&k.A.locals;var j=r(329),v={};v.styleTagTransform=h(),v.setAttributes=s(),v.insert=l().bind(null,"head"),v.domAPI=i(),v.insertStyleElement=f(),n()(j.A,v),j.A&&j.A.locals&&j.A.locals;var x=r(430),g={};g.styleTagTransform=h(),g.setAttributes=s(),g.insert=l().bind(null,"head"),g.domAPI=i(),g.insertStyleElement=f(),n()(x.A,g),x.A&&x.A.locals&&x.A.locals;var m=r(70),w={};w.styleTagTransform=h(),w.setAttributes=s(),w.insert=l().bind(null,"head"),w.domAPI=i(),w.insertStyleElement=f(),n()(m.A,w),m.A&&m.A.locals&&m.A.locals}}]);
+`,""]),r.d(o,{},{A:i})},314(e){e.exports=function(e){var o=[];return o.toString=function(){return this.map(function(o){var r="",n=void 0!==o[5];return o[4]&&(r+="@supports (".concat(o[4],") {")),o[2]&&(r+="@media ".concat(o[2]," {")),n&&(r+="@layer".concat(o[5].length>0?" ".concat(o[5]):""," {")),r+=e(o),n&&(r+="}"),o[2]&&(r+="}"),o[4]&&(r+="}"),r}).join("")},o.i=function(e,r,n,t,a){"string"==typeof e&&(e=[[null,e,void 0]]);var i={};if(n)for(var p=0;p<this.length;p++){var l=this[p][0];null!=l&&(i[l]=!0)}for(var c=0;c<e.length;c++){var s=[].concat(e[c]);n&&i[s[0]]||(void 0!==a&&(void 0===s[5]||(s[1]="@layer".concat(s[5].length>0?" ".concat(s[5]):""," {").concat(s[1],"}")),s[5]=a),r&&(s[2]&&(s[1]="@media ".concat(s[2]," {").concat(s[1],"}")),s[2]=r),t&&(s[4]?(s[1]="@supports (".concat(s[4],") {").concat(s[1],"}"),s[4]=t):s[4]="".concat(t)),o.push(s))}},o}},601(e){e.exports=function(e){return e[1]}},72(e){var o=[];function r(e){for(var r=-1,n=0;n<o.length;n++)if(o[n].identifier===e){r=n;break}return r}function n(e,n){for(var t={},a=[],i=0;i<e.length;i++){var p=e[i],l=n.base?p[0]+n.base:p[0],c=t[l]||0,s="".concat(l," ").concat(c);t[l]=c+1;var d=r(s),f={css:p[1],media:p[2],sourceMap:p[3],supports:p[4],layer:p[5]};if(-1!==d)o[d].references++,o[d].updater(f);else{var b=function(e,o){var r=o.domAPI(o);return r.update(e),function(o){o?(o.css!==e.css||o.media!==e.media||o.sourceMap!==e.sourceMap||o.supports!==e.supports||o.layer!==e.layer)&&r.update(e=o):r.remove()}}(f,n);n.byIndex=i,o.splice(i,0,{identifier:s,updater:b,references:1})}a.push(s)}return a}e.exports=function(e,t){var a=n(e=e||[],t=t||{});return function(e){e=e||[];for(var i=0;i<a.length;i++){var p=r(a[i]);o[p].references--}for(var l=n(e,t),c=0;c<a.length;c++){var s=r(a[c]);0===o[s].references&&(o[s].updater(),o.splice(s,1))}a=l}}},659(e){var o={};e.exports=function(e,r){var n=function(e){if(void 0===o[e]){var r=document.querySelector(e);if(window.HTMLIFrameElement&&r instanceof window.HTMLIFrameElement)try{r=r.contentDocument.head}catch(e){r=null}o[e]=r}return o[e]}(e);if(!n)throw Error("Couldn't find a style target. This probably means that the value for the 'insert' parameter is invalid.");n.appendChild(r)}},540(e){e.exports=function(e){var o=document.createElement("style");return e.setAttributes(o,e.attributes),e.insert(o,e.options),o}},56(e,o,r){e.exports=function(e){var o=r.nc;o&&e.setAttribute("nonce",o)}},825(e){e.exports=function(e){if("u"<typeof document)return{update:function(){},remove:function(){}};var o=e.insertStyleElement(e);return{update:function(r){var n,t,a;n="",r.supports&&(n+="@supports (".concat(r.supports,") {")),r.media&&(n+="@media ".concat(r.media," {")),(t=void 0!==r.layer)&&(n+="@layer".concat(r.layer.length>0?" ".concat(r.layer):""," {")),n+=r.css,t&&(n+="}"),r.media&&(n+="}"),r.supports&&(n+="}"),(a=r.sourceMap)&&"u">typeof btoa&&(n+="\n/*# sourceMappingURL=data:application/json;base64,".concat(btoa(unescape(encodeURIComponent(JSON.stringify(a))))," */")),e.styleTagTransform(n,o,e.options)},remove:function(){var e;null===(e=o).parentNode||e.parentNode.removeChild(e)}}}},113(e){e.exports=function(e,o){if(o.styleSheet)o.styleSheet.cssText=e;else{for(;o.firstChild;)o.removeChild(o.firstChild);o.appendChild(document.createTextNode(e))}}},851(e,o,r){var n=r(72),t=r.n(n),a=r(825),i=r.n(a),p=r(659),l=r.n(p),c=r(56),s=r.n(c),d=r(540),f=r.n(d),b=r(113),h=r.n(b),u=r(646),k={};k.styleTagTransform=h(),k.setAttributes=s(),k.insert=l().bind(null,"head"),k.domAPI=i(),k.insertStyleElement=f(),t()(u.A,k),u.A&&u.A.locals&&u.A.locals;var j=r(329),x={};x.styleTagTransform=h(),x.setAttributes=s(),x.insert=l().bind(null,"head"),x.domAPI=i(),x.insertStyleElement=f(),t()(j.A,x),j.A&&j.A.locals&&j.A.locals;var v=r(430),g={};g.styleTagTransform=h(),g.setAttributes=s(),g.insert=l().bind(null,"head"),g.domAPI=i(),g.insertStyleElement=f(),t()(v.A,g),v.A&&v.A.locals&&v.A.locals;var m=r(70),y={};y.styleTagTransform=h(),y.setAttributes=s(),y.insert=l().bind(null,"head"),y.domAPI=i(),y.insertStyleElement=f(),t()(m.A,y),m.A&&m.A.locals&&m.A.locals;var w=r(724),W={};W.styleTagTransform=h(),W.setAttributes=s(),W.insert=l().bind(null,"head"),W.domAPI=i(),W.insertStyleElement=f(),t()(w.A,W),w.A&&w.A.locals&&w.A.locals}}]);
