@@ -207,3 +207,16 @@ def test_thirty_two_layers_keep_readable_labels():
     assert min(int(size) for size in re.findall(r"\.wb-diff table\.grid th[^{]*\{font:(\d+)px", page)) >= 9
     assert "<th>31</th>" in page and page.count('<th class="kind" scope="row">') == len(
         {label for label in re.findall(r'<th class="kind" scope="row">([^<]+)<', page)})
+
+
+def test_tolerance_slider_says_its_value_in_real_units():
+    """The atol slider moves along the exponent but reads, and tells a screen reader, the tolerance itself
+    (its page side puts value_text in aria-valuetext; tests/browser/test_lab_diff.py reads it there)."""
+    from workbench.widgets.log_slider import LogSlider
+
+    slider = LogSlider(value=1e-5, description="atol")
+    assert slider.value_text == "atol 1.0e-05"
+    slider.value = 3e-2
+    assert slider.value_text == "atol 3.0e-02"
+    with pytest.raises(Exception, match="atol must be a positive number"):
+        slider.value = 0.0

@@ -126,6 +126,12 @@ def test_the_widgets_heatmap_buttons_drill_down_in_the_kernel(page):
         page.wait_for_function("() => [...document.querySelectorAll('.wb-adiff')].some(n => "
                                "n.textContent.startsWith('model.norm (RMSNorm)'))")
         assert "error per position" in details.first.inner_text()
+        # the tolerance slider tells a screen reader the tolerance, not its exponent; the keyboard moves it
+        slider = page.locator(".wb-logslider input[type=range]").first
+        assert slider.get_attribute("aria-valuetext") == "atol 1.0e-05"
+        slider.press("ArrowRight")
+        page.wait_for_function("() => [...document.querySelectorAll('.wb-logslider input')]"
+                               ".some(input => input.getAttribute('aria-valuetext') === 'atol 1.1e-05')")
 
 
 def test_thirty_two_layer_labels_are_readable_and_whole(page):  # last: it replaces the page

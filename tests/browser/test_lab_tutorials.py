@@ -73,7 +73,7 @@ def open_from_side_panel(page, name: str) -> None:
     if not page.is_visible(".jp-WorkbenchPanel-tutorials"):
         page.click('.jp-SideBar [data-id="workbench-panel"]')
     link = page.wait_for_selector(f'.jp-WorkbenchPanel-tutorial[data-name="{name}"]')
-    assert link.inner_text() == TITLES[name]
+    assert link.query_selector(".jp-WorkbenchPanel-tileTitle").inner_text() == TITLES[name]
     link.click()
     page.wait_for_function(f"window.jupyterapp.shell.currentWidget?.context?.path === 'notebooks/{name}'")
     page.wait_for_function(KERNEL_IDLE, timeout=120_000)  # a run sent before the kernel is ready may be dropped

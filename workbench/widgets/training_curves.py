@@ -202,6 +202,7 @@ class TrainingCurves(Displayable):
         if any(key.startswith("eval_") for key in added):
             self._printed_eval_steps.add(self.step)
         if self.notebook:
+            self._update_progress()  # a log is rare: the readout is exact at each one, whatever the throttle skipped
             self._redraw(force=False)
         else:
             self._emit(self._line(added))
