@@ -1,61 +1,24 @@
-"""workbench.widgets: each widget driven from Python (values set, buttons clicked), its state and
-its static HTML checked. No kernel runs here: the widgets work without one, and TrainingCurves
-then writes log lines."""
+"""workbench.widgets: the TokenizerInspector on real tokenizers (ids, offsets, side by side, chat
+views), and that importing workbench loads no UI library. Each other view has its own file
+(tests/test_widgets_<view>.py); no kernel runs in any of them: the widgets work without one."""
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import html
-import io
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("ipywidgets")
 pytest.importorskip("matplotlib")
 
-import workbench.models.bert as bert  # noqa: E402
-import workbench.models.llama as llama  # noqa: E402
 from workbench import AutoTokenizer  # noqa: E402
-from workbench.porting import compare  # noqa: E402
-from workbench.porting.formatting import colour_legend, fmt, row_colour  # noqa: E402
-from workbench.widgets import ActivationDiff, ModelPicker, TokenizerInspector, TrainingCurves  # noqa: E402
-from workbench import catalog  # noqa: E402
-from workbench.widgets import training_curves  # noqa: E402
-from workbench.widgets._display import PNG_SIGNATURE  # noqa: E402
+from workbench.widgets import TokenizerInspector  # noqa: E402
 
 ROOT = Path(__file__).parents[1]
-TINY_LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0)
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_llama(seed: int = 0, **overrides) -> llama.LlamaForCausalLM:
-    torch.manual_seed(seed)
-    model = llama.LlamaForCausalLM.from_config(llama.LlamaConfig(**{**TINY_LLAMA, **overrides})).eval()
-    with torch.no_grad():  # norms away from 1 so that an epsilon shows
-        for param in model.parameters():
-            param.add_(torch.randn_like(param) * 0.1)
-    return model
 
 
 # --- TokenizerInspector ----------------------------------------------------------------------------

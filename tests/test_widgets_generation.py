@@ -276,4 +276,4 @@ def test_static_view_shows_the_whole_trace_with_theme_variables(tiny):
     assert "every step" in html and all(f">{s.token_id}<" in html for s in inspector.steps)
     bundle = inspector._repr_mimebundle_()
     assert bundle["text/html"] == html and "application/vnd.jupyter.widget-view+json" in bundle
-    assert inspector.to_text().startswith(f"GenerationInspector(") and step.text in inspector.to_text()
+    assert inspector.to_text().startswith("GenerationInspector(") and step.text in inspector.to_text()

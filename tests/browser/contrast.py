@@ -3,7 +3,8 @@ its background (WCAG 2), and large bright areas in a dark theme ("white slabs").
 
 :data:`CONTRAST_JS` runs in the page on one element (a view): for each element inside it that
 shows text of its own (a non-blank text node, or the value of a text field, select or button), it
-takes the text colour (``fill`` for SVG text) and alpha-composites it, and the backgrounds of every
+takes the text colour (``fill`` for SVG text; ``rgb()`` or ``color(srgb ...)``, what ``color-mix()``
+computes to) and alpha-composites it, and the backgrounds of every
 ancestor up to the page, honouring ``opacity``, into the colours a reader sees; then the contrast
 ratio of their WCAG 2 relative luminances. Disabled controls are left out (WCAG exempts them), and
 so is text that is not painted (no box, ``visibility: hidden``, zero opacity, a transparent colour:
@@ -22,11 +23,13 @@ AA = 4.5  # WCAG 2 AA for body text; every text is held to it here, large text i
 
 CONTRAST_JS = r"""
 (root) => {
+  const alpha = text => (text === undefined ? 1 : text.endsWith('%') ? parseFloat(text) / 100 : parseFloat(text));
+  // rgb()/rgba(), and color(srgb r g b / a) with channels 0..1 (what color-mix() computes to)
   const parse = value => {
     const m = /rgba?\(([\d.]+)[ ,]+([\d.]+)[ ,]+([\d.]+)(?:[ ,/]+([\d.]+%?))?\)/.exec(value || '');
-    if (!m) return null;
-    let a = m[4] === undefined ? 1 : m[4].endsWith('%') ? parseFloat(m[4]) / 100 : parseFloat(m[4]);
-    return [+m[1], +m[2], +m[3], a];
+    if (m) return [+m[1], +m[2], +m[3], alpha(m[4])];
+    const c = /color\(srgb ([\d.e-]+) ([\d.e-]+) ([\d.e-]+)(?: \/ ([\d.]+%?))?\)/.exec(value || '');
+    return c ? [c[1] * 255, c[2] * 255, c[3] * 255, alpha(c[4])] : null;
   };
   // premultiplied "source over destination"
   const over = (top, bottom) => {
@@ -141,6 +144,16 @@ def report(findings: list[Finding], limit: int = 10) -> str:
         if len(ordered) > limit:
             lines.append(f"   ... {len(ordered) - limit} more kinds")
     return "\n".join(lines)
+
+
+def assert_readable(element, view: str, at_least: int = 1) -> list[Finding]:
+    """Measure ``element`` and fail, with :func:`report`, on any text below AA, or when fewer than
+    ``at_least`` texts were measured (a check of nothing proves nothing)."""
+    findings = measure(element, view)
+    assert len(findings) >= at_least, f"{view}: {len(findings)} texts measured, expected at least {at_least}"
+    low = failures(findings)
+    assert not low, f"{view}: {len(low)} of {len(findings)} texts below {AA}:1\n{report(low)}"
+    return findings
 
 
 def bright_blobs(png: bytes, tile: int = 16, level: int = 215) -> tuple[int, int]:

@@ -11,6 +11,7 @@ in the failure).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -101,6 +102,38 @@ def screenshot_on_failure(page, name: str):
             page.screenshot(path=str(path), full_page=True)
         print(f"screenshot: {path}")
         raise
+
+
+def set_theme(page, theme: str) -> None:
+    """Switch JupyterLab to ``theme`` ("JupyterLab Light", "JupyterLab Dark") and wait until it applies."""
+    # the command's result (a promise of nothing useful) is not brought back: it may not serialise
+    page.evaluate(f"void window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {json.dumps(theme)}}})")
+    page.wait_for_function(f"document.body.dataset.jpThemeName === {json.dumps(theme)}", timeout=60_000)
+    page.wait_for_timeout(500)  # the theme's stylesheet applied
+
+
+# --- a test's own notebook ------------------------------------------------------------------------
+
+
+def lab_folders(tmp_path_factory, name: str) -> tuple[Path, Path, Path]:
+    """``(home, root, cache)`` for one module's server: a fresh home, the folder it serves and an
+    empty Hugging Face cache."""
+    home = tmp_path_factory.mktemp(name)
+    root, cache = home / "root", home / "hub"
+    root.mkdir()
+    cache.mkdir()
+    return home, root, cache
+
+
+def write_notebook(path: Path, *sources: str, ids: list[str] | None = None) -> Path:
+    """A notebook of code cells (not run) on the python3 kernel; ``ids`` names the cells."""
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell(source, **({"id": ids[i]} if ids else {})) for i, source in enumerate(sources)]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
 
 
 # --- a notebook run, saved and reopened (window.jupyterapp: JupyterLab and Notebook 7 alike) ---

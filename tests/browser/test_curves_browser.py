@@ -5,14 +5,12 @@ keyboard, and every text in the view at WCAG AA contrast (4.5:1) in the light an
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from lab_browser import lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from contrast import assert_readable
+from lab_browser import (lab_folders, lab_server, open_page, run_all_cells, screenshot, screenshot_on_failure, set_theme,
+                         skip_unless_ready, write_notebook)
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -35,66 +33,14 @@ trainer = Trainer(model=BertForSequenceClassification.from_config(config), args=
 trainer.train()
 print("trained", trainer.state.global_step, "of", trainer.state.max_steps)"""
 
-RUN_STATE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel?.content?.widgets?.filter(cell => cell.model.type === 'code');
-  if (!cells) return false;
-  for (const cell of cells) {
-    const error = cell.model.outputs.toJSON().find(output => output.output_type === 'error');
-    if (error) return `error: ${error.ename}: ${error.evalue}`;
-  }
-  const kernel = panel.sessionContext.session?.kernel;
-  return cells.every(cell => cell.model.executionCount !== null) && kernel?.status === 'idle' ? 'done' : false;
-}"""
-KERNEL_READY = """() => {
-  const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-}"""
-# the lowest contrast ratio (WCAG 2) of any text in the view against the colour behind it
-MIN_CONTRAST = """(root) => {
-  const rgb = text => (text.match(/[\\d.]+/g) || []).map(Number);
-  const luminance = ([r, g, b]) => {
-    const channel = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
-  };
-  const behind = element => {
-    for (let node = element; node; node = node.parentElement) {
-      const colour = rgb(getComputedStyle(node).backgroundColor);
-      if (colour.length >= 3 && (colour.length === 3 || colour[3] > 0)) return colour;
-    }
-    return [255, 255, 255];
-  };
-  let worst = {ratio: Infinity};
-  const texts = [...root.querySelectorAll('*')].filter(element =>
-    [...element.childNodes].some(node => node.nodeType === 3 && node.textContent.trim()) &&
-    element.closest('title') === null && element.getClientRects().length);
-  for (const element of texts) {
-    const style = getComputedStyle(element);
-    const fg = rgb(element instanceof SVGElement ? style.fill : style.color);
-    const [a, b] = [luminance(fg), luminance(behind(element))];
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < worst.ratio) worst = {ratio, text: element.textContent.trim().slice(0, 40), fg, bg: behind(element)};
-  }
-  return worst;
-}"""
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    home = tmp_path_factory.mktemp("curves")
-    root, cache = home / "root", home / "hub"
-    root.mkdir()
-    cache.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(TRAIN)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "curves.ipynb")
+    home, root, cache = lab_folders(tmp_path_factory, "curves")
+    write_notebook(root / "curves.ipynb", TRAIN)
     with lab_server(home, root, cache) as server:
         with open_page(sync_api, f"{server.url}/lab/tree/curves.ipynb", ready=".jp-NotebookPanel") as page:
             with screenshot_on_failure(page, "curves-run"):
-                page.wait_for_function(KERNEL_READY, timeout=120_000)
-                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                state = page.wait_for_function(RUN_STATE, timeout=300_000, polling=500).json_value()
-                assert state == "done", state
+                run_all_cells(page)
             yield page
 
 
@@ -130,15 +76,9 @@ def test_hover_values_and_keyboard(page):
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
 def test_text_contrast_in_both_themes(page, theme):
     with screenshot_on_failure(page, f"curves-contrast-{theme.split()[-1].lower()}"):
-        page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
-        light = "true" if theme.endswith("Light") else "false"
-        page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=60_000)
-        page.wait_for_timeout(500)  # the theme's stylesheet applied
+        set_theme(page, theme)
         cell = page.locator(".jp-Notebook .jp-CodeCell").first
         for selector in (".wb-curves-readout", ".wb-curves"):
-            worst = cell.locator(selector).first.evaluate(MIN_CONTRAST)
-            assert worst["ratio"] >= 4.5, (selector, worst)
+            assert_readable(cell.locator(selector).first, f"curves {selector}")
         # for the record (the issue's before/after): the view as the test saw it
-        folder = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-        folder.mkdir(parents=True, exist_ok=True)
-        cell.screenshot(path=str(folder / f"curves-{theme.split()[-1].lower()}.png"))
+        screenshot(page, f"curves-{theme.split()[-1].lower()}", cell)

@@ -5,11 +5,11 @@ the static HTML of a 32-layer diff with its row labels readable (>= 9 px) and no
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from lab_browser import KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from lab_browser import (KERNEL_IDLE, lab_folders, lab_server, open_page, screenshot_on_failure, skip_unless_ready,
+                         write_notebook)
 from workbench.porting.formatting import colour_legend
 
 pytestmark = pytest.mark.browser
@@ -46,21 +46,10 @@ view = ActivationDiff(reference, broken, {"input_ids": torch.tensor([[5, 6, 7, 8
 view"""
 
 
-def notebook(*sources: str) -> str:
-    cells = [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-             for source in sources]
-    return json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                   "language": "python"}},
-                       "nbformat": 4, "nbformat_minor": 5})
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    home = tmp_path_factory.mktemp("lab-diff")
-    root, cache = home / "root", home / "hub"
-    root.mkdir()
-    cache.mkdir()
-    (root / NOTEBOOK).write_text(notebook(SETUP, OLD_PAYLOAD, WIDGET))
+    home, root, cache = lab_folders(tmp_path_factory, "lab-diff")
+    write_notebook(root / NOTEBOOK, SETUP, OLD_PAYLOAD, WIDGET)
     with lab_server(home, root, cache) as server:
         with open_page(sync_api, f"{server.url}/lab/tree/{NOTEBOOK}?reset") as page:
             page.wait_for_selector(".jp-NotebookPanel", timeout=60_000)

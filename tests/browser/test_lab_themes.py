@@ -20,7 +20,7 @@ from collections import defaultdict
 import pytest
 
 from contrast import AA, bright_blobs, failures, measure, report
-from lab_browser import cell_output, lab_server, open_page, run_all_cells, screenshot, skip_unless_ready
+from lab_browser import cell_output, lab_server, open_page, run_all_cells, screenshot, set_theme, skip_unless_ready
 from lab_server import write_cached_model
 from views_notebook import VIEWS, wait_for_views, write_views_notebook
 
@@ -35,13 +35,6 @@ PANEL = ".jp-WorkbenchPanel"
 # a view's own outputs: not the prompt, nor what the cell printed (JupyterLab's, not a view's)
 VIEW_OUTPUT = ('.jp-OutputArea-output:not([data-mime-type="application/vnd.jupyter.stdout"])'
                ':not([data-mime-type="application/vnd.jupyter.stderr"])')
-
-
-def set_theme(page, theme: str) -> None:
-    # the command's result (a widget, a promise) is not brought back: it does not serialise
-    page.evaluate(f"void window.jupyterapp.commands.execute('apputils:change-theme', {{theme: {json.dumps(theme)}}})")
-    page.wait_for_function(f"document.body.dataset.jpThemeName === {json.dumps(theme)}", timeout=30_000)
-    page.wait_for_timeout(500)  # the theme's stylesheet applied
 
 
 def open_notebook(page, path: str) -> None:
@@ -92,11 +85,11 @@ def measured(tmp_path_factory):
                 for kind, path in NOTEBOOKS.items():
                     open_notebook(page, path)
                     measure_views(page, theme, kind, findings, slabs)
-                page.click(f'.jp-SideBar [data-id="workbench-panel"]')
+                page.click('.jp-SideBar [data-id="workbench-panel"]')
                 panel = page.wait_for_selector(f"{PANEL} .jp-WorkbenchPanel-model")
                 findings[theme] += measure(page.query_selector(PANEL), "side panel")
                 screenshot(page, f"theme-{theme}-panel", page.query_selector(PANEL))
-                page.click(f'.jp-SideBar [data-id="workbench-panel"]')  # closed again
+                page.click('.jp-SideBar [data-id="workbench-panel"]')  # closed again
                 panel.wait_for_element_state("hidden")
     return {"findings": findings, "slabs": slabs}
 

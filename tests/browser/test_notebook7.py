@@ -9,10 +9,9 @@ the activation diff and the porting report), and TrainingCurves fed a Trainer's 
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from lab_browser import lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from lab_browser import lab_folders, lab_server, open_page, screenshot_on_failure, skip_unless_ready, write_notebook
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -74,14 +73,8 @@ KERNEL_READY = """() => {
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    home = tmp_path_factory.mktemp("notebook7")
-    root, cache = home / "root", home / "hub"
-    root.mkdir()
-    cache.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP)]
-                                        + [nbformat.v4.new_code_cell(source) for source in WIDGETS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, root / "widgets.ipynb")
+    home, root, cache = lab_folders(tmp_path_factory, "notebook7")
+    write_notebook(root / "widgets.ipynb", SETUP, *WIDGETS)
     with lab_server(home, root, cache, app="notebook") as server:
         with open_page(sync_api, f"{server.url}/notebooks/widgets.ipynb", ready=".jp-NotebookPanel") as page:
             with screenshot_on_failure(page, "notebook7-run"):

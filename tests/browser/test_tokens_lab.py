@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 import torch
 
-from lab_browser import CHROMIUM, CHROMIUM_ARGS, KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
+from contrast import assert_readable
+from lab_browser import (CHROMIUM, CHROMIUM_ARGS, KERNEL_IDLE, lab_server, open_page, screenshot, screenshot_on_failure,
+                         set_theme, skip_unless_ready)
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -29,45 +29,6 @@ TEXT = "Hello café 👋🏽 naïve\n\ttabs  and [UNK]s"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 NOTEBOOK = "tokens.ipynb"
 RENDERED = ".jp-OutputArea-output.jp-WorkbenchTokens"
-SHOTS = Path(os.environ.get("WORKBENCH_SCREENSHOTS") or Path(tempfile.gettempdir()) / "workbench-lab-screenshots")
-
-# The lowest contrast of any visible text in `root` against what is painted behind it (background
-# colours composited up the ancestors, the page white if none is opaque), and where it is.
-CONTRAST = """(root) => {
-  function parse(c) {
-    let m = c.match(/^rgba?\\(([^)]+)\\)/);
-    if (m) { const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
-             return [p[0] / 255, p[1] / 255, p[2] / 255, p.length > 3 ? p[3] : 1]; }
-    m = c.match(/^color\\(srgb ([^)]+)\\)/);
-    if (m) { const p = m[1].split(/[ \\/]+/).filter(Boolean).map(Number);
-             return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; }
-    return null;
-  }
-  const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
-  function behind(node) {
-    const layers = [];
-    for (let n = node; n; n = n.parentElement) {
-      const c = parse(getComputedStyle(n).backgroundColor);
-      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
-    }
-    return layers.reverse().reduce((acc, layer) => over(layer, acc), [1, 1, 1, 1]);
-  }
-  const lin = v => (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
-  const lum = c => 0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2]);
-  let worst = { ratio: 99, text: '', fg: '', bg: '' }, count = 0;
-  for (const node of root.querySelectorAll('*')) {
-    const own = Array.from(node.childNodes).filter(t => t.nodeType === 3 && t.textContent.trim()).map(t => t.textContent).join('');
-    if (!own || node.closest('style') || !node.getClientRects().length) continue;
-    const style = getComputedStyle(node);
-    if (style.visibility === 'hidden') continue;
-    const bg = behind(node), fg = over(parse(style.color), bg);
-    const a = lum(fg), b = lum(bg), ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    count += 1;
-    if (ratio < worst.ratio) worst = { ratio, text: own.slice(0, 40), fg: style.color, bg: bg.map(v => v.toFixed(3)).join(',') };
-  }
-  return { ...worst, count };
-}"""
-
 
 @pytest.fixture(scope="module")
 def inspectors(minilm_path, smollm2_gguf_path, tmp_path_factory):
@@ -122,13 +83,6 @@ chat = [{"role": "user", "content": "Capital of France?"}, {"role": "assistant",
 TokenizerInspector(smol, text="Hello café 👋🏽 naïve", chat=chat)"""
 
 
-def set_lab_theme(page, theme: str) -> None:
-    page.evaluate(f"window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{theme}'}})")
-    light = "true" if "Light" in theme else "false"
-    page.wait_for_function(f"document.body.dataset.jpThemeLight === '{light}'", timeout=30_000)
-    page.wait_for_timeout(500)  # the theme's stylesheet applied
-
-
 @pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
 def test_the_saved_notebook_shows_the_tokens_renderer_readably(lab, inspectors, theme):
     with open_page(sync_api, f"{lab.url}/lab/tree/{NOTEBOOK}?reset") as page:
@@ -136,7 +90,7 @@ def test_the_saved_notebook_shows_the_tokens_renderer_readably(lab, inspectors, 
             page.wait_for_selector(RENDERED, timeout=60_000)
             page.click(".jp-Dialog .jp-mod-reject", timeout=30_000)  # "No Kernel": a saved notebook, read only
             page.wait_for_selector(".jp-Dialog", state="detached")
-            set_lab_theme(page, theme)
+            set_theme(page, theme)
             views = page.query_selector_all(RENDERED)
             assert len(views) == 3
             first = views[0]
@@ -157,11 +111,9 @@ def test_the_saved_notebook_shows_the_tokens_renderer_readably(lab, inspectors, 
             scored = views[1].query_selector_all(".jp-WorkbenchTokens-token.jp-mod-scored")
             assert len(scored) == len(inspectors[1].pieces) - 1
             assert len(views[2].query_selector_all(".jp-mod-scored")) == len(inspectors[2].chat_view.assistant_tokens)
-            for view in views:
-                worst = page.evaluate(CONTRAST, view)
-                assert worst["count"] > 20 and worst["ratio"] >= 4.5, worst
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / f"tokens-lab-{theme.split()[-1].lower()}.png"), full_page=True)
+            for index, view in enumerate(views):
+                assert_readable(view, f"tokens renderer {index} ({theme})", at_least=20)
+            screenshot(page, f"tokens-lab-{theme.split()[-1].lower()}")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -174,9 +126,8 @@ def test_the_static_html_is_readable_in_either_colour_scheme(inspectors, scheme)
             background = {"light": "white", "dark": "#111"}[scheme]  # the page a notebook viewer paints
             page.set_content(f'<html><body style="background:{background}">{body}</body></html>')
             with screenshot_on_failure(page, f"tokens-static-{scheme}"):
-                for view in page.query_selector_all(".wb-tok"):
-                    worst = page.evaluate(CONTRAST, view)
-                    assert worst["count"] > 20 and worst["ratio"] >= 4.5, worst
+                for index, view in enumerate(page.query_selector_all(".wb-tok")):
+                    assert_readable(view, f"static inspector {index} ({scheme})", at_least=20)
                 chip = page.query_selector(".wb-tok .tk")
                 chip.focus()
                 shown = page.evaluate("e => getComputedStyle(e, '::after').content", chip)
@@ -191,7 +142,7 @@ def test_the_live_widget_shows_each_modes_own_controls_in_the_dark_theme(lab):
     readable in JupyterLab's dark theme."""
     with open_page(sync_api, f"{lab.url}/lab/tree/{LIVE}?reset") as page:
         with screenshot_on_failure(page, "tokens-live-dark"):
-            set_lab_theme(page, "JupyterLab Dark")
+            set_theme(page, "JupyterLab Dark")
             page.wait_for_function(KERNEL_IDLE, timeout=90_000)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             # locators, found again on each use: refresh_saved_view rebuilds the view from the same model
@@ -203,8 +154,7 @@ def test_the_live_widget_shows_each_modes_own_controls_in_the_dark_theme(lab):
             prompt = widget.locator(".widget-checkbox", has_text="add generation prompt")
             assert textarea.is_hidden() and special.is_hidden() and prompt.is_visible()
             assert "chat template" in view.inner_text()
-            worst = page.evaluate(CONTRAST, view.element_handle())
-            assert worst["count"] > 20 and worst["ratio"] >= 4.5, worst
+            assert_readable(view, "live inspector, chat mode (dark)", at_least=20)
             widget.locator("button", has_text="text").click()
             for shown in (textarea, special):
                 shown.wait_for(state="visible", timeout=10_000)
@@ -212,7 +162,5 @@ def test_the_live_widget_shows_each_modes_own_controls_in_the_dark_theme(lab):
             page.wait_for_function(
                 "() => Array.from(document.querySelectorAll('.wb-tok .ch')).some(e => e.textContent.includes('👋'))")
             assert "chat template" not in view.inner_text()
-            worst = page.evaluate(CONTRAST, view.element_handle())
-            assert worst["count"] > 20 and worst["ratio"] >= 4.5, worst
-            SHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SHOTS / "tokens-live-dark.png"), full_page=True)
+            assert_readable(view, "live inspector, text mode (dark)", at_least=20)
+            screenshot(page, "tokens-live-dark")

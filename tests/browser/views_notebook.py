@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 
-from lab_browser import cell_output
+from lab_browser import cell_output, write_notebook
 
 SETUP = """\
 import copy
@@ -81,12 +80,8 @@ VIEWS = [
 
 def write_views_notebook(path: Path, views: list[View] = VIEWS) -> Path:
     """The notebook: a setup cell, then one cell per view (id ``view-<name>``), not yet run."""
-    cells = [nbformat.v4.new_code_cell(SETUP, id="setup")]
-    cells += [nbformat.v4.new_code_cell(view.source, id=f"view-{view.name}") for view in views]
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, path)
-    return path
+    return write_notebook(path, SETUP, *(view.source for view in views),
+                          ids=["setup", *(f"view-{view.name}" for view in views)])
 
 
 def output_state(output) -> dict:
