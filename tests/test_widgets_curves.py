@@ -115,6 +115,29 @@ def test_a_callback_removed_mid_training_gives_the_console_back(tmp_path, capfd)
     assert curves.series["loss"][-1][0] == 2
 
 
+def test_an_interrupted_run_gives_the_console_back(tmp_path, capfd):
+    """A notebook's stop button raises KeyboardInterrupt inside train(): the evaluate() that follows
+    prints its logs again (the console readouts are muted only while training runs)."""
+    curves = TrainingCurves(notebook=True, min_interval=0)
+
+    class Stop(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    values = dict(output_dir=str(tmp_path), per_device_train_batch_size=4, max_steps=6, save_strategy="no",
+                  logging_steps=1, disable_tqdm=True, use_cpu=True, report_to="none")
+    trainer = Trainer(model=tiny_model(), args=TrainingArguments(**values), train_dataset=tiny_rows(16),
+                      eval_dataset=tiny_rows(8, seed=1), callbacks=[curves, Stop()])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train()
+    out, _ = capfd.readouterr()
+    assert "{'loss'" not in out  # muted while it trained
+    trainer.evaluate()
+    out, _ = capfd.readouterr()
+    assert "'eval_loss'" in out
+
+
 # --- rebuilt from checkpoints, runs compared, CSV --------------------------------------------------
 
 
