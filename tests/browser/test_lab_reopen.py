@@ -106,6 +106,11 @@ def test_reopened_views_show_their_static_view_never_the_error(reopened):
             elif f"view-{view.name}" in widgets and not (state["static"] and STATIC_NOTE in state["text"]):
                 wrong.append(f"{view.name}: not marked as a static view: {state}")
         assert not wrong, f"{app}, reopened with a fresh kernel:\n" + "\n".join(wrong)
+        # the picker's static table fits the output's width, its text cells left-aligned (not
+        # JupyterLab's right-aligned, fixed-layout rendered-HTML tables)
+        table = cell_output(page, "view-picker").query_selector(".wb-rows")
+        fits = table.evaluate("el => [el.scrollWidth, el.clientWidth, getComputedStyle(el.querySelector('td')).textAlign]")
+        assert fits[0] <= fits[1] + 1 and fits[2] == "left", fits
 
 
 def test_a_widget_without_fallback_is_left_to_ipywidgets(reopened):

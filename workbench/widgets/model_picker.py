@@ -38,9 +38,9 @@ STYLE = """
 .wb-pick{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:12px}
 .wb-pick .note,.wb-pick .status{color:var(--wb-fg-muted)}
 .wb-pick .status.error{color:var(--wb-error-fg)}
-.wb-pick .card table{border-collapse:collapse;margin:2px 0}
-.wb-pick .card th{font-weight:600;text-align:left;padding:0 8px 0 0;vertical-align:top;white-space:nowrap}
-.wb-pick .card td{padding:0;overflow-wrap:anywhere}
+.wb-pick .card table{border-collapse:collapse;margin:2px 0;table-layout:auto}
+.wb-pick .card table th{font-weight:600;text-align:left;padding:0 8px 0 0;vertical-align:top;white-space:nowrap}
+.wb-pick .card table td{padding:0;overflow-wrap:anywhere;text-align:left}
 .wb-pick .card p{margin:4px 0}
 .wb-pick .tag{display:inline-block;border:1px solid var(--wb-border);border-radius:8px;padding:0 6px;margin:0 3px 2px 0}
 .wb-pick pre{background:var(--wb-bg-alt);color:var(--wb-fg);padding:4px 6px;overflow-x:auto}

@@ -28,17 +28,21 @@ except ImportError:
                       "pip install 'workbench[widgets]' (or pip install anywidget)") from None
 
 HERE = Path(__file__).parent
+# cell rules as ".wb-view.wb-rows table td" (specificity 0,2,2): they must outrank JupyterLab's
+# ":not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td" (0,2,1: right-aligned cells, fixed layout)
+# where the static view is shown as rendered HTML
 TABLE_CSS = """
 .wb-rows{max-width:100%;overflow-x:auto;font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:12px}
-.wb-rows table{border-collapse:collapse;width:100%}
-.wb-rows th,.wb-rows td{border-bottom:1px solid var(--wb-border);padding:3px 6px;text-align:left;vertical-align:top}
-.wb-rows th{color:var(--wb-fg-muted);font-weight:600;white-space:nowrap}
-.wb-rows th[title]{text-decoration:underline dotted;cursor:help}
-.wb-rows td{overflow-wrap:anywhere}
-.wb-rows .num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.wb-view.wb-rows table{border-collapse:collapse;width:100%;table-layout:auto;margin:0}
+.wb-view.wb-rows table th,.wb-view.wb-rows table td{border-bottom:1px solid var(--wb-border);padding:3px 6px;
+  text-align:left;vertical-align:top;color:inherit;background:transparent}
+.wb-view.wb-rows table th{color:var(--wb-fg-muted);font-weight:600;white-space:nowrap}
+.wb-view.wb-rows table th[title]{text-decoration:underline dotted;cursor:help}
+.wb-view.wb-rows table td{overflow-wrap:anywhere}
+.wb-view.wb-rows table .num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .wb-rows tbody tr[data-key]{cursor:pointer}
 .wb-rows tbody tr[data-key]:hover td{background:var(--wb-bg-alt)}
-.wb-rows tr[aria-selected="true"] td{background:var(--wb-select-bg);color:var(--wb-select-fg);font-weight:600}
+.wb-view.wb-rows table tr[aria-selected="true"] td{background:var(--wb-select-bg);color:var(--wb-select-fg);font-weight:600}
 .wb-rows tr:focus-visible{outline:2px solid var(--wb-accent);outline-offset:-2px}
 .wb-rows .note,.wb-copy-note{color:var(--wb-fg-muted)}
 .wb-copy-note{margin-left:8px}
@@ -59,7 +63,7 @@ def table_html(columns: list[dict[str, Any]], rows: list[dict[str, Any]], select
                     f'aria-selected="{mark}">{tds}</tr>')
     if not rows:
         body.append(f'<tr><td colspan="{len(columns)}" class="note">{escape(empty_text)}</td></tr>')
-    return (f'<div class="wb-rows"><table aria-label="{escape(label)}"><thead><tr>{head}</tr></thead>'
+    return (f'<div class="wb-view wb-rows"><table aria-label="{escape(label)}"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
