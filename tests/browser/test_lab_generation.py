@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 
@@ -44,10 +43,9 @@ inspector"""
 READOUT = ".wb-gen-slider .widget-readout"
 DETAIL_TITLE = ".jp-OutputArea-output .wb-gen h4"
 
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if shutil.which("jupyter") is None:
-        pytest.skip("jupyter is not on PATH")
     home, root, cache = lab_folders(tmp_path_factory, "lab-generation")
     write_notebook(root / NOTEBOOK, SETUP)
     with lab_server(home, root, cache) as server:
