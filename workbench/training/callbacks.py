@@ -14,6 +14,7 @@ evaluation or a save.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -236,6 +237,16 @@ class CallbackHandler(TrainerCallback):
         control = self.call_event("on_train_end", args, state, control)
         self.in_train = False
         return control
+
+    @contextlib.contextmanager
+    def interruptible(self):
+        """Around the training loop: if it raises (KeyboardInterrupt from a notebook's stop button),
+        training is over for the callbacks too, and the console readouts run again."""
+        try:
+            yield
+        except BaseException:
+            self.in_train = False
+            raise
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         control.should_epoch_stop = False

@@ -330,16 +330,13 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
         self.control = self.callback_handler.on_train_begin(args, self.state, self.control)
         if args.eval_on_start:
             self._evaluate(ignore_keys_for_eval)
-        try:
+        with self.callback_handler.interruptible():  # a notebook's stop button gives the console readouts back
             for epoch in range(epochs_done, plan["epochs"]):
                 skip = batches_done if epoch == epochs_done else 0
                 self._train_epoch(model, loader, epoch, plan, skip, checkpoint if epoch == epochs_done else None,
                                   ignore_keys_for_eval)
                 if self.control.should_training_stop:
                     break
-        except BaseException:  # interrupted (a notebook's stop button): the console readouts come back
-            self.callback_handler.in_train = False
-            raise
         return self._finish_training(plan, start_time)
 
     def _init_state(self, plan: dict) -> None:
