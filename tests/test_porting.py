@@ -21,7 +21,7 @@ from torch import nn
 import workbench.models.llama as llama
 from workbench.porting import (MIME_TYPE, PRESETS, ActivationCapture, AlignmentError, LowCoverageWarning, capture,
                                choose_tolerance, compare, error_metrics, module_kind, module_precision, tensor_leaves)
-from workbench.porting.formatting import BROKEN, EQUAL, colour_legend, error_colour, fmt, layer_grid, row_colour
+from workbench.porting.formatting import BROKEN, EQUAL, colour_legend, error_colour, fmt, row_colour
 
 from tolerance import assert_close_scaled
 
@@ -38,13 +38,7 @@ def tiny_llama(seed: int = 0, **overrides) -> llama.LlamaForCausalLM:
     return model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from a second thread, and on a shared machine lose a lot to it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 @pytest.fixture(scope="module")

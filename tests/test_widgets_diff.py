@@ -23,12 +23,7 @@ TINY_LLAMA = dict(vocab_size=99, hidden_size=32, intermediate_size=32, num_hidde
 IDS = {"input_ids": torch.randint(3, 99, (2, 7), generator=torch.Generator().manual_seed(0))}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 def tiny_llama(seed: int = 0, **overrides) -> llama.LlamaForCausalLM:

@@ -54,12 +54,7 @@ Second paragraph, not shown.
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: see conftest.py
 
 
 # --- a machine's worth of models: an HF cache, a local folder, a GGUF file, a zoo ----------------

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab_browser import lab_folders, lab_server, open_page, screenshot_on_failure, skip_unless_ready, write_notebook
+from lab_browser import (lab_folders, lab_server, open_page, run_all_cells, screenshot_on_failure, skip_unless_ready,
+                         write_notebook)
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -54,23 +55,6 @@ for step in range(1, 11):
     curves.on_log(None, state, None, logs={"loss": 4 / step, "learning_rate": 1e-4, "epoch": state.epoch})""",
 ]
 
-RUN_STATE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel?.content?.widgets?.filter(cell => cell.model.type === 'code');
-  if (!cells) return false;
-  for (const cell of cells) {
-    const error = cell.model.outputs.toJSON().find(output => output.output_type === 'error');
-    if (error) return `error: ${error.ename}: ${error.evalue}`;
-  }
-  const kernel = panel.sessionContext.session?.kernel;
-  return cells.every(cell => cell.model.executionCount !== null) && kernel?.status === 'idle' ? 'done' : false;
-}"""
-KERNEL_READY = """() => {
-  const kernel = window.jupyterapp?.shell?.currentWidget?.sessionContext?.session?.kernel;
-  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
-}"""
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
     home, root, cache = lab_folders(tmp_path_factory, "notebook7")
@@ -78,10 +62,7 @@ def page(tmp_path_factory):
     with lab_server(home, root, cache, app="notebook") as server:
         with open_page(sync_api, f"{server.url}/notebooks/widgets.ipynb", ready=".jp-NotebookPanel") as page:
             with screenshot_on_failure(page, "notebook7-run"):
-                page.wait_for_function(KERNEL_READY, timeout=120_000)
-                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-                state = page.wait_for_function(RUN_STATE, timeout=300_000).json_value()
-                assert state == "done", state
+                run_all_cells(page)
             yield page
 
 
