@@ -124,5 +124,21 @@ FAMILIES: dict[str, Family] = {
     "whisper": Family("whisper", "WhisperConfig", {
         "AutoModel": "WhisperModel", "AutoModelForSpeechSeq2Seq": "WhisperForConditionalGeneration",
     }, TINY_WHISPER),
+
+    # --- gemma: gemma, gemma2, gemma3_text
+
+    # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
+
+    # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
+
+    # --- alibi and multi-query decoders: bloom, falcon, mpt, gpt_bigcode, starcoder2
+
+    # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
+
+    # --- encoders: albert, electra, camembert, mpnet, roformer
+
+    # --- encoders: deberta, deberta-v2, modernbert, mobilebert
+
+    # --- added with workbench add-model: olmo
 }
 
