@@ -168,8 +168,9 @@ class ParallelBlock(nn.Module):
 
 
 class ParallelPreTrainedModel(PreTrainedModel):
-    # causal-mask and rotary buffers that older checkpoints hold
-    _ignore_unexpected = (r"\.attn(ention)?\.(masked_)?bias$", r"rotary_emb\.inv_freq$", r"\.embed_positions$")
+    # causal-mask and rotary buffers that older checkpoints hold (Pythia's attention.bias, CodeGen's attn.causal_mask)
+    _ignore_unexpected = (r"\.(attn|attention)\.(masked_bias|bias|causal_mask)$", r"rotary_emb\.inv_freq$",
+                          r"\.embed_positions$")
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
