@@ -30,8 +30,9 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import causal_mask, multi_head_attention
+from ..nn.attention import multi_head_attention
 from ..nn.cache import as_decoder_cache
+from ..nn.decoder_mask import decoder_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
 from ..nn.logits import keep_positions, last_token_rows
@@ -123,7 +124,8 @@ class ParallelAttention(nn.Module):
         if self.spec.fused_qkv == "per_head":  # [q k v] for each head in turn
             return getattr(self, self.qkv_names[0])(x).view(batch, length, heads, 3 * dim).chunk(3, dim=-1)
         if self.spec.fused_qkv == "codegen":  # 4 shards, each [q v k] for a quarter of the heads
-            qkv = getattr(self, self.qkv_names[0])(x).view(batch, length, CODEGEN_SHARDS, 3, heads // CODEGEN_SHARDS, dim)
+            shape = (batch, length, CODEGEN_SHARDS, 3, heads // CODEGEN_SHARDS, dim)
+            qkv = getattr(self, self.qkv_names[0])(x).view(shape)
             query, value, key = (qkv[:, :, :, i].reshape(batch, length, heads, dim) for i in range(3))
             return query, key, value
         linears = [getattr(self, name) for name in self.qkv_names]
@@ -131,14 +133,15 @@ class ParallelAttention(nn.Module):
         outputs = fused(x).split(fused.sizes, dim=-1) if fused is not None else [m(x) for m in linears]
         return tuple(t.view(batch, length, -1, dim) for t in outputs)
 
-    def forward(self, hidden_states, rotary, mask, cache, eager):
+    def forward(self, hidden_states, rotary, mask, cache, eager, cache_position):
         query, key, value = self._heads(hidden_states)
         if self.spec.qk_norm:
             query, key = self.q_layernorm(query), self.k_layernorm(key)
         rotate, cos, sin = rotary
         query, key = rotate(query, cos, sin).transpose(1, 2), rotate(key, cos, sin).transpose(1, 2)
         out, weights = multi_head_attention(query, key, value.transpose(1, 2), mask, cache=cache,
-                                            layer_idx=self.layer_idx, causal=True, scale=self.spec.head_dim**-0.5,
+                                            layer_idx=self.layer_idx, cache_kwargs={"cache_position": cache_position},
+                                            causal=True, scale=self.spec.head_dim**-0.5,
                                             eager=eager, upcast=self.spec.upcast_attention,
                                             dropout=self.spec.attention_dropout if self.training else 0.0)
         return self.resid_dropout(getattr(self, self.out_name)(out)), weights
@@ -156,10 +159,10 @@ class ParallelBlock(nn.Module):
         self.mlp = build_mlp(spec, layout.mlp)
         self.mlp_dropout = nn.Dropout(spec.mlp_out_dropout)
 
-    def forward(self, hidden_states, mask, rotary, cache, eager):
+    def forward(self, hidden_states, mask, rotary, cache, eager, cache_position):
         attn_norm, attention, mlp_norm = (getattr(self, name) if name else None for name in self.names)
         normed = attn_norm(hidden_states)
-        attended, weights = attention(normed, rotary, mask, cache, eager)
+        attended, weights = attention(normed, rotary, mask, cache, eager, cache_position)
         if self.parallel:  # both branches read the block's input
             fed = mlp_norm(hidden_states) if mlp_norm is not None else normed
             return hidden_states + attended + self.mlp_dropout(self.mlp(fed)), weights
@@ -171,6 +174,7 @@ class ParallelPreTrainedModel(PreTrainedModel):
     # causal-mask and rotary buffers that older checkpoints hold (Pythia's attention.bias, CodeGen's attn.causal_mask)
     _ignore_unexpected = (r"\.(attn|attention)\.(masked_bias|bias|causal_mask)$", r"rotary_emb\.inv_freq$",
                           r"\.embed_positions$")
+    _supports_static_cache = True  # the mask covers whatever keys the cache returns (decoder_mask)
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -185,10 +189,12 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         spec, layout = config.spec(), config.layout
-        self.spec, self.embed_name, self.layers_name, self.norm_name = spec, layout.embed, layout.layers, layout.final_norm
+        self.spec = spec
+        self.embed_name, self.layers_name, self.norm_name = layout.embed, layout.layers, layout.final_norm
         setattr(self, layout.embed, nn.Embedding(config.vocab_size, spec.hidden, padding_idx=spec.embed_padding_idx))
         self.drop = nn.Dropout(spec.embed_dropout)
-        setattr(self, layout.layers, nn.ModuleList(ParallelBlock(spec, layout, i) for i in range(config.num_hidden_layers)))
+        blocks = nn.ModuleList(ParallelBlock(spec, layout, i) for i in range(config.num_hidden_layers))
+        setattr(self, layout.layers, blocks)
         setattr(self, layout.final_norm, nn.LayerNorm(spec.hidden, eps=spec.eps))
         self.rotary_emb = RotaryEmbedding(spec.rope)
 
@@ -200,7 +206,7 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
-                token_type_ids=None, **kwargs):
+                token_type_ids=None, cache_position=None, **kwargs):
         """Hidden states of every position; with ``use_cache`` (the config's default) the keys and
         values go into ``past_key_values``. ``attention_mask`` is a (B, past + T) 1/0 padding mask;
         ``position_ids`` default to ``past, past + 1, ...`` (pass them for left-padded batches).
@@ -217,18 +223,20 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
         hidden = self.drop(hidden)
         past_key_values = as_decoder_cache(past_key_values, use_cache)
         length = hidden.shape[1]
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
+        if cache_position is None:  # continue after the cached positions
+            past = past_key_values.get_seq_length() if past_key_values is not None else 0
+            cache_position = torch.arange(past, past + length, device=hidden.device)
         if position_ids is None:
-            position_ids = torch.arange(past, past + length, device=hidden.device)[None]
+            position_ids = cache_position[None]
         cos, sin = self.rotary_emb(position_ids, hidden.dtype)  # (B or 1, T, R)
         if self.spec.interleaved_rotary:
             rotary = (rotate_pairs, *pair_tables(cos, sin))
         else:
             rotary = (rotate_heads, *head_tables(cos, sin))
-        mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
+        mask = decoder_mask(attention_mask, past_key_values, cache_position, length, hidden.dtype)
         stack = run_layers(getattr(self, self.layers_name), hidden, mask, rotary, past_key_values, eager,
-                           output_hidden_states=output_hidden_states, output_attentions=output_attentions,
-                           final=getattr(self, self.norm_name))
+                           cache_position, final=getattr(self, self.norm_name),
+                           output_hidden_states=output_hidden_states, output_attentions=output_attentions)
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values if use_cache else None,
                                       stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)

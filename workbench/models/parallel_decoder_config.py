@@ -49,7 +49,8 @@ class Spec:
     out_bias: bool = True
     mlp_bias: bool = True
     lm_head_bias: bool = False
-    qk_norm: str | None = None  # "shared": one LayerNorm for every head (Phi); "per_head": one per head, no bias (StableLM)
+    # q/k LayerNorms over each head: "shared", one for every head (Phi); "per_head", one per head, no bias (StableLM)
+    qk_norm: str | None = None
     parallel_residual: bool = True
     mlp_norm: bool = False  # a second norm before the MLP (layout.mlp_norm; GPT-NeoX has it even when parallel)
     upcast_attention: bool = False  # scores and softmax in float32 whatever the dtype (GPT-J, CodeGen)
