@@ -139,6 +139,8 @@ class ParallelAttention(nn.Module):
             query, key = self.q_layernorm(query), self.k_layernorm(key)
         rotate, cos, sin = rotary
         query, key = rotate(query, cos, sin).transpose(1, 2), rotate(key, cos, sin).transpose(1, 2)
+        # GPT-J and CodeGen compute scores and softmax in float32 (half-precision scores overflow): the explicit path
+        eager = eager or (self.spec.upcast_attention and query.dtype != torch.float32)
         out, weights = multi_head_attention(query, key, value.transpose(1, 2), mask, cache=cache,
                                             layer_idx=self.layer_idx, cache_kwargs={"cache_position": cache_position},
                                             causal=True, scale=self.spec.head_dim**-0.5,
