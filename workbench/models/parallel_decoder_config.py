@@ -94,9 +94,10 @@ def _fold_partial_rotary(config: PretrainedConfig, default: float, *aliases: str
 
 class GPTNeoXConfig(PretrainedConfig):
     model_type = "gpt_neox"
-    layout = Layout("gpt_neox", "embed_in", "layers", "final_layer_norm", "input_layernorm", "post_attention_layernorm",
-                    "attention", ("query_key_value",), "dense", ("dense_h_to_4h", "dense_4h_to_h"), "embed_out",
-                    "classifier")
+    layout = Layout(base="gpt_neox", embed="embed_in", layers="layers", final_norm="final_layer_norm",
+                    attn_norm="input_layernorm", mlp_norm="post_attention_layernorm", attention="attention",
+                    qkv=("query_key_value",), out="dense", mlp=("dense_h_to_4h", "dense_4h_to_h"), lm_head="embed_out",
+                    token_classifier="classifier")
     defaults = {
         "vocab_size": 50432, "hidden_size": 6144, "num_hidden_layers": 44, "num_attention_heads": 64,
         "intermediate_size": 24576, "hidden_act": "gelu", "attention_dropout": 0.0, "hidden_dropout": 0.0,
@@ -120,8 +121,9 @@ class GPTNeoXConfig(PretrainedConfig):
 
 class GPTJConfig(PretrainedConfig):
     model_type = "gptj"
-    layout = Layout("transformer", "wte", "h", "ln_f", "ln_1", None, "attn", ("q_proj", "k_proj", "v_proj"),
-                    "out_proj", ("fc_in", "fc_out"), "lm_head", "classifier")
+    layout = Layout(base="transformer", embed="wte", layers="h", final_norm="ln_f", attn_norm="ln_1", mlp_norm=None,
+                    attention="attn", qkv=("q_proj", "k_proj", "v_proj"), out="out_proj", mlp=("fc_in", "fc_out"),
+                    lm_head="lm_head", token_classifier="classifier")
     fused_qkv = None  # CodeGen's: "codegen"
     attribute_map = {"max_position_embeddings": "n_positions", "hidden_size": "n_embd",
                      "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
@@ -151,8 +153,9 @@ class CodeGenConfig(GPTJConfig):
     """GPT-J's block with one fused ``qkv_proj`` (see the module docstring for its layout)."""
 
     model_type = "codegen"
-    layout = Layout("transformer", "wte", "h", "ln_f", "ln_1", None, "attn", ("qkv_proj",), "out_proj",
-                    ("fc_in", "fc_out"), "lm_head", "classifier")
+    layout = Layout(base="transformer", embed="wte", layers="h", final_norm="ln_f", attn_norm="ln_1", mlp_norm=None,
+                    attention="attn", qkv=("qkv_proj",), out="out_proj", mlp=("fc_in", "fc_out"), lm_head="lm_head",
+                    token_classifier="classifier")
     fused_qkv = "codegen"
     defaults = {**GPTJConfig.defaults, "n_ctx": 2048}
     defaults.pop("pad_token_id")
@@ -166,8 +169,10 @@ class CodeGenConfig(GPTJConfig):
 
 class PhiConfig(PretrainedConfig):
     model_type = "phi"
-    layout = Layout("model", "embed_tokens", "layers", "final_layernorm", "input_layernorm", None, "self_attn",
-                    ("q_proj", "k_proj", "v_proj"), "dense", ("fc1", "fc2"), "lm_head", "score")
+    layout = Layout(base="model", embed="embed_tokens", layers="layers", final_norm="final_layernorm",
+                    attn_norm="input_layernorm", mlp_norm=None, attention="self_attn",
+                    qkv=("q_proj", "k_proj", "v_proj"), out="dense", mlp=("fc1", "fc2"), lm_head="lm_head",
+                    token_classifier="score")
     defaults = {
         "vocab_size": 51200, "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24,
         "num_attention_heads": 32, "num_key_value_heads": None, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
@@ -193,9 +198,10 @@ class PhiConfig(PretrainedConfig):
 
 class StableLmConfig(PretrainedConfig):
     model_type = "stablelm"
-    layout = Layout("model", "embed_tokens", "layers", "norm", "input_layernorm", "post_attention_layernorm",
-                    "self_attn", ("q_proj", "k_proj", "v_proj"), "o_proj", ("gate_proj", "up_proj", "down_proj"),
-                    "lm_head", "score")
+    layout = Layout(base="model", embed="embed_tokens", layers="layers", final_norm="norm", attn_norm="input_layernorm",
+                    mlp_norm="post_attention_layernorm", attention="self_attn", qkv=("q_proj", "k_proj", "v_proj"),
+                    out="o_proj", mlp=("gate_proj", "up_proj", "down_proj"), lm_head="lm_head",
+                    token_classifier="score")
     defaults = {
         "vocab_size": 50304, "intermediate_size": 6912, "hidden_size": 2560, "num_hidden_layers": 32,
         "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_act": "silu", "max_position_embeddings": 4096,
