@@ -211,7 +211,8 @@ def write(scaffold: Scaffold) -> list[Path]:
             temporary[path] = path.with_name(f".{path.name}.add-model.tmp")
             temporary[path].write_text(text, encoding="utf-8")
         for path in scaffold.files:  # the registry comes last: the entry appears once its files exist
-            os.replace(temporary.pop(path), path)
+            os.replace(temporary[path], path)
+            del temporary[path]
             done.append(path)
     except BaseException:
         for path in done:
