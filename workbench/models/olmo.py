@@ -34,24 +34,24 @@ class OlmoConfig(LlamaConfig):
     """OLMo's config.json (the defaults are OLMo-7B's)."""
 
     model_type = "olmo"
-    defaults = {
+    defaults = {  # in the order the scaffold wrote Llama's; OLMo has no rms_norm_eps, mlp_bias or head_dim
+        "hidden_act": "silu",
+        "initializer_range": 0.02,
+        "use_cache": True,
+        "tie_word_embeddings": False,
+        "rope_parameters": None,
+        "attention_dropout": 0.0,
         "vocab_size": 50304,
         "hidden_size": 4096,
         "intermediate_size": 11008,
         "num_hidden_layers": 32,
         "num_attention_heads": 32,
         "num_key_value_heads": None,
-        "hidden_act": "silu",
         "max_position_embeddings": 2048,
-        "initializer_range": 0.02,
-        "use_cache": True,
         "pad_token_id": 1,
         "bos_token_id": None,
         "eos_token_id": 50279,
-        "tie_word_embeddings": False,
-        "rope_parameters": None,
         "attention_bias": False,
-        "attention_dropout": 0.0,
         "clip_qkv": None,  # clamp q, k and v to [-clip_qkv, clip_qkv] (OLMo-7B-0424: 8.0)
     }
 
