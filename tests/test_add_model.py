@@ -116,36 +116,41 @@ def test_generated_files_read_as_subclasses_and_the_entry_sits_in_its_section(tm
     assert "RENAMES" in script.read_text() and "--dry-run" in script.read_text()
 
 
+DRY_RUNS = """\
+import sys
+from workbench.models.convert_llama_two_checkpoint import main
+for checkpoint in sys.argv[1:]:
+    print(f"exit {main([checkpoint, '--dry-run'])}", flush=True)
+"""
+
+
 def test_the_conversion_template_dry_run_reports_unmatched_keys_both_ways(tmp_path):
     """The template on a checkpoint saved by the family it was scaffolded for: a clean dry run; with a
-    renamed key and a dropped one, both directions listed, and nothing written."""
-    import torch
-    from safetensors.torch import save_file
+    renamed key and a dropped one, both directions listed; nothing written either time."""
+    from safetensors.torch import load_file, save_file
 
     import workbench
 
     root = package_copy(tmp_path / "tree")
     assert main(["add-model", "--like", "llama", "--name", "llama_two", "--root", str(root)]) == 0
-    checkpoint = tmp_path / "checkpoint"
-    workbench.LlamaForCausalLM.from_config(workbench.LlamaConfig(**FAMILIES["llama"].tiny)).save_pretrained(checkpoint)
-    command = [sys.executable, "-m", "workbench.models.convert_llama_two_checkpoint", str(checkpoint), "--dry-run"]
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    clean = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert clean.returncode == 0, clean.stderr
-    assert "0 match no workbench key, 0 workbench keys unfilled" in clean.stdout
-    from safetensors.torch import load_file
-
-    state = load_file(checkpoint / "model.safetensors")
+    clean, broken = tmp_path / "clean", tmp_path / "broken"
+    workbench.LlamaForCausalLM.from_config(workbench.LlamaConfig(**FAMILIES["llama"].tiny)).save_pretrained(clean)
+    shutil.copytree(clean, broken)
+    state = load_file(broken / "model.safetensors")
     state["transformer.wte.weight"] = state.pop("model.embed_tokens.weight")
     del state["model.norm.weight"]
-    save_file({k: v.contiguous() for k, v in state.items()}, checkpoint / "model.safetensors")
-    before = sorted(p.name for p in checkpoint.iterdir())
-    broken = subprocess.run(command, capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert broken.returncode == 1
-    assert re.search(r"match no workbench key:\n\s+transformer\.wte\.weight", broken.stdout), broken.stdout
-    assert re.search(r"no checkpoint key fills:\n\s+model\.embed_tokens\.weight\n\s+model\.norm\.weight", broken.stdout)
-    assert sorted(p.name for p in checkpoint.iterdir()) == before
-    assert torch  # imported for the save above
+    save_file(state, broken / "model.safetensors")
+    before = {folder: sorted(p.name for p in folder.iterdir()) for folder in (clean, broken)}
+    # one interpreter for both runs (the generated module is imported from the copy: it is first on the path)
+    run = subprocess.run([sys.executable, "-c", DRY_RUNS, str(clean), str(broken)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, timeout=300)
+    assert run.returncode == 0, run.stderr
+    first, second = run.stdout.split("exit 0\n")
+    assert "0 match no workbench key, 0 workbench keys unfilled" in first
+    assert second.rstrip().endswith("exit 1")
+    assert re.search(r"match no workbench key:\n\s+transformer\.wte\.weight", second), second
+    assert re.search(r"no checkpoint key fills:\n\s+model\.embed_tokens\.weight\n\s+model\.norm\.weight", second)
+    assert {folder: sorted(p.name for p in folder.iterdir()) for folder in (clean, broken)} == before
 
 
 # --- the scaffolded family passes the shared suite -----------------------------------------------

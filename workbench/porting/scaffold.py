@@ -139,7 +139,13 @@ def plan(like: str, name: str, root: str | os.PathLike | None = None, *, force: 
         raise ScaffoldError(f"--like {like!r} is not a registered family. Registered: {', '.join(sorted(families))}.")
     module, replaces = check_name(name, families, root, force, prefix)
     source = families[like]
-    source_module = importlib.import_module(f"..models.{source.module}", __package__)
+    try:
+        source_module = importlib.import_module(f"..models.{source.module}", __package__)
+        getattr(source_module, source.config)
+    except (ImportError, AttributeError) as error:
+        raise ScaffoldError(f"{root}'s registry has {like!r} in workbench/models/{source.module}.py, which the running "
+                            f"workbench ({default_root()}) cannot import ({error}). Fix: run add-model with that tree's "
+                            f"workbench (PYTHONPATH={root}).") from error
     source_prefix = source.config.removesuffix("Config")
     prefix = prefix or class_prefix(name)
     new_heads = {auto: prefix + (cls[len(source_prefix):] if cls.startswith(source_prefix) else cls)

@@ -17,15 +17,17 @@ def model_file(spec) -> str:
     """``workbench/models/<module>.py``: the config class (``model_type``, the source's defaults written
     out) and one subclass per head. ``spec`` is a :class:`workbench.porting.scaffold.Scaffold`."""
     imports = sorted({spec.source_config, *spec.heads.values()})
+    intro = textwrap.fill(
+        f"Every class here is the {spec.like} family's ({spec.source_module}.py) under {spec.prefix}'s names, so this "
+        f"model is still {spec.like}'s. Fill in the differences: set the config defaults below to the checkpoint's, "
+        "then override what the architecture does differently, in this file (a module of yours built in "
+        "``__init__`` after ``super().__init__(config)``, a method of the source's class) or, where "
+        f"{spec.source_module}.py already reads a config field for it, by setting that field below. Module names "
+        "must stay the checkpoint's keys, so loading stays a strict state-dict load.", width=104)
     lines = [
         f'"""{spec.prefix}: scaffolded by ``workbench add-model --like {spec.like} --name {spec.name}``.',
         "",
-        f"Every class here is the {spec.like} family's ({spec.source_module}.py) under {spec.prefix}'s names, so",
-        f"this model is still {spec.like}'s. Fill in the differences: set the config defaults below to the",
-        "checkpoint's, then override what the architecture does differently, in this file (a module of",
-        "yours built in ``__init__`` after ``super().__init__(config)``, a method of the source's class) or,",
-        f"where {spec.source_module}.py already reads a config field for it, by setting that field below.",
-        "Module names must stay the checkpoint's keys, so loading stays a strict state-dict load.",
+        intro,
         "",
         "Checking, in order (``ActivationDiff`` shows the first module whose output differs):",
         "",
