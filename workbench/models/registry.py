@@ -163,5 +163,12 @@ FAMILIES: dict[str, Family] = {
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
 
     # --- added with workbench add-model: olmo
+    # scaffolded from llama (workbench add-model --like llama --name olmo), then filled in: parameter-free
+    # layer norms, and q/k/v clipped at 0.8 (about a third of the tiny model's projections are larger)
+    "olmo": Family("olmo", "OlmoConfig", {
+        "AutoModel": "OlmoModel", "AutoModelForCausalLM": "OlmoForCausalLM",
+        "AutoModelForSequenceClassification": "OlmoForSequenceClassification",
+    }, dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
 }
 
