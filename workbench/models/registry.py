@@ -86,6 +86,14 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     max_source_positions=30, max_target_positions=40, pad_token_id=0, bos_token_id=1, eos_token_id=1,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
+# gemma: an explicit head_dim, Gemma 2's scale and caps, Gemma 3's layer types set (its default
+# pattern makes every layer of a 2-layer model local)
+GEMMA_HEADS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}
+TINY_GEMMA = dict(TINY_DECODER, head_dim=16)
+TINY_GEMMA2 = dict(TINY_GEMMA, sliding_window=4, query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
+                   final_logit_softcapping=2.0)
+TINY_GEMMA3 = dict(TINY_GEMMA2, layer_types=["sliding_attention", "full_attention"])
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -126,6 +134,15 @@ FAMILIES: dict[str, Family] = {
     }, TINY_WHISPER),
 
     # --- gemma: gemma, gemma2, gemma3_text
+    # workbench/models/gemma.py; head_dim (16) is not hidden_size / heads (8), as in Gemma's checkpoints
+    "gemma": Family("gemma", "GemmaConfig", _named("Gemma", GEMMA_HEADS), TINY_GEMMA),
+    # layer 0 in a window of 4, layer 1 global; caps small enough (3 and 2) to change the outputs
+    "gemma2": Family("gemma", "Gemma2Config", _named("Gemma2", GEMMA_HEADS), TINY_GEMMA2),
+    # the reference ignores Gemma 3's attn_logit_softcapping: set here, so applying it would fail parity
+    "gemma3_text": Family("gemma", "Gemma3TextConfig", {
+        "AutoModel": "Gemma3TextModel", "AutoModelForCausalLM": "Gemma3ForCausalLM",
+        "AutoModelForSequenceClassification": "Gemma3TextForSequenceClassification",
+    }, TINY_GEMMA3),
 
     # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
 
