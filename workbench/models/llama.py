@@ -35,6 +35,7 @@ from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
 from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
+from ..nn.softcap import soft_cap
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
 
 # ---------------------------------------------------------------------------------------------
@@ -54,6 +55,7 @@ class DecoderConfig(PretrainedConfig):
     layer_types = None  # per layer "full_attention" / "sliding_attention"; None: all one kind
     norm_weight_offset = 0.0  # RMS norms scale by (offset + weight); Gemma stores weight - 1
     scale_embeddings = False  # multiply the token embeddings by sqrt(hidden_size) (Gemma)
+    final_logit_softcapping = None  # squash the LM logits to cap * tanh(logits / cap) (Gemma 2)
 
     def __post_init__(self) -> None:
         if self.num_key_value_heads is None:
@@ -240,12 +242,17 @@ class LlamaPreTrainedModel(PreTrainedModel):
 
 
 class LlamaModel(LlamaPreTrainedModel):
+    # the layer and RoPE modules: a family of another layer shape (Gemma 2's sandwich norms) or with
+    # RoPE per layer type (Gemma 3) names its own, and its ``rotary_tables`` says what layers get
+    decoder_layer = LlamaDecoderLayer
+    rotary_embedding = RotaryEmbedding
+
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(self.decoder_layer(config, i) for i in range(config.num_hidden_layers))
         self.norm = rms_norm(config)
-        self.rotary_emb = RotaryEmbedding(config)
+        self.rotary_emb = self.rotary_embedding(config)
         self.layer_windows = layer_windows(config)
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -278,14 +285,19 @@ class LlamaModel(LlamaPreTrainedModel):
             cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
         if position_ids is None:
             position_ids = cache_position[None]
-        cos, sin = self.rotary_emb(position_ids, inputs_embeds.dtype)  # (B or 1, T, rotary_dim)
-        rotary = (cos, sin, *head_tables(cos, sin))
+        rotary = self.rotary_tables(position_ids, inputs_embeds.dtype)
         masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
         stack = run_layers(self.layers, inputs_embeds, [masks[window] for window in self.layer_windows], rotary,
                            past_key_values, eager, cache_position, output_hidden_states=output_hidden_states,
                            output_attentions=output_attentions, final=self.norm)
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
+
+    def rotary_tables(self, position_ids, dtype):
+        """What every layer's attention takes as ``rotary``: (cos, sin, *their head_tables), each
+        (B or 1, T, rotary_dim) or, for the head tables, (B or 1, T, 1, rotary_dim)."""
+        cos, sin = self.rotary_emb(position_ids, dtype)
+        return (cos, sin, *head_tables(cos, sin))
 
     def _masks(self, attention_mask, cache, cache_position, length, dtype) -> dict:
         """Per sliding window (None: full attention), the additive mask over the keys the cache
@@ -326,7 +338,8 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
         ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
         out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
                          return_dict=True, **kwargs)
-        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))
+        logits = soft_cap(self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep)),
+                          self.config.final_logit_softcapping)
         loss = causal_lm_loss(logits, labels) if labels is not None else None
         result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
         return self._finish(result, return_dict)

@@ -92,6 +92,13 @@ TINY_PARALLEL = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hi
                      max_position_embeddings=64, pad_token_id=0)
 TINY_GPTJ = dict(vocab_size=99, n_embd=32, n_inner=37, n_layer=2, n_head=4, n_positions=64, rotary_dim=4,
                  bos_token_id=98, eos_token_id=98, pad_token_id=0)
+# gemma: an explicit head_dim, Gemma 2's scale and caps, Gemma 3's layer types set (its default
+# pattern makes every layer of a 2-layer model local)
+GEMMA_HEADS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}
+TINY_GEMMA = dict(TINY_DECODER, head_dim=16)
+TINY_GEMMA2 = dict(TINY_GEMMA, sliding_window=4, query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
+                   final_logit_softcapping=2.0)
+TINY_GEMMA3 = dict(TINY_GEMMA2, layer_types=["sliding_attention", "full_attention"])
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -133,6 +140,15 @@ FAMILIES: dict[str, Family] = {
     }, TINY_WHISPER),
 
     # --- gemma: gemma, gemma2, gemma3_text
+    # workbench/models/gemma.py; head_dim (16) is not hidden_size / heads (8), as in Gemma's checkpoints
+    "gemma": Family("gemma", "GemmaConfig", _named("Gemma", GEMMA_HEADS), TINY_GEMMA),
+    # layer 0 in a window of 4, layer 1 global; caps small enough (3 and 2) to change the outputs
+    "gemma2": Family("gemma", "Gemma2Config", _named("Gemma2", GEMMA_HEADS), TINY_GEMMA2),
+    # the reference ignores Gemma 3's attn_logit_softcapping: set here, so applying it would fail parity
+    "gemma3_text": Family("gemma", "Gemma3TextConfig", {
+        "AutoModel": "Gemma3TextModel", "AutoModelForCausalLM": "Gemma3ForCausalLM",
+        "AutoModelForSequenceClassification": "Gemma3TextForSequenceClassification",
+    }, TINY_GEMMA3),
 
     # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
 

@@ -72,6 +72,7 @@ MODEL_TYPE_TOKENIZERS = {
     "gemma": "GemmaTokenizer",
     "gemma2": "GemmaTokenizer",
     "gemma3": "GemmaTokenizer",
+    "gemma3_text": "GemmaTokenizer",
     "cohere": "CohereTokenizer",
     "xlnet": "XLNetTokenizer",
     "t5": "T5Tokenizer",

@@ -5,6 +5,7 @@ A folder holds some of:
     tokenizer.json            the whole pipeline, serialized by the tokenizers library (preferred)
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
     spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
+    tokenizer.model           a SentencePiece model under the name Gemma's checkpoints give it (the same)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
@@ -34,6 +35,7 @@ ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 LEGACY_CHAT_TEMPLATE_FILE = "chat_template.json"  # written by processors of transformers 4.43-4.4x
 SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
+SENTENCEPIECE_FILES = (SENTENCEPIECE_FILE, "tokenizer.model")  # the names it goes by, the first found is read
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
@@ -70,7 +72,8 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
     }
     if files[TOKENIZER_FILE] is None:
         files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
-        files[SENTENCEPIECE_FILE] = resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
+        found = (resolve_file(location, name, options, required=False) for name in SENTENCEPIECE_FILES)
+        files[SENTENCEPIECE_FILE] = next((path for path in found if path is not None), None)
         if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None:
             _raise_no_tokenizer(location, options, files[CONFIG_FILE])
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
@@ -289,13 +292,12 @@ def _no_tokenizer_message(location: str, options: HubOptions, config_file: str |
     if os.path.isdir(where):
         present = sorted(os.listdir(where))
         found = f" It holds: {', '.join(present[:12]) or 'nothing'}."
-        if "tokenizer.model" in present:
-            found += " (tokenizer.model is a SentencePiece model, which workbench does not convert.)"
         if "vocab.json" in present and "merges.txt" in present:
             found += " (vocab.json + merges.txt without tokenizer.json are not converted.)"
     config_note = f" {CONFIG_FILE} is there, but it does not hold the vocabulary." if config_file else ""
     return (
-        f"No tokenizer files in {where!r}: looked for {TOKENIZER_FILE} and {VOCAB_FILE} (plus the optional "
+        f"No tokenizer files in {where!r}: looked for {TOKENIZER_FILE}, {VOCAB_FILE} and a SentencePiece model "
+        f"({', '.join(SENTENCEPIECE_FILES)}; plus the optional "
         f"{CONFIG_FILE}, {SPECIAL_TOKENS_MAP_FILE}, {ADDED_TOKENS_FILE}).{config_note}{found} Point to the "
         "folder that holds tokenizer.json (pass subfolder= if it is nested), or re-save the tokenizer with "
         "transformers' tokenizer.save_pretrained(folder), which writes tokenizer.json."

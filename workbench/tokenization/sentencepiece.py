@@ -22,9 +22,11 @@ from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokeniz
 from tokenizers.models import Unigram
 
 from ..errors import CheckpointError
+from .sentencepiece_bpe import build_gemma_tokenizer
 
 # the model types (config.json) whose tokenizer is T5's when tokenizer_config.json names none
 T5_MODEL_TYPES = ("t5", "mt5", "umt5")
+GEMMA_MODEL_TYPES = ("gemma", "gemma2", "gemma3", "gemma3_text")
 
 # SentencePiece piece types (sentencepiece_model.proto)
 _CONTROL, _USER_DEFINED = 3, 4
@@ -57,17 +59,20 @@ def read_model_proto(path: str):
 def load_sentencepiece_tokenizer(path: str, settings: dict, model_type: str | None) -> Tokenizer:
     """The backend for the SentencePiece model at ``path``; fills ``settings`` with the special tokens
     and class the reference's tokenizer has (settings already there win)."""
+    builders = {"T5Tokenizer": build_t5_tokenizer, "GemmaTokenizer": build_gemma_tokenizer}
     name = (settings.get("tokenizer_class") or "").removesuffix("Fast")
     if not name and model_type in T5_MODEL_TYPES:
         name = "T5Tokenizer"
-    if name != "T5Tokenizer":
+    if not name and model_type in GEMMA_MODEL_TYPES:
+        name = "GemmaTokenizer"
+    if name not in builders:
         raise CheckpointError(
             f"{path} is a SentencePiece model for {name or 'an unnamed tokenizer class'}; workbench converts "
-            "the SentencePiece models of T5Tokenizer only. Save the tokenizer with transformers "
+            f"the SentencePiece models of {' and '.join(sorted(builders))} only. Save the tokenizer with transformers "
             "(AutoTokenizer.from_pretrained(...).save_pretrained(folder)) to get a tokenizer.json workbench reads."
         )
     settings["tokenizer_class"] = name
-    return build_t5_tokenizer(read_model_proto(path), settings)
+    return builders[name](read_model_proto(path), settings)
 
 
 def build_t5_tokenizer(proto, settings: dict) -> Tokenizer:
