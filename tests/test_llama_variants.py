@@ -1,0 +1,69 @@
+"""The llama-shaped variants (workbench/models/llama_variants.py) on the config paths the shared
+suite's cases do not take: LongRoPE past the pre-trained length, Cohere without q/k norms, and
+Phi-3's early rope-scaling names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import workbench
+from workbench.models.registry import FAMILIES
+
+from model_registry import VARIANTS
+from reference import build_reference_model, save_reference_model
+from tolerance import assert_close_scaled
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+LONGROPE = next(case for case in VARIANTS if case.name == "phi3-longrope").config
+
+
+def parity(model_type, head, config, tmp_path, length):
+    """Our logits and hidden states against the reference's on ``length`` tokens of a checkpoint it saved."""
+    reference = build_reference_model(model_type, head, config)
+    folder = save_reference_model(reference, str(tmp_path))
+    ours = getattr(workbench, head).from_pretrained(folder)
+    ids = torch.randint(3, config["vocab_size"], (2, length), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        mine, theirs = (m(ids, output_hidden_states=True) for m in (ours, reference))
+    assert_close_scaled(mine.logits, theirs.logits, what="logits")
+    for i, (a, b) in enumerate(zip(mine.hidden_states, theirs.hidden_states)):
+        assert_close_scaled(a, b, what=f"hidden_states[{i}]")
+    return ours, mine
+
+
+def test_longrope_switches_to_the_long_factors_past_the_pretrained_length(tmp_path):
+    assert LONGROPE["original_max_position_embeddings"] < 20 <= LONGROPE["max_position_embeddings"]
+    parity("phi3", "Phi3ForCausalLM", LONGROPE, tmp_path, length=20)
+
+
+def test_longrope_prefix_within_the_pretrained_length_uses_the_short_factors(tmp_path):
+    """The first 16 tokens of a 20-token run differ from the same 16 tokens alone (the factors
+    switch for the whole call, as the reference does), and the 16 alone match the reference."""
+    reference = build_reference_model("phi3", "Phi3ForCausalLM", LONGROPE)
+    folder = save_reference_model(reference, str(tmp_path))
+    ours = workbench.Phi3ForCausalLM.from_pretrained(folder)
+    ids = torch.randint(3, 99, (1, 20), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        long_logits, short_logits = ours(ids).logits[:, :16], ours(ids[:, :16]).logits
+        assert_close_scaled(short_logits, reference(ids[:, :16]).logits)
+    assert (long_logits - short_logits).abs().max() > 1e-3
+
+
+def test_cohere_without_qk_norm(tmp_path):
+    config = dict(FAMILIES["cohere"].tiny, use_qk_norm=False)
+    ours, _ = parity("cohere", "CohereForCausalLM", config, tmp_path, length=9)
+    assert not any("q_norm" in name for name, _ in ours.named_parameters())
+
+
+@pytest.mark.parametrize("legacy", ["su", "yarn"])
+def test_phi3_early_rope_scaling_names_mean_longrope(legacy):
+    import transformers
+
+    scaling = {"type": legacy, "short_factor": [1.0] * 4, "long_factor": [2.0] * 4}
+    kwargs = dict(FAMILIES["phi3"].tiny, partial_rotary_factor=1.0, rope_scaling=scaling,
+                  original_max_position_embeddings=16)
+    ours = workbench.AutoConfig.for_model("phi3", **kwargs).rope_parameters
+    theirs = transformers.AutoConfig.for_model("phi3", **kwargs).rope_parameters
+    assert ours["rope_type"] == theirs["rope_type"] == "longrope"
