@@ -67,3 +67,22 @@ def test_phi3_early_rope_scaling_names_mean_longrope(legacy):
     ours = workbench.AutoConfig.for_model("phi3", **kwargs).rope_parameters
     theirs = transformers.AutoConfig.for_model("phi3", **kwargs).rope_parameters
     assert ours["rope_type"] == theirs["rope_type"] == "longrope"
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_generate_across_the_longrope_switch_matches_the_reference(beams, tmp_path):
+    """12-token prompts, 8 new tokens: the step that passes 16 tokens encodes the whole sequence
+    again with the long factors, in both libraries (without it the cached keys keep the short ones)."""
+    reference = build_reference_model("phi3", "Phi3ForCausalLM", LONGROPE)
+    folder = save_reference_model(reference, str(tmp_path))
+    ours = workbench.Phi3ForCausalLM.from_pretrained(folder)
+    ids = torch.randint(3, 99, (2, 12), generator=torch.Generator().manual_seed(6))
+    mask = torch.ones_like(ids)
+    ids[0, :2], mask[0, :2] = 0, 0
+    settings = dict(attention_mask=mask, max_new_tokens=8, eos_token_id=None, pad_token_id=0, do_sample=False,
+                    num_beams=beams, return_dict_in_generate=True, output_logits=beams == 1)
+    with torch.no_grad():
+        mine, theirs = ours.generate(ids, **settings), reference.generate(ids, **settings)
+    assert torch.equal(mine.sequences, theirs.sequences)
+    for step, (a, b) in enumerate(zip(mine.logits or (), theirs.logits or ())):
+        assert_close_scaled(a, b, what=f"logits of step {step}")

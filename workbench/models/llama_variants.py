@@ -238,6 +238,13 @@ class Phi3ForCausalLM(LlamaForCausalLM):
     config_class = Phi3Config
     base_model_class = Phi3Model
 
+    def cache_restart_length(self) -> int | None:
+        """With LongRoPE, a sequence longer than the pre-trained length turns every position by the
+        long factors, so the keys cached before are stale: generate() encodes the whole sequence
+        again at the step that first passes this length (the reference's Phi-3 does the same)."""
+        params = self.config.rope_parameters
+        return params["original_max_position_embeddings"] if params["rope_type"] == "longrope" else None
+
 
 class Phi3ForSequenceClassification(LlamaForSequenceClassification):
     config_class = Phi3Config
