@@ -86,3 +86,23 @@ def test_generate_across_the_longrope_switch_matches_the_reference(beams, tmp_pa
     assert torch.equal(mine.sequences, theirs.sequences)
     for step, (a, b) in enumerate(zip(mine.logits or (), theirs.logits or ())):
         assert_close_scaled(a, b, what=f"logits of step {step}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_float32_norms_equal_the_references_in_low_precision_too(dtype):
+    """Cohere's and OLMo-2's norms scale in float32 before the cast back (LLaMA's casts first):
+    the same bits as the reference's modules, per-head weights included."""
+    from transformers.models.cohere.modeling_cohere import CohereLayerNorm
+    from transformers.models.olmo2.modeling_olmo2 import Olmo2RMSNorm
+
+    from workbench.nn.float32_norms import Float32LayerNorm, Float32RMSNorm
+
+    x = torch.randn(2, 5, 4 * 8, generator=torch.Generator().manual_seed(0)).to(dtype)
+    pairs = [(Float32LayerNorm((4, 8), 1e-5), CohereLayerNorm((4, 8), 1e-5), x.unflatten(-1, (4, 8))),
+             (Float32RMSNorm(32, 1e-5), Olmo2RMSNorm(32, 1e-5), x)]
+    for ours, theirs, their_input in pairs:
+        with torch.no_grad():
+            theirs.weight.copy_(torch.randn(theirs.weight.shape, generator=torch.Generator().manual_seed(1)))
+            ours.weight.copy_(theirs.weight)
+        ours, theirs = ours.to(dtype), theirs.to(dtype)
+        assert torch.equal(ours(x), theirs(their_input).reshape(x.shape))

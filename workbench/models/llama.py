@@ -17,6 +17,11 @@ biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (group
 shape is a config class with its defaults and facts, plus the class names below. Module names equal
 the checkpoint keys (``model.layers.0.self_attn.q_proj``). The pieces come from ``workbench.nn``:
 ``RMSNorm``, ``GatedMLP``, the ``multi_head_attention`` core and the ``run_layers`` loop.
+
+Phi-3, Granite, Cohere, OLMo-2 and SmolLM3 are this decoder too, with the fields under "llama-shaped
+variants" in :class:`DecoderConfig` (fused projections, where the norms sit and what they compute,
+q/k norms, interleaved or absent rotary, Granite's multipliers, logit scales); their config classes
+and class names are in ``llama_variants.py``.
 """
 
 from __future__ import annotations
@@ -172,7 +177,8 @@ layer_windows = layer_windows_of  # per layer, the sliding window its attention 
 
 
 def rms_norm(config: DecoderConfig, shape=None) -> nn.Module:
-    """The family's norm (``config.norm_type``) over ``shape`` (default: the hidden size)."""
+    """The family's norm (``config.norm_type``: LLaMA's RMS norm unless a variant picks another)
+    over ``shape`` (default: the hidden size)."""
     shape = config.hidden_size if shape is None else shape
     if config.norm_type == "rms":
         return RMSNorm(shape, eps=config.rms_norm_eps, weight_offset=config.norm_weight_offset)
@@ -236,7 +242,8 @@ class LlamaAttention(nn.Module):
             self.k_norm = rms_norm(config, (self.kv_heads, self.head_dim) if per_head else self.sizes[1])
         self.use_rope = config.no_rope_layers is None or bool(config.no_rope_layers[layer_idx])
         self.rotate = rotate_pairs if config.rope_interleaved else rotate_heads
-        self.plain = not (config.fused_qkv or self.q_norm is not None or not self.use_rope or config.rope_interleaved)
+        self.plain = (self.use_rope and self.rotate is rotate_heads and self.q_norm is None
+                      and "qkv_proj" not in self._modules)
 
     def project(self, hidden_states, rotary):
         """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D); ``rotary`` is
