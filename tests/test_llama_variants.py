@@ -11,7 +11,7 @@ import workbench
 from workbench.models.registry import FAMILIES
 
 from model_registry import VARIANTS
-from reference import build_reference_model, save_reference_model
+from reference import build_reference_model, load_reference_model, save_reference_model
 from tolerance import assert_close_scaled
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,3 +106,26 @@ def test_float32_norms_equal_the_references_in_low_precision_too(dtype):
             ours.weight.copy_(theirs.weight)
         ours, theirs = ours.to(dtype), theirs.to(dtype)
         assert torch.equal(ours(x), theirs(their_input).reshape(x.shape))
+
+
+def test_phi3_sliding_window_on_every_layer(tmp_path):
+    parity("phi3", "Phi3ForCausalLM", dict(FAMILIES["phi3"].tiny, sliding_window=4), tmp_path, length=9)
+
+
+@pytest.mark.parametrize("model_type", ["phi3", "granite", "cohere", "olmo2", "smollm3"])
+def test_bfloat16_outputs_equal_the_references_bit_for_bit(model_type, tmp_path):
+    """Where each family leaves bfloat16 for float32 (Cohere's and OLMo-2's norms and rotary,
+    OLMo-2's float32 cos and sin) decides the low bits: with PyTorch's own linear kernels and the
+    eager attention on both sides, every hidden state and the logits are the reference's exactly."""
+    from workbench.nn.linear import torch_kernels
+
+    head = FAMILIES[model_type].heads["AutoModelForCausalLM"]
+    folder = save_reference_model(build_reference_model(model_type, head, dict(FAMILIES[model_type].tiny)),
+                                  str(tmp_path))
+    reference = load_reference_model(head, folder, dtype=torch.bfloat16)
+    ours = getattr(workbench, head).from_pretrained(folder, dtype=torch.bfloat16)
+    ids = torch.randint(3, 99, (2, 9), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad(), torch_kernels():
+        mine, theirs = (m(ids, output_hidden_states=True, output_attentions=True) for m in (ours, reference))
+    assert all(torch.equal(a, b) for a, b in zip(mine.hidden_states, theirs.hidden_states))
+    assert torch.equal(mine.logits, theirs.logits)

@@ -69,6 +69,8 @@ class DecoderConfig(PretrainedConfig):
     layer_norms = "pre"  # where a layer's norms sit: a key of LAYER_NORMS
     qk_norm = None  # norms on queries and keys: None, "projection" (all heads at once), "per_head" (a weight row per head)
     rope_interleaved = False  # rotate channel pairs (2i, 2i + 1) instead of (i, i + R/2) (Cohere)
+    rope_in_float32 = False  # rotate queries and keys in float32, then cast back (Cohere, OLMo-2; below float32)
+    float32_rope_tables = False  # with rope_in_float32: cos and sin stay float32, not the activations' dtype (OLMo-2)
     no_rope_layers = None  # per layer 1 (rotary) or 0 (no position encoding at all: SmolLM3's NoPE layers)
     embedding_multiplier = 1.0  # the token embeddings times this (Granite)
     residual_multiplier = 1.0  # each sublayer's output times this before the residual sum (Granite)
@@ -242,8 +244,9 @@ class LlamaAttention(nn.Module):
             self.k_norm = rms_norm(config, (self.kv_heads, self.head_dim) if per_head else self.sizes[1])
         self.use_rope = config.no_rope_layers is None or bool(config.no_rope_layers[layer_idx])
         self.rotate = rotate_pairs if config.rope_interleaved else rotate_heads
-        self.plain = (self.use_rope and self.rotate is rotate_heads and self.q_norm is None
-                      and "qkv_proj" not in self._modules)
+        self.rope_in_float32 = config.rope_in_float32
+        self.plain = (self.use_rope and self.rotate is rotate_heads and not self.rope_in_float32
+                      and self.q_norm is None and "qkv_proj" not in self._modules)
 
     def project(self, hidden_states, rotary):
         """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D); ``rotary`` is
@@ -280,7 +283,11 @@ class LlamaAttention(nn.Module):
         shape = (*hidden_states.shape[:2], -1, self.head_dim)
         query, key, value = query.view(shape), key.view(shape), value.view(shape)  # (B, T, H, D)
         if self.use_rope:
+            dtype = value.dtype
+            if self.rope_in_float32:  # the (lower-precision) tables then multiply float32 heads
+                query, key = query.float(), key.float()
             query, key = self.rotate(query, head_cos, head_sin), self.rotate(key, head_cos, head_sin)
+            query, key = query.to(dtype), key.to(dtype)
         return query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2)
 
     def forward(self, hidden_states, rotary, mask, cache, eager, cache_position=None):
@@ -376,7 +383,8 @@ class LlamaModel(LlamaPreTrainedModel):
             cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
         if position_ids is None:
             position_ids = cache_position[None]
-        cos, sin = self.rotary_emb(position_ids, inputs_embeds.dtype)  # (B or 1, T, rotary_dim)
+        tables_dtype = torch.float32 if config.float32_rope_tables else inputs_embeds.dtype
+        cos, sin = self.rotary_emb(position_ids, tables_dtype)  # (B or 1, T, rotary_dim)
         rotary = (cos, sin, *head_tables(cos, sin))
         masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
         stack = run_layers(self.layers, inputs_embeds, [masks[window] for window in self.layer_windows], rotary,

@@ -93,6 +93,7 @@ class CohereConfig(DecoderConfig):
     norm_type = "layer_float32"
     layer_norms = "parallel"
     rope_interleaved = True
+    rope_in_float32 = True
     defaults = {
         **{k: v for k, v in _SHARED_DEFAULTS.items() if k != "rms_norm_eps"},
         "vocab_size": 256000,
@@ -123,6 +124,8 @@ class Olmo2Config(DecoderConfig):
     norm_type = "rms_float32"
     layer_norms = "post"
     qk_norm = "projection"
+    rope_in_float32 = True
+    float32_rope_tables = True
     defaults = {
         **_SHARED_DEFAULTS,
         "vocab_size": 50304,
