@@ -60,6 +60,8 @@ TINY_WHISPER = FAMILIES["whisper"].tiny
 LLAMA3_ROPE = dict(rope_type="llama3", rope_theta=10000.0, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
                    original_max_position_embeddings=16)
 YARN_ROPE = dict(rope_type="yarn", rope_theta=10000.0, factor=4.0, original_max_position_embeddings=16)
+PHI3_LONGROPE = dict(rope_type="longrope", rope_theta=10000.0, short_factor=[1.0, 1.5, 2.0, 3.0],
+                     long_factor=[2.0, 3.0, 5.0, 8.0])
 LLAMA_HEADS = tuple(FAMILIES["llama"].heads.values())
 
 # variants: other config paths through the same code, on some of the heads
@@ -71,6 +73,10 @@ VARIANTS: list[Case] = [
               attention_bias=True, mlp_bias=True),
          LLAMA_HEADS, decoder=True),
     Case("llama-yarn-rope", "llama", dict(TINY_DECODER, rope_parameters=YARN_ROPE), ("LlamaForCausalLM",), decoder=True),
+    # LongRoPE: short factors within 16 tokens (every sequence here), cos/sin scaled for 64 / 16;
+    # the long factors: tests/test_llama_variants.py
+    Case("phi3-longrope", "phi3", dict(FAMILIES["phi3"].tiny, partial_rotary_factor=1.0, rope_parameters=PHI3_LONGROPE,
+                                       original_max_position_embeddings=16), ("Phi3ForCausalLM",), decoder=True),
     Case("roberta-untied-relu", "roberta",
          dict(FAMILIES["roberta"].tiny, hidden_act="relu", tie_word_embeddings=False),
          ("RobertaModel", "RobertaForMaskedLM")),

@@ -45,6 +45,9 @@ T5_HEADS = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGenera
             "AutoModelForTextEncoding": "EncoderModel"}
 SEQ2SEQ = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration"}
 SEQ2SEQ_CLASSIFIER = {**SEQ2SEQ, "AutoModelForSequenceClassification": "ForSequenceClassification"}
+LLAMALIKE_LM = {"AutoModel": "Model", "AutoModelForCausalLM": "ForCausalLM"}
+LLAMALIKE_TOKENS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}
+LLAMALIKE_QA = {**LLAMALIKE_TOKENS, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 
 # --- tiny configs -----------------------------------------------------------------------------
 
@@ -173,6 +176,21 @@ FAMILIES: dict[str, Family] = {
     # --- alibi and multi-query decoders: bloom, falcon, mpt, gpt_bigcode, starcoder2
 
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
+    # config fields of the decoder in workbench/models/llama.py, classes in llama_variants.py
+    # phi3: fused qkv_proj / gate_up_proj, half of each head rotated
+    "phi3": Family("llama_variants", "Phi3Config", _named("Phi3", LLAMALIKE_TOKENS),
+                   dict(TINY_DECODER, partial_rotary_factor=0.5, bos_token_id=1, eos_token_id=2)),
+    "granite": Family("llama_variants", "GraniteConfig", _named("Granite", LLAMALIKE_LM),
+                      dict(TINY_DECODER, embedding_multiplier=4.0, residual_multiplier=0.5, attention_multiplier=0.25,
+                           logits_scaling=2.0)),
+    # parallel attention and MLP, per-head q/k layer norms, interleaved rotary pairs
+    "cohere": Family("llama_variants", "CohereConfig", _named("Cohere", LLAMALIKE_LM),
+                     dict(TINY_DECODER, use_qk_norm=True, logit_scale=0.5, bos_token_id=1, eos_token_id=2)),
+    "olmo2": Family("llama_variants", "Olmo2Config", _named("Olmo2", DECODER), dict(TINY_DECODER, eos_token_id=2)),
+    # layer 1 has no rotary embedding and attends in a window of 4
+    "smollm3": Family("llama_variants", "SmolLM3Config", _named("SmolLM3", LLAMALIKE_QA),
+                      dict(TINY_DECODER, no_rope_layer_interval=2, use_sliding_window=True, sliding_window=4,
+                           bos_token_id=1, eos_token_id=2)),
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
 
