@@ -91,6 +91,12 @@ VARIANTS: list[Case] = [
     Case("bart-scaled-untied-relu", "bart",
          dict(TINY_SEQ2SEQ, scale_embedding=True, tie_word_embeddings=False, activation_function="relu"),
          ("BartModel", "BartForConditionalGeneration"), encoder_decoder=True),
+    # DeBERTa-v2-xlarge's layout: a conv layer after the first layer, separate position projections, no
+    # buckets, absolute positions; and the non-legacy LM head
+    Case("deberta-v2-conv-unshared-absolute", "deberta-v2",
+         dict(FAMILIES["deberta-v2"].tiny, conv_kernel_size=3, conv_act="gelu", share_att_key=False, position_buckets=-1,
+              norm_rel_ebd="none", position_biased_input=True, legacy=False),
+         ("DebertaV2Model", "DebertaV2ForMaskedLM")),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),

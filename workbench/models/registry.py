@@ -86,6 +86,11 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     max_source_positions=30, max_target_positions=40, pad_token_id=0, bos_token_id=1, eos_token_id=1,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
+# deberta group
+TINY_DEBERTA_V2 = dict(TINY_ENCODER, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=4,
+                       max_relative_positions=16, norm_rel_ebd="layer_norm", share_att_key=True,
+                       position_biased_input=False)
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -138,6 +143,9 @@ FAMILIES: dict[str, Family] = {
     # --- encoders: albert, electra, camembert, mpnet, roformer
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
+    # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16
+    # distances (so the 7-token test rows reach the log-spaced buckets), no absolute positions
+    "deberta-v2": Family("deberta_v2", "DebertaV2Config", _named("DebertaV2", ENCODER), TINY_DEBERTA_V2),
 
     # --- added with workbench add-model: olmo
 }
