@@ -97,6 +97,10 @@ VARIANTS: list[Case] = [
          dict(FAMILIES["deberta-v2"].tiny, conv_kernel_size=3, conv_act="gelu", share_att_key=False, position_buckets=-1,
               norm_rel_ebd="none", position_biased_input=True, legacy=False),
          ("DebertaV2Model", "DebertaV2ForMaskedLM")),
+    # DeBERTa with talking heads, absolute positions and a narrower embedding (embed_proj)
+    Case("deberta-talking-heads-projected", "deberta",
+         dict(FAMILIES["deberta"].tiny, talking_head=True, position_biased_input=True, embedding_size=24),
+         ("DebertaModel", "DebertaForMaskedLM")),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),

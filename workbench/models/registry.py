@@ -87,6 +87,8 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
 # deberta group
+TINY_DEBERTA = dict(TINY_ENCODER, relative_attention=True, pos_att_type="c2p|p2c", max_relative_positions=4,
+                    position_biased_input=False)
 TINY_DEBERTA_V2 = dict(TINY_ENCODER, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=4,
                        max_relative_positions=16, norm_rel_ebd="layer_norm", share_att_key=True,
                        position_biased_input=False)
@@ -145,6 +147,10 @@ FAMILIES: dict[str, Family] = {
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
     # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16
     # distances (so the 7-token test rows reach the log-spaced buckets), no absolute positions
+    # deberta-base's layout, its table read 4 distances each side (shorter than the test rows)
+    "deberta": Family("deberta", "DebertaConfig",
+                      _named("Deberta", {k: v for k, v in ENCODER.items() if k != "AutoModelForMultipleChoice"}),
+                      TINY_DEBERTA),
     "deberta-v2": Family("deberta_v2", "DebertaV2Config", _named("DebertaV2", ENCODER), TINY_DEBERTA_V2),
 
     # --- added with workbench add-model: olmo
