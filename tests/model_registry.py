@@ -101,6 +101,11 @@ VARIANTS: list[Case] = [
     Case("deberta-talking-heads-projected", "deberta",
          dict(FAMILIES["deberta"].tiny, talking_head=True, position_biased_input=True, embedding_size=24),
          ("DebertaModel", "DebertaForMaskedLM")),
+    # ModernBERT classifiers pooling the mean over real tokens; biases everywhere, no decoder bias
+    Case("modernbert-mean-pooling-biases", "modernbert",
+         dict(FAMILIES["modernbert"].tiny, classifier_pooling="mean", num_labels=3, attention_bias=True, mlp_bias=True,
+              norm_bias=True, classifier_bias=True, decoder_bias=False),
+         ("ModernBertForSequenceClassification", "ModernBertForMultipleChoice", "ModernBertForMaskedLM")),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),

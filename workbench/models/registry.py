@@ -87,6 +87,9 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
 # deberta group
+TINY_MODERNBERT = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=3, num_attention_heads=4,
+                       max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1,
+                       sep_token_id=2, global_attn_every_n_layers=2, local_attention=4, local_rope_theta=100.0)
 TINY_DEBERTA = dict(TINY_ENCODER, relative_attention=True, pos_att_type="c2p|p2c", max_relative_positions=4,
                     position_biased_input=False)
 TINY_DEBERTA_V2 = dict(TINY_ENCODER, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=4,
@@ -147,6 +150,9 @@ FAMILIES: dict[str, Family] = {
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
     # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16
     # distances (so the 7-token test rows reach the log-spaced buckets), no absolute positions
+    # layers global, local (a window of 2 each side, shorter than the test rows), global; the local
+    # layers' RoPE base differs from the global ones'
+    "modernbert": Family("modernbert", "ModernBertConfig", _named("ModernBert", ENCODER), TINY_MODERNBERT),
     # deberta-base's layout, its table read 4 distances each side (shorter than the test rows)
     "deberta": Family("deberta", "DebertaConfig",
                       _named("Deberta", {k: v for k, v in ENCODER.items() if k != "AutoModelForMultipleChoice"}),
