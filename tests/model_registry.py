@@ -106,6 +106,15 @@ VARIANTS: list[Case] = [
          dict(FAMILIES["modernbert"].tiny, classifier_pooling="mean", num_labels=3, attention_bias=True, mlp_bias=True,
               norm_bias=True, classifier_bias=True, decoder_bias=False),
          ("ModernBertForSequenceClassification", "ModernBertForMultipleChoice", "ModernBertForMaskedLM")),
+    # MobileBERT without bottlenecks: LayerNorms, one FFN, the pooler passes the first token through
+    Case("mobilebert-no-bottleneck-layer-norm", "mobilebert",
+         dict(FAMILIES["mobilebert"].tiny, use_bottleneck=False, normalization_type="layer_norm",
+              num_feedforward_networks=1, classifier_activation=False, num_labels=3),
+         ("MobileBertModel", "MobileBertForMaskedLM", "MobileBertForSequenceClassification")),
+    # MobileBERT's queries, keys and values all from the input bottleneck
+    Case("mobilebert-bottleneck-attention", "mobilebert",
+         dict(FAMILIES["mobilebert"].tiny, use_bottleneck_attention=True, key_query_shared_bottleneck=False),
+         ("MobileBertModel",)),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),
