@@ -5,6 +5,7 @@ A folder holds some of:
     tokenizer.json            the whole pipeline, serialized by the tokenizers library (preferred)
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
     spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
+    spm.model                 a SentencePiece model, DeBERTa-v2 style (likewise)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
@@ -34,6 +35,7 @@ ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 LEGACY_CHAT_TEMPLATE_FILE = "chat_template.json"  # written by processors of transformers 4.43-4.4x
 SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
+DEBERTA_SENTENCEPIECE_FILE = "spm.model"  # DeBERTa-v2's name for its SentencePiece model
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
@@ -70,7 +72,8 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
     }
     if files[TOKENIZER_FILE] is None:
         files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
-        files[SENTENCEPIECE_FILE] = resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
+        files[SENTENCEPIECE_FILE] = (resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
+                                     or resolve_file(location, DEBERTA_SENTENCEPIECE_FILE, options, required=False))
         if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None:
             _raise_no_tokenizer(location, options, files[CONFIG_FILE])
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
