@@ -72,7 +72,7 @@ def load_sentencepiece_tokenizer(path: str, settings: dict, model_type: str | No
     """The backend for the SentencePiece model at ``path``; fills ``settings`` with the special tokens
     and class the reference's tokenizer has (settings already there win)."""
     name = (settings.get("tokenizer_class") or "").removesuffix("Fast") or MODEL_TYPE_CLASSES.get(model_type, "")
-    builders = {"T5Tokenizer": build_t5_tokenizer, "DebertaV2Tokenizer": build_deberta_v2_tokenizer}
+    builders = {"DebertaV2Tokenizer": build_deberta_v2_tokenizer, "T5Tokenizer": build_t5_tokenizer}
     if name not in builders:
         raise CheckpointError(
             f"{path} is a SentencePiece model for {name or 'an unnamed tokenizer class'}; workbench converts "
