@@ -65,3 +65,21 @@ def test_resizing_the_vocabulary_keeps_the_decoder_whole(tmp_path):
         after = model(input_ids=ids).logits
     assert after.shape[-1] == 105 and model.cls.predictions.dense.weight.shape[1] == 105
     assert_close_scaled(after[..., :99], before)
+
+
+@pytest.mark.parametrize("settings", [{"tokenizer_class": "MobileBertTokenizer"}, None])
+def test_mobilebert_tokenizer_is_berts(settings, tmp_path):
+    """The reference's MobileBertTokenizer is BertTokenizer (token type ids included), named in
+    tokenizer_config.json or picked by config.json's model_type."""
+    import json
+
+    import transformers
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "quick", "brown", "fox", "##es", "jump", "##s"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "mobilebert"}))
+    if settings is not None:
+        (tmp_path / "tokenizer_config.json").write_text(json.dumps(settings))
+    ours, theirs = workbench.AutoTokenizer.from_pretrained(str(tmp_path)), transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    assert type(ours).__name__ == type(theirs).__name__ == "BertTokenizer"
+    assert ours("the quick foxes", "jumps").data == dict(theirs("the quick foxes", "jumps"))
