@@ -73,6 +73,15 @@ class ModernBertConfig(PretrainedConfig):
             params[kind].setdefault("rope_theta", theta)
         self.rope_parameters = params
 
+    @property
+    def sliding_window(self) -> int:
+        """How far a local layer's query sees on each side: half of ``local_attention``."""
+        return self.local_attention // 2
+
+    @sliding_window.setter
+    def sliding_window(self, value: int) -> None:
+        self.local_attention = value * 2
+
 
 def window_mask(attention_mask: torch.Tensor | None, length: int, window: int, dtype: torch.dtype,
                 device: torch.device) -> torch.Tensor:
@@ -211,7 +220,7 @@ class ModernBertModel(ModernBertPreTrainedModel):
             position_ids = torch.arange(length, device=device)[None, :]
         ropes = {kind: rotary(position_ids, hidden.dtype) for kind, rotary in self.rotary.items()}
         by_kind = {"full_attention": padding_mask(attention_mask, hidden.dtype),
-                   "sliding_attention": window_mask(attention_mask, length, self.config.local_attention // 2,
+                   "sliding_attention": window_mask(attention_mask, length, self.config.sliding_window,
                                                     hidden.dtype, device)}
         masks = [by_kind[layer.attention_type] for layer in self.layers]
         stack = run_layers(self.layers, hidden, masks, ropes, eager, output_hidden_states=output_hidden_states,
