@@ -80,6 +80,7 @@ def test_mobilebert_tokenizer_is_berts(settings, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "mobilebert"}))
     if settings is not None:
         (tmp_path / "tokenizer_config.json").write_text(json.dumps(settings))
-    ours, theirs = workbench.AutoTokenizer.from_pretrained(str(tmp_path)), transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    ours = workbench.AutoTokenizer.from_pretrained(str(tmp_path))
+    theirs = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
     assert type(ours).__name__ == type(theirs).__name__ == "BertTokenizer"
     assert ours("the quick foxes", "jumps").data == dict(theirs("the quick foxes", "jumps"))
