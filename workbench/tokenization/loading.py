@@ -6,6 +6,7 @@ A folder holds some of:
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
     spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
     spm.model                 a SentencePiece model, DeBERTa-v2 style (likewise)
+    vocab.json + merges.txt   a byte-level BPE vocabulary, DeBERTa style (likewise)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
@@ -74,7 +75,10 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
         files[SENTENCEPIECE_FILE] = (resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
                                      or resolve_file(location, DEBERTA_SENTENCEPIECE_FILE, options, required=False))
-        if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None:
+        for name in ("vocab.json", "merges.txt"):  # byte-level BPE in two files (DeBERTa's)
+            files[name] = resolve_file(location, name, options, required=False)
+        has_bpe = files["vocab.json"] is not None and files["merges.txt"] is not None
+        if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None and not has_bpe:
             _raise_no_tokenizer(location, options, files[CONFIG_FILE])
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
     for key in _NOT_SETTINGS:
@@ -108,6 +112,12 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
 
         model_type = read_model_type(path_or_repo, options)
         return settings, {"tokenizer_object": load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, model_type)}
+    if files[VOCAB_FILE] is None:
+        from .bpe_files import load_bpe_files_tokenizer
+
+        backend = load_bpe_files_tokenizer(files["vocab.json"], files["merges.txt"], settings,
+                                           read_model_type(path_or_repo, options))
+        return settings, {"tokenizer_object": backend}
     return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings)}
 
 
@@ -294,8 +304,6 @@ def _no_tokenizer_message(location: str, options: HubOptions, config_file: str |
         found = f" It holds: {', '.join(present[:12]) or 'nothing'}."
         if "tokenizer.model" in present:
             found += " (tokenizer.model is a SentencePiece model, which workbench does not convert.)"
-        if "vocab.json" in present and "merges.txt" in present:
-            found += " (vocab.json + merges.txt without tokenizer.json are not converted.)"
     config_note = f" {CONFIG_FILE} is there, but it does not hold the vocabulary." if config_file else ""
     return (
         f"No tokenizer files in {where!r}: looked for {TOKENIZER_FILE} and {VOCAB_FILE} (plus the optional "
