@@ -72,14 +72,7 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         for name in (CONFIG_FILE, TOKENIZER_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE)
     }
     if files[TOKENIZER_FILE] is None:
-        files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
-        files[SENTENCEPIECE_FILE] = (resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
-                                     or resolve_file(location, DEBERTA_SENTENCEPIECE_FILE, options, required=False))
-        for name in ("vocab.json", "merges.txt"):  # byte-level BPE in two files (DeBERTa's)
-            files[name] = resolve_file(location, name, options, required=False)
-        has_bpe = files["vocab.json"] is not None and files["merges.txt"] is not None
-        if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None and not has_bpe:
-            _raise_no_tokenizer(location, options, files[CONFIG_FILE])
+        files.update(_vocabulary_files(location, options, files[CONFIG_FILE]))
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
     for key in _NOT_SETTINGS:
         settings.pop(key, None)
@@ -107,18 +100,32 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         _merge_legacy_files(settings, files, overrides)
     if files[TOKENIZER_FILE]:
         return settings, {"tokenizer_file": files[TOKENIZER_FILE]}
+    return settings, {"tokenizer_object": _converted_backend(files, settings, path_or_repo, options)}
+
+
+def _vocabulary_files(location: str, options: HubOptions, config_file: str | None) -> dict:
+    """The files a backend is converted from when there is no tokenizer.json (an error if none is there)."""
+    files = {name: resolve_file(location, name, options, required=False) for name in (VOCAB_FILE, "vocab.json", "merges.txt")}
+    files[SENTENCEPIECE_FILE] = (resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
+                                 or resolve_file(location, DEBERTA_SENTENCEPIECE_FILE, options, required=False))
+    has_bpe = files["vocab.json"] is not None and files["merges.txt"] is not None  # byte-level BPE (DeBERTa's)
+    if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None and not has_bpe:
+        _raise_no_tokenizer(location, options, config_file)
+    return files
+
+
+def _converted_backend(files: dict, settings: dict, path_or_repo, options: HubOptions) -> Tokenizer:
+    """The backend built from a SentencePiece model, a byte-level BPE vocabulary or a WordPiece vocab.txt."""
     if files[SENTENCEPIECE_FILE]:
         from .sentencepiece import load_sentencepiece_tokenizer  # lazy: needs the sentencepiece package
 
-        model_type = read_model_type(path_or_repo, options)
-        return settings, {"tokenizer_object": load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, model_type)}
+        return load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, read_model_type(path_or_repo, options))
     if files[VOCAB_FILE] is None:
         from .bpe_files import load_bpe_files_tokenizer
 
-        backend = load_bpe_files_tokenizer(files["vocab.json"], files["merges.txt"], settings,
-                                           read_model_type(path_or_repo, options))
-        return settings, {"tokenizer_object": backend}
-    return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings)}
+        return load_bpe_files_tokenizer(files["vocab.json"], files["merges.txt"], settings,
+                                        read_model_type(path_or_repo, options))
+    return build_wordpiece(files[VOCAB_FILE], settings)
 
 
 # Options of the reference's from_pretrained that change nothing here (workbench has one fast class
