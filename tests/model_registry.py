@@ -105,6 +105,30 @@ VARIANTS: list[Case] = [
     Case("stablelm-parallel-plain", "stablelm",
          dict(FAMILIES["stablelm"].tiny, use_parallel_residual=True, qk_layernorm=False, use_qkv_bias=False),
          ("StableLmForCausalLM",), decoder=True),
+    # DeBERTa-v2-xlarge's layout: a conv layer after the first layer, separate position projections, no
+    # buckets, absolute positions; and the non-legacy LM head
+    Case("deberta-v2-conv-unshared-absolute", "deberta-v2",
+         dict(FAMILIES["deberta-v2"].tiny, conv_kernel_size=3, conv_act="gelu", share_att_key=False, position_buckets=-1,
+              norm_rel_ebd="none", position_biased_input=True, legacy=False),
+         ("DebertaV2Model", "DebertaV2ForMaskedLM")),
+    # DeBERTa with talking heads, absolute positions and a narrower embedding (embed_proj)
+    Case("deberta-talking-heads-projected", "deberta",
+         dict(FAMILIES["deberta"].tiny, talking_head=True, position_biased_input=True, embedding_size=24),
+         ("DebertaModel", "DebertaForMaskedLM")),
+    # ModernBERT classifiers pooling the mean over real tokens; biases everywhere, no decoder bias
+    Case("modernbert-mean-pooling-biases", "modernbert",
+         dict(FAMILIES["modernbert"].tiny, classifier_pooling="mean", num_labels=3, attention_bias=True, mlp_bias=True,
+              norm_bias=True, classifier_bias=True, decoder_bias=False),
+         ("ModernBertForSequenceClassification", "ModernBertForMultipleChoice", "ModernBertForMaskedLM")),
+    # MobileBERT without bottlenecks: LayerNorms, one FFN, the pooler passes the first token through
+    Case("mobilebert-no-bottleneck-layer-norm", "mobilebert",
+         dict(FAMILIES["mobilebert"].tiny, use_bottleneck=False, normalization_type="layer_norm",
+              num_feedforward_networks=1, classifier_activation=False, num_labels=3),
+         ("MobileBertModel", "MobileBertForMaskedLM", "MobileBertForSequenceClassification")),
+    # MobileBERT's queries, keys and values all from the input bottleneck
+    Case("mobilebert-bottleneck-attention", "mobilebert",
+         dict(FAMILIES["mobilebert"].tiny, use_bottleneck_attention=True, key_query_shared_bottleneck=False),
+         ("MobileBertModel",)),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),

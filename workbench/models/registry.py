@@ -102,6 +102,17 @@ TINY_GEMMA = dict(TINY_DECODER, head_dim=16)
 TINY_GEMMA2 = dict(TINY_GEMMA, sliding_window=4, query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
                    final_logit_softcapping=2.0)
 TINY_GEMMA3 = dict(TINY_GEMMA2, layer_types=["sliding_attention", "full_attention"])
+# deberta group
+TINY_MODERNBERT = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=3, num_attention_heads=4,
+                       max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1,
+                       sep_token_id=2, global_attn_every_n_layers=2, local_attention=4, local_rope_theta=100.0)
+TINY_MOBILEBERT = dict(TINY_ENCODER, trigram_input=False, embedding_size=16, intra_bottleneck_size=16,
+                       num_feedforward_networks=2)
+TINY_DEBERTA = dict(TINY_ENCODER, relative_attention=True, pos_att_type="c2p|p2c", max_relative_positions=4,
+                    position_biased_input=False)
+TINY_DEBERTA_V2 = dict(TINY_ENCODER, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=4,
+                       max_relative_positions=16, norm_rel_ebd="layer_norm", share_att_key=True,
+                       position_biased_input=False)
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -195,6 +206,24 @@ FAMILIES: dict[str, Family] = {
     # --- encoders: albert, electra, camembert, mpnet, roformer
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
+    # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16
+    # distances (so the 7-token test rows reach the log-spaced buckets), no absolute positions
+    "deberta-v2": Family("deberta_v2", "DebertaV2Config", _named("DebertaV2", ENCODER), TINY_DEBERTA_V2),
+    # deberta-base's layout, its table read 4 distances each side (shorter than the test rows)
+    "deberta": Family("deberta", "DebertaConfig",
+                      _named("Deberta", {k: v for k, v in ENCODER.items() if k != "AutoModelForMultipleChoice"}),
+                      TINY_DEBERTA),
+    # layers global, local (a window of 2 each side, shorter than the test rows), global; the local
+    # layers' RoPE base differs from the global ones'
+    "modernbert": Family("modernbert", "ModernBertConfig", _named("ModernBert", ENCODER), TINY_MODERNBERT),
+    # bottlenecks (32 -> 16), 16-wide embeddings projected, two stacked FFNs, NoNorm. Trigram embeddings (the
+    # default) are off: each token then reads its right neighbour, a padding token in a right-padded row, so
+    # the reference itself breaks "padded batch == rows alone"; tests/test_mobilebert.py checks them, and
+    # MobileBertForPreTraining (exported, not registered: the shared suite compares `logits`, its output
+    # has prediction_logits and seq_relationship_logits), against the reference
+    "mobilebert": Family("mobilebert", "MobileBertConfig", _named("MobileBert", {
+        **ENCODER, "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}), TINY_MOBILEBERT,
+        also_exports=("MobileBertForPreTraining",)),
 
     # --- added with workbench add-model: olmo
     # scaffolded from llama (workbench add-model --like llama --name olmo), then filled in: parameter-free

@@ -59,11 +59,13 @@ FLAVOURS = {
         T5Tokenizer, GPTNeoXTokenizer,
     )
 }  # fmt: skip
+FLAVOURS["MobileBertTokenizer"] = BertTokenizer  # the reference's MobileBertTokenizer is BertTokenizer itself
 
 # config.json model_type -> the tokenizer class the reference picks when tokenizer_config.json names none
 MODEL_TYPE_TOKENIZERS = {
     "bert": "BertTokenizer",
     "distilbert": "BertTokenizer",
+    "mobilebert": "BertTokenizer",
     "convbert": "ConvBertTokenizer",
     "deberta": "DebertaTokenizer",
     "deberta-v2": "DebertaV2Tokenizer",
