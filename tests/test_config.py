@@ -70,7 +70,7 @@ def test_from_config_builds_a_random_model(tmp_path):
 
 def test_unknown_model_type_lists_supported(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "not-a-model"}))
-    with pytest.raises(UnsupportedModelError, match=r"'not-a-model'.*Supported model types: .*bert"):
+    with pytest.raises(UnsupportedModelError, match=r"'not-a-model'.*Supported model types \(\d+\): .*bert"):
         AutoConfig.from_pretrained(tmp_path)
     with pytest.raises(UnsupportedModelError, match="bert"):
         workbench.AutoModel.from_pretrained(tmp_path)

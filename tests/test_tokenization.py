@@ -725,7 +725,7 @@ def test_folder_without_tokenizer_files(tmp_path):
     assert isinstance(raised.value, OSError)
     # a SentencePiece model is converted for the tokenizer classes workbench knows how to; here none is named
     (tmp_path / "tokenizer.model").write_text("")
-    with pytest.raises(CheckpointError, match="unnamed tokenizer class.*GemmaTokenizer and T5Tokenizer only"):
+    with pytest.raises(CheckpointError, match="unnamed tokenizer class.*GemmaTokenizer, T5Tokenizer only"):
         AutoTokenizer.from_pretrained(tmp_path)
 
 

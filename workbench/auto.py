@@ -6,6 +6,7 @@ first use.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from typing import Any
@@ -16,13 +17,41 @@ from .hub import HubOptions
 from .models.registry import FAMILIES, Family
 
 
+def closest_model_types(model_type: str, count: int = 3) -> list[str]:
+    """The registered model types nearest ``model_type`` by spelling: the families it extends or
+    shortens first (``qwen3_vl`` -> ``qwen3``), then the most similar names."""
+    def plain(name: str) -> str:
+        return name.lower().replace("-", "_")
+
+    wanted = plain(model_type)
+    by_plain = {plain(name): name for name in FAMILIES}
+    related = sorted((p for p in by_plain if wanted.startswith(p) or p.startswith(wanted)), key=len, reverse=True)
+    similar = difflib.get_close_matches(wanted, list(by_plain), n=count, cutoff=0.6)
+    ordered = list(dict.fromkeys(related + similar))[:count]
+    return [by_plain[p] for p in ordered]
+
+
+def unsupported_model_type_message(model_type: str | None, source: str) -> str:
+    """What to say when ``model_type`` is not registered: the closest families, and how to add it."""
+    if not model_type:
+        return (f"{source} has no model_type (config.json needs a 'model_type' key: add one). Supported model "
+                f"types: {', '.join(sorted(FAMILIES))}.")
+    closest = closest_model_types(model_type)
+    supported = f"Supported model types ({len(FAMILIES)}): {', '.join(sorted(FAMILIES))}."
+    if closest and closest[0].replace("-", "_") == model_type.lower().replace("-", "_"):
+        return f"{source} has model_type {model_type!r}: workbench (like transformers) spells it {closest[0]!r}. {supported}"
+    near = f" The closest supported: {', '.join(closest)}." if closest else ""
+    like = closest[0] if closest else "FAMILY"
+    return (
+        f"{source} has model_type {model_type!r}, which workbench does not support.{near} To add it, start "
+        f"from the registered family it most resembles: workbench add-model --like {like} --name "
+        f"{model_type.replace('-', '_')} (README: 'Adding a model family'). {supported}"
+    )
+
+
 def _family(model_type: str | None, source: str) -> Family:
     if model_type not in FAMILIES:
-        hint = "" if model_type else " (config.json has no 'model_type' key: add one)"
-        raise UnsupportedModelError(
-            f"{source} has model_type {model_type!r}, which workbench does not support{hint}. "
-            f"Supported model types: {', '.join(sorted(FAMILIES))}."
-        )
+        raise UnsupportedModelError(unsupported_model_type_message(model_type, source))
     return FAMILIES[model_type]
 
 
@@ -41,9 +70,13 @@ def class_for_architecture(architecture: str) -> type:
     for family in FAMILIES.values():
         if architecture in family.heads.values():
             return _load(family, architecture)
+    names = [name for family in FAMILIES.values() for name in family.heads.values()]
+    close = difflib.get_close_matches(architecture, names, n=3, cutoff=0.6)
+    near = f" The closest classes workbench has: {', '.join(close)}." if close else ""
     raise UnsupportedModelError(
-        f"Architecture {architecture!r} is not implemented in workbench. Supported model types: "
-        f"{', '.join(sorted(FAMILIES))} (their classes are listed in workbench.models.registry)."
+        f"Architecture {architecture!r} is not implemented in workbench.{near} Supported model types: "
+        f"{', '.join(sorted(FAMILIES))} (their classes are listed in workbench.models.registry; "
+        "workbench add-model --like FAMILY --name NEW starts a new one)."
     )
 
 

@@ -5,6 +5,7 @@
     workbench zoo list
     workbench zoo build sentiment [--max-samples N] [--epochs E] [--output DIR] [--seed S] [--quiet]
     workbench add-model --like FAMILY --name MODEL_TYPE [--root DIR] [--prefix P] [--force] [--dry-run]
+    workbench families [--names]
 
 Only argparse is loaded until the arguments are parsed: torch and the models load afterwards,
 so ``workbench --help`` and a mistyped option answer at once.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import add_model, chat, zoo
+from . import add_model, chat, families, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     ))  # fmt: skip
     add_model.add_arguments(commands.add_parser(
         "add-model", help="scaffold a new model family from a registered one", description=add_model.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ))  # fmt: skip
+    families.add_arguments(commands.add_parser(
+        "families", help="list the model types workbench loads (the README's table)", description=families.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ))  # fmt: skip
     return parser
