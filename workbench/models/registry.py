@@ -86,6 +86,11 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     max_source_positions=30, max_target_positions=40, pad_token_id=0, bos_token_id=1, eos_token_id=1,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
+# alibi and multi-query decoders
+DECODER_QA = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
+              "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
+TINY_BLOOM = dict(vocab_size=99, hidden_size=32, n_layer=2, n_head=4, pad_token_id=0)
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -132,6 +137,11 @@ FAMILIES: dict[str, Family] = {
     # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
 
     # --- alibi and multi-query decoders: bloom, falcon, mpt, gpt_bigcode, starcoder2
+    # ALiBi instead of position embeddings (workbench/nn/alibi.py); GPT-2's heads over their own base models
+    "bloom": Family("bloom", "BloomConfig", _named("Bloom", DECODER_QA), TINY_BLOOM),
+    # GPT-2 with multi-query attention (one key/value head) and nn.Linear projections
+    "gpt_bigcode": Family("gpt_bigcode", "GPTBigCodeConfig", _named("GPTBigCode", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}), TINY_GPT2),
 
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
 
