@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
@@ -54,6 +55,7 @@ class DecoderConfig(PretrainedConfig):
     layer_types = None  # per layer "full_attention" / "sliding_attention"; None: all one kind
     norm_weight_offset = 0.0  # RMS norms scale by (offset + weight); Gemma stores weight - 1
     scale_embeddings = False  # multiply the token embeddings by sqrt(hidden_size) (Gemma)
+    embedding_dropout = 0.0  # on the embeddings, in training (StarCoder2)
 
     def __post_init__(self) -> None:
         if self.num_key_value_heads is None:
@@ -211,12 +213,16 @@ class LlamaAttention(nn.Module):
 
 
 class LlamaDecoderLayer(nn.Module):
+    # a family with other norms or MLP (StarCoder2: LayerNorm, c_fc/c_proj) swaps these; make_norm
+    # also builds the model's final norm
+    attention_class, mlp_class, make_norm = LlamaAttention, LlamaMLP, staticmethod(rms_norm)
+
     def __init__(self, config: DecoderConfig, layer_idx: int) -> None:
         super().__init__()
-        self.self_attn = LlamaAttention(config, layer_idx)
-        self.mlp = LlamaMLP(config)
-        self.input_layernorm = rms_norm(config)
-        self.post_attention_layernorm = rms_norm(config)
+        self.self_attn = self.attention_class(config, layer_idx)
+        self.mlp = self.mlp_class(config)
+        self.input_layernorm = self.make_norm(config)
+        self.post_attention_layernorm = self.make_norm(config)
 
     def forward(self, hidden_states, mask, rotary, cache, eager, cache_position=None):
         attended, weights = self.self_attn(self.input_layernorm(hidden_states), rotary, mask, cache, eager,
@@ -240,11 +246,13 @@ class LlamaPreTrainedModel(PreTrainedModel):
 
 
 class LlamaModel(LlamaPreTrainedModel):
+    layer_class = LlamaDecoderLayer
+
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
-        self.norm = rms_norm(config)
+        self.layers = nn.ModuleList(self.layer_class(config, i) for i in range(config.num_hidden_layers))
+        self.norm = self.layer_class.make_norm(config)
         self.rotary_emb = RotaryEmbedding(config)
         self.layer_windows = layer_windows(config)
 
@@ -271,6 +279,8 @@ class LlamaModel(LlamaPreTrainedModel):
             inputs_embeds = self.embed_tokens(input_ids)
             if config.scale_embeddings:  # the factor rounded to the embeddings' dtype, as Gemma does
                 inputs_embeds = inputs_embeds * torch.tensor(config.hidden_size**0.5, dtype=inputs_embeds.dtype)
+        if config.embedding_dropout and self.training:
+            inputs_embeds = F.dropout(inputs_embeds, config.embedding_dropout, training=True)
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         batch, length = inputs_embeds.shape[:2]
         if cache_position is None:

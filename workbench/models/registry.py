@@ -142,6 +142,10 @@ FAMILIES: dict[str, Family] = {
     # GPT-2 with multi-query attention (one key/value head) and nn.Linear projections
     "gpt_bigcode": Family("gpt_bigcode", "GPTBigCodeConfig", _named("GPTBigCode", {
         **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}), TINY_GPT2),
+    # llama.py's decoder with LayerNorms, biases, a c_fc/c_proj MLP; the window (4) is shorter than
+    # the test sequences, so it changes the outputs
+    "starcoder2": Family("starcoder2", "Starcoder2Config", _named("Starcoder2", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}), dict(TINY_DECODER, sliding_window=4)),
 
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
 
