@@ -90,6 +90,8 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
 DECODER_QA = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
               "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 TINY_BLOOM = dict(vocab_size=99, hidden_size=32, n_layer=2, n_head=4, pad_token_id=0)
+TINY_FALCON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_kv_heads=2,
+                   new_decoder_architecture=True, pad_token_id=0)
 TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64, pad_token_id=0)
 
 # --- the families ------------------------------------------------------------------------------
@@ -141,6 +143,8 @@ FAMILIES: dict[str, Family] = {
     # ALiBi instead of position embeddings (workbench/nn/alibi.py); GPT-2's heads over their own base models
     "bloom": Family("bloom", "BloomConfig", _named("Bloom", DECODER_QA), TINY_BLOOM),
     "mpt": Family("mpt", "MptConfig", _named("Mpt", DECODER_QA), TINY_MPT),
+    # RoPE and grouped key/value heads (Falcon-40B's layout); the other layouts are variants
+    "falcon": Family("falcon", "FalconConfig", _named("Falcon", DECODER_QA), TINY_FALCON),
     # GPT-2 with multi-query attention (one key/value head) and nn.Linear projections
     "gpt_bigcode": Family("gpt_bigcode", "GPTBigCodeConfig", _named("GPTBigCode", {
         **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}), TINY_GPT2),
