@@ -147,3 +147,31 @@ def test_mpt_attn_config_reads_as_dict_and_attributes_and_round_trips():
 def test_falcon_layouts_the_reference_cannot_run_are_refused(setting):
     with pytest.raises(ConfigError, match="Falcon"):
         workbench.AutoConfig.for_model("falcon", **setting)
+
+
+# the tokenizer_class the families' Hub checkpoints name (None: the config's model_type decides)
+TOKENIZER_CLASSES = [("bloom", "BloomTokenizerFast"), ("falcon", "PreTrainedTokenizerFast"), ("mpt", "GPTNeoXTokenizer"),
+                     ("gpt_bigcode", "GPT2Tokenizer"), ("starcoder2", "GPT2Tokenizer")]
+
+
+@pytest.mark.parametrize("model_type,name", TOKENIZER_CLASSES + [(t, None) for t, _ in TOKENIZER_CLASSES])
+def test_the_families_tokenizer_classes_load_as_the_reference_loads_them(model_type, name, tmp_path):
+    """A byte-level BPE tokenizer.json under each family's tokenizer_class: the same padding side,
+    model inputs and padded batch as the reference's AutoTokenizer."""
+    import json
+
+    import transformers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer, backend.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    backend.train_from_iterator(["def hello_world():\n    return 'the quick brown fox'"] * 20, trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    backend.save(str(tmp_path / "tokenizer.json"))
+    settings = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>"} | ({"tokenizer_class": name} if name else {})
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(settings))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type}))
+    theirs, ours = transformers.AutoTokenizer.from_pretrained(tmp_path), workbench.AutoTokenizer.from_pretrained(tmp_path)
+    texts = ["def hello_world():", "return 'fox'"]
+    assert (ours.padding_side, list(ours.model_input_names)) == (theirs.padding_side, list(theirs.model_input_names))
+    assert dict(ours(texts, padding=True)) == dict(theirs(texts, padding=True))
