@@ -122,6 +122,7 @@ class BloomBlock(nn.Module):
 class BloomPreTrainedModel(PreTrainedModel):
     config_class = BloomConfig
     base_model_prefix = "transformer"
+    _supports_static_cache = True  # the masks and ALiBi positions cover the keys Cache.key_span names
 
 
 class BloomModel(BloomPreTrainedModel):
@@ -139,7 +140,8 @@ class BloomModel(BloomPreTrainedModel):
         self.word_embeddings = embeddings
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, inputs_embeds=None, use_cache=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, position_ids=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, position_ids=None,
+                cache_position=None, **kwargs):
         """Hidden states of every position; ``attention_mask`` is the (B, past + T) 1/0 padding mask,
         from which the ALiBi positions come (``position_ids`` are ignored)."""
         config = self.config
@@ -150,19 +152,21 @@ class BloomModel(BloomPreTrainedModel):
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T, C)
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         hidden = self.word_embeddings_layernorm(inputs_embeds)
-        mask = self._mask(attention_mask, past_key_values, hidden)
+        if cache_position is None:
+            past = past_key_values.get_seq_length() if past_key_values is not None else 0
+            cache_position = torch.arange(past, past + hidden.shape[1], device=hidden.device)
+        mask = self._mask(attention_mask, past_key_values, hidden, cache_position)
         stack = run_layers(self.h, hidden, mask, past_key_values, eager, output_hidden_states=output_hidden_states,
                            output_attentions=output_attentions, final=self.ln_f)
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
 
-    def _mask(self, attention_mask, cache, hidden):
-        """(B, H, T, past + T): causal and padding mask plus the ALiBi bias."""
-        past = cache.get_seq_length() if cache is not None else 0
-        length = hidden.shape[1]
-        positions = key_positions(attention_mask, past + length, hidden.device)
+    def _mask(self, attention_mask, cache, hidden, cache_position):
+        """(B, H, T, K): causal and padding mask plus the ALiBi bias, over the K keys the cache
+        returns (past + T, or a static cache's whole buffer)."""
+        keys = cache.key_span(0, cache_position, hidden.shape[1])[1] if cache is not None else hidden.shape[1]
+        positions = key_positions(attention_mask, keys, hidden.device)
         bias = alibi_bias(alibi_slopes(self.config.n_head, hidden.device), positions)  # float32
-        cache_position = torch.arange(past, past + length, device=hidden.device)
         return alibi_attention_mask(bias, attention_mask, cache_position, hidden.dtype)
 
 
@@ -172,6 +176,7 @@ class BloomModel(BloomPreTrainedModel):
 
 class BloomForCausalLM(GPT2LMHeadModel):
     config_class = BloomConfig
+    _supports_static_cache = True
     base_model_class = BloomModel
     _tied_weights_keys = {"lm_head.weight": "transformer.word_embeddings.weight"}
 

@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.alibi import alibi_attention_mask, alibi_bias, alibi_slopes, key_positions
-from ..nn.attention import causal_mask, multi_head_attention
+from ..nn.attention import cache_causal_mask, multi_head_attention
 from ..nn.cache import as_decoder_cache
 from ..nn.layers import output_flags, run_layers
 from ..nn.qkv import split_grouped, split_interleaved
@@ -187,6 +187,7 @@ class FalconDecoderLayer(nn.Module):
 class FalconPreTrainedModel(PreTrainedModel):
     config_class = FalconConfig
     base_model_prefix = "transformer"
+    _supports_static_cache = True  # the masks (and ALiBi positions) cover the keys Cache.key_span names
 
 
 class FalconModel(FalconPreTrainedModel):
@@ -204,7 +205,8 @@ class FalconModel(FalconPreTrainedModel):
         self.word_embeddings = embeddings
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, position_ids=None, inputs_embeds=None,
-                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None, cache_position=None,
+                **kwargs):
         """Hidden states of every position. ``attention_mask`` is the (B, past + T) 1/0 padding mask;
         ``position_ids`` (RoPE) default to ``past, past + 1, ...`` (pass them for left-padded
         batches); with ALiBi the positions come from ``attention_mask``."""
@@ -215,24 +217,42 @@ class FalconModel(FalconPreTrainedModel):
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)  # (B, T, C)
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
         length, dtype, device = inputs_embeds.shape[1], inputs_embeds.dtype, inputs_embeds.device
+        if cache_position is None:
+            past = past_key_values.get_seq_length() if past_key_values is not None else 0
+            cache_position = torch.arange(past, past + length, device=device)
+        rotary = None
         if config.alibi:
-            slopes = alibi_slopes(config.num_attention_heads, device).bfloat16()  # the reference's rounding
-            bias = alibi_bias(slopes, key_positions(attention_mask, past + length, device)).to(dtype)
-            mask = alibi_attention_mask(bias / math.sqrt(config.head_dim), attention_mask,
-                                        torch.arange(past, past + length, device=device), dtype)
-            rotary = None
+            mask = self._alibi_mask(attention_mask, past_key_values, cache_position, length, dtype)
         else:
             if position_ids is None:
-                position_ids = torch.arange(past, past + length, device=device)[None]
+                position_ids = cache_position[None]
             rotary = self.rotary_emb(position_ids, dtype)  # (cos, sin), each (B or 1, T, head_dim)
-            mask = causal_mask(attention_mask, length, past + length, dtype, device)
+            mask = self._causal_mask(attention_mask, past_key_values, cache_position, length, dtype)
         stack = run_layers(self.h, inputs_embeds, mask, rotary, past_key_values, eager,
                            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
                            final=self.ln_f)
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
+
+    def _causal_mask(self, attention_mask, cache, cache_position, length, dtype):
+        """(B or 1, 1, T, K) over the K keys the cache returns, or None where SDPA's own causal
+        masking (or none, for one step) is exact: no padding and a growing cache."""
+        keys = cache.key_span(0, cache_position, length)[1] if cache is not None else length
+        padded = attention_mask is not None and (torch.compiler.is_compiling() or not bool(attention_mask.all()))
+        growing = cache is None or not cache.is_compileable
+        if not padded and growing and (length == 1 or keys == length):
+            return None
+        return cache_causal_mask(attention_mask if padded else None, cache_position, 0, keys, dtype)
+
+    def _alibi_mask(self, attention_mask, cache, cache_position, length, dtype):
+        """(B, H, T, K): causal and padding mask plus the ALiBi bias, whose slopes are rounded to
+        bfloat16 and which is divided by sqrt(head_dim), as the reference does."""
+        config = self.config
+        keys = cache.key_span(0, cache_position, length)[1] if cache is not None else length
+        slopes = alibi_slopes(config.num_attention_heads, cache_position.device).bfloat16()
+        bias = alibi_bias(slopes, key_positions(attention_mask, keys, cache_position.device)).to(dtype)
+        return alibi_attention_mask(bias / math.sqrt(config.head_dim), attention_mask, cache_position, dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,6 +261,7 @@ class FalconModel(FalconPreTrainedModel):
 
 class FalconForCausalLM(GPT2LMHeadModel):
     config_class = FalconConfig
+    _supports_static_cache = True
     base_model_class = FalconModel
     _tied_weights_keys = {"lm_head.weight": "transformer.word_embeddings.weight"}
 

@@ -159,6 +159,7 @@ class MptBlock(nn.Module):
 class MptPreTrainedModel(PreTrainedModel):
     config_class = MptConfig
     base_model_prefix = "transformer"
+    _supports_static_cache = True  # the masks and ALiBi positions cover the keys Cache.key_span names
 
 
 class MptModel(MptPreTrainedModel):
@@ -175,7 +176,8 @@ class MptModel(MptPreTrainedModel):
         self.wte = embeddings
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, inputs_embeds=None, use_cache=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, position_ids=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, position_ids=None,
+                cache_position=None, **kwargs):
         """Hidden states of every position; ``attention_mask`` is the (B, past + T) 1/0 padding
         mask. ALiBi needs no positions: ``position_ids`` are ignored."""
         config = self.config
@@ -185,13 +187,16 @@ class MptModel(MptPreTrainedModel):
         if inputs_embeds is None:
             inputs_embeds = self.wte(input_ids)  # (B, T, C)
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
-        past = past_key_values.get_seq_length() if past_key_values is not None else 0
         length, device = inputs_embeds.shape[1], inputs_embeds.device
+        if cache_position is None:
+            past = past_key_values.get_seq_length() if past_key_values is not None else 0
+            cache_position = torch.arange(past, past + length, device=device)
+        # the keys the cache returns: past + T, or a static cache's whole buffer
+        keys = past_key_values.key_span(0, cache_position, length)[1] if past_key_values is not None else length
         # MPT's key positions end at 0 on the last key: 1 - K, ..., 0
-        positions = torch.arange(1 - (past + length), 1, dtype=torch.int32, device=device)[None]
+        positions = torch.arange(1 - keys, 1, dtype=torch.int32, device=device)[None]
         slopes = mpt_alibi_slopes(config.n_heads, 8.0, device)  # alibi_bias_max: 8, checked by the config
-        mask = alibi_attention_mask(alibi_bias(slopes, positions), attention_mask,
-                                    torch.arange(past, past + length, device=device), inputs_embeds.dtype)
+        mask = alibi_attention_mask(alibi_bias(slopes, positions), attention_mask, cache_position, inputs_embeds.dtype)
         stack = run_layers(self.blocks, inputs_embeds, mask, past_key_values, eager,
                            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
                            final=self.norm_f)
@@ -205,6 +210,7 @@ class MptModel(MptPreTrainedModel):
 
 class MptForCausalLM(GPT2LMHeadModel):
     config_class = MptConfig
+    _supports_static_cache = True
     base_model_class = MptModel
 
 

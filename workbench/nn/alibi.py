@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.nn import functional as F
 
 from .attention import cache_causal_mask
 
@@ -65,10 +66,13 @@ def mpt_alibi_slopes(num_heads: int, max_bias: float = 8.0, device: torch.device
 
 def key_positions(attention_mask: torch.Tensor | None, key_length: int, device: torch.device) -> torch.Tensor:
     """(B or 1, K) integer positions of the keys: with a (B, K) 1/0 padding mask, each real key's
-    count of real keys before it (padding keys get 0: they are masked anyway); else 0..K-1."""
+    count of real keys before it (padding keys get 0: they are masked anyway); else 0..K-1. A
+    shorter mask (a static cache's K slots) counts the keys past its end as real ones."""
     if attention_mask is None:
         return torch.arange(key_length, device=device)[None]
     attention_mask = attention_mask[:, -key_length:].to(device)
+    if attention_mask.shape[-1] < key_length:  # a static cache's buffer reaches past the mask: future keys
+        attention_mask = F.pad(attention_mask, (0, key_length - attention_mask.shape[-1]), value=1)
     return (attention_mask.cumsum(-1) - 1) * attention_mask
 
 
@@ -80,8 +84,8 @@ def alibi_bias(slopes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 def alibi_attention_mask(bias: torch.Tensor, attention_mask: torch.Tensor | None, cache_position: torch.Tensor,
                          dtype: torch.dtype) -> torch.Tensor:
-    """The (B, H, T, K) additive mask of an ALiBi attention over K keys from position 0 (a growing
-    cache): causal and key padding (``attention_mask``, (B, K) 1/0 or None) plus the (B or 1, H, 1, K)
+    """The (B, H, T, K) additive mask of an ALiBi attention over K keys from position 0 (what a
+    growing or static cache returns): causal and key padding (``attention_mask``, (B, K) 1/0 or None) plus the (B or 1, H, 1, K)
     ``bias`` in ``dtype``. Always a tensor: SDPA's own causal masking cannot carry the bias."""
     causal = cache_causal_mask(attention_mask, cache_position, 0, bias.shape[-1], dtype)
     return causal + bias.to(dtype)
