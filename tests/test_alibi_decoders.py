@@ -112,7 +112,7 @@ def test_falcon_alibi_cached_decode_equals_full_forward(falcon_alibi):
 
 def test_mpt_generates_the_references_tokens_through_its_cache(tmp_path):
     """MPT's config turns the cache off (use_cache=False), so test_decoder_generation decodes it
-    without one; here both sides decode through their caches."""
+    without one; here both sides decode through their caches (workbench's static one too)."""
     import transformers
 
     folder = save_reference_model(build_reference_model("mpt", "MptForCausalLM", FAMILIES["mpt"].tiny), str(tmp_path))
@@ -123,7 +123,9 @@ def test_mpt_generates_the_references_tokens_through_its_cache(tmp_path):
         settings = dict(attention_mask=mask, max_new_tokens=10, eos_token_id=None, pad_token_id=0, do_sample=False,
                         num_beams=beams, use_cache=True)
         with torch.no_grad():
-            assert torch.equal(ours.generate(ids, **settings), reference.generate(ids, **settings))
+            expected = reference.generate(ids, **settings)
+            assert torch.equal(ours.generate(ids, **settings), expected)
+            assert torch.equal(ours.generate(ids, cache_implementation="static", **settings), expected)
 
 
 @pytest.mark.parametrize("setting", [dict(no_bias=False), dict(logit_scale=0.5), dict(attn_config=dict(qk_ln=True)),

@@ -42,15 +42,14 @@ def prepare_cache(model, config, model_kwargs: dict[str, Any]) -> None:
             raise ValueError(f"The StaticCache passed holds {given.max_cache_len} positions, but generation may reach "
                              f"{config.max_length}: build it with max_cache_len >= {config.max_length}.")
         return
-    # checked before use_cache: a model whose config turns the cache off (MPT) still names what it supports
-    if implementation not in (None, "dynamic") and not getattr(model, "_supports_static_cache", False):
-        raise ValueError(f"{type(model).__name__} supports the dynamic cache only, not cache_implementation="
-                         f"{implementation!r}: drop the argument (the Llama-family decoders support it).")
     if not config.use_cache:
         return
     if implementation in (None, "dynamic"):
         model_kwargs["past_key_values"] = DynamicCache()
         return
+    if not getattr(model, "_supports_static_cache", False):
+        raise ValueError(f"{type(model).__name__} supports the dynamic cache only, not cache_implementation="
+                         f"{implementation!r}: drop the argument (the Llama-family decoders support it).")
     if implementation == "sliding_window":
         if getattr(model.config, "sliding_window", None) is None:
             logger.warning("cache_implementation='sliding_window', but %s has no sliding_window: every layer keeps "
