@@ -14,7 +14,9 @@ biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (group
 ``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters``,
 ``tie_word_embeddings``, ``norm_weight_offset`` (norms scale by ``offset + weight``: Gemma's 1) and
 ``scale_embeddings`` (multiply the embeddings by ``sqrt(hidden_size)``: Gemma). A new family of this
-shape is a config class with its defaults and facts, plus the class names below. Module names equal
+shape is a config class with its defaults and facts, plus the class names below; one with other
+norms or another MLP (StarCoder2, workbench/models/starcoder2.py) also swaps the layer's
+``attention_class`` / ``mlp_class`` / ``make_norm`` and the model's ``layer_class``. Module names equal
 the checkpoint keys (``model.layers.0.self_attn.q_proj``). The pieces come from ``workbench.nn``:
 ``RMSNorm``, ``GatedMLP``, the ``multi_head_attention`` core and the ``run_layers`` loop.
 """
