@@ -91,6 +91,14 @@ VARIANTS: list[Case] = [
     Case("bart-scaled-untied-relu", "bart",
          dict(TINY_SEQ2SEQ, scale_embedding=True, tie_word_embeddings=False, activation_function="relu"),
          ("BartModel", "BartForConditionalGeneration"), encoder_decoder=True),
+    # parallel-block decoders: GPT-NeoX's sequential block (it keeps both norms) with a tied embed_out;
+    # StableLM's parallel block (one norm feeds both branches), without q/k norms or q/k/v biases
+    Case("gpt_neox-sequential-tied", "gpt_neox",
+         dict(FAMILIES["gpt_neox"].tiny, use_parallel_residual=False, tie_word_embeddings=True, attention_bias=False),
+         ("GPTNeoXForCausalLM",), decoder=True),
+    Case("stablelm-parallel-plain", "stablelm",
+         dict(FAMILIES["stablelm"].tiny, use_parallel_residual=True, qk_layernorm=False, use_qkv_bias=False),
+         ("StableLmForCausalLM",), decoder=True),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),

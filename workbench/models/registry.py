@@ -86,6 +86,12 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     max_source_positions=30, max_target_positions=40, pad_token_id=0, bos_token_id=1, eos_token_id=1,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
+# parallel-block decoders (gpt_neox, phi, stablelm; gptj and codegen in GPT-2's key names):
+# rotary on 4 of each head's 8 channels
+TINY_PARALLEL = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=64, pad_token_id=0)
+TINY_GPTJ = dict(vocab_size=99, n_embd=32, n_inner=37, n_layer=2, n_head=4, n_positions=64, rotary_dim=4,
+                 bos_token_id=98, eos_token_id=98, pad_token_id=0)
 # alibi and multi-query decoders
 DECODER_QA = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
               "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
@@ -138,6 +144,22 @@ FAMILIES: dict[str, Family] = {
     # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
 
     # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
+    # one config-driven decoder, workbench/models/parallel_decoder.py: half of each head rotates
+    # (4 of 8 channels), so the pass-through channels are exercised
+    "gpt_neox": Family("parallel_decoder", "GPTNeoXConfig", _named("GPTNeoX", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
+        "AutoModelForQuestionAnswering": "ForQuestionAnswering"}), TINY_PARALLEL | dict(rotary_pct=0.5)),
+    "gptj": Family("parallel_decoder", "GPTJConfig", _named("GPTJ", {
+        **DECODER, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}), TINY_GPTJ),
+    "codegen": Family("parallel_decoder", "CodeGenConfig", {
+        "AutoModel": "CodeGenModel", "AutoModelForCausalLM": "CodeGenForCausalLM"}, TINY_GPTJ),
+    # grouped-query attention and q/k LayerNorms (Phi: one for all heads; StableLM: one per head)
+    "phi": Family("parallel_decoder", "PhiConfig", _named("Phi", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}),
+        TINY_PARALLEL | dict(num_key_value_heads=2, qk_layernorm=True)),
+    "stablelm": Family("parallel_decoder", "StableLmConfig", _named("StableLm", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}),
+        TINY_PARALLEL | dict(num_key_value_heads=2, qk_layernorm=True, use_qkv_bias=True, partial_rotary_factor=0.5)),
 
     # --- alibi and multi-query decoders: bloom, falcon, mpt, gpt_bigcode, starcoder2
     # ALiBi instead of position embeddings (workbench/nn/alibi.py); GPT-2's heads over their own base models
@@ -160,5 +182,12 @@ FAMILIES: dict[str, Family] = {
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
 
     # --- added with workbench add-model: olmo
+    # scaffolded from llama (workbench add-model --like llama --name olmo), then filled in: parameter-free
+    # layer norms, and q/k/v clipped at 0.8 (about a third of the tiny model's projections are larger)
+    "olmo": Family("olmo", "OlmoConfig", {
+        "AutoModel": "OlmoModel", "AutoModelForCausalLM": "OlmoForCausalLM",
+        "AutoModelForSequenceClassification": "OlmoForSequenceClassification",
+    }, dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
 }
 
