@@ -132,6 +132,23 @@ VARIANTS: list[Case] = [
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),
+    # alibi and multi-query decoders
+    Case("bloom-post-layernorm-residual", "bloom",
+         dict(FAMILIES["bloom"].tiny, apply_residual_connection_post_layernorm=True), ("BloomForCausalLM",), decoder=True),
+    # the clamp bites on the perturbed weights
+    Case("mpt-clip-qkv-scaled", "mpt", dict(FAMILIES["mpt"].tiny, attn_config=dict(clip_qkv=0.3, softmax_scale=0.2)),
+         ("MptForCausalLM",), decoder=True),
+    # Falcon-7B's layout (one key/value head, one norm before both branches), with biases
+    Case("falcon-multi-query-parallel-bias", "falcon",
+         dict(FAMILIES["falcon"].tiny, new_decoder_architecture=False, multi_query=True, bias=True),
+         ("FalconForCausalLM",), decoder=True),
+    # per-head [q, k, v], a sequential layer, relu
+    Case("falcon-interleaved-sequential", "falcon",
+         dict(FAMILIES["falcon"].tiny, new_decoder_architecture=False, multi_query=False, parallel_attn=False,
+              num_kv_heads=None, activation="relu"), ("FalconModel", "FalconForCausalLM"), decoder=True),
+    Case("gpt_bigcode-multi-head-unscaled", "gpt_bigcode",
+         dict(FAMILIES["gpt_bigcode"].tiny, multi_query=False, scale_attn_weights=False), ("GPTBigCodeForCausalLM",),
+         decoder=True),
 ]
 
 CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + VARIANTS

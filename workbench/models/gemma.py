@@ -205,6 +205,8 @@ class Gemma2Attention(LlamaAttention):
 class Gemma2DecoderLayer(nn.Module):
     """Pre- and post-norms around both the attention and the MLP ("sandwich" norms)."""
 
+    make_norm = staticmethod(rms_norm)  # the model's final norm too
+
     def __init__(self, config: Gemma2Config, layer_idx: int) -> None:
         super().__init__()
         self.layer_type = config.layer_types[layer_idx]

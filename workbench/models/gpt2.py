@@ -124,12 +124,15 @@ class GPT2MLP(nn.Module):
 
 
 class GPT2Block(nn.Module):
+    # a family of this shape with other projections (GPTBigCode's nn.Linear, multi-query) swaps these
+    attention_class, mlp_class = GPT2Attention, GPT2MLP
+
     def __init__(self, config: PretrainedConfig, layer_idx: int) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
-        self.attn = GPT2Attention(config, layer_idx)
+        self.attn = self.attention_class(config, layer_idx)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
-        self.mlp = GPT2MLP(config)
+        self.mlp = self.mlp_class(config)
 
     def forward(self, hidden_states, mask, cache, eager):
         attended, weights = self.attn(self.ln_1(hidden_states), mask, cache, eager)
@@ -156,12 +159,14 @@ class GPT2PreTrainedModel(PreTrainedModel):
 
 
 class GPT2Model(GPT2PreTrainedModel):
+    block_class = GPT2Block
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.n_positions, config.n_embd)
         self.drop = nn.Dropout(config.embd_pdrop)
-        self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
+        self.h = nn.ModuleList(self.block_class(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
 
     def get_input_embeddings(self) -> nn.Embedding:
@@ -208,7 +213,11 @@ class GPT2Model(GPT2PreTrainedModel):
 
 
 class _GPT2Head(GPT2PreTrainedModel):
-    """Runs ``self.transformer`` and finishes the output."""
+    """Runs ``self.transformer`` and finishes the output. Families whose heads are GPT-2's over
+    another base model (``transformer.*`` keys: BLOOM, Falcon, MPT, GPTBigCode) subclass the heads
+    with their ``config_class`` and ``base_model_class``."""
+
+    base_model_class = GPT2Model
 
     def _decode(self, kwargs: dict) -> BaseModelOutputWithPast:
         kwargs.pop("return_dict", None)
@@ -230,8 +239,8 @@ class GPT2LMHeadModel(_GPT2Head):
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.transformer = GPT2Model(config)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer = self.base_model_class(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
@@ -256,8 +265,8 @@ class GPT2ForSequenceClassification(_GPT2Head):
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.transformer = GPT2Model(config)
-        self.score = nn.Linear(config.n_embd, config.num_labels, bias=False)
+        self.transformer = self.base_model_class(config)
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, labels=None, use_cache=None, return_dict=None, **kwargs):
@@ -275,12 +284,12 @@ class GPT2ForSequenceClassification(_GPT2Head):
 class GPT2ForTokenClassification(_GPT2Head):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.transformer = GPT2Model(config)
+        self.transformer = self.base_model_class(config)
         dropout = getattr(config, "classifier_dropout", None)
         if dropout is None:
             dropout = getattr(config, "hidden_dropout", None)
         self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
-        self.classifier = nn.Linear(config.n_embd, config.num_labels)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, labels=None, return_dict=None, **kwargs):
         kwargs.setdefault("use_cache", False)  # the output has no place for a cache
@@ -293,8 +302,8 @@ class GPT2ForTokenClassification(_GPT2Head):
 class GPT2ForQuestionAnswering(_GPT2Head):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.transformer = GPT2Model(config)
-        self.qa_outputs = nn.Linear(config.n_embd, 2)
+        self.transformer = self.base_model_class(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
 
     def forward(self, start_positions=None, end_positions=None, return_dict=None, **kwargs):
         kwargs.setdefault("use_cache", False)  # the output has no place for a cache

@@ -14,7 +14,9 @@ biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (group
 ``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters``,
 ``tie_word_embeddings``, ``norm_weight_offset`` (norms scale by ``offset + weight``: Gemma's 1) and
 ``scale_embeddings`` (multiply the embeddings by ``sqrt(hidden_size)``: Gemma). A new family of this
-shape is a config class with its defaults and facts, plus the class names below. Module names equal
+shape is a config class with its defaults and facts, plus the class names below; one with other
+norms or another MLP (StarCoder2, workbench/models/starcoder2.py) also swaps the layer's
+``attention_class`` / ``mlp_class`` / ``make_norm`` and the model's ``decoder_layer``. Module names equal
 the checkpoint keys (``model.layers.0.self_attn.q_proj``). The pieces come from ``workbench.nn``:
 ``RMSNorm``, ``GatedMLP``, the ``multi_head_attention`` core and the ``run_layers`` loop.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
@@ -80,6 +83,7 @@ class DecoderConfig(PretrainedConfig):
     resid_pdrop = 0.0  # dropout on each sublayer's output, in training (Phi-3)
     logit_scale = 1.0  # logits times this (Cohere)
     logits_scaling = 1.0  # logits divided by this (Granite)
+    embedding_dropout = 0.0  # on the embeddings, in training (StarCoder2)
 
     def __post_init__(self) -> None:
         if self.num_key_value_heads is None:
@@ -302,14 +306,18 @@ class LlamaAttention(nn.Module):
 
 
 class LlamaDecoderLayer(nn.Module):
+    # a family with other norms or MLP (StarCoder2: LayerNorm, c_fc/c_proj) swaps these; make_norm
+    # also builds the model's final norm
+    attention_class, mlp_class, make_norm = LlamaAttention, staticmethod(decoder_mlp), staticmethod(rms_norm)
+
     def __init__(self, config: DecoderConfig, layer_idx: int) -> None:
         super().__init__()
-        self.self_attn = LlamaAttention(config, layer_idx)
-        self.mlp = decoder_mlp(config)
+        self.self_attn = self.attention_class(config, layer_idx)
+        self.mlp = self.mlp_class(config)
         self.norm_names = LAYER_NORMS[config.layer_norms]
         self.parallel = config.layer_norms == "parallel"
         for name in filter(None, self.norm_names):
-            setattr(self, name, rms_norm(config))
+            setattr(self, name, self.make_norm(config))
         self.residual_multiplier, self.resid_pdrop = config.residual_multiplier, config.resid_pdrop
 
     def forward(self, hidden_states, mask, rotary, cache, eager, cache_position=None):
@@ -354,7 +362,7 @@ class LlamaModel(LlamaPreTrainedModel):
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
         self.layers = nn.ModuleList(self.decoder_layer(config, i) for i in range(config.num_hidden_layers))
-        self.norm = rms_norm(config)
+        self.norm = self.decoder_layer.make_norm(config)
         self.rotary_emb = self.rotary_embedding(config)
         self.layer_windows = layer_windows(config)
 
@@ -383,6 +391,8 @@ class LlamaModel(LlamaPreTrainedModel):
                 inputs_embeds = inputs_embeds * torch.tensor(config.hidden_size**0.5, dtype=inputs_embeds.dtype)
         if config.embedding_multiplier != 1:  # Granite, on passed embeddings too
             inputs_embeds = inputs_embeds * config.embedding_multiplier
+        if config.embedding_dropout and self.training:
+            inputs_embeds = F.dropout(inputs_embeds, config.embedding_dropout, training=True)
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         batch, length = inputs_embeds.shape[:2]
         if cache_position is None:

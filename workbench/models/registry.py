@@ -113,6 +113,13 @@ TINY_DEBERTA = dict(TINY_ENCODER, relative_attention=True, pos_att_type="c2p|p2c
 TINY_DEBERTA_V2 = dict(TINY_ENCODER, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=4,
                        max_relative_positions=16, norm_rel_ebd="layer_norm", share_att_key=True,
                        position_biased_input=False)
+# alibi and multi-query decoders
+DECODER_QA = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
+              "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
+TINY_BLOOM = dict(vocab_size=99, hidden_size=32, n_layer=2, n_head=4, pad_token_id=0)
+TINY_FALCON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_kv_heads=2,
+                   new_decoder_architecture=True, pad_token_id=0)
+TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64, pad_token_id=0)
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -185,6 +192,18 @@ FAMILIES: dict[str, Family] = {
         TINY_PARALLEL | dict(num_key_value_heads=2, qk_layernorm=True, use_qkv_bias=True, partial_rotary_factor=0.5)),
 
     # --- alibi and multi-query decoders: bloom, falcon, mpt, gpt_bigcode, starcoder2
+    # ALiBi instead of position embeddings (workbench/nn/alibi.py); GPT-2's heads over their own base models
+    "bloom": Family("bloom", "BloomConfig", _named("Bloom", DECODER_QA), TINY_BLOOM),
+    "mpt": Family("mpt", "MptConfig", _named("Mpt", DECODER_QA), TINY_MPT),
+    # RoPE and grouped key/value heads (Falcon-40B's layout); the other layouts are variants
+    "falcon": Family("falcon", "FalconConfig", _named("Falcon", DECODER_QA), TINY_FALCON),
+    # GPT-2 with multi-query attention (one key/value head) and nn.Linear projections
+    "gpt_bigcode": Family("gpt_bigcode", "GPTBigCodeConfig", _named("GPTBigCode", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}), TINY_GPT2),
+    # llama.py's decoder with LayerNorms, biases, a c_fc/c_proj MLP; the window (4) is shorter than
+    # the test sequences, so it changes the outputs
+    "starcoder2": Family("starcoder2", "Starcoder2Config", _named("Starcoder2", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}), dict(TINY_DECODER, sliding_window=4)),
 
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
     # config fields of the decoder in workbench/models/llama.py, classes in llama_variants.py

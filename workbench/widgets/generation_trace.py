@@ -27,8 +27,9 @@ import torch
 
 from .token_view import readable, show_whitespace, special_ids, vocabulary_style
 
-# Where a decoder keeps its final norm, on its base model: Llama-family (model.norm), GPT-2 (transformer.ln_f)
-FINAL_NORMS = ("norm", "ln_f")
+# Where a decoder keeps its final norm, on its base model: Llama-family (model.norm), GPT-2 and
+# BLOOM/Falcon (transformer.ln_f), MPT (transformer.norm_f)
+FINAL_NORMS = ("norm", "ln_f", "norm_f")
 # generate() settings the inspector sets itself: it needs the per-step record
 RECORDING = {"return_dict_in_generate": True, "output_scores": True, "output_logits": True}
 
