@@ -54,13 +54,20 @@ class BertConfig(PretrainedConfig):
     }
 
 
+def embedding_width(config: PretrainedConfig) -> int:
+    """The embeddings' width: ``embedding_size`` where a family factorizes its embeddings (ALBERT,
+    ELECTRA, RoFormer: a projection then maps them to the hidden size), else ``hidden_size``."""
+    return getattr(config, "embedding_size", None) or config.hidden_size
+
+
 class BertEmbeddings(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        width = embedding_width(config)
+        self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, width)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
@@ -184,13 +191,18 @@ class BertPreTrainedModel(PreTrainedModel):
 
 
 class BertModel(BertPreTrainedModel):
-    embeddings_class = BertEmbeddings
+    """embeddings ─► encoder ─► (pooler); a BERT-shaped family swaps the three classes below
+    (``pooler_class = None``: the family has no pooler)."""
+
+    embeddings_class: type[nn.Module] = BertEmbeddings
+    encoder_class: type[nn.Module] = BertEncoder
+    pooler_class: type[nn.Module] | None = BertPooler
 
     def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         self.embeddings = self.embeddings_class(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.encoder = self.encoder_class(config)
+        self.pooler = self.pooler_class(config) if add_pooling_layer and self.pooler_class is not None else None
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
@@ -201,7 +213,7 @@ class BertModel(BertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
         check_inputs(input_ids, inputs_embeds)
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        hidden = self._embed(input_ids, token_type_ids, position_ids, inputs_embeds)
         hidden, all_hidden, all_attentions = run_encoder(self, self.encoder, hidden, attention_mask,
                                                          output_attentions, output_hidden_states)
         out = BaseModelOutputWithPooling(
@@ -211,6 +223,10 @@ class BertModel(BertPreTrainedModel):
             attentions=all_attentions,
         )
         return self._finish(out, return_dict)
+
+    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
+        """(B, T) ids -> (B, T, C) encoder input; ELECTRA adds its projection here."""
+        return self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
 
 
 def check_inputs(input_ids, inputs_embeds) -> None:

@@ -46,6 +46,9 @@ T5_HEADS = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGenera
 SEQ2SEQ = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration"}
 SEQ2SEQ_CLASSIFIER = {**SEQ2SEQ, "AutoModelForSequenceClassification": "ForSequenceClassification"}
 
+# the discriminator (replaced-token detection) is ELECTRA's pre-training head
+ENC1_ELECTRA_HEADS = {**ENCODER, "AutoModelForPreTraining": "ForPreTraining"}
+
 # --- tiny configs -----------------------------------------------------------------------------
 
 TINY_ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -136,6 +139,11 @@ FAMILIES: dict[str, Family] = {
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
+    # embeddings (16) narrower than the layers (32): the projection between them runs
+    "electra": Family("electra", "ElectraConfig", _named("Electra", ENC1_ELECTRA_HEADS),
+                      dict(TINY_ENCODER, embedding_size=16)),
+    # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
+    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
 
