@@ -139,6 +139,9 @@ FAMILIES: dict[str, Family] = {
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
+    # embeddings (16) narrower than the layers (32); one layer group shared by both layers
+    "albert": Family("albert", "AlbertConfig", _named("Albert", ENCODER), dict(TINY_ENCODER, embedding_size=16),
+                     also_exports=("AlbertForPreTraining",)),
     # embeddings (16) narrower than the layers (32): the projection between them runs
     "electra": Family("electra", "ElectraConfig", _named("Electra", ENC1_ELECTRA_HEADS),
                       dict(TINY_ENCODER, embedding_size=16)),
