@@ -120,13 +120,14 @@ class BertSelfOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
+    def __init__(self, config: PretrainedConfig, self_attention_class: type[nn.Module] = BertSelfAttention) -> None:
         super().__init__()
-        self.self = BertSelfAttention(config)
+        self.self = self_attention_class(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, mask, eager):
-        attended, weights = self.self(hidden_states, mask, eager)
+    def forward(self, hidden_states, mask, eager, *extra):
+        """``extra``: what a family's self-attention takes besides (RoFormer's rotary tables)."""
+        attended, weights = self.self(hidden_states, mask, eager, *extra)
         return self.output(attended, hidden_states), weights
 
 
@@ -141,14 +142,16 @@ class BertIntermediate(nn.Module):
 
 
 class BertLayer(nn.Module):
+    self_attention_class: type[nn.Module] = BertSelfAttention  # RoFormer's rotates queries and keys
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.attention = BertAttention(config)
+        self.attention = BertAttention(config, self.self_attention_class)
         self.intermediate = BertIntermediate(config)
         self.output = BertSelfOutput(config, in_features=config.intermediate_size)
 
-    def forward(self, hidden_states, mask, eager):
-        attended, weights = self.attention(hidden_states, mask, eager)
+    def forward(self, hidden_states, mask, eager, *extra):
+        attended, weights = self.attention(hidden_states, mask, eager, *extra)
         return self.output(self.intermediate(attended), attended), weights
 
 
@@ -197,10 +200,15 @@ class BertModel(BertPreTrainedModel):
     embeddings_class: type[nn.Module] = BertEmbeddings
     encoder_class: type[nn.Module] = BertEncoder
     pooler_class: type[nn.Module] | None = BertPooler
+    # ELECTRA and RoFormer project embeddings narrower than the hidden size (``embedding_size``)
+    # before the encoder, in ``embeddings_project``
+    projects_embeddings: bool = False
 
     def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         self.embeddings = self.embeddings_class(config)
+        if self.projects_embeddings and embedding_width(config) != config.hidden_size:
+            self.embeddings_project = nn.Linear(embedding_width(config), config.hidden_size)
         self.encoder = self.encoder_class(config)
         self.pooler = self.pooler_class(config) if add_pooling_layer and self.pooler_class is not None else None
 
@@ -225,8 +233,9 @@ class BertModel(BertPreTrainedModel):
         return self._finish(out, return_dict)
 
     def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
-        """(B, T) ids -> (B, T, C) encoder input; ELECTRA adds its projection here."""
-        return self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        """(B, T) ids -> (B, T, C) encoder input."""
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, E)
+        return self.embeddings_project(hidden) if "embeddings_project" in self._modules else hidden
 
 
 def check_inputs(input_ids, inputs_embeds) -> None:
@@ -270,14 +279,18 @@ class EncoderHeadMixin:
 
 
 class BertLMPredictionHead(nn.Module):
+    """transform (dense ─► hidden_act ─► LayerNorm) ─► decoder; the transform maps to the embedding
+    width (RoFormer's ``embedding_size``; BERT's is the hidden size), where the tied decoder reads."""
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
+        width = embedding_width(config)
         self.transform = nn.Sequential()
-        self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform.dense = nn.Linear(config.hidden_size, width)
         self.transform.transform_act_fn = get_activation(config.hidden_act)
-        self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.transform.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         # with tied embeddings the decoder's bias is ``bias`` (the only one checkpoints store)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = nn.Linear(width, config.vocab_size)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:

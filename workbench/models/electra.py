@@ -66,15 +66,7 @@ class ElectraModel(ElectraPreTrainedModel, BertModel):
     """BERT's base model without a pooler, with ``embeddings_project`` where the embeddings are narrower."""
 
     pooler_class = None
-
-    def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = False) -> None:
-        super().__init__(config, add_pooling_layer=False)
-        if embedding_width(config) != config.hidden_size:
-            self.embeddings_project = nn.Linear(embedding_width(config), config.hidden_size)
-
-    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, E)
-        return self.embeddings_project(hidden) if hasattr(self, "embeddings_project") else hidden  # (B, T, C)
+    projects_embeddings = True
 
 
 class ElectraHead(EncoderHeadMixin):

@@ -145,6 +145,11 @@ FAMILIES: dict[str, Family] = {
     # embeddings (16) narrower than the layers (32): the projection between them runs
     "electra": Family("electra", "ElectraConfig", _named("Electra", ENC1_ELECTRA_HEADS),
                       dict(TINY_ENCODER, embedding_size=16)),
+    # rotary positions; embeddings (16) narrower than the layers; multiple choice summarises the
+    # first token (the reference's default, the last token, reads padding in a right-padded batch:
+    # tests/test_enc1_families.py checks that default on unpadded inputs)
+    "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER),
+                       dict(TINY_ENCODER, embedding_size=16, summary_type="first")),
     # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
     "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
 
