@@ -150,6 +150,9 @@ FAMILIES: dict[str, Family] = {
     # tests/test_enc1_families.py checks that default on unpadded inputs)
     "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER),
                        dict(TINY_ENCODER, embedding_size=16, summary_type="first")),
+    # a relative position bias shared by the layers; no token types; RoBERTa's padding index
+    "mpnet": Family("mpnet", "MPNetConfig", _named("MPNet", ENCODER),
+                    dict({k: v for k, v in TINY_ENCODER.items() if k != "type_vocab_size"}, pad_token_id=1)),
     # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
     "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
 

@@ -46,11 +46,18 @@ class RobertaEmbeddings(BertEmbeddings):
                                                 padding_idx=self.padding_idx)
 
     def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
-        first = self.padding_idx + 1
-        if input_ids is None:  # embeddings show no padding: count every position
-            return torch.arange(first, first + length, device=device)[None, :]
-        real = input_ids.ne(self.padding_idx).long()  # (B, T)
-        return real.cumsum(dim=1) * real + self.padding_idx
+        return positions_after_padding(input_ids, self.padding_idx, length, device)
+
+
+def positions_after_padding(input_ids: torch.Tensor | None, padding_idx: int, length: int,
+                            device: torch.device) -> torch.Tensor:
+    """fairseq's ``make_positions``: real tokens count from ``padding_idx + 1``, padding tokens get
+    ``padding_idx`` (RoBERTa, MPNet). (B, T) ids -> (B, T) positions; (1, T) without ids."""
+    first = padding_idx + 1
+    if input_ids is None:  # embeddings show no padding: count every position
+        return torch.arange(first, first + length, device=device)[None, :]
+    real = input_ids.ne(padding_idx).long()  # (B, T)
+    return real.cumsum(dim=1) * real + padding_idx
 
 
 class RobertaPreTrainedModel(BertPreTrainedModel):
