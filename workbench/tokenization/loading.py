@@ -4,7 +4,8 @@ A folder holds some of:
 
     tokenizer.json            the whole pipeline, serialized by the tokenizers library (preferred)
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
-    spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
+    spiece.model              a SentencePiece model, T5 or ALBERT style (converted when tokenizer.json is absent)
+    sentencepiece.bpe.model   a SentencePiece model, CamemBERT style (converted likewise)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
@@ -33,7 +34,9 @@ SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 LEGACY_CHAT_TEMPLATE_FILE = "chat_template.json"  # written by processors of transformers 4.43-4.4x
-SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
+SENTENCEPIECE_FILE = "spiece.model"  # T5's and ALBERT's; workbench.tokenization.sentencepiece converts it
+# other names the converted SentencePiece models have (CamemBERT's, fairseq style), tried in turn
+SENTENCEPIECE_OTHER_FILES = ("sentencepiece.bpe.model",)
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
@@ -47,6 +50,15 @@ _NOT_SETTINGS = (
 _BERT_SPECIAL_TOKENS = {
     "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
 }  # fmt: skip
+# MPNet's WordPiece vocabulary has RoBERTa's special tokens (<s> A </s></s> B </s>); its mask token
+# takes the space before it
+_MPNET_SPECIAL_TOKENS = {
+    "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "[UNK]",
+    "pad_token": "<pad>", "mask_token": "<mask>",
+}  # fmt: skip
+# model types (config.json) whose vocab.txt is not BERT's when tokenizer_config.json names no class
+# (RoFormer's is, but its tokenizer segments Chinese words first: AutoTokenizer refuses it by name)
+_WORDPIECE_MODEL_TYPES = {"mpnet": "MPNetTokenizer", "roformer": "RoFormerTokenizer"}
 
 
 def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict) -> tuple[dict, dict]:
@@ -70,7 +82,7 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
     }
     if files[TOKENIZER_FILE] is None:
         files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
-        files[SENTENCEPIECE_FILE] = resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
+        files[SENTENCEPIECE_FILE] = _sentencepiece_file(location, options)
         if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None:
             _raise_no_tokenizer(location, options, files[CONFIG_FILE])
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
@@ -105,7 +117,17 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
 
         model_type = read_model_type(path_or_repo, options)
         return settings, {"tokenizer_object": load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, model_type)}
-    return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings)}
+    model_type = read_model_type(path_or_repo, options)
+    return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings, model_type)}
+
+
+def _sentencepiece_file(location: str, options: HubOptions) -> str | None:
+    """The folder's SentencePiece model, under the first of its names that is there."""
+    for name in (SENTENCEPIECE_FILE, *SENTENCEPIECE_OTHER_FILES):
+        found = resolve_file(location, name, options, required=False)
+        if found is not None:
+            return found
+    return None
 
 
 # Options of the reference's from_pretrained that change nothing here (workbench has one fast class
@@ -242,11 +264,15 @@ def legacy_chat_template(location: str, options: HubOptions) -> str | None:
     return template
 
 
-def build_wordpiece(vocab_file: str, settings: dict) -> Tokenizer:
-    """The BERT pipeline from a bare ``vocab.txt``: what BertTokenizer builds from the same file."""
-    for key, token in _BERT_SPECIAL_TOKENS.items():
+def build_wordpiece(vocab_file: str, settings: dict, model_type: str | None = None) -> Tokenizer:
+    """The BERT pipeline from a bare ``vocab.txt``: what BertTokenizer builds from the same file
+    (MPNetTokenizer's: the same with RoBERTa's special tokens and pair layout)."""
+    settings.setdefault("tokenizer_class", _WORDPIECE_MODEL_TYPES.get(model_type, "BertTokenizer"))
+    mpnet = settings["tokenizer_class"].removesuffix("Fast") == "MPNetTokenizer"
+    for key, token in (_MPNET_SPECIAL_TOKENS if mpnet else _BERT_SPECIAL_TOKENS).items():
         settings.setdefault(key, token)
-    settings.setdefault("tokenizer_class", "BertTokenizer")
+    if mpnet and isinstance(settings["mask_token"], str):
+        settings["mask_token"] = AddedToken(settings["mask_token"], lstrip=True, special=True)
     cls, sep = str(settings["cls_token"]), str(settings["sep_token"])
     backend = Tokenizer(WordPiece.from_file(vocab_file, unk_token=str(settings["unk_token"])))
     backend.normalizer = normalizers.BertNormalizer(
@@ -263,6 +289,11 @@ def build_wordpiece(vocab_file: str, settings: dict) -> Tokenizer:
             f"{vocab_file} has no {' or '.join(missing)} token, which BERT inputs start and end with. "
             "Pass cls_token=/sep_token= naming tokens the vocabulary has."
         )
+    if mpnet:
+        backend.post_processor = processors.RobertaProcessing((sep, backend.token_to_id(sep)),
+                                                              (cls, backend.token_to_id(cls)),
+                                                              trim_offsets=True, add_prefix_space=False)
+        return backend
     backend.post_processor = processors.TemplateProcessing(
         single=f"{cls}:0 $A:0 {sep}:0",
         pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",

@@ -22,9 +22,12 @@ from tokenizers import AddedToken, Tokenizer, decoders, normalizers, pre_tokeniz
 from tokenizers.models import Unigram
 
 from ..errors import CheckpointError
+from .sentencepiece_encoders import build_albert_tokenizer, build_camembert_tokenizer
 
 # the model types (config.json) whose tokenizer is T5's when tokenizer_config.json names none
 T5_MODEL_TYPES = ("t5", "mt5", "umt5")
+# the other classes converted here (sentencepiece_encoders.py), by the model types that name none
+ENCODER_MODEL_TYPES = {"albert": "AlbertTokenizer", "camembert": "CamembertTokenizer"}
 
 # SentencePiece piece types (sentencepiece_model.proto)
 _CONTROL, _USER_DEFINED = 3, 4
@@ -60,14 +63,17 @@ def load_sentencepiece_tokenizer(path: str, settings: dict, model_type: str | No
     name = (settings.get("tokenizer_class") or "").removesuffix("Fast")
     if not name and model_type in T5_MODEL_TYPES:
         name = "T5Tokenizer"
-    if name != "T5Tokenizer":
+    name = name or ENCODER_MODEL_TYPES.get(model_type, "")
+    builders = {"T5Tokenizer": build_t5_tokenizer, "AlbertTokenizer": build_albert_tokenizer,
+                "CamembertTokenizer": build_camembert_tokenizer}
+    if name not in builders:
         raise CheckpointError(
             f"{path} is a SentencePiece model for {name or 'an unnamed tokenizer class'}; workbench converts "
-            "the SentencePiece models of T5Tokenizer only. Save the tokenizer with transformers "
+            f"the SentencePiece models of {', '.join(builders)} only. Save the tokenizer with transformers "
             "(AutoTokenizer.from_pretrained(...).save_pretrained(folder)) to get a tokenizer.json workbench reads."
         )
     settings["tokenizer_class"] = name
-    return build_t5_tokenizer(read_model_proto(path), settings)
+    return builders[name](read_model_proto(path), settings)
 
 
 def build_t5_tokenizer(proto, settings: dict) -> Tokenizer:
