@@ -114,3 +114,26 @@ def test_embedding_size_shapes_the_checkpoint(model_type):
     model = workbench.AutoModel.from_config(config)
     assert model.get_input_embeddings().weight.shape == (99, 16)
     assert model.config.hidden_size == 32
+
+
+@pytest.mark.parametrize("head", ["AlbertForMaskedLM", "AlbertForPreTraining", "ElectraForMaskedLM", "MPNetForMaskedLM",
+                                  "RoFormerForMaskedLM", "CamembertForMaskedLM"])
+@pytest.mark.parametrize("tied", [True, False])
+def test_masked_lm_heads_resize_with_the_vocabulary(head, tied):
+    """After resize_token_embeddings(105) the output layer and its bias have 105 rows, and the old
+    tokens' logits are unchanged."""
+    family = next(t for t, f in FAMILIES.items() if head in (*f.heads.values(), *f.also_exports))
+    config = workbench.AutoConfig.for_model(family, **FAMILIES[family].tiny, tie_word_embeddings=tied)
+    model = getattr(workbench, head).from_config(config).eval()
+    ids = random_ids((2, 6))
+
+    def logits():
+        with torch.no_grad():
+            out = model(input_ids=ids)
+        return out.prediction_logits if head == "AlbertForPreTraining" else out.logits
+
+    before = logits()
+    model.resize_token_embeddings(105)
+    after = logits()
+    assert after.shape == (2, 6, 105) and model.get_output_embeddings().weight.shape[0] == 105
+    assert_close_scaled(after[..., :99], before, what="logits of the old tokens")

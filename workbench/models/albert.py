@@ -113,8 +113,9 @@ class AlbertTransformer(nn.Module):
         """The layers in the order they run: each group's layers, once per layer that uses the group."""
         per_group = self.num_hidden_layers / self.num_hidden_groups
         groups = [self.albert_layer_groups[int(i / per_group)] for i in range(self.num_hidden_layers)]
-        # a view of shared modules (nothing new to save), in the encoder's training mode
-        return nn.ModuleList(layer for group in groups for layer in group.albert_layers).train(self.training)
+        # a view of the shared modules, built per call (nothing new to save); run_layers reads its
+        # training flag only for LayerDrop, which ALBERT does not have
+        return nn.ModuleList(layer for group in groups for layer in group.albert_layers)
 
     def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
         hidden = self.embedding_hidden_mapping_in(hidden_states)  # (B, T, E) -> (B, T, C)

@@ -37,6 +37,7 @@ from .bert import (
     SequenceClassificationHead,
     TokenClassificationHead,
     embedding_width,
+    resized_bias,
 )
 from .roberta import RobertaClassificationHead
 
@@ -139,6 +140,11 @@ class ElectraForMaskedLM(MaskedLMHead, ElectraHead, ElectraPreTrainedModel):
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.generator_lm_head
+
+    def _resize_extra(self, count: int) -> None:
+        if self.generator_lm_head.bias.shape[0] != count:  # tied: the weight follows the embeddings, the bias not
+            self.generator_lm_head.bias = resized_bias(self.generator_lm_head.bias, count)
+            self.generator_lm_head.out_features = count
 
     def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.generator_lm_head(self.generator_predictions(hidden_states))
