@@ -154,7 +154,8 @@ FAMILIES: dict[str, Family] = {
     "mpnet": Family("mpnet", "MPNetConfig", _named("MPNet", ENCODER),
                     dict({k: v for k, v in TINY_ENCODER.items() if k != "type_vocab_size"}, pad_token_id=1)),
     # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
-    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
+    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER),
+                        dict(TINY_ENCODER, pad_token_id=1)),
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
 

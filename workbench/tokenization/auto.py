@@ -60,8 +60,8 @@ UNSUPPORTED = {
     "RoFormerTokenizer": (
         "RoFormerTokenizer splits Chinese text into words with the rjieba package (a jieba word segmenter) "
         "before WordPiece; workbench has no jieba segmentation, so its ids would differ from the reference's "
-        "on Chinese text. To tokenize as BERT does (identical ids on text without Chinese words in the "
-        "vocabulary), pass tokenizer_class=\"BertTokenizer\" to AutoTokenizer.from_pretrained."
+        "on Chinese text. To tokenize as BERT does instead (the reference differs where jieba finds Chinese "
+        "words the vocabulary holds whole), pass tokenizer_class=\"BertTokenizer\" to AutoTokenizer.from_pretrained."
     ),
 }
 
