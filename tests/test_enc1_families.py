@@ -12,7 +12,7 @@ import torch
 import workbench
 from workbench.models.registry import FAMILIES
 
-from reference import build_reference_model, load_reference_model, save_reference_model
+from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
 from tolerance import assert_close_scaled
 
 
@@ -63,6 +63,17 @@ def test_albert_pretraining_head_matches_the_reference_with_its_loss(tmp_path):
         mine = ours(**PADDED, labels=labels, sentence_order_label=order).loss
         theirs = reference(**PADDED, labels=labels, sentence_order_label=order).loss
     assert_close_scaled(mine, theirs, what="loss")
+    assert params_without_grad(ours) == params_without_grad(reference)
+
+
+def params_without_grad(model) -> set[str]:
+    """The parameters the pre-training outputs' gradients do not reach (the same in both: none)."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    out = model(**PADDED)
+    (out.prediction_logits.pow(2).mean() + out.sop_logits.pow(2).mean()).backward()
+    model.eval()
+    return {name for name, param in model.named_parameters() if param.grad is None}
 
 
 def test_albert_layer_groups_run_in_the_reference_order(tmp_path):
@@ -137,3 +148,15 @@ def test_masked_lm_heads_resize_with_the_vocabulary(head, tied):
     after = logits()
     assert after.shape == (2, 6, 105) and model.get_output_embeddings().weight.shape[0] == 105
     assert_close_scaled(after[..., :99], before, what="logits of the old tokens")
+
+
+def test_albert_pretraining_fresh_init_matches_the_reference_where_deterministic():
+    """Biases, norms and the zero output bias start as the reference's (the shared suite checks the
+    registered heads; AlbertForPreTraining is exported beside them)."""
+    config = dict(FAMILIES["albert"].tiny)
+    first, second = (reference_init("albert", "AlbertForPreTraining", config, seed) for seed in (0, 1))
+    ours = dict(workbench.AlbertForPreTraining.from_config(workbench.AlbertConfig(**config)).named_parameters())
+    assert set(ours) == {name for name, _ in first.named_parameters()}
+    for name, param in first.named_parameters():
+        if torch.equal(param, second.get_parameter(name)):
+            assert torch.allclose(ours[name], param, atol=1e-6), name
