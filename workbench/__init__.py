@@ -29,6 +29,7 @@ _LAZY = {
     "AutoModelForSeq2SeqLM": "auto",
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
+    "AutoModelForPreTraining": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     "PreTrainedModel": "modeling",

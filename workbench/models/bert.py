@@ -54,13 +54,20 @@ class BertConfig(PretrainedConfig):
     }
 
 
+def embedding_width(config: PretrainedConfig) -> int:
+    """The embeddings' width: ``embedding_size`` where a family factorizes its embeddings (ALBERT,
+    ELECTRA, RoFormer: a projection then maps them to the hidden size), else ``hidden_size``."""
+    return getattr(config, "embedding_size", None) or config.hidden_size
+
+
 class BertEmbeddings(nn.Module):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        width = embedding_width(config)
+        self.word_embeddings = nn.Embedding(config.vocab_size, width, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, width)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, width)
+        self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
@@ -113,13 +120,14 @@ class BertSelfOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
+    def __init__(self, config: PretrainedConfig, self_attention_class: type[nn.Module] = BertSelfAttention) -> None:
         super().__init__()
-        self.self = BertSelfAttention(config)
+        self.self = self_attention_class(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, mask, eager):
-        attended, weights = self.self(hidden_states, mask, eager)
+    def forward(self, hidden_states, mask, eager, *extra):
+        """``extra``: what a family's self-attention takes besides (RoFormer's rotary tables)."""
+        attended, weights = self.self(hidden_states, mask, eager, *extra)
         return self.output(attended, hidden_states), weights
 
 
@@ -134,14 +142,16 @@ class BertIntermediate(nn.Module):
 
 
 class BertLayer(nn.Module):
+    self_attention_class: type[nn.Module] = BertSelfAttention  # RoFormer's rotates queries and keys
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
-        self.attention = BertAttention(config)
+        self.attention = BertAttention(config, self.self_attention_class)
         self.intermediate = BertIntermediate(config)
         self.output = BertSelfOutput(config, in_features=config.intermediate_size)
 
-    def forward(self, hidden_states, mask, eager):
-        attended, weights = self.attention(hidden_states, mask, eager)
+    def forward(self, hidden_states, mask, eager, *extra):
+        attended, weights = self.attention(hidden_states, mask, eager, *extra)
         return self.output(self.intermediate(attended), attended), weights
 
 
@@ -184,13 +194,23 @@ class BertPreTrainedModel(PreTrainedModel):
 
 
 class BertModel(BertPreTrainedModel):
-    embeddings_class = BertEmbeddings
+    """embeddings ─► encoder ─► (pooler); a BERT-shaped family swaps the three classes below
+    (``pooler_class = None``: the family has no pooler)."""
+
+    embeddings_class: type[nn.Module] = BertEmbeddings
+    encoder_class: type[nn.Module] = BertEncoder
+    pooler_class: type[nn.Module] | None = BertPooler
+    # ELECTRA and RoFormer project embeddings narrower than the hidden size (``embedding_size``)
+    # before the encoder, in ``embeddings_project``
+    projects_embeddings: bool = False
 
     def __init__(self, config: PretrainedConfig, add_pooling_layer: bool = True) -> None:
         super().__init__(config)
         self.embeddings = self.embeddings_class(config)
-        self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config) if add_pooling_layer else None
+        if self.projects_embeddings and embedding_width(config) != config.hidden_size:
+            self.embeddings_project = nn.Linear(embedding_width(config), config.hidden_size)
+        self.encoder = self.encoder_class(config)
+        self.pooler = self.pooler_class(config) if add_pooling_layer and self.pooler_class is not None else None
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
@@ -201,7 +221,7 @@ class BertModel(BertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
         check_inputs(input_ids, inputs_embeds)
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
+        hidden = self._embed(input_ids, token_type_ids, position_ids, inputs_embeds)
         hidden, all_hidden, all_attentions = run_encoder(self, self.encoder, hidden, attention_mask,
                                                          output_attentions, output_hidden_states)
         out = BaseModelOutputWithPooling(
@@ -211,6 +231,11 @@ class BertModel(BertPreTrainedModel):
             attentions=all_attentions,
         )
         return self._finish(out, return_dict)
+
+    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
+        """(B, T) ids -> (B, T, C) encoder input."""
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, E)
+        return self.embeddings_project(hidden) if "embeddings_project" in self._modules else hidden
 
 
 def check_inputs(input_ids, inputs_embeds) -> None:
@@ -254,14 +279,18 @@ class EncoderHeadMixin:
 
 
 class BertLMPredictionHead(nn.Module):
+    """transform (dense ─► hidden_act ─► LayerNorm) ─► decoder; the transform maps to the embedding
+    width (RoFormer's ``embedding_size``; BERT's is the hidden size), where the tied decoder reads."""
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
+        width = embedding_width(config)
         self.transform = nn.Sequential()
-        self.transform.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.transform.dense = nn.Linear(config.hidden_size, width)
         self.transform.transform_act_fn = get_activation(config.hidden_act)
-        self.transform.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.transform.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         # with tied embeddings the decoder's bias is ``bias`` (the only one checkpoints store)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder = nn.Linear(width, config.vocab_size)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:

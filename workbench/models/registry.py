@@ -49,6 +49,9 @@ LLAMALIKE_LM = {"AutoModel": "Model", "AutoModelForCausalLM": "ForCausalLM"}
 LLAMALIKE_TOKENS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}
 LLAMALIKE_QA = {**LLAMALIKE_TOKENS, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 
+# the discriminator (replaced-token detection) is ELECTRA's pre-training head
+ENC1_ELECTRA_HEADS = {**ENCODER, "AutoModelForPreTraining": "ForPreTraining"}
+
 # --- tiny configs -----------------------------------------------------------------------------
 
 TINY_ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
@@ -223,6 +226,23 @@ FAMILIES: dict[str, Family] = {
                            bos_token_id=1, eos_token_id=2)),
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
+    # embeddings (16) narrower than the layers (32); one layer group shared by both layers
+    "albert": Family("albert", "AlbertConfig", _named("Albert", ENCODER), dict(TINY_ENCODER, embedding_size=16),
+                     also_exports=("AlbertForPreTraining",)),
+    # embeddings (16) narrower than the layers (32): the projection between them runs
+    "electra": Family("electra", "ElectraConfig", _named("Electra", ENC1_ELECTRA_HEADS),
+                      dict(TINY_ENCODER, embedding_size=16)),
+    # rotary positions; embeddings (16) narrower than the layers; multiple choice summarises the
+    # first token (the reference's default, the last token, reads padding in a right-padded batch:
+    # tests/test_enc1_families.py checks that default on unpadded inputs)
+    "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER),
+                       dict(TINY_ENCODER, embedding_size=16, summary_type="first")),
+    # a relative position bias shared by the layers; no token types; RoBERTa's padding index
+    "mpnet": Family("mpnet", "MPNetConfig", _named("MPNet", ENCODER),
+                    dict({k: v for k, v in TINY_ENCODER.items() if k != "type_vocab_size"}, pad_token_id=1)),
+    # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
+    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER),
+                        dict(TINY_ENCODER, pad_token_id=1)),
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
     # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16

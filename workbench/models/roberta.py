@@ -46,11 +46,18 @@ class RobertaEmbeddings(BertEmbeddings):
                                                 padding_idx=self.padding_idx)
 
     def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
-        first = self.padding_idx + 1
-        if input_ids is None:  # embeddings show no padding: count every position
-            return torch.arange(first, first + length, device=device)[None, :]
-        real = input_ids.ne(self.padding_idx).long()  # (B, T)
-        return real.cumsum(dim=1) * real + self.padding_idx
+        return positions_after_padding(input_ids, self.padding_idx, length, device)
+
+
+def positions_after_padding(input_ids: torch.Tensor | None, padding_idx: int, length: int,
+                            device: torch.device) -> torch.Tensor:
+    """fairseq's ``make_positions``: real tokens count from ``padding_idx + 1``, padding tokens get
+    ``padding_idx`` (RoBERTa, MPNet). (B, T) ids -> (B, T) positions; (1, T) without ids."""
+    first = padding_idx + 1
+    if input_ids is None:  # embeddings show no padding: count every position
+        return torch.arange(first, first + length, device=device)[None, :]
+    real = input_ids.ne(padding_idx).long()  # (B, T)
+    return real.cumsum(dim=1) * real + padding_idx
 
 
 class RobertaPreTrainedModel(BertPreTrainedModel):
@@ -108,18 +115,26 @@ class RobertaForMaskedLM(MaskedLMHead, RobertaPreTrainedModel):
 
 
 class RobertaClassificationHead(nn.Module):
-    """First token (``<s>``) ─► dropout ─► dense ─► tanh ─► dropout ─► out_proj."""
+    """First token (``<s>``) ─► dropout ─► dense ─► activation ─► dropout ─► out_proj.
 
-    def __init__(self, config: PretrainedConfig) -> None:
+    RoBERTa's activation is tanh and its dropout ``classifier_dropout`` (or ``hidden_dropout_prob``);
+    ELECTRA, MPNet and RoFormer pass their own activation or dropout to the same head.
+    """
+
+    def __init__(self, config: PretrainedConfig, activation: nn.Module | None = None,
+                 dropout: float | None = None) -> None:
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
+        if dropout is None:
+            dropout = getattr(config, "classifier_dropout", None)
+            dropout = dropout if dropout is not None else config.hidden_dropout_prob
         self.dropout = nn.Dropout(dropout)
+        self.activation = activation if activation is not None else nn.Tanh()
         self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         first = self.dropout(hidden_states[:, 0])  # (B, D)
-        return self.out_proj(self.dropout(torch.tanh(self.dense(first))))
+        return self.out_proj(self.dropout(self.activation(self.dense(first))))
 
 
 class RobertaForSequenceClassification(SequenceClassificationHead, RobertaPreTrainedModel):
@@ -192,3 +207,37 @@ class XLMRobertaForQuestionAnswering(RobertaForQuestionAnswering):
 
 class XLMRobertaForMultipleChoice(RobertaForMultipleChoice):
     config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+# ---------------------------------------------------------------------------------------------
+# CamemBERT: RoBERTa trained on French (https://arxiv.org/abs/1911.03894); same modules and
+# checkpoint keys (prefix ``roberta``), another model_type
+
+
+class CamembertConfig(RobertaConfig):
+    model_type = "camembert"
+    defaults = {**RobertaConfig.defaults, "vocab_size": 30522}
+
+
+class CamembertModel(RobertaModel):
+    config_class = CamembertConfig
+
+
+class CamembertForMaskedLM(RobertaForMaskedLM):
+    config_class, base_model_class = CamembertConfig, CamembertModel
+
+
+class CamembertForSequenceClassification(RobertaForSequenceClassification):
+    config_class, base_model_class = CamembertConfig, CamembertModel
+
+
+class CamembertForTokenClassification(RobertaForTokenClassification):
+    config_class, base_model_class = CamembertConfig, CamembertModel
+
+
+class CamembertForQuestionAnswering(RobertaForQuestionAnswering):
+    config_class, base_model_class = CamembertConfig, CamembertModel
+
+
+class CamembertForMultipleChoice(RobertaForMultipleChoice):
+    config_class, base_model_class = CamembertConfig, CamembertModel

@@ -8,6 +8,7 @@ inputs the model takes, which side to pad). The flavours below carry those, pick
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from ..hub import HubOptions
 from . import loading
 from .tokenizer import PreTrainedTokenizerFast
@@ -39,6 +40,9 @@ CohereTokenizer = _flavour("CohereTokenizer", padding_side="left")
 XLNetTokenizer = _flavour("XLNetTokenizer", padding_side="left")
 Siglip2Tokenizer = _flavour("Siglip2Tokenizer", padding_side="left")
 T5Tokenizer = _flavour("T5Tokenizer")  # the generic defaults, under the name the reference reports
+AlbertTokenizer = _flavour("AlbertTokenizer")
+CamembertTokenizer = _flavour("CamembertTokenizer")
+MPNetTokenizer = _flavour("MPNetTokenizer")
 
 
 class GPTNeoXTokenizer(PreTrainedTokenizerFast):
@@ -56,16 +60,32 @@ FLAVOURS = {
         BertTokenizer, ConvBertTokenizer, DPRContextEncoderTokenizer, DPRQuestionEncoderTokenizer,
         MarkupLMTokenizer, DebertaTokenizer, DebertaV2Tokenizer, LayoutLMv2Tokenizer, FNetTokenizer,
         LlamaTokenizer, CodeLlamaTokenizer, GemmaTokenizer, CohereTokenizer, XLNetTokenizer, Siglip2Tokenizer,
-        T5Tokenizer, GPTNeoXTokenizer,
+        T5Tokenizer, GPTNeoXTokenizer, AlbertTokenizer, CamembertTokenizer, MPNetTokenizer,
     )
 }  # fmt: skip
 FLAVOURS["MobileBertTokenizer"] = BertTokenizer  # the reference's MobileBertTokenizer is BertTokenizer itself
+# class names the reference loads as another class (transformers 5 has no ElectraTokenizer of its own)
+ALIASES = {"ElectraTokenizer": "BertTokenizer"}
+# classes the reference has and workbench cannot reproduce: the name -> why, and what to do instead
+UNSUPPORTED = {
+    "RoFormerTokenizer": (
+        "RoFormerTokenizer splits Chinese text into words with the rjieba package (a jieba word segmenter) "
+        "before WordPiece; workbench has no jieba segmentation, so its ids would differ from the reference's "
+        "on Chinese text. To tokenize as BERT does instead (the reference differs where jieba finds Chinese "
+        "words the vocabulary holds whole), pass tokenizer_class=\"BertTokenizer\" to AutoTokenizer.from_pretrained."
+    ),
+}
 
 # config.json model_type -> the tokenizer class the reference picks when tokenizer_config.json names none
 MODEL_TYPE_TOKENIZERS = {
     "bert": "BertTokenizer",
     "distilbert": "BertTokenizer",
     "mobilebert": "BertTokenizer",
+    "electra": "BertTokenizer",
+    "albert": "AlbertTokenizer",
+    "camembert": "CamembertTokenizer",
+    "mpnet": "MPNetTokenizer",
+    "roformer": "RoFormerTokenizer",
     "convbert": "ConvBertTokenizer",
     "deberta": "DebertaTokenizer",
     "deberta-v2": "DebertaV2Tokenizer",
@@ -85,7 +105,10 @@ MODEL_TYPE_TOKENIZERS = {
 
 def tokenizer_class(name: str | None) -> type[PreTrainedTokenizerFast]:
     """The flavour named ``name`` (with or without "Fast"), else ``PreTrainedTokenizerFast``."""
-    return FLAVOURS.get((name or "").removesuffix("Fast"), PreTrainedTokenizerFast)
+    name = (name or "").removesuffix("Fast")
+    if name in UNSUPPORTED:
+        raise ConfigError(f"{name}: {UNSUPPORTED[name]}")
+    return FLAVOURS.get(ALIASES.get(name, name), PreTrainedTokenizerFast)
 
 
 class AutoTokenizer:

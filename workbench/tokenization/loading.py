@@ -4,9 +4,10 @@ A folder holds some of:
 
     tokenizer.json            the whole pipeline, serialized by the tokenizers library (preferred)
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
-    spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
-    tokenizer.model           a SentencePiece model under the name Gemma's checkpoints give it (the same)
+    spiece.model              a SentencePiece model, T5 or ALBERT style (converted when tokenizer.json is absent)
+    tokenizer.model           a SentencePiece model under the name Gemma's checkpoints give it (likewise)
     spm.model                 a SentencePiece model, DeBERTa-v2 style (likewise)
+    sentencepiece.bpe.model   a SentencePiece model, CamemBERT style (likewise)
     vocab.json + merges.txt   a byte-level BPE vocabulary, DeBERTa style (likewise)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
@@ -36,9 +37,10 @@ SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 LEGACY_CHAT_TEMPLATE_FILE = "chat_template.json"  # written by processors of transformers 4.43-4.4x
-SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
+SENTENCEPIECE_FILE = "spiece.model"  # T5's and ALBERT's; workbench.tokenization.sentencepiece converts it
 DEBERTA_SENTENCEPIECE_FILE = "spm.model"  # DeBERTa-v2's name for its SentencePiece model
-SENTENCEPIECE_FILES = (SENTENCEPIECE_FILE, "tokenizer.model", DEBERTA_SENTENCEPIECE_FILE)  # the names it goes by; the first found is read
+# the names a SentencePiece model goes by (Gemma's, DeBERTa-v2's, CamemBERT's); the first found is read
+SENTENCEPIECE_FILES = (SENTENCEPIECE_FILE, "tokenizer.model", DEBERTA_SENTENCEPIECE_FILE, "sentencepiece.bpe.model")
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
@@ -52,6 +54,15 @@ _NOT_SETTINGS = (
 _BERT_SPECIAL_TOKENS = {
     "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]",
 }  # fmt: skip
+# MPNet's WordPiece vocabulary has RoBERTa's special tokens (<s> A </s></s> B </s>); its mask token
+# takes the space before it
+_MPNET_SPECIAL_TOKENS = {
+    "bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>", "unk_token": "[UNK]",
+    "pad_token": "<pad>", "mask_token": "<mask>",
+}  # fmt: skip
+# model types (config.json) whose vocab.txt is not BERT's when tokenizer_config.json names no class
+# (RoFormer's is, but its tokenizer segments Chinese words first: AutoTokenizer refuses it by name)
+_WORDPIECE_MODEL_TYPES = {"mpnet": "MPNetTokenizer", "roformer": "RoFormerTokenizer"}
 
 
 def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict) -> tuple[dict, dict]:
@@ -127,7 +138,7 @@ def _converted_backend(files: dict, settings: dict, path_or_repo, options: HubOp
 
         return load_bpe_files_tokenizer(files["vocab.json"], files["merges.txt"], settings,
                                         read_model_type(path_or_repo, options))
-    return build_wordpiece(files[VOCAB_FILE], settings)
+    return build_wordpiece(files[VOCAB_FILE], settings, read_model_type(path_or_repo, options))
 
 
 # Options of the reference's from_pretrained that change nothing here (workbench has one fast class
@@ -264,11 +275,15 @@ def legacy_chat_template(location: str, options: HubOptions) -> str | None:
     return template
 
 
-def build_wordpiece(vocab_file: str, settings: dict) -> Tokenizer:
-    """The BERT pipeline from a bare ``vocab.txt``: what BertTokenizer builds from the same file."""
-    for key, token in _BERT_SPECIAL_TOKENS.items():
+def build_wordpiece(vocab_file: str, settings: dict, model_type: str | None = None) -> Tokenizer:
+    """The BERT pipeline from a bare ``vocab.txt``: what BertTokenizer builds from the same file
+    (MPNetTokenizer's: the same with RoBERTa's special tokens and pair layout)."""
+    settings.setdefault("tokenizer_class", _WORDPIECE_MODEL_TYPES.get(model_type, "BertTokenizer"))
+    mpnet = settings["tokenizer_class"].removesuffix("Fast") == "MPNetTokenizer"
+    for key, token in (_MPNET_SPECIAL_TOKENS if mpnet else _BERT_SPECIAL_TOKENS).items():
         settings.setdefault(key, token)
-    settings.setdefault("tokenizer_class", "BertTokenizer")
+    if mpnet and isinstance(settings["mask_token"], str):
+        settings["mask_token"] = AddedToken(settings["mask_token"], lstrip=True, special=True)
     cls, sep = str(settings["cls_token"]), str(settings["sep_token"])
     backend = Tokenizer(WordPiece.from_file(vocab_file, unk_token=str(settings["unk_token"])))
     backend.normalizer = normalizers.BertNormalizer(
@@ -285,6 +300,11 @@ def build_wordpiece(vocab_file: str, settings: dict) -> Tokenizer:
             f"{vocab_file} has no {' or '.join(missing)} token, which BERT inputs start and end with. "
             "Pass cls_token=/sep_token= naming tokens the vocabulary has."
         )
+    if mpnet:
+        backend.post_processor = processors.RobertaProcessing((sep, backend.token_to_id(sep)),
+                                                              (cls, backend.token_to_id(cls)),
+                                                              trim_offsets=True, add_prefix_space=False)
+        return backend
     backend.post_processor = processors.TemplateProcessing(
         single=f"{cls}:0 $A:0 {sep}:0",
         pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",

@@ -36,10 +36,11 @@ from tokenizers.models import Unigram
 
 from ..errors import CheckpointError
 from .sentencepiece_bpe import build_gemma_tokenizer
+from .sentencepiece_encoders import build_albert_tokenizer, build_camembert_tokenizer
 
 # the model types (config.json) whose tokenizer class is known when tokenizer_config.json names none
 MODEL_TYPE_CLASSES = {"t5": "T5Tokenizer", "mt5": "T5Tokenizer", "umt5": "T5Tokenizer",
-                      "deberta-v2": "DebertaV2Tokenizer",
+                      "deberta-v2": "DebertaV2Tokenizer", "albert": "AlbertTokenizer", "camembert": "CamembertTokenizer",
                       **dict.fromkeys(("gemma", "gemma2", "gemma3", "gemma3_text"), "GemmaTokenizer")}
 
 # SentencePiece piece types (sentencepiece_model.proto)
@@ -74,7 +75,8 @@ def load_sentencepiece_tokenizer(path: str, settings: dict, model_type: str | No
     """The backend for the SentencePiece model at ``path``; fills ``settings`` with the special tokens
     and class the reference's tokenizer has (settings already there win)."""
     name = (settings.get("tokenizer_class") or "").removesuffix("Fast") or MODEL_TYPE_CLASSES.get(model_type, "")
-    builders = {"DebertaV2Tokenizer": build_deberta_v2_tokenizer, "GemmaTokenizer": build_gemma_tokenizer,
+    builders = {"AlbertTokenizer": build_albert_tokenizer, "CamembertTokenizer": build_camembert_tokenizer,
+                "DebertaV2Tokenizer": build_deberta_v2_tokenizer, "GemmaTokenizer": build_gemma_tokenizer,
                 "T5Tokenizer": build_t5_tokenizer}
     if name not in builders:
         raise CheckpointError(
