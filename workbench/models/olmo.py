@@ -18,13 +18,12 @@ What OLMo does differently from the Llama decoder it reuses (workbench/models/ll
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..nn.parameter_free_norm import ParameterFreeLayerNorm
 from ..nn.rope import RotaryEmbedding, apply_rotary
 from .llama import (
-    LlamaAttention, LlamaConfig, LlamaDecoderLayer, LlamaForCausalLM, LlamaForSequenceClassification, LlamaMLP,
-    LlamaModel, LlamaPreTrainedModel, layer_windows,
+    LlamaAttention, LlamaConfig, LlamaDecoderLayer, LlamaForCausalLM, LlamaForSequenceClassification,
+    LlamaModel, LlamaPreTrainedModel,
 )
 
 LAYER_NORM_EPS = 1e-5  # fixed by OLMo's code, not a config key
@@ -86,12 +85,9 @@ class OlmoAttention(LlamaAttention):
 
 
 class OlmoDecoderLayer(LlamaDecoderLayer):
-    def __init__(self, config: OlmoConfig, layer_idx: int) -> None:
-        nn.Module.__init__(self)  # Llama's modules under the same names, OLMo's attention and norms
-        self.self_attn = OlmoAttention(config, layer_idx)
-        self.mlp = LlamaMLP(config)
-        self.input_layernorm = layer_norm(config)
-        self.post_attention_layernorm = layer_norm(config)
+    # Llama's layer under the same module names, with OLMo's attention and its parameter-free norms
+    # (make_norm builds the model's final norm too)
+    attention_class, make_norm = OlmoAttention, staticmethod(layer_norm)
 
 
 class OlmoPreTrainedModel(LlamaPreTrainedModel):
@@ -99,13 +95,8 @@ class OlmoPreTrainedModel(LlamaPreTrainedModel):
 
 
 class OlmoModel(OlmoPreTrainedModel, LlamaModel):
-    def __init__(self, config: OlmoConfig) -> None:
-        OlmoPreTrainedModel.__init__(self, config)  # LlamaModel's attributes, OLMo's layers and norm
-        self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList(OlmoDecoderLayer(config, i) for i in range(config.num_hidden_layers))
-        self.norm = layer_norm(config)
-        self.rotary_emb = Float32RotaryEmbedding(config)
-        self.layer_windows = layer_windows(config)
+    decoder_layer = OlmoDecoderLayer
+    rotary_embedding = Float32RotaryEmbedding
 
 
 class OlmoForCausalLM(OlmoPreTrainedModel, LlamaForCausalLM):

@@ -21,8 +21,7 @@ from ..errors import CheckpointNotFoundError, ConfigError
 from ..hub import HubOptions, resolve_file
 from ..tokenization.loading import (
     CONFIG_FILE as TOKENIZER_CONFIG,
-    SENTENCEPIECE_FILE,
-    SENTENCEPIECE_OTHER_FILES,
+    SENTENCEPIECE_FILES,
     TOKENIZER_FILE,
     VOCAB_FILE,
     chat_templates,
@@ -70,7 +69,7 @@ def has_part(location: str | os.PathLike, options: HubOptions, part: str) -> boo
     """Whether the folder holds files for ``part`` ("tokenizer", "feature_extractor", ...)."""
     if part == "tokenizer":
         return any(resolve_file(location, name, options, required=False) is not None
-                   for name in (TOKENIZER_FILE, VOCAB_FILE, SENTENCEPIECE_FILE, *SENTENCEPIECE_OTHER_FILES))
+                   for name in (TOKENIZER_FILE, VOCAB_FILE, *SENTENCEPIECE_FILES, "vocab.json"))
     processor_file = resolve_file(location, PROCESSOR_CONFIG, options, required=False)
     if processor_file and _nested(read_json_object(processor_file), part) is not None:
         return True
