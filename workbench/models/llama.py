@@ -1,4 +1,4 @@
-"""Llama-style decoders: one config-driven decoder for Llama, Mistral and Qwen2.
+"""Llama-style decoders: one config-driven decoder for Llama, Mistral, Qwen2 and Qwen3.
 
     input_ids ─► embed_tokens ─► N × [ h = h + self_attn(input_layernorm(h))
                                        h = h + mlp(post_attention_layernorm(h)) ] ─► norm ─► lm_head
@@ -8,10 +8,11 @@
     mlp:       down_proj(hidden_act(gate_proj(h)) * up_proj(h))
 
 Llama: https://arxiv.org/abs/2302.13971, Mistral: https://arxiv.org/abs/2310.06825,
-Qwen2: https://arxiv.org/abs/2407.10671. What tells them apart are config fields, read once when
+Qwen2: https://arxiv.org/abs/2407.10671, Qwen3: https://arxiv.org/abs/2505.09388. What tells them apart are config fields, read once when
 the modules are built: ``attention_bias`` / ``attention_output_bias`` / ``mlp_bias`` (Qwen2 has
 biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (grouped-query attention),
-``sliding_window`` with ``layer_types`` (which layers use it), ``rope_parameters``,
+``sliding_window`` with ``layer_types`` (which layers use it), ``qk_norm`` (an RMS norm over each
+query and key head before RoPE: Qwen3), ``rope_parameters``,
 ``tie_word_embeddings``, ``norm_weight_offset`` (norms scale by ``offset + weight``: Gemma's 1) and
 ``scale_embeddings`` (multiply the embeddings by ``sqrt(hidden_size)``: Gemma). A new family of this
 shape is a config class with its defaults and facts, plus the class names below. Module names equal
@@ -31,11 +32,17 @@ from ..nn.cache import as_decoder_cache, layer_windows_of
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
 from ..nn.logits import keep_positions, last_token_rows
-from ..nn.losses import causal_lm_loss, sequence_classification_loss
+from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
 from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
 from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+from ..outputs import (
+    BaseModelOutputWithPast,
+    CausalLMOutputWithPast,
+    QuestionAnsweringModelOutput,
+    SequenceClassifierOutputWithPast,
+    TokenClassifierOutput,
+)
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -53,6 +60,7 @@ class DecoderConfig(PretrainedConfig):
     sliding_window = None  # tokens a query sees (itself included) in "sliding_attention" layers
     layer_types = None  # per layer "full_attention" / "sliding_attention"; None: all one kind
     norm_weight_offset = 0.0  # RMS norms scale by (offset + weight); Gemma stores weight - 1
+    qk_norm = False  # an RMS norm over each query and key head before RoPE (self_attn.q_norm / k_norm: Qwen3)
     scale_embeddings = False  # multiply the token embeddings by sqrt(hidden_size) (Gemma)
 
     def __post_init__(self) -> None:
@@ -147,6 +155,22 @@ class Qwen2Config(DecoderConfig):
         super().__post_init__()
 
 
+class Qwen3Config(Qwen2Config):
+    """Qwen2's shape (and its sliding-window layers) with per-head query / key norms, no q/k/v
+    biases and an explicit head_dim (https://arxiv.org/abs/2505.09388)."""
+
+    model_type = "qwen3"
+    attention_bias = False
+    attention_output_bias = None
+    qk_norm = True
+    defaults = {
+        **Qwen2Config.defaults,
+        "num_key_value_heads": 32,
+        "head_dim": 128,
+        "attention_bias": False,
+    }
+
+
 layer_windows = layer_windows_of  # per layer, the sliding window its attention uses (None: full)
 
 
@@ -156,6 +180,11 @@ layer_windows = layer_windows_of  # per layer, the sliding window its attention 
 
 def rms_norm(config: DecoderConfig) -> RMSNorm:
     return RMSNorm(config.hidden_size, eps=config.rms_norm_eps, weight_offset=config.norm_weight_offset)
+
+
+def head_rms_norm(config: DecoderConfig) -> RMSNorm:
+    """The per-head query / key norm of ``qk_norm`` decoders: over head_dim, shared by the heads."""
+    return RMSNorm(head_dim_of(config), eps=config.rms_norm_eps, weight_offset=config.norm_weight_offset)
 
 
 class LlamaMLP(GatedMLP):  # gate_proj, up_proj, down_proj
@@ -181,6 +210,9 @@ class LlamaAttention(nn.Module):
         self.k_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
         self.v_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
         self.o_proj = Linear(heads * self.head_dim, config.hidden_size, bias=out_bias)
+        if config.qk_norm:
+            self.q_norm, self.k_norm = head_rms_norm(config), head_rms_norm(config)
+        self.qk_norm = config.qk_norm
 
     def project(self, hidden_states, rotary):
         """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D); ``rotary`` is
@@ -190,14 +222,18 @@ class LlamaAttention(nn.Module):
         shape = (batch, length, -1, self.head_dim)
         fused = fused_for_inference(self, "_qkv", [self.q_proj, self.k_proj, self.v_proj])
         if fused is None:  # recording gradients: through the separate modules
-            query = self.q_proj(hidden_states).view(shape).transpose(1, 2)
-            key = self.k_proj(hidden_states).view(shape).transpose(1, 2)
-            value = self.v_proj(hidden_states).view(shape).transpose(1, 2)
-            query, key = apply_rotary(query, key, cos, sin)
-            return query, key, value
+            query = self.q_proj(hidden_states).view(shape)
+            key = self.k_proj(hidden_states).view(shape)
+            if self.qk_norm:
+                query, key = self.q_norm(query), self.k_norm(key)
+            query, key = apply_rotary(query.transpose(1, 2), key.transpose(1, 2), cos, sin)
+            return query, key, self.v_proj(hidden_states).view(shape).transpose(1, 2)
         qkv = fused(hidden_states).view(shape)  # (B, T, H + 2 Hkv, D)
         turning = self.heads + self.kv_heads
-        rotated = rotate_heads(qkv[:, :, :turning], head_cos, head_sin)  # queries and keys together
+        queries_keys = qkv[:, :, :turning]
+        if self.qk_norm:
+            queries_keys = torch.cat((self.q_norm(qkv[:, :, : self.heads]), self.k_norm(qkv[:, :, self.heads : turning])), 2)
+        rotated = rotate_heads(queries_keys, head_cos, head_sin)  # queries and keys together
         query, key = rotated.split((self.heads, self.kv_heads), dim=2)
         return query.transpose(1, 2), key.transpose(1, 2), qkv[:, :, turning:].transpose(1, 2)
 
@@ -354,6 +390,53 @@ class LlamaForSequenceClassification(LlamaPreTrainedModel):
         return self._finish(result, return_dict)
 
 
+class LlamaForTokenClassification(LlamaPreTrainedModel):
+    """A label per token: ``score`` over the dropped-out hidden states."""
+
+    base_model_class = LlamaModel
+
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__(config)
+        self.model = self.base_model_class(config)
+        dropout = getattr(config, "classifier_dropout", None)
+        if dropout is None:
+            dropout = getattr(config, "hidden_dropout", None)
+        self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
+        self.score = Linear(config.hidden_size, config.num_labels, bias=getattr(config, "token_classification_bias", True))
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                labels=None, use_cache=None, return_dict=None, **kwargs):
+        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
+                         return_dict=True, **kwargs)
+        logits = self.score(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class LlamaForQuestionAnswering(LlamaPreTrainedModel):
+    """Extractive question answering: start and end logits per token from ``qa_outputs``. The
+    base model sits under ``transformer`` (the reference's name for Llama and Qwen; its Mixtral and
+    Qwen2-MoE use ``model``: ``base_model_prefix`` says which)."""
+
+    base_model_class = LlamaModel
+    base_model_prefix = "transformer"
+
+    def __init__(self, config: DecoderConfig) -> None:
+        super().__init__(config)
+        setattr(self, self.base_model_prefix, self.base_model_class(config))
+        self.qa_outputs = Linear(config.hidden_size, 2)
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, return_dict=None, **kwargs):
+        out = getattr(self, self.base_model_prefix)(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, return_dict=True,
+                         **kwargs)
+        start, end = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, dim=-1))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = span_loss(start, end, start_positions, end_positions)
+        return self._finish(QuestionAnsweringModelOutput(loss, start, end, out.hidden_states, out.attentions), return_dict)
+
+
 # ---------------------------------------------------------------------------------------------
 # the families: the same modules under each family's names (save_pretrained writes the class
 # name into config.json's "architectures", so each family needs its own)
@@ -385,3 +468,27 @@ class Qwen2ForCausalLM(LlamaForCausalLM):
 class Qwen2ForSequenceClassification(LlamaForSequenceClassification):
     config_class = Qwen2Config
     base_model_class = Qwen2Model
+
+
+class Qwen3Model(LlamaModel):
+    config_class = Qwen3Config
+
+
+class Qwen3ForCausalLM(LlamaForCausalLM):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model
+
+
+class Qwen3ForSequenceClassification(LlamaForSequenceClassification):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model
+
+
+class Qwen3ForTokenClassification(LlamaForTokenClassification):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model
+
+
+class Qwen3ForQuestionAnswering(LlamaForQuestionAnswering):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model

@@ -41,6 +41,8 @@ ENCODER = {"AutoModel": "Model", "AutoModelForMaskedLM": "ForMaskedLM",
            "AutoModelForQuestionAnswering": "ForQuestionAnswering", "AutoModelForMultipleChoice": "ForMultipleChoice"}
 DECODER = {"AutoModel": "Model", "AutoModelForCausalLM": "ForCausalLM",
            "AutoModelForSequenceClassification": "ForSequenceClassification"}
+DECODER_FULL_HEADS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
+                      "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 T5_HEADS = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration",
             "AutoModelForTextEncoding": "EncoderModel"}
 SEQ2SEQ = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration"}
@@ -128,6 +130,10 @@ FAMILIES: dict[str, Family] = {
     # --- gemma: gemma, gemma2, gemma3_text
 
     # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
+    # Qwen2's shape with per-head q/k norms; head_dim 16 (not hidden / heads = 8) as Qwen3's checkpoints
+    # set it apart; layer 1 in a window of 4
+    "qwen3": Family("llama", "Qwen3Config", _named("Qwen3", DECODER_FULL_HEADS),
+                    dict(TINY_DECODER, head_dim=16, use_sliding_window=True, sliding_window=4, max_window_layers=1)),
 
     # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
 
