@@ -276,10 +276,12 @@ class LlamaPreTrainedModel(PreTrainedModel):
 
 
 class LlamaModel(LlamaPreTrainedModel):
+    decoder_layer_class = LlamaDecoderLayer  # a mixture-of-experts decoder swaps the layer (models/moe.py)
+
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList(LlamaDecoderLayer(config, i) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(self.decoder_layer_class(config, i) for i in range(config.num_hidden_layers))
         self.norm = rms_norm(config)
         self.rotary_emb = RotaryEmbedding(config)
         self.layer_windows = layer_windows(config)
@@ -292,12 +294,13 @@ class LlamaModel(LlamaPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
-                cache_position=None, **kwargs):
+                cache_position=None, layer_kwargs=None, **kwargs):
         """Hidden states of every position; with ``use_cache`` (the config's default) the keys and
         values go into ``past_key_values`` (a new :class:`DynamicCache` if none is passed).
 
         ``attention_mask`` is a (B, past + T) 1/0 padding mask; ``position_ids`` default to
-        ``past, past + 1, ...`` (pass them for left-padded batches).
+        ``past, past + 1, ...`` (pass them for left-padded batches). ``layer_kwargs`` go to every
+        layer (a mixture-of-experts layer's router-logits list).
         """
         config = self.config
         output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
@@ -319,7 +322,7 @@ class LlamaModel(LlamaPreTrainedModel):
         masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
         stack = run_layers(self.layers, inputs_embeds, [masks[window] for window in self.layer_windows], rotary,
                            past_key_values, eager, cache_position, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions, final=self.norm)
+                           output_attentions=output_attentions, final=self.norm, **(layer_kwargs or {}))
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
 

@@ -134,6 +134,22 @@ FAMILIES: dict[str, Family] = {
     # set it apart; layer 1 in a window of 4
     "qwen3": Family("llama", "Qwen3Config", _named("Qwen3", DECODER_FULL_HEADS),
                     dict(TINY_DECODER, head_dim=16, use_sliding_window=True, sliding_window=4, max_window_layers=1)),
+    # mixture of experts, workbench/models/moe.py: 4 experts, 2 per token, so the 14 test tokens
+    # reach every expert and most pairs. Mixtral: every layer sparse, top-k weights renormalised; its
+    # experts are intermediate_size wide, 24 not 37: the reference's grouped matmul needs rows of a
+    # multiple of 16 bytes
+    "mixtral": Family("moe", "MixtralConfig", _named("Mixtral", DECODER_FULL_HEADS),
+                      dict(TINY_DECODER, intermediate_size=24, num_local_experts=4, num_experts_per_tok=2)),
+    # Qwen2-MoE: a sigmoid-gated shared expert, top-k weights as they come; layer 1 dense
+    # (mlp_only_layers), layer 0 in a window of 4
+    "qwen2_moe": Family("moe", "Qwen2MoeConfig", _named("Qwen2Moe", DECODER_FULL_HEADS),
+                        dict(TINY_DECODER, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                             shared_expert_intermediate_size=24, mlp_only_layers=[1], use_sliding_window=True,
+                             sliding_window=4)),
+    # Qwen3-MoE: per-head q/k norms, head_dim 16; layer 0 dense (decoder_sparse_step 2), renormalised top-k
+    "qwen3_moe": Family("moe", "Qwen3MoeConfig", _named("Qwen3Moe", DECODER_FULL_HEADS),
+                        dict(TINY_DECODER, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                             decoder_sparse_step=2, norm_topk_prob=True, head_dim=16)),
 
     # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
 
