@@ -120,6 +120,22 @@ def test_training_gradient_with_aux_loss_equals_the_reference(model_type, pairs)
     assert_close_scaled(grads[0], grads[1], what="embedding gradient")
 
 
+@pytest.mark.parametrize("model_type", MOE_FAMILIES)
+def test_stacked_expert_checkpoints_load(model_type, pairs, tmp_path):
+    """The reference's in-memory layout, saved as is (one (E, 2I, C) gate_up_proj and one (E, C, I)
+    down_proj per layer; Mixtral's block under "mlp"), loads into the per-expert modules."""
+    import safetensors.torch
+
+    ours, reference = pairs(model_type)
+    reference.save_pretrained(tmp_path, save_original_format=False)
+    keys = safetensors.torch.load_file(str(tmp_path / "model.safetensors")).keys()
+    assert any(key.endswith("mlp.experts.gate_up_proj") for key in keys)  # the layout this test is about
+    model, info = type(ours).from_pretrained(tmp_path, output_loading_info=True)
+    assert info["missing_keys"] == [] and info["unexpected_keys"] == []
+    for name, tensor in ours.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+
+
 def test_which_layers_are_sparse():
     """decoder_sparse_step picks every step-th layer (counting from 1); mlp_only_layers stay dense."""
     config = Qwen2MoeConfig(num_hidden_layers=6, decoder_sparse_step=2, mlp_only_layers=[3])

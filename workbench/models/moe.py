@@ -21,7 +21,12 @@ causal LM then also gives the load-balancing ``aux_loss`` (added to ``loss`` wit
 
 from __future__ import annotations
 
+import re
+
 from torch import nn
+
+from ..errors import CheckpointError
+from ..weights import iter_tensors
 
 from ..nn.logits import keep_positions
 from ..nn.losses import causal_lm_loss
@@ -179,6 +184,53 @@ class Qwen3MoeConfig(MoeDecoderConfig):
 
 
 # ---------------------------------------------------------------------------------------------
+# loading checkpoints whose experts are stacked
+
+_STACKED_EXPERTS = re.compile(r"\.experts\.(gate_up_proj|down_proj)$")
+
+
+class StackedExpertsLoading:
+    """Loads the stacked expert layout too: the reference holds a layer's experts as one
+    (E, 2·I, C) ``experts.gate_up_proj`` (gate rows, then up rows) and one (E, C, I)
+    ``experts.down_proj``, and writes them so with ``save_pretrained(save_original_format=False)``
+    (Mixtral's block then named ``mlp``). Each is split into the per-expert linears here;
+    ``save_pretrained`` writes the per-expert keys, which the reference reads as well."""
+
+    @property
+    def _checkpoint_renames(self) -> tuple[tuple[str, str], ...]:
+        block = self.config.moe_block_name  # Mixtral's block_sparse_moe: the stacked layout says mlp
+        return ((r"\.mlp\.", f".{block}."),) if block != "mlp" else ()
+
+    def _load_checkpoint(self, files, dtype, ignore_mismatched):
+        info = super()._load_checkpoint(files, dtype, ignore_mismatched)
+        stacked = {name for name in info.unexpected_keys if _STACKED_EXPERTS.search(name)}
+        if not stacked:
+            return info
+        expected = dict(self.named_parameters())
+        gate, up, down = self.config.expert_names
+        loaded = {}
+        for name, tensor in iter_tensors(files, wanted=stacked.__contains__):
+            if tensor is None:
+                continue
+            prefix = name.rsplit(".", 1)[0]  # ...layers.0.mlp.experts
+            parts = {down: tensor} if name.endswith("down_proj") else dict(zip((gate, up), tensor.chunk(2, dim=1)))
+            for proj, stack in parts.items():
+                for index, weight in enumerate(stack):
+                    key = self._checkpoint_key(f"{prefix}.{index}.{proj}.weight", set(expected))
+                    if key is None or weight.shape != expected[key].shape:
+                        raise CheckpointError(
+                            f"Stacked expert tensor {name!r} {tuple(tensor.shape)} does not fit {type(self).__name__} "
+                            f"built from this config (expert {index}: {key or 'no such expert'}). The config's "
+                            "num_experts / hidden_size / expert width do not match the weights: fix config.json."
+                        )
+                    loaded[key] = weight.to(dtype if weight.is_floating_point() else weight.dtype).contiguous()
+        self.load_state_dict(loaded, strict=False, assign=True)  # the modules are still on the meta device
+        info.unexpected_keys = [name for name in info.unexpected_keys if name not in stacked]
+        info.missing_keys = [key for key in info.missing_keys if key not in loaded]
+        return info
+
+
+# ---------------------------------------------------------------------------------------------
 # modules
 
 
@@ -222,7 +274,7 @@ class MoeDecoderLayer(nn.Module):
         return hidden_states + fed, weights
 
 
-class MoeModel(LlamaModel):
+class MoeModel(StackedExpertsLoading, LlamaModel):
     """Llama's decoder stack of :class:`MoeDecoderLayer`; the output adds ``router_logits``."""
 
     config_class = MoeDecoderConfig
@@ -242,7 +294,7 @@ class MoeModel(LlamaModel):
         return self._finish(result, return_dict)
 
 
-class MoeForCausalLM(LlamaForCausalLM):
+class MoeForCausalLM(StackedExpertsLoading, LlamaForCausalLM):
     """Llama's causal LM head on :class:`MoeModel`, with the load-balancing loss."""
 
     config_class = MoeDecoderConfig
@@ -285,17 +337,17 @@ class MixtralForCausalLM(MoeForCausalLM):
     base_model_class = MixtralModel
 
 
-class MixtralForSequenceClassification(LlamaForSequenceClassification):
+class MixtralForSequenceClassification(StackedExpertsLoading, LlamaForSequenceClassification):
     config_class = MixtralConfig
     base_model_class = MixtralModel
 
 
-class MixtralForTokenClassification(LlamaForTokenClassification):
+class MixtralForTokenClassification(StackedExpertsLoading, LlamaForTokenClassification):
     config_class = MixtralConfig
     base_model_class = MixtralModel
 
 
-class MixtralForQuestionAnswering(LlamaForQuestionAnswering):
+class MixtralForQuestionAnswering(StackedExpertsLoading, LlamaForQuestionAnswering):
     config_class = MixtralConfig
     base_model_class = MixtralModel
     base_model_prefix = "model"
@@ -310,17 +362,17 @@ class Qwen2MoeForCausalLM(MoeForCausalLM):
     base_model_class = Qwen2MoeModel
 
 
-class Qwen2MoeForSequenceClassification(LlamaForSequenceClassification):
+class Qwen2MoeForSequenceClassification(StackedExpertsLoading, LlamaForSequenceClassification):
     config_class = Qwen2MoeConfig
     base_model_class = Qwen2MoeModel
 
 
-class Qwen2MoeForTokenClassification(LlamaForTokenClassification):
+class Qwen2MoeForTokenClassification(StackedExpertsLoading, LlamaForTokenClassification):
     config_class = Qwen2MoeConfig
     base_model_class = Qwen2MoeModel
 
 
-class Qwen2MoeForQuestionAnswering(LlamaForQuestionAnswering):
+class Qwen2MoeForQuestionAnswering(StackedExpertsLoading, LlamaForQuestionAnswering):
     config_class = Qwen2MoeConfig
     base_model_class = Qwen2MoeModel
     base_model_prefix = "model"
@@ -335,16 +387,16 @@ class Qwen3MoeForCausalLM(MoeForCausalLM):
     base_model_class = Qwen3MoeModel
 
 
-class Qwen3MoeForSequenceClassification(LlamaForSequenceClassification):
+class Qwen3MoeForSequenceClassification(StackedExpertsLoading, LlamaForSequenceClassification):
     config_class = Qwen3MoeConfig
     base_model_class = Qwen3MoeModel
 
 
-class Qwen3MoeForTokenClassification(LlamaForTokenClassification):
+class Qwen3MoeForTokenClassification(StackedExpertsLoading, LlamaForTokenClassification):
     config_class = Qwen3MoeConfig
     base_model_class = Qwen3MoeModel
 
 
-class Qwen3MoeForQuestionAnswering(LlamaForQuestionAnswering):
+class Qwen3MoeForQuestionAnswering(StackedExpertsLoading, LlamaForQuestionAnswering):
     config_class = Qwen3MoeConfig
     base_model_class = Qwen3MoeModel
