@@ -81,8 +81,7 @@ class MixtralConfig(MoeDecoderConfig):
         "intermediate_size": 14336,
         "num_hidden_layers": 32,
         "num_attention_heads": 32,
-        "num_key_value_heads": 8,
-        "head_dim": None,
+        "num_key_value_heads": 8,  # (config.json's "head_dim": null stays null: hidden_size / heads)
         "max_position_embeddings": 4096 * 32,
         "rms_norm_eps": 1e-5,
         "pad_token_id": None,
@@ -207,6 +206,7 @@ class StackedExpertsLoading:
         if not stacked:
             return info
         expected = dict(self.named_parameters())
+        names = set(expected)
         gate, up, down = self.config.expert_names
         loaded = {}
         for name, tensor in iter_tensors(files, wanted=stacked.__contains__):
@@ -216,7 +216,7 @@ class StackedExpertsLoading:
             parts = {down: tensor} if name.endswith("down_proj") else dict(zip((gate, up), tensor.chunk(2, dim=1)))
             for proj, stack in parts.items():
                 for index, weight in enumerate(stack):
-                    key = self._checkpoint_key(f"{prefix}.{index}.{proj}.weight", set(expected))
+                    key = self._checkpoint_key(f"{prefix}.{index}.{proj}.weight", names)
                     if key is None or weight.shape != expected[key].shape:
                         raise CheckpointError(
                             f"Stacked expert tensor {name!r} {tuple(tensor.shape)} does not fit {type(self).__name__} "
