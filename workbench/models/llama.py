@@ -11,7 +11,7 @@ Llama: https://arxiv.org/abs/2302.13971, Mistral: https://arxiv.org/abs/2310.068
 Qwen2: https://arxiv.org/abs/2407.10671, Qwen3: https://arxiv.org/abs/2505.09388. What tells them apart are config fields, read once when
 the modules are built: ``attention_bias`` / ``attention_output_bias`` / ``mlp_bias`` (Qwen2 has
 biases on q, k and v but not on o), ``head_dim``, ``num_key_value_heads`` (grouped-query attention),
-``sliding_window`` with ``layer_types`` (which layers use it), ``qk_norm`` (an RMS norm over each
+``sliding_window`` with ``layer_types`` (which layers use it), ``qk_norm`` (RMS norms on each
 query and key head before RoPE: Qwen3), ``rope_parameters``,
 ``tie_word_embeddings``, ``norm_weight_offset`` (norms scale by ``offset + weight``: Gemma's 1) and
 ``scale_embeddings`` (multiply the embeddings by ``sqrt(hidden_size)``: Gemma). A new family of this
@@ -60,7 +60,9 @@ class DecoderConfig(PretrainedConfig):
     sliding_window = None  # tokens a query sees (itself included) in "sliding_attention" layers
     layer_types = None  # per layer "full_attention" / "sliding_attention"; None: all one kind
     norm_weight_offset = 0.0  # RMS norms scale by (offset + weight); Gemma stores weight - 1
-    qk_norm = False  # an RMS norm over each query and key head before RoPE (self_attn.q_norm / k_norm: Qwen3)
+    # norms on queries and keys before RoPE (self_attn.q_norm / k_norm): None, or "head_dim" (each head
+    # normalised over head_dim, one weight of head_dim shared by the heads: Qwen3)
+    qk_norm = None
     scale_embeddings = False  # multiply the token embeddings by sqrt(hidden_size) (Gemma)
 
     def __post_init__(self) -> None:
@@ -162,7 +164,7 @@ class Qwen3Config(Qwen2Config):
     model_type = "qwen3"
     attention_bias = False
     attention_output_bias = None
-    qk_norm = True
+    qk_norm = "head_dim"
     defaults = {
         **Qwen2Config.defaults,
         "num_key_value_heads": 32,
@@ -210,9 +212,11 @@ class LlamaAttention(nn.Module):
         self.k_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
         self.v_proj = Linear(config.hidden_size, kv_heads * self.head_dim, bias=config.attention_bias)
         self.o_proj = Linear(heads * self.head_dim, config.hidden_size, bias=out_bias)
+        if config.qk_norm not in (None, "head_dim"):
+            raise ValueError(f"qk_norm {config.qk_norm!r} is not None or 'head_dim'.")
         if config.qk_norm:
             self.q_norm, self.k_norm = head_rms_norm(config), head_rms_norm(config)
-        self.qk_norm = config.qk_norm
+        self.qk_norm = config.qk_norm is not None
 
     def project(self, hidden_states, rotary):
         """(B, T, C) -> queries (B, H, T, D), rotated keys and values (B, Hkv, T, D); ``rotary`` is
@@ -276,12 +280,12 @@ class LlamaPreTrainedModel(PreTrainedModel):
 
 
 class LlamaModel(LlamaPreTrainedModel):
-    decoder_layer_class = LlamaDecoderLayer  # a mixture-of-experts decoder swaps the layer (models/moe.py)
+    decoder_layer = LlamaDecoderLayer  # a mixture-of-experts decoder swaps the layer (models/moe.py)
 
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
         self.embed_tokens = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.layers = nn.ModuleList(self.decoder_layer_class(config, i) for i in range(config.num_hidden_layers))
+        self.layers = nn.ModuleList(self.decoder_layer(config, i) for i in range(config.num_hidden_layers))
         self.norm = rms_norm(config)
         self.rotary_emb = RotaryEmbedding(config)
         self.layer_windows = layer_windows(config)
@@ -408,9 +412,9 @@ class LlamaForTokenClassification(LlamaPreTrainedModel):
         self.score = Linear(config.hidden_size, config.num_labels, bias=getattr(config, "token_classification_bias", True))
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, return_dict=None, **kwargs):
+                labels=None, use_cache=False, return_dict=None, **kwargs):
         out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
+                         return_dict=True, **kwargs)  # (the output has no place for a cache)
         logits = self.score(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -430,9 +434,9 @@ class LlamaForQuestionAnswering(LlamaPreTrainedModel):
         self.qa_outputs = Linear(config.hidden_size, 2)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        out = getattr(self, self.base_model_prefix)(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, return_dict=True,
-                         **kwargs)
+                start_positions=None, end_positions=None, use_cache=False, return_dict=None, **kwargs):
+        out = getattr(self, self.base_model_prefix)(input_ids, attention_mask, position_ids, past_key_values,
+                                                    inputs_embeds, use_cache, return_dict=True, **kwargs)
         start, end = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, dim=-1))
         loss = None
         if start_positions is not None and end_positions is not None:

@@ -150,7 +150,7 @@ class Qwen2MoeConfig(MoeDecoderConfig):
 class Qwen3MoeConfig(MoeDecoderConfig):
     model_type = "qwen3_moe"
     attribute_map = {"num_experts": "num_local_experts"}
-    qk_norm = True
+    qk_norm = "head_dim"
     defaults = {
         **_MOE_DEFAULTS,
         "vocab_size": 151936,
@@ -278,7 +278,7 @@ class MoeModel(StackedExpertsLoading, LlamaModel):
     """Llama's decoder stack of :class:`MoeDecoderLayer`; the output adds ``router_logits``."""
 
     config_class = MoeDecoderConfig
-    decoder_layer_class = MoeDecoderLayer
+    decoder_layer = MoeDecoderLayer
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
                 use_cache=None, output_router_logits=None, return_dict=None, **kwargs):
