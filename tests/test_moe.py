@@ -136,6 +136,25 @@ def test_stacked_expert_checkpoints_load(model_type, pairs, tmp_path):
         assert torch.equal(model.state_dict()[name], tensor), name
 
 
+@pytest.mark.parametrize("model_type", MOE_FAMILIES)
+def test_bfloat16_outputs_equal_the_reference_bit_for_bit(model_type, pairs, tmp_path):
+    """Below float32 the routing weights' dtype (float32 for Mixtral, the activations' for Qwen) and
+    the order the k weighted outputs are summed in decide the rounding: both are the reference's."""
+    import transformers
+
+    ours, reference = pairs(model_type)
+    reference.save_pretrained(tmp_path)
+    mine = type(ours).from_pretrained(tmp_path, dtype=torch.bfloat16)
+    theirs = getattr(transformers, type(reference).__name__).from_pretrained(tmp_path, dtype=torch.bfloat16)
+    ids, mask, _ = batch(model_type)
+    with torch.no_grad():
+        a = mine(input_ids=ids, attention_mask=mask, output_router_logits=True)
+        b = theirs(input_ids=ids, attention_mask=mask, output_router_logits=True)
+    assert a.logits.dtype == torch.bfloat16
+    assert torch.equal(a.logits[mask.bool()], b.logits[mask.bool()])
+    assert all(torch.equal(x, y) for x, y in zip(a.router_logits, b.router_logits))
+
+
 def test_which_layers_are_sparse():
     """decoder_sparse_step picks every step-th layer (counting from 1); mlp_only_layers stay dense."""
     config = Qwen2MoeConfig(num_hidden_layers=6, decoder_sparse_step=2, mlp_only_layers=[3])

@@ -63,6 +63,7 @@ class MoeDecoderConfig(DecoderConfig):
     decoder_sparse_step = 1  # layer i is sparse when (i + 1) % step == 0 ...
     mlp_only_layers = ()  # ... and i is not listed here
     router_jitter_noise = 0.0
+    float32_routing_weights = False  # weight the experts' outputs in float32, not the activations' dtype (Mixtral)
 
 
 _MOE_DEFAULTS = {**_SHARED_DEFAULTS, "output_router_logits": False, "router_aux_loss_coef": 0.001}
@@ -74,6 +75,7 @@ class MixtralConfig(MoeDecoderConfig):
     moe_block_name = "block_sparse_moe"
     expert_names = ("w1", "w3", "w2")
     norm_topk_prob = True
+    float32_routing_weights = True
     defaults = {
         **_MOE_DEFAULTS,
         "vocab_size": 32000,
@@ -244,7 +246,8 @@ def sparse_block(config: MoeDecoderConfig) -> SparseMoeBlock:
     return SparseMoeBlock(config.hidden_size, config.moe_intermediate_size or config.intermediate_size,
                           config.num_experts, config.num_experts_per_tok, config.hidden_act,
                           normalize=config.norm_topk_prob, expert_names=config.expert_names,
-                          shared_size=config.shared_expert_intermediate_size, jitter_noise=config.router_jitter_noise)
+                          shared_size=config.shared_expert_intermediate_size, jitter_noise=config.router_jitter_noise,
+                          float32_weights=config.float32_routing_weights)
 
 
 class MoeDecoderLayer(nn.Module):

@@ -21,17 +21,20 @@ from .linear import Linear
 from .mlp import LLAMA_NAMES, GatedMLP
 
 
-def route(router_logits: torch.Tensor, top_k: int, normalize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, E) logits -> the top-k routing weights (N, k), float32, and the chosen experts (N, k).
+def route(router_logits: torch.Tensor, top_k: int, normalize: bool,
+          float32_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, E) logits -> the top-k routing weights (N, k) and the chosen experts (N, k).
 
     The softmax runs in float32 over all experts; with ``normalize`` the k chosen probabilities are
-    rescaled to sum to one (Mixtral always; Qwen-MoE when ``norm_topk_prob``).
+    rescaled to sum to one (Mixtral always; Qwen-MoE when ``norm_topk_prob``). The weights stay
+    float32 (Mixtral), or with ``float32_weights=False`` go back to the logits' dtype (Qwen-MoE):
+    below float32 the two round the weighted expert outputs differently.
     """
     probs = F.softmax(router_logits.float(), dim=-1)
     weights, chosen = torch.topk(probs, top_k, dim=-1)
     if normalize:
         weights = weights / weights.sum(dim=-1, keepdim=True)
-    return weights, chosen
+    return (weights if float32_weights else weights.to(router_logits.dtype)), chosen
 
 
 class SparseMoeBlock(nn.Module):
@@ -40,7 +43,8 @@ class SparseMoeBlock(nn.Module):
     ``forward`` takes (B, T, C) and returns the (B, T, C) output and the router logits (B·T, E),
     which the load-balancing loss and ``output_router_logits`` need. ``shared_size`` adds an
     always-on ``shared_expert`` of that width, scaled per token by ``sigmoid(shared_expert_gate(x))``.
-    ``jitter_noise`` multiplies the input by uniform noise in [1 - j, 1 + j] while training (Mixtral).
+    ``jitter_noise`` multiplies the input by uniform noise in [1 - j, 1 + j] while training (Mixtral);
+    ``float32_weights``: see :func:`route`.
 
     >>> block = SparseMoeBlock(8, 16, num_experts=4, top_k=2, activation="silu")
     >>> out, logits = block(torch.ones(1, 3, 8))
@@ -50,11 +54,12 @@ class SparseMoeBlock(nn.Module):
 
     def __init__(self, hidden_size: int, expert_size: int, num_experts: int, top_k: int, activation: str,
                  normalize: bool = True, expert_names: tuple[str, str, str] = LLAMA_NAMES, shared_size: int = 0,
-                 jitter_noise: float = 0.0) -> None:
+                 jitter_noise: float = 0.0, float32_weights: bool = True) -> None:
         super().__init__()
         if not 0 < top_k <= num_experts:
             raise ValueError(f"num_experts_per_tok ({top_k}) must be between 1 and the number of experts ({num_experts}).")
         self.top_k, self.normalize, self.jitter_noise = top_k, normalize, jitter_noise
+        self.float32_weights = float32_weights
         self.gate = Linear(hidden_size, num_experts, bias=False)
         self.experts = nn.ModuleList(
             GatedMLP(hidden_size, expert_size, activation, names=expert_names) for _ in range(num_experts)
@@ -71,27 +76,27 @@ class SparseMoeBlock(nn.Module):
             hidden_states = hidden_states * noise
         flat = hidden_states.reshape(-1, shape[-1])  # (N, C)
         router_logits = self.gate(flat)  # (N, E)
-        weights, chosen = route(router_logits, self.top_k, self.normalize)  # (N, k) each
+        weights, chosen = route(router_logits, self.top_k, self.normalize, self.float32_weights)  # (N, k) each
         out = self.run_experts(flat, weights, chosen)
         if self.shared:
             out = out + torch.sigmoid(self.shared_expert_gate(flat)) * self.shared_expert(flat)
         return out.reshape(shape), router_logits
 
     def run_experts(self, flat: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-        """Each expert on the tokens routed to it, in expert order (so every token's sum adds its
-        experts in the reference's order). While gradients are recorded every expert runs, on no
-        tokens if none chose it: its weights then get a zero gradient rather than none, as they
-        would as rows of one stacked expert tensor, so optimizers treat them alike."""
-        out = torch.zeros_like(flat)
+        """Each expert on the tokens routed to it; every token's k weighted outputs are then summed
+        in its top-k order, in the weights' dtype (as the reference's default grouped kernel does,
+        so the result is its own below float32 too). While gradients are recorded every expert
+        runs, on no tokens if none chose it: its weights then get a zero gradient rather than
+        none, as they would as rows of one stacked expert tensor, so optimizers treat them alike."""
+        picks = flat.new_zeros(*chosen.shape, flat.shape[-1], dtype=torch.promote_types(flat.dtype, weights.dtype))
         if torch.is_grad_enabled():
             experts = range(len(self.experts))
         else:
-            experts = chosen.unique().tolist()  # sorted
+            experts = chosen.unique().tolist()
         for index in experts:
             token, slot = torch.where(chosen == index)  # (n,) token rows and which of their k picks
-            expert_out = self.experts[index](flat[token]) * weights[token, slot, None]
-            out.index_add_(0, token, expert_out.to(out.dtype))
-        return out
+            picks[token, slot] = self.experts[index](flat[token]) * weights[token, slot, None]
+        return picks.sum(dim=1).to(flat.dtype)  # (N, k, C) -> (N, C)
 
 
 def load_balancing_loss(router_logits: tuple[torch.Tensor, ...], num_experts: int, top_k: int,
