@@ -60,6 +60,8 @@ TINY_WHISPER = FAMILIES["whisper"].tiny
 LLAMA3_ROPE = dict(rope_type="llama3", rope_theta=10000.0, factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
                    original_max_position_embeddings=16)
 YARN_ROPE = dict(rope_type="yarn", rope_theta=10000.0, factor=4.0, original_max_position_embeddings=16)
+PHI3_LONGROPE = dict(rope_type="longrope", rope_theta=10000.0, short_factor=[1.0, 1.5, 2.0, 3.0],
+                     long_factor=[2.0, 3.0, 5.0, 8.0])
 LLAMA_HEADS = tuple(FAMILIES["llama"].heads.values())
 
 # variants: other config paths through the same code, on some of the heads
@@ -71,6 +73,10 @@ VARIANTS: list[Case] = [
               attention_bias=True, mlp_bias=True),
          LLAMA_HEADS, decoder=True),
     Case("llama-yarn-rope", "llama", dict(TINY_DECODER, rope_parameters=YARN_ROPE), ("LlamaForCausalLM",), decoder=True),
+    # LongRoPE: short factors within 16 tokens (every sequence here), cos/sin scaled for 64 / 16;
+    # the long factors: tests/test_llama_variants.py
+    Case("phi3-longrope", "phi3", dict(FAMILIES["phi3"].tiny, partial_rotary_factor=1.0, rope_parameters=PHI3_LONGROPE,
+                                       original_max_position_embeddings=16), ("Phi3ForCausalLM",), decoder=True),
     Case("roberta-untied-relu", "roberta",
          dict(FAMILIES["roberta"].tiny, hidden_act="relu", tie_word_embeddings=False),
          ("RobertaModel", "RobertaForMaskedLM")),
@@ -91,6 +97,38 @@ VARIANTS: list[Case] = [
     Case("bart-scaled-untied-relu", "bart",
          dict(TINY_SEQ2SEQ, scale_embedding=True, tie_word_embeddings=False, activation_function="relu"),
          ("BartModel", "BartForConditionalGeneration"), encoder_decoder=True),
+    # parallel-block decoders: GPT-NeoX's sequential block (it keeps both norms) with a tied embed_out;
+    # StableLM's parallel block (one norm feeds both branches), without q/k norms or q/k/v biases
+    Case("gpt_neox-sequential-tied", "gpt_neox",
+         dict(FAMILIES["gpt_neox"].tiny, use_parallel_residual=False, tie_word_embeddings=True, attention_bias=False),
+         ("GPTNeoXForCausalLM",), decoder=True),
+    Case("stablelm-parallel-plain", "stablelm",
+         dict(FAMILIES["stablelm"].tiny, use_parallel_residual=True, qk_layernorm=False, use_qkv_bias=False),
+         ("StableLmForCausalLM",), decoder=True),
+    # DeBERTa-v2-xlarge's layout: a conv layer after the first layer, separate position projections, no
+    # buckets, absolute positions; and the non-legacy LM head
+    Case("deberta-v2-conv-unshared-absolute", "deberta-v2",
+         dict(FAMILIES["deberta-v2"].tiny, conv_kernel_size=3, conv_act="gelu", share_att_key=False, position_buckets=-1,
+              norm_rel_ebd="none", position_biased_input=True, legacy=False),
+         ("DebertaV2Model", "DebertaV2ForMaskedLM")),
+    # DeBERTa with talking heads, absolute positions and a narrower embedding (embed_proj)
+    Case("deberta-talking-heads-projected", "deberta",
+         dict(FAMILIES["deberta"].tiny, talking_head=True, position_biased_input=True, embedding_size=24),
+         ("DebertaModel", "DebertaForMaskedLM")),
+    # ModernBERT classifiers pooling the mean over real tokens; biases everywhere, no decoder bias
+    Case("modernbert-mean-pooling-biases", "modernbert",
+         dict(FAMILIES["modernbert"].tiny, classifier_pooling="mean", num_labels=3, attention_bias=True, mlp_bias=True,
+              norm_bias=True, classifier_bias=True, decoder_bias=False),
+         ("ModernBertForSequenceClassification", "ModernBertForMultipleChoice", "ModernBertForMaskedLM")),
+    # MobileBERT without bottlenecks: LayerNorms, one FFN, the pooler passes the first token through
+    Case("mobilebert-no-bottleneck-layer-norm", "mobilebert",
+         dict(FAMILIES["mobilebert"].tiny, use_bottleneck=False, normalization_type="layer_norm",
+              num_feedforward_networks=1, classifier_activation=False, num_labels=3),
+         ("MobileBertModel", "MobileBertForMaskedLM", "MobileBertForSequenceClassification")),
+    # MobileBERT's queries, keys and values all from the input bottleneck
+    Case("mobilebert-bottleneck-attention", "mobilebert",
+         dict(FAMILIES["mobilebert"].tiny, use_bottleneck_attention=True, key_query_shared_bottleneck=False),
+         ("MobileBertModel",)),
     Case("marian-separate-vocabularies", "marian",
          dict(TINY_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=77),
          ("MarianMTModel",), encoder_decoder=True),

@@ -14,7 +14,7 @@ from reference import build_reference_model
 from tolerance import assert_close_scaled
 from workbench import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 from workbench.errors import CheckpointError, CheckpointNotFoundError, UnsupportedModelError
-from workbench.gguf import read_gguf_tokenizer_metadata
+from workbench.gguf import ARCHITECTURES, read_gguf_tokenizer_metadata
 
 # The prompt SmolLM2's chat template (in the GGUF metadata) renders for one user message with
 # add_generation_prompt=True: a default system turn, the user turn, then the assistant header.
@@ -240,15 +240,16 @@ def test_a_missing_gguf_file_names_the_ones_there(smollm2):
 
 
 def test_an_unsupported_architecture(tmp_path):
-    writer = gguf.GGUFWriter(str(tmp_path / "falcon.gguf"), "falcon")
+    writer = gguf.GGUFWriter(str(tmp_path / "mamba.gguf"), "mamba")
     writer.add_block_count(1)
     writer.add_tensor("token_embd.weight", np.zeros((4, 8), dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    with pytest.raises(UnsupportedModelError, match=r"architecture 'falcon'.*Supported GGUF architectures: llama, mistral, qwen2"):
-        AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="falcon.gguf")
+    supported = ", ".join(sorted(ARCHITECTURES))
+    with pytest.raises(UnsupportedModelError, match=rf"architecture 'mamba'.*Supported GGUF architectures: {supported}\."):
+        AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="mamba.gguf")
 
 
 def test_an_unsupported_tensor_type(tmp_path):

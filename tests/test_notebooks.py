@@ -211,3 +211,20 @@ def test_porting_finds_the_injected_bugs(tmp_path, monkeypatch, sdist, record_ti
     work = tmp_path / "work"
     assert json.loads((work / "smollm2-workbench" / "config.json").read_text())["model_type"] == "llama"
     assert (work / "smollm2-port-diff.html").is_file()
+
+
+def test_adding_a_model_finds_and_fixes_the_norm(tmp_path, monkeypatch, record_time):
+    pytest.importorskip("transformers")
+    text, seconds = run_notebook("07_adding_a_model.ipynb", tmp_path, monkeypatch, tmp_path / "zoo")
+    record_time(seconds)
+    assert "wrote olmo-scaffold/workbench/models/olmo.py" in text and "pytest tests/test_models.py -k olmo" in text
+    assert "class OlmoModel(LlamaModel):" in text  # the scaffold, before the differences
+    assert "'model.layers.0.input_layernorm.weight'" in text  # the loading report's hint
+    assert "first divergence: model.layers.0.input_layernorm (OlmoLayerNorm vs RMSNorm)" in text
+    assert "after the fix: first divergence: None" in text
+    assert "workbench's OlmoForCausalLM: first divergence None" in text
+    # the conversion template's dry run: the scaffold's five norm weights, then nothing
+    assert re.search(r"0 match no workbench key, 5 workbench keys unfilled\nworkbench keys that no checkpoint key "
+                     r"fills:\n\s+model\.layers\.0\.input_layernorm\.weight", text), text[-3000:]
+    assert "0 match no workbench key, 0 workbench keys unfilled" in text
+    assert not (ROOT / "workbench" / "models" / "convert_olmo_checkpoint.py").exists()  # only the copy was written

@@ -716,13 +716,17 @@ def test_other_error_paths(wordpiece, tmp_path):
 def test_folder_without_tokenizer_files(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "tokenizer_config.json").write_text("{}")
-    (tmp_path / "tokenizer.model").write_text("")
+    (tmp_path / "merges.txt").write_text("")
     with pytest.raises(CheckpointNotFoundError) as raised:
         AutoTokenizer.from_pretrained(tmp_path)
     message = str(raised.value)
-    for expected in (str(tmp_path), "tokenizer.json", "vocab.txt", "SentencePiece", "save_pretrained"):
+    for expected in (str(tmp_path), "tokenizer.json", "vocab.txt", "SentencePiece", "tokenizer.model", "save_pretrained"):
         assert expected in message
     assert isinstance(raised.value, OSError)
+    # a SentencePiece model is converted for the tokenizer classes workbench knows how to; here none is named
+    (tmp_path / "tokenizer.model").write_text("")
+    with pytest.raises(CheckpointError, match="unnamed tokenizer class.*GemmaTokenizer and T5Tokenizer only"):
+        AutoTokenizer.from_pretrained(tmp_path)
 
 
 def test_corrupt_tokenizer_json(tmp_path):

@@ -25,6 +25,7 @@ _LAZY = {
     "AutoModelForTokenClassification": "auto",
     "AutoModelForQuestionAnswering": "auto",
     "AutoModelForMultipleChoice": "auto",
+    "AutoModelForNextSentencePrediction": "auto",
     "AutoModelForSeq2SeqLM": "auto",
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",

@@ -25,7 +25,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -45,15 +45,34 @@ class GGUFArchitecture:
 
     model_type: str
     # llama.cpp's converter reorders each q/k head's rows from HF's rotate-half layout to the
-    # interleaved pairs its rope kernel reads; Qwen2's converter leaves them alone
-    permuted_qk: bool
+    # interleaved pairs its rope kernel reads (Llama-family converters); Qwen's, Gemma's, Phi-3's
+    # leave them alone
+    permuted_qk: bool = False
+    # llama.cpp's Gemma converters store every norm's weight + 1 (the scale it multiplies by);
+    # checkpoints store the weight alone
+    norm_shift: float = 0.0
+    # "{architecture}.<key>" -> config key, beyond the keys every architecture has (_CONFIG_KEYS)
+    config_keys: tuple[tuple[str, str], ...] = ()
+    # the llama.cpp architecture whose tensor table names the file's tensors, if not this one
+    # (llama.cpp itself writes Mistral models as "llama")
+    tensor_table: str | None = None
 
 
-# general.architecture -> workbench model; every key below is read under "{architecture}."
+_SLIDING = ("attention.sliding_window", "sliding_window")
+_SOFTCAPS = (("attn_logit_softcapping", "attn_logit_softcapping"), ("final_logit_softcapping", "final_logit_softcapping"))
+
+# general.architecture -> workbench model; every key is read under "{architecture}.". Tensor names
+# come from llama.cpp's own table (the gguf package's TensorNameMap), so an entry here only says
+# what the names do not: the model type, row orders and stored offsets, extra config keys.
 ARCHITECTURES = {
     "llama": GGUFArchitecture("llama", permuted_qk=True),
-    "mistral": GGUFArchitecture("mistral", permuted_qk=True),
-    "qwen2": GGUFArchitecture("qwen2", permuted_qk=False),
+    "mistral": GGUFArchitecture("mistral", permuted_qk=True, tensor_table="llama"),
+    "qwen2": GGUFArchitecture("qwen2"),
+    "qwen3": GGUFArchitecture("qwen3"),
+    "gemma": GGUFArchitecture("gemma", norm_shift=1.0),
+    "gemma2": GGUFArchitecture("gemma2", norm_shift=1.0, config_keys=(_SLIDING, *_SOFTCAPS)),
+    "gemma3": GGUFArchitecture("gemma3_text", norm_shift=1.0, config_keys=(_SLIDING, _SOFTCAPS[1])),
+    "phi3": GGUFArchitecture("phi3", config_keys=(_SLIDING,)),
 }
 
 # "{architecture}.<key>" -> config key
@@ -73,20 +92,6 @@ _TOKEN_ID_KEYS = {
     "eos_token_id": "eos_token_id",
     "padding_token_id": "pad_token_id",
     "unknown_token_id": "unk_token_id",
-}
-
-# llama.cpp tensor names -> checkpoint keys of workbench's (and the reference's) decoders
-_TOP_LEVEL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
-_LAYER_NAMES = {
-    "attn_norm": "input_layernorm",
-    "attn_q": "self_attn.q_proj",
-    "attn_k": "self_attn.k_proj",
-    "attn_v": "self_attn.v_proj",
-    "attn_output": "self_attn.o_proj",
-    "ffn_norm": "post_attention_layernorm",
-    "ffn_gate": "mlp.gate_proj",
-    "ffn_up": "mlp.up_proj",
-    "ffn_down": "mlp.down_proj",
 }
 
 
@@ -223,7 +228,7 @@ def read_gguf_config(path: str | os.PathLike) -> dict[str, Any]:
     fields = header.fields
     arch, spec = _architecture(fields.get("general.architecture"), path)
     config: dict[str, Any] = {"model_type": spec.model_type}
-    for key, config_key in _CONFIG_KEYS.items():
+    for key, config_key in (*_CONFIG_KEYS.items(), *spec.config_keys):
         value = fields.get(f"{arch}.{key}")
         if value is not None:
             config[config_key] = value
@@ -282,22 +287,36 @@ def _embedding_rows(header: GGUFHeader, path: str) -> int:
 # tensors
 
 
-def hf_tensor_name(gguf_name: str) -> str:
-    """``blk.3.attn_q.weight`` -> ``model.layers.3.self_attn.q_proj.weight``; an unknown name stays."""
-    module, _, leaf = gguf_name.rpartition(".")
-    if module in _TOP_LEVEL_NAMES:
-        return f"{_TOP_LEVEL_NAMES[module]}.{leaf}"
-    match = re.fullmatch(r"blk\.(\d+)\.(\w+)", module)
-    if match and match[2] in _LAYER_NAMES:
-        return f"model.layers.{match[1]}.{_LAYER_NAMES[match[2]]}.{leaf}"
-    return gguf_name
+def gguf_tensor_names(architecture: str, block_count: int, names: Iterable[str]) -> dict[str, str]:
+    """llama.cpp tensor name -> the model's tensor name, for the model tensor ``names`` given
+    (``model.layers.3.self_attn.q_proj.weight`` <- ``blk.3.attn_q.weight``).
+
+    The names come from llama.cpp's own table, which its converter writes files with (the gguf
+    package's ``TensorNameMap``), asked forward for each name the model has: one GGUF name may
+    stand for different modules in different families, one module name never does.
+    """
+    import gguf
+
+    arch = {name: enum for enum, name in gguf.MODEL_ARCH_NAMES.items()}[architecture]
+    table = gguf.get_tensor_name_map(arch, block_count)
+    found: dict[str, str] = {}
+    for name in names:
+        module, _, leaf = name.rpartition(".")
+        target = table.get_name(module)
+        if target is not None:
+            found.setdefault(f"{target}.{leaf}", name)
+    return found
 
 
 def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float32,
-                      wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, torch.Tensor | None]]:
-    """Yield ``(HF name, tensor)`` for every tensor of the file, dequantized to ``dtype``.
+                      wanted: Callable[[str], bool] | None = None,
+                      names: Iterable[str] | None = None) -> Iterator[tuple[str, torch.Tensor | None]]:
+    """Yield ``(name, tensor)`` for every tensor of the file, dequantized to ``dtype``.
 
-    Rows of q/k projections come back in Hugging Face's layout. Names that ``wanted`` rejects are
+    ``names`` are the tensor names of the model being loaded; each GGUF tensor comes back under
+    the one of them llama.cpp's table gives it (see :func:`gguf_tensor_names`), or under its
+    GGUF name when none does (or ``names`` is None). Rows of q/k projections come back in Hugging
+    Face's layout and Gemma's norm weights without llama.cpp's +1. Names that ``wanted`` rejects are
     yielded with ``None`` instead of being dequantized (as ``weights.iter_tensors`` does).
     """
     path = os.fspath(path)
@@ -306,8 +325,9 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
     heads = _value(reader, f"{arch}.attention.head_count")
     # GGUF layer leaf -> heads its rows are grouped in, for the permuted projections
     rotary_heads = {"attn_q": heads, "attn_k": _value(reader, f"{arch}.attention.head_count_kv", heads)}
+    renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or ())
     for tensor in reader.tensors:
-        name = hf_tensor_name(tensor.name)
+        name = renames.get(tensor.name, tensor.name)
         if wanted is not None and not wanted(name):
             yield name, None
             continue
@@ -315,6 +335,8 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
         layer_leaf = tensor.name.split(".")[-2]
         if spec.permuted_qk and tensor.name.startswith("blk.") and layer_leaf in rotary_heads:
             values = _unpermute_rotary_rows(values, rotary_heads[layer_leaf])
+        if spec.norm_shift and tensor.name.endswith("norm.weight"):
+            values = values - spec.norm_shift
         yield name, values.to(dtype)
 
 

@@ -201,7 +201,8 @@ class PreTrainedModel(nn.Module):
         names = set(expected)
         info = LoadingInfo()
         loaded: set[str] = set()
-        for name, tensor in iter_tensors(files, wanted=lambda n: self._checkpoint_key(n, names) is not None):
+        for name, tensor in iter_tensors(files, wanted=lambda n: self._checkpoint_key(n, names) is not None,
+                                         names=names):
             key = self._checkpoint_key(name, names)
             if tensor is None or key is None:
                 if not any(re.search(p, name) for p in self._ignore_unexpected):

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -86,11 +86,13 @@ def _read_index(index_path: str) -> list[str]:
     return sorted(set(weight_map.values()))
 
 
-def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = None) -> Iterator[tuple[str, torch.Tensor | None]]:
+def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = None,
+                 names: Iterable[str] | None = None) -> Iterator[tuple[str, torch.Tensor | None]]:
     """Yield ``(name, tensor)`` for every tensor of the checkpoint, one at a time.
 
     Names that ``wanted`` rejects are yielded with ``None`` instead of being read, so the caller
-    can report them as unexpected without paying for them.
+    can report them as unexpected without paying for them. ``names`` (the model's tensor names)
+    let a GGUF file's tensors, named after llama.cpp's modules, come back under the model's names.
     """
     for path in files.paths:
         if files.format == "safetensors":
@@ -98,7 +100,7 @@ def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = 
         elif files.format == "gguf":
             from .gguf import iter_gguf_tensors
 
-            yield from iter_gguf_tensors(path, wanted=wanted)
+            yield from iter_gguf_tensors(path, wanted=wanted, names=names)
         else:
             yield from _iter_torch_bin(path, wanted)
 

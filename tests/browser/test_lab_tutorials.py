@@ -26,7 +26,8 @@ TITLES = {"01_quick_tour.ipynb": "Quick tour", "02_tokenizers.ipynb": "Tokenizer
           "03_fine_tuning.ipynb": "Fine-tuning MiniLM for sentiment",
           "04_generation_and_chat.ipynb": "Generation and chat with SmolLM2",
           "05_porting.ipynb": "Porting SmolLM2 from GGUF, checked layer by layer",
-          "06_speech_recognition.ipynb": "Speech recognition with Whisper"}
+          "06_speech_recognition.ipynb": "Speech recognition with Whisper",
+          "07_adding_a_model.ipynb": "Adding a model: OLMo, from the scaffold to parity"}
 CURRENT = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 
 # 'done' once every code cell has run and the kernel is idle; 'error' as soon as a cell failed
@@ -130,6 +131,12 @@ def check_porting(page) -> None:
     assert "first divergence: model.layers.0.input_layernorm" in current_text(page)
 
 
+def check_adding_a_model(page) -> None:
+    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff")  # ActivationDiff
+    assert "model.layers.0.input_layernorm" in widget.inner_text()
+    assert "after the fix: first divergence: None" in current_text(page)
+
+
 def check_speech(page) -> None:
     assert page.query_selector(f"{CURRENT} .jp-OutputArea-output img")  # the log-mel spectrogram
     assert "transcript: ' Please enter your password, followed by the pound key.'" in current_text(page)
@@ -137,7 +144,8 @@ def check_speech(page) -> None:
 
 CHECKS = {"01_quick_tour.ipynb": check_quick_tour, "02_tokenizers.ipynb": check_tokenizers,
           "03_fine_tuning.ipynb": check_fine_tuning, "04_generation_and_chat.ipynb": check_generation,
-          "05_porting.ipynb": check_porting, "06_speech_recognition.ipynb": check_speech}
+          "05_porting.ipynb": check_porting, "06_speech_recognition.ipynb": check_speech,
+          "07_adding_a_model.ipynb": check_adding_a_model}
 
 
 def test_launcher_lists_every_tutorial(page):

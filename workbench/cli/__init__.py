@@ -4,6 +4,7 @@
                          [--do-sample | --no-do-sample] [--temperature T] [--top-p P] [--device DEVICE]
     workbench zoo list
     workbench zoo build sentiment [--max-samples N] [--epochs E] [--output DIR] [--seed S] [--quiet]
+    workbench add-model --like FAMILY --name MODEL_TYPE [--root DIR] [--prefix P] [--force] [--dry-run]
 
 Only argparse is loaded until the arguments are parsed: torch and the models load afterwards,
 so ``workbench --help`` and a mistyped option answer at once.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chat, zoo
+from . import add_model, chat, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     ))  # fmt: skip
     zoo.add_arguments(commands.add_parser(
         "zoo", help="build and list the models workbench fine-tunes locally", description=zoo.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ))  # fmt: skip
+    add_model.add_arguments(commands.add_parser(
+        "add-model", help="scaffold a new model family from a registered one", description=add_model.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ))  # fmt: skip
     return parser

@@ -36,12 +36,16 @@ class InputNames:
     ids: str = "input_ids"
     mask: str = "attention_mask"
     positions: str = "position_ids"
+    # a length past which the model encodes every position differently (Phi-3's LongRoPE), from
+    # the model's cache_restart_length(): the step that first passes it runs without the cache
+    restart_at: int | None = None
 
     @classmethod
     def for_model(cls, model) -> "InputNames":
+        restart = getattr(model, "cache_restart_length", lambda: None)()
         if getattr(model.config, "is_encoder_decoder", False):
-            return cls("decoder_input_ids", "decoder_attention_mask", "decoder_position_ids")
-        return cls()
+            return cls("decoder_input_ids", "decoder_attention_mask", "decoder_position_ids", restart)
+        return cls(restart_at=restart)
 
 
 @dataclass
@@ -194,6 +198,9 @@ def prepare_step_inputs(input_ids: torch.Tensor, model_kwargs: dict[str, Any],
     prompt first, then one token), their positions, and the mask over everything so far."""
     cache = model_kwargs.get("past_key_values")
     seen = cache.get_seq_length() if cache is not None else 0
+    if names.restart_at is not None and 0 < seen <= names.restart_at < input_ids.shape[1] and cache.can_crop:
+        cache.crop(0)  # the cached keys were encoded the old way: the whole sequence again (as the reference does)
+        seen = 0
     new_ids = input_ids[:, seen:]
     inputs = dict(model_kwargs)
     inputs[names.ids] = new_ids

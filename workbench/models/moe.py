@@ -38,13 +38,12 @@ from .llama import (
     DecoderConfig,
     LlamaAttention,
     LlamaForCausalLM,
-    LlamaForQuestionAnswering,
     LlamaForSequenceClassification,
-    LlamaForTokenClassification,
     LlamaMLP,
     LlamaModel,
     rms_norm,
 )
+from .llama_variants import LlamaForQuestionAnswering, LlamaForTokenClassification
 
 # ---------------------------------------------------------------------------------------------
 # configs

@@ -41,12 +41,13 @@ ENCODER = {"AutoModel": "Model", "AutoModelForMaskedLM": "ForMaskedLM",
            "AutoModelForQuestionAnswering": "ForQuestionAnswering", "AutoModelForMultipleChoice": "ForMultipleChoice"}
 DECODER = {"AutoModel": "Model", "AutoModelForCausalLM": "ForCausalLM",
            "AutoModelForSequenceClassification": "ForSequenceClassification"}
-DECODER_FULL_HEADS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
-                      "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 T5_HEADS = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration",
             "AutoModelForTextEncoding": "EncoderModel"}
 SEQ2SEQ = {"AutoModel": "Model", "AutoModelForSeq2SeqLM": "ForConditionalGeneration"}
 SEQ2SEQ_CLASSIFIER = {**SEQ2SEQ, "AutoModelForSequenceClassification": "ForSequenceClassification"}
+LLAMALIKE_LM = {"AutoModel": "Model", "AutoModelForCausalLM": "ForCausalLM"}
+LLAMALIKE_TOKENS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}
+LLAMALIKE_QA = {**LLAMALIKE_TOKENS, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 
 # --- tiny configs -----------------------------------------------------------------------------
 
@@ -88,6 +89,31 @@ TINY_WHISPER = dict(vocab_size=99, num_mel_bins=8, d_model=32, encoder_layers=2,
                     max_source_positions=30, max_target_positions=40, pad_token_id=0, bos_token_id=1, eos_token_id=1,
                     decoder_start_token_id=2, begin_suppress_tokens=None)
 
+# parallel-block decoders (gpt_neox, phi, stablelm; gptj and codegen in GPT-2's key names):
+# rotary on 4 of each head's 8 channels
+TINY_PARALLEL = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=64, pad_token_id=0)
+TINY_GPTJ = dict(vocab_size=99, n_embd=32, n_inner=37, n_layer=2, n_head=4, n_positions=64, rotary_dim=4,
+                 bos_token_id=98, eos_token_id=98, pad_token_id=0)
+# gemma: an explicit head_dim, Gemma 2's scale and caps, Gemma 3's layer types set (its default
+# pattern makes every layer of a 2-layer model local)
+GEMMA_HEADS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}
+TINY_GEMMA = dict(TINY_DECODER, head_dim=16)
+TINY_GEMMA2 = dict(TINY_GEMMA, sliding_window=4, query_pre_attn_scalar=12, attn_logit_softcapping=3.0,
+                   final_logit_softcapping=2.0)
+TINY_GEMMA3 = dict(TINY_GEMMA2, layer_types=["sliding_attention", "full_attention"])
+# deberta group
+TINY_MODERNBERT = dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=3, num_attention_heads=4,
+                       max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2, cls_token_id=1,
+                       sep_token_id=2, global_attn_every_n_layers=2, local_attention=4, local_rope_theta=100.0)
+TINY_MOBILEBERT = dict(TINY_ENCODER, trigram_input=False, embedding_size=16, intra_bottleneck_size=16,
+                       num_feedforward_networks=2)
+TINY_DEBERTA = dict(TINY_ENCODER, relative_attention=True, pos_att_type="c2p|p2c", max_relative_positions=4,
+                    position_biased_input=False)
+TINY_DEBERTA_V2 = dict(TINY_ENCODER, relative_attention=True, pos_att_type="p2c|c2p", position_buckets=4,
+                       max_relative_positions=16, norm_rel_ebd="layer_norm", share_att_key=True,
+                       position_biased_input=False)
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -128,39 +154,104 @@ FAMILIES: dict[str, Family] = {
     }, TINY_WHISPER),
 
     # --- gemma: gemma, gemma2, gemma3_text
+    # workbench/models/gemma.py; head_dim (16) is not hidden_size / heads (8), as in Gemma's checkpoints
+    "gemma": Family("gemma", "GemmaConfig", _named("Gemma", GEMMA_HEADS), TINY_GEMMA),
+    # layer 0 in a window of 4, layer 1 global; caps small enough (3 and 2) to change the outputs
+    "gemma2": Family("gemma", "Gemma2Config", _named("Gemma2", GEMMA_HEADS), TINY_GEMMA2),
+    # the reference ignores Gemma 3's attn_logit_softcapping: set here, so applying it would fail parity
+    "gemma3_text": Family("gemma", "Gemma3TextConfig", {
+        "AutoModel": "Gemma3TextModel", "AutoModelForCausalLM": "Gemma3ForCausalLM",
+        "AutoModelForSequenceClassification": "Gemma3TextForSequenceClassification",
+    }, TINY_GEMMA3),
 
     # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
     # Qwen2's shape with per-head q/k norms; head_dim 16 (not hidden / heads = 8) as Qwen3's checkpoints
     # set it apart; layer 1 in a window of 4
-    "qwen3": Family("llama", "Qwen3Config", _named("Qwen3", DECODER_FULL_HEADS),
+    "qwen3": Family("llama_variants", "Qwen3Config", _named("Qwen3", LLAMALIKE_QA),
                     dict(TINY_DECODER, head_dim=16, use_sliding_window=True, sliding_window=4, max_window_layers=1)),
     # mixture of experts, workbench/models/moe.py: 4 experts, 2 per token, so the 14 test tokens
     # reach every expert and most pairs. Mixtral: every layer sparse, top-k weights renormalised; its
     # experts are intermediate_size wide, 24 not 37: the reference's grouped matmul needs rows of a
     # multiple of 16 bytes
-    "mixtral": Family("moe", "MixtralConfig", _named("Mixtral", DECODER_FULL_HEADS),
+    "mixtral": Family("moe", "MixtralConfig", _named("Mixtral", LLAMALIKE_QA),
                       dict(TINY_DECODER, intermediate_size=24, num_local_experts=4, num_experts_per_tok=2)),
     # Qwen2-MoE: a sigmoid-gated shared expert, top-k weights as they come; layer 1 dense
     # (mlp_only_layers), layer 0 in a window of 4
-    "qwen2_moe": Family("moe", "Qwen2MoeConfig", _named("Qwen2Moe", DECODER_FULL_HEADS),
+    "qwen2_moe": Family("moe", "Qwen2MoeConfig", _named("Qwen2Moe", LLAMALIKE_QA),
                         dict(TINY_DECODER, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
                              shared_expert_intermediate_size=24, mlp_only_layers=[1], use_sliding_window=True,
                              sliding_window=4)),
     # Qwen3-MoE: per-head q/k norms, head_dim 16; layer 0 dense (decoder_sparse_step 2), renormalised top-k
-    "qwen3_moe": Family("moe", "Qwen3MoeConfig", _named("Qwen3Moe", DECODER_FULL_HEADS),
+    "qwen3_moe": Family("moe", "Qwen3MoeConfig", _named("Qwen3Moe", LLAMALIKE_QA),
                         dict(TINY_DECODER, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
                              decoder_sparse_step=2, norm_topk_prob=True, head_dim=16)),
 
     # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
+    # one config-driven decoder, workbench/models/parallel_decoder.py: half of each head rotates
+    # (4 of 8 channels), so the pass-through channels are exercised
+    "gpt_neox": Family("parallel_decoder", "GPTNeoXConfig", _named("GPTNeoX", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification",
+        "AutoModelForQuestionAnswering": "ForQuestionAnswering"}), TINY_PARALLEL | dict(rotary_pct=0.5)),
+    "gptj": Family("parallel_decoder", "GPTJConfig", _named("GPTJ", {
+        **DECODER, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}), TINY_GPTJ),
+    "codegen": Family("parallel_decoder", "CodeGenConfig", {
+        "AutoModel": "CodeGenModel", "AutoModelForCausalLM": "CodeGenForCausalLM"}, TINY_GPTJ),
+    # grouped-query attention and q/k LayerNorms (Phi: one for all heads; StableLM: one per head)
+    "phi": Family("parallel_decoder", "PhiConfig", _named("Phi", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}),
+        TINY_PARALLEL | dict(num_key_value_heads=2, qk_layernorm=True)),
+    "stablelm": Family("parallel_decoder", "StableLmConfig", _named("StableLm", {
+        **DECODER, "AutoModelForTokenClassification": "ForTokenClassification"}),
+        TINY_PARALLEL | dict(num_key_value_heads=2, qk_layernorm=True, use_qkv_bias=True, partial_rotary_factor=0.5)),
 
     # --- alibi and multi-query decoders: bloom, falcon, mpt, gpt_bigcode, starcoder2
 
     # --- llama-shaped decoders: phi3, granite, cohere, olmo2, smollm3
+    # config fields of the decoder in workbench/models/llama.py, classes in llama_variants.py
+    # phi3: fused qkv_proj / gate_up_proj, half of each head rotated
+    "phi3": Family("llama_variants", "Phi3Config", _named("Phi3", LLAMALIKE_TOKENS),
+                   dict(TINY_DECODER, partial_rotary_factor=0.5, bos_token_id=1, eos_token_id=2)),
+    "granite": Family("llama_variants", "GraniteConfig", _named("Granite", LLAMALIKE_LM),
+                      dict(TINY_DECODER, embedding_multiplier=4.0, residual_multiplier=0.5, attention_multiplier=0.25,
+                           logits_scaling=2.0)),
+    # parallel attention and MLP, per-head q/k layer norms, interleaved rotary pairs
+    "cohere": Family("llama_variants", "CohereConfig", _named("Cohere", LLAMALIKE_LM),
+                     dict(TINY_DECODER, use_qk_norm=True, logit_scale=0.5, bos_token_id=1, eos_token_id=2)),
+    "olmo2": Family("llama_variants", "Olmo2Config", _named("Olmo2", DECODER), dict(TINY_DECODER, eos_token_id=2)),
+    # layer 1 has no rotary embedding and attends in a window of 4
+    "smollm3": Family("llama_variants", "SmolLM3Config", _named("SmolLM3", LLAMALIKE_QA),
+                      dict(TINY_DECODER, no_rope_layer_interval=2, use_sliding_window=True, sliding_window=4,
+                           bos_token_id=1, eos_token_id=2)),
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
+    # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16
+    # distances (so the 7-token test rows reach the log-spaced buckets), no absolute positions
+    "deberta-v2": Family("deberta_v2", "DebertaV2Config", _named("DebertaV2", ENCODER), TINY_DEBERTA_V2),
+    # deberta-base's layout, its table read 4 distances each side (shorter than the test rows)
+    "deberta": Family("deberta", "DebertaConfig",
+                      _named("Deberta", {k: v for k, v in ENCODER.items() if k != "AutoModelForMultipleChoice"}),
+                      TINY_DEBERTA),
+    # layers global, local (a window of 2 each side, shorter than the test rows), global; the local
+    # layers' RoPE base differs from the global ones'
+    "modernbert": Family("modernbert", "ModernBertConfig", _named("ModernBert", ENCODER), TINY_MODERNBERT),
+    # bottlenecks (32 -> 16), 16-wide embeddings projected, two stacked FFNs, NoNorm. Trigram embeddings (the
+    # default) are off: each token then reads its right neighbour, a padding token in a right-padded row, so
+    # the reference itself breaks "padded batch == rows alone"; tests/test_mobilebert.py checks them, and
+    # MobileBertForPreTraining (exported, not registered: the shared suite compares `logits`, its output
+    # has prediction_logits and seq_relationship_logits), against the reference
+    "mobilebert": Family("mobilebert", "MobileBertConfig", _named("MobileBert", {
+        **ENCODER, "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}), TINY_MOBILEBERT,
+        also_exports=("MobileBertForPreTraining",)),
 
     # --- added with workbench add-model: olmo
+    # scaffolded from llama (workbench add-model --like llama --name olmo), then filled in: parameter-free
+    # layer norms, and q/k/v clipped at 0.8 (about a third of the tiny model's projections are larger)
+    "olmo": Family("olmo", "OlmoConfig", {
+        "AutoModel": "OlmoModel", "AutoModelForCausalLM": "OlmoForCausalLM",
+        "AutoModelForSequenceClassification": "OlmoForSequenceClassification",
+    }, dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
 }
 

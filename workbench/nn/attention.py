@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .linear import Linear, fused_for_inference
+from .softcap import soft_cap
 
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype, query_length: int | None = None) -> torch.Tensor | None:
@@ -94,6 +95,7 @@ def attention(
     scale: float | None = None,
     eager: bool = False,
     upcast: bool = False,
+    softcap: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(B, H, Q, D) queries over (B, Hkv, K, D) keys/values -> (B, Q, H, D) output, weights.
 
@@ -105,7 +107,10 @@ def attention(
     ``causal`` applies only when ``mask`` is None (the mask helpers return None exactly when
     plain causal attention is enough). ``upcast`` computes the eager scores in float32 whatever
     the input dtype (GPT-2's ``reorder_and_upcast_attn``, for stable mixed-precision training).
+    ``softcap`` squashes the scaled scores to ``softcap * tanh(scores / softcap)`` before the mask
+    (Gemma 2); SDPA has no such step, so a capped attention always takes the explicit path.
     """
+    eager = eager or bool(softcap)
     batch, heads, length, _ = query.shape
     groups = heads // key.shape[1]
     is_causal = causal and mask is None and length > 1
@@ -128,7 +133,7 @@ def attention(
         return out.transpose(1, 2), None
     scale = scale if scale is not None else query.shape[-1] ** -0.5
     scores_dtype = torch.float32 if upcast else query.dtype
-    scores = torch.matmul(query.to(scores_dtype), key.to(scores_dtype).transpose(-1, -2)) * scale
+    scores = soft_cap(torch.matmul(query.to(scores_dtype), key.to(scores_dtype).transpose(-1, -2)) * scale, softcap)
     if is_causal:
         q, k = query.shape[2], key.shape[2]
         blocked = torch.ones(q, k, dtype=torch.bool, device=query.device).triu(k - q + 1)
@@ -148,8 +153,8 @@ def split_heads(x: torch.Tensor, head_dim: int) -> torch.Tensor:
 
 def multi_head_attention(query, key, value, mask, *, cache=None, layer_idx: int = 0,
                          cache_kwargs: dict | None = None, causal: bool = False, scale: float | None = None,
-                         eager: bool = False, dropout: float = 0.0,
-                         upcast: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                         eager: bool = False, dropout: float = 0.0, upcast: bool = False,
+                         softcap: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The core every multi-head attention shares: (B, H, T, D) queries and this step's (B, Hkv, T, D)
     keys and values -> keys and values appended to ``cache`` (layer ``layer_idx``; ``cache_kwargs``
     such as ``{"cache_position": ...}`` say where) -> :func:`attention` over everything cached ->
@@ -159,7 +164,7 @@ def multi_head_attention(query, key, value, mask, *, cache=None, layer_idx: int 
         extra = (cache_kwargs,) if cache_kwargs else ()  # an EncoderDecoderCache's update takes none
         key, value = cache.update(key, value, layer_idx, *extra)
     out, weights = attention(query, key, value, mask, causal=causal, scale=scale, eager=eager, dropout=dropout,
-                             upcast=upcast)
+                             upcast=upcast, softcap=softcap)
     return out.reshape(*out.shape[:2], -1), weights  # (B, T, H, D) -> (B, T, H * D)
 
 

@@ -154,7 +154,25 @@ def _yarn(config, params, seq_len, device):
     return inv_freq, attention_factor
 
 
-_FREQUENCIES = {"default": _default, "linear": _linear, "dynamic": _dynamic, "llama3": _llama3, "yarn": _yarn}
+def _longrope(config, params, seq_len, device):
+    """LongRoPE (https://arxiv.org/abs/2402.13753, Phi-3): each frequency divided by its own factor,
+    ``short_factor`` within the pre-trained context, ``long_factor`` for a ``seq_len`` past it; cos
+    and sin are scaled by ``sqrt(1 + log(factor) / log(original length))``."""
+    dim, trained = rotary_dim_of(config), params["original_max_position_embeddings"]
+    factor = params.get("factor")
+    if factor is None:  # Phi-3 raises max_position_embeddings and keeps the pre-trained length apart
+        factor = config.max_position_embeddings / trained
+    attention_factor = params.get("attention_factor")
+    if attention_factor is None:
+        attention_factor = 1.0 if factor <= 1.0 else math.sqrt(1 + math.log(factor) / math.log(trained))
+    which = "long_factor" if seq_len is not None and seq_len > trained else "short_factor"
+    rescale = torch.tensor(params[which], dtype=torch.float32, device=device)
+    exponents = torch.arange(0, dim, 2, dtype=torch.int64, device=device).float() / dim
+    return 1.0 / (rescale * params["rope_theta"] ** exponents), attention_factor
+
+
+_FREQUENCIES = {"default": _default, "linear": _linear, "dynamic": _dynamic, "llama3": _llama3, "yarn": _yarn,
+                "longrope": _longrope}
 
 
 class RotaryEmbedding(nn.Module):
@@ -168,7 +186,7 @@ class RotaryEmbedding(nn.Module):
         super().__init__()
         self.config = config
         self.rope_type = config.rope_parameters["rope_type"]
-        self._inv_freq: dict[torch.device, torch.Tensor] = {}
+        self._inv_freq: dict[torch.device | tuple[str, torch.device], torch.Tensor] = {}
         self.attention_scaling = 1.0
 
     def inv_freq(self, device: torch.device) -> torch.Tensor:
@@ -187,6 +205,13 @@ class RotaryEmbedding(nn.Module):
             longest = position_ids.max() + 1
             stretched, _ = rope_frequencies(self.config, seq_len=longest, device=position_ids.device)
             inv_freq = torch.where(longest > self.config.max_position_embeddings, stretched, inv_freq)
+        elif self.rope_type == "longrope":  # long factors once this call reaches past the pre-trained length
+            trained = self.config.rope_parameters["original_max_position_embeddings"]
+            long = self._inv_freq.get(("long", position_ids.device))
+            if long is None:
+                long, _ = rope_frequencies(self.config, seq_len=trained + 1, device=position_ids.device)
+                self._inv_freq[("long", position_ids.device)] = long
+            inv_freq = torch.where(position_ids.max() + 1 > trained, long, inv_freq)
         angles = position_ids[..., None].float() * inv_freq  # (B, T, rotary_dim / 2)
         angles = torch.cat((angles, angles), dim=-1)  # (B, T, rotary_dim)
         cos, sin = angles.cos(), angles.sin()

@@ -40,27 +40,41 @@ XLNetTokenizer = _flavour("XLNetTokenizer", padding_side="left")
 Siglip2Tokenizer = _flavour("Siglip2Tokenizer", padding_side="left")
 T5Tokenizer = _flavour("T5Tokenizer")  # the generic defaults, under the name the reference reports
 
+
+class GPTNeoXTokenizer(PreTrainedTokenizerFast):
+    """PreTrainedTokenizerFast with the reference GPTNeoXTokenizer's pad token, ``<|padding|>``, when the
+    saved settings name none (Pythia's tokenizer_config.json does not; the token is in its vocabulary)."""
+
+    def __init__(self, tokenizer_object=None, **settings) -> None:
+        settings.setdefault("pad_token", "<|padding|>")
+        super().__init__(tokenizer_object, **settings)
+
+
 FLAVOURS = {
     cls.__name__: cls
     for cls in (
         BertTokenizer, ConvBertTokenizer, DPRContextEncoderTokenizer, DPRQuestionEncoderTokenizer,
         MarkupLMTokenizer, DebertaTokenizer, DebertaV2Tokenizer, LayoutLMv2Tokenizer, FNetTokenizer,
         LlamaTokenizer, CodeLlamaTokenizer, GemmaTokenizer, CohereTokenizer, XLNetTokenizer, Siglip2Tokenizer,
-        T5Tokenizer,
+        T5Tokenizer, GPTNeoXTokenizer,
     )
 }  # fmt: skip
+FLAVOURS["MobileBertTokenizer"] = BertTokenizer  # the reference's MobileBertTokenizer is BertTokenizer itself
 
 # config.json model_type -> the tokenizer class the reference picks when tokenizer_config.json names none
 MODEL_TYPE_TOKENIZERS = {
     "bert": "BertTokenizer",
     "distilbert": "BertTokenizer",
+    "mobilebert": "BertTokenizer",
     "convbert": "ConvBertTokenizer",
     "deberta": "DebertaTokenizer",
     "deberta-v2": "DebertaV2Tokenizer",
     "llama": "LlamaTokenizer",
+    "gpt_neox": "GPTNeoXTokenizer",
     "gemma": "GemmaTokenizer",
     "gemma2": "GemmaTokenizer",
     "gemma3": "GemmaTokenizer",
+    "gemma3_text": "GemmaTokenizer",
     "cohere": "CohereTokenizer",
     "xlnet": "XLNetTokenizer",
     "t5": "T5Tokenizer",

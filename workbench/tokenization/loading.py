@@ -5,6 +5,9 @@ A folder holds some of:
     tokenizer.json            the whole pipeline, serialized by the tokenizers library (preferred)
     vocab.txt                 a WordPiece vocabulary, BERT style (used when tokenizer.json is absent)
     spiece.model              a SentencePiece model, T5 style (converted when tokenizer.json is absent)
+    tokenizer.model           a SentencePiece model under the name Gemma's checkpoints give it (the same)
+    spm.model                 a SentencePiece model, DeBERTa-v2 style (likewise)
+    vocab.json + merges.txt   a byte-level BPE vocabulary, DeBERTa style (likewise)
     tokenizer_config.json     settings: special tokens, model_max_length, padding_side, ...
     special_tokens_map.json   special tokens (older saves; wins over tokenizer_config.json)
     added_tokens.json         tokens added on top of the vocabulary (older saves)
@@ -34,6 +37,8 @@ ADDED_TOKENS_FILE = "added_tokens.json"
 CHAT_TEMPLATE_FILE = "chat_template.jinja"
 LEGACY_CHAT_TEMPLATE_FILE = "chat_template.json"  # written by processors of transformers 4.43-4.4x
 SENTENCEPIECE_FILE = "spiece.model"  # T5's; workbench.tokenization.sentencepiece converts it
+DEBERTA_SENTENCEPIECE_FILE = "spm.model"  # DeBERTa-v2's name for its SentencePiece model
+SENTENCEPIECE_FILES = (SENTENCEPIECE_FILE, "tokenizer.model", DEBERTA_SENTENCEPIECE_FILE)  # the names it goes by; the first found is read
 CHAT_TEMPLATE_DIR = "additional_chat_templates"  # the folder name transformers reads and writes
 
 
@@ -69,10 +74,7 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         for name in (CONFIG_FILE, TOKENIZER_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE)
     }
     if files[TOKENIZER_FILE] is None:
-        files[VOCAB_FILE] = resolve_file(location, VOCAB_FILE, options, required=False)
-        files[SENTENCEPIECE_FILE] = resolve_file(location, SENTENCEPIECE_FILE, options, required=False)
-        if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None:
-            _raise_no_tokenizer(location, options, files[CONFIG_FILE])
+        files.update(_vocabulary_files(location, options, files[CONFIG_FILE]))
     settings = read_json(files[CONFIG_FILE]) if files[CONFIG_FILE] else {}
     for key in _NOT_SETTINGS:
         settings.pop(key, None)
@@ -100,12 +102,32 @@ def load_settings_and_backend(path_or_repo, options: HubOptions, overrides: dict
         _merge_legacy_files(settings, files, overrides)
     if files[TOKENIZER_FILE]:
         return settings, {"tokenizer_file": files[TOKENIZER_FILE]}
+    return settings, {"tokenizer_object": _converted_backend(files, settings, path_or_repo, options)}
+
+
+def _vocabulary_files(location: str, options: HubOptions, config_file: str | None) -> dict:
+    """The files a backend is converted from when there is no tokenizer.json (an error if none is there)."""
+    files = {name: resolve_file(location, name, options, required=False) for name in (VOCAB_FILE, "vocab.json", "merges.txt")}
+    found = (resolve_file(location, name, options, required=False) for name in SENTENCEPIECE_FILES)
+    files[SENTENCEPIECE_FILE] = next((path for path in found if path is not None), None)
+    has_bpe = files["vocab.json"] is not None and files["merges.txt"] is not None  # byte-level BPE (DeBERTa's)
+    if files[VOCAB_FILE] is None and files[SENTENCEPIECE_FILE] is None and not has_bpe:
+        _raise_no_tokenizer(location, options, config_file)
+    return files
+
+
+def _converted_backend(files: dict, settings: dict, path_or_repo, options: HubOptions) -> Tokenizer:
+    """The backend built from a SentencePiece model, a byte-level BPE vocabulary or a WordPiece vocab.txt."""
     if files[SENTENCEPIECE_FILE]:
         from .sentencepiece import load_sentencepiece_tokenizer  # lazy: needs the sentencepiece package
 
-        model_type = read_model_type(path_or_repo, options)
-        return settings, {"tokenizer_object": load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, model_type)}
-    return settings, {"tokenizer_object": build_wordpiece(files[VOCAB_FILE], settings)}
+        return load_sentencepiece_tokenizer(files[SENTENCEPIECE_FILE], settings, read_model_type(path_or_repo, options))
+    if files[VOCAB_FILE] is None:
+        from .bpe_files import load_bpe_files_tokenizer
+
+        return load_bpe_files_tokenizer(files["vocab.json"], files["merges.txt"], settings,
+                                        read_model_type(path_or_repo, options))
+    return build_wordpiece(files[VOCAB_FILE], settings)
 
 
 # Options of the reference's from_pretrained that change nothing here (workbench has one fast class
@@ -289,13 +311,10 @@ def _no_tokenizer_message(location: str, options: HubOptions, config_file: str |
     if os.path.isdir(where):
         present = sorted(os.listdir(where))
         found = f" It holds: {', '.join(present[:12]) or 'nothing'}."
-        if "tokenizer.model" in present:
-            found += " (tokenizer.model is a SentencePiece model, which workbench does not convert.)"
-        if "vocab.json" in present and "merges.txt" in present:
-            found += " (vocab.json + merges.txt without tokenizer.json are not converted.)"
     config_note = f" {CONFIG_FILE} is there, but it does not hold the vocabulary." if config_file else ""
     return (
-        f"No tokenizer files in {where!r}: looked for {TOKENIZER_FILE} and {VOCAB_FILE} (plus the optional "
+        f"No tokenizer files in {where!r}: looked for {TOKENIZER_FILE}, {VOCAB_FILE} and a SentencePiece model "
+        f"({', '.join(SENTENCEPIECE_FILES)}; plus the optional "
         f"{CONFIG_FILE}, {SPECIAL_TOKENS_MAP_FILE}, {ADDED_TOKENS_FILE}).{config_note}{found} Point to the "
         "folder that holds tokenizer.json (pass subfolder= if it is nested), or re-save the tokenizer with "
         "transformers' tokenizer.save_pretrained(folder), which writes tokenizer.json."
