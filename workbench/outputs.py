@@ -88,6 +88,32 @@ class CausalLMOutputWithPast(ModelOutput):
 
 
 @dataclass
+class MoeModelOutputWithPast(ModelOutput):
+    """A mixture-of-experts decoder's outputs; ``router_logits`` holds one (B·T, num_experts)
+    tensor per sparse layer (with ``output_router_logits``)."""
+
+    last_hidden_state: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+    router_logits: Tensors = None
+
+
+@dataclass
+class MoeCausalLMOutputWithPast(ModelOutput):
+    """:class:`CausalLMOutputWithPast` plus ``router_logits`` and the load-balancing ``aux_loss``
+    (with ``output_router_logits``; ``loss`` then includes ``router_aux_loss_coef * aux_loss``)."""
+
+    loss: Tensor = None
+    aux_loss: Tensor = None
+    logits: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+    router_logits: Tensors = None
+
+
+@dataclass
 class MaskedLMOutput(ModelOutput):
     loss: Tensor = None
     logits: Tensor = None

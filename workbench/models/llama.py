@@ -72,7 +72,9 @@ class DecoderConfig(PretrainedConfig):
     fused_gate_up = False  # one gate_up_proj module, split into gate and up at run time (Phi-3)
     norm_type = "rms"  # every norm's class: "rms", "rms_float32" (scaled before the cast), "layer_float32"
     layer_norms = "pre"  # where a layer's norms sit: a key of LAYER_NORMS
-    qk_norm = None  # norms on queries and keys: None, "projection" (all heads at once), "per_head" (a weight row per head)
+    # norms on queries and keys: None, "projection" (all heads at once), "per_head" (a weight row per head),
+    # "head_dim" (each head over head_dim, one weight shared by the heads, before RoPE: Qwen3)
+    qk_norm = None
     rope_interleaved = False  # rotate channel pairs (2i, 2i + 1) instead of (i, i + R/2) (Cohere)
     rope_in_float32 = False  # rotate queries and keys in float32, then cast back (Cohere, OLMo-2; below float32)
     float32_rope_tables = False  # with rope_in_float32: cos and sin stay float32, not the activations' dtype (OLMo-2)
@@ -244,7 +246,10 @@ class LlamaAttention(nn.Module):
         """What the llama-shaped variants add: q/k norms, pairwise or no rotation; ``plain``
         (none of them) keeps :meth:`project`'s fast path."""
         self.q_norm = self.k_norm = None
-        if config.qk_norm is not None:  # normalised over the flat (B, T, heads * head_dim) projections
+        self.norm_heads = config.qk_norm == "head_dim"  # normalised as (B, T, H, D) heads
+        if self.norm_heads:
+            self.q_norm, self.k_norm = rms_norm(config, self.head_dim), rms_norm(config, self.head_dim)
+        elif config.qk_norm is not None:  # normalised over the flat (B, T, heads * head_dim) projections
             per_head = {"projection": False, "per_head": True}[config.qk_norm]
             self.q_norm = rms_norm(config, (self.heads, self.head_dim) if per_head else self.sizes[0])
             self.k_norm = rms_norm(config, (self.kv_heads, self.head_dim) if per_head else self.sizes[1])
@@ -284,10 +289,12 @@ class LlamaAttention(nn.Module):
             query, key, value = fused(hidden_states).split(self.sizes, dim=-1)
         else:  # recording gradients: through the separate modules
             query, key, value = self.q_proj(hidden_states), self.k_proj(hidden_states), self.v_proj(hidden_states)
-        if self.q_norm is not None:  # (B, T, H * D)
+        if self.q_norm is not None and not self.norm_heads:  # (B, T, H * D)
             query, key = self.q_norm(query), self.k_norm(key)
         shape = (*hidden_states.shape[:2], -1, self.head_dim)
         query, key, value = query.view(shape), key.view(shape), value.view(shape)  # (B, T, H, D)
+        if self.norm_heads:
+            query, key = self.q_norm(query), self.k_norm(key)
         if self.use_rope:
             dtype = value.dtype
             if self.rope_in_float32:  # the (lower-precision) tables then multiply float32 heads
@@ -374,12 +381,13 @@ class LlamaModel(LlamaPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
                 use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
-                cache_position=None, **kwargs):
+                cache_position=None, layer_kwargs=None, **kwargs):
         """Hidden states of every position; with ``use_cache`` (the config's default) the keys and
         values go into ``past_key_values`` (a new :class:`DynamicCache` if none is passed).
 
         ``attention_mask`` is a (B, past + T) 1/0 padding mask; ``position_ids`` default to
-        ``past, past + 1, ...`` (pass them for left-padded batches).
+        ``past, past + 1, ...`` (pass them for left-padded batches). ``layer_kwargs`` go to every
+        layer (a mixture-of-experts layer's router-logits list).
         """
         config = self.config
         output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
@@ -405,7 +413,7 @@ class LlamaModel(LlamaPreTrainedModel):
         masks = self._masks(attention_mask, past_key_values, cache_position, length, inputs_embeds.dtype)
         stack = run_layers(self.layers, inputs_embeds, [masks[window] for window in self.layer_windows], rotary,
                            past_key_values, eager, cache_position, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions, final=self.norm)
+                           output_attentions=output_attentions, final=self.norm, **(layer_kwargs or {}))
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
 

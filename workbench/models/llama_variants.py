@@ -1,5 +1,5 @@
 """Llama-shaped decoders that differ from LLaMA only in config fields of the decoder in llama.py:
-Phi-3, Granite, Cohere, OLMo-2 and SmolLM3, plus the token-classification and extractive
+Phi-3, Granite, Cohere, OLMo-2, SmolLM3 and Qwen3, plus the token-classification and extractive
 question-answering heads some of them have.
 
 What each family sets (the fields are documented on :class:`~workbench.models.llama.DecoderConfig`):
@@ -13,7 +13,9 @@ What each family sets (the fields are documented on :class:`~workbench.models.ll
   norm, ``logit_scale``, interleaved rotary pairs, per-head q/k layer norms with ``use_qk_norm``;
 - OLMo-2 (https://arxiv.org/abs/2501.00656): norms on the sublayers' outputs (no input norm),
   RMS norms over the whole q and k projections, all scaled in float32;
-- SmolLM3: no rotary embedding on the layers where ``no_rope_layers`` is 0 (NoPE).
+- SmolLM3: no rotary embedding on the layers where ``no_rope_layers`` is 0 (NoPE);
+- Qwen3 (https://arxiv.org/abs/2505.09388): Qwen2's sliding-window layers, ``qk_norm="head_dim"``
+  (each query and key head RMS-normalised before RoPE), no q/k/v bias, an explicit ``head_dim``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .llama import (
     LlamaForSequenceClassification,
     LlamaModel,
     LlamaPreTrainedModel,
+    Qwen2Config,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -179,6 +182,22 @@ class SmolLM3Config(DecoderConfig):
         super().__post_init__()
 
 
+class Qwen3Config(Qwen2Config):
+    """Qwen2's shape (and its sliding-window layers) with per-head query / key norms, no q/k/v
+    biases and an explicit head_dim (https://arxiv.org/abs/2505.09388)."""
+
+    model_type = "qwen3"
+    attention_bias = False
+    attention_output_bias = None
+    qk_norm = "head_dim"
+    defaults = {
+        **Qwen2Config.defaults,
+        "num_key_value_heads": 32,
+        "head_dim": 128,
+        "attention_bias": False,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # heads the llama file does not have
 
@@ -208,20 +227,21 @@ class LlamaForTokenClassification(LlamaPreTrainedModel):
 
 class LlamaForQuestionAnswering(LlamaPreTrainedModel):
     """Extractive QA: start and end logits per token from ``qa_outputs``. The base model sits
-    under ``transformer`` (the checkpoints' key, kept from older versions of the reference)."""
+    under ``base_model_prefix``: ``transformer`` (the checkpoints' key, kept from older versions of
+    the reference), except where a family's checkpoints say ``model`` (Mixtral, Qwen2-MoE)."""
 
     base_model_prefix = "transformer"
     base_model_class = LlamaModel
 
     def __init__(self, config: DecoderConfig) -> None:
         super().__init__(config)
-        self.transformer = self.base_model_class(config)
+        setattr(self, self.base_model_prefix, self.base_model_class(config))
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
                 start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        out = self.transformer(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, False,
-                               return_dict=True, **kwargs)
+        out = getattr(self, self.base_model_prefix)(input_ids, attention_mask, position_ids, past_key_values,
+                                                    inputs_embeds, False, return_dict=True, **kwargs)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, -1))
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -313,3 +333,27 @@ class SmolLM3ForTokenClassification(LlamaForTokenClassification):
 class SmolLM3ForQuestionAnswering(LlamaForQuestionAnswering):
     config_class = SmolLM3Config
     base_model_class = SmolLM3Model
+
+
+class Qwen3Model(LlamaModel):
+    config_class = Qwen3Config
+
+
+class Qwen3ForCausalLM(LlamaForCausalLM):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model
+
+
+class Qwen3ForSequenceClassification(LlamaForSequenceClassification):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model
+
+
+class Qwen3ForTokenClassification(LlamaForTokenClassification):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model
+
+
+class Qwen3ForQuestionAnswering(LlamaForQuestionAnswering):
+    config_class = Qwen3Config
+    base_model_class = Qwen3Model

@@ -175,6 +175,26 @@ FAMILIES: dict[str, Family] = {
     }, TINY_GEMMA3),
 
     # --- mixture of experts and qwen3: mixtral, qwen2_moe, qwen3, qwen3_moe
+    # Qwen2's shape with per-head q/k norms; head_dim 16 (not hidden / heads = 8) as Qwen3's checkpoints
+    # set it apart; layer 1 in a window of 4
+    "qwen3": Family("llama_variants", "Qwen3Config", _named("Qwen3", LLAMALIKE_QA),
+                    dict(TINY_DECODER, head_dim=16, use_sliding_window=True, sliding_window=4, max_window_layers=1)),
+    # mixture of experts, workbench/models/moe.py: 4 experts, 2 per token, so the 14 test tokens
+    # reach every expert and most pairs. Mixtral: every layer sparse, top-k weights renormalised; its
+    # experts are intermediate_size wide, 24 not 37: the reference's grouped matmul needs rows of a
+    # multiple of 16 bytes
+    "mixtral": Family("moe", "MixtralConfig", _named("Mixtral", LLAMALIKE_QA),
+                      dict(TINY_DECODER, intermediate_size=24, num_local_experts=4, num_experts_per_tok=2)),
+    # Qwen2-MoE: a sigmoid-gated shared expert, top-k weights as they come; layer 1 dense
+    # (mlp_only_layers), layer 0 in a window of 4
+    "qwen2_moe": Family("moe", "Qwen2MoeConfig", _named("Qwen2Moe", LLAMALIKE_QA),
+                        dict(TINY_DECODER, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                             shared_expert_intermediate_size=24, mlp_only_layers=[1], use_sliding_window=True,
+                             sliding_window=4)),
+    # Qwen3-MoE: per-head q/k norms, head_dim 16; layer 0 dense (decoder_sparse_step 2), renormalised top-k
+    "qwen3_moe": Family("moe", "Qwen3MoeConfig", _named("Qwen3Moe", LLAMALIKE_QA),
+                        dict(TINY_DECODER, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16,
+                             decoder_sparse_step=2, norm_topk_prob=True, head_dim=16)),
 
     # --- parallel-block decoders: gpt_neox, gptj, codegen, phi, stablelm
     # one config-driven decoder, workbench/models/parallel_decoder.py: half of each head rotates
