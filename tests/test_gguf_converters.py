@@ -52,7 +52,19 @@ CASES = {
     "phi2": ("phi", "PhiForCausalLM", dict(TINY, intermediate_size=128, num_key_value_heads=4,
                                            partial_rotary_factor=0.5), False),
     "olmo2": ("olmo2", "Olmo2ForCausalLM", dict(TINY), False),
+    # Mixtral is written as "llama" with its experts stacked
+    "llama": ("mixtral", "MixtralForCausalLM", dict(TINY, intermediate_size=24, num_local_experts=4,
+                                                    num_experts_per_tok=2), False),
+    "olmo": ("olmo", "OlmoForCausalLM", dict(TINY, clip_qkv=0.8), False),
+    "granite": ("granite", "GraniteForCausalLM", dict(TINY, embedding_multiplier=4.0, residual_multiplier=0.5,
+                                                      attention_multiplier=0.25, logits_scaling=2.0), False),
+    # RoPE dropped in every fourth layer, as in SmolLM3-3B
+    "smollm3": ("smollm3", "SmolLM3ForCausalLM", dict(TINY, num_hidden_layers=4), False),
+    # Command R+'s per-head q/k norms
+    "command-r": ("cohere", "CohereForCausalLM", dict(TINY, use_qk_norm=True, logit_scale=0.5), False),
 }
+# the converters that reorder q/k rows for llama.cpp's interleaved rotary pairs (LlamaModel.permute)
+PERMUTED_QK = ("llama", "olmo", "granite", "smollm3")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,6 +130,22 @@ def own_parameters(arch: str, writer: gguf.GGUFWriter, hp: dict) -> None:
         writer.add_head_count(hp["num_attention_heads"])
         writer.add_parallel_residual(hp.get("use_parallel_residual", True))
         writer.add_layer_norm_eps(hp["layer_norm_eps"])
+    elif arch == "olmo":
+        base_parameters(writer, hp)
+        writer.add_layer_norm_eps(1e-5)
+        if hp.get("clip_qkv") is not None:
+            writer.add_clamp_kqv(hp["clip_qkv"])
+    elif arch in ("llama", "granite", "smollm3"):  # LlamaModel and its subclasses
+        base_parameters(writer, {k: v for k, v in hp.items() if not (arch == "granite" and k == "head_dim")})
+        writer.add_rope_dimension_count(hp.get("head_dim") or hp["hidden_size"] // hp["num_attention_heads"])
+        for add, key in ((writer.add_attention_scale, "attention_multiplier"), (writer.add_embedding_scale,
+                         "embedding_multiplier"), (writer.add_residual_scale, "residual_multiplier"),
+                         (writer.add_logit_scale, "logits_scaling")):
+            if arch == "granite" and hp.get(key):
+                add(hp[key])
+    elif arch == "command-r":
+        base_parameters(writer, hp)
+        writer.add_logit_scale(hp["logit_scale"])
     elif arch == "stablelm":
         base_parameters(writer, hp)
         head_dim = hp["hidden_size"] // hp["num_attention_heads"]
@@ -136,12 +164,20 @@ def converted_tensors(arch: str, model) -> list[tuple[str, np.ndarray]]:
         if name == "lm_head.weight" and config.tie_word_embeddings or name.endswith((".attn.bias", ".masked_bias")):
             continue
         t = tensor.float()
+        gate, up, down = ("w1", "w3", "w2") if arch == "llama" else ("gate_proj", "up_proj", "down_proj")
+        if arch == "llama":  # the reference names Mixtral's block mlp, its checkpoints block_sparse_moe
+            name = name.replace(".mlp.", ".block_sparse_moe.")
         if name.endswith("experts.gate_up_proj"):  # (E, 2·I, C): gate rows, then up rows
-            gate, up = t.chunk(2, dim=1)
-            out += [(name.replace("gate_up_proj", "gate_proj.weight"), gate), (name.replace("gate_up_proj", "up_proj.weight"), up)]
+            halves = t.chunk(2, dim=1)
+            out += [(name.replace("gate_up_proj", f"{gate}.weight"), halves[0]),
+                    (name.replace("gate_up_proj", f"{up}.weight"), halves[1])]
             continue
         if name.endswith("experts.down_proj"):
-            name += ".weight"
+            name = name.replace("down_proj", f"{down}.weight")
+        if arch in PERMUTED_QK and name.endswith(("q_proj.weight", "k_proj.weight")):
+            rows_per_head = config.head_dim if getattr(config, "head_dim", None) else config.hidden_size // heads
+            n = t.shape[0] // rows_per_head  # query or key/value heads
+            t = t.reshape(n, 2, rows_per_head // 2, *t.shape[1:]).swapaxes(1, 2).reshape(t.shape)
         if arch in ("bloom", "gptneox") and "query_key_value" in name:  # per head (q, k, v) -> all q, all k, all v
             t = t.reshape(heads, 3, -1, *t.shape[1:]).transpose(0, 1).reshape(t.shape)
         if arch == "falcon" and "query_key_value" in name:

@@ -116,6 +116,10 @@ def _stablelm_config(fields: dict, names: set, arch: str) -> dict:
             "qk_layernorm": "blk.0.attn_q_norm.weight" in names}
 
 
+def _cohere_config(fields: dict, names: set, arch: str) -> dict:
+    return {"use_qk_norm": "blk.0.attn_q_norm.weight" in names}
+
+
 def _starcoder2_config(fields: dict, names: set, arch: str) -> dict:
     return {"use_bias": "blk.0.attn_q.bias" in names}
 
@@ -176,4 +180,14 @@ ARCHITECTURES = {
     "starcoder2": GGUFArchitecture("starcoder2", config_keys=((_LN_EPS, "norm_epsilon"), _SLIDING),
                                    derived_config=_starcoder2_config),
     "olmo2": GGUFArchitecture("olmo2"),
+    # OLMo's norms have no weights; the converter writes its fixed epsilon, which the config has no key for
+    "olmo": GGUFArchitecture("olmo", permuted_qk=True, config_keys=(("attention.clamp_kqv", "clip_qkv"),
+                                                                    (_LN_EPS, None))),
+    "granite": GGUFArchitecture("granite", permuted_qk=True, config_keys=(
+        ("attention.scale", "attention_multiplier"), ("embedding_scale", "embedding_multiplier"),
+        ("residual_scale", "residual_multiplier"), ("logit_scale", "logits_scaling"))),
+    # llama.cpp drops RoPE in every fourth SmolLM3 layer; the converter writes no key for it
+    "smollm3": GGUFArchitecture("smollm3", permuted_qk=True, assumed={"no_rope_layer_interval": 4}),
+    "command-r": GGUFArchitecture("cohere", config_keys=((_LN_EPS, "layer_norm_eps"), ("logit_scale", "logit_scale")),
+                                  derived_config=_cohere_config),
 }
