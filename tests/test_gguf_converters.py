@@ -40,6 +40,9 @@ CASES = {
     "bloom": ("bloom", "BloomForCausalLM", dict(vocab_size=64, hidden_size=32, n_layer=2, n_head=4, **TOKENS), True),
     # StableLM-2's layout: q/k/v biases, a quarter of each head rotated
     "stablelm": ("stablelm", "StableLmForCausalLM", dict(TINY, use_qkv_bias=True), True),
+    # StableLM-2-12B's per-head q/k norms, which the converter stacks into one (heads, head_dim) tensor
+    "stablelm qk-norms": ("stablelm", "StableLmForCausalLM", dict(TINY, qk_layernorm=True, use_parallel_residual=True),
+                          False),
     "starcoder2": ("starcoder2", "Starcoder2ForCausalLM", dict(TINY, sliding_window=None), True),
     # GPT-2's 1024 positions: the reference reads context_length as n_ctx, keeping n_positions' default
     "gpt2": ("gpt2", "GPT2LMHeadModel", dict(vocab_size=64, n_embd=32, n_layer=2, n_head=4, n_positions=1024,
@@ -160,7 +163,12 @@ def converted_tensors(arch: str, model) -> list[tuple[str, np.ndarray]]:
     config = model.config
     heads = config.num_attention_heads
     out = []
-    for name, tensor in model.state_dict().items():
+    state = dict(model.state_dict())
+    if arch == "stablelm":  # per-head norms stacked in head order: q_layernorm.norms.3.weight -> q_layernorm.weight
+        for prefix in sorted({n.split(".norms.")[0] for n in state if ".norms." in n}):
+            parts = sorted((n for n in state if n.startswith(prefix + ".norms.")), key=lambda n: int(n.split(".")[-2]))
+            state[f"{prefix}.weight"] = torch.stack([state.pop(n) for n in parts])
+    for name, tensor in state.items():
         if name == "lm_head.weight" and config.tie_word_embeddings or name.endswith((".attn.bias", ".masked_bias")):
             continue
         t = tensor.float()
@@ -195,7 +203,8 @@ def write_converted(path, arch: str, model):
     config = model.config
     writer = gguf.GGUFWriter(str(path), arch)
     own_parameters(arch, writer, config.to_dict())
-    writer.add_vocab_size(config.vocab_size) if arch != "gpt2" else None
+    if arch in ("llama", "granite", "smollm3"):  # LlamaModel writes it; the others leave it to the vocabulary
+        writer.add_vocab_size(config.vocab_size)
     # a vocabulary, as the converter writes one (the reference reads the vocab size from it)
     writer.add_tokenizer_model("gpt2")
     writer.add_token_list([f"<t{i}>" for i in range(config.vocab_size)])
@@ -224,7 +233,7 @@ IDS = torch.tensor([[3, 14, 15, 9, 26, 5, 35, 8, 9, 7], [2, 7, 18, 28, 18, 28, 4
 def test_a_converted_file_loads_as_the_model_it_was_written_from(arch, tmp_path):
     model_type, class_name, config_kwargs, reference_reads_it = CASES[arch]
     reference = build_reference_model(model_type, class_name, config_kwargs)
-    path = write_converted(tmp_path / f"tiny-{arch}.gguf", arch, reference)
+    path = write_converted(tmp_path / "tiny.gguf", arch.split()[0], reference)
     assert AutoConfig.from_pretrained(path).model_type == model_type
     model = AutoModelForCausalLM.from_pretrained(path)
     assert type(model).__name__ == class_name
