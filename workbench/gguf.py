@@ -324,8 +324,7 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
     reader = _reader(path)
     arch, spec = _architecture(_value(reader, "general.architecture"), path)
     heads = _value(reader, f"{arch}.attention.head_count")
-    shape = {"heads": heads, "kv_heads": _value(reader, f"{arch}.attention.head_count_kv", heads),
-             "hidden": _value(reader, f"{arch}.embedding_length")}
+    shape = {"heads": heads, "kv_heads": _value(reader, f"{arch}.attention.head_count_kv", heads)}
     renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or (), spec)
     for tensor in reader.tensors:
         name = renames.get(tensor.name, tensor.name)
@@ -336,8 +335,8 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
         values = _undo_converter(spec, tensor.name, _dequantize(tensor, path), shape).to(dtype)
         if isinstance(name, str):
             yield name, values
-        else:  # stacked along the first axis: (E, out, in) -> E tensors (out, in)
-            yield from zip(name, values.unbind(0))
+        else:  # stacked along the first axis: (E, out, in) -> E tensors (out, in), each its own memory
+            yield from ((part, piece.clone()) for part, piece in zip(name, values.unbind(0)))
 
 
 def _undo_converter(spec: GGUFArchitecture, gguf_name: str, values: torch.Tensor, shape: dict) -> torch.Tensor:

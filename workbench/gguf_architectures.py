@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 import torch
 
-# (tensor, shape facts) -> tensor in the checkpoint's layout; the facts are
-# {"heads": H, "kv_heads": KV, "hidden": C}
+# (tensor, the file's head counts {"heads": H, "kv_heads": KV}) -> the tensor in the checkpoint's layout
 TensorFix = Callable[[torch.Tensor, dict], torch.Tensor]
 # (the file's metadata fields, its tensor names, the architecture) -> config keys it implies
 DerivedConfig = Callable[[dict, set, str], dict]
