@@ -63,6 +63,9 @@ CASES = {
                                                       attention_multiplier=0.25, logits_scaling=2.0), False),
     # RoPE dropped in every fourth layer, as in SmolLM3-3B
     "smollm3": ("smollm3", "SmolLM3ForCausalLM", dict(TINY, num_hidden_layers=4), False),
+    # MPT's q/k/v clamp (about a third of the tiny projections are larger)
+    "mpt": ("mpt", "MptForCausalLM", dict(vocab_size=64, d_model=32, n_layers=2, n_heads=4, max_seq_len=128,
+                                          attn_config={"clip_qkv": 0.8}, **TOKENS), False),
     # Command R+'s per-head q/k norms
     "command-r": ("cohere", "CohereForCausalLM", dict(TINY, use_qk_norm=True, logit_scale=0.5), False),
 }
@@ -146,6 +149,17 @@ def own_parameters(arch: str, writer: gguf.GGUFWriter, hp: dict) -> None:
                          (writer.add_logit_scale, "logits_scaling")):
             if arch == "granite" and hp.get(key):
                 add(hp[key])
+    elif arch == "mpt":
+        attention = hp["attn_config"]
+        writer.add_context_length(hp["max_seq_len"])
+        writer.add_embedding_length(hp["d_model"])
+        writer.add_block_count(hp["n_layers"])
+        writer.add_feed_forward_length(4 * hp["d_model"])
+        writer.add_head_count(hp["n_heads"])
+        writer.add_layer_norm_eps(1e-5)
+        if attention["clip_qkv"] is not None:
+            writer.add_clamp_kqv(attention["clip_qkv"])
+        writer.add_max_alibi_bias(attention["alibi_bias_max"] if attention["alibi"] else 0.0)
     elif arch == "command-r":
         base_parameters(writer, hp)
         writer.add_logit_scale(hp["logit_scale"])

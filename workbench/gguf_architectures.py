@@ -119,6 +119,13 @@ def _cohere_config(fields: dict, names: set, arch: str) -> dict:
     return {"use_qk_norm": "blk.0.attn_q_norm.weight" in names}
 
 
+def _mpt_config(fields: dict, names: set, arch: str) -> dict:
+    # MPT keeps its attention settings in one attn_config dict
+    attention = {"clip_qkv": fields.get(f"{arch}.attention.clamp_kqv"),
+                 "alibi_bias_max": fields.get(f"{arch}.attention.max_alibi_bias")}
+    return {"attn_config": {key: value for key, value in attention.items() if value is not None}}
+
+
 def _starcoder2_config(fields: dict, names: set, arch: str) -> dict:
     return {"use_bias": "blk.0.attn_q.bias" in names}
 
@@ -187,6 +194,8 @@ ARCHITECTURES = {
         ("residual_scale", "residual_multiplier"), ("logit_scale", "logits_scaling"))),
     # llama.cpp drops RoPE in every fourth SmolLM3 layer; the converter writes no key for it
     "smollm3": GGUFArchitecture("smollm3", permuted_qk=True, assumed={"no_rope_layer_interval": 4}),
+    "mpt": GGUFArchitecture("mpt", config_keys=((_LN_EPS, "layer_norm_epsilon"), _NO_FFN, _NO_KV_HEADS,
+                                                ("context_length", "max_seq_len")), derived_config=_mpt_config),
     "command-r": GGUFArchitecture("cohere", config_keys=((_LN_EPS, "layer_norm_eps"), ("logit_scale", "logit_scale")),
                                   derived_config=_cohere_config),
 }
