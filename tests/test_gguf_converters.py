@@ -37,6 +37,11 @@ CASES = {
     # Falcon-7B's layout (one key/value head, parallel attention), which the reference reads
     "falcon": ("falcon", "FalconForCausalLM", dict(vocab_size=64, hidden_size=32, num_hidden_layers=2,
                                                    num_attention_heads=4, **TOKENS), True),
+    # Falcon-40B's layout (two norms, key/value heads each shared by a group of queries), which the reference
+    # reads as Falcon-7B's
+    "falcon grouped": ("falcon", "FalconForCausalLM", dict(vocab_size=64, hidden_size=32, num_hidden_layers=2,
+                                                           num_attention_heads=4, num_kv_heads=2,
+                                                           new_decoder_architecture=True, **TOKENS), False),
     "bloom": ("bloom", "BloomForCausalLM", dict(vocab_size=64, hidden_size=32, n_layer=2, n_head=4, **TOKENS), True),
     # StableLM-2's layout: q/k/v biases, a quarter of each head rotated
     "stablelm": ("stablelm", "StableLmForCausalLM", dict(TINY, use_qkv_bias=True), True),
