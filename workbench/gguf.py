@@ -201,6 +201,9 @@ def read_gguf_config(path: str | os.PathLike) -> dict[str, Any]:
             config[config_key] = value
     _read_head_size(config, fields, arch, spec)
     config["rope_parameters"] = _rope_parameters(fields, arch, config.pop("partial_rotary_factor", None))
+    if spec.rope_per_layer_type:
+        local = {"rope_type": "default", "rope_theta": fields.get(f"{arch}.rope.freq_base_swa", 10000.0)}
+        config["rope_parameters"] = {"full_attention": config["rope_parameters"], "sliding_attention": local}
     if "vocab_size" not in config:
         config["vocab_size"] = _embedding_rows(header, path)
     # llama.cpp writes output.weight only when the LM head is not the embedding matrix

@@ -55,6 +55,9 @@ class GGUFArchitecture:
     assumed: dict[str, Any] = field(default_factory=dict)
     # the model type a file of this architecture holding experts (expert_count) is (Mixtral is "llama")
     with_experts: str | None = None
+    # RoPE per layer type (Gemma 3): rope.freq_base for the global layers, rope.freq_base_swa for the
+    # sliding ones (10,000 where the file predates that key, as llama.cpp assumed)
+    rope_per_layer_type: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,7 +165,8 @@ ARCHITECTURES = {
                                  assumed={"norm_topk_prob": True}),
     "gemma": GGUFArchitecture("gemma", norm_shift=1.0),
     "gemma2": GGUFArchitecture("gemma2", norm_shift=1.0, config_keys=(_SLIDING, *_SOFTCAPS)),
-    "gemma3": GGUFArchitecture("gemma3_text", norm_shift=1.0, config_keys=(_SLIDING, _SOFTCAPS[1])),
+    "gemma3": GGUFArchitecture("gemma3_text", norm_shift=1.0, config_keys=(_SLIDING, _SOFTCAPS[1]),
+                               rope_per_layer_type=True),
     "phi3": GGUFArchitecture("phi3", config_keys=(_SLIDING,), partial_rotary=True),
     "phi2": GGUFArchitecture("phi", config_keys=((_LN_EPS, "layer_norm_eps"),), partial_rotary=True),
     "stablelm": GGUFArchitecture("stablelm", config_keys=((_LN_EPS, "layer_norm_eps"),), partial_rotary=True,
