@@ -108,6 +108,24 @@ def base_parameters(writer: gguf.GGUFWriter, hparams: dict) -> None:
         writer.add_value_length(hparams["head_dim"])
 
 
+def fixed_width_parameters(arch: str, writer: gguf.GGUFWriter, hp: dict) -> None:
+    """The older converters' own keys: the MLP written 4 x hidden wide whatever the config says."""
+    width, heads = find(hp, "hidden_size", "n_embd"), find(hp, "num_attention_heads", "n_head")
+    writer.add_block_count(find(hp, "num_hidden_layers", "n_layer"))
+    writer.add_context_length({"bloom": width, "falcon": 2048}.get(arch) or find(hp, "n_positions", "max_position_embeddings"))
+    writer.add_embedding_length(width)
+    writer.add_feed_forward_length(4 * width)
+    writer.add_head_count(heads)
+    kv_heads = {"bloom": heads, "phi2": heads, "starcoder": 1}.get(arch)
+    if arch == "falcon":  # the converter reads num_kv_heads / n_head_kv, 1 when absent (Falcon-7B)
+        kv_heads = hp["num_kv_heads"] if hp.get("new_decoder_architecture") else 1
+    if kv_heads is not None:
+        writer.add_head_count_kv(kv_heads)
+    writer.add_layer_norm_eps(find(hp, "layer_norm_epsilon", "layer_norm_eps"))
+    if arch == "phi2":
+        writer.add_rope_dimension_count(int(hp["rope_parameters"]["partial_rotary_factor"] * width) // heads)
+
+
 def own_parameters(arch: str, writer: gguf.GGUFWriter, hp: dict) -> None:
     """The converters that write their own keys instead of (or beyond) the base ones."""
     if arch in ("qwen2moe", "qwen3moe"):
@@ -116,21 +134,8 @@ def own_parameters(arch: str, writer: gguf.GGUFWriter, hp: dict) -> None:
             writer.add_expert_feed_forward_length(hp["moe_intermediate_size"])
         if hp.get("shared_expert_intermediate_size") is not None:
             writer.add_expert_shared_feed_forward_length(hp["shared_expert_intermediate_size"])
-    elif arch in ("bloom", "falcon", "gpt2", "starcoder", "phi2"):  # 4 x hidden MLPs, fixed by the converter
-        width, heads = find(hp, "hidden_size", "n_embd"), find(hp, "num_attention_heads", "n_head")
-        writer.add_block_count(find(hp, "num_hidden_layers", "n_layer"))
-        writer.add_context_length({"bloom": width, "falcon": 2048}.get(arch) or find(hp, "n_positions", "max_position_embeddings"))
-        writer.add_embedding_length(width)
-        writer.add_feed_forward_length(4 * width)
-        writer.add_head_count(heads)
-        kv_heads = {"bloom": heads, "phi2": heads, "starcoder": 1}.get(arch)
-        if arch == "falcon":  # the converter reads num_kv_heads / n_head_kv, 1 when absent (Falcon-7B)
-            kv_heads = hp["num_kv_heads"] if hp.get("new_decoder_architecture") else 1
-        if kv_heads is not None:
-            writer.add_head_count_kv(kv_heads)
-        writer.add_layer_norm_eps(find(hp, "layer_norm_epsilon", "layer_norm_eps"))
-        if arch == "phi2":
-            writer.add_rope_dimension_count(int(hp["rope_parameters"]["partial_rotary_factor"] * width) // heads)
+    elif arch in ("bloom", "falcon", "gpt2", "starcoder", "phi2"):
+        fixed_width_parameters(arch, writer, hp)
     elif arch == "gptneox":
         writer.add_context_length(hp["max_position_embeddings"])
         writer.add_embedding_length(hp["hidden_size"])
