@@ -11,23 +11,30 @@ DistilBERT (``distilbert.py``) reuses the encoder loop and the task heads.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import multi_head_attention, padding_mask, split_heads
+from ..nn.attention import causal_mask, multi_head_attention, padding_mask, split_heads
+from ..nn.cache import as_decoder_cache
 from ..nn.layers import output_flags, run_layers
-from ..nn.losses import sequence_classification_loss, span_loss, token_classification_loss
+from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
 from ..outputs import (
     BaseModelOutputWithPooling,
+    CausalLMOutputWithPast,
     MaskedLMOutput,
+    ModelOutput,
     MultipleChoiceModelOutput,
     QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from ..outputs import Tensor, Tensors
 
 
 class BertConfig(PretrainedConfig):
@@ -70,15 +77,16 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
-        return torch.arange(length, device=device)[None, :]
+    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device, past: int = 0) -> torch.Tensor:
+        """(1, T) positions after the ``past`` cached ones."""
+        return torch.arange(past, past + length, device=device)[None, :]
 
-    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, past: int = 0) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         batch, length = inputs_embeds.shape[:2]
         if position_ids is None:
-            position_ids = self.position_ids(input_ids, length, inputs_embeds.device)
+            position_ids = self.position_ids(input_ids, length, inputs_embeds.device, past)
         if token_type_ids is None:
             token_type_ids = torch.zeros((batch, length), dtype=torch.long, device=inputs_embeds.device)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
@@ -99,11 +107,16 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
+        self.causal = bool(getattr(config, "is_decoder", False))  # an encoder used as a decoder (its causal LM)
 
-    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool):
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool, cache=None, layer_idx: int = 0):
         query, key, value = (split_heads(m(hidden_states), self.head_dim) for m in (self.query, self.key, self.value))
-        return multi_head_attention(query, key, value, mask, eager=eager,
-                                    dropout=self.dropout_prob if self.training else 0.0)
+        return self.attend(query, key, value, mask, eager, cache, layer_idx)
+
+    def attend(self, query, key, value, mask, eager, cache, layer_idx):
+        """(B, H, T, D) projections -> keys and values appended to ``cache`` -> attention output, weights."""
+        return multi_head_attention(query, key, value, mask, cache=cache, layer_idx=layer_idx, causal=self.causal,
+                                    eager=eager, dropout=self.dropout_prob if self.training else 0.0)
 
 
 class BertSelfOutput(nn.Module):
@@ -125,9 +138,10 @@ class BertAttention(nn.Module):
         self.self = self_attention_class(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, mask, eager, *extra):
-        """``extra``: what a family's self-attention takes besides (RoFormer's rotary tables)."""
-        attended, weights = self.self(hidden_states, mask, eager, *extra)
+    def forward(self, hidden_states, mask, eager, *extra, **cache):
+        """``extra``: what a family's self-attention takes besides (RoFormer's rotary tables); ``cache``:
+        the decoder's ``cache`` and ``layer_idx``, when there is one."""
+        attended, weights = self.self(hidden_states, mask, eager, *extra, **cache)
         return self.output(attended, hidden_states), weights
 
 
@@ -149,9 +163,11 @@ class BertLayer(nn.Module):
         self.attention = BertAttention(config, self.self_attention_class)
         self.intermediate = BertIntermediate(config)
         self.output = BertSelfOutput(config, in_features=config.intermediate_size)
+        self.layer_idx = 0  # its slot in a decoder's cache: BertEncoder numbers its layers
 
-    def forward(self, hidden_states, mask, eager, *extra):
-        attended, weights = self.attention(hidden_states, mask, eager, *extra)
+    def forward(self, hidden_states, mask, eager, *extra, cache=None):
+        cache_args = {"cache": cache, "layer_idx": self.layer_idx} if cache is not None else {}
+        attended, weights = self.attention(hidden_states, mask, eager, *extra, **cache_args)
         return self.output(self.intermediate(attended), attended), weights
 
 
@@ -164,10 +180,13 @@ class BertEncoder(nn.Module):
     def __init__(self, config: PretrainedConfig, layer_class: type[nn.Module] = BertLayer) -> None:
         super().__init__()
         self.layer = nn.ModuleList(layer_class(config) for _ in range(config.num_hidden_layers))
+        for index, layer in enumerate(self.layer):
+            layer.layer_idx = index
 
-    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
+    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions, cache=None):
+        """``cache``: a decoder's key/value cache (``is_decoder``), appended to by every layer."""
         stack = run_layers(self.layer, hidden_states, mask, eager, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions)
+                           output_attentions=output_attentions, **({"cache": cache} if cache is not None else {}))
         return stack.last_hidden_state, stack.hidden_states, stack.attentions
 
 
@@ -219,23 +238,37 @@ class BertModel(BertPreTrainedModel):
         self.embeddings.word_embeddings = embeddings
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, past_key_values=None,
+                use_cache=None, **kwargs):
+        """With ``config.is_decoder`` (causal self-attention, as the family's causal LM runs) a cache is made
+        and returned when ``use_cache``. Without it, as in the reference, a cache passed in is still filled
+        (attention then looks both ways over it) but not returned."""
         check_inputs(input_ids, inputs_embeds)
-        hidden = self._embed(input_ids, token_type_ids, position_ids, inputs_embeds)
+        use_cache = bool(self.config.is_decoder and (self.config.use_cache if use_cache is None else use_cache))
+        cache = as_decoder_cache(past_key_values, use_cache)
+        past = cache.get_seq_length() if cache is not None else 0
+        hidden = self._embed(input_ids, token_type_ids, position_ids, inputs_embeds, past)
         hidden, all_hidden, all_attentions = run_encoder(self, self.encoder, hidden, attention_mask,
-                                                         output_attentions, output_hidden_states)
-        out = BaseModelOutputWithPooling(
+                                                         output_attentions, output_hidden_states, cache)
+        out = BaseModelOutputWithPoolingAndPast(
             last_hidden_state=hidden,
             pooler_output=self.pooler(hidden) if self.pooler is not None else None,
             hidden_states=all_hidden,
             attentions=all_attentions,
+            past_key_values=cache if use_cache else None,
         )
         return self._finish(out, return_dict)
 
-    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
-        """(B, T) ids -> (B, T, C) encoder input."""
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, E)
+    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds, past: int = 0) -> torch.Tensor:
+        """(B, T) ids -> (B, T, C) encoder input; positions continue after ``past`` cached ones."""
+        continued = {"past": past} if past else {}  # only the decoders' embeddings (BERT's, RoBERTa's) take it
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, **continued)  # (B, T, E)
         return self.embeddings_project(hidden) if "embeddings_project" in self._modules else hidden
+
+
+@dataclass
+class BaseModelOutputWithPoolingAndPast(BaseModelOutputWithPooling):
+    past_key_values: Any = None  # a decoder's cache (config.is_decoder), else None
 
 
 def check_inputs(input_ids, inputs_embeds) -> None:
@@ -244,12 +277,16 @@ def check_inputs(input_ids, inputs_embeds) -> None:
 
 
 def run_encoder(model: PreTrainedModel, encoder: BertEncoder, hidden: torch.Tensor, attention_mask,
-                output_attentions, output_hidden_states):
+                output_attentions, output_hidden_states, cache=None):
     """Shared body of encoder-only base models: resolve the output flags from the config, build
-    the padding mask, pick the attention kernel, run the layers."""
+    the padding mask (causal too when ``config.is_decoder``), pick the attention kernel, run the layers."""
     output_attentions, output_hidden_states, eager = output_flags(model.config, output_attentions, output_hidden_states)
-    mask = padding_mask(attention_mask, hidden.dtype)
-    return encoder(hidden, mask, eager, output_hidden_states, output_attentions)
+    past = cache.get_seq_length() if cache is not None else 0
+    if getattr(model.config, "is_decoder", False):
+        mask = causal_mask(attention_mask, hidden.shape[1], past + hidden.shape[1], hidden.dtype, hidden.device)
+    else:
+        mask = padding_mask(attention_mask, hidden.dtype)  # (B, 1, 1, past + T)
+    return encoder(hidden, mask, eager, output_hidden_states, output_attentions, **({"cache": cache} if cache is not None else {}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,17 +348,75 @@ class MaskedLMHead(EncoderHeadMixin):
         return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
-class BertForMaskedLM(MaskedLMHead, BertPreTrainedModel):
+class CausalLMHead(EncoderHeadMixin):
+    """An encoder used as a decoder (``config.is_decoder``: causal self-attention, a key/value cache):
+    the family's ``_lm_logits`` over every position; ``labels`` give the next-token loss."""
+
+    is_generative = True
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, past_key_values=None, use_cache=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                           past_key_values=past_key_values, use_cache=False if labels is not None else use_cache,
+                           **kwargs)
+        logits = self._lm_logits(out.last_hidden_state)
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        output = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        return self._finish(output, return_dict)
+
+
+@dataclass
+class BertForPreTrainingOutput(ModelOutput):
+    loss: Tensor = None
+    prediction_logits: Tensor = None  # (B, T, vocab)
+    seq_relationship_logits: Tensor = None  # (B, 2): index 0 where the second segment follows the first
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+class PreTrainingHead(EncoderHeadMixin):
+    """Masked-LM logits over every token (``_lm_logits``) and next-sentence logits (B, 2) from the pooled
+    first token (``cls.seq_relationship``); the loss is their sum when both ``labels`` and
+    ``next_sentence_label`` are given (BERT, MobileBERT)."""
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, next_sentence_label=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        prediction = self._lm_logits(out.last_hidden_state)
+        relationship = self.cls.seq_relationship(out.pooler_output)
+        loss = None
+        if labels is not None and next_sentence_label is not None:
+            loss = token_classification_loss(prediction, labels) + token_classification_loss(relationship,
+                                                                                            next_sentence_label)
+        output = BertForPreTrainingOutput(loss, prediction, relationship, out.hidden_states, out.attentions)
+        return self._finish(output, return_dict)
+
+
+class NextSentencePredictionHead(EncoderHeadMixin):
+    """Logits (B, 2) from the pooled first token: whether the second segment follows the first (index 0)."""
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
+                labels=None, return_dict=None, **kwargs):
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
+        logits = self.cls.seq_relationship(out.pooler_output)
+        loss = token_classification_loss(logits, labels) if labels is not None else None
+        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+
+
+class BertLMHeadMixin:
+    """What BERT's heads with ``cls.predictions`` share: the decoder tied to the word embeddings."""
+
     _tied_weights_keys = {
         "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
         "cls.predictions.decoder.bias": "cls.predictions.bias",
     }
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.bert = self._new_base_model(config, pooling=False)
+    def _build_lm(self, config: PretrainedConfig, pooling: bool = False, next_sentence: bool = False) -> None:
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=pooling))
         self.cls = nn.Module()
         self.cls.predictions = BertLMPredictionHead(config)
+        if next_sentence:
+            self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
@@ -331,6 +426,35 @@ class BertForMaskedLM(MaskedLMHead, BertPreTrainedModel):
 
     def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.cls.predictions(hidden_states)
+
+
+class BertForMaskedLM(BertLMHeadMixin, MaskedLMHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_lm(config)
+
+
+class BertForPreTraining(BertLMHeadMixin, PreTrainingHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_lm(config, pooling=True, next_sentence=True)
+
+
+class BertLMHeadModel(BertLMHeadMixin, CausalLMHead, BertPreTrainedModel):
+    """BERT as a left-to-right language model: build it with ``is_decoder=True`` (else its attention
+    looks both ways, as the reference's does)."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_lm(config)
+
+
+class BertForNextSentencePrediction(NextSentencePredictionHead, BertPreTrainedModel):
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self.bert = self._new_base_model(config, pooling=True)
+        self.cls = nn.Module()
+        self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
 class SequenceClassificationHead(EncoderHeadMixin):

@@ -127,7 +127,10 @@ TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
-    "bert": Family("bert", "BertConfig", _named("Bert", ENCODER), TINY_ENCODER),
+    # the causal LM is causal only with is_decoder=True: tests/model_registry.py runs it as "bert-as-decoder"
+    "bert": Family("bert", "BertConfig", {**_named("Bert", ENCODER), **_named("Bert", {
+        "AutoModelForPreTraining": "ForPreTraining", "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}),
+        "AutoModelForCausalLM": "BertLMHeadModel"}, TINY_ENCODER),
     "roberta": Family("roberta", "RobertaConfig", _named("Roberta", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
     "xlm-roberta": Family("roberta", "XLMRobertaConfig", _named("XLMRoberta", ENCODER),
                           dict(TINY_ENCODER, pad_token_id=1)),

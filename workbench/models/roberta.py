@@ -45,19 +45,20 @@ class RobertaEmbeddings(BertEmbeddings):
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
                                                 padding_idx=self.padding_idx)
 
-    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
-        return positions_after_padding(input_ids, self.padding_idx, length, device)
+    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device, past: int = 0) -> torch.Tensor:
+        return positions_after_padding(input_ids, self.padding_idx, length, device, past)
 
 
 def positions_after_padding(input_ids: torch.Tensor | None, padding_idx: int, length: int,
-                            device: torch.device) -> torch.Tensor:
+                            device: torch.device, past: int = 0) -> torch.Tensor:
     """fairseq's ``make_positions``: real tokens count from ``padding_idx + 1``, padding tokens get
-    ``padding_idx`` (RoBERTa, MPNet). (B, T) ids -> (B, T) positions; (1, T) without ids."""
-    first = padding_idx + 1
+    ``padding_idx`` (RoBERTa, MPNet). (B, T) ids -> (B, T) positions; (1, T) without ids. A decoder's
+    new tokens count on from the ``past`` cached ones (as the reference does, padding or not)."""
+    first = padding_idx + 1 + past
     if input_ids is None:  # embeddings show no padding: count every position
         return torch.arange(first, first + length, device=device)[None, :]
     real = input_ids.ne(padding_idx).long()  # (B, T)
-    return real.cumsum(dim=1) * real + padding_idx
+    return (real.cumsum(dim=1) + past) * real + padding_idx
 
 
 class RobertaPreTrainedModel(BertPreTrainedModel):

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..nn.activations import get_activation
-from ..nn.attention import multi_head_attention, split_heads
+from ..nn.attention import split_heads
 from ..nn.interleaved_rotary import apply_interleaved_rotary, interleaved_rotary_tables
 from ..nn.layers import run_layers
 from ..nn.positions import SinusoidalEmbedding
@@ -80,14 +80,13 @@ class RoFormerSelfAttention(BertSelfAttention):
         super().__init__(config)
         self.rotary_value = config.rotary_value
 
-    def forward(self, hidden_states, mask, eager, rotary):
+    def forward(self, hidden_states, mask, eager, rotary, cache=None, layer_idx: int = 0):
         sin, cos = rotary  # (1, 1, T, D) each
         query, key, value = (split_heads(m(hidden_states), self.head_dim) for m in (self.query, self.key, self.value))
         query, key = apply_interleaved_rotary(query, sin, cos), apply_interleaved_rotary(key, sin, cos)
         if self.rotary_value:
             value = apply_interleaved_rotary(value, sin, cos)
-        return multi_head_attention(query, key, value, mask, eager=eager,
-                                    dropout=self.dropout_prob if self.training else 0.0)
+        return self.attend(query, key, value, mask, eager, cache, layer_idx)
 
 
 class RoFormerLayer(BertLayer):
@@ -101,10 +100,11 @@ class RoFormerEncoder(BertEncoder):
         self.embed_positions = SinusoidalEmbedding(config.max_position_embeddings, head_dim, interleaved=False,
                                                    frozen=True)
 
-    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
-        rotary = interleaved_rotary_tables(self.embed_positions.weight[: hidden_states.shape[1]])
+    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions, cache=None):
+        past = cache.get_seq_length() if cache is not None else 0  # a decoder's new tokens rotate on from there
+        rotary = interleaved_rotary_tables(self.embed_positions.weight[past : past + hidden_states.shape[1]])
         stack = run_layers(self.layer, hidden_states, mask, eager, rotary, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions)
+                           output_attentions=output_attentions, **({"cache": cache} if cache is not None else {}))
         return stack.last_hidden_state, stack.hidden_states, stack.attentions
 
 
