@@ -30,6 +30,7 @@ from .bert import (
     BertConfig,
     BertModel,
     BertPreTrainedModel,
+    CausalLMHead,
     EncoderHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
@@ -148,6 +149,10 @@ class ElectraForMaskedLM(MaskedLMHead, ElectraHead, ElectraPreTrainedModel):
 
     def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.generator_lm_head(self.generator_predictions(hidden_states))
+
+
+class ElectraForCausalLM(CausalLMHead, ElectraForMaskedLM):
+    """The generator's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
 
 
 class ElectraForSequenceClassification(SequenceClassificationHead, ElectraHead, ElectraPreTrainedModel):

@@ -50,7 +50,9 @@ LLAMALIKE_TOKENS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClass
 LLAMALIKE_QA = {**LLAMALIKE_TOKENS, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 
 # the discriminator (replaced-token detection) is ELECTRA's pre-training head
-ENC1_ELECTRA_HEADS = {**ENCODER, "AutoModelForPreTraining": "ForPreTraining"}
+ENC1_ELECTRA_HEADS = {**ENCODER, "AutoModelForPreTraining": "ForPreTraining", "AutoModelForCausalLM": "ForCausalLM"}
+# an encoder's causal LM is causal only with is_decoder=True: tests/model_registry.py runs it as "<family>-as-decoder"
+ENCODER_AND_CAUSAL = {**ENCODER, "AutoModelForCausalLM": "ForCausalLM"}
 
 # --- tiny configs -----------------------------------------------------------------------------
 
@@ -127,12 +129,12 @@ TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
-    # the causal LM is causal only with is_decoder=True: tests/model_registry.py runs it as "bert-as-decoder"
     "bert": Family("bert", "BertConfig", {**_named("Bert", ENCODER), **_named("Bert", {
         "AutoModelForPreTraining": "ForPreTraining", "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}),
         "AutoModelForCausalLM": "BertLMHeadModel"}, TINY_ENCODER),
-    "roberta": Family("roberta", "RobertaConfig", _named("Roberta", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
-    "xlm-roberta": Family("roberta", "XLMRobertaConfig", _named("XLMRoberta", ENCODER),
+    "roberta": Family("roberta", "RobertaConfig", _named("Roberta", ENCODER_AND_CAUSAL),
+                      dict(TINY_ENCODER, pad_token_id=1)),
+    "xlm-roberta": Family("roberta", "XLMRobertaConfig", _named("XLMRoberta", ENCODER_AND_CAUSAL),
                           dict(TINY_ENCODER, pad_token_id=1)),
     "distilbert": Family("distilbert", "DistilBertConfig", _named("DistilBert", ENCODER), TINY_DISTILBERT),
     "gpt2": Family("gpt2", "GPT2Config", {
@@ -250,21 +252,21 @@ FAMILIES: dict[str, Family] = {
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
     # embeddings (16) narrower than the layers (32); one layer group shared by both layers
-    "albert": Family("albert", "AlbertConfig", _named("Albert", ENCODER), dict(TINY_ENCODER, embedding_size=16),
-                     also_exports=("AlbertForPreTraining",)),
+    "albert": Family("albert", "AlbertConfig", _named("Albert", {**ENCODER, "AutoModelForPreTraining": "ForPreTraining"}),
+                     dict(TINY_ENCODER, embedding_size=16)),
     # embeddings (16) narrower than the layers (32): the projection between them runs
     "electra": Family("electra", "ElectraConfig", _named("Electra", ENC1_ELECTRA_HEADS),
                       dict(TINY_ENCODER, embedding_size=16)),
     # rotary positions; embeddings (16) narrower than the layers; multiple choice summarises the
     # first token (the reference's default, the last token, reads padding in a right-padded batch:
     # tests/test_enc1_families.py checks that default on unpadded inputs)
-    "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER),
+    "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER_AND_CAUSAL),
                        dict(TINY_ENCODER, embedding_size=16, summary_type="first")),
     # a relative position bias shared by the layers; no token types; RoBERTa's padding index
     "mpnet": Family("mpnet", "MPNetConfig", _named("MPNet", ENCODER),
                     dict({k: v for k, v in TINY_ENCODER.items() if k != "type_vocab_size"}, pad_token_id=1)),
     # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
-    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER),
+    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER_AND_CAUSAL),
                         dict(TINY_ENCODER, pad_token_id=1)),
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
@@ -280,12 +282,11 @@ FAMILIES: dict[str, Family] = {
     "modernbert": Family("modernbert", "ModernBertConfig", _named("ModernBert", ENCODER), TINY_MODERNBERT),
     # bottlenecks (32 -> 16), 16-wide embeddings projected, two stacked FFNs, NoNorm. Trigram embeddings (the
     # default) are off: each token then reads its right neighbour, a padding token in a right-padded row, so
-    # the reference itself breaks "padded batch == rows alone"; tests/test_mobilebert.py checks them, and
-    # MobileBertForPreTraining (exported, not registered: the shared suite compares `logits`, its output
-    # has prediction_logits and seq_relationship_logits), against the reference
+    # the reference itself breaks "padded batch == rows alone"; tests/test_mobilebert.py checks them against
+    # the reference
     "mobilebert": Family("mobilebert", "MobileBertConfig", _named("MobileBert", {
-        **ENCODER, "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}), TINY_MOBILEBERT,
-        also_exports=("MobileBertForPreTraining",)),
+        **ENCODER, "AutoModelForNextSentencePrediction": "ForNextSentencePrediction",
+        "AutoModelForPreTraining": "ForPreTraining"}), TINY_MOBILEBERT),
 
     # --- added with workbench add-model: olmo
     # scaffolded from llama (workbench add-model --like llama --name olmo), then filled in: parameter-free

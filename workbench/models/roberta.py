@@ -24,6 +24,7 @@ from .bert import (
     BertEmbeddings,
     BertModel,
     BertPreTrainedModel,
+    CausalLMHead,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
@@ -115,6 +116,10 @@ class RobertaForMaskedLM(MaskedLMHead, RobertaPreTrainedModel):
         return self.lm_head(hidden_states)
 
 
+class RobertaForCausalLM(CausalLMHead, RobertaForMaskedLM):
+    """The masked LM's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
+
+
 class RobertaClassificationHead(nn.Module):
     """First token (``<s>``) ─► dropout ─► dense ─► activation ─► dropout ─► out_proj.
 
@@ -194,6 +199,10 @@ class XLMRobertaForMaskedLM(RobertaForMaskedLM):
     config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
 
 
+class XLMRobertaForCausalLM(RobertaForCausalLM):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
 class XLMRobertaForSequenceClassification(RobertaForSequenceClassification):
     config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
 
@@ -225,6 +234,10 @@ class CamembertModel(RobertaModel):
 
 
 class CamembertForMaskedLM(RobertaForMaskedLM):
+    config_class, base_model_class = CamembertConfig, CamembertModel
+
+
+class CamembertForCausalLM(RobertaForCausalLM):
     config_class, base_model_class = CamembertConfig, CamembertModel
 
 

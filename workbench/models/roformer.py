@@ -34,6 +34,7 @@ from .bert import (
     BertModel,
     BertPreTrainedModel,
     BertSelfAttention,
+    CausalLMHead,
     EncoderHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
@@ -67,7 +68,8 @@ class RoFormerEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, past: int = 0):
+        """(B, T) ids -> (B, T, embedding_size); ``position_ids`` and ``past`` go unused: the encoder rotates."""
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         if token_type_ids is None:
@@ -153,6 +155,10 @@ class RoFormerForMaskedLM(MaskedLMHead, RoFormerHead, RoFormerPreTrainedModel):
 
     def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.cls.predictions(hidden_states)
+
+
+class RoFormerForCausalLM(CausalLMHead, RoFormerForMaskedLM):
+    """The masked LM's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
 
 
 class RoFormerForSequenceClassification(SequenceClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
