@@ -315,6 +315,15 @@ class EncoderHeadMixin:
         return dropout if dropout is not None else self.config.hidden_dropout_prob
 
 
+class BuiltHead(EncoderHeadMixin):
+    """A task head whose modules ``_build_head`` makes, right after the model base class's ``__init__``:
+    a family with another classifier overrides ``_build_head`` (not ``__init__``)."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__(config)
+        self._build_head(config)
+
+
 class BertLMPredictionHead(nn.Module):
     """transform (dense ─► hidden_act ─► LayerNorm) ─► decoder; the transform maps to the embedding
     width (RoFormer's ``embedding_size``; BERT's is the hidden size), where the tied decoder reads."""
@@ -403,13 +412,33 @@ class NextSentencePredictionHead(EncoderHeadMixin):
         return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
-class BertLMHeadMixin:
-    """What BERT's heads with ``cls.predictions`` share: the decoder tied to the word embeddings."""
+def tied_lm_keys(prefix: str, head: str = "cls.predictions") -> dict[str, str]:
+    """The ``_tied_weights_keys`` of an LM head at ``head`` whose decoder is the word embeddings of the base
+    model at ``prefix`` and whose decoder bias is the head's ``bias`` (the one checkpoints store)."""
+    return {f"{head}.decoder.weight": f"{prefix}.embeddings.word_embeddings.weight",
+            f"{head}.decoder.bias": f"{head}.bias"}
 
-    _tied_weights_keys = {
-        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
+
+class LMHeadMixin:
+    """What LM heads share whose module at ``lm_path`` has a tied ``decoder`` and a ``bias``."""
+
+    lm_path = "cls.predictions"
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.get_submodule(self.lm_path).decoder
+
+    def _resize_extra(self, count: int) -> None:
+        head = self.get_submodule(self.lm_path)
+        head.bias = resized_bias(head.bias, count)
+
+    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.get_submodule(self.lm_path)(hidden_states)
+
+
+class BertLMHeadMixin(LMHeadMixin):
+    """BERT's ``cls.predictions`` (and ``cls.seq_relationship`` when pre-training), also RoFormer's."""
+
+    _tied_weights_keys = tied_lm_keys("bert")
 
     def _build_lm(self, config: PretrainedConfig, pooling: bool = False, next_sentence: bool = False) -> None:
         setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=pooling))
@@ -417,15 +446,6 @@ class BertLMHeadMixin:
         self.cls.predictions = BertLMPredictionHead(config)
         if next_sentence:
             self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.cls.predictions.bias = resized_bias(self.cls.predictions.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.cls.predictions(hidden_states)
 
 
 class BertForMaskedLM(BertLMHeadMixin, MaskedLMHead, BertPreTrainedModel):
@@ -457,7 +477,7 @@ class BertForNextSentencePrediction(NextSentencePredictionHead, BertPreTrainedMo
         self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-class SequenceClassificationHead(EncoderHeadMixin):
+class SequenceClassificationHead(BuiltHead):
     """Pooled output ─► dropout ─► linear to ``num_labels`` (BERT)."""
 
     def _build_head(self, config: PretrainedConfig) -> None:
@@ -476,7 +496,7 @@ class SequenceClassificationHead(EncoderHeadMixin):
         return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
-class TokenClassificationHead(EncoderHeadMixin):
+class TokenClassificationHead(BuiltHead):
     def _build_head(self, config: PretrainedConfig) -> None:
         setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
         self.dropout = nn.Dropout(self._dropout_probability())
@@ -490,7 +510,7 @@ class TokenClassificationHead(EncoderHeadMixin):
         return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
 
 
-class QuestionAnsweringHead(EncoderHeadMixin):
+class QuestionAnsweringHead(BuiltHead):
     def _build_head(self, config: PretrainedConfig) -> None:
         setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
@@ -509,7 +529,7 @@ class QuestionAnsweringHead(EncoderHeadMixin):
         return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
 
 
-class MultipleChoiceHead(EncoderHeadMixin):
+class MultipleChoiceHead(BuiltHead):
     """Each (batch, choice) pair is encoded on its own; one score per choice."""
 
     def _build_head(self, config: PretrainedConfig) -> None:
@@ -541,24 +561,16 @@ def resized_bias(bias: nn.Parameter, count: int) -> nn.Parameter:
 
 
 class BertForSequenceClassification(SequenceClassificationHead, BertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class BertForTokenClassification(TokenClassificationHead, BertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class BertForQuestionAnswering(QuestionAnsweringHead, BertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class BertForMultipleChoice(MultipleChoiceHead, BertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass

@@ -219,8 +219,7 @@ class DistilBertForMaskedLM(DistilBertHeadMixin, MaskedLMHead, DistilBertPreTrai
 
 
 class DistilBertForSequenceClassification(DistilBertHeadMixin, SequenceClassificationHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self._build_first_token_classifier(config, config.num_labels)
 
     def _classify(self, out) -> torch.Tensor:
@@ -228,20 +227,17 @@ class DistilBertForSequenceClassification(DistilBertHeadMixin, SequenceClassific
 
 
 class DistilBertForTokenClassification(DistilBertHeadMixin, TokenClassificationHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class DistilBertForQuestionAnswering(DistilBertHeadMixin, QuestionAnsweringHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         if config.num_labels != 2:
             raise ValueError(
                 f"DistilBertForQuestionAnswering predicts a start and an end logit, so config.num_labels must be 2, "
                 f"not {config.num_labels}: pass num_labels=2."
             )
-        self._build_head(config)
+        super()._build_head(config)
         self.dropout = nn.Dropout(config.qa_dropout)
 
     def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -249,8 +245,7 @@ class DistilBertForQuestionAnswering(DistilBertHeadMixin, QuestionAnsweringHead,
 
 
 class DistilBertForMultipleChoice(DistilBertHeadMixin, MultipleChoiceHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self._build_first_token_classifier(config, 1)
 
     def _score(self, out) -> torch.Tensor:

@@ -156,8 +156,7 @@ class ElectraForCausalLM(CausalLMHead, ElectraForMaskedLM):
 
 
 class ElectraForSequenceClassification(SequenceClassificationHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self.electra = ElectraModel(config)
         # GELU where BERT and RoBERTa have tanh, as the ELECTRA authors trained it
         self.classifier = RobertaClassificationHead(config, activation=nn.GELU())
@@ -167,20 +166,15 @@ class ElectraForSequenceClassification(SequenceClassificationHead, ElectraHead, 
 
 
 class ElectraForTokenClassification(TokenClassificationHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class ElectraForQuestionAnswering(QuestionAnsweringHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class ElectraForMultipleChoice(MultipleChoiceHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self.electra = ElectraModel(config)
         self.sequence_summary = SequenceSummary(config)
         self.classifier = nn.Linear(config.hidden_size, 1)

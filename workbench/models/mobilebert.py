@@ -31,6 +31,7 @@ from ..nn.layers import output_flags, run_layers
 from ..outputs import BaseModelOutputWithPooling
 from .bert import (
     EncoderHeadMixin,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     NextSentencePredictionHead,
@@ -40,6 +41,7 @@ from .bert import (
     TokenClassificationHead,
     check_inputs,
     resized_bias,
+    tied_lm_keys,
 )
 
 
@@ -308,19 +310,10 @@ class MobileBertHeadMixin(EncoderHeadMixin):
     base_model_class = MobileBertModel
 
 
-class MobileBertLMHeadMixin(MobileBertHeadMixin):
+class MobileBertLMHeadMixin(LMHeadMixin, MobileBertHeadMixin):
     """What the heads with ``cls.predictions`` share: the tied decoder, and resizing ``dense`` with it."""
 
-    _tied_weights_keys = {
-        "cls.predictions.decoder.weight": "mobilebert.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.cls.predictions(hidden_states)
+    _tied_weights_keys = tied_lm_keys("mobilebert")
 
     def _resize_extra(self, count: int) -> None:
         head = self.cls.predictions
@@ -359,24 +352,16 @@ class MobileBertForNextSentencePrediction(MobileBertHeadMixin, NextSentencePredi
 
 
 class MobileBertForSequenceClassification(MobileBertHeadMixin, SequenceClassificationHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MobileBertForTokenClassification(MobileBertHeadMixin, TokenClassificationHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MobileBertForQuestionAnswering(MobileBertHeadMixin, QuestionAnsweringHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MobileBertForMultipleChoice(MobileBertHeadMixin, MultipleChoiceHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass

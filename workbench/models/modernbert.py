@@ -326,10 +326,6 @@ class ModernBertForTokenClassification(ModernBertHeadMixin, ModernBertPreTrained
 
 
 class ModernBertForQuestionAnswering(ModernBertHeadMixin, QuestionAnsweringHead, ModernBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
     def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self._logits(hidden_states)
 

@@ -29,12 +29,13 @@ from .bert import (
     BertModel,
     BertSelfOutput,
     EncoderHeadMixin,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    resized_bias,
+    tied_lm_keys,
 )
 from .roberta import RobertaClassificationHead, RobertaLMHead, RobertaPreTrainedModel, positions_after_padding
 
@@ -156,30 +157,18 @@ class MPNetHead(EncoderHeadMixin):
         return self.config.hidden_dropout_prob  # MPNet's heads have no classifier_dropout
 
 
-class MPNetForMaskedLM(MaskedLMHead, MPNetHead, MPNetPreTrainedModel):
-    _tied_weights_keys = {
-        "lm_head.decoder.weight": "mpnet.embeddings.word_embeddings.weight",
-        "lm_head.decoder.bias": "lm_head.bias",
-    }
+class MPNetForMaskedLM(LMHeadMixin, MaskedLMHead, MPNetHead, MPNetPreTrainedModel):
+    lm_path = "lm_head"
+    _tied_weights_keys = tied_lm_keys("mpnet", "lm_head")
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.mpnet = self._new_base_model(config, pooling=False)
         self.lm_head = RobertaLMHead(config)
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.lm_head.bias = resized_bias(self.lm_head.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(hidden_states)
-
 
 class MPNetForSequenceClassification(SequenceClassificationHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self.mpnet = self._new_base_model(config, pooling=False)
         self.classifier = RobertaClassificationHead(config, dropout=config.hidden_dropout_prob)
 
@@ -188,18 +177,12 @@ class MPNetForSequenceClassification(SequenceClassificationHead, MPNetHead, MPNe
 
 
 class MPNetForTokenClassification(TokenClassificationHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MPNetForQuestionAnswering(QuestionAnsweringHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MPNetForMultipleChoice(MultipleChoiceHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass

@@ -25,12 +25,13 @@ from .bert import (
     BertModel,
     BertPreTrainedModel,
     CausalLMHead,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    resized_bias,
+    tied_lm_keys,
 )
 
 
@@ -93,27 +94,16 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
 
 
-class RobertaForMaskedLM(MaskedLMHead, RobertaPreTrainedModel):
+class RobertaForMaskedLM(LMHeadMixin, MaskedLMHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
+    lm_path = "lm_head"
     # untied, both biases are saved and only the decoder's is used (as in the reference)
-    _tied_weights_keys = {
-        "lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight",
-        "lm_head.decoder.bias": "lm_head.bias",
-    }
+    _tied_weights_keys = tied_lm_keys("roberta", "lm_head")
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = self._new_base_model(config, pooling=False)
         self.lm_head = RobertaLMHead(config)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.lm_head.bias = resized_bias(self.lm_head.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(hidden_states)
 
 
 class RobertaForCausalLM(CausalLMHead, RobertaForMaskedLM):
@@ -146,8 +136,7 @@ class RobertaClassificationHead(nn.Module):
 class RobertaForSequenceClassification(SequenceClassificationHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self.roberta = self._new_base_model(config, pooling=False)
         self.classifier = RobertaClassificationHead(config)
 
@@ -158,25 +147,13 @@ class RobertaForSequenceClassification(SequenceClassificationHead, RobertaPreTra
 class RobertaForTokenClassification(TokenClassificationHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
 
 class RobertaForQuestionAnswering(QuestionAnsweringHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
 
 class RobertaForMultipleChoice(MultipleChoiceHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
 
     def _dropout_probability(self) -> float:
         return self.config.hidden_dropout_prob  # the reference ignores classifier_dropout here

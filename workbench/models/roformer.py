@@ -29,8 +29,8 @@ from ..nn.summary import SequenceSummary
 from .bert import (
     BertConfig,
     BertEncoder,
+    BertLMHeadMixin,
     BertLayer,
-    BertLMPredictionHead,
     BertModel,
     BertPreTrainedModel,
     BertSelfAttention,
@@ -42,7 +42,7 @@ from .bert import (
     SequenceClassificationHead,
     TokenClassificationHead,
     embedding_width,
-    resized_bias,
+    tied_lm_keys,
 )
 from .roberta import RobertaClassificationHead
 
@@ -135,26 +135,12 @@ class RoFormerHead(EncoderHeadMixin):
         return self.config.hidden_dropout_prob  # the reference has no classifier_dropout here
 
 
-class RoFormerForMaskedLM(MaskedLMHead, RoFormerHead, RoFormerPreTrainedModel):
-    _tied_weights_keys = {
-        "cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
+class RoFormerForMaskedLM(BertLMHeadMixin, MaskedLMHead, RoFormerHead, RoFormerPreTrainedModel):
+    _tied_weights_keys = tied_lm_keys("roformer")
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.roformer = RoFormerModel(config)
-        self.cls = nn.Module()
-        self.cls.predictions = BertLMPredictionHead(config)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.cls.predictions.bias = resized_bias(self.cls.predictions.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.cls.predictions(hidden_states)
+        self._build_lm(config)
 
 
 class RoFormerForCausalLM(CausalLMHead, RoFormerForMaskedLM):
@@ -162,8 +148,7 @@ class RoFormerForCausalLM(CausalLMHead, RoFormerForMaskedLM):
 
 
 class RoFormerForSequenceClassification(SequenceClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self.roformer = RoFormerModel(config)
         self.classifier = RobertaClassificationHead(config, activation=get_activation(config.hidden_act),
                                                     dropout=config.hidden_dropout_prob)
@@ -173,20 +158,15 @@ class RoFormerForSequenceClassification(SequenceClassificationHead, RoFormerHead
 
 
 class RoFormerForTokenClassification(TokenClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class RoFormerForQuestionAnswering(QuestionAnsweringHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class RoFormerForMultipleChoice(MultipleChoiceHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self.roformer = RoFormerModel(config)
         self.sequence_summary = SequenceSummary(config)
         self.classifier = nn.Linear(config.hidden_size, 1)
