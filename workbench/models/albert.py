@@ -30,11 +30,8 @@ from ..config import PretrainedConfig
 from ..nn.activations import get_activation
 from ..nn.layers import run_layers
 from ..outputs import ModelOutput, Tensor, Tensors
-from .bert import (
-    BertConfig,
-    BertModel,
-    BertPreTrainedModel,
-    BertSelfAttention,
+from .bert import BertConfig, BertModel, BertPreTrainedModel, BertSelfAttention, embedding_width
+from .encoder_heads import (
     EncoderHeadMixin,
     LMHeadMixin,
     MaskedLMHead,
@@ -42,7 +39,6 @@ from .bert import (
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    embedding_width,
     tied_lm_keys,
 )
 
@@ -154,11 +150,6 @@ class AlbertMLMHead(nn.Module):
 class AlbertPreTrainedModel(BertPreTrainedModel):
     config_class = AlbertConfig
     base_model_prefix = "albert"
-
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, AlbertMLMHead):
-            nn.init.zeros_(module.bias)
 
 
 class AlbertModel(AlbertPreTrainedModel, BertModel):

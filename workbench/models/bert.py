@@ -1,4 +1,4 @@
-"""BERT (https://arxiv.org/abs/1810.04805) and the task heads that BERT-like encoders share.
+"""BERT (https://arxiv.org/abs/1810.04805): the encoder BERT-like families build on, and BERT's heads.
 
     input_ids ─► word + position + token-type embeddings ─► LayerNorm
               ─► N × [ self-attention ─► add & LayerNorm ─► feed-forward ─► add & LayerNorm ]
@@ -6,7 +6,10 @@
 
 Module names equal the checkpoint keys (``encoder.layer.0.attention.self.query``), so a
 checkpoint loads with a strict name match. RoBERTa (``roberta.py``) reuses everything here;
-DistilBERT (``distilbert.py``) reuses the encoder loop and the task heads.
+DistilBERT (``distilbert.py``) reuses the encoder loop. The task heads are ``encoder_heads.py``'s.
+
+With ``config.is_decoder`` the self-attention is causal and fills a key/value cache: the family's
+causal LM (``BertLMHeadModel``, ``RobertaForCausalLM``, ...) then decodes left to right.
 """
 
 from __future__ import annotations
@@ -23,18 +26,20 @@ from ..nn.activations import get_activation
 from ..nn.attention import causal_mask, multi_head_attention, padding_mask, split_heads
 from ..nn.cache import as_decoder_cache
 from ..nn.layers import output_flags, run_layers
-from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
-from ..outputs import (
-    BaseModelOutputWithPooling,
-    CausalLMOutputWithPast,
-    MaskedLMOutput,
-    ModelOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
+from ..outputs import BaseModelOutputWithPooling
+from .encoder_heads import (
+    CausalLMHead,
+    EncoderHeadMixin,
+    LMHeadMixin,
+    MaskedLMHead,
+    MultipleChoiceHead,
+    NextSentencePredictionHead,
+    PreTrainingHead,
+    QuestionAnsweringHead,
+    SequenceClassificationHead,
+    TokenClassificationHead,
+    tied_lm_keys,
 )
-from ..outputs import Tensor, Tensors
 
 
 class BertConfig(PretrainedConfig):
@@ -208,8 +213,9 @@ class BertPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, BertLMPredictionHead):
-            nn.init.zeros_(module.bias)  # the output bias is a bare parameter the generic init skips
+        if isinstance(getattr(module, "decoder", None), nn.Linear) and isinstance(getattr(module, "bias", None), nn.Parameter):
+            # an LM head's output bias (BERT's, RoBERTa's, ALBERT's): a bare parameter the generic init skips
+            nn.init.zeros_(module.bias)
 
 
 class BertModel(BertPreTrainedModel):
@@ -290,38 +296,11 @@ def run_encoder(model: PreTrainedModel, encoder: BertEncoder, hidden: torch.Tens
 
 
 # ---------------------------------------------------------------------------------------------
-# task heads, shared by BERT-like encoders: a subclass names its base model class and prefix
+# BERT's heads (the shared task heads: encoder_heads.py)
 
 
-class EncoderHeadMixin:
-    """Runs the base model (found under ``base_model_prefix``) and finishes the output."""
-
-    base_model_class: type = BertModel
-
-    def _new_base_model(self, config: PretrainedConfig, pooling: bool) -> PreTrainedModel:
-        return self.base_model_class(config, add_pooling_layer=pooling)
-
-    def _encode(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                **kwargs) -> BaseModelOutputWithPooling:
-        kwargs.pop("return_dict", None)
-        return getattr(self, self.base_model_prefix)(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
-        )
-
-
-    def _dropout_probability(self) -> float:
-        dropout = getattr(self.config, "classifier_dropout", None)
-        return dropout if dropout is not None else self.config.hidden_dropout_prob
-
-
-class BuiltHead(EncoderHeadMixin):
-    """A task head whose modules ``_build_head`` makes, right after the model base class's ``__init__``:
-    a family with another classifier overrides ``_build_head`` (not ``__init__``)."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+class BertHead(EncoderHeadMixin):
+    base_model_class = BertModel
 
 
 class BertLMPredictionHead(nn.Module):
@@ -343,98 +322,6 @@ class BertLMPredictionHead(nn.Module):
         return self.decoder(self.transform(hidden_states))
 
 
-class MaskedLMHead(EncoderHeadMixin):
-    """Last hidden state ─► the family's ``_lm_logits`` ─► logits over the vocabulary."""
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define _lm_logits")
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self._lm_logits(out.last_hidden_state)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class CausalLMHead(EncoderHeadMixin):
-    """An encoder used as a decoder (``config.is_decoder``: causal self-attention, a key/value cache):
-    the family's ``_lm_logits`` over every position; ``labels`` give the next-token loss."""
-
-    is_generative = True
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, past_key_values=None, use_cache=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
-                           past_key_values=past_key_values, use_cache=False if labels is not None else use_cache,
-                           **kwargs)
-        logits = self._lm_logits(out.last_hidden_state)
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        output = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(output, return_dict)
-
-
-@dataclass
-class BertForPreTrainingOutput(ModelOutput):
-    loss: Tensor = None
-    prediction_logits: Tensor = None  # (B, T, vocab)
-    seq_relationship_logits: Tensor = None  # (B, 2): index 0 where the second segment follows the first
-    hidden_states: Tensors = None
-    attentions: Tensors = None
-
-
-class PreTrainingHead(EncoderHeadMixin):
-    """Masked-LM logits over every token (``_lm_logits``) and next-sentence logits (B, 2) from the pooled
-    first token (``cls.seq_relationship``); the loss is their sum when both ``labels`` and
-    ``next_sentence_label`` are given (BERT, MobileBERT)."""
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, next_sentence_label=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        prediction = self._lm_logits(out.last_hidden_state)
-        relationship = self.cls.seq_relationship(out.pooler_output)
-        loss = None
-        if labels is not None and next_sentence_label is not None:
-            loss = token_classification_loss(prediction, labels) + token_classification_loss(relationship,
-                                                                                            next_sentence_label)
-        output = BertForPreTrainingOutput(loss, prediction, relationship, out.hidden_states, out.attentions)
-        return self._finish(output, return_dict)
-
-
-class NextSentencePredictionHead(EncoderHeadMixin):
-    """Logits (B, 2) from the pooled first token: whether the second segment follows the first (index 0)."""
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.cls.seq_relationship(out.pooler_output)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-def tied_lm_keys(prefix: str, head: str = "cls.predictions") -> dict[str, str]:
-    """The ``_tied_weights_keys`` of an LM head at ``head`` whose decoder is the word embeddings of the base
-    model at ``prefix`` and whose decoder bias is the head's ``bias`` (the one checkpoints store)."""
-    return {f"{head}.decoder.weight": f"{prefix}.embeddings.word_embeddings.weight",
-            f"{head}.decoder.bias": f"{head}.bias"}
-
-
-class LMHeadMixin:
-    """What LM heads share whose module at ``lm_path`` has a tied ``decoder`` and a ``bias``."""
-
-    lm_path = "cls.predictions"
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.get_submodule(self.lm_path).decoder
-
-    def _resize_extra(self, count: int) -> None:
-        head = self.get_submodule(self.lm_path)
-        head.bias = resized_bias(head.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.get_submodule(self.lm_path)(hidden_states)
-
-
 class BertLMHeadMixin(LMHeadMixin):
     """BERT's ``cls.predictions`` (and ``cls.seq_relationship`` when pre-training), also RoFormer's."""
 
@@ -448,19 +335,19 @@ class BertLMHeadMixin(LMHeadMixin):
             self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-class BertForMaskedLM(BertLMHeadMixin, MaskedLMHead, BertPreTrainedModel):
+class BertForMaskedLM(BertLMHeadMixin, MaskedLMHead, BertHead, BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self._build_lm(config)
 
 
-class BertForPreTraining(BertLMHeadMixin, PreTrainingHead, BertPreTrainedModel):
+class BertForPreTraining(BertLMHeadMixin, PreTrainingHead, BertHead, BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self._build_lm(config, pooling=True, next_sentence=True)
 
 
-class BertLMHeadModel(BertLMHeadMixin, CausalLMHead, BertPreTrainedModel):
+class BertLMHeadModel(BertLMHeadMixin, CausalLMHead, BertHead, BertPreTrainedModel):
     """BERT as a left-to-right language model: build it with ``is_decoder=True`` (else its attention
     looks both ways, as the reference's does)."""
 
@@ -469,7 +356,7 @@ class BertLMHeadModel(BertLMHeadMixin, CausalLMHead, BertPreTrainedModel):
         self._build_lm(config)
 
 
-class BertForNextSentencePrediction(NextSentencePredictionHead, BertPreTrainedModel):
+class BertForNextSentencePrediction(NextSentencePredictionHead, BertHead, BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.bert = self._new_base_model(config, pooling=True)
@@ -477,100 +364,17 @@ class BertForNextSentencePrediction(NextSentencePredictionHead, BertPreTrainedMo
         self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-class SequenceClassificationHead(BuiltHead):
-    """Pooled output ─► dropout ─► linear to ``num_labels`` (BERT)."""
-
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
-        self.dropout = nn.Dropout(self._dropout_probability())
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(self.dropout(out.pooler_output))
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self._classify(out)
-        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
-        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class TokenClassificationHead(BuiltHead):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
-        self.dropout = nn.Dropout(self._dropout_probability())
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class QuestionAnsweringHead(BuiltHead):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-
-    def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.qa_outputs(hidden_states)  # (B, T, 2)
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        start_logits, end_logits = self._span_logits(out.last_hidden_state).split(1, dim=-1)
-        start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
-        return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
-
-
-class MultipleChoiceHead(BuiltHead):
-    """Each (batch, choice) pair is encoded on its own; one score per choice."""
-
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
-        self.dropout = nn.Dropout(self._dropout_probability())
-        self.classifier = nn.Linear(config.hidden_size, 1)
-
-    def _score(self, out) -> torch.Tensor:
-        return self.classifier(self.dropout(out.pooler_output))
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = lambda t: None if t is None else t.reshape(-1, t.shape[-1])  # (B, C, T) -> (B*C, T)
-        if inputs_embeds is not None:
-            inputs_embeds = inputs_embeds.reshape(-1, *inputs_embeds.shape[-2:])
-        out = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-                           inputs_embeds, **kwargs)
-        logits = self._score(out).view(-1, num_choices)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-def resized_bias(bias: nn.Parameter, count: int) -> nn.Parameter:
-    new = bias.new_zeros(count)
-    keep = min(count, bias.shape[0])
-    new[:keep] = bias.detach()[:keep]
-    return nn.Parameter(new)
-
-
-class BertForSequenceClassification(SequenceClassificationHead, BertPreTrainedModel):
+class BertForSequenceClassification(SequenceClassificationHead, BertHead, BertPreTrainedModel):
     pass
 
 
-class BertForTokenClassification(TokenClassificationHead, BertPreTrainedModel):
+class BertForTokenClassification(TokenClassificationHead, BertHead, BertPreTrainedModel):
     pass
 
 
-class BertForQuestionAnswering(QuestionAnsweringHead, BertPreTrainedModel):
+class BertForQuestionAnswering(QuestionAnsweringHead, BertHead, BertPreTrainedModel):
     pass
 
 
-class BertForMultipleChoice(MultipleChoiceHead, BertPreTrainedModel):
+class BertForMultipleChoice(MultipleChoiceHead, BertHead, BertPreTrainedModel):
     pass

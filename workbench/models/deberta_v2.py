@@ -29,15 +29,14 @@ from ..nn.disentangled import content_to_position, position_to_content, relative
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, SequenceClassifierOutput
-from .bert import (
-    BertIntermediate,
+from .bert import BertIntermediate, check_inputs
+from .encoder_heads import (
     EncoderHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    check_inputs,
     resized_bias,
 )
 

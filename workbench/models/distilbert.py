@@ -20,17 +20,15 @@ from ..nn.activations import get_activation
 from ..nn.attention import multi_head_attention, split_heads
 from ..nn.positions import SinusoidalEmbedding
 from ..outputs import BaseModelOutput
-from .bert import (
-    BertEncoder,
+from .bert import BertEncoder, check_inputs, run_encoder
+from .encoder_heads import (
     EncoderHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    check_inputs,
     resized_bias,
-    run_encoder,
 )
 
 # DistilBERT fixes every LayerNorm's epsilon; its config has no key for it

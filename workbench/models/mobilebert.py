@@ -29,7 +29,8 @@ from ..nn.affine import NoNorm
 from ..nn.attention import multi_head_attention, padding_mask, split_heads
 from ..nn.layers import output_flags, run_layers
 from ..outputs import BaseModelOutputWithPooling
-from .bert import (
+from .bert import check_inputs
+from .encoder_heads import (
     EncoderHeadMixin,
     LMHeadMixin,
     MaskedLMHead,
@@ -39,7 +40,6 @@ from .bert import (
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    check_inputs,
     resized_bias,
     tied_lm_keys,
 )

@@ -38,7 +38,8 @@ from ..outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from .bert import EncoderHeadMixin, QuestionAnsweringHead, check_inputs
+from .bert import check_inputs
+from .encoder_heads import EncoderHeadMixin, QuestionAnsweringHead
 
 DEFAULT_THETA = {"full_attention": 160_000.0, "sliding_attention": 10_000.0}
 

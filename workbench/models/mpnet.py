@@ -23,17 +23,14 @@ from ..config import PretrainedConfig
 from ..nn.attention import multi_head_attention, split_heads
 from ..nn.layers import run_layers
 from ..nn.relative_position import relative_position_bucket
-from .bert import (
-    BertConfig,
-    BertIntermediate,
-    BertModel,
-    BertSelfOutput,
+from .bert import BertConfig, BertIntermediate, BertModel, BertSelfOutput
+from .encoder_heads import (
     EncoderHeadMixin,
+    FirstTokenClassificationHead,
     LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
-    SequenceClassificationHead,
     TokenClassificationHead,
     tied_lm_keys,
 )
@@ -167,13 +164,9 @@ class MPNetForMaskedLM(LMHeadMixin, MaskedLMHead, MPNetHead, MPNetPreTrainedMode
         self.lm_head = RobertaLMHead(config)
 
 
-class MPNetForSequenceClassification(SequenceClassificationHead, MPNetHead, MPNetPreTrainedModel):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        self.mpnet = self._new_base_model(config, pooling=False)
-        self.classifier = RobertaClassificationHead(config, dropout=config.hidden_dropout_prob)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+class MPNetForSequenceClassification(FirstTokenClassificationHead, MPNetHead, MPNetPreTrainedModel):
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        return RobertaClassificationHead(config, dropout=config.hidden_dropout_prob)
 
 
 class MPNetForTokenClassification(TokenClassificationHead, MPNetHead, MPNetPreTrainedModel):

@@ -19,17 +19,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import PretrainedConfig
-from .bert import (
-    BertConfig,
-    BertEmbeddings,
-    BertModel,
-    BertPreTrainedModel,
+from .bert import BertConfig, BertEmbeddings, BertModel, BertPreTrainedModel
+from .encoder_heads import (
     CausalLMHead,
+    FirstTokenClassificationHead,
     LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
-    SequenceClassificationHead,
     TokenClassificationHead,
     tied_lm_keys,
 )
@@ -66,11 +63,6 @@ def positions_after_padding(input_ids: torch.Tensor | None, padding_idx: int, le
 class RobertaPreTrainedModel(BertPreTrainedModel):
     config_class = RobertaConfig
     base_model_prefix = "roberta"
-
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, RobertaLMHead):
-            nn.init.zeros_(module.bias)
 
 
 class RobertaModel(RobertaPreTrainedModel, BertModel):
@@ -133,15 +125,11 @@ class RobertaClassificationHead(nn.Module):
         return self.out_proj(self.dropout(self.activation(self.dense(first))))
 
 
-class RobertaForSequenceClassification(SequenceClassificationHead, RobertaPreTrainedModel):
+class RobertaForSequenceClassification(FirstTokenClassificationHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def _build_head(self, config: PretrainedConfig) -> None:
-        self.roberta = self._new_base_model(config, pooling=False)
-        self.classifier = RobertaClassificationHead(config)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        return RobertaClassificationHead(config)
 
 
 class RobertaForTokenClassification(TokenClassificationHead, RobertaPreTrainedModel):

@@ -25,7 +25,6 @@ from ..nn.attention import split_heads
 from ..nn.interleaved_rotary import apply_interleaved_rotary, interleaved_rotary_tables
 from ..nn.layers import run_layers
 from ..nn.positions import SinusoidalEmbedding
-from ..nn.summary import SequenceSummary
 from .bert import (
     BertConfig,
     BertEncoder,
@@ -34,14 +33,16 @@ from .bert import (
     BertModel,
     BertPreTrainedModel,
     BertSelfAttention,
+    embedding_width,
+)
+from .encoder_heads import (
     CausalLMHead,
     EncoderHeadMixin,
+    FirstTokenClassificationHead,
     MaskedLMHead,
-    MultipleChoiceHead,
     QuestionAnsweringHead,
-    SequenceClassificationHead,
+    SummaryMultipleChoiceHead,
     TokenClassificationHead,
-    embedding_width,
     tied_lm_keys,
 )
 from .roberta import RobertaClassificationHead
@@ -147,14 +148,10 @@ class RoFormerForCausalLM(CausalLMHead, RoFormerForMaskedLM):
     """The masked LM's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
 
 
-class RoFormerForSequenceClassification(SequenceClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        self.roformer = RoFormerModel(config)
-        self.classifier = RobertaClassificationHead(config, activation=get_activation(config.hidden_act),
-                                                    dropout=config.hidden_dropout_prob)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+class RoFormerForSequenceClassification(FirstTokenClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        return RobertaClassificationHead(config, activation=get_activation(config.hidden_act),
+                                         dropout=config.hidden_dropout_prob)
 
 
 class RoFormerForTokenClassification(TokenClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
@@ -165,11 +162,5 @@ class RoFormerForQuestionAnswering(QuestionAnsweringHead, RoFormerHead, RoFormer
     pass
 
 
-class RoFormerForMultipleChoice(MultipleChoiceHead, RoFormerHead, RoFormerPreTrainedModel):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        self.roformer = RoFormerModel(config)
-        self.sequence_summary = SequenceSummary(config)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-
-    def _score(self, out) -> torch.Tensor:
-        return self.classifier(self.sequence_summary(out.last_hidden_state))
+class RoFormerForMultipleChoice(SummaryMultipleChoiceHead, RoFormerHead, RoFormerPreTrainedModel):
+    pass
