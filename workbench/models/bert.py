@@ -357,11 +357,7 @@ class BertLMHeadModel(BertLMHeadMixin, CausalLMHead, BertHead, BertPreTrainedMod
 
 
 class BertForNextSentencePrediction(NextSentencePredictionHead, BertHead, BertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.bert = self._new_base_model(config, pooling=True)
-        self.cls = nn.Module()
-        self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
+    pass
 
 
 class BertForSequenceClassification(SequenceClassificationHead, BertHead, BertPreTrainedModel):

@@ -122,8 +122,13 @@ class PreTrainingHead(EncoderHeadMixin):
         return self._finish(output, return_dict)
 
 
-class NextSentencePredictionHead(EncoderHeadMixin):
+class NextSentencePredictionHead(BuiltHead):
     """Logits (B, 2) from the pooled first token: whether the second segment follows the first (index 0)."""
+
+    def _build_head(self, config: PretrainedConfig) -> None:
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
+        self.cls = nn.Module()
+        self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
                 labels=None, return_dict=None, **kwargs):

@@ -344,11 +344,7 @@ class MobileBertForPreTraining(MobileBertLMHeadMixin, PreTrainingHead, MobileBer
 
 
 class MobileBertForNextSentencePrediction(MobileBertHeadMixin, NextSentencePredictionHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.mobilebert = self._new_base_model(config, pooling=True)
-        self.cls = nn.Module()
-        self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
+    pass
 
 
 class MobileBertForSequenceClassification(MobileBertHeadMixin, SequenceClassificationHead, MobileBertPreTrainedModel):
