@@ -19,9 +19,9 @@ ENCODERS = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "albert
 def reference_picks(model_type: str) -> dict[str, str]:
     """Auto class name -> the class the reference's Auto class builds for ``model_type``."""
     picks = {}
-    for name in dir(transformers):
+    for name in (name for name in dir(transformers) if name.startswith("AutoModel")):
         names = getattr(getattr(getattr(transformers, name), "_model_mapping", None), "_model_mapping", None)
-        if name.startswith("AutoModel") and isinstance(names, dict) and model_type in names:
+        if isinstance(names, dict) and model_type in names:
             picks[name] = names[model_type]
     return picks
 
