@@ -34,7 +34,7 @@ def family_rows() -> list[tuple[str, str, str, str]]:
     rows = []
     for model_type in sorted(FAMILIES):
         family = FAMILIES[model_type]
-        heads = ", ".join(head_label(auto) for auto in family.heads)
+        heads = ", ".join(head_label(auto) for auto in {**family.heads, **family.also_auto})
         rows.append((model_type, family.config, heads, ", ".join(sorted(gguf.get(model_type, []))) or "-"))
     return rows
 
