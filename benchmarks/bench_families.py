@@ -5,7 +5,8 @@ a 262,144-token vocabulary, local layers in a 512-token window with every sixth 
 Qwen3 at the size of Qwen3-0.6B, random weights that the reference builds once and caches under
 benchmarks/.cache. For each, in float32:
 
-- ``from_pretrained`` time (warm page cache, best of ``--repeat``), each library loading the same folder
+- ``from_pretrained`` time to the first forward pass (warm page cache, best of ``--repeat``), each library
+  loading the same folder
 - greedy decode tokens/s at batch 1 and 8: batch * (N - 1) / (t(N new tokens) - t(1 new token)),
   best of ``--repeat``, the libraries interleaved so the machine's load hits both alike
 - whether the greedy tokens agree (they must: the parity suite checks the tiny configs)
@@ -72,9 +73,13 @@ def checkpoint(name: str) -> Path:
 
 
 def load(library: str, folder: Path):
+    """The model and the seconds to its first forward pass: a load may map the files and defer reading
+    them (the reference's does), so the first forward pays the rest."""
     lib = __import__(library)
     start = time.perf_counter()
     model = lib.AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32).eval()
+    with torch.no_grad():
+        model(torch.tensor([[1, 2, 3]]))
     return model, time.perf_counter() - start
 
 
@@ -96,7 +101,7 @@ def bench(name: str, batches: list[int], new_tokens: int, repeat: int) -> None:
             gc.collect()
             models[library], seconds = load(library, folder)
             loads[library] = min(loads[library], seconds)
-    print(f"\n{name}: from_pretrained (float32, best of {repeat}): workbench {loads['workbench']:.2f} s, "
+    print(f"\n{name}: from_pretrained + first forward (float32, best of {repeat}): workbench {loads['workbench']:.2f} s, "
           f"reference {loads['transformers']:.2f} s, ratio {loads['transformers'] / loads['workbench']:.2f}x")
     generator = torch.Generator().manual_seed(0)
     for batch in batches:
