@@ -44,9 +44,9 @@ from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
-from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
+from ..nn.rope import (RotaryEmbedding, apply_rotary, head_dim_of, head_tables, pair_tables, rotate_heads, rotate_pairs,
+                       standardize_rope_parameters)
 from ..nn.softcap import soft_cap
-from ..nn.rope_interleaved import rotate_pairs
 from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
 
 # ---------------------------------------------------------------------------------------------
@@ -419,9 +419,10 @@ class LlamaModel(LlamaPreTrainedModel):
 
     def rotary_tables(self, position_ids, dtype):
         """What every layer's attention takes as ``rotary``: (cos, sin, *their head_tables), each
-        (B or 1, T, rotary_dim) or, for the head tables, (B or 1, T, 1, rotary_dim)."""
+        (B or 1, T, rotary_dim) or, for the head tables, (B or 1, T, 1, rotary_dim); with
+        ``rope_interleaved`` (Cohere) the head tables are the pair layout's (:func:`pair_tables`)."""
         cos, sin = self.rotary_emb(position_ids, dtype)
-        return (cos, sin, *head_tables(cos, sin))
+        return (cos, sin, *(pair_tables if self.config.rope_interleaved else head_tables)(cos, sin))
 
     def _masks(self, attention_mask, cache, cache_position, length, dtype) -> dict:
         """Per sliding window (None: full attention), the additive mask over the keys the cache

@@ -38,8 +38,7 @@ from ..nn.linear import Linear, fused_for_inference
 from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
 from ..nn.mlp import GatedMLP
-from ..nn.rope import RotaryEmbedding, head_tables, rotate_heads
-from ..nn.rope_pairs import pair_tables, rotate_pairs
+from ..nn.rope import RotaryEmbedding, head_tables, pair_tables, rotate_heads, rotate_pairs
 from ..outputs import (
     BaseModelOutputWithPast,
     CausalLMOutputWithPast,
