@@ -34,8 +34,9 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.attention import cache_causal_mask, multi_head_attention
+from ..nn.attention import multi_head_attention
 from ..nn.cache import as_decoder_cache, layer_windows_of
+from ..nn.decoder_mask import decoder_mask
 from ..nn.float32_norms import Float32LayerNorm, Float32RMSNorm
 from ..nn.fused_mlp import FusedGatedMLP
 from ..nn.layers import output_flags, run_layers
@@ -425,22 +426,13 @@ class LlamaModel(LlamaPreTrainedModel):
         return (cos, sin, *(pair_tables if self.config.rope_interleaved else head_tables)(cos, sin))
 
     def _masks(self, attention_mask, cache, cache_position, length, dtype) -> dict:
-        """Per sliding window (None: full attention), the additive mask over the keys the cache
-        will return, or None where SDPA's own causal masking (or none, for one decode step) is exact."""
-        padded = attention_mask is not None and (torch.compiler.is_compiling() or not bool(attention_mask.all()))
-        padding = attention_mask if padded else None
-        # a growing cache returns keys that end at the last query; a static one returns its whole buffer
-        exact = cache is None or not cache.is_compileable
+        """Per sliding window (None: full attention), the :func:`decoder_mask` of the first layer
+        with that window: over the keys the cache will return, or None where SDPA's own causal
+        masking is exact."""
         masks = {}
         for layer_idx, window in enumerate(self.layer_windows):
-            if window in masks:
-                continue
-            start, keys = cache.key_span(layer_idx, cache_position, length) if cache is not None else (0, length)
-            window_matters = window is not None and keys > window
-            if exact and padding is None and not window_matters and (length == 1 or keys == length):
-                masks[window] = None
-            else:
-                masks[window] = cache_causal_mask(padding, cache_position, start, keys, dtype, window)
+            if window not in masks:
+                masks[window] = decoder_mask(attention_mask, cache, cache_position, length, dtype, layer_idx, window)
         return masks
 
 
