@@ -157,6 +157,8 @@ class _RopeView:
         self.rope_parameters = rope_parameters
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_config":  # not set yet: copy.deepcopy probes a bare instance
+            raise AttributeError(name)
         return getattr(self._config, name)
 
 
