@@ -41,14 +41,15 @@ from ..nn.float32_norms import Float32LayerNorm, Float32RMSNorm
 from ..nn.fused_mlp import FusedGatedMLP
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
-from ..nn.logits import keep_positions, last_token_rows
-from ..nn.losses import causal_lm_loss, sequence_classification_loss
+from ..nn.logits import keep_positions
+from ..nn.losses import causal_lm_loss
 from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
 from ..nn.rope import (RotaryEmbedding, apply_rotary, head_dim_of, head_tables, pair_tables, rotate_heads, rotate_pairs,
                        standardize_rope_parameters)
 from ..nn.softcap import soft_cap
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
+from .decoder_heads import DecoderForSequenceClassification
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -466,26 +467,8 @@ class LlamaForCausalLM(LlamaPreTrainedModel):
         return self._finish(result, return_dict)
 
 
-class LlamaForSequenceClassification(LlamaPreTrainedModel):
-    """Scores the last token that is not ``config.pad_token_id`` (so left and right padding both
-    work); without a pad token only a batch of one can be scored, from its last position."""
-
+class LlamaForSequenceClassification(DecoderForSequenceClassification, LlamaPreTrainedModel):
     base_model_class = LlamaModel
-
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        self.score = Linear(config.hidden_size, config.num_labels, bias=False)
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, return_dict=None, **kwargs):
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
-        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
-        loss = sequence_classification_loss(pooled, labels.to(pooled.device), self.config) if labels is not None else None
-        result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
 
 
 # ---------------------------------------------------------------------------------------------
