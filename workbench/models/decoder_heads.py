@@ -1,6 +1,7 @@
 """The task heads every decoder-only family shares, over whatever base model the family has.
 
     base model (under ``base_model_prefix``) ─► last_hidden_state (B, T, C) ─►
+        causal LM:                lm_head (``lm_head_name``) ─► next-token logits
         sequence classification:  score ─► the row of the last token that is not padding
         token classification:     dropout ─► score or classifier (``token_classifier``)
         question answering:       qa_outputs ─► start and end logits
@@ -13,8 +14,9 @@ names its base model::
 
 so ``save_pretrained`` writes the family's class name and the module names are the family's
 checkpoint keys (``model.layers...`` or ``transformer.h...`` after the prefix, ``score.weight``).
-The base model is called with keywords only, so any family's argument order works; the heads'
-own ``forward`` takes ``input_ids`` positionally and everything else by keyword.
+The base model is called with keywords only, so any family's argument order works. Each
+``forward`` names the inputs it takes (Llama's order), not only ``**kwargs``: ``generate()`` and
+the Trainer read the signature to decide what to pass (``position_ids``, ``attention_mask`` columns).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..nn.linear import Linear
-from ..nn.logits import last_token_rows
-from ..nn.losses import sequence_classification_loss, span_loss, token_classification_loss
-from ..outputs import QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast, TokenClassifierOutput
+from ..nn.logits import keep_positions, last_token_rows
+from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
+from ..outputs import (CausalLMOutputWithPast, QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast,
+                       TokenClassifierOutput)
 
 
 def classifier_dropout(config) -> float:
@@ -46,9 +49,46 @@ class DecoderHead:
         super().__init__(config)
         setattr(self, self.base_model_prefix, self.base_model_class(config))
 
-    def _decode(self, kwargs: dict):
-        kwargs.pop("return_dict", None)
-        return getattr(self, self.base_model_prefix)(**kwargs, return_dict=True)
+    def _decode(self, token_type_ids=None, **inputs):
+        if token_type_ids is not None:  # only families whose base model reads them get them
+            inputs["token_type_ids"] = token_type_ids
+        return getattr(self, self.base_model_prefix)(**inputs, return_dict=True)
+
+
+class DecoderForCausalLM(DecoderHead):
+    """Next-token logits from the ``lm_head_name`` projection (no bias unless
+    :meth:`lm_head_bias` says so); ``labels`` (B, T) give the shifted causal LM loss (-100 is
+    ignored); ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
+
+    is_generative = True
+    lm_head_name = "lm_head"
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        setattr(self, self.lm_head_name, Linear(config.hidden_size, config.vocab_size, bias=self.lm_head_bias(config)))
+
+    def lm_head_bias(self, config) -> bool:
+        return False
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return getattr(self, self.lm_head_name)
+
+    def set_output_embeddings(self, embeddings: nn.Linear) -> None:
+        setattr(self, self.lm_head_name, embeddings)
+
+    def logits(self, hidden_states):
+        """(B, T', C) -> (B, T', vocab) logits; a family that scales or caps them overrides this."""
+        return self.get_output_embeddings()(hidden_states)
+
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                labels=None, use_cache=None, logits_to_keep=0, return_dict=None, token_type_ids=None, **kwargs):
+        out = self._decode(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                           token_type_ids=token_type_ids, **kwargs)
+        logits = self.logits(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
+        loss = causal_lm_loss(logits, labels) if labels is not None else None
+        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        return self._finish(result, return_dict)
 
 
 class DecoderForSequenceClassification(DecoderHead):
@@ -59,8 +99,11 @@ class DecoderForSequenceClassification(DecoderHead):
         super().__init__(config)
         self.score = Linear(config.hidden_size, config.num_labels, bias=False)
 
-    def forward(self, input_ids=None, *, labels=None, return_dict=None, **kwargs):
-        out = self._decode(dict(kwargs, input_ids=input_ids))
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                labels=None, use_cache=None, return_dict=None, token_type_ids=None, **kwargs):
+        out = self._decode(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                           token_type_ids=token_type_ids, **kwargs)
         logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
         pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
         loss = sequence_classification_loss(pooled, labels.to(pooled.device), self.config) if labels is not None else None
@@ -79,9 +122,12 @@ class DecoderForTokenClassification(DecoderHead):
         self.dropout = nn.Dropout(classifier_dropout(config))
         setattr(self, self.token_classifier, Linear(config.hidden_size, config.num_labels))
 
-    def forward(self, input_ids=None, *, labels=None, return_dict=None, **kwargs):
-        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
-        out = self._decode(dict(kwargs, input_ids=input_ids))
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                labels=None, use_cache=False, return_dict=None, token_type_ids=None, **kwargs):
+        # use_cache: False by default, the output has no place for a cache
+        out = self._decode(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                           token_type_ids=token_type_ids, **kwargs)
         logits = getattr(self, self.token_classifier)(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
@@ -94,9 +140,13 @@ class DecoderForQuestionAnswering(DecoderHead):
         super().__init__(config)
         self.qa_outputs = Linear(config.hidden_size, 2)
 
-    def forward(self, input_ids=None, *, start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
-        out = self._decode(dict(kwargs, input_ids=input_ids))
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
+                start_positions=None, end_positions=None, use_cache=False, return_dict=None, token_type_ids=None,
+                **kwargs):
+        # use_cache: False by default, the output has no place for a cache
+        out = self._decode(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache,
+                           token_type_ids=token_type_ids, **kwargs)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, -1))
         loss = None
         if start_positions is not None and end_positions is not None:

@@ -23,11 +23,9 @@ from ..nn.attention import multi_head_attention, causal_mask, split_heads
 from ..nn.cache import as_decoder_cache
 from ..nn.conv1d import Conv1D
 from ..nn.layers import output_flags, run_layers
-from ..nn.logits import keep_positions
-from ..nn.losses import causal_lm_loss
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from .decoder_heads import (DecoderForQuestionAnswering, DecoderForSequenceClassification,
-                            DecoderForTokenClassification, DecoderHead)
+from ..outputs import BaseModelOutputWithPast
+from .decoder_heads import (DecoderForCausalLM, DecoderForQuestionAnswering, DecoderForSequenceClassification,
+                            DecoderForTokenClassification)
 
 
 class GPT2Config(PretrainedConfig):
@@ -210,7 +208,7 @@ class GPT2Model(GPT2PreTrainedModel):
 # classification and QA heads are workbench/models/decoder_heads.py's.
 
 
-class GPT2LMHeadModel(DecoderHead, GPT2PreTrainedModel):
+class GPT2LMHeadModel(DecoderForCausalLM, GPT2PreTrainedModel):
     """GPT-2 with its language-model head (``lm_head``, tied to ``transformer.wte``).
 
     >>> from workbench.models.gpt2 import GPT2Config, GPT2LMHeadModel
@@ -222,28 +220,6 @@ class GPT2LMHeadModel(DecoderHead, GPT2PreTrainedModel):
 
     _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
     base_model_class = GPT2Model
-    is_generative = True
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, embeddings: nn.Linear) -> None:
-        self.lm_head = embeddings
-
-    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
-        out = self._decode(dict(
-            kwargs, input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
-            token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
-        ))
-        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
 
 
 class GPT2ForSequenceClassification(DecoderForSequenceClassification, GPT2PreTrainedModel):

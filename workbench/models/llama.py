@@ -41,15 +41,13 @@ from ..nn.float32_norms import Float32LayerNorm, Float32RMSNorm
 from ..nn.fused_mlp import FusedGatedMLP
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
-from ..nn.logits import keep_positions
-from ..nn.losses import causal_lm_loss
 from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
 from ..nn.rope import (RotaryEmbedding, apply_rotary, head_dim_of, head_tables, pair_tables, rotate_heads, rotate_pairs,
                        standardize_rope_parameters)
 from ..nn.softcap import soft_cap
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from .decoder_heads import DecoderForSequenceClassification
+from ..outputs import BaseModelOutputWithPast
+from .decoder_heads import DecoderForCausalLM, DecoderForSequenceClassification
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -437,34 +435,17 @@ class LlamaModel(LlamaPreTrainedModel):
         return masks
 
 
-class LlamaForCausalLM(LlamaPreTrainedModel):
+class LlamaForCausalLM(DecoderForCausalLM, LlamaPreTrainedModel):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
-    is_generative = True
     base_model_class = LlamaModel
 
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
-        """Next-token logits; ``labels`` (B, T) give the shifted causal LM loss (-100 is ignored).
-        ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
-        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))
+    def logits(self, hidden_states):
+        logits = self.lm_head(hidden_states)
         if self.config.logit_scale != 1:  # Cohere
             logits = logits * self.config.logit_scale
         if self.config.logits_scaling != 1:  # Granite
             logits = logits / self.config.logits_scaling
-        logits = soft_cap(logits, self.config.final_logit_softcapping)  # Gemma 2
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+        return soft_cap(logits, self.config.final_logit_softcapping)  # Gemma 2
 
 
 class LlamaForSequenceClassification(DecoderForSequenceClassification, LlamaPreTrainedModel):

@@ -35,13 +35,11 @@ from ..nn.cache import as_decoder_cache
 from ..nn.decoder_mask import decoder_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
-from ..nn.logits import keep_positions
-from ..nn.losses import causal_lm_loss
 from ..nn.mlp import GatedMLP
 from ..nn.rope import RotaryEmbedding, head_tables, pair_tables, rotate_heads, rotate_pairs
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
-from .decoder_heads import (DecoderForQuestionAnswering, DecoderForSequenceClassification,
-                            DecoderForTokenClassification, DecoderHead)
+from ..outputs import BaseModelOutputWithPast
+from .decoder_heads import (DecoderForCausalLM, DecoderForQuestionAnswering, DecoderForSequenceClassification,
+                            DecoderForTokenClassification)
 from .parallel_decoder_config import (  # noqa: F401  (the configs are this family module's public names too)
     CODEGEN_SHARDS,
     CodeGenConfig,
@@ -178,6 +176,7 @@ class ParallelPreTrainedModel(PreTrainedModel):
         layout = getattr(cls.config_class, "layout", None)
         if layout is not None:  # each family's names, from its config class's Layout
             cls.base_model_prefix, cls.token_classifier = layout.base, layout.token_classifier
+            cls.lm_head_name = layout.lm_head
             if cls.is_generative:
                 cls._tied_weights_keys = {f"{layout.lm_head}.weight": f"{layout.base}.{layout.embed}.weight"}
 
@@ -244,30 +243,9 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
 # config class and base model; the module names come from the config class's Layout)
 
 
-class ParallelForCausalLM(DecoderHead, ParallelPreTrainedModel):
-    is_generative = True
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        bias = config.spec().lm_head_bias
-        setattr(self, config.layout.lm_head, Linear(config.hidden_size, config.vocab_size, bias=bias))
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return getattr(self, self.config.layout.lm_head)
-
-    def set_output_embeddings(self, embeddings: nn.Linear) -> None:
-        setattr(self, self.config.layout.lm_head, embeddings)
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
-        """Next-token logits; ``labels`` (B, T) give the shifted causal LM loss (-100 is ignored).
-        ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
-        out = self._decode(dict(kwargs, input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache))
-        logits = self.get_output_embeddings()(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+class ParallelForCausalLM(DecoderForCausalLM, ParallelPreTrainedModel):
+    def lm_head_bias(self, config: PretrainedConfig) -> bool:
+        return config.spec().lm_head_bias  # GPT-J, CodeGen and Phi have one
 
 
 class ParallelForSequenceClassification(DecoderForSequenceClassification, ParallelPreTrainedModel):
