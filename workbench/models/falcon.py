@@ -37,7 +37,7 @@ from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.alibi import alibi_slopes, decoder_alibi_mask
 from ..nn.attention import multi_head_attention
-from ..nn.cache import as_decoder_cache
+from ..nn.cache import as_decoder_cache, next_positions
 from ..nn.decoder_mask import decoder_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.qkv import split_grouped, split_interleaved
@@ -220,8 +220,7 @@ class FalconModel(FalconPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         length, dtype, device = inputs_embeds.shape[1], inputs_embeds.dtype, inputs_embeds.device
         if cache_position is None:
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=device)
+            cache_position = next_positions(past_key_values, length, device)
         rotary = None
         if config.alibi:  # slopes rounded to bfloat16, the bias divided by sqrt(head_dim), as the reference does
             slopes = alibi_slopes(config.num_attention_heads, device).bfloat16()

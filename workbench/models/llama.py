@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.attention import multi_head_attention
-from ..nn.cache import as_decoder_cache, layer_windows_of
+from ..nn.cache import as_decoder_cache, layer_windows_of, next_positions
 from ..nn.decoder_mask import decoder_mask
 from ..nn.float32_norms import Float32LayerNorm, Float32RMSNorm
 from ..nn.fused_mlp import FusedGatedMLP
@@ -404,8 +404,7 @@ class LlamaModel(LlamaPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         batch, length = inputs_embeds.shape[:2]
         if cache_position is None:
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
+            cache_position = next_positions(past_key_values, length, inputs_embeds.device)
         if position_ids is None:
             position_ids = cache_position[None]
         tables_dtype = torch.float32 if config.float32_rope_tables else inputs_embeds.dtype

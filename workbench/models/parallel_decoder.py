@@ -31,7 +31,7 @@ from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.attention import multi_head_attention
-from ..nn.cache import as_decoder_cache
+from ..nn.cache import as_decoder_cache, next_positions
 from ..nn.decoder_mask import decoder_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
@@ -220,8 +220,7 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, use_cache)
         length = hidden.shape[1]
         if cache_position is None:  # continue after the cached positions
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=hidden.device)
+            cache_position = next_positions(past_key_values, length, hidden.device)
         if position_ids is None:
             position_ids = cache_position[None]
         cos, sin = self.rotary_emb(position_ids, hidden.dtype)  # (B or 1, T, R)
