@@ -24,7 +24,9 @@ TINY = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_laye
 # llama.cpp architecture: (workbench / reference model type, reference class, config, norm shift, the reference
 # reads this architecture from GGUF)
 CASES = {
-    "qwen3": ("qwen3", "Qwen3ForCausalLM", dict(head_dim=16), 0.0, True),
+    # head_dim 128, Qwen3's default: the reference's reading ignores the file's key_length for Qwen3
+    # (ours reads it; the Gemma cases have their own head_dim)
+    "qwen3": ("qwen3", "Qwen3ForCausalLM", dict(head_dim=128), 0.0, True),
     "gemma": ("gemma", "GemmaForCausalLM", dict(head_dim=16), 1.0, False),
     # Gemma 2 and 3 at the defaults llama.cpp assumes: query_pre_attn_scalar = 256, Gemma 3's local
     # layers' RoPE base 10,000 and every sixth layer global. Gemma 2's caps are not the defaults, so

@@ -280,9 +280,9 @@ def test_picker_loads_a_model_in_the_chosen_dtype_and_a_gguf_file(picker, machin
 def test_picker_reports_a_failed_load_and_counts_an_unknown_architecture_from_its_headers(machine, tmp_path):
     from safetensors.torch import save_file
 
-    folder = tmp_path / "other" / "falcon-ish"
+    folder = tmp_path / "other" / "mamba-ish"
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(json.dumps({"model_type": "falcon", "architectures": ["FalconForCausalLM"],
+    (folder / "config.json").write_text(json.dumps({"model_type": "mamba", "architectures": ["MambaForCausalLM"],
                                                     "num_hidden_layers": 3, "torch_dtype": "bfloat16"}))
     save_file({"shared.weight": torch.zeros(10, 4, dtype=torch.bfloat16), "lm.bias": torch.zeros(7)},
               str(folder / "model.safetensors"))
@@ -292,7 +292,7 @@ def test_picker_reports_a_failed_load_and_counts_an_unknown_architecture_from_it
         (47, 3, "bfloat16", "text-generation")
     assert "not buildable in workbench" in found.error
     assert picker.load() is None and picker.value is None
-    assert picker.status.startswith("Loading falcon-ish failed: UnsupportedModelError")
+    assert picker.status.startswith("Loading mamba-ish failed: UnsupportedModelError")
     assert picker.progress.bar_style == "danger" and not picker.load_button.disabled
 
 

@@ -66,10 +66,8 @@ TASKS: dict[str, Task] = dict([
           ("distilbert/distilroberta-base", "roberta")),
     _task("zero-shot-classification", "AutoModelForSequenceClassification", "zero_shot_classification",
           "ZeroShotClassificationPipeline", ("facebook/bart-large-mnli", "bart")),
-    # the reference's default is HuggingFaceTB/SmolLM3-3B (model_type smollm3, not in workbench):
-    # its predecessor from the same team, an instruct model of the Llama family
     _task("text-generation", "AutoModelForCausalLM", "text_generation", "TextGenerationPipeline",
-          ("HuggingFaceTB/SmolLM2-1.7B-Instruct", "llama")),
+          ("HuggingFaceTB/SmolLM3-3B", "smollm3")),
     # the reference dropped these three in 5.0; their 4.x defaults
     _task("text2text-generation", "AutoModelForSeq2SeqLM", "text2text_generation", "Text2TextGenerationPipeline",
           ("google-t5/t5-base", "t5")),

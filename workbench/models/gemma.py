@@ -156,7 +156,7 @@ class _RopeView:
         self.rope_parameters = rope_parameters
 
     def __getattr__(self, name: str) -> Any:
-        if name == "_config":  # not set yet: copy.deepcopy probes a bare instance
+        if name == "_config":  # not set yet (copy.deepcopy builds the object without __init__)
             raise AttributeError(name)
         return getattr(self._config, name)
 
