@@ -32,16 +32,35 @@ class Case:
         return self.name
 
 
+def decodes_only_as_decoder(family: Family) -> bool:
+    """An encoder family (it has a masked LM) whose causal LM (BertLMHeadModel, RobertaForCausalLM, ...)
+    is causal only when its config says ``is_decoder=True``."""
+    return {"AutoModelForMaskedLM", "AutoModelForCausalLM"} <= set(family.heads)
+
+
 def base_case(model_type: str, family: Family) -> Case:
-    """A family's registered tiny config, run with every head it registers."""
+    """A family's registered tiny config, run with every head it registers (an encoder family's causal
+    LM apart: see ``as_decoder_case``)."""
     tasks = set(family.heads)
     config = dict(family.tiny)
     if tasks & {"AutoModelForSequenceClassification", "AutoModelForTokenClassification"}:
         config["num_labels"] = 3  # not the default 2, so a head of the wrong width shows
-    return Case(model_type, model_type, config, tuple(family.heads.values()),
-                decoder="AutoModelForCausalLM" in tasks,
+    heads = {auto: name for auto, name in family.heads.items()
+             if not (decodes_only_as_decoder(family) and auto == "AutoModelForCausalLM")}
+    return Case(model_type, model_type, config, tuple(heads.values()),
+                decoder="AutoModelForCausalLM" in heads,
                 encoder_decoder=bool(tasks & {"AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq"}),
                 speech="AutoModelForSpeechSeq2Seq" in tasks)
+
+
+def as_decoder_case(model_type: str, family: Family) -> Case:
+    """An encoder family's causal LM, its tiny config with ``is_decoder=True``: causal self-attention and a
+    key/value cache, so the decoder contract runs (cached decode, left padding) besides parity. RoBERTa's
+    positions count from ``pad_token_id + 1`` (``extra["first_position"]``: left-padded rows start there)."""
+    config = dict(family.tiny, is_decoder=True)
+    first = config.get("pad_token_id", 1) + 1 if family.module == "roberta" else 0
+    return Case(f"{model_type}-as-decoder", model_type, config, (family.heads["AutoModelForCausalLM"],),
+                decoder=True, extra={"first_position": first})
 
 
 # the registry's tiny configs, by the names other tests build on
@@ -151,7 +170,9 @@ VARIANTS: list[Case] = [
          decoder=True),
 ]
 
-CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + VARIANTS
+CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + [
+    as_decoder_case(model_type, family) for model_type, family in FAMILIES.items() if decodes_only_as_decoder(family)
+] + VARIANTS
 
 
 # model class name -> the Auto class the registry puts it under (class names are unique across families)

@@ -36,7 +36,8 @@ def test_every_family_and_gguf_architecture_has_a_row():
         assert spec.model_type in FAMILIES, f"GGUF architecture {architecture!r} loads into unregistered {spec.model_type!r}"
         assert architecture in rows[spec.model_type][3].split(", ")
     assert rows["bert"][2].split(", ") == ["base", "MaskedLM", "SequenceClassification", "TokenClassification",
-                                           "QuestionAnswering", "MultipleChoice"]
+                                           "QuestionAnswering", "MultipleChoice", "PreTraining", "NextSentencePrediction",
+                                           "CausalLM", "TextEncoding"]
 
 
 def test_the_command_prints_the_table():

@@ -21,11 +21,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+# Gemma 3's global layers at a RoPE base off the default (1e6), so reading rope.freq_base shows; the local
+# layers' at llama.cpp's (and the reference's) 10,000
+GEMMA3_ROPE = {"full_attention": {"rope_type": "default", "rope_theta": 50_000.0},
+               "sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0}}
 # llama.cpp architecture: (workbench / reference model type, reference class, config, norm shift, the reference
 # reads this architecture from GGUF)
 CASES = {
-    # head_dim 128, Qwen3's default: the reference's reading ignores the file's key_length for Qwen3
-    # (ours reads it; the Gemma cases have their own head_dim)
+    # Qwen3's head size, 128: the reference's GGUF reader does not read attention.key_length for qwen3
+    # and keeps that default, so only a file of that head size tests its reading
     "qwen3": ("qwen3", "Qwen3ForCausalLM", dict(head_dim=128), 0.0, True),
     "gemma": ("gemma", "GemmaForCausalLM", dict(head_dim=16), 1.0, False),
     # Gemma 2 and 3 at the defaults llama.cpp assumes: query_pre_attn_scalar = 256, Gemma 3's local
@@ -35,7 +39,7 @@ CASES = {
     "gemma2": ("gemma2", "Gemma2ForCausalLM", dict(head_dim=16, sliding_window=4, attn_logit_softcapping=3.0,
                                                    final_logit_softcapping=2.0), 1.0, False),
     "gemma3": ("gemma3_text", "Gemma3ForCausalLM", dict(head_dim=16, sliding_window=4, num_hidden_layers=6,
-                                                         rope_parameters=None), 1.0, True),
+                                                         rope_parameters=GEMMA3_ROPE), 1.0, True),
     "phi3": ("phi3", "Phi3ForCausalLM", dict(), 0.0, True),
 }
 
@@ -58,6 +62,8 @@ def write_gguf(path, arch: str, model, norm_shift: float, quantized: bool = Fals
     writer.add_rope_freq_base(config.rope_parameters.get("rope_theta", 10000.0) if "full_attention" not in
                               config.rope_parameters else config.rope_parameters["full_attention"]["rope_theta"])
     writer.add_vocab_size(config.vocab_size)
+    if "sliding_attention" in config.rope_parameters:  # the base writes the local layers' RoPE base too
+        writer.add_rope_freq_base_swa(config.rope_parameters["sliding_attention"]["rope_theta"])
     if getattr(config, "sliding_window", None):
         writer.add_sliding_window(config.sliding_window)
     if getattr(config, "attn_logit_softcapping", None) and arch == "gemma2":
@@ -129,3 +135,14 @@ def test_quantized_tensors_dequantize_as_the_gguf_package_does(tmp_path):
     q_proj = model.model.layers[0].self_attn.q_proj.weight
     original = reference.model.layers[0].self_attn.q_proj.weight
     assert 0 < (q_proj - original).abs().max() <= original.abs().max() / 100  # quantized, 8 bits' worth
+
+
+def test_gemma3_local_layers_rope_base_is_read(tmp_path):
+    """rope.freq_base_swa (which the reference's reader skips) sets the sliding layers' RoPE base."""
+    model_type, class_name, extra, shift, _ = CASES["gemma3"]
+    rope = {**GEMMA3_ROPE, "sliding_attention": {"rope_type": "default", "rope_theta": 20_000.0}}
+    reference = build_reference_model(model_type, class_name, {**TINY, **extra, "rope_parameters": rope})
+    path = write_gguf(tmp_path / "local-rope.gguf", "gemma3", reference, shift)
+    assert AutoConfig.from_pretrained(path).rope_parameters["sliding_attention"]["rope_theta"] == 20_000.0
+    with torch.no_grad():
+        assert_close_scaled(AutoModelForCausalLM.from_pretrained(path)(IDS).logits, reference(IDS).logits)

@@ -121,12 +121,15 @@ def cross_attention_mask(inputs) -> dict:
     return {key: value for key, value in inputs.items() if key == "attention_mask"}
 
 
+# what a head outputs, by name: logits; a QA head's spans; a pre-training head's masked-LM logits and its
+# next-sentence (BERT, MobileBERT) or sentence-order (ALBERT) logits
+MAIN_OUTPUTS = ("logits", "start_logits", "end_logits", "prediction_logits", "seq_relationship_logits", "sop_logits")
+
+
 def main_outputs(out, head) -> dict[str, torch.Tensor]:
-    if head.endswith("ForQuestionAnswering"):
-        return {"start_logits": out.start_logits, "end_logits": out.end_logits}
-    if hasattr(out, "logits") and out.logits is not None:
-        return {"logits": out.logits}
-    return {"last_hidden_state": out.last_hidden_state}
+    """The head's outputs (a base model's: its last hidden state)."""
+    found = {name: getattr(out, name) for name in MAIN_OUTPUTS if getattr(out, name, None) is not None}
+    return found or {"last_hidden_state": out.last_hidden_state}
 
 
 def assert_close_where_valid(actual, expected, mask, what):
@@ -344,7 +347,7 @@ def test_left_padded_batch_with_positions_equals_rows_alone(case, head, checkpoi
     ids = make_inputs(case, head, batch=2, length=7, pad=False)["input_ids"]
     mask = torch.ones_like(ids)
     mask[1, :3] = 0
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0) + case.extra.get("first_position", 0)
     with torch.no_grad():
         batched = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
         alone = model(input_ids=ids[1:, 3:]).logits

@@ -108,11 +108,11 @@ def run_notebook(name: str, tmp_path: Path, monkeypatch, zoo: Path) -> tuple[str
     texts = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
-            if output.output_type == "stream":
-                texts.append(output.text)
+            if output.output_type == "stream":  # its own newlines: a print split into chunks (stdout
+                texts.append(output.text)         # flushed around a stderr line) reads as one line
             elif "data" in output:
-                texts.append(str(output.data.get("text/plain", "")))
-    return "\n".join(texts), seconds
+                texts.append(f"\n{output.data.get('text/plain', '')}\n")
+    return "".join(texts), seconds
 
 
 @pytest.fixture

@@ -116,13 +116,14 @@ class _AutoModel:
     @classmethod
     def model_class(cls, config: PretrainedConfig) -> type:
         family = _family(config.model_type, f"{type(config).__name__}")
-        if cls._task not in family.heads:
-            usable = ", ".join(sorted(family.heads))
+        picks = {**family.also_auto, **family.heads}  # also_auto: Auto classes naming a class of heads
+        if cls._task not in picks:
+            usable = ", ".join(sorted(picks))
             raise UnsupportedModelError(
                 f"{cls.__name__} has no {config.model_type!r} model in workbench. "
                 f"For {config.model_type} use one of: {usable}."
             )
-        return _load(family, family.heads[cls._task])
+        return _load(family, picks[cls._task])
 
     @classmethod
     def from_config(cls, config: PretrainedConfig, **kwargs: Any):

@@ -24,13 +24,13 @@ import functools
 import logging
 import os
 import re
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from .errors import CheckpointError, CheckpointNotFoundError, UnsupportedModelError
+from .gguf_architectures import ARCHITECTURES, GGUFArchitecture
 from .gguf_header import GGUFHeader, read_gguf_header
 from .hub import HubOptions, resolve_file
 
@@ -38,42 +38,6 @@ logger = logging.getLogger("workbench")
 
 GGUF_MAGIC = b"GGUF"
 
-
-@dataclass(frozen=True)
-class GGUFArchitecture:
-    """How one llama.cpp architecture maps onto a workbench model type."""
-
-    model_type: str
-    # llama.cpp's converter reorders each q/k head's rows from HF's rotate-half layout to the
-    # interleaved pairs its rope kernel reads (Llama-family converters); Qwen's, Gemma's, Phi-3's
-    # leave them alone
-    permuted_qk: bool = False
-    # llama.cpp's Gemma converters store every norm's weight + 1 (the scale it multiplies by);
-    # checkpoints store the weight alone
-    norm_shift: float = 0.0
-    # "{architecture}.<key>" -> config key, beyond the keys every architecture has (_CONFIG_KEYS)
-    config_keys: tuple[tuple[str, str], ...] = ()
-    # the llama.cpp architecture whose tensor table names the file's tensors, if not this one
-    # (llama.cpp itself writes Mistral models as "llama")
-    tensor_table: str | None = None
-
-
-_SLIDING = ("attention.sliding_window", "sliding_window")
-_SOFTCAPS = (("attn_logit_softcapping", "attn_logit_softcapping"), ("final_logit_softcapping", "final_logit_softcapping"))
-
-# general.architecture -> workbench model; every key is read under "{architecture}.". Tensor names
-# come from llama.cpp's own table (the gguf package's TensorNameMap), so an entry here only says
-# what the names do not: the model type, row orders and stored offsets, extra config keys.
-ARCHITECTURES = {
-    "llama": GGUFArchitecture("llama", permuted_qk=True),
-    "mistral": GGUFArchitecture("mistral", permuted_qk=True, tensor_table="llama"),
-    "qwen2": GGUFArchitecture("qwen2"),
-    "qwen3": GGUFArchitecture("qwen3"),
-    "gemma": GGUFArchitecture("gemma", norm_shift=1.0),
-    "gemma2": GGUFArchitecture("gemma2", norm_shift=1.0, config_keys=(_SLIDING, *_SOFTCAPS)),
-    "gemma3": GGUFArchitecture("gemma3_text", norm_shift=1.0, config_keys=(_SLIDING, _SOFTCAPS[1])),
-    "phi3": GGUFArchitecture("phi3", config_keys=(_SLIDING,)),
-}
 
 # "{architecture}.<key>" -> config key
 _CONFIG_KEYS = {
@@ -227,22 +191,25 @@ def read_gguf_config(path: str | os.PathLike) -> dict[str, Any]:
     header = _header(path)
     fields = header.fields
     arch, spec = _architecture(fields.get("general.architecture"), path)
-    config: dict[str, Any] = {"model_type": spec.model_type}
-    for key, config_key in (*_CONFIG_KEYS.items(), *spec.config_keys):
-        value = fields.get(f"{arch}.{key}")
-        if value is not None:
-            config[config_key] = value
-    # the rotary width is the head size in these families; key_length states it where the head
-    # size is not hidden_size / num_attention_heads
-    head_dim = fields.get(f"{arch}.attention.key_length", fields.get(f"{arch}.rope.dimension_count"))
-    if head_dim is not None:
-        config["head_dim"] = head_dim
-    config["rope_parameters"] = _rope_parameters(fields, arch)
     tensor_names = {tensor.name for tensor in header.tensors}
+    config: dict[str, Any] = {"model_type": spec.model_type, **spec.assumed}
+    if spec.with_experts and fields.get(f"{arch}.expert_count"):
+        config["model_type"] = spec.with_experts
+    for key, config_key in {**_CONFIG_KEYS, **dict(spec.config_keys)}.items():
+        value = fields.get(f"{arch}.{key}")
+        if value is not None and config_key is not None:
+            config[config_key] = value
+    _read_head_size(config, fields, arch, spec)
+    config["rope_parameters"] = _rope_parameters(fields, arch, config.pop("partial_rotary_factor", None))
+    if spec.rope_per_layer_type:
+        local = {"rope_type": "default", "rope_theta": fields.get(f"{arch}.rope.freq_base_swa", 10000.0)}
+        config["rope_parameters"] = {"full_attention": config["rope_parameters"], "sliding_attention": local}
     if "vocab_size" not in config:
         config["vocab_size"] = _embedding_rows(header, path)
     # llama.cpp writes output.weight only when the LM head is not the embedding matrix
     config["tie_word_embeddings"] = "output.weight" not in tensor_names
+    if spec.derived_config is not None:
+        config.update(spec.derived_config(fields, tensor_names, arch))
     for key, config_key in _TOKEN_ID_KEYS.items():
         value = fields.get(f"tokenizer.ggml.{key}")
         if value is not None:
@@ -255,6 +222,22 @@ def read_gguf_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+def _read_head_size(config: dict[str, Any], fields: dict[str, Any], arch: str, spec: GGUFArchitecture) -> None:
+    """``head_dim`` from ``attention.key_length``; ``rope.dimension_count`` is the rotated part of
+    a head: the whole head in the Llama-like families (older files state only that), a fraction
+    of it (partial_rotary_factor) in the families that rotate part of each head."""
+    head_dim = fields.get(f"{arch}.attention.key_length")
+    rope_dims = fields.get(f"{arch}.rope.dimension_count")
+    if not spec.partial_rotary:
+        head_dim = head_dim if head_dim is not None else rope_dims
+    elif rope_dims is not None:
+        size = head_dim or config["hidden_size"] // config["num_attention_heads"]
+        if rope_dims != size:
+            config["partial_rotary_factor"] = rope_dims / size
+    if head_dim is not None:
+        config["head_dim"] = head_dim
+
+
 def read_gguf_summary(path: str | os.PathLike) -> dict[str, Any]:
     """What a model catalog shows of a GGUF file without reading its tensors:
     ``{"config": read_gguf_config(path), "has_tokenizer": bool, "tensor_types": {"Q4_K": elements, ...}}``
@@ -265,8 +248,10 @@ def read_gguf_summary(path: str | os.PathLike) -> dict[str, Any]:
             "tensor_types": header.tensor_types()}
 
 
-def _rope_parameters(fields: dict[str, Any], arch: str) -> dict[str, Any]:
+def _rope_parameters(fields: dict[str, Any], arch: str, partial_rotary_factor: float | None) -> dict[str, Any]:
     params: dict[str, Any] = {"rope_type": "default", "rope_theta": fields.get(f"{arch}.rope.freq_base", 10000.0)}
+    if partial_rotary_factor is not None:
+        params["partial_rotary_factor"] = partial_rotary_factor
     scaling = fields.get(f"{arch}.rope.scaling.type", "none")
     if scaling in ("linear", "yarn"):
         params.update(rope_type=scaling, factor=fields.get(f"{arch}.rope.scaling.factor", 1.0))
@@ -287,9 +272,12 @@ def _embedding_rows(header: GGUFHeader, path: str) -> int:
 # tensors
 
 
-def gguf_tensor_names(architecture: str, block_count: int, names: Iterable[str]) -> dict[str, str]:
+def gguf_tensor_names(architecture: str, block_count: int, names: Iterable[str],
+                      spec: GGUFArchitecture | None = None) -> dict[str, str | tuple[str, ...]]:
     """llama.cpp tensor name -> the model's tensor name, for the model tensor ``names`` given
-    (``model.layers.3.self_attn.q_proj.weight`` <- ``blk.3.attn_q.weight``).
+    (``model.layers.3.self_attn.q_proj.weight`` <- ``blk.3.attn_q.weight``); a tensor the
+    converter stacked from many modules (``spec.stacked``: a layer's experts) maps to their
+    names in stacking order (``blk.0.ffn_up_exps.weight`` -> ``(...experts.0.up_proj.weight, ...)``).
 
     The names come from llama.cpp's own table, which its converter writes files with (the gguf
     package's ``TensorNameMap``), asked forward for each name the model has: one GGUF name may
@@ -299,12 +287,27 @@ def gguf_tensor_names(architecture: str, block_count: int, names: Iterable[str])
 
     arch = {name: enum for enum, name in gguf.MODEL_ARCH_NAMES.items()}[architecture]
     table = gguf.get_tensor_name_map(arch, block_count)
+    spec = spec or GGUFArchitecture(architecture)
     found: dict[str, str] = {}
+    stacks: dict[str, dict[int, str]] = {}
     for name in names:
         module, _, leaf = name.rpartition(".")
+        index = None
+        for pattern, replacement in spec.stacked:
+            match = re.search(pattern, module)
+            if match:
+                index, module = int(match.group(1)), module[:match.start()] + replacement + module[match.end():]
+                break
         target = table.get_name(module)
-        if target is not None:
+        if target is None and spec.stripped_prefix and module.startswith(spec.stripped_prefix):
+            target = table.get_name(module.removeprefix(spec.stripped_prefix))
+        if target is None:
+            continue
+        if index is None:
             found.setdefault(f"{target}.{leaf}", name)
+        else:
+            stacks.setdefault(f"{target}.{leaf}", {})[index] = name
+    found.update({target: tuple(by_index[i] for i in sorted(by_index)) for target, by_index in stacks.items()})
     return found
 
 
@@ -314,30 +317,42 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
     """Yield ``(name, tensor)`` for every tensor of the file, dequantized to ``dtype``.
 
     ``names`` are the tensor names of the model being loaded; each GGUF tensor comes back under
-    the one of them llama.cpp's table gives it (see :func:`gguf_tensor_names`), or under its
-    GGUF name when none does (or ``names`` is None). Rows of q/k projections come back in Hugging
-    Face's layout and Gemma's norm weights without llama.cpp's +1. Names that ``wanted`` rejects are
+    the one of them llama.cpp's table gives it (see :func:`gguf_tensor_names`; a stacked tensor
+    comes back as one slice per module), or under its GGUF name when none does (or ``names`` is
+    None). What the converter did to a tensor is undone (q/k row orders, fused q/k/v layouts,
+    Gemma's norm +1: :mod:`workbench.gguf_architectures`). Names that ``wanted`` rejects are
     yielded with ``None`` instead of being dequantized (as ``weights.iter_tensors`` does).
     """
     path = os.fspath(path)
     reader = _reader(path)
     arch, spec = _architecture(_value(reader, "general.architecture"), path)
     heads = _value(reader, f"{arch}.attention.head_count")
-    # GGUF layer leaf -> heads its rows are grouped in, for the permuted projections
-    rotary_heads = {"attn_q": heads, "attn_k": _value(reader, f"{arch}.attention.head_count_kv", heads)}
-    renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or ())
+    shape = {"heads": heads, "kv_heads": _value(reader, f"{arch}.attention.head_count_kv", heads)}
+    renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or (), spec)
     for tensor in reader.tensors:
         name = renames.get(tensor.name, tensor.name)
-        if wanted is not None and not wanted(name):
-            yield name, None
+        parts = (name,) if isinstance(name, str) else name
+        if wanted is not None and not any(wanted(part) for part in parts):
+            yield from ((part, None) for part in parts)
             continue
-        values = _dequantize(tensor, path)
-        layer_leaf = tensor.name.split(".")[-2]
-        if spec.permuted_qk and tensor.name.startswith("blk.") and layer_leaf in rotary_heads:
-            values = _unpermute_rotary_rows(values, rotary_heads[layer_leaf])
-        if spec.norm_shift and tensor.name.endswith("norm.weight"):
-            values = values - spec.norm_shift
-        yield name, values.to(dtype)
+        values = _undo_converter(spec, tensor.name, _dequantize(tensor, path), shape).to(dtype)
+        if isinstance(name, str):
+            yield name, values
+        else:  # stacked along the first axis: (E, out, in) -> E tensors (out, in), each its own memory
+            yield from ((part, piece.clone()) for part, piece in zip(name, values.unbind(0)))
+
+
+def _undo_converter(spec: GGUFArchitecture, gguf_name: str, values: torch.Tensor, shape: dict) -> torch.Tensor:
+    """The tensor in the checkpoint's layout: what llama.cpp's converter did to it, undone."""
+    leaf = ".".join(gguf_name.split(".")[-2:])  # "attn_q.weight"
+    if spec.permuted_qk and gguf_name.startswith("blk.") and leaf.split(".")[0] in ("attn_q", "attn_k"):
+        values = _unpermute_rotary_rows(values, shape["heads"] if leaf.startswith("attn_q") else shape["kv_heads"])
+    if spec.norm_shift and gguf_name.endswith("norm.weight"):
+        values = values - spec.norm_shift
+    for fixed_leaf, fix in spec.tensor_fixes:
+        if leaf == fixed_leaf:
+            values = fix(values, shape)
+    return values
 
 
 def _dequantize(tensor, path: str) -> torch.Tensor:

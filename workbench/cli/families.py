@@ -29,10 +29,12 @@ def family_rows() -> list[tuple[str, str, str, str]]:
     gguf = {}
     for architecture, spec in ARCHITECTURES.items():
         gguf.setdefault(spec.model_type, []).append(architecture)
+        if spec.with_experts:  # Mixtral files say "llama"
+            gguf.setdefault(spec.with_experts, []).append(f"{architecture} (with experts)")
     rows = []
     for model_type in sorted(FAMILIES):
         family = FAMILIES[model_type]
-        heads = ", ".join(head_label(auto) for auto in family.heads)
+        heads = ", ".join(head_label(auto) for auto in {**family.heads, **family.also_auto})
         rows.append((model_type, family.config, heads, ", ".join(sorted(gguf.get(model_type, []))) or "-"))
     return rows
 

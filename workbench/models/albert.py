@@ -30,19 +30,16 @@ from ..config import PretrainedConfig
 from ..nn.activations import get_activation
 from ..nn.layers import run_layers
 from ..outputs import ModelOutput, Tensor, Tensors
-from .bert import (
-    BertConfig,
-    BertModel,
-    BertPreTrainedModel,
-    BertSelfAttention,
+from .bert import BertConfig, BertModel, BertPreTrainedModel, BertSelfAttention, embedding_width
+from .encoder_heads import (
     EncoderHeadMixin,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    embedding_width,
-    resized_bias,
+    tied_lm_keys,
 )
 
 
@@ -154,11 +151,6 @@ class AlbertPreTrainedModel(BertPreTrainedModel):
     config_class = AlbertConfig
     base_model_prefix = "albert"
 
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, AlbertMLMHead):
-            nn.init.zeros_(module.bias)
-
 
 class AlbertModel(AlbertPreTrainedModel, BertModel):
     encoder_class = AlbertTransformer
@@ -173,22 +165,11 @@ class AlbertHead(EncoderHeadMixin):
         return dropout if dropout is not None else self.config.hidden_dropout_prob
 
 
-class AlbertLMHeadMixin(AlbertHead):
+class AlbertLMHeadMixin(LMHeadMixin, AlbertHead):
     """``predictions`` over the vocabulary, tied to the word embeddings (bias ``predictions.bias``)."""
 
-    _tied_weights_keys = {
-        "predictions.decoder.weight": "albert.embeddings.word_embeddings.weight",
-        "predictions.decoder.bias": "predictions.bias",
-    }
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.predictions.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.predictions.bias = resized_bias(self.predictions.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.predictions(hidden_states)
+    lm_path = "predictions"
+    _tied_weights_keys = tied_lm_keys("albert", "predictions")
 
 
 class AlbertForMaskedLM(AlbertLMHeadMixin, MaskedLMHead, AlbertPreTrainedModel):
@@ -240,24 +221,16 @@ class AlbertForPreTraining(AlbertLMHeadMixin, AlbertPreTrainedModel):
 
 
 class AlbertForSequenceClassification(SequenceClassificationHead, AlbertHead, AlbertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class AlbertForTokenClassification(TokenClassificationHead, AlbertHead, AlbertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class AlbertForQuestionAnswering(QuestionAnsweringHead, AlbertHead, AlbertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class AlbertForMultipleChoice(MultipleChoiceHead, AlbertHead, AlbertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass

@@ -1,4 +1,4 @@
-"""BERT (https://arxiv.org/abs/1810.04805) and the task heads that BERT-like encoders share.
+"""BERT (https://arxiv.org/abs/1810.04805): the encoder BERT-like families build on, and BERT's heads.
 
     input_ids ─► word + position + token-type embeddings ─► LayerNorm
               ─► N × [ self-attention ─► add & LayerNorm ─► feed-forward ─► add & LayerNorm ]
@@ -6,10 +6,16 @@
 
 Module names equal the checkpoint keys (``encoder.layer.0.attention.self.query``), so a
 checkpoint loads with a strict name match. RoBERTa (``roberta.py``) reuses everything here;
-DistilBERT (``distilbert.py``) reuses the encoder loop and the task heads.
+DistilBERT (``distilbert.py``) reuses the encoder loop. The task heads are ``encoder_heads.py``'s.
+
+With ``config.is_decoder`` the self-attention is causal and fills a key/value cache: the family's
+causal LM (``BertLMHeadModel``, ``RobertaForCausalLM``, ...) then decodes left to right.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,16 +23,22 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import multi_head_attention, padding_mask, split_heads
+from ..nn.attention import causal_mask, multi_head_attention, padding_mask, split_heads
+from ..nn.cache import as_decoder_cache
 from ..nn.layers import output_flags, run_layers
-from ..nn.losses import sequence_classification_loss, span_loss, token_classification_loss
-from ..outputs import (
-    BaseModelOutputWithPooling,
-    MaskedLMOutput,
-    MultipleChoiceModelOutput,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutput,
-    TokenClassifierOutput,
+from ..outputs import BaseModelOutputWithPooling
+from .encoder_heads import (
+    CausalLMHead,
+    EncoderHeadMixin,
+    LMHeadMixin,
+    MaskedLMHead,
+    MultipleChoiceHead,
+    NextSentencePredictionHead,
+    PreTrainingHead,
+    QuestionAnsweringHead,
+    SequenceClassificationHead,
+    TokenClassificationHead,
+    tied_lm_keys,
 )
 
 
@@ -70,15 +82,16 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
-        return torch.arange(length, device=device)[None, :]
+    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device, past: int = 0) -> torch.Tensor:
+        """(1, T) positions after the ``past`` cached ones."""
+        return torch.arange(past, past + length, device=device)[None, :]
 
-    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, past: int = 0) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         batch, length = inputs_embeds.shape[:2]
         if position_ids is None:
-            position_ids = self.position_ids(input_ids, length, inputs_embeds.device)
+            position_ids = self.position_ids(input_ids, length, inputs_embeds.device, past)
         if token_type_ids is None:
             token_type_ids = torch.zeros((batch, length), dtype=torch.long, device=inputs_embeds.device)
         embeddings = inputs_embeds + self.token_type_embeddings(token_type_ids) + self.position_embeddings(position_ids)
@@ -99,11 +112,16 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
+        self.causal = bool(getattr(config, "is_decoder", False))  # an encoder used as a decoder (its causal LM)
 
-    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool):
+    def forward(self, hidden_states: torch.Tensor, mask: torch.Tensor | None, eager: bool, cache=None, layer_idx: int = 0):
         query, key, value = (split_heads(m(hidden_states), self.head_dim) for m in (self.query, self.key, self.value))
-        return multi_head_attention(query, key, value, mask, eager=eager,
-                                    dropout=self.dropout_prob if self.training else 0.0)
+        return self.attend(query, key, value, mask, eager, cache, layer_idx)
+
+    def attend(self, query, key, value, mask, eager, cache, layer_idx):
+        """(B, H, T, D) projections -> keys and values appended to ``cache`` -> attention output, weights."""
+        return multi_head_attention(query, key, value, mask, cache=cache, layer_idx=layer_idx, causal=self.causal,
+                                    eager=eager, dropout=self.dropout_prob if self.training else 0.0)
 
 
 class BertSelfOutput(nn.Module):
@@ -125,9 +143,10 @@ class BertAttention(nn.Module):
         self.self = self_attention_class(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden_states, mask, eager, *extra):
-        """``extra``: what a family's self-attention takes besides (RoFormer's rotary tables)."""
-        attended, weights = self.self(hidden_states, mask, eager, *extra)
+    def forward(self, hidden_states, mask, eager, *extra, **cache):
+        """``extra``: what a family's self-attention takes besides (RoFormer's rotary tables); ``cache``:
+        the decoder's ``cache`` and ``layer_idx``, when there is one."""
+        attended, weights = self.self(hidden_states, mask, eager, *extra, **cache)
         return self.output(attended, hidden_states), weights
 
 
@@ -149,9 +168,11 @@ class BertLayer(nn.Module):
         self.attention = BertAttention(config, self.self_attention_class)
         self.intermediate = BertIntermediate(config)
         self.output = BertSelfOutput(config, in_features=config.intermediate_size)
+        self.layer_idx = 0  # its slot in a decoder's cache: BertEncoder numbers its layers
 
-    def forward(self, hidden_states, mask, eager, *extra):
-        attended, weights = self.attention(hidden_states, mask, eager, *extra)
+    def forward(self, hidden_states, mask, eager, *extra, cache=None):
+        cache_args = {"cache": cache, "layer_idx": self.layer_idx} if cache is not None else {}
+        attended, weights = self.attention(hidden_states, mask, eager, *extra, **cache_args)
         return self.output(self.intermediate(attended), attended), weights
 
 
@@ -164,10 +185,13 @@ class BertEncoder(nn.Module):
     def __init__(self, config: PretrainedConfig, layer_class: type[nn.Module] = BertLayer) -> None:
         super().__init__()
         self.layer = nn.ModuleList(layer_class(config) for _ in range(config.num_hidden_layers))
+        for index, layer in enumerate(self.layer):
+            layer.layer_idx = index
 
-    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
+    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions, cache=None):
+        """``cache``: a decoder's key/value cache (``is_decoder``), appended to by every layer."""
         stack = run_layers(self.layer, hidden_states, mask, eager, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions)
+                           output_attentions=output_attentions, **({"cache": cache} if cache is not None else {}))
         return stack.last_hidden_state, stack.hidden_states, stack.attentions
 
 
@@ -189,8 +213,9 @@ class BertPreTrainedModel(PreTrainedModel):
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
-        if isinstance(module, BertLMPredictionHead):
-            nn.init.zeros_(module.bias)  # the output bias is a bare parameter the generic init skips
+        if isinstance(getattr(module, "decoder", None), nn.Linear) and isinstance(getattr(module, "bias", None), nn.Parameter):
+            # an LM head's output bias (BERT's, RoBERTa's, ALBERT's): a bare parameter the generic init skips
+            nn.init.zeros_(module.bias)
 
 
 class BertModel(BertPreTrainedModel):
@@ -219,23 +244,37 @@ class BertModel(BertPreTrainedModel):
         self.embeddings.word_embeddings = embeddings
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, past_key_values=None,
+                use_cache=None, **kwargs):
+        """With ``config.is_decoder`` (causal self-attention, as the family's causal LM runs) a cache is made
+        and returned when ``use_cache``. Without it, as in the reference, a cache passed in is still filled
+        (attention then looks both ways over it) but not returned."""
         check_inputs(input_ids, inputs_embeds)
-        hidden = self._embed(input_ids, token_type_ids, position_ids, inputs_embeds)
+        use_cache = bool(self.config.is_decoder and (self.config.use_cache if use_cache is None else use_cache))
+        cache = as_decoder_cache(past_key_values, use_cache)
+        past = cache.get_seq_length() if cache is not None else 0
+        hidden = self._embed(input_ids, token_type_ids, position_ids, inputs_embeds, past)
         hidden, all_hidden, all_attentions = run_encoder(self, self.encoder, hidden, attention_mask,
-                                                         output_attentions, output_hidden_states)
-        out = BaseModelOutputWithPooling(
+                                                         output_attentions, output_hidden_states, cache)
+        out = BaseModelOutputWithPoolingAndPast(
             last_hidden_state=hidden,
             pooler_output=self.pooler(hidden) if self.pooler is not None else None,
             hidden_states=all_hidden,
             attentions=all_attentions,
+            past_key_values=cache if use_cache else None,
         )
         return self._finish(out, return_dict)
 
-    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds) -> torch.Tensor:
-        """(B, T) ids -> (B, T, C) encoder input."""
-        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)  # (B, T, E)
+    def _embed(self, input_ids, token_type_ids, position_ids, inputs_embeds, past: int = 0) -> torch.Tensor:
+        """(B, T) ids -> (B, T, C) encoder input; positions continue after ``past`` cached ones."""
+        continued = {"past": past} if past else {}  # only the decoders' embeddings (BERT's, RoBERTa's) take it
+        hidden = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, **continued)  # (B, T, E)
         return self.embeddings_project(hidden) if "embeddings_project" in self._modules else hidden
+
+
+@dataclass
+class BaseModelOutputWithPoolingAndPast(BaseModelOutputWithPooling):
+    past_key_values: Any = None  # a decoder's cache (config.is_decoder), else None
 
 
 def check_inputs(input_ids, inputs_embeds) -> None:
@@ -244,38 +283,24 @@ def check_inputs(input_ids, inputs_embeds) -> None:
 
 
 def run_encoder(model: PreTrainedModel, encoder: BertEncoder, hidden: torch.Tensor, attention_mask,
-                output_attentions, output_hidden_states):
+                output_attentions, output_hidden_states, cache=None):
     """Shared body of encoder-only base models: resolve the output flags from the config, build
-    the padding mask, pick the attention kernel, run the layers."""
+    the padding mask (causal too when ``config.is_decoder``), pick the attention kernel, run the layers."""
     output_attentions, output_hidden_states, eager = output_flags(model.config, output_attentions, output_hidden_states)
-    mask = padding_mask(attention_mask, hidden.dtype)
-    return encoder(hidden, mask, eager, output_hidden_states, output_attentions)
+    past = cache.get_seq_length() if cache is not None else 0
+    if getattr(model.config, "is_decoder", False):
+        mask = causal_mask(attention_mask, hidden.shape[1], past + hidden.shape[1], hidden.dtype, hidden.device)
+    else:
+        mask = padding_mask(attention_mask, hidden.dtype)  # (B, 1, 1, past + T)
+    return encoder(hidden, mask, eager, output_hidden_states, output_attentions, **({"cache": cache} if cache is not None else {}))
 
 
 # ---------------------------------------------------------------------------------------------
-# task heads, shared by BERT-like encoders: a subclass names its base model class and prefix
+# BERT's heads (the shared task heads: encoder_heads.py)
 
 
-class EncoderHeadMixin:
-    """Runs the base model (found under ``base_model_prefix``) and finishes the output."""
-
-    base_model_class: type = BertModel
-
-    def _new_base_model(self, config: PretrainedConfig, pooling: bool) -> PreTrainedModel:
-        return self.base_model_class(config, add_pooling_layer=pooling)
-
-    def _encode(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                **kwargs) -> BaseModelOutputWithPooling:
-        kwargs.pop("return_dict", None)
-        return getattr(self, self.base_model_prefix)(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-            position_ids=position_ids, inputs_embeds=inputs_embeds, return_dict=True, **kwargs,
-        )
-
-
-    def _dropout_probability(self) -> float:
-        dropout = getattr(self.config, "classifier_dropout", None)
-        return dropout if dropout is not None else self.config.hidden_dropout_prob
+class BertHead(EncoderHeadMixin):
+    base_model_class = BertModel
 
 
 class BertLMPredictionHead(nn.Module):
@@ -297,144 +322,55 @@ class BertLMPredictionHead(nn.Module):
         return self.decoder(self.transform(hidden_states))
 
 
-class MaskedLMHead(EncoderHeadMixin):
-    """Last hidden state ─► the family's ``_lm_logits`` ─► logits over the vocabulary."""
+class BertLMHeadMixin(LMHeadMixin):
+    """BERT's ``cls.predictions`` (and ``cls.seq_relationship`` when pre-training), also RoFormer's."""
 
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define _lm_logits")
+    _tied_weights_keys = tied_lm_keys("bert")
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self._lm_logits(out.last_hidden_state)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(MaskedLMOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class BertForMaskedLM(MaskedLMHead, BertPreTrainedModel):
-    _tied_weights_keys = {
-        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.bert = self._new_base_model(config, pooling=False)
+    def _build_lm(self, config: PretrainedConfig, pooling: bool = False, next_sentence: bool = False) -> None:
+        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=pooling))
         self.cls = nn.Module()
         self.cls.predictions = BertLMPredictionHead(config)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.cls.predictions.bias = resized_bias(self.cls.predictions.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.cls.predictions(hidden_states)
+        if next_sentence:
+            self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
 
-class SequenceClassificationHead(EncoderHeadMixin):
-    """Pooled output ─► dropout ─► linear to ``num_labels`` (BERT)."""
-
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
-        self.dropout = nn.Dropout(self._dropout_probability())
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(self.dropout(out.pooler_output))
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self._classify(out)
-        loss = sequence_classification_loss(logits, labels, self.config) if labels is not None else None
-        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class TokenClassificationHead(EncoderHeadMixin):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
-        self.dropout = nn.Dropout(self._dropout_probability())
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class QuestionAnsweringHead(EncoderHeadMixin):
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=False))
-        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
-
-    def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.qa_outputs(hidden_states)  # (B, T, 2)
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        start_logits, end_logits = self._span_logits(out.last_hidden_state).split(1, dim=-1)
-        start_logits, end_logits = start_logits.squeeze(-1).contiguous(), end_logits.squeeze(-1).contiguous()
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
-        return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
-
-
-class MultipleChoiceHead(EncoderHeadMixin):
-    """Each (batch, choice) pair is encoded on its own; one score per choice."""
-
-    def _build_head(self, config: PretrainedConfig) -> None:
-        setattr(self, self.base_model_prefix, self._new_base_model(config, pooling=True))
-        self.dropout = nn.Dropout(self._dropout_probability())
-        self.classifier = nn.Linear(config.hidden_size, 1)
-
-    def _score(self, out) -> torch.Tensor:
-        return self.classifier(self.dropout(out.pooler_output))
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        flat = lambda t: None if t is None else t.reshape(-1, t.shape[-1])  # (B, C, T) -> (B*C, T)
-        if inputs_embeds is not None:
-            inputs_embeds = inputs_embeds.reshape(-1, *inputs_embeds.shape[-2:])
-        out = self._encode(flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
-                           inputs_embeds, **kwargs)
-        logits = self._score(out).view(-1, num_choices)
-        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
-        return self._finish(MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-def resized_bias(bias: nn.Parameter, count: int) -> nn.Parameter:
-    new = bias.new_zeros(count)
-    keep = min(count, bias.shape[0])
-    new[:keep] = bias.detach()[:keep]
-    return nn.Parameter(new)
-
-
-class BertForSequenceClassification(SequenceClassificationHead, BertPreTrainedModel):
+class BertForMaskedLM(BertLMHeadMixin, MaskedLMHead, BertHead, BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self._build_head(config)
+        self._build_lm(config)
 
 
-class BertForTokenClassification(TokenClassificationHead, BertPreTrainedModel):
+class BertForPreTraining(BertLMHeadMixin, PreTrainingHead, BertHead, BertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self._build_head(config)
+        self._build_lm(config, pooling=True, next_sentence=True)
 
 
-class BertForQuestionAnswering(QuestionAnsweringHead, BertPreTrainedModel):
+class BertLMHeadModel(BertLMHeadMixin, CausalLMHead, BertHead, BertPreTrainedModel):
+    """BERT as a left-to-right language model: build it with ``is_decoder=True`` (else its attention
+    looks both ways, as the reference's does)."""
+
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self._build_head(config)
+        self._build_lm(config)
 
 
-class BertForMultipleChoice(MultipleChoiceHead, BertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+class BertForNextSentencePrediction(NextSentencePredictionHead, BertHead, BertPreTrainedModel):
+    pass
+
+
+class BertForSequenceClassification(SequenceClassificationHead, BertHead, BertPreTrainedModel):
+    pass
+
+
+class BertForTokenClassification(TokenClassificationHead, BertHead, BertPreTrainedModel):
+    pass
+
+
+class BertForQuestionAnswering(QuestionAnsweringHead, BertHead, BertPreTrainedModel):
+    pass
+
+
+class BertForMultipleChoice(MultipleChoiceHead, BertHead, BertPreTrainedModel):
+    pass

@@ -29,15 +29,14 @@ from ..nn.disentangled import content_to_position, position_to_content, relative
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutput, SequenceClassifierOutput
-from .bert import (
-    BertIntermediate,
+from .bert import BertIntermediate, check_inputs
+from .encoder_heads import (
     EncoderHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    check_inputs,
     resized_bias,
 )
 
@@ -421,8 +420,7 @@ class DebertaV2ForMaskedLM(DebertaHeadMixin, MaskedLMHead, DebertaV2PreTrainedMo
 
 
 class DebertaV2ForSequenceClassification(DebertaHeadMixin, SequenceClassificationHead, DebertaV2PreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self._build_pooled_head(config, config.num_labels)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
@@ -434,23 +432,16 @@ class DebertaV2ForSequenceClassification(DebertaHeadMixin, SequenceClassificatio
 
 
 class DebertaV2ForTokenClassification(DebertaHeadMixin, TokenClassificationHead, DebertaV2PreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
     def _dropout_probability(self) -> float:
         return self.config.hidden_dropout_prob  # cls_dropout is for the pooled heads only
 
 
 class DebertaV2ForQuestionAnswering(DebertaHeadMixin, QuestionAnsweringHead, DebertaV2PreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class DebertaV2ForMultipleChoice(DebertaHeadMixin, MultipleChoiceHead, DebertaV2PreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self._build_pooled_head(config, 1)
 
     def _score(self, out) -> torch.Tensor:

@@ -20,17 +20,15 @@ from ..nn.activations import get_activation
 from ..nn.attention import multi_head_attention, split_heads
 from ..nn.positions import SinusoidalEmbedding
 from ..outputs import BaseModelOutput
-from .bert import (
-    BertEncoder,
+from .bert import BertEncoder, check_inputs, run_encoder
+from .encoder_heads import (
     EncoderHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    check_inputs,
     resized_bias,
-    run_encoder,
 )
 
 # DistilBERT fixes every LayerNorm's epsilon; its config has no key for it
@@ -219,8 +217,7 @@ class DistilBertForMaskedLM(DistilBertHeadMixin, MaskedLMHead, DistilBertPreTrai
 
 
 class DistilBertForSequenceClassification(DistilBertHeadMixin, SequenceClassificationHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self._build_first_token_classifier(config, config.num_labels)
 
     def _classify(self, out) -> torch.Tensor:
@@ -228,20 +225,17 @@ class DistilBertForSequenceClassification(DistilBertHeadMixin, SequenceClassific
 
 
 class DistilBertForTokenClassification(DistilBertHeadMixin, TokenClassificationHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class DistilBertForQuestionAnswering(DistilBertHeadMixin, QuestionAnsweringHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         if config.num_labels != 2:
             raise ValueError(
                 f"DistilBertForQuestionAnswering predicts a start and an end logit, so config.num_labels must be 2, "
                 f"not {config.num_labels}: pass num_labels=2."
             )
-        self._build_head(config)
+        super()._build_head(config)
         self.dropout = nn.Dropout(config.qa_dropout)
 
     def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -249,8 +243,7 @@ class DistilBertForQuestionAnswering(DistilBertHeadMixin, QuestionAnsweringHead,
 
 
 class DistilBertForMultipleChoice(DistilBertHeadMixin, MultipleChoiceHead, DistilBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
+    def _build_head(self, config: PretrainedConfig) -> None:
         self._build_first_token_classifier(config, 1)
 
     def _score(self, out) -> torch.Tensor:

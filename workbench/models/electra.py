@@ -24,19 +24,16 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..nn.activations import get_activation
-from ..nn.summary import SequenceSummary
 from ..outputs import ModelOutput, Tensor, Tensors
-from .bert import (
-    BertConfig,
-    BertModel,
-    BertPreTrainedModel,
+from .bert import BertConfig, BertModel, BertPreTrainedModel, embedding_width
+from .encoder_heads import (
+    CausalLMHead,
     EncoderHeadMixin,
+    FirstTokenClassificationHead,
     MaskedLMHead,
-    MultipleChoiceHead,
     QuestionAnsweringHead,
-    SequenceClassificationHead,
+    SummaryMultipleChoiceHead,
     TokenClassificationHead,
-    embedding_width,
     resized_bias,
 )
 from .roberta import RobertaClassificationHead
@@ -150,35 +147,23 @@ class ElectraForMaskedLM(MaskedLMHead, ElectraHead, ElectraPreTrainedModel):
         return self.generator_lm_head(self.generator_predictions(hidden_states))
 
 
-class ElectraForSequenceClassification(SequenceClassificationHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.electra = ElectraModel(config)
-        # GELU where BERT and RoBERTa have tanh, as the ELECTRA authors trained it
-        self.classifier = RobertaClassificationHead(config, activation=nn.GELU())
+class ElectraForCausalLM(CausalLMHead, ElectraForMaskedLM):
+    """The generator's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
 
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+
+class ElectraForSequenceClassification(FirstTokenClassificationHead, ElectraHead, ElectraPreTrainedModel):
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        # GELU where BERT and RoBERTa have tanh, as the ELECTRA authors trained it
+        return RobertaClassificationHead(config, activation=nn.GELU())
 
 
 class ElectraForTokenClassification(TokenClassificationHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class ElectraForQuestionAnswering(QuestionAnsweringHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
-class ElectraForMultipleChoice(MultipleChoiceHead, ElectraHead, ElectraPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.electra = ElectraModel(config)
-        self.sequence_summary = SequenceSummary(config)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-
-    def _score(self, out) -> torch.Tensor:
-        return self.classifier(self.sequence_summary(out.last_hidden_state))
+class ElectraForMultipleChoice(SummaryMultipleChoiceHead, ElectraHead, ElectraPreTrainedModel):
+    pass

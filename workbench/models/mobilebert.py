@@ -18,8 +18,6 @@ rows). Task heads are BERT's (``bert.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -30,17 +28,20 @@ from ..nn.activations import get_activation
 from ..nn.affine import NoNorm
 from ..nn.attention import multi_head_attention, padding_mask, split_heads
 from ..nn.layers import output_flags, run_layers
-from ..nn.losses import token_classification_loss
-from ..outputs import BaseModelOutputWithPooling, ModelOutput, SequenceClassifierOutput, Tensor, Tensors
-from .bert import (
+from ..outputs import BaseModelOutputWithPooling
+from .bert import check_inputs
+from .encoder_heads import (
     EncoderHeadMixin,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
+    NextSentencePredictionHead,
+    PreTrainingHead,
     QuestionAnsweringHead,
     SequenceClassificationHead,
     TokenClassificationHead,
-    check_inputs,
     resized_bias,
+    tied_lm_keys,
 )
 
 
@@ -309,16 +310,10 @@ class MobileBertHeadMixin(EncoderHeadMixin):
     base_model_class = MobileBertModel
 
 
-class MobileBertLMHeadMixin(MobileBertHeadMixin):
+class MobileBertLMHeadMixin(LMHeadMixin, MobileBertHeadMixin):
     """What the heads with ``cls.predictions`` share: the tied decoder, and resizing ``dense`` with it."""
 
-    _tied_weights_keys = {
-        "cls.predictions.decoder.weight": "mobilebert.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
+    _tied_weights_keys = tied_lm_keys("mobilebert")
 
     def _resize_extra(self, count: int) -> None:
         head = self.cls.predictions
@@ -338,23 +333,8 @@ class MobileBertForMaskedLM(MobileBertLMHeadMixin, MaskedLMHead, MobileBertPreTr
         self.cls = nn.Module()
         self.cls.predictions = MobileBertLMPredictionHead(config)
 
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.cls.predictions(hidden_states)
 
-
-@dataclass
-class MobileBertForPreTrainingOutput(ModelOutput):
-    loss: Tensor = None
-    prediction_logits: Tensor = None
-    seq_relationship_logits: Tensor = None
-    hidden_states: Tensors = None
-    attentions: Tensors = None
-
-
-class MobileBertForPreTraining(MobileBertLMHeadMixin, MobileBertPreTrainedModel):
-    """Masked-LM logits over every token and next-sentence logits (B, 2) from the pooled first token;
-    the loss is their sum when both ``labels`` and ``next_sentence_label`` are given."""
-
+class MobileBertForPreTraining(MobileBertLMHeadMixin, PreTrainingHead, MobileBertPreTrainedModel):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.mobilebert = self._new_base_model(config, pooling=True)
@@ -362,55 +342,22 @@ class MobileBertForPreTraining(MobileBertLMHeadMixin, MobileBertPreTrainedModel)
         self.cls.predictions = MobileBertLMPredictionHead(config)
         self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
 
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, next_sentence_label=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        prediction = self.cls.predictions(out.last_hidden_state)
-        relationship = self.cls.seq_relationship(out.pooler_output)
-        loss = None
-        if labels is not None and next_sentence_label is not None:
-            loss = token_classification_loss(prediction, labels) + token_classification_loss(relationship,
-                                                                                            next_sentence_label)
-        output = MobileBertForPreTrainingOutput(loss, prediction, relationship, out.hidden_states, out.attentions)
-        return self._finish(output, return_dict)
 
-
-class MobileBertForNextSentencePrediction(MobileBertHeadMixin, MobileBertPreTrainedModel):
-    """Logits (B, 2): whether the second segment follows the first (index 0) or not (index 1)."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.mobilebert = self._new_base_model(config, pooling=True)
-        self.cls = nn.Module()
-        self.cls.seq_relationship = nn.Linear(config.hidden_size, 2)
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
-                labels=None, return_dict=None, **kwargs):
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds, **kwargs)
-        logits = self.cls.seq_relationship(out.pooler_output)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+class MobileBertForNextSentencePrediction(MobileBertHeadMixin, NextSentencePredictionHead, MobileBertPreTrainedModel):
+    pass
 
 
 class MobileBertForSequenceClassification(MobileBertHeadMixin, SequenceClassificationHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MobileBertForTokenClassification(MobileBertHeadMixin, TokenClassificationHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MobileBertForQuestionAnswering(MobileBertHeadMixin, QuestionAnsweringHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MobileBertForMultipleChoice(MobileBertHeadMixin, MultipleChoiceHead, MobileBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass

@@ -38,7 +38,8 @@ from ..outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from .bert import EncoderHeadMixin, QuestionAnsweringHead, check_inputs
+from .bert import check_inputs
+from .encoder_heads import EncoderHeadMixin, QuestionAnsweringHead
 
 DEFAULT_THETA = {"full_attention": 160_000.0, "sliding_attention": 10_000.0}
 
@@ -326,10 +327,6 @@ class ModernBertForTokenClassification(ModernBertHeadMixin, ModernBertPreTrained
 
 
 class ModernBertForQuestionAnswering(ModernBertHeadMixin, QuestionAnsweringHead, ModernBertPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
     def _span_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self._logits(hidden_states)
 

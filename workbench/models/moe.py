@@ -253,7 +253,7 @@ class MoeDecoderLayer(nn.Module):
     """Llama's layer with a sparse block (under the checkpoint's ``moe_block_name``) in place of the
     MLP; a dense layer (``is_sparse`` false) keeps Llama's ``mlp``."""
 
-    make_norm = staticmethod(rms_norm)  # the model's final norm too
+    make_norm = staticmethod(rms_norm)  # LlamaModel builds its final norm with the layer's make_norm
 
     def __init__(self, config: MoeDecoderConfig, layer_idx: int) -> None:
         super().__init__()

@@ -23,18 +23,16 @@ from ..config import PretrainedConfig
 from ..nn.attention import multi_head_attention, split_heads
 from ..nn.layers import run_layers
 from ..nn.relative_position import relative_position_bucket
-from .bert import (
-    BertConfig,
-    BertIntermediate,
-    BertModel,
-    BertSelfOutput,
+from .bert import BertConfig, BertIntermediate, BertModel, BertSelfOutput
+from .encoder_heads import (
     EncoderHeadMixin,
+    FirstTokenClassificationHead,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
-    SequenceClassificationHead,
     TokenClassificationHead,
-    resized_bias,
+    tied_lm_keys,
 )
 from .roberta import RobertaClassificationHead, RobertaLMHead, RobertaPreTrainedModel, positions_after_padding
 
@@ -156,50 +154,28 @@ class MPNetHead(EncoderHeadMixin):
         return self.config.hidden_dropout_prob  # MPNet's heads have no classifier_dropout
 
 
-class MPNetForMaskedLM(MaskedLMHead, MPNetHead, MPNetPreTrainedModel):
-    _tied_weights_keys = {
-        "lm_head.decoder.weight": "mpnet.embeddings.word_embeddings.weight",
-        "lm_head.decoder.bias": "lm_head.bias",
-    }
+class MPNetForMaskedLM(LMHeadMixin, MaskedLMHead, MPNetHead, MPNetPreTrainedModel):
+    lm_path = "lm_head"
+    _tied_weights_keys = tied_lm_keys("mpnet", "lm_head")
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.mpnet = self._new_base_model(config, pooling=False)
         self.lm_head = RobertaLMHead(config)
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
 
-    def _resize_extra(self, count: int) -> None:
-        self.lm_head.bias = resized_bias(self.lm_head.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(hidden_states)
-
-
-class MPNetForSequenceClassification(SequenceClassificationHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.mpnet = self._new_base_model(config, pooling=False)
-        self.classifier = RobertaClassificationHead(config, dropout=config.hidden_dropout_prob)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+class MPNetForSequenceClassification(FirstTokenClassificationHead, MPNetHead, MPNetPreTrainedModel):
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        return RobertaClassificationHead(config, dropout=config.hidden_dropout_prob)
 
 
 class MPNetForTokenClassification(TokenClassificationHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MPNetForQuestionAnswering(QuestionAnsweringHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class MPNetForMultipleChoice(MultipleChoiceHead, MPNetHead, MPNetPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass

@@ -11,7 +11,7 @@ one file under ``workbench/models/`` plus one entry in ``FAMILIES`` below.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,6 +23,9 @@ class Family:
     heads: dict[str, str]  # Auto class name -> model class name, e.g. "AutoModelForMaskedLM" -> "BertForMaskedLM"
     tiny: dict  # the reference's config kwargs for a tiny random model (the test suite's base case)
     also_exports: tuple[str, ...] = ()  # public names beyond the config and the heads
+    # Auto classes that pick a class ``heads`` already holds, e.g. "AutoModelForTextEncoding" -> "BertModel"
+    # (the suite tests each class once, under its ``heads`` entry)
+    also_auto: dict[str, str] = field(default_factory=dict)
 
     @property
     def exports(self) -> tuple[str, ...]:
@@ -50,7 +53,13 @@ LLAMALIKE_TOKENS = {**DECODER, "AutoModelForTokenClassification": "ForTokenClass
 LLAMALIKE_QA = {**LLAMALIKE_TOKENS, "AutoModelForQuestionAnswering": "ForQuestionAnswering"}
 
 # the discriminator (replaced-token detection) is ELECTRA's pre-training head
-ENC1_ELECTRA_HEADS = {**ENCODER, "AutoModelForPreTraining": "ForPreTraining"}
+ENC1_ELECTRA_HEADS = {**ENCODER, "AutoModelForPreTraining": "ForPreTraining", "AutoModelForCausalLM": "ForCausalLM"}
+# an encoder's causal LM is causal only with is_decoder=True: tests/model_registry.py runs it as "<family>-as-decoder"
+ENCODER_AND_CAUSAL = {**ENCODER, "AutoModelForCausalLM": "ForCausalLM"}
+# the reference's other Auto classes for encoders' base models and masked LMs
+TEXT_ENCODING = {"AutoModelForTextEncoding": "Model"}
+MLM_PRETRAINING = {"AutoModelForPreTraining": "ForMaskedLM"}
+BOTH_ALIASES = {**TEXT_ENCODING, **MLM_PRETRAINING}
 
 # --- tiny configs -----------------------------------------------------------------------------
 
@@ -127,11 +136,15 @@ TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
-    "bert": Family("bert", "BertConfig", _named("Bert", ENCODER), TINY_ENCODER),
-    "roberta": Family("roberta", "RobertaConfig", _named("Roberta", ENCODER), dict(TINY_ENCODER, pad_token_id=1)),
-    "xlm-roberta": Family("roberta", "XLMRobertaConfig", _named("XLMRoberta", ENCODER),
-                          dict(TINY_ENCODER, pad_token_id=1)),
-    "distilbert": Family("distilbert", "DistilBertConfig", _named("DistilBert", ENCODER), TINY_DISTILBERT),
+    "bert": Family("bert", "BertConfig", {**_named("Bert", ENCODER), **_named("Bert", {
+        "AutoModelForPreTraining": "ForPreTraining", "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}),
+        "AutoModelForCausalLM": "BertLMHeadModel"}, TINY_ENCODER, also_auto=_named("Bert", TEXT_ENCODING)),
+    "roberta": Family("roberta", "RobertaConfig", _named("Roberta", ENCODER_AND_CAUSAL),
+                      dict(TINY_ENCODER, pad_token_id=1), also_auto=_named("Roberta", BOTH_ALIASES)),
+    "xlm-roberta": Family("roberta", "XLMRobertaConfig", _named("XLMRoberta", ENCODER_AND_CAUSAL),
+                          dict(TINY_ENCODER, pad_token_id=1), also_auto=_named("XLMRoberta", BOTH_ALIASES)),
+    "distilbert": Family("distilbert", "DistilBertConfig", _named("DistilBert", ENCODER), TINY_DISTILBERT,
+                         also_auto=_named("DistilBert", BOTH_ALIASES)),
     "gpt2": Family("gpt2", "GPT2Config", {
         "AutoModel": "GPT2Model", "AutoModelForCausalLM": "GPT2LMHeadModel",
         "AutoModelForSequenceClassification": "GPT2ForSequenceClassification",
@@ -247,42 +260,44 @@ FAMILIES: dict[str, Family] = {
 
     # --- encoders: albert, electra, camembert, mpnet, roformer
     # embeddings (16) narrower than the layers (32); one layer group shared by both layers
-    "albert": Family("albert", "AlbertConfig", _named("Albert", ENCODER), dict(TINY_ENCODER, embedding_size=16),
-                     also_exports=("AlbertForPreTraining",)),
+    "albert": Family("albert", "AlbertConfig", _named("Albert", {**ENCODER, "AutoModelForPreTraining": "ForPreTraining"}),
+                     dict(TINY_ENCODER, embedding_size=16), also_auto=_named("Albert", TEXT_ENCODING)),
     # embeddings (16) narrower than the layers (32): the projection between them runs
     "electra": Family("electra", "ElectraConfig", _named("Electra", ENC1_ELECTRA_HEADS),
-                      dict(TINY_ENCODER, embedding_size=16)),
+                      dict(TINY_ENCODER, embedding_size=16), also_auto=_named("Electra", TEXT_ENCODING)),
     # rotary positions; embeddings (16) narrower than the layers; multiple choice summarises the
     # first token (the reference's default, the last token, reads padding in a right-padded batch:
     # tests/test_enc1_families.py checks that default on unpadded inputs)
-    "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER),
-                       dict(TINY_ENCODER, embedding_size=16, summary_type="first")),
+    "roformer": Family("roformer", "RoFormerConfig", _named("RoFormer", ENCODER_AND_CAUSAL),
+                       dict(TINY_ENCODER, embedding_size=16, summary_type="first"),
+                       also_auto=_named("RoFormer", TEXT_ENCODING)),
     # a relative position bias shared by the layers; no token types; RoBERTa's padding index
     "mpnet": Family("mpnet", "MPNetConfig", _named("MPNet", ENCODER),
-                    dict({k: v for k, v in TINY_ENCODER.items() if k != "type_vocab_size"}, pad_token_id=1)),
+                    dict({k: v for k, v in TINY_ENCODER.items() if k != "type_vocab_size"}, pad_token_id=1),
+                    also_auto=_named("MPNet", MLM_PRETRAINING)),
     # RoBERTa under another name, workbench/models/roberta.py (as xlm-roberta)
-    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER),
-                        dict(TINY_ENCODER, pad_token_id=1)),
+    "camembert": Family("roberta", "CamembertConfig", _named("Camembert", ENCODER_AND_CAUSAL),
+                        dict(TINY_ENCODER, pad_token_id=1), also_auto=_named("Camembert", MLM_PRETRAINING)),
 
     # --- encoders: deberta, deberta-v2, modernbert, mobilebert
     # DeBERTa-v3's layout: shared position keys, a layer-normed table of 2 x 4 log buckets over 16
     # distances (so the 7-token test rows reach the log-spaced buckets), no absolute positions
-    "deberta-v2": Family("deberta_v2", "DebertaV2Config", _named("DebertaV2", ENCODER), TINY_DEBERTA_V2),
+    "deberta-v2": Family("deberta_v2", "DebertaV2Config", _named("DebertaV2", ENCODER), TINY_DEBERTA_V2,
+                         also_auto=_named("DebertaV2", BOTH_ALIASES)),
     # deberta-base's layout, its table read 4 distances each side (shorter than the test rows)
     "deberta": Family("deberta", "DebertaConfig",
                       _named("Deberta", {k: v for k, v in ENCODER.items() if k != "AutoModelForMultipleChoice"}),
-                      TINY_DEBERTA),
+                      TINY_DEBERTA, also_auto=_named("Deberta", BOTH_ALIASES)),
     # layers global, local (a window of 2 each side, shorter than the test rows), global; the local
     # layers' RoPE base differs from the global ones'
     "modernbert": Family("modernbert", "ModernBertConfig", _named("ModernBert", ENCODER), TINY_MODERNBERT),
     # bottlenecks (32 -> 16), 16-wide embeddings projected, two stacked FFNs, NoNorm. Trigram embeddings (the
     # default) are off: each token then reads its right neighbour, a padding token in a right-padded row, so
-    # the reference itself breaks "padded batch == rows alone"; tests/test_mobilebert.py checks them, and
-    # MobileBertForPreTraining (exported, not registered: the shared suite compares `logits`, its output
-    # has prediction_logits and seq_relationship_logits), against the reference
+    # the reference itself breaks "padded batch == rows alone"; tests/test_mobilebert.py checks them against
+    # the reference
     "mobilebert": Family("mobilebert", "MobileBertConfig", _named("MobileBert", {
-        **ENCODER, "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}), TINY_MOBILEBERT,
-        also_exports=("MobileBertForPreTraining",)),
+        **ENCODER, "AutoModelForNextSentencePrediction": "ForNextSentencePrediction",
+        "AutoModelForPreTraining": "ForPreTraining"}), TINY_MOBILEBERT, also_auto=_named("MobileBert", TEXT_ENCODING)),
 
     # --- added with workbench add-model: olmo
     # scaffolded from llama (workbench add-model --like llama --name olmo), then filled in: parameter-free

@@ -19,17 +19,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..config import PretrainedConfig
-from .bert import (
-    BertConfig,
-    BertEmbeddings,
-    BertModel,
-    BertPreTrainedModel,
+from .bert import BertConfig, BertEmbeddings, BertModel, BertPreTrainedModel
+from .encoder_heads import (
+    CausalLMHead,
+    FirstTokenClassificationHead,
+    LMHeadMixin,
     MaskedLMHead,
     MultipleChoiceHead,
     QuestionAnsweringHead,
-    SequenceClassificationHead,
     TokenClassificationHead,
-    resized_bias,
+    tied_lm_keys,
 )
 
 
@@ -45,29 +44,25 @@ class RobertaEmbeddings(BertEmbeddings):
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size,
                                                 padding_idx=self.padding_idx)
 
-    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device) -> torch.Tensor:
-        return positions_after_padding(input_ids, self.padding_idx, length, device)
+    def position_ids(self, input_ids: torch.Tensor | None, length: int, device: torch.device, past: int = 0) -> torch.Tensor:
+        return positions_after_padding(input_ids, self.padding_idx, length, device, past)
 
 
 def positions_after_padding(input_ids: torch.Tensor | None, padding_idx: int, length: int,
-                            device: torch.device) -> torch.Tensor:
+                            device: torch.device, past: int = 0) -> torch.Tensor:
     """fairseq's ``make_positions``: real tokens count from ``padding_idx + 1``, padding tokens get
-    ``padding_idx`` (RoBERTa, MPNet). (B, T) ids -> (B, T) positions; (1, T) without ids."""
-    first = padding_idx + 1
+    ``padding_idx`` (RoBERTa, MPNet). (B, T) ids -> (B, T) positions; (1, T) without ids. A decoder's
+    new tokens count on from the ``past`` cached ones (as the reference does, padding or not)."""
+    first = padding_idx + 1 + past
     if input_ids is None:  # embeddings show no padding: count every position
         return torch.arange(first, first + length, device=device)[None, :]
     real = input_ids.ne(padding_idx).long()  # (B, T)
-    return real.cumsum(dim=1) * real + padding_idx
+    return (real.cumsum(dim=1) + past) * real + padding_idx
 
 
 class RobertaPreTrainedModel(BertPreTrainedModel):
     config_class = RobertaConfig
     base_model_prefix = "roberta"
-
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, RobertaLMHead):
-            nn.init.zeros_(module.bias)
 
 
 class RobertaModel(RobertaPreTrainedModel, BertModel):
@@ -91,27 +86,20 @@ class RobertaLMHead(nn.Module):
         return self.decoder(self.layer_norm(F.gelu(self.dense(hidden_states))))
 
 
-class RobertaForMaskedLM(MaskedLMHead, RobertaPreTrainedModel):
+class RobertaForMaskedLM(LMHeadMixin, MaskedLMHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
+    lm_path = "lm_head"
     # untied, both biases are saved and only the decoder's is used (as in the reference)
-    _tied_weights_keys = {
-        "lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight",
-        "lm_head.decoder.bias": "lm_head.bias",
-    }
+    _tied_weights_keys = tied_lm_keys("roberta", "lm_head")
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.roberta = self._new_base_model(config, pooling=False)
         self.lm_head = RobertaLMHead(config)
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
 
-    def _resize_extra(self, count: int) -> None:
-        self.lm_head.bias = resized_bias(self.lm_head.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.lm_head(hidden_states)
+class RobertaForCausalLM(CausalLMHead, RobertaForMaskedLM):
+    """The masked LM's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
 
 
 class RobertaClassificationHead(nn.Module):
@@ -137,40 +125,23 @@ class RobertaClassificationHead(nn.Module):
         return self.out_proj(self.dropout(self.activation(self.dense(first))))
 
 
-class RobertaForSequenceClassification(SequenceClassificationHead, RobertaPreTrainedModel):
+class RobertaForSequenceClassification(FirstTokenClassificationHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.roberta = self._new_base_model(config, pooling=False)
-        self.classifier = RobertaClassificationHead(config)
-
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        return RobertaClassificationHead(config)
 
 
 class RobertaForTokenClassification(TokenClassificationHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
 
 class RobertaForQuestionAnswering(QuestionAnsweringHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
 
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
-
 
 class RobertaForMultipleChoice(MultipleChoiceHead, RobertaPreTrainedModel):
     base_model_class = RobertaModel
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
 
     def _dropout_probability(self) -> float:
         return self.config.hidden_dropout_prob  # the reference ignores classifier_dropout here
@@ -190,6 +161,10 @@ class XLMRobertaModel(RobertaModel):
 
 
 class XLMRobertaForMaskedLM(RobertaForMaskedLM):
+    config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
+
+
+class XLMRobertaForCausalLM(RobertaForCausalLM):
     config_class, base_model_class = XLMRobertaConfig, XLMRobertaModel
 
 
@@ -224,6 +199,10 @@ class CamembertModel(RobertaModel):
 
 
 class CamembertForMaskedLM(RobertaForMaskedLM):
+    config_class, base_model_class = CamembertConfig, CamembertModel
+
+
+class CamembertForCausalLM(RobertaForCausalLM):
     config_class, base_model_class = CamembertConfig, CamembertModel
 
 

@@ -21,27 +21,29 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..nn.activations import get_activation
-from ..nn.attention import multi_head_attention, split_heads
+from ..nn.attention import split_heads
 from ..nn.rope import apply_interleaved_rotary, interleaved_rotary_tables
 from ..nn.layers import run_layers
 from ..nn.positions import SinusoidalEmbedding
-from ..nn.summary import SequenceSummary
 from .bert import (
     BertConfig,
     BertEncoder,
+    BertLMHeadMixin,
     BertLayer,
-    BertLMPredictionHead,
     BertModel,
     BertPreTrainedModel,
     BertSelfAttention,
-    EncoderHeadMixin,
-    MaskedLMHead,
-    MultipleChoiceHead,
-    QuestionAnsweringHead,
-    SequenceClassificationHead,
-    TokenClassificationHead,
     embedding_width,
-    resized_bias,
+)
+from .encoder_heads import (
+    CausalLMHead,
+    EncoderHeadMixin,
+    FirstTokenClassificationHead,
+    MaskedLMHead,
+    QuestionAnsweringHead,
+    SummaryMultipleChoiceHead,
+    TokenClassificationHead,
+    tied_lm_keys,
 )
 from .roberta import RobertaClassificationHead
 
@@ -67,7 +69,8 @@ class RoFormerEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
+    def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None, past: int = 0):
+        """(B, T) ids -> (B, T, embedding_size); ``position_ids`` and ``past`` go unused: the encoder rotates."""
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
         if token_type_ids is None:
@@ -80,14 +83,13 @@ class RoFormerSelfAttention(BertSelfAttention):
         super().__init__(config)
         self.rotary_value = config.rotary_value
 
-    def forward(self, hidden_states, mask, eager, rotary):
+    def forward(self, hidden_states, mask, eager, rotary, cache=None, layer_idx: int = 0):
         sin, cos = rotary  # (1, 1, T, D) each
         query, key, value = (split_heads(m(hidden_states), self.head_dim) for m in (self.query, self.key, self.value))
         query, key = apply_interleaved_rotary(query, sin, cos), apply_interleaved_rotary(key, sin, cos)
         if self.rotary_value:
             value = apply_interleaved_rotary(value, sin, cos)
-        return multi_head_attention(query, key, value, mask, eager=eager,
-                                    dropout=self.dropout_prob if self.training else 0.0)
+        return self.attend(query, key, value, mask, eager, cache, layer_idx)
 
 
 class RoFormerLayer(BertLayer):
@@ -101,10 +103,11 @@ class RoFormerEncoder(BertEncoder):
         self.embed_positions = SinusoidalEmbedding(config.max_position_embeddings, head_dim, interleaved=False,
                                                    frozen=True)
 
-    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions):
-        rotary = interleaved_rotary_tables(self.embed_positions.weight[: hidden_states.shape[1]])
+    def forward(self, hidden_states, mask, eager, output_hidden_states, output_attentions, cache=None):
+        past = cache.get_seq_length() if cache is not None else 0  # a decoder's new tokens rotate on from there
+        rotary = interleaved_rotary_tables(self.embed_positions.weight[past : past + hidden_states.shape[1]])
         stack = run_layers(self.layer, hidden_states, mask, eager, rotary, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions)
+                           output_attentions=output_attentions, **({"cache": cache} if cache is not None else {}))
         return stack.last_hidden_state, stack.hidden_states, stack.attentions
 
 
@@ -133,57 +136,31 @@ class RoFormerHead(EncoderHeadMixin):
         return self.config.hidden_dropout_prob  # the reference has no classifier_dropout here
 
 
-class RoFormerForMaskedLM(MaskedLMHead, RoFormerHead, RoFormerPreTrainedModel):
-    _tied_weights_keys = {
-        "cls.predictions.decoder.weight": "roformer.embeddings.word_embeddings.weight",
-        "cls.predictions.decoder.bias": "cls.predictions.bias",
-    }
+class RoFormerForMaskedLM(BertLMHeadMixin, MaskedLMHead, RoFormerHead, RoFormerPreTrainedModel):
+    _tied_weights_keys = tied_lm_keys("roformer")
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
-        self.roformer = RoFormerModel(config)
-        self.cls = nn.Module()
-        self.cls.predictions = BertLMPredictionHead(config)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def _resize_extra(self, count: int) -> None:
-        self.cls.predictions.bias = resized_bias(self.cls.predictions.bias, count)
-
-    def _lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.cls.predictions(hidden_states)
+        self._build_lm(config)
 
 
-class RoFormerForSequenceClassification(SequenceClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.roformer = RoFormerModel(config)
-        self.classifier = RobertaClassificationHead(config, activation=get_activation(config.hidden_act),
-                                                    dropout=config.hidden_dropout_prob)
+class RoFormerForCausalLM(CausalLMHead, RoFormerForMaskedLM):
+    """The masked LM's modules and checkpoint keys read left to right: build it with ``is_decoder=True``."""
 
-    def _classify(self, out) -> torch.Tensor:
-        return self.classifier(out.last_hidden_state)
+
+class RoFormerForSequenceClassification(FirstTokenClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
+    def _classifier(self, config: PretrainedConfig) -> nn.Module:
+        return RobertaClassificationHead(config, activation=get_activation(config.hidden_act),
+                                         dropout=config.hidden_dropout_prob)
 
 
 class RoFormerForTokenClassification(TokenClassificationHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
 class RoFormerForQuestionAnswering(QuestionAnsweringHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self._build_head(config)
+    pass
 
 
-class RoFormerForMultipleChoice(MultipleChoiceHead, RoFormerHead, RoFormerPreTrainedModel):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.roformer = RoFormerModel(config)
-        self.sequence_summary = SequenceSummary(config)
-        self.classifier = nn.Linear(config.hidden_size, 1)
-
-    def _score(self, out) -> torch.Tensor:
-        return self.classifier(self.sequence_summary(out.last_hidden_state))
+class RoFormerForMultipleChoice(SummaryMultipleChoiceHead, RoFormerHead, RoFormerPreTrainedModel):
+    pass
