@@ -21,9 +21,9 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.alibi import alibi_attention_mask, alibi_bias, alibi_slopes, key_positions
+from ..nn.alibi import alibi_slopes, decoder_alibi_mask
 from ..nn.attention import multi_head_attention
-from ..nn.cache import as_decoder_cache
+from ..nn.cache import as_decoder_cache, next_positions
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear
 from ..nn.qkv import split_interleaved
@@ -153,21 +153,13 @@ class BloomModel(BloomPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         hidden = self.word_embeddings_layernorm(inputs_embeds)
         if cache_position is None:
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + hidden.shape[1], device=hidden.device)
-        mask = self._mask(attention_mask, past_key_values, hidden, cache_position)
+            cache_position = next_positions(past_key_values, hidden.shape[1], hidden.device)
+        slopes = alibi_slopes(config.n_head, hidden.device)  # float32
+        mask = decoder_alibi_mask(slopes, attention_mask, past_key_values, cache_position, hidden.shape[1], hidden.dtype)
         stack = run_layers(self.h, hidden, mask, past_key_values, eager, output_hidden_states=output_hidden_states,
                            output_attentions=output_attentions, final=self.ln_f)
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
-
-    def _mask(self, attention_mask, cache, hidden, cache_position):
-        """(B, H, T, K): causal and padding mask plus the ALiBi bias, over the K keys the cache
-        returns (past + T, or a static cache's whole buffer)."""
-        keys = cache.key_span(0, cache_position, hidden.shape[1])[1] if cache is not None else hidden.shape[1]
-        positions = key_positions(attention_mask, keys, hidden.device)
-        bias = alibi_bias(alibi_slopes(self.config.n_head, hidden.device), positions)  # float32
-        return alibi_attention_mask(bias, attention_mask, cache_position, hidden.dtype)
 
 
 # ---------------------------------------------------------------------------------------------

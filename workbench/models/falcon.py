@@ -35,9 +35,10 @@ from ..config import PretrainedConfig
 from ..errors import ConfigError
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.alibi import alibi_attention_mask, alibi_bias, alibi_slopes, key_positions
-from ..nn.attention import cache_causal_mask, multi_head_attention
-from ..nn.cache import as_decoder_cache
+from ..nn.alibi import alibi_slopes, decoder_alibi_mask
+from ..nn.attention import multi_head_attention
+from ..nn.cache import as_decoder_cache, next_positions
+from ..nn.decoder_mask import decoder_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.qkv import split_grouped, split_interleaved
 from ..nn.rope import RotaryEmbedding, apply_rotary, standardize_rope_parameters
@@ -219,40 +220,22 @@ class FalconModel(FalconPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         length, dtype, device = inputs_embeds.shape[1], inputs_embeds.dtype, inputs_embeds.device
         if cache_position is None:
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=device)
+            cache_position = next_positions(past_key_values, length, device)
         rotary = None
-        if config.alibi:
-            mask = self._alibi_mask(attention_mask, past_key_values, cache_position, length, dtype)
+        if config.alibi:  # slopes rounded to bfloat16, the bias divided by sqrt(head_dim), as the reference does
+            slopes = alibi_slopes(config.num_attention_heads, device).bfloat16()
+            mask = decoder_alibi_mask(slopes, attention_mask, past_key_values, cache_position, length, dtype,
+                                      divisor=math.sqrt(config.head_dim))
         else:
             if position_ids is None:
                 position_ids = cache_position[None]
             rotary = self.rotary_emb(position_ids, dtype)  # (cos, sin), each (B or 1, T, head_dim)
-            mask = self._causal_mask(attention_mask, past_key_values, cache_position, length, dtype)
+            mask = decoder_mask(attention_mask, past_key_values, cache_position, length, dtype)
         stack = run_layers(self.h, inputs_embeds, mask, rotary, past_key_values, eager,
                            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
                            final=self.ln_f)
         out = BaseModelOutputWithPast(stack.last_hidden_state, past_key_values, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
-
-    def _causal_mask(self, attention_mask, cache, cache_position, length, dtype):
-        """(B or 1, 1, T, K) over the K keys the cache returns, or None where SDPA's own causal
-        masking (or none, for one step) is exact: no padding and a growing cache."""
-        keys = cache.key_span(0, cache_position, length)[1] if cache is not None else length
-        padded = attention_mask is not None and (torch.compiler.is_compiling() or not bool(attention_mask.all()))
-        growing = cache is None or not cache.is_compileable
-        if not padded and growing and (length == 1 or keys == length):
-            return None
-        return cache_causal_mask(attention_mask if padded else None, cache_position, 0, keys, dtype)
-
-    def _alibi_mask(self, attention_mask, cache, cache_position, length, dtype):
-        """(B, H, T, K): causal and padding mask plus the ALiBi bias, whose slopes are rounded to
-        bfloat16 and which is divided by sqrt(head_dim), as the reference does."""
-        config = self.config
-        keys = cache.key_span(0, cache_position, length)[1] if cache is not None else length
-        slopes = alibi_slopes(config.num_attention_heads, cache_position.device).bfloat16()
-        bias = alibi_bias(slopes, key_positions(attention_mask, keys, cache_position.device)).to(dtype)
-        return alibi_attention_mask(bias / math.sqrt(config.head_dim), attention_mask, cache_position, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

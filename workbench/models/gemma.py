@@ -23,13 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..nn.linear import Linear, fused_for_inference
-from ..nn.losses import token_classification_loss
+from ..nn.linear import fused_for_inference
 from ..nn.norms import RMSNorm
 from ..nn.rope import RotaryEmbedding, head_tables, rotate_heads, standardize_rope_parameters
-from ..outputs import TokenClassifierOutput
 from .llama import (DecoderConfig, LlamaAttention, LlamaForCausalLM, LlamaForSequenceClassification, LlamaMLP,
                     LlamaModel, LlamaPreTrainedModel, multi_head_attention, rms_norm)
+from .llama_variants import LlamaForTokenClassification
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -258,30 +257,6 @@ class GemmaPreTrainedModel(LlamaPreTrainedModel):
         super().__init__(config)
 
 
-class DecoderForTokenClassification(GemmaPreTrainedModel):
-    """A label per token from the decoder's last hidden states (``score``, with a bias; dropout
-    ``classifier_dropout``, else ``hidden_dropout``, else 0.1, as the reference's generic head)."""
-
-    base_model_class = LlamaModel
-
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        dropout = getattr(config, "classifier_dropout", None)
-        if dropout is None:
-            dropout = getattr(config, "hidden_dropout", None)
-        self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
-        self.score = Linear(config.hidden_size, config.num_labels, bias=getattr(config, "token_classification_bias", True))
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, return_dict=None, **kwargs):
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache=False,
-                         return_dict=True, **kwargs)  # the output has no place for a cache
-        logits = self.score(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
 class GemmaModel(GemmaPreTrainedModel, LlamaModel):
     pass
 
@@ -294,7 +269,7 @@ class GemmaForSequenceClassification(GemmaPreTrainedModel, LlamaForSequenceClass
     base_model_class = GemmaModel
 
 
-class GemmaForTokenClassification(DecoderForTokenClassification):
+class GemmaForTokenClassification(GemmaPreTrainedModel, LlamaForTokenClassification):
     base_model_class = GemmaModel
 
 
@@ -313,7 +288,7 @@ class Gemma2ForSequenceClassification(GemmaPreTrainedModel, LlamaForSequenceClas
     base_model_class = Gemma2Model
 
 
-class Gemma2ForTokenClassification(DecoderForTokenClassification):
+class Gemma2ForTokenClassification(GemmaPreTrainedModel, LlamaForTokenClassification):
     config_class = Gemma2Config
     base_model_class = Gemma2Model
 

@@ -23,15 +23,9 @@ from ..nn.attention import multi_head_attention, causal_mask, split_heads
 from ..nn.cache import as_decoder_cache
 from ..nn.conv1d import Conv1D
 from ..nn.layers import output_flags, run_layers
-from ..nn.logits import keep_positions, last_token_rows
-from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
-from ..outputs import (
-    BaseModelOutputWithPast,
-    CausalLMOutputWithPast,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutputWithPast,
-    TokenClassifierOutput,
-)
+from ..outputs import BaseModelOutputWithPast
+from .decoder_heads import (DecoderForCausalLM, DecoderForQuestionAnswering, DecoderForSequenceClassification,
+                            DecoderForTokenClassification)
 
 
 class GPT2Config(PretrainedConfig):
@@ -209,22 +203,12 @@ class GPT2Model(GPT2PreTrainedModel):
 
 
 # ---------------------------------------------------------------------------------------------
-# heads
+# heads. Families whose heads are GPT-2's over another base model (``transformer.*`` keys: BLOOM, Falcon,
+# MPT, GPTBigCode) subclass them with their ``config_class`` and ``base_model_class``; the
+# classification and QA heads are workbench/models/decoder_heads.py's.
 
 
-class _GPT2Head(GPT2PreTrainedModel):
-    """Runs ``self.transformer`` and finishes the output. Families whose heads are GPT-2's over
-    another base model (``transformer.*`` keys: BLOOM, Falcon, MPT, GPTBigCode) subclass the heads
-    with their ``config_class`` and ``base_model_class``."""
-
-    base_model_class = GPT2Model
-
-    def _decode(self, kwargs: dict) -> BaseModelOutputWithPast:
-        kwargs.pop("return_dict", None)
-        return self.transformer(**kwargs, return_dict=True)
-
-
-class GPT2LMHeadModel(_GPT2Head):
+class GPT2LMHeadModel(DecoderForCausalLM, GPT2PreTrainedModel):
     """GPT-2 with its language-model head (``lm_head``, tied to ``transformer.wte``).
 
     >>> from workbench.models.gpt2 import GPT2Config, GPT2LMHeadModel
@@ -235,81 +219,17 @@ class GPT2LMHeadModel(_GPT2Head):
     """
 
     _tied_weights_keys = {"lm_head.weight": "transformer.wte.weight"}
-    is_generative = True
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.transformer = self.base_model_class(config)
-        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def set_output_embeddings(self, embeddings: nn.Linear) -> None:
-        self.lm_head = embeddings
-
-    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
-        out = self._decode(dict(
-            kwargs, input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
-            token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
-        ))
-        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+    base_model_class = GPT2Model
 
 
-class GPT2ForSequenceClassification(_GPT2Head):
-    """Scores the last token that is not ``pad_token_id`` (left or right padding both work)."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.transformer = self.base_model_class(config)
-        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
-
-    def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, labels=None, use_cache=None, return_dict=None, **kwargs):
-        out = self._decode(dict(
-            kwargs, input_ids=input_ids, past_key_values=past_key_values, attention_mask=attention_mask,
-            token_type_ids=token_type_ids, position_ids=position_ids, inputs_embeds=inputs_embeds, use_cache=use_cache,
-        ))
-        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
-        loss = sequence_classification_loss(pooled, labels, self.config) if labels is not None else None
-        result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+class GPT2ForSequenceClassification(DecoderForSequenceClassification, GPT2PreTrainedModel):
+    base_model_class = GPT2Model
 
 
-class GPT2ForTokenClassification(_GPT2Head):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.transformer = self.base_model_class(config)
-        dropout = getattr(config, "classifier_dropout", None)
-        if dropout is None:
-            dropout = getattr(config, "hidden_dropout", None)
-        self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, labels=None, return_dict=None, **kwargs):
-        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
-        out = self._decode(kwargs)
-        logits = self.classifier(self.dropout(out.last_hidden_state))
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
+class GPT2ForTokenClassification(DecoderForTokenClassification, GPT2PreTrainedModel):
+    base_model_class = GPT2Model
+    token_classifier = "classifier"
 
 
-class GPT2ForQuestionAnswering(_GPT2Head):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.transformer = self.base_model_class(config)
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)
-
-    def forward(self, start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
-        out = self._decode(kwargs)
-        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, dim=-1))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
-        return self._finish(QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions), return_dict)
+class GPT2ForQuestionAnswering(DecoderForQuestionAnswering, GPT2PreTrainedModel):
+    base_model_class = GPT2Model

@@ -34,20 +34,20 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.attention import cache_causal_mask, multi_head_attention
-from ..nn.cache import as_decoder_cache, layer_windows_of
+from ..nn.attention import multi_head_attention
+from ..nn.cache import as_decoder_cache, layer_windows_of, next_positions
+from ..nn.decoder_mask import decoder_mask
 from ..nn.float32_norms import Float32LayerNorm, Float32RMSNorm
 from ..nn.fused_mlp import FusedGatedMLP
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
-from ..nn.logits import keep_positions, last_token_rows
-from ..nn.losses import causal_lm_loss, sequence_classification_loss
 from ..nn.mlp import GatedMLP
 from ..nn.norms import RMSNorm
-from ..nn.rope import RotaryEmbedding, apply_rotary, head_dim_of, head_tables, rotate_heads, standardize_rope_parameters
+from ..nn.rope import (RotaryEmbedding, apply_rotary, head_dim_of, head_tables, pair_tables, rotate_heads, rotate_pairs,
+                       standardize_rope_parameters)
 from ..nn.softcap import soft_cap
-from ..nn.rope_interleaved import rotate_pairs
-from ..outputs import BaseModelOutputWithPast, CausalLMOutputWithPast, SequenceClassifierOutputWithPast
+from ..outputs import BaseModelOutputWithPast
+from .decoder_heads import DecoderForCausalLM, DecoderForSequenceClassification
 
 # ---------------------------------------------------------------------------------------------
 # configs
@@ -404,8 +404,7 @@ class LlamaModel(LlamaPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         batch, length = inputs_embeds.shape[:2]
         if cache_position is None:
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=inputs_embeds.device)
+            cache_position = next_positions(past_key_values, length, inputs_embeds.device)
         if position_ids is None:
             position_ids = cache_position[None]
         tables_dtype = torch.float32 if config.float32_rope_tables else inputs_embeds.dtype
@@ -419,80 +418,37 @@ class LlamaModel(LlamaPreTrainedModel):
 
     def rotary_tables(self, position_ids, dtype):
         """What every layer's attention takes as ``rotary``: (cos, sin, *their head_tables), each
-        (B or 1, T, rotary_dim) or, for the head tables, (B or 1, T, 1, rotary_dim)."""
+        (B or 1, T, rotary_dim) or, for the head tables, (B or 1, T, 1, rotary_dim); with
+        ``rope_interleaved`` (Cohere) the head tables are the pair layout's (:func:`pair_tables`)."""
         cos, sin = self.rotary_emb(position_ids, dtype)
-        return (cos, sin, *head_tables(cos, sin))
+        return (cos, sin, *(pair_tables if self.config.rope_interleaved else head_tables)(cos, sin))
 
     def _masks(self, attention_mask, cache, cache_position, length, dtype) -> dict:
-        """Per sliding window (None: full attention), the additive mask over the keys the cache
-        will return, or None where SDPA's own causal masking (or none, for one decode step) is exact."""
-        padded = attention_mask is not None and (torch.compiler.is_compiling() or not bool(attention_mask.all()))
-        padding = attention_mask if padded else None
-        # a growing cache returns keys that end at the last query; a static one returns its whole buffer
-        exact = cache is None or not cache.is_compileable
+        """Per sliding window (None: full attention), the :func:`decoder_mask` of the first layer
+        with that window: over the keys the cache will return, or None where SDPA's own causal
+        masking is exact."""
         masks = {}
         for layer_idx, window in enumerate(self.layer_windows):
-            if window in masks:
-                continue
-            start, keys = cache.key_span(layer_idx, cache_position, length) if cache is not None else (0, length)
-            window_matters = window is not None and keys > window
-            if exact and padding is None and not window_matters and (length == 1 or keys == length):
-                masks[window] = None
-            else:
-                masks[window] = cache_causal_mask(padding, cache_position, start, keys, dtype, window)
+            if window not in masks:
+                masks[window] = decoder_mask(attention_mask, cache, cache_position, length, dtype, layer_idx, window)
         return masks
 
 
-class LlamaForCausalLM(LlamaPreTrainedModel):
+class LlamaForCausalLM(DecoderForCausalLM, LlamaPreTrainedModel):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
-    is_generative = True
     base_model_class = LlamaModel
 
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        self.lm_head = Linear(config.hidden_size, config.vocab_size, bias=False)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
-        """Next-token logits; ``labels`` (B, T) give the shifted causal LM loss (-100 is ignored).
-        ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
-        logits = self.lm_head(keep_positions(out.last_hidden_state, logits_to_keep))
+    def logits(self, hidden_states):
+        logits = self.lm_head(hidden_states)
         if self.config.logit_scale != 1:  # Cohere
             logits = logits * self.config.logit_scale
         if self.config.logits_scaling != 1:  # Granite
             logits = logits / self.config.logits_scaling
-        logits = soft_cap(logits, self.config.final_logit_softcapping)  # Gemma 2
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+        return soft_cap(logits, self.config.final_logit_softcapping)  # Gemma 2
 
 
-class LlamaForSequenceClassification(LlamaPreTrainedModel):
-    """Scores the last token that is not ``config.pad_token_id`` (so left and right padding both
-    work); without a pad token only a batch of one can be scored, from its last position."""
-
+class LlamaForSequenceClassification(DecoderForSequenceClassification, LlamaPreTrainedModel):
     base_model_class = LlamaModel
-
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        self.score = Linear(config.hidden_size, config.num_labels, bias=False)
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, return_dict=None, **kwargs):
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
-        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
-        loss = sequence_classification_loss(pooled, labels.to(pooled.device), self.config) if labels is not None else None
-        result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
 
 
 # ---------------------------------------------------------------------------------------------

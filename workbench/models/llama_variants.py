@@ -20,10 +20,7 @@ What each family sets (the fields are documented on :class:`~workbench.models.ll
 
 from __future__ import annotations
 
-from torch import nn
-
-from ..nn.losses import span_loss, token_classification_loss
-from ..outputs import QuestionAnsweringModelOutput, TokenClassifierOutput
+from .decoder_heads import DecoderForQuestionAnswering, DecoderForTokenClassification
 from .llama import (
     _SHARED_DEFAULTS,
     DecoderConfig,
@@ -202,52 +199,16 @@ class Qwen3Config(Qwen2Config):
 # heads the llama file does not have
 
 
-class LlamaForTokenClassification(LlamaPreTrainedModel):
-    """A label per token: ``score(dropout(hidden))``, dropout ``classifier_dropout`` (else 0.1)."""
-
+class LlamaForTokenClassification(DecoderForTokenClassification, LlamaPreTrainedModel):
     base_model_class = LlamaModel
 
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        dropout = getattr(config, "classifier_dropout", None)
-        if dropout is None:
-            dropout = getattr(config, "hidden_dropout", None)
-        self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
-        self.score = nn.Linear(config.hidden_size, config.num_labels)
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=False, return_dict=None, **kwargs):
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
-        logits = self.score(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class LlamaForQuestionAnswering(LlamaPreTrainedModel):
-    """Extractive QA: start and end logits per token from ``qa_outputs``. The base model sits
-    under ``base_model_prefix``: ``transformer`` (the checkpoints' key, kept from older versions of
+class LlamaForQuestionAnswering(DecoderForQuestionAnswering, LlamaPreTrainedModel):
+    """The base model sits under ``transformer`` (the checkpoints' key, kept from older versions of
     the reference), except where a family's checkpoints say ``model`` (Mixtral, Qwen2-MoE)."""
 
     base_model_prefix = "transformer"
     base_model_class = LlamaModel
-
-    def __init__(self, config: DecoderConfig) -> None:
-        super().__init__(config)
-        setattr(self, self.base_model_prefix, self.base_model_class(config))
-        self.qa_outputs = nn.Linear(config.hidden_size, 2)
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        out = getattr(self, self.base_model_prefix)(input_ids, attention_mask, position_ids, past_key_values,
-                                                    inputs_embeds, False, return_dict=True, **kwargs)
-        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in self.qa_outputs(out.last_hidden_state).split(1, -1))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
-        result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
 
 
 # ---------------------------------------------------------------------------------------------

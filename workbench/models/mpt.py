@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from ..modeling import PreTrainedModel
 from ..nn.alibi import alibi_attention_mask, alibi_bias, mpt_alibi_slopes
 from ..nn.attention import multi_head_attention
-from ..nn.cache import as_decoder_cache
+from ..nn.cache import as_decoder_cache, next_positions
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear
 from ..nn.qkv import split_blocks
@@ -189,8 +189,7 @@ class MptModel(MptPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, config.use_cache if use_cache is None else use_cache)
         length, device = inputs_embeds.shape[1], inputs_embeds.device
         if cache_position is None:
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=device)
+            cache_position = next_positions(past_key_values, length, device)
         # the keys the cache returns: past + T, or a static cache's whole buffer
         keys = past_key_values.key_span(0, cache_position, length)[1] if past_key_values is not None else length
         # MPT's key positions end at 0 on the last key: 1 - K, ..., 0

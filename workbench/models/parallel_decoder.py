@@ -31,22 +31,15 @@ from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.attention import multi_head_attention
-from ..nn.cache import as_decoder_cache
+from ..nn.cache import as_decoder_cache, next_positions
 from ..nn.decoder_mask import decoder_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.linear import Linear, fused_for_inference
-from ..nn.logits import keep_positions, last_token_rows
-from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
 from ..nn.mlp import GatedMLP
-from ..nn.rope import RotaryEmbedding, head_tables, rotate_heads
-from ..nn.rope_pairs import pair_tables, rotate_pairs
-from ..outputs import (
-    BaseModelOutputWithPast,
-    CausalLMOutputWithPast,
-    QuestionAnsweringModelOutput,
-    SequenceClassifierOutputWithPast,
-    TokenClassifierOutput,
-)
+from ..nn.rope import RotaryEmbedding, head_tables, pair_tables, rotate_heads, rotate_pairs
+from ..outputs import BaseModelOutputWithPast
+from .decoder_heads import (DecoderForCausalLM, DecoderForQuestionAnswering, DecoderForSequenceClassification,
+                            DecoderForTokenClassification)
 from .parallel_decoder_config import (  # noqa: F401  (the configs are this family module's public names too)
     CODEGEN_SHARDS,
     CodeGenConfig,
@@ -182,7 +175,8 @@ class ParallelPreTrainedModel(PreTrainedModel):
         super().__init_subclass__(**kwargs)
         layout = getattr(cls.config_class, "layout", None)
         if layout is not None:  # each family's names, from its config class's Layout
-            cls.base_model_prefix = layout.base
+            cls.base_model_prefix, cls.token_classifier = layout.base, layout.token_classifier
+            cls.lm_head_name = layout.lm_head
             if cls.is_generative:
                 cls._tied_weights_keys = {f"{layout.lm_head}.weight": f"{layout.base}.{layout.embed}.weight"}
 
@@ -226,8 +220,7 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
         past_key_values = as_decoder_cache(past_key_values, use_cache)
         length = hidden.shape[1]
         if cache_position is None:  # continue after the cached positions
-            past = past_key_values.get_seq_length() if past_key_values is not None else 0
-            cache_position = torch.arange(past, past + length, device=hidden.device)
+            cache_position = next_positions(past_key_values, length, hidden.device)
         if position_ids is None:
             position_ids = cache_position[None]
         cos, sin = self.rotary_emb(position_ids, hidden.dtype)  # (B or 1, T, R)
@@ -245,92 +238,25 @@ class ParallelDecoderModel(ParallelPreTrainedModel):
 
 
 # ---------------------------------------------------------------------------------------------
-# heads (each family's classes, below, give them their config class and base model)
+# heads: workbench/models/decoder_heads.py's (each family's classes, below, give them their
+# config class and base model; the module names come from the config class's Layout)
 
 
-class _ParallelHead(ParallelPreTrainedModel):
-    base_model_class: type[ParallelDecoderModel] = ParallelDecoderModel
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        setattr(self, config.layout.base, self.base_model_class(config))
-
-    def _decode(self, kwargs: dict) -> BaseModelOutputWithPast:
-        kwargs.pop("return_dict", None)
-        return getattr(self, self.base_model_prefix)(**kwargs, return_dict=True)
+class ParallelForCausalLM(DecoderForCausalLM, ParallelPreTrainedModel):
+    def lm_head_bias(self, config: PretrainedConfig) -> bool:
+        return config.spec().lm_head_bias  # GPT-J, CodeGen and Phi have one
 
 
-class ParallelForCausalLM(_ParallelHead):
-    is_generative = True
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        bias = config.spec().lm_head_bias
-        setattr(self, config.layout.lm_head, Linear(config.hidden_size, config.vocab_size, bias=bias))
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return getattr(self, self.config.layout.lm_head)
-
-    def set_output_embeddings(self, embeddings: nn.Linear) -> None:
-        setattr(self, self.config.layout.lm_head, embeddings)
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, logits_to_keep=0, return_dict=None, **kwargs):
-        """Next-token logits; ``labels`` (B, T) give the shifted causal LM loss (-100 is ignored).
-        ``logits_to_keep=1`` computes only the last position's logits (what generation needs)."""
-        out = self._decode(dict(kwargs, input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                                past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache))
-        logits = self.get_output_embeddings()(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
-        loss = causal_lm_loss(logits, labels) if labels is not None else None
-        result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+class ParallelForSequenceClassification(DecoderForSequenceClassification, ParallelPreTrainedModel):
+    pass
 
 
-class ParallelForSequenceClassification(_ParallelHead):
-    """Scores the last token that is not ``pad_token_id`` (left or right padding both work)."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.score = Linear(config.hidden_size, config.num_labels, bias=False)
-
-    def forward(self, input_ids=None, labels=None, return_dict=None, **kwargs):
-        out = self._decode(dict(kwargs, input_ids=input_ids))
-        logits = self.score(out.last_hidden_state)  # (B, T, num_labels)
-        pooled = last_token_rows(logits, input_ids, self.config.pad_token_id, type(self).__name__)  # (B, num_labels)
-        loss = sequence_classification_loss(pooled, labels, self.config) if labels is not None else None
-        result = SequenceClassifierOutputWithPast(loss, pooled, out.past_key_values, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+class ParallelForTokenClassification(DecoderForTokenClassification, ParallelPreTrainedModel):
+    pass
 
 
-class ParallelForTokenClassification(_ParallelHead):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.dropout = nn.Dropout(config.spec().classifier_dropout)
-        setattr(self, config.layout.token_classifier, Linear(config.hidden_size, config.num_labels))
-
-    def forward(self, labels=None, return_dict=None, **kwargs):
-        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
-        out = self._decode(kwargs)
-        logits = getattr(self, self.config.layout.token_classifier)(self.dropout(out.last_hidden_state))
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)
-
-
-class ParallelForQuestionAnswering(_ParallelHead):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config)
-        self.qa_outputs = Linear(config.hidden_size, 2)
-
-    def forward(self, start_positions=None, end_positions=None, return_dict=None, **kwargs):
-        kwargs.setdefault("use_cache", False)  # the output has no place for a cache
-        out = self._decode(kwargs)
-        logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
-        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions)
-        result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
-        return self._finish(result, return_dict)
+class ParallelForQuestionAnswering(DecoderForQuestionAnswering, ParallelPreTrainedModel):
+    pass
 
 
 # ---------------------------------------------------------------------------------------------

@@ -60,7 +60,6 @@ class Spec:
     attention_dropout: float = 0.0
     attention_out_dropout: float = 0.0
     mlp_out_dropout: float = 0.0
-    classifier_dropout: float = 0.1
 
     @property
     def head_dim(self) -> int:
@@ -115,8 +114,7 @@ class GPTNeoXConfig(PretrainedConfig):
                     self.hidden_act, self.layer_norm_eps, self, fused_qkv="per_head", qkv_bias=self.attention_bias,
                     out_bias=self.attention_bias, parallel_residual=self.use_parallel_residual, mlp_norm=True,
                     embed_dropout=self.hidden_dropout, attention_dropout=self.attention_dropout,
-                    attention_out_dropout=self.hidden_dropout, mlp_out_dropout=self.hidden_dropout,
-                    classifier_dropout=self.classifier_dropout)
+                    attention_out_dropout=self.hidden_dropout, mlp_out_dropout=self.hidden_dropout)
 
 
 class GPTJConfig(PretrainedConfig):
@@ -192,8 +190,7 @@ class PhiConfig(PretrainedConfig):
                     self.hidden_act, self.layer_norm_eps, self, lm_head_bias=True,
                     qk_norm="shared" if self.qk_layernorm else None, embed_padding_idx=self.pad_token_id,
                     embed_dropout=self.embd_pdrop, attention_dropout=self.attention_dropout or 0.0,
-                    attention_out_dropout=self.resid_pdrop, mlp_out_dropout=self.resid_pdrop,
-                    classifier_dropout=_classifier_dropout(self))
+                    attention_out_dropout=self.resid_pdrop, mlp_out_dropout=self.resid_pdrop)
 
 
 class StableLmConfig(PretrainedConfig):
@@ -220,11 +217,5 @@ class StableLmConfig(PretrainedConfig):
                     mlp_bias=False, qk_norm="per_head" if self.qk_layernorm else None,
                     parallel_residual=self.use_parallel_residual, mlp_norm=not self.use_parallel_residual,
                     embed_padding_idx=self.pad_token_id,
-                    attention_dropout=self.attention_dropout, mlp_out_dropout=self.hidden_dropout,
-                    classifier_dropout=_classifier_dropout(self))
+                    attention_dropout=self.attention_dropout, mlp_out_dropout=self.hidden_dropout)
 
-
-def _classifier_dropout(config: PretrainedConfig) -> float:
-    """The token classifier's dropout: ``classifier_dropout``, else ``hidden_dropout``, else 0.1."""
-    found = [config.__dict__.get(key) for key in ("classifier_dropout", "hidden_dropout")]
-    return next((value for value in found if value is not None), 0.1)

@@ -6,7 +6,7 @@
                        by their position ] ─► last_hidden_state          (no pooler)
 
 What differs from ``bert.py``: no position embeddings; each layer's self-attention rotates its
-queries and keys on interleaved channel pairs (:mod:`workbench.nn.interleaved_rotary`) by angles
+queries and keys on interleaved channel pairs (:mod:`workbench.nn.rope`) by angles
 read from ``encoder.embed_positions``, a fixed sinusoidal table of ``head_dim`` columns that
 checkpoints store; the masked-LM transform maps to ``embedding_size``; sequence classification
 reads the first token through ``classifier.{dense, out_proj}`` with ``hidden_act``; multiple choice
@@ -22,7 +22,7 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..nn.activations import get_activation
 from ..nn.attention import split_heads
-from ..nn.interleaved_rotary import apply_interleaved_rotary, interleaved_rotary_tables
+from ..nn.rope import apply_interleaved_rotary, interleaved_rotary_tables
 from ..nn.layers import run_layers
 from ..nn.positions import SinusoidalEmbedding
 from .bert import (

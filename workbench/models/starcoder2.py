@@ -19,8 +19,6 @@ from torch.nn import functional as F
 
 from ..nn.activations import get_activation
 from ..nn.linear import Linear
-from ..nn.losses import token_classification_loss
-from ..outputs import TokenClassifierOutput
 from .llama import (
     DecoderConfig,
     LlamaAttention,
@@ -28,8 +26,8 @@ from .llama import (
     LlamaForCausalLM,
     LlamaForSequenceClassification,
     LlamaModel,
-    LlamaPreTrainedModel,
 )
+from .llama_variants import LlamaForTokenClassification
 
 
 class Starcoder2Config(DecoderConfig):
@@ -111,25 +109,6 @@ class Starcoder2ForSequenceClassification(LlamaForSequenceClassification):
     base_model_class = Starcoder2Model
 
 
-class Starcoder2ForTokenClassification(LlamaPreTrainedModel):
-    """A label per token: ``score`` (with a bias) over the dropped-out hidden states."""
-
+class Starcoder2ForTokenClassification(LlamaForTokenClassification):
     config_class = Starcoder2Config
     base_model_class = Starcoder2Model
-
-    def __init__(self, config: Starcoder2Config) -> None:
-        super().__init__(config)
-        self.model = self.base_model_class(config)
-        dropout = getattr(config, "classifier_dropout", None)
-        if dropout is None:
-            dropout = getattr(config, "hidden_dropout", None)
-        self.dropout = nn.Dropout(0.1 if dropout is None else dropout)
-        self.score = Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None, inputs_embeds=None,
-                labels=None, use_cache=None, return_dict=None, **kwargs):
-        out = self.model(input_ids, attention_mask, position_ids, past_key_values, inputs_embeds, use_cache,
-                         return_dict=True, **kwargs)
-        logits = self.score(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
-        loss = token_classification_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions), return_dict)

@@ -89,3 +89,16 @@ def alibi_attention_mask(bias: torch.Tensor, attention_mask: torch.Tensor | None
     ``bias`` in ``dtype``. Always a tensor: SDPA's own causal masking cannot carry the bias."""
     causal = cache_causal_mask(attention_mask, cache_position, 0, bias.shape[-1], dtype)
     return causal + bias.to(dtype)
+
+
+def decoder_alibi_mask(slopes: torch.Tensor, attention_mask: torch.Tensor | None, cache, cache_position: torch.Tensor,
+                       length: int, dtype: torch.dtype, divisor: float | None = None) -> torch.Tensor:
+    """The (B, H, T, K) mask of a decoder step whose key positions count each row's real tokens
+    (BLOOM, Falcon): causal and padding plus the bias of the (H,) ``slopes``, over the K keys the
+    cache returns (past + T, or a static cache's whole buffer). With ``divisor`` (Falcon's
+    sqrt(head_dim)) the bias is cast to ``dtype`` first, then divided, as that reference does."""
+    keys = cache.key_span(0, cache_position, length)[1] if cache is not None else length
+    bias = alibi_bias(slopes, key_positions(attention_mask, keys, cache_position.device))
+    if divisor is not None:
+        bias = bias.to(dtype) / divisor
+    return alibi_attention_mask(bias, attention_mask, cache_position, dtype)

@@ -405,3 +405,10 @@ def as_decoder_cache(past_key_values, use_cache: bool) -> Cache | None:
             cache.update(key, value, layer_idx)
         return cache
     return past_key_values
+
+
+def next_positions(cache: Cache | None, length: int, device: torch.device) -> torch.Tensor:
+    """(T,) cache positions of ``length`` new tokens: right after those ``cache`` holds (from 0
+    without one). A decoder's default ``cache_position``."""
+    past = cache.get_seq_length() if cache is not None else 0
+    return torch.arange(past, past + length, device=device)

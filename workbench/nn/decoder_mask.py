@@ -2,8 +2,8 @@
 
 A growing (dynamic) cache returns the keys of every position up to the last query; a static cache
 returns its whole buffer, whose slots past the current position hold zeros or stale keys that
-the causal mask hides. This is the rule ``LlamaModel._masks`` applies per sliding window, for a
-model whose layers all attend the same way.
+the causal mask hides. ``LlamaModel._masks`` asks for one mask per sliding window; a model whose
+layers all attend the same way asks for one.
 """
 
 from __future__ import annotations

@@ -263,3 +263,52 @@ def rotate_heads(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -
         return x * cos + x.roll(half, dims=-1) * signed_sin
     turned, passed = x[..., :rotary], x[..., rotary:]
     return torch.cat((turned * cos + turned.roll(half, dims=-1) * signed_sin, passed), dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# interleaved pairs: channels (0, 1), (2, 3), ... turn together (Mesh-TensorFlow's original RoPE,
+# RoFormer, GPT-J, CodeGen, Cohere), where the functions above turn channel i with i + R/2.
+#
+#     x = [a0 b0 a1 b1 ...]  ->  [a0 cos0 - b0 sin0, b0 cos0 + a0 sin0, a1 cos1 - b1 sin1, ...]
+#
+# Pair i turns by the same angle in both layouts; only where its two channels sit differs.
+
+
+def _pair_layout(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., R/2) cos and sin, one per angle -> (..., R) cos ``c0 c0 c1 c1 ...`` and signed sin
+    ``-s0 s0 -s1 s1 ...``, so the rotation is ``x * cos + swap_pairs(x) * signed_sin`` (negating
+    the sine instead of the channel gives the same floats: negation is exact)."""
+    return cos.repeat_interleave(2, dim=-1), torch.stack((-sin, sin), dim=-1).flatten(-2)
+
+
+def pair_tables(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, R) cos/sin of :class:`RotaryEmbedding` (each angle twice, once per half) -> the
+    (B, T, 1, R) cos and signed sin :func:`rotate_pairs` takes; built once per forward pass."""
+    half = cos.shape[-1] // 2
+    cos, signed_sin = _pair_layout(cos[..., :half], sin[..., :half])
+    return cos[:, :, None], signed_sin[:, :, None]
+
+
+def rotate_pairs(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate heads pairwise by the :func:`pair_tables` (or :func:`interleaved_rotary_tables`), which
+    broadcast against ``x`` ((B, T, H, D) or (B, H, T, D)); channels past R pass through."""
+    rotary = cos.shape[-1]
+    turned = x[..., :rotary]
+    swapped = turned.unflatten(-1, (rotary // 2, 2)).flip(-1).flatten(-2)  # b0 a0 b1 a1 ...
+    out = turned * cos + swapped * signed_sin
+    return out if rotary == x.shape[-1] else torch.cat((out, x[..., rotary:]), dim=-1)
+
+
+def interleaved_rotary_tables(table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoFormer's angles: (T, D) rows ``[sin_0 .. sin_{D/2-1}, cos_0 .. cos_{D/2-1}]`` (a fixed
+    sinusoidal table, :func:`workbench.nn.positions.sinusoidal_table` with ``interleaved=False``)
+    -> the (1, 1, T, D) signed sin and cos of the pair layout, for :func:`apply_interleaved_rotary`."""
+    sin, cos = table[None, None].chunk(2, dim=-1)  # (1, 1, T, D/2) each
+    cos, signed_sin = _pair_layout(cos, sin)
+    return signed_sin, cos
+
+
+def apply_interleaved_rotary(x: torch.Tensor, sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
+    """:func:`rotate_pairs` in RoFormer's argument order: (B, H, T, D) heads by the (1, 1, T, D)
+    signed sin and cos of :func:`interleaved_rotary_tables`."""
+    return rotate_pairs(x, cos, sin)
