@@ -86,8 +86,8 @@ def test_config_that_is_not_json(tmp_path):
 
 
 def test_auto_class_without_that_head(tmp_path):
-    BertConfig().save_pretrained(tmp_path)
-    with pytest.raises(UnsupportedModelError, match="AutoModelForCausalLM has no 'bert' model.*AutoModelForMaskedLM"):
+    workbench.DistilBertConfig().save_pretrained(tmp_path)  # DistilBERT has no causal LM (BERT has, as a decoder)
+    with pytest.raises(UnsupportedModelError, match="AutoModelForCausalLM has no 'distilbert' model.*AutoModelForMaskedLM"):
         workbench.AutoModelForCausalLM.from_pretrained(tmp_path)
 
 
