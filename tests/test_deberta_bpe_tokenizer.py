@@ -14,7 +14,7 @@ from tokenizers import ByteLevelBPETokenizer
 from workbench import AutoTokenizer
 from workbench.errors import CheckpointError
 
-from tokenizer_cases import SCRIPTS, corpus, pairs, random_text
+from tokenizer_cases import SCRIPTS, assert_same_ids, corpus, load_both, pairs, random_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:A sequence is .* tokens long")
 
@@ -53,17 +53,13 @@ def folder(request, bpe_files, tmp_path_factory):
 
 
 def test_ids_offsets_and_decoding_match_the_reference(folder):
-    import transformers
-
-    ours, theirs = AutoTokenizer.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
+    ours, theirs = load_both(folder)
     texts = corpus(300) + ["a [MASK] b", "x  [SEP]y", "[PAD][UNK]"]
-    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
-    firsts, seconds = (list(side) for side in zip(*pairs(texts, 50)))
-    mine, reference = ours(firsts, seconds), theirs(firsts, seconds)
-    assert mine["input_ids"] == reference["input_ids"] and mine["token_type_ids"] == reference["token_type_ids"]
+    assert_same_ids(ours, theirs, texts)
     assert ours(texts, return_offsets_mapping=True)["offset_mapping"] == \
         theirs(texts, return_offsets_mapping=True)["offset_mapping"]
-    for ids in reference["input_ids"]:
+    firsts, seconds = (list(side) for side in zip(*pairs(texts, 50)))
+    for ids in theirs(firsts, seconds)["input_ids"]:  # pairs: the separator and token types decode too
         for skip in (True, False):
             assert ours.decode(ids, skip_special_tokens=skip) == theirs.decode(ids, skip_special_tokens=skip)
     assert type(ours).__name__ == type(theirs).__name__ == "DebertaTokenizer"

@@ -16,7 +16,7 @@ import pytest
 
 from workbench import AutoTokenizer
 
-from tokenizer_cases import SCRIPTS, WORDS, corpus, pairs, random_text
+from tokenizer_cases import SCRIPTS, WORDS, assert_same_ids, corpus, load_both, random_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:A sequence is .* tokens long")
 spm = pytest.importorskip("sentencepiece")
@@ -57,20 +57,10 @@ def folder(request, deberta_model, tmp_path_factory):
     return str(path)
 
 
-def load_both(folder):
-    import transformers
-
-    return AutoTokenizer.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
-
-
 def test_ids_and_token_types_match_the_reference_conversion(folder):
     ours, theirs = load_both(folder)
     texts = corpus(400) + ["a [MASK] b [SEP] c", "[PAD][UNK] x", "  two  spaces\tand\na newline  "]
-    mine, reference = ours(texts), theirs(texts)
-    assert mine["input_ids"] == reference["input_ids"]
-    firsts, seconds = (list(side) for side in zip(*pairs(texts, 50)))
-    mine, reference = ours(firsts, seconds), theirs(firsts, seconds)
-    assert mine["input_ids"] == reference["input_ids"] and mine["token_type_ids"] == reference["token_type_ids"]
+    assert_same_ids(ours, theirs, texts)
     assert type(ours).__name__ == type(theirs).__name__ == "DebertaV2Tokenizer"
     assert ours.model_input_names == theirs.model_input_names
     assert len(ours) == len(theirs) and ours.vocab_size == theirs.vocab_size

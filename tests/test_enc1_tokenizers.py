@@ -18,7 +18,7 @@ import pytest
 from workbench import AutoTokenizer
 from workbench.errors import ConfigError
 
-from tokenizer_cases import SCRIPTS, WORDS, corpus, pairs, random_text
+from tokenizer_cases import SCRIPTS, WORDS, corpus, load_both, pairs, random_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:A sequence is .* tokens long")
 spm = pytest.importorskip("sentencepiece")
@@ -90,12 +90,6 @@ def wp_folder(request, tmp_path_factory):
     family, tokenizer_config, config = request.param
     path = tmp_path_factory.mktemp(family)
     return write_folder(path, {"vocab.txt": "\n".join(WORDPIECE_VOCAB) + "\n"}, tokenizer_config, config)
-
-
-def load_both(folder):
-    import transformers
-
-    return AutoTokenizer.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
 
 
 TEXTS = corpus(300) + ["``quoted'' text", "Paris est <mask>.", "[CLS] x [SEP] [MASK]", "  two  spaces ", "Café NAÏVE"]

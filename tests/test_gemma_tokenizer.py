@@ -16,7 +16,7 @@ import pytest
 
 from workbench import AutoTokenizer
 
-from tokenizer_cases import SCRIPTS, WORDS, corpus, pairs, random_text
+from tokenizer_cases import SCRIPTS, WORDS, assert_same_ids, corpus, load_both, random_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:A sequence is .* tokens long")
 spm = pytest.importorskip("sentencepiece")
@@ -66,18 +66,10 @@ def folder(request, gemma_model, tmp_path_factory):
     return gemma_folder(tmp_path_factory.mktemp(request.param), gemma_model, CONFIGS[request.param], config)
 
 
-def load_both(folder):
-    import transformers
-
-    return AutoTokenizer.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
-
-
 def test_ids_match_the_reference_conversion(folder):
     ours, theirs = load_both(folder)
     texts = corpus(400) + ["<start_of_turn>user\nhi<end_of_turn>", "<bos><pad><unk><mask> x", "\t\tindented\n  two"]
-    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
-    firsts, seconds = zip(*pairs(texts, 50))
-    assert ours(list(firsts), list(seconds))["input_ids"] == theirs(list(firsts), list(seconds))["input_ids"]
+    assert_same_ids(ours, theirs, texts)
     assert type(ours).__name__ == type(theirs).__name__ == "GemmaTokenizer"
     assert len(ours) == len(theirs) and ours.vocab_size == theirs.vocab_size
     assert ours.padding_side == theirs.padding_side == "left"

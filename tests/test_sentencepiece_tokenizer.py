@@ -18,7 +18,7 @@ import pytest
 from workbench import AutoTokenizer
 from workbench.errors import CheckpointError
 
-from tokenizer_cases import SCRIPTS, WORDS, corpus, pairs, random_text
+from tokenizer_cases import SCRIPTS, WORDS, assert_same_ids, corpus, load_both, random_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:A sequence is .* tokens long")
 spm = pytest.importorskip("sentencepiece")
@@ -74,18 +74,10 @@ def folder(request, nfkc_model, tmp_path_factory):
     return t5_folder(tmp_path_factory.mktemp(request.param), nfkc_model, CONFIGS[request.param], config)
 
 
-def load_both(folder):
-    import transformers
-
-    return AutoTokenizer.from_pretrained(folder), transformers.AutoTokenizer.from_pretrained(folder)
-
-
 def test_ids_match_the_reference_conversion(folder):
     ours, theirs = load_both(folder)
     texts = corpus(400) + ["<extra_id_0> walks in <extra_id_1> park</s>", "<pad><unk> x", "  two  spaces "]
-    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
-    firsts, seconds = zip(*pairs(texts, 50))
-    assert ours(list(firsts), list(seconds))["input_ids"] == theirs(list(firsts), list(seconds))["input_ids"]
+    assert_same_ids(ours, theirs, texts)
     assert type(ours).__name__ == type(theirs).__name__ == "T5Tokenizer"
     assert len(ours) == len(theirs) and ours.vocab_size == theirs.vocab_size
     assert ours.all_special_tokens == theirs.all_special_tokens

@@ -21,7 +21,7 @@ import torch
 
 pytest.register_assert_rewrite("tokenizer_cases")
 
-from tokenizer_cases import assert_same, assert_same_rows, chunks, corpus, pairs, plain  # noqa: E402
+from tokenizer_cases import assert_same, assert_same_rows, chunks, corpus, load_both, pairs, plain  # noqa: E402
 from workbench import AutoTokenizer, BatchEncoding, PreTrainedTokenizerFast  # noqa: E402
 from workbench.errors import CheckpointError, CheckpointNotFoundError  # noqa: E402
 from workbench.tokenization import AddedToken  # noqa: E402
@@ -102,12 +102,6 @@ def both(request, paths):
     if name not in _LOADED:
         _LOADED[name] = load_both(paths[name])
     return _LOADED[name]
-
-
-def load_both(path, **kwargs):
-    """(workbench, reference) tokenizers loaded from the same folder with the same keyword arguments."""
-    reference = transformers.AutoTokenizer.from_pretrained(str(path), **kwargs)
-    return AutoTokenizer.from_pretrained(path, **kwargs), reference
 
 
 def write_config(folder, config: dict) -> None:

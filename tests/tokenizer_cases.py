@@ -184,3 +184,22 @@ def assert_same_rows(ours, reference, texts):
         for row, (mine, theirs) in enumerate(zip(ours[key], reference[key])):
             text = texts[row] if row < len(texts) else row
             assert plain(mine) == plain(theirs), f"{key} differs for row {row}: {text!r}"
+
+
+def load_both(path, **kwargs):
+    """(workbench, reference) tokenizers loaded from the same folder with the same keyword arguments."""
+    import transformers
+
+    from workbench import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path, **kwargs), transformers.AutoTokenizer.from_pretrained(str(path), **kwargs)
+
+
+def assert_same_ids(ours, theirs, texts: list[str], pair_count: int = 50) -> None:
+    """Both tokenizers give the same ids for ``texts``, and for pairs of them the same ids and
+    token types (where the tokenizers return token types)."""
+    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
+    firsts, seconds = (list(side) for side in zip(*pairs(texts, pair_count)))
+    mine, reference = ours(firsts, seconds), theirs(firsts, seconds)
+    assert mine["input_ids"] == reference["input_ids"]
+    assert mine.get("token_type_ids") == reference.get("token_type_ids")
