@@ -26,6 +26,8 @@ class Case:
     encoder_decoder: bool = False
     # speech: the encoder takes input_features (B, num_mel_bins, 2 * max_source_positions), not token ids
     speech: bool = False
+    # "text", or the kind of image inputs tests/image_inputs.py builds (the family's ``inputs``)
+    inputs: str = "text"
     extra: dict = field(default_factory=dict)
 
     def __str__(self) -> str:
@@ -50,7 +52,7 @@ def base_case(model_type: str, family: Family) -> Case:
     return Case(model_type, model_type, config, tuple(heads.values()),
                 decoder="AutoModelForCausalLM" in heads,
                 encoder_decoder=bool(tasks & {"AutoModelForSeq2SeqLM", "AutoModelForSpeechSeq2Seq"}),
-                speech="AutoModelForSpeechSeq2Seq" in tasks)
+                speech="AutoModelForSpeechSeq2Seq" in tasks, inputs=family.inputs)
 
 
 def as_decoder_case(model_type: str, family: Family) -> Case:

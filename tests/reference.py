@@ -23,6 +23,10 @@ def build_reference_model(model_type: str, class_name: str, config_kwargs: dict,
     with torch.no_grad():
         for param in (p for p in model.parameters() if p.requires_grad):
             param.add_(torch.randn(param.shape, generator=generator) * 0.1)
+        for module in model.modules():  # batch norms: running statistics far from (0, 1) too
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
     return model.eval()
 
 

@@ -19,6 +19,7 @@ from workbench.porting import compare as diff_activations
 
 from workbench.models.registry import FAMILIES
 
+from image_inputs import build_inputs, compare_outputs, row_of, slice_row, top_level_tensors
 from model_registry import auto_class_name, head_cases, takes_decoder_inputs
 from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
 from tolerance import TOL, assert_close_scaled
@@ -66,8 +67,10 @@ def make_inputs(case, head, batch=2, length=7, pad=True, seed=0):
     Encoder-decoder cases: each row ends with eos, as the families' tokenizers write it, and the
     decoder is teacher-forced on the input itself (``decoder_input_ids`` are ``input_ids`` shifted
     right), so the padding mask marks the padded tail of the decoder inputs too. Speech cases: see
-    ``speech_inputs``.
+    ``speech_inputs``. Image cases: the builder of their kind in tests/image_inputs.py.
     """
+    if case.inputs != "text":
+        return build_inputs(case, head, batch=batch, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     if case.speech:
         return speech_inputs(case.config, batch, length, pad, generator)
@@ -127,7 +130,10 @@ MAIN_OUTPUTS = ("logits", "start_logits", "end_logits", "prediction_logits", "se
 
 
 def main_outputs(out, head) -> dict[str, torch.Tensor]:
-    """The head's outputs (a base model's: its last hidden state)."""
+    """The head's outputs (a base model's: its last hidden state); an image model's: every tensor
+    field of its output (logits, pooled features, embeddings, boxes)."""
+    if image_output(out):
+        return top_level_tensors(out)
     found = {name: getattr(out, name) for name in MAIN_OUTPUTS if getattr(out, name, None) is not None}
     return found or {"last_hidden_state": out.last_hidden_state}
 
@@ -145,12 +151,23 @@ HIDDEN_STATES = ("hidden_states", "encoder_hidden_states", "decoder_hidden_state
 ATTENTIONS = ("attentions", "encoder_attentions", "decoder_attentions", "cross_attentions")
 
 
+def image_output(out) -> bool:
+    """Whether ``out`` came from an image case (the shared suite marks those outputs)."""
+    return getattr(out, "_image_case", False)
+
+
 def per_layer(out, names) -> dict[str, tuple]:
     """The non-empty ones (the reference gives BERT and GPT-2 an empty ``cross_attentions``)."""
     return {name: getattr(out, name) for name in names if getattr(out, name, None)}
 
 
 def compare(ours, theirs, head, inputs, with_internals=True):
+    if "pixel_values" in inputs:  # image cases: every tensor of the output, nested ones included
+        if with_internals:
+            compare_outputs(ours, theirs, what=head)
+        else:
+            compare_outputs(top_level_tensors(ours), top_level_tensors(theirs), what=head)
+        return
     for name, tensor in main_outputs(theirs, head).items():
         assert getattr(ours, name).shape == tensor.shape, name
         assert_close_where_valid(getattr(ours, name), tensor, mask_for(name, inputs, head), name)
@@ -175,7 +192,10 @@ def compare(ours, theirs, head, inputs, with_internals=True):
 
 def run(model, inputs, internals=True):
     with torch.no_grad():
-        return model(**inputs, output_hidden_states=internals, output_attentions=internals)
+        out = model(**inputs, output_hidden_states=internals, output_attentions=internals)
+    if "pixel_values" in inputs:
+        object.__setattr__(out, "_image_case", True)  # main_outputs() then takes every tensor field
+    return out
 
 
 def first_diverging_module(reference, ours, inputs) -> str:
@@ -230,6 +250,13 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
     model = class_for_architecture(head).from_pretrained(folder)
     inputs = make_inputs(case, head)
     batched = run(model, inputs, internals=False)
+    if "pixel_values" in inputs:  # image cases: each image (and its text) alone gives its row of every output
+        batch = inputs["pixel_values"].shape[0]
+        for row in range(batch):
+            single = run(model, slice_row(inputs, row), internals=False)
+            for name, tensor in top_level_tensors(single).items():
+                assert_close_scaled(row_of(batched[name], row, batch), tensor, what=name)
+        return
     mask = token_mask(inputs)
     for row in range(mask.shape[0]):
         keep = mask[row].reshape(-1, mask.shape[-1])[0].bool()
@@ -256,6 +283,8 @@ def test_dtypes_and_shapes(case, head, checkpoints):
         for name, tensor in main_outputs(out, head).items():
             assert tensor.dtype == dtype, name
             assert torch.isfinite(tensor).all(), name
+        if case.inputs != "text":  # per-stage outputs differ by family: parity checks them
+            continue
         hidden, attentions = per_layer(out, HIDDEN_STATES), per_layer(out, ATTENTIONS)
         assert len(hidden.get("hidden_states", hidden.get("encoder_hidden_states"))) == model.config.num_hidden_layers + 1
         if "decoder_hidden_states" in hidden:  # one per decoder layer, and the embeddings
@@ -268,7 +297,8 @@ def params_without_grad(model, inputs, head) -> set[str]:
     for param in model.parameters():
         param.grad = None
     out = model(**inputs, output_hidden_states=False)
-    sum(t.float().pow(2).mean() for t in main_outputs(out, head).values()).backward()
+    outputs = top_level_tensors(out) if "pixel_values" in inputs else main_outputs(out, head)
+    sum(t.float().pow(2).mean() for t in outputs.values() if t.is_floating_point()).backward()
     model.eval()
     return {n for n, p in model.named_parameters() if p.grad is None}
 
@@ -305,7 +335,8 @@ def test_fresh_init_matches_reference_where_it_is_deterministic(case, head):
             assert torch.allclose(ours[name], param, atol=1e-6), name
 
 
-ENCODER_CASES = [(case, head) for case, head in CASES if not case.decoder and not case.encoder_decoder]
+ENCODER_CASES = [(case, head) for case, head in CASES
+                 if not case.decoder and not case.encoder_decoder and case.inputs == "text"]
 
 
 @pytest.mark.parametrize("case,head", ENCODER_CASES, ids=[f"{c.name}-{h}" for c, h in ENCODER_CASES])

@@ -20,6 +20,7 @@ from torch import nn
 import workbench
 from workbench.auto import class_for_architecture
 
+from image_inputs import build_inputs, top_level_tensors
 from model_registry import CASES, auto_class_name
 
 # one head per case: the language-model head where there is one (it is the one that generates)
@@ -47,6 +48,12 @@ def build(case):
 def batch(case, model, seed=0) -> dict[str, torch.Tensor]:
     """Two rows of 6 tokens (ids from 3 up: no special token by chance) and labels for the head's loss;
     a speech case gets random log-mel ``input_features`` for its encoder and the tokens as labels."""
+    if case.inputs != "text":  # image cases: their kind's inputs; a classifier's labels
+        inputs = {k: v.to(model.dtype) if v.is_floating_point() else v
+                  for k, v in build_inputs(case, type(model).__name__, seed=seed).items()}
+        if type(model).__name__.endswith("ForImageClassification"):
+            inputs["labels"] = torch.tensor([0, 1])
+        return inputs
     generator = torch.Generator().manual_seed(seed)
     config = case.config
     vocab = min(config["vocab_size"], config.get("decoder_vocab_size") or config["vocab_size"])
@@ -67,12 +74,18 @@ def loss_of(model, inputs) -> torch.Tensor:
     out = model(**inputs)
     if getattr(out, "loss", None) is not None:
         return out.loss
+    if "pixel_values" in inputs:  # an image model without a loss: every float output it returns
+        return sum(t.float().square().mean() for t in top_level_tensors(out).values() if t.is_floating_point())
     return out.last_hidden_state.square().mean()  # a base model: any loss that reaches every weight
 
 
 def main_output(model, inputs) -> torch.Tensor:
     out = model(**{k: v for k, v in inputs.items() if k != "labels"}, **decoder_inputs(model, inputs))
-    return out.logits if getattr(out, "logits", None) is not None else out.last_hidden_state
+    if getattr(out, "logits", None) is not None:
+        return out.logits
+    if "pixel_values" in inputs and getattr(out, "last_hidden_state", None) is None:
+        return next(iter(top_level_tensors(out).values()))  # CLIP-like: logits_per_image
+    return out.last_hidden_state
 
 
 def decoder_inputs(model, inputs) -> dict:

@@ -26,6 +26,9 @@ class Family:
     # Auto classes that pick a class ``heads`` already holds, e.g. "AutoModelForTextEncoding" -> "BertModel"
     # (the suite tests each class once, under its ``heads`` entry)
     also_auto: dict[str, str] = field(default_factory=dict)
+    # what the shared suite feeds the model: "text" (token ids), or a kind of tests/image_inputs.py
+    # ("image": pixel_values, "image-text": token ids and pixel_values, ...)
+    inputs: str = "text"
 
     @property
     def exports(self) -> tuple[str, ...]:
@@ -307,5 +310,16 @@ FAMILIES: dict[str, Family] = {
         "AutoModelForSequenceClassification": "OlmoForSequenceClassification",
     }, dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
-}
 
+    # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
+
+    # --- vision: resnet (ResNet, DETR)
+
+    # --- vision: convnext (ConvNeXT, MobileNetV2)
+
+    # --- vision: swin (Swin, SegFormer)
+
+    # --- vision: clip (CLIP, SigLIP)
+
+    # --- vision: blip (BLIP)
+}

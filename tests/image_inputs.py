@@ -1,0 +1,140 @@
+"""What the shared suite (test_models.py, test_parameter_contract.py) feeds and compares for the
+families whose registry entry says ``inputs="<kind>"`` other than "text".
+
+A builder per kind makes a batch of two random inputs for a (case, head); the comparison walks the
+whole output (every tensor of every field, nested outputs included), since vision outputs have no
+padded positions to leave out and their fields differ from family to family (pooled features,
+per-stage feature maps, ``logits_per_image``, ``pred_boxes``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from tolerance import assert_close_scaled
+
+
+def image_size(config: dict) -> tuple[int, int]:
+    """(height, width) of the config's ``image_size`` (an int or a pair; 32 when the config has none)."""
+    size = config.get("image_size", 32)
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def pixel_values(config: dict, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Random (B, C, H, W) pixels, roughly as normalized images are (mean 0, std 1)."""
+    height, width = image_size(config)
+    return torch.randn(batch, config.get("num_channels", 3), height, width, generator=generator)
+
+
+def text_ids(config: dict, batch: int, length: int, generator: torch.Generator, pad: bool = True) -> dict:
+    """Token ids from 3 up, the second row right-padded by two tokens (when ``pad``), with its mask."""
+    input_ids = torch.randint(3, config["vocab_size"], (batch, length), generator=generator)
+    attention_mask = torch.ones_like(input_ids)
+    if pad:
+        attention_mask[1, -2:] = 0
+        input_ids[1, -2:] = config.get("pad_token_id", 0) or 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def image_only(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    return {"pixel_values": pixel_values(case.config, batch, generator)}
+
+
+def image_and_text(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """A joint model (CLIP-like): token ids for its text tower and pixels for its vision tower; the
+    family's image-classification head (the vision tower alone) takes the pixels only."""
+    vision = case.config.get("vision_config", {})
+    if head.endswith("ForImageClassification"):
+        return {"pixel_values": pixel_values(vision, batch, generator)}
+    return {**text_ids(case.config.get("text_config", {"vocab_size": 99}), batch, 7, generator),
+            "pixel_values": pixel_values(vision, batch, generator)}
+
+
+# kind -> builder(case, head, batch, generator) -> the model's keyword inputs
+BUILDERS: dict[str, Callable[..., dict]] = {
+    "image": image_only,
+    "image-text": image_and_text,
+    # --- vision: vit
+
+    # --- vision: resnet
+
+    # --- vision: convnext
+
+    # --- vision: swin
+
+    # --- vision: clip
+
+    # --- vision: blip
+}
+
+
+def build_inputs(case, head: str, batch: int = 2, seed: int = 0) -> dict:
+    """The inputs of kind ``case.inputs`` for ``head``: a batch of ``batch`` rows."""
+    if case.inputs not in BUILDERS:
+        raise KeyError(f"{case.name}: no input builder for inputs={case.inputs!r} in tests/image_inputs.py "
+                       f"(known: {sorted(BUILDERS)})")
+    return BUILDERS[case.inputs](case, head, batch, torch.Generator().manual_seed(seed))
+
+
+# --- comparing whole outputs -----------------------------------------------------------------
+
+
+def tensors_of(output, path: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor in a model output, by its path (``vision_model_output.hidden_states[1]``);
+    None fields are left out, as ModelOutput leaves them out of its keys."""
+    if isinstance(output, torch.Tensor):
+        return {path: output}
+    if isinstance(output, (tuple, list)) and not hasattr(output, "keys"):
+        found = {}
+        for i, item in enumerate(output):
+            found.update(tensors_of(item, f"{path}[{i}]"))
+        return found
+    if hasattr(output, "keys"):
+        found = {}
+        for key in output.keys():
+            found.update(tensors_of(output[key], f"{path}.{key}" if path else key))
+        return found
+    return {}
+
+
+def compare_outputs(ours, theirs, what: str = "") -> int:
+    """Every tensor of the reference's output matches ours at the same path (same shape, within the
+    suite's tolerance), and ours has no field the reference lacks. Returns how many were compared;
+    an output with nothing to compare fails."""
+    expected, actual = tensors_of(theirs), tensors_of(ours)
+    assert expected, f"{what}: the reference's output holds no tensor"
+    assert actual.keys() == expected.keys(), (
+        f"{what}: fields differ: only the reference has {sorted(expected.keys() - actual.keys())}, "
+        f"only workbench has {sorted(actual.keys() - expected.keys())}")
+    for path, tensor in expected.items():
+        assert actual[path].shape == tensor.shape, f"{path}: {tuple(actual[path].shape)} vs {tuple(tensor.shape)}"
+        if tensor.is_floating_point():
+            assert_close_scaled(actual[path].float(), tensor.float(), what=path)
+        else:
+            assert torch.equal(actual[path], tensor), path
+    return len(expected)
+
+
+def top_level_tensors(output) -> dict[str, torch.Tensor]:
+    """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
+    head produces (logits, pred_boxes, image_embeds, ...)."""
+    return {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+
+
+def row_of(tensor: torch.Tensor, row: int, batch: int) -> torch.Tensor:
+    """Row ``row`` of a batched output; a (B, B) similarity matrix (``logits_per_image``) gives its
+    diagonal entry, which is what the row alone computes."""
+    if tensor.dim() == 2 and tensor.shape == (batch, batch):
+        return tensor[row : row + 1, row : row + 1]
+    return tensor[row : row + 1]
+
+
+def slice_row(inputs: dict, row: int) -> dict:
+    """Row ``row`` of every input alone; a padded token row loses its padding."""
+    alone = {key: value[row : row + 1] for key, value in inputs.items()}
+    if "attention_mask" in alone and "input_ids" in alone:
+        keep = alone["attention_mask"][0].bool()
+        alone["input_ids"], alone["attention_mask"] = alone["input_ids"][:, keep], alone["attention_mask"][:, keep]
+    return alone
