@@ -46,34 +46,23 @@ class BatchFeature(dict):
         return self
 
 
-class FeatureExtractionMixin:
-    """``from_pretrained`` / ``save_pretrained`` / ``to_dict`` over the constructor's settings.
+class SavedSettings:
+    """``from_pretrained`` / ``save_pretrained`` / ``to_json_string`` over ``to_dict``, shared by
+    feature extractors and image processors. ``part`` names the entry of processor_config.json that
+    holds the settings; a bare save writes preprocessor_config.json, as transformers 5 does."""
 
-    A subclass lists its settings in ``settings`` (name -> default); anything else in a saved
-    config is kept and written back, so files round-trip with the reference.
-    """
+    part = "feature_extractor"
 
-    settings: dict[str, Any] = {}
-    model_input_names: list[str] = ["input_features"]
-
-    def __init__(self, **kwargs: Any) -> None:
-        for name, default in self.settings.items():
-            setattr(self, name, kwargs.pop(name, default))
-        kwargs.pop("feature_extractor_type", None)
-        kwargs.pop("processor_class", None)
-        self._extra = kwargs  # keys this version does not use, kept for saving
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):
-        """Read the settings of a folder, Hub repo or JSON file: the ``feature_extractor`` entry of
+        """Read the settings of a folder, Hub repo or JSON file: this part's entry of
         processor_config.json (transformers 5), else preprocessor_config.json. Keyword arguments override them."""
         options = HubOptions.pop_from(kwargs)
-        values = load_part_dict(pretrained_model_name_or_path, options, "feature_extractor")
+        values = load_part_dict(pretrained_model_name_or_path, options, cls.part)
         return cls(**{**values, **kwargs})
-
-    def to_dict(self) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in self.settings}
-        return {**self._extra, **values, "feature_extractor_type": type(self).__name__}
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -89,3 +78,24 @@ class FeatureExtractionMixin:
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"
 
+
+class FeatureExtractionMixin(SavedSettings):
+    """The constructor's settings behind ``SavedSettings``.
+
+    A subclass lists its settings in ``settings`` (name -> default); anything else in a saved
+    config is kept and written back, so files round-trip with the reference.
+    """
+
+    settings: dict[str, Any] = {}
+    model_input_names: list[str] = ["input_features"]
+
+    def __init__(self, **kwargs: Any) -> None:
+        for name, default in self.settings.items():
+            setattr(self, name, kwargs.pop(name, default))
+        kwargs.pop("feature_extractor_type", None)
+        kwargs.pop("processor_class", None)
+        self._extra = kwargs  # keys this version does not use, kept for saving
+
+    def to_dict(self) -> dict[str, Any]:
+        values = {name: getattr(self, name) for name in self.settings}
+        return {**self._extra, **values, "feature_extractor_type": type(self).__name__}
