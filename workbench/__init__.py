@@ -35,8 +35,8 @@ _LAZY = {
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (
         "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin",
-        *(f"{family}ImageProcessor{suffix}" for family in ("Bit", "Blip", "CLIP", "ConvNext", "DeiT", "MobileNetV2",
-                                                          "Siglip", "ViT") for suffix in ("", "Fast")))},
+        *(f"{family}ImageProcessor{suffix}" for family in ("Bit", "Blip", "CLIP", "ConvNext", "DeiT", "Detr",
+                                                          "MobileNetV2", "Segformer", "Siglip", "ViT") for suffix in ("", "Fast")))},
     "PreTrainedModel": "modeling",
     # model families: configs and models, from the registry (one entry per model_type)
     **{name: f"models.{family.module}" for family in _FAMILIES.values() for name in family.exports},

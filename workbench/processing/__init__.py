@@ -19,14 +19,19 @@ from .image_processors import (
     ConvNextImageProcessorFast,
     DeiTImageProcessor,
     DeiTImageProcessorFast,
-    MobileNetV2ImageProcessor,
-    MobileNetV2ImageProcessorFast,
     SiglipImageProcessor,
     SiglipImageProcessorFast,
     ViTImageProcessor,
     ViTImageProcessorFast,
 )
+from .detr import DetrImageProcessor, DetrImageProcessorFast
 from .processor import ProcessorMixin
+from .segmentation import (
+    MobileNetV2ImageProcessor,
+    MobileNetV2ImageProcessorFast,
+    SegformerImageProcessor,
+    SegformerImageProcessorFast,
+)
 from .whisper import WhisperFeatureExtractor
 from .whisper_processor import WhisperProcessor
 
@@ -35,7 +40,8 @@ IMAGE_NAMES = [
     "BitImageProcessor", "BitImageProcessorFast", "BlipImageProcessor", "BlipImageProcessorFast", "CLIPImageProcessor",
     "CLIPImageProcessorFast", "ConvNextImageProcessor", "ConvNextImageProcessorFast", "DeiTImageProcessor",
     "DeiTImageProcessorFast", "MobileNetV2ImageProcessor", "MobileNetV2ImageProcessorFast", "SiglipImageProcessor",
-    "SiglipImageProcessorFast", "ViTImageProcessor", "ViTImageProcessorFast",
+    "SiglipImageProcessorFast", "ViTImageProcessor", "ViTImageProcessorFast", "DetrImageProcessor",
+    "DetrImageProcessorFast", "SegformerImageProcessor", "SegformerImageProcessorFast",
 ]
 __all__ = ["AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin", "ProcessorMixin",
            "WhisperFeatureExtractor", "WhisperProcessor", *IMAGE_NAMES]

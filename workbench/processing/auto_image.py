@@ -22,12 +22,14 @@ from .image_processors import (
     CLIPImageProcessor,
     ConvNextImageProcessor,
     DeiTImageProcessor,
-    MobileNetV2ImageProcessor,
     SiglipImageProcessor,
     ViTImageProcessor,
 )
+from .detr import DetrImageProcessor
+from .segmentation import MobileNetV2ImageProcessor, SegformerImageProcessor
 
-IMAGE_PROCESSORS = {cls.__name__: cls for cls in PROCESSORS}
+IMAGE_PROCESSORS = {cls.__name__: cls for cls in (*PROCESSORS, DetrImageProcessor, MobileNetV2ImageProcessor,
+                                                   SegformerImageProcessor)}
 # model_type -> its image processor, as the reference maps them (the families workbench has, and close kin)
 BY_MODEL_TYPE = {
     "vit": ViTImageProcessor, "swin": ViTImageProcessor, "swinv2": ViTImageProcessor, "vit_mae": ViTImageProcessor,
@@ -40,6 +42,8 @@ BY_MODEL_TYPE = {
     "clip": CLIPImageProcessor, "kosmos-2": CLIPImageProcessor, "git": CLIPImageProcessor,
     "siglip": SiglipImageProcessor, "paligemma": SiglipImageProcessor,
     "blip": BlipImageProcessor, "blip-2": BlipImageProcessor, "instructblip": BlipImageProcessor,
+    "detr": DetrImageProcessor, "table-transformer": DetrImageProcessor,
+    "segformer": SegformerImageProcessor, "upernet": SegformerImageProcessor,
 }
 
 

@@ -11,7 +11,7 @@
     SiglipImageProcessor         224 x 224, bicubic              -         0.5 / 0.5        always
     BlipImageProcessor           384 x 384, bicubic              -         CLIP             always
 
-Each is also exported as ``<Name>Fast``, the name transformers 4.x gave its torchvision version (and
+MobileNetV2's (with segmentation maps) is in segmentation.py, DETR's in detr.py. Each is also exported as ``<Name>Fast``, the name transformers 4.x gave its torchvision version (and
 transformers 5 still accepts); config files naming either load the same class.
 """
 
@@ -109,17 +109,8 @@ class ConvNextImageProcessor(BaseImageProcessor):
         return center_crop(image, {"height": edge, "width": edge})
 
 
-class MobileNetV2ImageProcessor(BaseImageProcessor):
-    """MobileNetV2: the short side to 256 (bilinear), the central 224 x 224."""
-
-    settings = {**_BASE, **_RESCALED, "size": {"shortest_edge": 256}, "resample": BILINEAR, "do_center_crop": True,
-                "crop_size": {"height": 224, "width": 224}, "do_reduce_labels": False,
-                "image_mean": IMAGENET_STANDARD_MEAN, "image_std": IMAGENET_STANDARD_STD}
-    default_to_square = False
-
-
 PROCESSORS = (ViTImageProcessor, DeiTImageProcessor, CLIPImageProcessor, BitImageProcessor, SiglipImageProcessor,
-              BlipImageProcessor, ConvNextImageProcessor, MobileNetV2ImageProcessor)
+              BlipImageProcessor, ConvNextImageProcessor)
 # transformers 4.x's names for the torchvision versions, still accepted by transformers 5
 ViTImageProcessorFast = ViTImageProcessor
 DeiTImageProcessorFast = DeiTImageProcessor
@@ -128,4 +119,3 @@ BitImageProcessorFast = BitImageProcessor
 SiglipImageProcessorFast = SiglipImageProcessor
 BlipImageProcessorFast = BlipImageProcessor
 ConvNextImageProcessorFast = ConvNextImageProcessor
-MobileNetV2ImageProcessorFast = MobileNetV2ImageProcessor

@@ -19,8 +19,8 @@ import torch
 from .image_inputs import require_torchvision
 
 # PIL's resampling numbers (what configs store) -> torchvision's interpolation names, as the reference maps them
-RESAMPLE_NAMES = {0: "nearest_exact", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
-RESAMPLE_ALIASES = {"nearest": 0, "nearest_exact": 0, "lanczos": 1, "antialias": 1, "bilinear": 2, "linear": 2,
+RESAMPLE_NAMES = {0: "nearest-exact", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+RESAMPLE_ALIASES = {"nearest": 0, "nearest_exact": 0, "nearest-exact": 0, "lanczos": 1, "antialias": 1, "bilinear": 2, "linear": 2,
                     "bicubic": 3, "cubic": 3, "box": 4, "hamming": 5}
 VALID_SIZE_KEYS = ({"height", "width"}, {"shortest_edge"}, {"shortest_edge", "longest_edge"}, {"longest_edge"},
                    {"max_height", "max_width"})
@@ -34,7 +34,7 @@ def resample_code(resample: Any) -> int:
     elif isinstance(resample, int) and int(resample) in RESAMPLE_NAMES:
         return int(resample)
     elif isinstance(resample, str) or hasattr(resample, "value"):
-        name = str(getattr(resample, "value", resample)).lower()
+        name = str(getattr(resample, "value", resample)).lower()  # PIL enums are ints; InterpolationMode has names
         if name in RESAMPLE_ALIASES:
             return RESAMPLE_ALIASES[name]
     choices = ", ".join(f"{code} ({name})" for code, name in RESAMPLE_NAMES.items())
@@ -49,8 +49,6 @@ def interpolation_mode(resample: Any):
 
     if isinstance(resample, InterpolationMode):
         return resample
-    if isinstance(resample, str) and resample.lower() == "nearest":
-        return InterpolationMode.NEAREST
     return InterpolationMode(RESAMPLE_NAMES[resample_code(resample)])
 
 
