@@ -34,7 +34,8 @@ _LAZY = {
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (
-        "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin",
+        "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin", "BlipProcessor",
+        "CLIPProcessor", "SiglipProcessor",
         *(f"{family}ImageProcessor{suffix}" for family in ("Bit", "Blip", "CLIP", "ConvNext", "DeiT", "Detr",
                                                           "MobileNetV2", "Segformer", "Siglip", "ViT") for suffix in ("", "Fast")))},
     "PreTrainedModel": "modeling",

@@ -25,6 +25,7 @@ from .image_processors import (
     ViTImageProcessorFast,
 )
 from .detr import DetrImageProcessor, DetrImageProcessorFast
+from .image_text_processors import BlipProcessor, CLIPProcessor, SiglipProcessor
 from .processor import ProcessorMixin
 from .segmentation import (
     MobileNetV2ImageProcessor,
@@ -41,7 +42,8 @@ IMAGE_NAMES = [
     "CLIPImageProcessorFast", "ConvNextImageProcessor", "ConvNextImageProcessorFast", "DeiTImageProcessor",
     "DeiTImageProcessorFast", "MobileNetV2ImageProcessor", "MobileNetV2ImageProcessorFast", "SiglipImageProcessor",
     "SiglipImageProcessorFast", "ViTImageProcessor", "ViTImageProcessorFast", "DetrImageProcessor",
-    "DetrImageProcessorFast", "SegformerImageProcessor", "SegformerImageProcessorFast",
+    "DetrImageProcessorFast", "SegformerImageProcessor", "SegformerImageProcessorFast", "BlipProcessor",
+    "CLIPProcessor", "SiglipProcessor",
 ]
 __all__ = ["AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin", "ProcessorMixin",
            "WhisperFeatureExtractor", "WhisperProcessor", *IMAGE_NAMES]

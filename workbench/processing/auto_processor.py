@@ -17,14 +17,16 @@ from ..hub import HubOptions
 from ..tokenization import AutoTokenizer
 from ..tokenization.loading import CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, VOCAB_FILE, read_model_type
 from .auto import AutoFeatureExtractor
+from .auto_image import AutoImageProcessor
 from .files import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG, has_part, processor_class_name
+from .image_text_processors import BlipProcessor, CLIPProcessor, SiglipProcessor
 from .whisper_processor import WhisperProcessor
 
-PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor,)}
-BY_MODEL_TYPE = {"whisper": WhisperProcessor}
+PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor, CLIPProcessor, SiglipProcessor, BlipProcessor)}
+BY_MODEL_TYPE = {"whisper": WhisperProcessor, "clip": CLIPProcessor, "siglip": SiglipProcessor, "blip": BlipProcessor}
 logger = logging.getLogger("workbench")
 # a lone part -> the Auto class that loads it, in the order the reference tries them
-SINGLE_PARTS = {"tokenizer": AutoTokenizer, "feature_extractor": AutoFeatureExtractor}
+SINGLE_PARTS = {"tokenizer": AutoTokenizer, "image_processor": AutoImageProcessor, "feature_extractor": AutoFeatureExtractor}
 
 
 class AutoProcessor:
@@ -49,7 +51,7 @@ class AutoProcessor:
             raise UnsupportedModelError(
                 f"{location} names the processor {name!r}, which workbench does not implement (it has: "
                 f"{', '.join(sorted(PROCESSORS))}). Load its parts on their own: AutoTokenizer.from_pretrained(...), "
-                "AutoFeatureExtractor.from_pretrained(...).")
+                "AutoImageProcessor.from_pretrained(...), AutoFeatureExtractor.from_pretrained(...).")
         present = [part for part in SINGLE_PARTS if has_part(location, options, part)]
         if processor is not None and all(part in present for part in processor.attributes):
             return processor.from_pretrained(location, **kwargs)

@@ -73,7 +73,17 @@ def has_part(location: str | os.PathLike, options: HubOptions, part: str) -> boo
     processor_file = resolve_file(location, PROCESSOR_CONFIG, options, required=False)
     if processor_file and _nested(read_json_object(processor_file), part) is not None:
         return True
-    return resolve_file(location, PREPROCESSOR_CONFIG, options, required=False) is not None
+    preprocessor_file = resolve_file(location, PREPROCESSOR_CONFIG, options, required=False)
+    return preprocessor_file is not None and preprocessor_kind(read_json_object(preprocessor_file)) == part
+
+
+def preprocessor_kind(values: dict[str, Any]) -> str:
+    """Whether a preprocessor_config.json holds an "image_processor" or a "feature_extractor" (4.x
+    image configs may name a ``...FeatureExtractor`` class: their image settings tell them apart)."""
+    named = str(values.get("image_processor_type") or values.get("feature_extractor_type") or "")
+    if "ImageProcessor" in named or any(key in values for key in ("image_mean", "do_resize", "crop_size")):
+        return "image_processor"
+    return "feature_extractor"
 
 
 def processor_class_name(location: str | os.PathLike, options: HubOptions) -> str | None:

@@ -107,6 +107,13 @@ class BaseImageProcessor(SavedSettings):
         data = self._preprocess(prepared, **options)
         return self.to_batch(data, options["return_tensors"])
 
+    @property
+    def call_keywords(self) -> tuple[str, ...]:
+        """The keywords a call takes besides the images (a processor routes these here)."""
+        return (*self.settings, *CALL_OPTIONS, *self.extra_inputs)
+
+    extra_inputs: tuple[str, ...] = ()  # image-like inputs beside the images (segmentation_maps)
+
     def call_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The settings with a call's overrides, checked."""
         unknown = sorted(set(kwargs) - set(self.settings) - set(CALL_OPTIONS))

@@ -1,8 +1,9 @@
-"""``ProcessorMixin``: a model's input parts (a tokenizer plus a feature extractor; an image processor
-joins the table below when workbench has one) behind one object, saved and loaded together.
+"""``ProcessorMixin``: a model's input parts (a tokenizer plus a feature extractor or an image
+processor) behind one object, saved and loaded together.
 
     processor(audio=waveform, sampling_rate=16000)  ─► feature extractor ─► input_features
     processor(text="...")                            ─► tokenizer         ─► input_ids, attention_mask
+    processor(images=image)                          ─► image processor   ─► pixel_values
     processor.batch_decode(generated_ids)            ─► tokenizer.batch_decode
 
 ``save_pretrained`` writes what transformers 5 writes: the tokenizer's own files, chat_template.jinja,
@@ -23,7 +24,9 @@ from ..io import atomic_write_text
 from ..tokenization import AutoTokenizer, PreTrainedTokenizerFast
 from ..tokenization.saving import save_tokenizer, write_chat_templates
 from .auto import AutoFeatureExtractor
+from .auto_image import AutoImageProcessor
 from .base import BatchFeature, FeatureExtractionMixin
+from .image_processing import BaseImageProcessor
 from .files import PROCESSOR_CONFIG, load_processor_dict
 
 
@@ -37,6 +40,7 @@ class Part(NamedTuple):
 PARTS = {
     "tokenizer": Part(AutoTokenizer, PreTrainedTokenizerFast, nested=False),
     "feature_extractor": Part(AutoFeatureExtractor, FeatureExtractionMixin, nested=True),
+    "image_processor": Part(AutoImageProcessor, BaseImageProcessor, nested=True),
 }
 # call argument -> the part that reads it: processor(text=..., audio=..., images=...)
 INPUTS = {"text": "tokenizer", "audio": "feature_extractor", "images": "image_processor"}
@@ -257,7 +261,10 @@ def _load_nested_part(name: str, location, options: HubOptions, overrides: dict[
 
 
 def _call_parameters(part) -> set[str] | None:
-    """The keyword names ``part(...)`` takes, or None when it takes any (``**kwargs``)."""
+    """The keyword names ``part(...)`` takes, or None when it takes any (``**kwargs``). A part whose
+    call reads its keywords from a table (an image processor's settings) lists them in ``call_keywords``."""
+    if getattr(part, "call_keywords", None) is not None:
+        return set(part.call_keywords)
     parameters = inspect.signature(part.__call__).parameters.values()
     if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
         return None

@@ -30,6 +30,8 @@ def reduce_labels(label: torch.Tensor) -> torch.Tensor:
 class SegmentationMapsMixin:
     """``segmentation_maps=`` beside the images, and ``post_process_semantic_segmentation``."""
 
+    extra_inputs = ("segmentation_maps",)
+
     def preprocess(self, images: Any, segmentation_maps: Any = None, **kwargs: Any) -> BatchFeature:
         """``pixel_values`` for the images and, given ``segmentation_maps`` (one (H, W) map per image:
         PIL images, arrays or tensors of class ids), their ``labels`` resized and cropped as the images are."""
