@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,9 @@ def load_image_file(path: str | os.PathLike) -> torch.Tensor:
     from torchvision.io import ImageReadMode, decode_image
 
     try:
-        return decode_image(path, mode=ImageReadMode.RGB, apply_exif_orientation=True)
+        with warnings.catch_warnings():  # torchvision 0.29 deprecates its decoders for torchcodec's
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return decode_image(path, mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except (RuntimeError, ValueError) as error:
         raise ValueError(f"Cannot decode the image file {path!r} ({error}): it is truncated, damaged or not an "
                          "image torchvision reads (JPEG, PNG, GIF, WEBP). Re-save it, or open it with Pillow "
