@@ -199,3 +199,18 @@ def tensor_to_rgb(image: torch.Tensor) -> torch.Tensor:
     rgba = functional.to_dtype(image, torch.float32, scale=True)
     rgb = rgba[:3] * rgba[3:] + (1 - rgba[3:])
     return functional.to_dtype(rgb, dtype, scale=True)
+
+
+def warn_about_range(image: torch.Tensor, index: int, do_rescale: bool, rescale_factor: float) -> None:
+    """Rescaling assumes 8-bit values: say so when an image is already in [0, 1] or goes above 255
+    (the reference rescales both silently)."""
+    if not do_rescale or not image.numel():
+        return
+    values = image if image.is_floating_point() else image.to(torch.int64)  # torch has no min/max for uint16
+    low, high = values.min().item(), values.max().item()
+    if image.is_floating_point() and 0 <= low and high <= 1:
+        logger.warning("Image %d is a float image already in [0, 1], and do_rescale=True scales it by %s again (as "
+                       "the reference does): pass do_rescale=False if it is already scaled.", index, rescale_factor)
+    elif not image.is_floating_point() and high > 255:
+        logger.warning("Image %d (%s) has values above 255, and do_rescale=True scales it by %s as if it were 8-bit: "
+                       "convert it to uint8 first (a 16-bit image: image // 257).", index, image.dtype, rescale_factor)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from .base import BatchFeature, SavedSettings
-from .image_inputs import check_data_format, flatten_images, to_channels_first
+from .image_inputs import check_data_format, flatten_images, to_channels_first, warn_about_range
 from .image_transforms import (
     center_crop,
     pad_bottom_right,
@@ -150,6 +150,8 @@ class BaseImageProcessor(SavedSettings):
                 tensor = to_channels_first(image, convert, layout)
             except (ValueError, TypeError) as error:
                 raise type(error)(f"Image {index} of the batch: {error}") from None
+            if expected_ndims == 3:
+                warn_about_range(tensor, index, options.get("do_rescale"), options.get("rescale_factor"))
             tensors.append(tensor if options.get("device") is None else tensor.to(options["device"]))
         return tensors
 
