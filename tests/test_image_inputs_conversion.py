@@ -123,3 +123,12 @@ def test_without_the_vision_extra_workbench_imports_and_says_what_to_install():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "pip install workbench[vision]" in done.stdout
+
+
+def test_one_channel_models_keep_gray_images_gray():
+    """do_convert_rgb unset and a 1-value image_mean: a gray image stays (1, H, W), as in the reference."""
+    settings = dict(size=16, image_mean=[0.5], image_std=[0.5])
+    gray = Image.fromarray(skdata.camera()[::8, ::8])
+    got = workbench.ViTImageProcessor(**settings)(gray, return_tensors="pt").pixel_values
+    expected = transformers.ViTImageProcessor(**settings)(gray, return_tensors="pt").pixel_values
+    assert got.shape == (1, 1, 16, 16) and (got - expected).abs().max() <= 1e-4

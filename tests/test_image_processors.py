@@ -230,3 +230,12 @@ def test_image_text_processors_both_ways(images, tmp_path, name):
         assert all(torch.allclose(got[key].float(), expected[key].float(), atol=1e-4) for key in expected)
     resized = ours(images=images["chelsea"], size={"height": 16, "width": 12}, do_center_crop=False, return_tensors="pt")
     assert resized["pixel_values"].shape[-2:] == (16, 12)  # a setting given to the processor reaches its image part
+
+
+def test_auto_processor_on_a_lone_image_processor(tmp_path):
+    """A folder with only preprocessor_config.json of an image processor: AutoProcessor returns that
+    image processor, as the reference's does."""
+    folder = save_reference(tmp_path, "ConvNextImageProcessor", size={"shortest_edge": 224})
+    ours, reference = workbench.AutoProcessor.from_pretrained(folder), transformers.AutoProcessor.from_pretrained(folder)
+    assert type(ours).__name__ == type(reference).__name__ == "ConvNextImageProcessor"
+    assert ours.size == {"shortest_edge": 224} and ours.crop_pct == reference.crop_pct

@@ -8,7 +8,8 @@ backend does, so that the steps after it see the same pixels.
 
 RGB conversion (``do_convert_rgb``): True converts every image, False none (as the reference); None,
 the default of ViT-like processors, converts only images that are not already 3-channel, where the
-reference would fail later at normalisation (a grayscale, RGBA or palette image given to ViT).
+reference would fail later at normalisation (a grayscale, RGBA or palette image given to ViT), unless
+the processor's ``image_mean`` has other than 3 values (a 1-channel model keeps gray images gray).
 16-bit grayscale images ("I;16") go through Pillow's conversion, which clips values above 255 as the
 reference does; a warning says so when it loses information (scale the image to 8 bits first).
 """

@@ -143,6 +143,9 @@ class BaseImageProcessor(SavedSettings):
                        do_convert_rgb: Any = "setting", input_data_format: Any = "setting") -> list[torch.Tensor]:
         """A flat list of (C, H, W) tensors (on ``options["device"]`` when given)."""
         convert = options["do_convert_rgb"] if do_convert_rgb == "setting" else do_convert_rgb
+        mean = options.get("image_mean")
+        if convert is None and isinstance(mean, (list, tuple)) and len(mean) != 3:
+            convert = False  # a model of 1 (or 4) channels: its images stay as they are
         layout = options["input_data_format"] if input_data_format == "setting" else input_data_format
         tensors = []
         for index, image in enumerate(flatten_images(images, expected_ndims)):
