@@ -30,6 +30,8 @@ _LAZY = {
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
     "AutoModelForPreTraining": "auto",
+    **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForImageSegmentation",
+                                 "AutoModelForObjectDetection", "AutoModelForUniversalSegmentation")},
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     "PreTrainedModel": "modeling",

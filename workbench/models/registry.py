@@ -138,6 +138,12 @@ TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64
 
 # --- the families ------------------------------------------------------------------------------
 
+# --- vision: resnet
+# bottleneck layers (ResNet-50's), one stage of two layers (an identity shortcut); the backbone returns
+# three of the five stages; 3 labels, so (B, num_labels) logits are not mistaken for a (B, B) similarity matrix
+TINY_RESNET = dict(num_channels=3, embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 2, 1, 1],
+                   layer_type="bottleneck", out_features=["stage1", "stage3", "stage4"], num_labels=3)
+
 FAMILIES: dict[str, Family] = {
     "bert": Family("bert", "BertConfig", {**_named("Bert", ENCODER), **_named("Bert", {
         "AutoModelForPreTraining": "ForPreTraining", "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}),
@@ -314,6 +320,10 @@ FAMILIES: dict[str, Family] = {
     # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
 
     # --- vision: resnet (ResNet, DETR)
+    # the classifier first: the parameter contract runs the first head, and its hooks watch linear layers
+    "resnet": Family("resnet", "ResNetConfig", {
+        "AutoModelForImageClassification": "ResNetForImageClassification", "AutoModel": "ResNetModel",
+        "AutoBackbone": "ResNetBackbone"}, TINY_RESNET, inputs="image"),
 
     # --- vision: convnext (ConvNeXT, MobileNetV2)
 
