@@ -52,6 +52,19 @@ def image_and_text(case, head: str, batch: int, generator: torch.Generator) -> d
             "pixel_values": pixel_values(vision, batch, generator)}
 
 
+# --- vision: resnet
+def image_with_pixel_mask(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """Detectors (DETR): 64x96 pixels (the ResNet backbone downsamples by 32: a 2x3 feature map) and a
+    pixel_mask whose second row is padding from column 56 on, so its last feature column is masked
+    (the mask is sampled at columns 0, 32, 64)."""
+    pixels = torch.randn(batch, case.config.get("num_channels", 3), 64, 96, generator=generator)
+    pixel_mask = torch.ones(batch, 64, 96, dtype=torch.long)
+    if batch > 1:
+        pixel_mask[1, :, 56:] = 0
+        pixels[1, :, :, 56:] = 0.0  # what an image processor pads with
+    return {"pixel_values": pixels, "pixel_mask": pixel_mask}
+
+
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
 BUILDERS: dict[str, Callable[..., dict]] = {
     "image": image_only,
@@ -59,6 +72,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- vision: vit
 
     # --- vision: resnet
+    "image-pixel-mask": image_with_pixel_mask,
 
     # --- vision: convnext
 
