@@ -29,6 +29,7 @@ from ..nn.detection_loss import detection_loss
 from ..nn.image_positions import sine_position_embedding_2d
 from ..nn.layers import output_flags, run_layers
 from ..outputs import BaseModelOutput, ModelOutput, Tensor, Tensors
+from .detr_mask_head import DetrMaskHeadSmallConv, DetrMHAttentionMap
 
 
 class DetrConfig(PretrainedConfig):
@@ -507,3 +508,67 @@ class DetrForObjectDetection(DetrPreTrainedModel):
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states, encoder_attentions=outputs.encoder_attentions)
         return self._finish(out, return_dict)
+
+
+@dataclass
+class DetrSegmentationOutput(ModelOutput):
+    loss: Tensor = None
+    loss_dict: dict | None = None
+    logits: Tensor = None
+    pred_boxes: Tensor = None
+    pred_masks: Tensor = None  # (B, num_queries, H/4, W/4) mask logits
+    auxiliary_outputs: list | None = None
+    last_hidden_state: Tensor = None
+    decoder_hidden_states: Tensors = None
+    decoder_attentions: Tensors = None
+    cross_attentions: Tensors = None
+    encoder_last_hidden_state: Tensor = None
+    encoder_hidden_states: Tensors = None
+    encoder_attentions: Tensors = None
+
+
+class DetrForSegmentation(DetrPreTrainedModel):
+    """DETR's detector (``detr``) plus a mask per query (``pred_masks``), for panoptic segmentation. The
+    mask head reads the last three backbone stages before the last: ``backbone_config.out_features``
+    names four stages."""
+
+    def __init__(self, config: DetrConfig) -> None:
+        super().__init__(config)
+        self.detr = DetrForObjectDetection(config)
+        hidden, heads = config.d_model, config.encoder_attention_heads
+        channels = self.detr.model.backbone.intermediate_channel_sizes
+        self.mask_head = DetrMaskHeadSmallConv(hidden + heads, channels[::-1][-3:], hidden, config.activation_function)
+        self.bbox_attention = DetrMHAttentionMap(hidden, heads)
+
+    def forward(self, pixel_values: torch.Tensor, pixel_mask: torch.Tensor | None = None,
+                decoder_attention_mask: torch.Tensor | None = None, encoder_outputs=None,
+                inputs_embeds: torch.Tensor | None = None, decoder_inputs_embeds: torch.Tensor | None = None,
+                labels: list[dict] | None = None, output_attentions: bool | None = None,
+                output_hidden_states: bool | None = None, return_dict: bool | None = None, **_):
+        """-> logits, pred_boxes and pred_masks (B, num_queries, H/4, W/4); ``labels`` also hold ``masks``
+        (N, H, W) per image for the mask losses. ``inputs_embeds`` cannot stand in for the pixels here:
+        the mask head needs the backbone's earlier stages."""
+        model = self.detr.model
+        features = model.image_features(pixel_values, pixel_mask)
+        out = model.transform(features, decoder_attention_mask, encoder_outputs, decoder_inputs_embeds,
+                              output_attentions, output_hidden_states)
+        logits, pred_boxes = self.detr.predict(out.last_hidden_state)
+        batch, _, height, width = features.projected.shape
+        memory = out.encoder_last_hidden_state.transpose(1, 2).reshape(batch, -1, height, width)
+        valid = features.mask.view(batch, 1, 1, height, width)
+        additive = torch.zeros(valid.shape, dtype=memory.dtype, device=memory.device).masked_fill(~valid, torch.finfo(memory.dtype).min)
+        maps = self.bbox_attention(out.last_hidden_state, memory, additive)
+        fpn = [features.stages[2][0], features.stages[1][0], features.stages[0][0]]
+        masks = self.mask_head(features.projected, maps, fpn)
+        pred_masks = masks.view(batch, self.config.num_queries, *masks.shape[-2:])
+        loss = loss_dict = auxiliary = None
+        if labels is not None:
+            loss, loss_dict, auxiliary = self.detr.loss(logits, pred_boxes, labels, out.intermediate_hidden_states,
+                                                        pred_masks)
+        result = DetrSegmentationOutput(
+            loss=loss, loss_dict=loss_dict, logits=logits, pred_boxes=pred_boxes, pred_masks=pred_masks,
+            auxiliary_outputs=auxiliary, last_hidden_state=out.last_hidden_state,
+            decoder_hidden_states=out.decoder_hidden_states, decoder_attentions=out.decoder_attentions,
+            cross_attentions=out.cross_attentions, encoder_last_hidden_state=out.encoder_last_hidden_state,
+            encoder_hidden_states=out.encoder_hidden_states, encoder_attentions=out.encoder_attentions)
+        return self._finish(result, return_dict)

@@ -332,8 +332,9 @@ FAMILIES: dict[str, Family] = {
         "AutoModelForImageClassification": "ResNetForImageClassification", "AutoModel": "ResNetModel",
         "AutoBackbone": "ResNetBackbone"}, TINY_RESNET, inputs="image"),
     "detr": Family("detr", "DetrConfig", {
-        "AutoModelForObjectDetection": "DetrForObjectDetection", "AutoModel": "DetrModel"},
-        TINY_DETR, inputs="image-pixel-mask"),
+        "AutoModelForObjectDetection": "DetrForObjectDetection", "AutoModel": "DetrModel",
+        "AutoModelForImageSegmentation": "DetrForSegmentation"}, TINY_DETR, inputs="image-pixel-mask",
+        also_auto={"AutoModelForUniversalSegmentation": "DetrForSegmentation"}),
 
     # --- vision: convnext (ConvNeXT, MobileNetV2)
 
