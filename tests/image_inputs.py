@@ -52,6 +52,19 @@ def image_and_text(case, head: str, batch: int, generator: torch.Generator) -> d
             "pixel_values": pixel_values(vision, batch, generator)}
 
 
+# --- vision: resnet
+def image_with_pixel_mask(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """Detectors (DETR): 64x96 pixels (the ResNet backbone downsamples by 32: a 2x3 feature map) and a
+    pixel_mask whose second row is padding from column 56 on, so its last feature column is masked
+    (the mask is sampled at columns 0, 32, 64)."""
+    pixels = torch.randn(batch, case.config.get("num_channels", 3), 64, 96, generator=generator)
+    pixel_mask = torch.ones(batch, 64, 96, dtype=torch.long)
+    if batch > 1:
+        pixel_mask[1, :, 56:] = 0
+        pixels[1, :, :, 56:] = 0.0  # what an image processor pads with
+    return {"pixel_values": pixels, "pixel_mask": pixel_mask}
+
+
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
 BUILDERS: dict[str, Callable[..., dict]] = {
     "image": image_only,
@@ -59,6 +72,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- vision: vit
 
     # --- vision: resnet
+    "image-pixel-mask": image_with_pixel_mask,
 
     # --- vision: convnext
 
@@ -119,8 +133,10 @@ def compare_outputs(ours, theirs, what: str = "") -> int:
 
 def top_level_tensors(output) -> dict[str, torch.Tensor]:
     """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
-    head produces (logits, pred_boxes, image_embeds, ...)."""
-    return {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    head produces (logits, pred_boxes, image_embeds, ...); a backbone's are its ``feature_maps``."""
+    found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    found.update({f"feature_maps[{i}]": value for i, value in enumerate(output.get("feature_maps") or ())})
+    return found
 
 
 def row_of(tensor: torch.Tensor, row: int, batch: int) -> torch.Tensor:

@@ -255,7 +255,7 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
         for row in range(batch):
             single = run(model, slice_row(inputs, row), internals=False)
             for name, tensor in top_level_tensors(single).items():
-                assert_close_scaled(row_of(batched[name], row, batch), tensor, what=name)
+                assert_close_scaled(row_of(top_level_tensors(batched)[name], row, batch), tensor, what=name)
         return
     mask = token_mask(inputs)
     for row in range(mask.shape[0]):

@@ -89,19 +89,21 @@ def main_output(model, inputs) -> torch.Tensor:
 
 
 def decoder_inputs(model, inputs) -> dict:
-    if not getattr(model.config, "is_encoder_decoder", False):
-        return {}
+    if not getattr(model.config, "is_encoder_decoder", False) or "pixel_values" in inputs:
+        return {}  # an image encoder-decoder (DETR) decodes learned queries, not tokens
     tokens = inputs["labels"] if "input_features" in inputs else inputs["input_ids"]
     start = torch.full_like(tokens[:, :1], model.config.decoder_start_token_id)
     return {"decoder_input_ids": torch.cat([start, tokens[:, :-1]], dim=1)}
 
 
 def without_gradients(case, model) -> set[str]:
-    """Names of the parameters the loss does not reach (T5's relative bias beyond layer 0, say): found
-    on a copy that nothing ran on before, so the chains below cannot change the answer."""
+    """Names of the parameters the loss does not reach (T5's relative bias beyond layer 0, say), or
+    reaches with an exactly zero gradient (a fresh DETR's first decoder self-attention sees only zero
+    queries and zero-initialised biases): found on a copy that nothing ran on before, so the chains
+    below cannot change the answer."""
     fresh = copy.deepcopy(model)
     loss_of(fresh, batch(case, fresh)).backward()
-    return {n for n, p in fresh.named_parameters() if p.requires_grad and p.grad is None}
+    return {n for n, p in fresh.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())}
 
 
 def optimizer_for(model) -> torch.optim.Optimizer:

@@ -30,6 +30,8 @@ _LAZY = {
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
     "AutoModelForPreTraining": "auto",
+    **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForImageSegmentation",
+                                 "AutoModelForObjectDetection", "AutoModelForUniversalSegmentation")},
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)

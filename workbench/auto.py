@@ -143,6 +143,7 @@ def _auto(name: str) -> type:
 
 
 AutoModel = _auto("AutoModel")
+AutoBackbone = _auto("AutoBackbone")
 AutoModelForCausalLM = _auto("AutoModelForCausalLM")
 AutoModelForMaskedLM = _auto("AutoModelForMaskedLM")
 AutoModelForSequenceClassification = _auto("AutoModelForSequenceClassification")
@@ -154,3 +155,7 @@ AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM")
 AutoModelForTextEncoding = _auto("AutoModelForTextEncoding")
 AutoModelForSpeechSeq2Seq = _auto("AutoModelForSpeechSeq2Seq")
 AutoModelForPreTraining = _auto("AutoModelForPreTraining")
+AutoModelForImageClassification = _auto("AutoModelForImageClassification")
+AutoModelForImageSegmentation = _auto("AutoModelForImageSegmentation")
+AutoModelForObjectDetection = _auto("AutoModelForObjectDetection")
+AutoModelForUniversalSegmentation = _auto("AutoModelForUniversalSegmentation")

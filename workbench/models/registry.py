@@ -138,6 +138,19 @@ TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64
 
 # --- the families ------------------------------------------------------------------------------
 
+# --- vision: resnet
+# bottleneck layers (ResNet-50's), one stage of two layers (an identity shortcut); the backbone returns
+# three of the five stages; 3 labels, so (B, num_labels) logits are not mistaken for a (B, B) similarity matrix
+TINY_RESNET = dict(num_channels=3, embedding_size=8, hidden_sizes=[8, 16, 24, 32], depths=[1, 2, 1, 1],
+                   layer_type="bottleneck", out_features=["stage1", "stage3", "stage4"], num_labels=3)
+# DETR on its own ResNet (basic layers: ResNet-18's), all four stages out (the segmentation head reads three);
+# 8 heads of 4 dims: the mask head takes d_model + heads channels, which its group norms need divisible by 8
+TINY_DETR = dict(use_timm_backbone=False, backbone_config=dict(
+                     model_type="resnet", embedding_size=8, hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1],
+                     layer_type="basic", out_features=["stage1", "stage2", "stage3", "stage4"]),
+                 d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=8, decoder_attention_heads=8,
+                 encoder_ffn_dim=37, decoder_ffn_dim=37, num_queries=5, num_labels=3, dropout=0.0)
+
 FAMILIES: dict[str, Family] = {
     "bert": Family("bert", "BertConfig", {**_named("Bert", ENCODER), **_named("Bert", {
         "AutoModelForPreTraining": "ForPreTraining", "AutoModelForNextSentencePrediction": "ForNextSentencePrediction"}),
@@ -314,6 +327,14 @@ FAMILIES: dict[str, Family] = {
     # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
 
     # --- vision: resnet (ResNet, DETR)
+    # the classifier first: the parameter contract runs the first head, and its hooks watch linear layers
+    "resnet": Family("resnet", "ResNetConfig", {
+        "AutoModelForImageClassification": "ResNetForImageClassification", "AutoModel": "ResNetModel",
+        "AutoBackbone": "ResNetBackbone"}, TINY_RESNET, inputs="image"),
+    "detr": Family("detr", "DetrConfig", {
+        "AutoModelForObjectDetection": "DetrForObjectDetection", "AutoModel": "DetrModel",
+        "AutoModelForImageSegmentation": "DetrForSegmentation"}, TINY_DETR, inputs="image-pixel-mask",
+        also_auto={"AutoModelForUniversalSegmentation": "DetrForSegmentation"}),
 
     # --- vision: convnext (ConvNeXT, MobileNetV2)
 
