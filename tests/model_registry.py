@@ -178,6 +178,13 @@ VARIANTS: list[Case] = [
          dict(FAMILIES["mobilenet_v2"].tiny, tf_padding=False, layer_norm_eps=1e-5, finegrained_output=True,
               first_layer_is_expansion=False, output_stride=8),
          ("MobileNetV2ForImageClassification", "MobileNetV2ForSemanticSegmentation"), inputs="image"),
+    # ConvNeXt without layer scale, with drop path (the identity in eval; the contract tests train with
+    # it), the backbone returning the last stage only (no out_features given); the backbone first, so
+    # the parameter contract runs on it
+    Case("convnext-no-layer-scale-drop-path-last-stage", "convnext",
+         {**{k: v for k, v in FAMILIES["convnext"].tiny.items() if k != "out_indices"},
+          "layer_scale_init_value": 0.0, "drop_path_rate": 0.05},
+         ("ConvNextBackbone", "ConvNextForImageClassification"), inputs="image"),
 ]
 
 CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + [
