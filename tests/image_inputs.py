@@ -131,11 +131,22 @@ def compare_outputs(ours, theirs, what: str = "") -> int:
     return len(expected)
 
 
+# tuples of tensors that are what a head produces, not per-layer internals: a backbone's feature maps
+HEAD_TUPLES = ("feature_maps",)
+
+
 def top_level_tensors(output) -> dict[str, torch.Tensor]:
     """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
     head produces (logits, pred_boxes, image_embeds, ...); a backbone's are its ``feature_maps``."""
     found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
     found.update({f"feature_maps[{i}]": value for i, value in enumerate(output.get("feature_maps") or ())})
+    head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps[i]`` too."""
+    found = {}
+    for key, value in output.items():
+        if isinstance(value, torch.Tensor) and key != "loss":
+            found[key] = value
+        elif key in HEAD_TUPLES:
+            found.update({f"{key}[{i}]": tensor for i, tensor in enumerate(value)})
     return found
 
 

@@ -32,6 +32,9 @@ _LAZY = {
     "AutoModelForPreTraining": "auto",
     **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForImageSegmentation",
                                  "AutoModelForObjectDetection", "AutoModelForUniversalSegmentation")},
+    "AutoBackbone": "auto",
+    "AutoModelForImageClassification": "auto",
+    "AutoModelForSemanticSegmentation": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
