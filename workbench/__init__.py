@@ -30,6 +30,8 @@ _LAZY = {
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
     "AutoModelForPreTraining": "auto",
+    **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForImageFeatureExtraction",
+                                 "AutoModelForMaskedImageModeling", "AutoModelForSemanticSegmentation")},
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     "PreTrainedModel": "modeling",

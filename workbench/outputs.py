@@ -206,3 +206,37 @@ class Seq2SeqLMOutput(ModelOutput):
 @dataclass
 class Seq2SeqSequenceClassifierOutput(Seq2SeqLMOutput):
     """The same fields as :class:`Seq2SeqLMOutput`; ``logits`` are (B, num_labels)."""
+
+
+# --- vision heads --------------------------------------------------------------------------
+
+
+@dataclass
+class ImageClassifierOutput(ModelOutput):
+    """An image classifier's (B, num_labels) ``logits``; ``hidden_states`` and ``attentions`` are
+    the family's per-stage (or per-layer) ones."""
+
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class SemanticSegmenterOutput(ModelOutput):
+    """A segmenter's (B, num_labels, h, w) ``logits``, at the resolution its head works at (often a
+    fraction of the image's: upsample them to the image to read a mask)."""
+
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class BackboneOutput(ModelOutput):
+    """A backbone's ``feature_maps``: one (B, C, h, w) map per stage of ``config.out_features``."""
+
+    feature_maps: Tensors = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None

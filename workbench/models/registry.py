@@ -318,6 +318,14 @@ FAMILIES: dict[str, Family] = {
     # --- vision: convnext (ConvNeXT, MobileNetV2)
 
     # --- vision: swin (Swin, SegFormer)
+    # 8x8 patches in windows of 4: stage 1 shifts (its mask bites), stage 2 (4x4) is one window; absolute
+    # positions on; the backbone reports every stage; encoder_stride 8 rebuilds the 32x32 pixels
+    "swin": Family("swin", "SwinConfig", _named("Swin", {
+        "AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+        "AutoModelForMaskedImageModeling": "ForMaskedImageModeling", "AutoBackbone": "Backbone"}),
+        dict(image_size=32, patch_size=4, num_channels=3, embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=4,
+             use_absolute_embeddings=True, encoder_stride=8, num_labels=3, out_features=["stem", "stage1", "stage2"]),
+        also_auto={"AutoModelForImageFeatureExtraction": "SwinModel"}, inputs="image"),
 
     # --- vision: clip (CLIP, SigLIP)
 
