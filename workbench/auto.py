@@ -157,6 +157,5 @@ AutoModelForPreTraining = _auto("AutoModelForPreTraining")
 # vision
 AutoBackbone = _auto("AutoBackbone")
 AutoModelForImageClassification = _auto("AutoModelForImageClassification")
-AutoModelForImageFeatureExtraction = _auto("AutoModelForImageFeatureExtraction")
 AutoModelForMaskedImageModeling = _auto("AutoModelForMaskedImageModeling")
 AutoModelForSemanticSegmentation = _auto("AutoModelForSemanticSegmentation")

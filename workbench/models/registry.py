@@ -325,7 +325,7 @@ FAMILIES: dict[str, Family] = {
         "AutoModelForMaskedImageModeling": "ForMaskedImageModeling", "AutoBackbone": "Backbone"}),
         dict(image_size=32, patch_size=4, num_channels=3, embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=4,
              use_absolute_embeddings=True, encoder_stride=8, num_labels=3, out_features=["stem", "stage1", "stage2"]),
-        also_auto={"AutoModelForImageFeatureExtraction": "SwinModel"}, inputs="image"),
+        inputs="image"),
     # two stages (8x8 then 4x4 maps of a 32x32 image): the first attends to keys shrunk 2x per side, the second
     # to all of them; logits at 8x8
     "segformer": Family("segformer", "SegformerConfig", _named("Segformer", {
@@ -334,7 +334,7 @@ FAMILIES: dict[str, Family] = {
         dict(num_channels=3, num_encoder_blocks=2, depths=[1, 2], sr_ratios=[2, 1], hidden_sizes=[16, 32],
              patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[4, 4], decoder_hidden_size=32,
              num_labels=3),
-        also_auto={"AutoModelForImageFeatureExtraction": "SegformerModel"}, inputs="image"),
+        inputs="image"),
 
     # --- vision: clip (CLIP, SigLIP)
 
