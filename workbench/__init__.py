@@ -35,6 +35,8 @@ _LAZY = {
     "AutoBackbone": "auto",
     "AutoModelForImageClassification": "auto",
     "AutoModelForSemanticSegmentation": "auto",
+    **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForMaskedImageModeling",
+                                 "AutoModelForSemanticSegmentation")},
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)

@@ -161,4 +161,8 @@ AutoModelForObjectDetection = _auto("AutoModelForObjectDetection")
 AutoModelForUniversalSegmentation = _auto("AutoModelForUniversalSegmentation")
 AutoBackbone = _auto("AutoBackbone")
 AutoModelForImageClassification = _auto("AutoModelForImageClassification")
+# vision
+AutoBackbone = _auto("AutoBackbone")
+AutoModelForImageClassification = _auto("AutoModelForImageClassification")
+AutoModelForMaskedImageModeling = _auto("AutoModelForMaskedImageModeling")
 AutoModelForSemanticSegmentation = _auto("AutoModelForSemanticSegmentation")

@@ -226,12 +226,29 @@ class ImageClassifierOutputWithNoAttention(ModelOutput):
     loss: Tensor = None
     logits: Tensor = None  # (B, num_labels)
     hidden_states: Tensors = None
+# --- vision heads --------------------------------------------------------------------------
+
+
+@dataclass
+class ImageClassifierOutput(ModelOutput):
+    """An image classifier's (B, num_labels) ``logits``; ``hidden_states`` and ``attentions`` are
+    the family's per-stage (or per-layer) ones."""
+
+    loss: Tensor = None
+    logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
 
 
 @dataclass
 class SemanticSegmenterOutput(ModelOutput):
     loss: Tensor = None
     logits: Tensor = None  # (B, num_labels, h, w): per-pixel scores at the model's output resolution
+    """A segmenter's (B, num_labels, h, w) ``logits``, at the resolution its head works at (often a
+    fraction of the image's: upsample them to the image to read a mask)."""
+
+    loss: Tensor = None
+    logits: Tensor = None
     hidden_states: Tensors = None
     attentions: Tensors = None
 
@@ -239,6 +256,7 @@ class SemanticSegmenterOutput(ModelOutput):
 @dataclass
 class BackboneOutput(ModelOutput):
     """A backbone's ``feature_maps``: one (B, C_i, H_i, W_i) map per stage in ``config.out_features``."""
+    """A backbone's ``feature_maps``: one (B, C, h, w) map per stage of ``config.out_features``."""
 
     feature_maps: Tensors = None
     hidden_states: Tensors = None

@@ -356,6 +356,23 @@ FAMILIES: dict[str, Family] = {
         "AutoBackbone": "Backbone"}), CONVNEXT_TINY_CONVNEXT, inputs="image"),
 
     # --- vision: swin (Swin, SegFormer)
+    # 8x8 patches in windows of 4: stage 1 shifts (its mask bites), stage 2 (4x4) is one window; absolute
+    # positions on; the backbone reports every stage; encoder_stride 8 rebuilds the 32x32 pixels
+    "swin": Family("swin", "SwinConfig", _named("Swin", {
+        "AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+        "AutoModelForMaskedImageModeling": "ForMaskedImageModeling", "AutoBackbone": "Backbone"}),
+        dict(image_size=32, patch_size=4, num_channels=3, embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=4,
+             use_absolute_embeddings=True, encoder_stride=8, num_labels=3, out_features=["stem", "stage1", "stage2"]),
+        inputs="image"),
+    # two stages (8x8 then 4x4 maps of a 32x32 image): the first attends to keys shrunk 2x per side, the second
+    # to all of them; logits at 8x8
+    "segformer": Family("segformer", "SegformerConfig", _named("Segformer", {
+        "AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+        "AutoModelForSemanticSegmentation": "ForSemanticSegmentation"}),
+        dict(num_channels=3, num_encoder_blocks=2, depths=[1, 2], sr_ratios=[2, 1], hidden_sizes=[16, 32],
+             patch_sizes=[7, 3], strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[4, 4], decoder_hidden_size=32,
+             num_labels=3),
+        inputs="image"),
 
     # --- vision: clip (CLIP, SigLIP)
 
