@@ -137,9 +137,6 @@ HEAD_TUPLES = ("feature_maps",)
 
 def top_level_tensors(output) -> dict[str, torch.Tensor]:
     """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
-    head produces (logits, pred_boxes, image_embeds, ...); a backbone's are its ``feature_maps``."""
-    found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
-    found.update({f"feature_maps[{i}]": value for i, value in enumerate(output.get("feature_maps") or ())})
     head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps[i]`` too."""
     found = {}
     for key, value in output.items():
@@ -147,10 +144,6 @@ def top_level_tensors(output) -> dict[str, torch.Tensor]:
             found[key] = value
         elif key in HEAD_TUPLES:
             found.update({f"{key}[{i}]": tensor for i, tensor in enumerate(value)})
-    head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps`` (a tuple, one
-    per stage) count as its own, as ``feature_maps[i]``."""
-    found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
-    found.update({f"feature_maps[{i}]": fmap for i, fmap in enumerate(output.get("feature_maps") or ())})
     return found
 
 

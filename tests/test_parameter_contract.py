@@ -100,11 +100,8 @@ def without_gradients(case, model) -> set[str]:
     """Names of the parameters the loss does not reach (T5's relative bias beyond layer 0, say), or
     reaches with an exactly zero gradient (a fresh DETR's first decoder self-attention sees only zero
     queries and zero-initialised biases): found on a copy that nothing ran on before, so the chains
-    below cannot change the answer."""
-    """Names of the parameters the loss does not reach (T5's relative bias beyond layer 0, say): found
-    on a copy that nothing ran on before, so the chains below cannot change the answer. A gradient of
-    exact zeros counts too: a batch norm's shift that reaches another batch norm (in training mode)
-    through linear layers only is removed by it (MobileNetV2's last blocks on 1 x 1 maps)."""
+    below cannot change the answer. (Or a batch norm's shift that reaches another batch norm in training
+    mode through linear layers only, which removes it: MobileNetV2's last blocks on 1 x 1 maps.)"""
     fresh = copy.deepcopy(model)
     loss_of(fresh, batch(case, fresh)).backward()
     return {n for n, p in fresh.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())}

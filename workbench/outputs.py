@@ -226,6 +226,8 @@ class ImageClassifierOutputWithNoAttention(ModelOutput):
     loss: Tensor = None
     logits: Tensor = None  # (B, num_labels)
     hidden_states: Tensors = None
+
+
 # --- vision heads --------------------------------------------------------------------------
 
 
@@ -242,8 +244,6 @@ class ImageClassifierOutput(ModelOutput):
 
 @dataclass
 class SemanticSegmenterOutput(ModelOutput):
-    loss: Tensor = None
-    logits: Tensor = None  # (B, num_labels, h, w): per-pixel scores at the model's output resolution
     """A segmenter's (B, num_labels, h, w) ``logits``, at the resolution its head works at (often a
     fraction of the image's: upsample them to the image to read a mask)."""
 
@@ -255,7 +255,6 @@ class SemanticSegmenterOutput(ModelOutput):
 
 @dataclass
 class BackboneOutput(ModelOutput):
-    """A backbone's ``feature_maps``: one (B, C_i, H_i, W_i) map per stage in ``config.out_features``."""
     """A backbone's ``feature_maps``: one (B, C, h, w) map per stage of ``config.out_features``."""
 
     feature_maps: Tensors = None
