@@ -40,6 +40,7 @@ class DetrImageProcessor(BaseImageProcessor):
                 "format": "coco_detection", "do_convert_annotations": None}
     default_to_square = False
     model_input_names = ["pixel_values", "pixel_mask"]
+    extra_inputs = ("annotations",)
 
     def __init__(self, **kwargs: Any) -> None:
         if "pad_and_return_pixel_mask" in kwargs:  # the name in old configs
