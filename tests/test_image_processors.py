@@ -94,6 +94,8 @@ def test_mixed_batch_matches_reference_image_by_image(images):
     assert torch.equal(got[1:2], pixel_values(ours, images["rgba"]))
     listed = ours(batch)["pixel_values"]  # return_tensors=None: a list of tensors, as the reference
     assert isinstance(listed, list) and torch.equal(listed[0], got[0])
+    nested = ours([batch[:1], batch[1:]], return_tensors="np")["pixel_values"]  # nested lists are flattened
+    assert isinstance(nested, np.ndarray) and np.array_equal(nested, got.numpy())
 
 
 @pytest.mark.parametrize("name", FAMILIES)
