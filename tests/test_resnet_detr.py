@@ -120,3 +120,22 @@ def test_detr_loss_reaches_the_transformer_but_not_the_frozen_backbone():
     assert backbone and all(not model.get_parameter(name).requires_grad for name in backbone)
     assert model.model.input_projection.weight.grad is not None
     assert model.bbox_predictor.layers[-1].weight.grad.abs().sum() > 0
+
+
+def test_detr_learned_positions_and_embedded_inputs_match_the_reference(tmp_path):
+    """Paths the registry's case does not take: learned row/column position embeddings, and a
+    flattened feature map given as ``inputs_embeds`` (with a pixel_mask sampled down to it) in place
+    of the backbone's."""
+    config = dict(TINY_DETR, position_embedding_type="learned")
+    reference = build_reference_model("detr", "DetrModel", config)
+    ours = workbench.DetrModel.from_pretrained(save_reference_model(reference, str(tmp_path)))
+    inputs = build_inputs(DETR_CASE, "DetrModel")
+    generator = torch.Generator().manual_seed(5)
+    mask = torch.ones(2, 64, 64, dtype=torch.long)
+    mask[1, :, 30:] = 0  # sampled at columns 0, 21, 42 of a 3x3 map: the second image's last column is padding
+    embedded = {"inputs_embeds": torch.randn(2, 9, 32, generator=generator), "pixel_mask": mask}
+    for given in (inputs, embedded):
+        with torch.no_grad():
+            mine = ours(**given, output_hidden_states=True, output_attentions=True)
+            theirs = reference(**given, output_hidden_states=True, output_attentions=True)
+        compare_outputs(mine, theirs, what=", ".join(given))
