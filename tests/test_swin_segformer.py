@@ -172,3 +172,9 @@ def test_every_reference_head_is_registered(model_type):
     backbones = transformers.AutoBackbone._model_mapping._model_mapping
     expected = {**reference_picks(model_type), **({"AutoBackbone": backbones[model_type]} if model_type in backbones else {})}
     assert {**family.heads, **family.also_auto} == expected
+
+
+def test_swin_other_size_without_interpolation_names_the_fix(pair):
+    _, ours, _ = pair("swin", "SwinModel")
+    with pytest.raises(ValueError, match="interpolate_pos_encoding=True"):
+        ours(pixels(40, 48))

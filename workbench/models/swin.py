@@ -140,8 +140,12 @@ class SwinEmbeddings(nn.Module):
             embeddings = embeddings * (1.0 - mask) + self.mask_token.expand_as(embeddings) * mask
         if self.position_embeddings is not None:
             # the reference interpolates only when asked (and then from the patch grid the pixels give)
-            embeddings = embeddings + (self.interpolate_pos_encoding(grid) if interpolate_pos_encoding
-                                       else self.position_embeddings)
+            table = self.interpolate_pos_encoding(grid) if interpolate_pos_encoding else self.position_embeddings
+            if table.shape[1] != embeddings.shape[1]:
+                raise ValueError(f"The image gives a {grid[0]}x{grid[1]} patch grid, but the position table covers "
+                                 f"{table.shape[1]} patches: pass interpolate_pos_encoding=True to resize it, or "
+                                 "resize the image to the config's image_size.")
+            embeddings = embeddings + table
         return self.dropout(embeddings), grid
 
 
