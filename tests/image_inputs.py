@@ -52,11 +52,27 @@ def image_and_text(case, head: str, batch: int, generator: torch.Generator) -> d
             "pixel_values": pixel_values(vision, batch, generator)}
 
 
+# --- vision: vit
+
+
+def image_and_masked_patches(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """Pixels; a masked-image-modelling head also gets ``bool_masked_pos`` (B, num_patches), about half
+    of each image's patches masked (so the mask token, the reconstruction and the loss all run)."""
+    inputs = image_only(case, head, batch, generator)
+    if head.endswith("ForMaskedImageModeling"):
+        height, width = image_size(case.config)
+        patch = case.config.get("patch_size", 16)
+        count = (height // patch) * (width // patch)
+        inputs["bool_masked_pos"] = torch.rand(batch, count, generator=generator) < 0.5
+    return inputs
+
+
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
 BUILDERS: dict[str, Callable[..., dict]] = {
     "image": image_only,
     "image-text": image_and_text,
     # --- vision: vit
+    "image-masked": image_and_masked_patches,
 
     # --- vision: resnet
 

@@ -136,6 +136,12 @@ TINY_FALCON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_atten
                    new_decoder_architecture=True, pad_token_id=0)
 TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64, pad_token_id=0)
 
+# --- vision: vit
+VIT_HEADS = {"AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+             "AutoModelForMaskedImageModeling": "ForMaskedImageModeling"}
+TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
+                patch_size=8, num_channels=3, encoder_stride=8, num_labels=3)
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -312,6 +318,8 @@ FAMILIES: dict[str, Family] = {
             num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
 
     # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
+    # 32x32 images in 8x8 patches (16 patch tokens); the masked-image-modelling decoder upsamples by 8 back to 32
+    "vit": Family("vit", "ViTConfig", _named("ViT", VIT_HEADS), TINY_VIT, inputs="image-masked"),
 
     # --- vision: resnet (ResNet, DETR)
 
