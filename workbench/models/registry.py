@@ -320,6 +320,10 @@ FAMILIES: dict[str, Family] = {
     # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
     # 32x32 images in 8x8 patches (16 patch tokens); the masked-image-modelling decoder upsamples by 8 back to 32
     "vit": Family("vit", "ViTConfig", _named("ViT", VIT_HEADS), TINY_VIT, inputs="image-masked"),
+    # ViT with a distillation token; the teacher-distilled classifier shares AutoModelForImageClassification
+    # with the plain one (tests/test_vit_family.py compares it)
+    "deit": Family("deit", "DeiTConfig", _named("DeiT", VIT_HEADS), TINY_VIT, inputs="image-masked",
+                   also_exports=("DeiTForImageClassificationWithTeacher",)),
 
     # --- vision: resnet (ResNet, DETR)
 
