@@ -135,8 +135,11 @@ def compare_outputs(ours, theirs, what: str = "") -> int:
 
 def top_level_tensors(output) -> dict[str, torch.Tensor]:
     """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
-    head produces (logits, pred_boxes, image_embeds, ...)."""
-    return {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps`` (a tuple, one map
+    per stage it outputs) as ``feature_maps[i]``."""
+    found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    found.update({f"feature_maps[{i}]": value for i, value in enumerate(output.get("feature_maps") or ())})
+    return found
 
 
 def row_of(tensor: torch.Tensor, row: int, batch: int) -> torch.Tensor:

@@ -59,3 +59,12 @@ def checkpoint_names(model) -> dict[str, str]:
     params = dict(model.named_parameters())
     saved = {id(value): key for key, value in revert_weight_conversion(model, dict(params)).items()}
     return {name: saved.get(id(param), name) for name, param in params.items()}
+
+
+def checkpoint_parameters(model) -> dict[str, torch.Tensor]:
+    """The reference model's parameters as its checkpoints hold them: renamed (see ``checkpoint_names``)
+    and, where the reference splits a stored tensor in memory (DINOv2's SwiGLU ``weights_in``), joined again."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    with torch.no_grad():
+        return revert_weight_conversion(model, dict(model.named_parameters()))

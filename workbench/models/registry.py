@@ -141,6 +141,8 @@ VIT_HEADS = {"AutoModel": "Model", "AutoModelForImageClassification": "ForImageC
              "AutoModelForMaskedImageModeling": "ForMaskedImageModeling"}
 TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
                 patch_size=8, num_channels=3, encoder_stride=8, num_labels=3)
+TINY_DINOV2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2, image_size=32,
+                   patch_size=8, num_labels=3, layerscale_value=0.5, out_features=["stage1", "stage2"])
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -324,6 +326,10 @@ FAMILIES: dict[str, Family] = {
     # with the plain one (tests/test_vit_family.py compares it)
     "deit": Family("deit", "DeiTConfig", _named("DeiT", VIT_HEADS), TINY_VIT, inputs="image-masked",
                    also_exports=("DeiTForImageClassificationWithTeacher",)),
+    # positions always resampled to the image; the backbone returns both layers' outputs as 4x4 maps
+    "dinov2": Family("dinov2", "Dinov2Config", {"AutoModel": "Dinov2Model",
+                     "AutoModelForImageClassification": "Dinov2ForImageClassification",
+                     "AutoBackbone": "Dinov2Backbone"}, TINY_DINOV2, inputs="image"),
 
     # --- vision: resnet (ResNet, DETR)
 
