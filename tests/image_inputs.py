@@ -67,12 +67,25 @@ def image_and_masked_patches(case, head: str, batch: int, generator: torch.Gener
     return inputs
 
 
+def image_and_decoder_ids(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """An image-to-text encoder-decoder: pixels for the encoder (``config["encoder"]``), and decoder ids
+    (7 tokens from ``decoder_start_token_id``) with the second row right-padded by two, which
+    ``decoder_attention_mask`` marks."""
+    decoder = case.config["decoder"]
+    text = text_ids(decoder, batch, 7, generator)
+    text["input_ids"][:, 0] = case.config["decoder_start_token_id"]
+    text["input_ids"][1, -2:] = case.config["pad_token_id"]
+    return {"pixel_values": pixel_values(case.config["encoder"], batch, generator),
+            "decoder_input_ids": text["input_ids"], "decoder_attention_mask": text["attention_mask"]}
+
+
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
 BUILDERS: dict[str, Callable[..., dict]] = {
     "image": image_only,
     "image-text": image_and_text,
     # --- vision: vit
     "image-masked": image_and_masked_patches,
+    "image-decoder-ids": image_and_decoder_ids,
 
     # --- vision: resnet
 

@@ -88,6 +88,19 @@ class CausalLMOutputWithPast(ModelOutput):
 
 
 @dataclass
+class CausalLMOutputWithCrossAttentions(ModelOutput):
+    """A causal LM that attends to an encoder (GPT-2 inside an encoder-decoder): ``cross_attentions`` one
+    (B, H, T, S) map per layer."""
+
+    loss: Tensor = None
+    logits: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+    cross_attentions: Tensors = None
+
+
+@dataclass
 class MoeModelOutputWithPast(ModelOutput):
     """A mixture-of-experts decoder's outputs; ``router_logits`` holds one (B·T, num_experts)
     tensor per sparse layer (with ``output_router_logits``)."""

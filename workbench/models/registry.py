@@ -141,6 +141,13 @@ VIT_HEADS = {"AutoModel": "Model", "AutoModelForImageClassification": "ForImageC
              "AutoModelForMaskedImageModeling": "ForMaskedImageModeling"}
 TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
                 patch_size=8, num_channels=3, encoder_stride=8, num_labels=3)
+TINY_VISION_ENC_DEC = dict(
+    encoder=dict(model_type="vit", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                 image_size=32, patch_size=8),
+    decoder=dict(model_type="gpt2", vocab_size=99, n_embd=24, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0,
+                 embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=98, eos_token_id=98, pad_token_id=0, is_decoder=True,
+                 add_cross_attention=True),
+    decoder_start_token_id=98, pad_token_id=0)
 TINY_DINOV2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2, image_size=32,
                    patch_size=8, num_labels=3, layerscale_value=0.5, out_features=["stage1", "stage2"])
 
@@ -330,6 +337,10 @@ FAMILIES: dict[str, Family] = {
     "dinov2": Family("dinov2", "Dinov2Config", {"AutoModel": "Dinov2Model",
                      "AutoModelForImageClassification": "Dinov2ForImageClassification",
                      "AutoBackbone": "Dinov2Backbone"}, TINY_DINOV2, inputs="image"),
+    # a ViT encoder (32 wide) and a GPT-2 decoder (24 wide, so enc_to_dec_proj runs) with cross-attention
+    "vision-encoder-decoder": Family("vision_encoder_decoder", "VisionEncoderDecoderConfig",
+                                     {"AutoModelForImageTextToText": "VisionEncoderDecoderModel"}, TINY_VISION_ENC_DEC,
+                                     inputs="image-decoder-ids"),
 
     # --- vision: resnet (ResNet, DETR)
 
