@@ -209,3 +209,9 @@ def test_gpt2_cross_attention_with_a_padded_encoder_matches_the_reference(pair):
     got, expected = both(reference, ours, **inputs)
     for name in ("logits", "cross_attentions", "attentions", "hidden_states"):
         compare_outputs({name: getattr(got, name)}, {name: getattr(expected, name)}, what=name)
+
+
+def test_attn_implementation_reaches_both_halves(ved):
+    _, _, folder = ved
+    model = class_for_architecture("VisionEncoderDecoderModel").from_pretrained(folder, attn_implementation="eager")
+    assert model.encoder.config._attn_implementation == model.decoder.config._attn_implementation == "eager"
