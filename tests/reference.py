@@ -57,3 +57,21 @@ def checkpoint_key(model, name: str) -> str:
     from transformers.core_model_loading import revert_weight_conversion
 
     return next(iter(revert_weight_conversion(model, {name: model.get_parameter(name)})))
+def checkpoint_names(model) -> dict[str, str]:
+    """The reference model's parameter names -> the keys its checkpoints hold them under. The reference
+    renames some families' modules in memory (ViT's ``layers.0.attention.q_proj``) but saves the
+    published keys (``encoder.layer.0.attention.attention.query``), which workbench's modules are named after."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    params = dict(model.named_parameters())
+    saved = {id(value): key for key, value in revert_weight_conversion(model, dict(params)).items()}
+    return {name: saved.get(id(param), name) for name, param in params.items()}
+
+
+def checkpoint_parameters(model) -> dict[str, torch.Tensor]:
+    """The reference model's parameters as its checkpoints hold them: renamed (see ``checkpoint_names``)
+    and, where the reference splits a stored tensor in memory (DINOv2's SwiGLU ``weights_in``), joined again."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    with torch.no_grad():
+        return revert_weight_conversion(model, dict(model.named_parameters()))

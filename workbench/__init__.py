@@ -37,6 +37,11 @@ _LAZY = {
     "AutoModelForSemanticSegmentation": "auto",
     **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForMaskedImageModeling",
                                  "AutoModelForSemanticSegmentation")},
+    # vision
+    "AutoBackbone": "auto",
+    "AutoModelForImageClassification": "auto",
+    "AutoModelForImageTextToText": "auto",
+    "AutoModelForMaskedImageModeling": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)

@@ -88,6 +88,19 @@ class CausalLMOutputWithPast(ModelOutput):
 
 
 @dataclass
+class CausalLMOutputWithCrossAttentions(ModelOutput):
+    """A causal LM that attends to an encoder (GPT-2 inside an encoder-decoder): ``cross_attentions`` one
+    (B, H, T, S) map per layer."""
+
+    loss: Tensor = None
+    logits: Tensor = None
+    past_key_values: Any = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+    cross_attentions: Tensors = None
+
+
+@dataclass
 class MoeModelOutputWithPast(ModelOutput):
     """A mixture-of-experts decoder's outputs; ``router_logits`` holds one (B·T, num_experts)
     tensor per sparse layer (with ``output_router_logits``)."""
@@ -229,12 +242,14 @@ class ImageClassifierOutputWithNoAttention(ModelOutput):
 
 
 # --- vision heads --------------------------------------------------------------------------
+# --- vision outputs (ViT-like families)
 
 
 @dataclass
 class ImageClassifierOutput(ModelOutput):
     """An image classifier's (B, num_labels) ``logits``; ``hidden_states`` and ``attentions`` are
     the family's per-stage (or per-layer) ones."""
+    """``logits`` (B, num_labels); ``hidden_states`` and ``attentions`` per layer (or per stage)."""
 
     loss: Tensor = None
     logits: Tensor = None
@@ -249,6 +264,11 @@ class SemanticSegmenterOutput(ModelOutput):
 
     loss: Tensor = None
     logits: Tensor = None
+class MaskedImageModelingOutput(ModelOutput):
+    """``reconstruction`` (B, C, H, W): the pixels predicted from the patch tokens."""
+
+    loss: Tensor = None
+    reconstruction: Tensor = None
     hidden_states: Tensors = None
     attentions: Tensors = None
 
@@ -256,6 +276,7 @@ class SemanticSegmenterOutput(ModelOutput):
 @dataclass
 class BackboneOutput(ModelOutput):
     """A backbone's ``feature_maps``: one (B, C, h, w) map per stage of ``config.out_features``."""
+    """``feature_maps``: one (B, C, h, w) map per stage named in the config's ``out_features``."""
 
     feature_maps: Tensors = None
     hidden_states: Tensors = None
