@@ -136,6 +136,16 @@ TINY_FALCON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_atten
                    new_decoder_architecture=True, pad_token_id=0)
 TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64, pad_token_id=0)
 
+# BLIP: text and vision 32 wide (VQA's answer decoder cross-attends to the question with the
+# vision-width keys, so the two must match); 4 x 4 patches of 8 pixels; special tokens below 3, so the
+# random ids (from 3 up) hold none; generation stops at sep_token_id (2)
+TINY_BLIP = dict(
+    text_config=dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=64, bos_token_id=1, eos_token_id=2, sep_token_id=2, pad_token_id=0),
+    vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+                       patch_size=8),
+    projection_dim=16, image_text_hidden_size=16)
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -322,4 +332,12 @@ FAMILIES: dict[str, Family] = {
     # --- vision: clip (CLIP, SigLIP)
 
     # --- vision: blip (BLIP)
+    # ViT image tower, BERT-shaped text side with cross-attention (workbench/models/blip.py, blip_text.py);
+    # the shared suite feeds each head its own inputs (tests/image_inputs.py, "blip")
+    "blip": Family("blip", "BlipConfig", {
+        "AutoModel": "BlipModel", "AutoModelForImageTextToText": "BlipForConditionalGeneration",
+        "AutoModelForVisualQuestionAnswering": "BlipForQuestionAnswering",
+    }, TINY_BLIP, also_exports=("BlipTextConfig", "BlipVisionConfig", "BlipTextModel", "BlipVisionModel",
+                                "BlipTextLMHeadModel"),
+        also_auto={"AutoModelForZeroShotImageClassification": "BlipModel"}, inputs="blip"),
 }
