@@ -115,3 +115,40 @@ def test_captions_stop_at_the_separator_as_the_reference_ones(models):
             model.config.text_config.sep_token_id = TEXT["sep_token_id"]
     assert (actual == TEXT["pad_token_id"]).any(), "no row finished early: the check would not show a stop"
     assert torch.equal(actual, expected)
+
+
+def test_other_image_sizes_interpolate_the_positions_as_the_reference(models):
+    """A 48 x 40 image (6 x 5 patches) with interpolate_pos_encoding: the 4 x 4 position grid is resampled
+    bicubically; without it the position table is too short, which the error says."""
+    reference, ours = models["BlipForConditionalGeneration"]
+    pixels, ids = torch.randn(2, 3, 48, 40, generator=torch.Generator().manual_seed(6)), token_ids(2, 5)
+    with torch.no_grad():
+        expected = reference(pixel_values=pixels, input_ids=ids, interpolate_pos_encoding=True)
+        actual = ours(pixel_values=pixels, input_ids=ids, interpolate_pos_encoding=True)
+        assert actual.image_embeds.shape == (2, 31, 32)
+        assert_close_scaled(actual.image_embeds, expected.image_embeds, what="image_embeds")
+        assert_close_scaled(actual.logits, expected.logits, what="logits")
+        with pytest.raises(ValueError, match="interpolate_pos_encoding=True"):
+            ours(pixel_values=pixels, input_ids=ids)
+
+
+@pytest.mark.parametrize("use_itm_head", [True, False], ids=["matching-head", "similarities"])
+def test_image_text_retrieval_matches_the_reference(tmp_path, use_itm_head):
+    """BlipForImageTextRetrieval (under no Auto class, so outside the shared suite): every output tensor,
+    on a padded batch of texts, with the matching head and with the projected similarities; and the
+    reference loads what workbench saves."""
+    from workbench import BlipForImageTextRetrieval
+
+    from image_inputs import compare_outputs, text_ids
+    from reference import load_reference_model
+
+    reference = build_reference_model("blip", "BlipForImageTextRetrieval", CONFIG)
+    ours = BlipForImageTextRetrieval.from_pretrained(save_reference_model(reference, str(tmp_path / "reference")))
+    inputs = dict(text_ids(TEXT, 2, 7, torch.Generator().manual_seed(7)), pixel_values=images(), use_itm_head=use_itm_head,
+                  output_hidden_states=True, output_attentions=True)
+    ours.save_pretrained(tmp_path / "ours")
+    reloaded = load_reference_model("BlipForImageTextRetrieval", str(tmp_path / "ours"))
+    with torch.no_grad():
+        expected = reference(**inputs)
+        assert compare_outputs(ours(**inputs), expected, what="retrieval") == 8
+        compare_outputs(reloaded(**inputs), expected, what="reloaded by the reference")

@@ -297,7 +297,7 @@ class BlipModel(BlipPreTrainedModel):
         return self._finish(out, return_dict)
 
 
-class BlipDecoderTied:
+class BlipDecoderHeadMixin:
     """The captioning and VQA models' ``text_decoder`` LM head, tied to its word embeddings."""
 
     _tied_weights_keys = {
@@ -317,7 +317,7 @@ class BlipDecoderTied:
                                           encoder_attention_mask=states_mask, **kwargs)
 
 
-class BlipForConditionalGeneration(BlipDecoderTied, BlipPreTrainedModel):
+class BlipForConditionalGeneration(BlipDecoderHeadMixin, BlipPreTrainedModel):
     """Image captioning: the text decoder reads the image states through cross-attention; ``input_ids``
     are the caption so far (a prompt such as "a picture of", starting with bos)."""
 
@@ -364,7 +364,7 @@ class BlipForConditionalGeneration(BlipDecoderTied, BlipPreTrainedModel):
         return self._decode(input_ids, attention_mask, image_states, image_mask, kwargs)
 
 
-class BlipForQuestionAnswering(BlipDecoderTied, BlipPreTrainedModel):
+class BlipForQuestionAnswering(BlipDecoderHeadMixin, BlipPreTrainedModel):
     """Visual question answering: ``text_encoder`` reads the question (bidirectional) and the image
     (cross-attention); ``text_decoder`` writes the answer, cross-attending to the encoded question."""
 
@@ -421,3 +421,59 @@ class BlipForQuestionAnswering(BlipDecoderTied, BlipPreTrainedModel):
         question_mask = torch.ones(question.shape[:2], dtype=torch.long, device=question.device)
         start = torch.full((question.shape[0], 1), self.config.text_config.bos_token_id, device=question.device)
         return self._decode(start, None, question, question_mask, kwargs)
+
+
+@dataclass
+class BlipImageTextMatchingModelOutput(ModelOutput):
+    itm_score: Tensor = None  # (B, 2) match / no-match logits, or (B_images, B_texts) cosine similarities
+    loss: Tensor = None
+    image_embeds: Tensor = None
+    last_hidden_state: Tensor = None  # the image tower's
+    hidden_states: Tensors = None
+    vision_pooler_output: Tensor = None
+    attentions: Tensors = None
+    question_embeds: Tensor = None  # the text encoder's states (B, T, C)
+
+
+class BlipForImageTextRetrieval(BlipPreTrainedModel):
+    """Image-text matching (the reference registers it under no Auto class: load it by name).
+    ``use_itm_head=True``: the text encoder reads the text and the image (cross-attention) and ``itm_head``
+    scores its [CLS] state as match / no match, (B, 2). ``use_itm_head=False``: cosine similarities
+    (B_images, B_texts) of the projected image and text [CLS] states, each encoded alone."""
+
+    main_input_name = "input_ids"
+
+    def __init__(self, config: BlipConfig) -> None:
+        super().__init__(config)
+        self.vision_model = BlipVisionModel(config.vision_config)
+        self.text_encoder = BlipTextModel(config.text_config, add_pooling_layer=False)
+        self.vision_proj = nn.Linear(config.vision_config.hidden_size, config.image_text_hidden_size)
+        self.text_proj = nn.Linear(config.text_config.hidden_size, config.image_text_hidden_size)
+        self.itm_head = nn.Linear(config.text_config.hidden_size, 2)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.text_encoder.get_input_embeddings()
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        self.text_encoder.set_input_embeddings(embeddings)
+
+    def forward(self, input_ids=None, pixel_values=None, use_itm_head=True, attention_mask=None,
+                interpolate_pos_encoding=False, output_attentions=None, output_hidden_states=None, return_dict=None,
+                **kwargs):
+        vision = self.vision_model(pixel_values, interpolate_pos_encoding, output_attentions, output_hidden_states,
+                                   return_dict=True)
+        image_states = vision.last_hidden_state
+        if use_itm_head:
+            image_mask = torch.ones(image_states.shape[:2], dtype=torch.long, device=image_states.device)
+            text = self.text_encoder(input_ids, attention_mask, encoder_hidden_states=image_states,
+                                     encoder_attention_mask=image_mask, return_dict=True).last_hidden_state
+            score = self.itm_head(text[:, 0])
+        else:
+            text = self.text_encoder(input_ids, attention_mask, return_dict=True).last_hidden_state
+            image_features = nn.functional.normalize(self.vision_proj(image_states[:, 0]), dim=-1)
+            text_features = nn.functional.normalize(self.text_proj(text[:, 0]), dim=-1)
+            score = image_features @ text_features.t()
+        out = BlipImageTextMatchingModelOutput(itm_score=score, last_hidden_state=image_states,
+                                               hidden_states=vision.hidden_states, attentions=vision.attentions,
+                                               question_embeds=text)
+        return self._finish(out, return_dict)

@@ -338,6 +338,6 @@ FAMILIES: dict[str, Family] = {
         "AutoModel": "BlipModel", "AutoModelForImageTextToText": "BlipForConditionalGeneration",
         "AutoModelForVisualQuestionAnswering": "BlipForQuestionAnswering",
     }, TINY_BLIP, also_exports=("BlipTextConfig", "BlipVisionConfig", "BlipTextModel", "BlipVisionModel",
-                                "BlipTextLMHeadModel"),
+                                "BlipTextLMHeadModel", "BlipForImageTextRetrieval"),
         also_auto={"AutoModelForZeroShotImageClassification": "BlipModel"}, inputs="blip"),
 }
