@@ -152,3 +152,15 @@ def test_image_text_retrieval_matches_the_reference(tmp_path, use_itm_head):
         expected = reference(**inputs)
         assert compare_outputs(ours(**inputs), expected, what="retrieval") == 8
         compare_outputs(reloaded(**inputs), expected, what="reloaded by the reference")
+
+
+def test_zero_shot_auto_class_picks_the_joint_model_and_the_config_nests_its_parts():
+    import workbench
+
+    config = workbench.AutoConfig.for_model("blip", **CONFIG)
+    assert type(workbench.AutoModelForZeroShotImageClassification.from_config(config)).__name__ == "BlipModel"
+    written = config.to_dict()
+    assert written["text_config"]["model_type"] == "blip_text_model"
+    assert written["vision_config"]["patch_size"] == 8
+    assert written["text_config"]["encoder_hidden_size"] == CONFIG["vision_config"]["hidden_size"]
+    assert workbench.AutoConfig.from_dict(written) == config
