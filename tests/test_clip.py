@@ -194,3 +194,20 @@ def test_composite_config_round_trip(joint, tmp_path):
     model = workbench.CLIPModel.from_pretrained(folder, attn_implementation="eager")
     assert model.config.text_config._attn_implementation == "eager"
     assert model.config.vision_config._attn_implementation == "eager"
+
+
+def test_legacy_config_dict_parts_override_as_in_the_reference():
+    """Configs written before transformers 4.27 hold text_config_dict / vision_config_dict beside the parts:
+    those win, completed by their defaults (eos_token_id 2 becomes 49407, as in the reference)."""
+    import transformers
+
+    legacy = {"text_config": dict(FAMILIES["clip_text_model"].tiny, eos_token_id=2),
+              "vision_config": FAMILIES["clip_vision_model"].tiny,
+              "text_config_dict": {"hidden_size": 48, "num_attention_heads": 4},
+              "vision_config_dict": {"patch_size": 16}, "projection_dim": 24}
+    theirs, ours = transformers.CLIPConfig(**legacy), workbench.CLIPConfig(**legacy)
+    for part in ("text_config", "vision_config"):
+        expected, got = getattr(theirs, part).to_dict(), getattr(ours, part).to_dict()
+        for key in ("hidden_size", "num_attention_heads", "eos_token_id", "vocab_size", "patch_size", "image_size"):
+            assert got.get(key) == expected.get(key), (part, key)
+    assert "text_config_dict" not in ours.to_dict()

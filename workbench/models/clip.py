@@ -66,6 +66,15 @@ class CLIPConfig(PretrainedConfig):
     defaults = {"text_config": None, "vision_config": None, "projection_dim": 512, "logit_scale_init_value": 2.6592,
                 "initializer_factor": 1.0}
 
+    def __post_init__(self) -> None:
+        # configs written before transformers 4.27 (openai/clip-vit-large-patch14) also hold text_config_dict /
+        # vision_config_dict; as in the reference, such a part, completed by its defaults, overrides the other
+        for key, part_class in self.sub_configs.items():
+            legacy = self.__dict__.pop(f"{key}_dict", None)
+            if legacy:
+                part = {**getattr(self, key).to_dict(), **part_class(**legacy).to_dict()}
+                setattr(self, key, part_class(**part))
+
 
 # --- outputs -----------------------------------------------------------------------------------
 
