@@ -235,11 +235,6 @@ def eos_positions(input_ids: torch.Tensor, eos_token_id) -> torch.Tensor:
     return (input_ids == eos_token_id).int().argmax(dim=-1)
 
 
-def _tower_output(hidden, pooled, stack, output_hidden_states, output_attentions) -> BaseModelOutputWithPooling:
-    return BaseModelOutputWithPooling(hidden, pooled, stack.hidden_states if output_hidden_states else None,
-                                      stack.attentions if output_attentions else None)
-
-
 # --- models ------------------------------------------------------------------------------------
 
 
@@ -309,7 +304,7 @@ class CLIPTextModel(CLIPPreTrainedModel):
         self.embeddings.token_embedding = embeddings
 
     def _encode(self, input_ids, attention_mask, position_ids, output_attentions, output_hidden_states):
-        """(B, T) ids -> (final states (B, T, D), the layer stack's output)."""
+        """(B, T) ids -> final states (B, T, D), the layer stack's output (its per-layer states and weights)."""
         if input_ids is None:
             raise ValueError(f"{type(self).__name__} needs input_ids (from the model's tokenizer).")
         output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions, output_hidden_states)
@@ -320,7 +315,7 @@ class CLIPTextModel(CLIPPreTrainedModel):
         else:
             mask = padding_mask(attention_mask, hidden.dtype)
         stack = self.encoder(hidden, mask, eager, output_hidden_states, output_attentions)
-        return self.final_layer_norm(stack.last_hidden_state), stack, output_hidden_states, output_attentions
+        return self.final_layer_norm(stack.last_hidden_state), stack
 
     def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         rows = torch.arange(hidden.shape[0], device=hidden.device)
@@ -328,9 +323,8 @@ class CLIPTextModel(CLIPPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None, **kwargs):
-        hidden, stack, hidden_flag, attention_flag = self._encode(input_ids, attention_mask, position_ids,
-                                                                 output_attentions, output_hidden_states)
-        out = _tower_output(hidden, self.pool(hidden, input_ids), stack, hidden_flag, attention_flag)
+        hidden, stack = self._encode(input_ids, attention_mask, position_ids, output_attentions, output_hidden_states)
+        out = BaseModelOutputWithPooling(hidden, self.pool(hidden, input_ids), stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
 
 
@@ -358,8 +352,8 @@ class CLIPVisionModel(CLIPPreTrainedModel):
         output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions, output_hidden_states)
         hidden = self.pre_layrnorm(self.embeddings(pixel_values, interpolate_pos_encoding))
         stack = self.encoder(hidden, None, eager, output_hidden_states, output_attentions)
-        pooled = self.post_layernorm(stack.last_hidden_state[:, 0])
-        out = _tower_output(stack.last_hidden_state, pooled, stack, output_hidden_states, output_attentions)
+        pooled = self.post_layernorm(stack.last_hidden_state[:, 0])  # the class token
+        out = BaseModelOutputWithPooling(stack.last_hidden_state, pooled, stack.hidden_states, stack.attentions)
         return self._finish(out, return_dict)
 
 
