@@ -2,11 +2,13 @@
 # The Debian packages some tests need, installed when missing (idempotent; root, as CI runs, or sudo):
 # - chromium for the browser tests (tests/browser/: Python playwright drives /usr/bin/chromium through
 #   executable_path; `playwright install` downloads its own browser and fails here, so never run it);
-# - espeak-ng, which speaks the sentence the real Whisper test transcribes (tests/test_whisper_real.py).
+# - espeak-ng, which speaks the sentence the real Whisper test transcribes (tests/test_whisper_real.py);
+# - dataset-fashion-mnist, the IDX files the vision fine-tuning recipe and its tests read (30 MB).
 set -euo pipefail
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then
@@ -18,3 +20,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 echo "chromium: $(/usr/bin/chromium --version 2>/dev/null)"
 echo "espeak-ng: $(espeak-ng --version)"
+echo "fashion-mnist: $(ls /usr/share/datasets/fashion-mnist/ | tr '\n' ' ')"
