@@ -53,6 +53,8 @@ def image_and_text(case, head: str, batch: int, generator: torch.Generator) -> d
 
 
 # --- vision: resnet
+
+
 def image_with_pixel_mask(case, head: str, batch: int, generator: torch.Generator) -> dict:
     """Detectors (DETR): 64x96 pixels (the ResNet backbone downsamples by 32: a 2x3 feature map) and a
     pixel_mask whose second row is padding from column 56 on, so its last feature column is masked
@@ -88,6 +90,11 @@ def image_and_decoder_ids(case, head: str, batch: int, generator: torch.Generato
     text["input_ids"][1, -2:] = case.config["pad_token_id"]
     return {"pixel_values": pixel_values(case.config["encoder"], batch, generator),
             "decoder_input_ids": text["input_ids"], "decoder_attention_mask": text["attention_mask"]}
+
+
+# --- vision: blip
+
+
 def blip_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict:
     """BLIP's heads: the joint model as CLIP's; captioning: pixels and caption ids (unpadded: its logits
     are per token, so a padded row alone would be shorter); VQA: pixels, a padded question, answer ids."""
@@ -100,6 +107,8 @@ def blip_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict
     answer = text_ids(text, batch, 5, generator, pad=False)
     return {"pixel_values": pixels, **text_ids(text, batch, 7, generator),
             "decoder_input_ids": answer["input_ids"], "decoder_attention_mask": answer["attention_mask"]}
+
+
 # --- vision: clip
 
 
@@ -207,10 +216,6 @@ def top_level_tensors(output) -> dict[str, torch.Tensor]:
             found[key] = value
         elif key in HEAD_TUPLES:
             found.update({f"{key}[{i}]": tensor for i, tensor in enumerate(value)})
-    head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps`` (a tuple, one map
-    per stage it outputs) as ``feature_maps[i]``."""
-    found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
-    found.update({f"feature_maps[{i}]": value for i, value in enumerate(output.get("feature_maps") or ())})
     return found
 
 

@@ -50,13 +50,8 @@ def load_reference_model(class_name: str, folder: str, **kwargs):
     return getattr(transformers, class_name).from_pretrained(folder, attn_implementation="eager", **kwargs).eval()
 
 
-def checkpoint_key(model, name: str) -> str:
-    """The key the reference saves parameter ``name`` of ``model`` under: transformers 5 renames some
-    modules inside the model (Swin's ``attention.self.query`` is its ``attention.q_proj``) and
-    reverses that when saving, so checkpoints keep the old keys, which workbench's modules carry."""
-    from transformers.core_model_loading import revert_weight_conversion
 
-    return next(iter(revert_weight_conversion(model, {name: model.get_parameter(name)})))
+
 def checkpoint_names(model) -> dict[str, str]:
     """The reference model's parameter names -> the keys its checkpoints hold them under. The reference
     renames some families' modules in memory (ViT's ``layers.0.attention.q_proj``) but saves the

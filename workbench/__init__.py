@@ -38,13 +38,9 @@ _LAZY = {
     **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForMaskedImageModeling",
                                  "AutoModelForSemanticSegmentation")},
     # vision
-    "AutoBackbone": "auto",
-    "AutoModelForImageClassification": "auto",
     "AutoModelForImageTextToText": "auto",
     "AutoModelForMaskedImageModeling": "auto",
-    "AutoModelForImageTextToText": "auto",
     "AutoModelForVisualQuestionAnswering": "auto",
-    "AutoModelForImageClassification": "auto",
     "AutoModelForZeroShotImageClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},

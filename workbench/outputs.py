@@ -242,14 +242,12 @@ class ImageClassifierOutputWithNoAttention(ModelOutput):
 
 
 # --- vision heads --------------------------------------------------------------------------
-# --- vision outputs (ViT-like families)
 
 
 @dataclass
 class ImageClassifierOutput(ModelOutput):
     """An image classifier's (B, num_labels) ``logits``; ``hidden_states`` and ``attentions`` are
     the family's per-stage (or per-layer) ones."""
-    """``logits`` (B, num_labels); ``hidden_states`` and ``attentions`` per layer (or per stage)."""
 
     loss: Tensor = None
     logits: Tensor = None
@@ -264,6 +262,11 @@ class SemanticSegmenterOutput(ModelOutput):
 
     loss: Tensor = None
     logits: Tensor = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
 class MaskedImageModelingOutput(ModelOutput):
     """``reconstruction`` (B, C, H, W): the pixels predicted from the patch tokens."""
 
@@ -276,7 +279,6 @@ class MaskedImageModelingOutput(ModelOutput):
 @dataclass
 class BackboneOutput(ModelOutput):
     """A backbone's ``feature_maps``: one (B, C, h, w) map per stage of ``config.out_features``."""
-    """``feature_maps``: one (B, C, h, w) map per stage named in the config's ``out_features``."""
 
     feature_maps: Tensors = None
     hidden_states: Tensors = None

@@ -3,8 +3,6 @@
 A backbone config names its stages (``stage_names``: ``["stem", "stage1", ...]``) and which of them
 the backbone returns, by name (``out_features``) or by position (``out_indices``); setting one sets
 the other, and config.json holds both, as the reference writes them. With neither, the last stage.
-"""Which stages a backbone outputs: a config's ``out_features`` (stage names) and ``out_indices`` (their
-positions in ``stage_names``), either given, the other derived; neither given means the last stage.
 
     stage_names = ["stem", "stage1", "stage2"]; out_indices = [-1]  ->  (["stage2"], [2])
 """
@@ -95,6 +93,7 @@ class BackboneConfigMixin:
 def select_feature_maps(hidden_states: tuple, stage_names: list[str], out_features: list[str]) -> tuple:
     """The hidden states (one per stage, the stem's first) of the stages ``out_features`` names."""
     return tuple(state for name, state in zip(stage_names, hidden_states) if name in out_features)
+
 
 def select_stages(stage_names: list[str], out_features: list[str] | None,
                   out_indices: list[int] | tuple[int, ...] | None) -> tuple[list[str], list[int]]:
