@@ -117,10 +117,20 @@ def compare_outputs(ours, theirs, what: str = "") -> int:
     return len(expected)
 
 
+# tuples of tensors that are what a head produces, not per-layer internals: a backbone's feature maps
+HEAD_TUPLES = ("feature_maps",)
+
+
 def top_level_tensors(output) -> dict[str, torch.Tensor]:
     """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
-    head produces (logits, pred_boxes, image_embeds, ...)."""
-    return {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps[i]`` too."""
+    found = {}
+    for key, value in output.items():
+        if isinstance(value, torch.Tensor) and key != "loss":
+            found[key] = value
+        elif key in HEAD_TUPLES:
+            found.update({f"{key}[{i}]": tensor for i, tensor in enumerate(value)})
+    return found
 
 
 def row_of(tensor: torch.Tensor, row: int, batch: int) -> torch.Tensor:

@@ -170,6 +170,21 @@ VARIANTS: list[Case] = [
     Case("gpt_bigcode-multi-head-unscaled", "gpt_bigcode",
          dict(FAMILIES["gpt_bigcode"].tiny, multi_query=False, scale_attn_weights=False), ("GPTBigCodeForCausalLM",),
          decoder=True),
+    # --- vision: convnext
+    # torchvision's layout (PyTorch padding, eps 1e-5, what the real MobileNetV2 port loads into), with
+    # the last conv kept at 1280 channels, a separate 1x1 expansion in the stem, and DeepLab's atrous
+    # trunk (output stride 8: the later blocks dilate instead of striding, so the head sees 4 x 4 maps)
+    Case("mobilenet_v2-torchvision-padding-atrous", "mobilenet_v2",
+         dict(FAMILIES["mobilenet_v2"].tiny, tf_padding=False, layer_norm_eps=1e-5, finegrained_output=True,
+              first_layer_is_expansion=False, output_stride=8),
+         ("MobileNetV2ForImageClassification", "MobileNetV2ForSemanticSegmentation"), inputs="image"),
+    # ConvNeXt without layer scale, with drop path (the identity in eval; the contract tests train with
+    # it), the backbone returning the last stage only (no out_features given); the backbone first, so
+    # the parameter contract runs on it
+    Case("convnext-no-layer-scale-drop-path-last-stage", "convnext",
+         {**{k: v for k, v in FAMILIES["convnext"].tiny.items() if k != "out_indices"},
+          "layer_scale_init_value": 0.0, "drop_path_rate": 0.05},
+         ("ConvNextBackbone", "ConvNextForImageClassification"), inputs="image"),
 ]
 
 CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + [

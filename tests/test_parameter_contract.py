@@ -98,10 +98,12 @@ def decoder_inputs(model, inputs) -> dict:
 
 def without_gradients(case, model) -> set[str]:
     """Names of the parameters the loss does not reach (T5's relative bias beyond layer 0, say): found
-    on a copy that nothing ran on before, so the chains below cannot change the answer."""
+    on a copy that nothing ran on before, so the chains below cannot change the answer. A gradient of
+    exact zeros counts too: a batch norm's shift that reaches another batch norm (in training mode)
+    through linear layers only is removed by it (MobileNetV2's last blocks on 1 x 1 maps)."""
     fresh = copy.deepcopy(model)
     loss_of(fresh, batch(case, fresh)).backward()
-    return {n for n, p in fresh.named_parameters() if p.requires_grad and p.grad is None}
+    return {n for n, p in fresh.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())}
 
 
 def optimizer_for(model) -> torch.optim.Optimizer:

@@ -206,3 +206,40 @@ class Seq2SeqLMOutput(ModelOutput):
 @dataclass
 class Seq2SeqSequenceClassifierOutput(Seq2SeqLMOutput):
     """The same fields as :class:`Seq2SeqLMOutput`; ``logits`` are (B, num_labels)."""
+
+
+# --- vision: convnext (convolutional image models: no attention maps)
+
+
+@dataclass
+class BaseModelOutputWithPoolingAndNoAttention(ModelOutput):
+    """A convolutional image model: ``last_hidden_state`` (B, C, H, W), ``pooler_output`` (B, C),
+    ``hidden_states`` the feature maps of its stages."""
+
+    last_hidden_state: Tensor = None
+    pooler_output: Tensor = None
+    hidden_states: Tensors = None
+
+
+@dataclass
+class ImageClassifierOutputWithNoAttention(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None  # (B, num_labels)
+    hidden_states: Tensors = None
+
+
+@dataclass
+class SemanticSegmenterOutput(ModelOutput):
+    loss: Tensor = None
+    logits: Tensor = None  # (B, num_labels, h, w): per-pixel scores at the model's output resolution
+    hidden_states: Tensors = None
+    attentions: Tensors = None
+
+
+@dataclass
+class BackboneOutput(ModelOutput):
+    """A backbone's ``feature_maps``: one (B, C_i, H_i, W_i) map per stage in ``config.out_features``."""
+
+    feature_maps: Tensors = None
+    hidden_states: Tensors = None
+    attentions: Tensors = None

@@ -136,6 +136,16 @@ TINY_FALCON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_atten
                    new_decoder_architecture=True, pad_token_id=0)
 TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64, pad_token_id=0)
 
+# --- vision: convnext
+# depth multiplier 0.25 with min_depth 8 (the narrow blocks round up to 8 channels), TF "SAME" padding,
+# the last conv at 0.25 x 1280 = 320 channels (finegrained_output off); 32 x 32 images reach 1 x 1
+CONVNEXT_TINY_MOBILENET_V2 = dict(image_size=32, depth_multiplier=0.25, min_depth=8, finegrained_output=False,
+                                  classifier_dropout_prob=0.1, num_labels=3)
+# two stages (16 and 32 channels, 2 and 1 layers) on 8 x 8 then 4 x 4 patches; the backbone returns
+# every map (stem included), each through its own norm
+CONVNEXT_TINY_CONVNEXT = dict(image_size=32, num_stages=2, hidden_sizes=[16, 32], depths=[2, 1],
+                              out_indices=[0, 1, 2], num_labels=3)
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -316,6 +326,13 @@ FAMILIES: dict[str, Family] = {
     # --- vision: resnet (ResNet, DETR)
 
     # --- vision: convnext (ConvNeXT, MobileNetV2)
+    # the classifier first: the shared contract tests pick a case's first head, and the trunk alone has no Linear
+    "mobilenet_v2": Family("mobilenet_v2", "MobileNetV2Config", _named("MobileNetV2", {
+        "AutoModelForImageClassification": "ForImageClassification", "AutoModel": "Model",
+        "AutoModelForSemanticSegmentation": "ForSemanticSegmentation"}), CONVNEXT_TINY_MOBILENET_V2, inputs="image"),
+    "convnext": Family("convnext", "ConvNextConfig", _named("ConvNext", {
+        "AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+        "AutoBackbone": "Backbone"}), CONVNEXT_TINY_CONVNEXT, inputs="image"),
 
     # --- vision: swin (Swin, SegFormer)
 

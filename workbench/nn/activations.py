@@ -35,6 +35,7 @@ _ACTIVATIONS = {
     "gelu_fast": GELUTanh,
     "quick_gelu": QuickGELU,
     "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "tanh": nn.Tanh,
