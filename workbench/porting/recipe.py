@@ -23,6 +23,7 @@ recipe that needs it; nothing here knows any architecture.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -161,7 +162,7 @@ def build_target(recipe: PortingRecipe, converted: Mapping[str, torch.Tensor], t
     """``target_class`` built from the recipe's config, its every tensor loaded strictly from ``converted``
     (after :func:`check_keys`), in eval mode. Any class with ``config_class`` fits: a workbench model or
     another implementation of the same Hugging Face layout."""
-    config = target_class.config_class(**json.loads(json.dumps(recipe.config)))  # a copy: the recipe stays as it is
+    config = target_class.config_class(**copy.deepcopy(recipe.config))  # the recipe's own dict stays as it is
     model = target_class(config)
     check_keys(converted, model.state_dict(), f"The {recipe.name} port")
     model.load_state_dict(dict(converted), strict=True)
