@@ -144,6 +144,7 @@ def test_the_activation_diff_aligns_every_module_and_finds_no_divergence(ported)
     from workbench.models.mobilenet_v2 import MobileNetV2ForImageClassification
 
     assert isinstance(ported[0].model, MobileNetV2ForImageClassification)  # compared: torchvision vs workbench
+    assert ported[0].model.config.id2label[967] == "espresso"  # int keys, as the reference has them
     report = ported[0].report
     # 213 modules on torchvision's side: all but its `classifier` Sequential (whose output only the
     # whole model returns on HF's side) pair with a module of the port
