@@ -11,6 +11,10 @@ model in two dtypes, before and after quantization) and imports nothing but torc
 >>> report.first_divergence()                                       # where the error enters, or None
 >>> report.save_html("diff.html"); report.save_json("diff.json")
 
+Porting a checkpoint from another library (torchvision, timm, ONNX): :class:`PortingRecipe` and
+:func:`port` (:mod:`~workbench.porting.recipe`: rename, strict key check, this activation check, an
+atomic folder write).
+
 Pieces, for finer control: :func:`capture` / :class:`ActivationCapture` (forward hooks),
 :func:`align` (name, mapping or execution order), :func:`compare_captures` (rows and report).
 """
@@ -18,12 +22,15 @@ Pieces, for finer control: :func:`capture` / :class:`ActivationCapture` (forward
 from .align import Alignment, align, module_kind
 from .capture import ActivationCapture, Leaf, ModuleCall, TensorStats, capture, tensor_leaves
 from .diff import AlignmentError, compare, compare_captures, error_metrics
+from .recipe import (PortingError, PortingRecipe, PortResult, build_target, check_activations, check_keys, port,
+                     read_state_dict, save_folder)
 from .report import LOW_COVERAGE, MIME_TYPE, Coverage, DiffReport, DiffRow, LowCoverageWarning
 from .tolerance import PRESETS, Tolerance, choose_tolerance, module_precision
 
 __all__ = [
     "ActivationCapture", "Alignment", "AlignmentError", "Coverage", "DiffReport", "DiffRow", "LOW_COVERAGE", "Leaf",
-    "LowCoverageWarning", "MIME_TYPE", "ModuleCall", "PRESETS", "TensorStats", "Tolerance", "align", "capture",
-    "choose_tolerance", "compare", "compare_captures", "error_metrics", "module_kind", "module_precision",
-    "tensor_leaves",
+    "LowCoverageWarning", "MIME_TYPE", "ModuleCall", "PRESETS", "PortResult", "PortingError", "PortingRecipe",
+    "TensorStats", "Tolerance", "align", "build_target", "capture", "check_activations", "check_keys",
+    "choose_tolerance", "compare", "compare_captures", "error_metrics", "module_kind", "module_precision", "port",
+    "read_state_dict", "save_folder", "tensor_leaves",
 ]
