@@ -52,11 +52,40 @@ def image_and_text(case, head: str, batch: int, generator: torch.Generator) -> d
             "pixel_values": pixel_values(vision, batch, generator)}
 
 
+# --- vision: vit
+
+
+def image_and_masked_patches(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """Pixels; a masked-image-modelling head also gets ``bool_masked_pos`` (B, num_patches), about half
+    of each image's patches masked (so the mask token, the reconstruction and the loss all run)."""
+    inputs = image_only(case, head, batch, generator)
+    if head.endswith("ForMaskedImageModeling"):
+        height, width = image_size(case.config)
+        patch = case.config.get("patch_size", 16)
+        count = (height // patch) * (width // patch)
+        inputs["bool_masked_pos"] = torch.rand(batch, count, generator=generator) < 0.5
+    return inputs
+
+
+def image_and_decoder_ids(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """An image-to-text encoder-decoder: pixels for the encoder (``config["encoder"]``), and decoder ids
+    (7 tokens from ``decoder_start_token_id``) with the second row right-padded by two, which
+    ``decoder_attention_mask`` marks."""
+    decoder = case.config["decoder"]
+    text = text_ids(decoder, batch, 7, generator)
+    text["input_ids"][:, 0] = case.config["decoder_start_token_id"]
+    text["input_ids"][1, -2:] = case.config["pad_token_id"]
+    return {"pixel_values": pixel_values(case.config["encoder"], batch, generator),
+            "decoder_input_ids": text["input_ids"], "decoder_attention_mask": text["attention_mask"]}
+
+
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
 BUILDERS: dict[str, Callable[..., dict]] = {
     "image": image_only,
     "image-text": image_and_text,
     # --- vision: vit
+    "image-masked": image_and_masked_patches,
+    "image-decoder-ids": image_and_decoder_ids,
 
     # --- vision: resnet
 
@@ -119,8 +148,11 @@ def compare_outputs(ours, theirs, what: str = "") -> int:
 
 def top_level_tensors(output) -> dict[str, torch.Tensor]:
     """The output's own tensor fields (not nested outputs or per-layer tuples), loss left out: what a
-    head produces (logits, pred_boxes, image_embeds, ...)."""
-    return {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    head produces (logits, pred_boxes, image_embeds, ...); a backbone's ``feature_maps`` (a tuple, one map
+    per stage it outputs) as ``feature_maps[i]``."""
+    found = {key: value for key, value in output.items() if isinstance(value, torch.Tensor) and key != "loss"}
+    found.update({f"feature_maps[{i}]": value for i, value in enumerate(output.get("feature_maps") or ())})
+    return found
 
 
 def row_of(tensor: torch.Tensor, row: int, batch: int) -> torch.Tensor:

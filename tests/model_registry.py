@@ -170,6 +170,9 @@ VARIANTS: list[Case] = [
     Case("gpt_bigcode-multi-head-unscaled", "gpt_bigcode",
          dict(FAMILIES["gpt_bigcode"].tiny, multi_query=False, scale_attn_weights=False), ("GPTBigCodeForCausalLM",),
          decoder=True),
+    # --- vision: vit
+    # DINOv2's SwiGLU feed-forward (the giant model's), which its weights_in holds fused
+    Case("dinov2-swiglu", "dinov2", dict(FAMILIES["dinov2"].tiny, use_swiglu_ffn=True), ("Dinov2Model",), inputs="image"),
 ]
 
 CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + [

@@ -48,3 +48,23 @@ def load_reference_model(class_name: str, folder: str, **kwargs):
     import transformers
 
     return getattr(transformers, class_name).from_pretrained(folder, attn_implementation="eager", **kwargs).eval()
+
+
+def checkpoint_names(model) -> dict[str, str]:
+    """The reference model's parameter names -> the keys its checkpoints hold them under. The reference
+    renames some families' modules in memory (ViT's ``layers.0.attention.q_proj``) but saves the
+    published keys (``encoder.layer.0.attention.attention.query``), which workbench's modules are named after."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    params = dict(model.named_parameters())
+    saved = {id(value): key for key, value in revert_weight_conversion(model, dict(params)).items()}
+    return {name: saved.get(id(param), name) for name, param in params.items()}
+
+
+def checkpoint_parameters(model) -> dict[str, torch.Tensor]:
+    """The reference model's parameters as its checkpoints hold them: renamed (see ``checkpoint_names``)
+    and, where the reference splits a stored tensor in memory (DINOv2's SwiGLU ``weights_in``), joined again."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    with torch.no_grad():
+        return revert_weight_conversion(model, dict(model.named_parameters()))

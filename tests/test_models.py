@@ -21,7 +21,8 @@ from workbench.models.registry import FAMILIES
 
 from image_inputs import build_inputs, compare_outputs, row_of, slice_row, top_level_tensors
 from model_registry import auto_class_name, head_cases, takes_decoder_inputs
-from reference import build_reference_model, load_reference_model, reference_init, save_reference_model
+from reference import (build_reference_model, checkpoint_names, checkpoint_parameters, load_reference_model,
+                       reference_init, save_reference_model)
 from tolerance import TOL, assert_close_scaled
 
 CASES = head_cases()
@@ -251,7 +252,7 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
     inputs = make_inputs(case, head)
     batched = run(model, inputs, internals=False)
     if "pixel_values" in inputs:  # image cases: each image (and its text) alone gives its row of every output
-        batch = inputs["pixel_values"].shape[0]
+        batch, batched = inputs["pixel_values"].shape[0], top_level_tensors(batched)
         for row in range(batch):
             single = run(model, slice_row(inputs, row), internals=False)
             for name, tensor in top_level_tensors(single).items():
@@ -300,7 +301,8 @@ def params_without_grad(model, inputs, head) -> set[str]:
     outputs = top_level_tensors(out) if "pixel_values" in inputs else main_outputs(out, head)
     sum(t.float().pow(2).mean() for t in outputs.values() if t.is_floating_point()).backward()
     model.eval()
-    return {n for n, p in model.named_parameters() if p.grad is None}
+    names = checkpoint_names(model) if "transformers" in type(model).__module__ else {}
+    return {names.get(n, n) for n, p in model.named_parameters() if p.grad is None}
 
 
 @pytest.mark.parametrize("case,head", CASES, ids=IDS)
@@ -330,8 +332,10 @@ def test_fresh_init_matches_reference_where_it_is_deterministic(case, head):
         torch.use_deterministic_algorithms(False)
     ours = dict(model.named_parameters())
     assert all(torch.isfinite(p).all() for p in ours.values())
-    for name, param in first.named_parameters():
-        if torch.equal(param, second.get_parameter(name)):
+    # by checkpoint key (which ours follow), whatever the reference's in-memory names
+    first, second = checkpoint_parameters(first), checkpoint_parameters(second)
+    for name, param in first.items():
+        if torch.equal(param, second[name]):
             assert torch.allclose(ours[name], param, atol=1e-6), name
 
 

@@ -89,8 +89,8 @@ def main_output(model, inputs) -> torch.Tensor:
 
 
 def decoder_inputs(model, inputs) -> dict:
-    if not getattr(model.config, "is_encoder_decoder", False):
-        return {}
+    if not getattr(model.config, "is_encoder_decoder", False) or "decoder_input_ids" in inputs:
+        return {}  # (an image-to-text model's inputs hold their decoder ids already)
     tokens = inputs["labels"] if "input_features" in inputs else inputs["input_ids"]
     start = torch.full_like(tokens[:, :1], model.config.decoder_start_token_id)
     return {"decoder_input_ids": torch.cat([start, tokens[:, :-1]], dim=1)}

@@ -30,6 +30,11 @@ _LAZY = {
     "AutoModelForSpeechSeq2Seq": "auto",
     "AutoModelForTextEncoding": "auto",
     "AutoModelForPreTraining": "auto",
+    # vision
+    "AutoBackbone": "auto",
+    "AutoModelForImageClassification": "auto",
+    "AutoModelForImageTextToText": "auto",
+    "AutoModelForMaskedImageModeling": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)

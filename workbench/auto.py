@@ -154,3 +154,8 @@ AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM")
 AutoModelForTextEncoding = _auto("AutoModelForTextEncoding")
 AutoModelForSpeechSeq2Seq = _auto("AutoModelForSpeechSeq2Seq")
 AutoModelForPreTraining = _auto("AutoModelForPreTraining")
+# vision
+AutoBackbone = _auto("AutoBackbone")
+AutoModelForImageClassification = _auto("AutoModelForImageClassification")
+AutoModelForImageTextToText = _auto("AutoModelForImageTextToText")
+AutoModelForMaskedImageModeling = _auto("AutoModelForMaskedImageModeling")

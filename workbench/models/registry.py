@@ -136,6 +136,21 @@ TINY_FALCON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_atten
                    new_decoder_architecture=True, pad_token_id=0)
 TINY_MPT = dict(vocab_size=99, d_model=32, n_layers=2, n_heads=4, max_seq_len=64, pad_token_id=0)
 
+# --- vision: vit
+VIT_HEADS = {"AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+             "AutoModelForMaskedImageModeling": "ForMaskedImageModeling"}
+TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
+                patch_size=8, num_channels=3, encoder_stride=8, num_labels=3)
+TINY_VISION_ENC_DEC = dict(
+    encoder=dict(model_type="vit", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                 image_size=32, patch_size=8),
+    decoder=dict(model_type="gpt2", vocab_size=99, n_embd=24, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0,
+                 embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=98, eos_token_id=98, pad_token_id=0, is_decoder=True,
+                 add_cross_attention=True),
+    decoder_start_token_id=98, pad_token_id=0)
+TINY_DINOV2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2, image_size=32,
+                   patch_size=8, num_labels=3, layerscale_value=0.5, out_features=["stage1", "stage2"])
+
 # --- the families ------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Family] = {
@@ -312,6 +327,20 @@ FAMILIES: dict[str, Family] = {
             num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
 
     # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
+    # 32x32 images in 8x8 patches (16 patch tokens); the masked-image-modelling decoder upsamples by 8 back to 32
+    "vit": Family("vit", "ViTConfig", _named("ViT", VIT_HEADS), TINY_VIT, inputs="image-masked"),
+    # ViT with a distillation token; the teacher-distilled classifier shares AutoModelForImageClassification
+    # with the plain one (tests/test_vit_family.py compares it)
+    "deit": Family("deit", "DeiTConfig", _named("DeiT", VIT_HEADS), TINY_VIT, inputs="image-masked",
+                   also_exports=("DeiTForImageClassificationWithTeacher",)),
+    # positions always resampled to the image; the backbone returns both layers' outputs as 4x4 maps
+    "dinov2": Family("dinov2", "Dinov2Config", {"AutoModel": "Dinov2Model",
+                     "AutoModelForImageClassification": "Dinov2ForImageClassification",
+                     "AutoBackbone": "Dinov2Backbone"}, TINY_DINOV2, inputs="image"),
+    # a ViT encoder (32 wide) and a GPT-2 decoder (24 wide, so enc_to_dec_proj runs) with cross-attention
+    "vision-encoder-decoder": Family("vision_encoder_decoder", "VisionEncoderDecoderConfig",
+                                     {"AutoModelForImageTextToText": "VisionEncoderDecoderModel"}, TINY_VISION_ENC_DEC,
+                                     inputs="image-decoder-ids"),
 
     # --- vision: resnet (ResNet, DETR)
 
