@@ -77,6 +77,18 @@ def image_and_decoder_ids(case, head: str, batch: int, generator: torch.Generato
     text["input_ids"][1, -2:] = case.config["pad_token_id"]
     return {"pixel_values": pixel_values(case.config["encoder"], batch, generator),
             "decoder_input_ids": text["input_ids"], "decoder_attention_mask": text["attention_mask"]}
+def blip_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """BLIP's heads: the joint model as CLIP's; captioning: pixels and caption ids (unpadded: its logits
+    are per token, so a padded row alone would be shorter); VQA: pixels, a padded question, answer ids."""
+    if not head.endswith(("ForConditionalGeneration", "ForQuestionAnswering")):
+        return image_and_text(case, head, batch, generator)
+    text = case.config["text_config"]
+    pixels = pixel_values(case.config["vision_config"], batch, generator)
+    if head.endswith("ForConditionalGeneration"):
+        return {"pixel_values": pixels, **text_ids(text, batch, 7, generator, pad=False)}
+    answer = text_ids(text, batch, 5, generator, pad=False)
+    return {"pixel_values": pixels, **text_ids(text, batch, 7, generator),
+            "decoder_input_ids": answer["input_ids"], "decoder_attention_mask": answer["attention_mask"]}
 
 
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
@@ -96,6 +108,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- vision: clip
 
     # --- vision: blip
+    "blip": blip_inputs,
 }
 
 

@@ -35,6 +35,9 @@ _LAZY = {
     "AutoModelForImageClassification": "auto",
     "AutoModelForImageTextToText": "auto",
     "AutoModelForMaskedImageModeling": "auto",
+    "AutoModelForImageTextToText": "auto",
+    "AutoModelForVisualQuestionAnswering": "auto",
+    "AutoModelForZeroShotImageClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)

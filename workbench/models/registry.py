@@ -150,6 +150,15 @@ TINY_VISION_ENC_DEC = dict(
     decoder_start_token_id=98, pad_token_id=0)
 TINY_DINOV2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2, image_size=32,
                    patch_size=8, num_labels=3, layerscale_value=0.5, out_features=["stage1", "stage2"])
+# BLIP: text and vision 32 wide (VQA's answer decoder cross-attends to the question with the
+# vision-width keys, so the two must match); 4 x 4 patches of 8 pixels; special tokens below 3, so the
+# random ids (from 3 up) hold none; generation stops at sep_token_id (2)
+TINY_BLIP = dict(
+    text_config=dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=64, bos_token_id=1, eos_token_id=2, sep_token_id=2, pad_token_id=0),
+    vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+                       patch_size=8),
+    projection_dim=16, image_text_hidden_size=16)
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -351,4 +360,12 @@ FAMILIES: dict[str, Family] = {
     # --- vision: clip (CLIP, SigLIP)
 
     # --- vision: blip (BLIP)
+    # ViT image tower, BERT-shaped text side with cross-attention (workbench/models/blip.py, blip_text.py);
+    # the shared suite feeds each head its own inputs (tests/image_inputs.py, "blip")
+    "blip": Family("blip", "BlipConfig", {
+        "AutoModel": "BlipModel", "AutoModelForImageTextToText": "BlipForConditionalGeneration",
+        "AutoModelForVisualQuestionAnswering": "BlipForQuestionAnswering",
+    }, TINY_BLIP, also_exports=("BlipTextConfig", "BlipVisionConfig", "BlipTextModel", "BlipVisionModel",
+                                "BlipTextLMHeadModel", "BlipForImageTextRetrieval"),
+        also_auto={"AutoModelForZeroShotImageClassification": "BlipModel"}, inputs="blip"),
 }
