@@ -89,6 +89,27 @@ def blip_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict
     answer = text_ids(text, batch, 5, generator, pad=False)
     return {"pixel_values": pixels, **text_ids(text, batch, 7, generator),
             "decoder_input_ids": answer["input_ids"], "decoder_attention_mask": answer["attention_mask"]}
+# --- vision: clip
+
+
+def image_and_text_ending_in_eos(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """CLIP: the joint inputs, each text ending (before its padding) with the end-of-text token the
+    text tower pools at, as CLIP's tokenizer writes it."""
+    inputs = image_and_text(case, head, batch, generator)
+    if "input_ids" in inputs:
+        ends = inputs["attention_mask"].sum(-1) - 1
+        inputs["input_ids"][torch.arange(batch), ends] = case.config["text_config"]["eos_token_id"]
+    return inputs
+
+
+def image_and_whole_text(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """SigLIP: the joint inputs with unpadded texts of one length (its text tower pools the last
+    position, and its processor pads every text to the same length, so a row alone is the same row)."""
+    vision = case.config["vision_config"]
+    if head.endswith("ForImageClassification"):
+        return {"pixel_values": pixel_values(vision, batch, generator)}
+    return {**text_ids(case.config["text_config"], batch, 7, generator, pad=False),
+            "pixel_values": pixel_values(vision, batch, generator)}
 
 
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
@@ -106,6 +127,8 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- vision: swin
 
     # --- vision: clip
+    "image-text-eos": image_and_text_ending_in_eos,
+    "image-whole-text": image_and_whole_text,
 
     # --- vision: blip
     "blip": blip_inputs,

@@ -37,6 +37,7 @@ _LAZY = {
     "AutoModelForMaskedImageModeling": "auto",
     "AutoModelForImageTextToText": "auto",
     "AutoModelForVisualQuestionAnswering": "auto",
+    "AutoModelForImageClassification": "auto",
     "AutoModelForZeroShotImageClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},

@@ -159,6 +159,16 @@ TINY_BLIP = dict(
     vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
                        patch_size=8),
     projection_dim=16, image_text_hidden_size=16)
+# vision: clip (CLIP, SigLIP). Special tokens inside the tiny vocabulary; 32-pixel images in 8-pixel patches
+TINY_CLIP_TEXT = dict(vocab_size=99, hidden_size=32, intermediate_size=37, projection_dim=24, num_hidden_layers=2,
+                      num_attention_heads=4, max_position_embeddings=16, pad_token_id=1, bos_token_id=97,
+                      eos_token_id=98)
+TINY_CLIP_VISION = dict(hidden_size=32, intermediate_size=37, projection_dim=24, num_hidden_layers=2,
+                        num_attention_heads=4, image_size=32, patch_size=8)
+TINY_CLIP = dict(text_config=TINY_CLIP_TEXT, vision_config=TINY_CLIP_VISION, projection_dim=24, num_labels=3)
+TINY_SIGLIP_TEXT = {k: v for k, v in TINY_CLIP_TEXT.items() if k != "projection_dim"}
+TINY_SIGLIP_VISION = {k: v for k, v in TINY_CLIP_VISION.items() if k != "projection_dim"}
+TINY_SIGLIP = dict(text_config=TINY_SIGLIP_TEXT, vision_config=TINY_SIGLIP_VISION, num_labels=3)
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -358,6 +368,28 @@ FAMILIES: dict[str, Family] = {
     # --- vision: swin (Swin, SegFormer)
 
     # --- vision: clip (CLIP, SigLIP)
+    # workbench/models/clip.py: the joint model (text_config and vision_config held as sub-configs), each
+    # tower a model type of its own; the suite's texts end with the end-of-text token CLIP pools at
+    "clip": Family("clip", "CLIPConfig", {"AutoModel": "CLIPModel",
+                                          "AutoModelForImageClassification": "CLIPForImageClassification"},
+                   TINY_CLIP, also_auto={"AutoModelForZeroShotImageClassification": "CLIPModel"},
+                   inputs="image-text-eos"),
+    # eos_token_id 98 (not the legacy 2): pooling reads the first eos; tests/test_clip.py checks both rules
+    "clip_text_model": Family("clip", "CLIPTextConfig", {"AutoModel": "CLIPTextModel"}, TINY_CLIP_TEXT,
+                              also_exports=("CLIPTextModelWithProjection",),
+                              also_auto={"AutoModelForTextEncoding": "CLIPTextModel"}),
+    "clip_vision_model": Family("clip", "CLIPVisionConfig", {"AutoModel": "CLIPVisionModel"}, TINY_CLIP_VISION,
+                                also_exports=("CLIPVisionModelWithProjection",), inputs="image"),
+    # workbench/models/siglip.py: CLIP's layers, a bidirectional text tower pooled at its last position (so the
+    # suite's texts are unpadded, as SigLIP's processor pads them all to one length), an attention-pooling head
+    "siglip": Family("siglip", "SiglipConfig", {"AutoModel": "SiglipModel",
+                                                "AutoModelForImageClassification": "SiglipForImageClassification"},
+                     TINY_SIGLIP, also_auto={"AutoModelForZeroShotImageClassification": "SiglipModel"},
+                     inputs="image-whole-text"),
+    # the reference's AutoModel has no siglip_text_model; workbench's picks SiglipTextModel
+    "siglip_text_model": Family("siglip", "SiglipTextConfig", {"AutoModel": "SiglipTextModel"}, TINY_SIGLIP_TEXT),
+    "siglip_vision_model": Family("siglip", "SiglipVisionConfig", {"AutoModel": "SiglipVisionModel"},
+                                  TINY_SIGLIP_VISION, inputs="image"),
 
     # --- vision: blip (BLIP)
     # ViT image tower, BERT-shaped text side with cross-attention (workbench/models/blip.py, blip_text.py);
