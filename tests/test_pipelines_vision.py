@@ -240,3 +240,41 @@ def test_bad_inputs_name_the_problem(classifier, images, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConnectionError, match="HF_HUB_OFFLINE"):
         ours("https://example.com/cat.png")
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+def test_parts_given_as_instances_or_a_processor(joint, images):
+    from workbench import AutoModelForZeroShotImageClassification, AutoTokenizer
+    from workbench.processing import AutoImageProcessor
+
+    folder = joint["clip"]
+    expected = workbench.pipeline("zero-shot-image-classification", model=folder)(images["cat"], candidate_labels=LABELS)
+    model = AutoModelForZeroShotImageClassification.from_pretrained(folder)
+    by_parts = workbench.pipeline("zero-shot-image-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(
+        folder), image_processor=AutoImageProcessor.from_pretrained(folder))
+    assert by_parts(images["cat"], candidate_labels=LABELS) == expected
+    with pytest.raises(ValueError, match="needs an image processor"):
+        workbench.pipeline("zero-shot-image-classification", model=model, tokenizer=folder)
+    with pytest.raises(ValueError, match="takes no image_processor"):
+        workbench.pipeline("text-classification", model=model, tokenizer=folder, image_processor=folder)
+
+
+def test_blip_processor_folder_gives_both_parts(generators, images):
+    from workbench import AutoModelForImageTextToText
+
+    folder = generators["caption"][0]
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    captioner = workbench.pipeline("image-to-text", model=model, processor=folder, max_new_tokens=4)
+    assert captioner(images["cat"]) == workbench.pipeline("image-to-text", model=folder)(images["cat"], max_new_tokens=4)
+
+
+def test_a_zoo_image_classifier_is_the_default(classifier, images, tmp_path, monkeypatch):
+    """What a zoo recipe for image-classification must write: <zoo>/image-classification with the model
+    and its image processor (no tokenizer)."""
+    import shutil
+
+    shutil.copytree(classifier, tmp_path / "image-classification")
+    monkeypatch.setenv("WORKBENCH_ZOO", str(tmp_path))
+    expected = workbench.pipeline("image-classification", model=classifier)(images["cat"])
+    assert workbench.pipeline("image-classification")(images["cat"]) == expected
