@@ -32,8 +32,17 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["truncated.png", "notes.png"])
 def test_undecodable_file_names_the_file_and_the_fix(files, name):
-    with pytest.raises(ValueError, match=rf"{name}.*truncated, damaged or not an image.*Re-save it"):
+    with pytest.raises(ValueError, match=rf"{name}.*truncated, damaged or not an image.*Re-save it as PNG"):
         workbench.ViTImageProcessor()(str(files / name))
+
+
+def test_formats_torchvision_does_not_read_open_with_pillow(files):
+    """A TIFF (the reference's torchvision loader refuses it) reads as the same image given as PIL."""
+    image = Image.fromarray(skdata.astronaut()[::8, ::8])
+    image.save(files / "astronaut.tiff")
+    processor = workbench.ViTImageProcessor(size=32)
+    from_file = processor(str(files / "astronaut.tiff"), return_tensors="pt").pixel_values
+    assert torch.equal(from_file, processor(image, return_tensors="pt").pixel_values)
 
 
 def test_missing_file_and_unsupported_objects():
@@ -123,3 +132,12 @@ def test_without_the_vision_extra_workbench_imports_and_says_what_to_install():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "pip install workbench[vision]" in done.stdout
+
+
+def test_one_channel_models_keep_gray_images_gray():
+    """do_convert_rgb unset and a 1-value image_mean: a gray image stays (1, H, W), as in the reference."""
+    settings = dict(size=16, image_mean=[0.5], image_std=[0.5])
+    gray = Image.fromarray(skdata.camera()[::8, ::8])
+    got = workbench.ViTImageProcessor(**settings)(gray, return_tensors="pt").pixel_values
+    expected = transformers.ViTImageProcessor(**settings)(gray, return_tensors="pt").pixel_values
+    assert got.shape == (1, 1, 16, 16) and (got - expected).abs().max() <= 1e-4

@@ -53,6 +53,7 @@ class BaseImageProcessor(SavedSettings):
     }
     default_to_square = True  # what an int ``size`` means: a square (True) or the shortest edge (False)
     model_input_names = ["pixel_values"]
+    extra_inputs: tuple[str, ...] = ()  # inputs a call takes beside the images (segmentation_maps, annotations)
 
     def __init__(self, **kwargs: Any) -> None:
         for name in _DESCRIBE_FILE[:3]:
@@ -112,8 +113,6 @@ class BaseImageProcessor(SavedSettings):
         """The keywords a call takes besides the images (a processor routes these here)."""
         return (*self.settings, *CALL_OPTIONS, *self.extra_inputs)
 
-    extra_inputs: tuple[str, ...] = ()  # image-like inputs beside the images (segmentation_maps)
-
     def call_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The settings with a call's overrides, checked."""
         unknown = sorted(set(kwargs) - set(self.settings) - set(CALL_OPTIONS))
@@ -143,6 +142,9 @@ class BaseImageProcessor(SavedSettings):
                        do_convert_rgb: Any = "setting", input_data_format: Any = "setting") -> list[torch.Tensor]:
         """A flat list of (C, H, W) tensors (on ``options["device"]`` when given)."""
         convert = options["do_convert_rgb"] if do_convert_rgb == "setting" else do_convert_rgb
+        mean = options.get("image_mean")
+        if convert is None and isinstance(mean, (list, tuple)) and len(mean) != 3:
+            convert = False  # a model of 1 (or 4) channels: its images stay as they are
         layout = options["input_data_format"] if input_data_format == "setting" else input_data_format
         tensors = []
         for index, image in enumerate(flatten_images(images, expected_ndims)):
