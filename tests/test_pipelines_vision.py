@@ -278,3 +278,29 @@ def test_a_zoo_image_classifier_is_the_default(classifier, images, tmp_path, mon
     monkeypatch.setenv("WORKBENCH_ZOO", str(tmp_path))
     expected = workbench.pipeline("image-classification", model=classifier)(images["cat"])
     assert workbench.pipeline("image-classification")(images["cat"]) == expected
+
+
+def test_urls_data_uris_and_tensors_are_images(classifier, images, monkeypatch):
+    import base64
+
+    import huggingface_hub
+
+    png = open(images["png"], "rb").read()
+    asked = []
+
+    class Session:  # huggingface_hub's HTTP session, answering with the PNG's bytes
+        def get(self, url, **options):
+            asked.append(url)
+            return type("Response", (), {"content": png, "raise_for_status": lambda self: None})()
+
+    monkeypatch.setattr(huggingface_hub, "get_session", lambda: Session())
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # the suite runs offline; this session is local
+        monkeypatch.delenv(name, raising=False)
+    ours = workbench.pipeline("image-classification", model=classifier)
+    expected = ours(images["png"])
+    assert ours("https://example.com/cat.png") == expected and asked == ["https://example.com/cat.png"]
+    assert ours("data:image/png;base64," + base64.b64encode(png).decode()) == expected
+    chw = torch.from_numpy(np.array(images["cat"])).permute(2, 0, 1)  # (3, H, W) uint8
+    assert close(ours(chw), ours(images["cat"]), 1e-5)
+    in_bf16 = workbench.pipeline("image-classification", model=classifier, dtype="bfloat16")(images["cat"])
+    assert [answer["label"] for answer in in_bf16][:1] == [answer["label"] for answer in ours(images["cat"])][:1]

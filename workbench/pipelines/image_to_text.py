@@ -47,6 +47,9 @@ class _GeneratingImagePipeline(ImagePipeline):
         lengths = ("max_new_tokens", "max_length")
         if "generation_config" not in kwargs and not any(k in kwargs or k in own for k in lengths):
             kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        if pad is not None and "pad_token_id" not in kwargs and "pad_token_id" not in own:
+            kwargs["pad_token_id"] = pad  # as 4.x: rows of a batch that end early are padded with the tokenizer's pad
         return kwargs
 
     def _unbatch(self, outputs: dict, row: int, length, batch: dict) -> dict:
