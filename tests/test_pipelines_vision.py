@@ -244,8 +244,8 @@ def test_bad_inputs_name_the_problem(classifier, images, tmp_path, monkeypatch):
 
 # --- loading --------------------------------------------------------------------------------------
 
-def test_parts_given_as_instances_or_a_processor(joint, images):
-    from workbench import AutoModelForZeroShotImageClassification, AutoTokenizer
+def test_parts_given_as_instances_or_a_processor(joint, classifier, images):
+    from workbench import AutoModelForImageClassification, AutoModelForZeroShotImageClassification, AutoTokenizer
     from workbench.processing import AutoImageProcessor
 
     folder = joint["clip"]
@@ -254,6 +254,9 @@ def test_parts_given_as_instances_or_a_processor(joint, images):
     by_parts = workbench.pipeline("zero-shot-image-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(
         folder), image_processor=AutoImageProcessor.from_pretrained(folder))
     assert by_parts(images["cat"], candidate_labels=LABELS) == expected
+    lone = workbench.pipeline("image-classification", model=AutoModelForImageClassification.from_pretrained(classifier),
+                              processor=AutoImageProcessor.from_pretrained(classifier))  # a lone image processor
+    assert lone(images["cat"]) == workbench.pipeline("image-classification", model=classifier)(images["cat"])
     with pytest.raises(ValueError, match="needs an image processor"):
         workbench.pipeline("zero-shot-image-classification", model=model, tokenizer=folder)
     with pytest.raises(ValueError, match="takes no image_processor"):
