@@ -60,7 +60,8 @@ class _GeneratingImagePipeline(ImagePipeline):
 
 
 class ImageToTextPipeline(_GeneratingImagePipeline):
-    """Caption images: ``pipe("cat.png")`` -> ``[{"generated_text": "a cat on a couch"}]`` (see the module docstring)."""
+    """Caption images: ``pipe("cat.png")`` -> ``[{"generated_text": "a cat on a couch"}]``. transformers 4.x's
+    pipeline, which the reference dropped in 5.0 (see the module docstring)."""
 
     task = "image-to-text"
 
@@ -98,7 +99,8 @@ class ImageToTextPipeline(_GeneratingImagePipeline):
 
 class VisualQuestionAnsweringPipeline(_GeneratingImagePipeline):
     """Answer questions about images: ``pipe(image="cat.png", question="what animal is this?")`` ->
-    ``[{"answer": "cat"}]`` (see the module docstring)."""
+    ``[{"answer": "cat"}]``. transformers 4.x's pipeline, which the reference dropped in 5.0; generative
+    models only (see the module docstring)."""
 
     task = "visual-question-answering"
 
