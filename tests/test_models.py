@@ -336,12 +336,12 @@ def test_fresh_init_matches_reference_where_it_is_deterministic(case, head):
     ours = dict(model.named_parameters())
     assert all(torch.isfinite(p).all() for p in ours.values())
     # by checkpoint key, whatever the reference's in-memory names (it renames ViT's and Swin's modules and
-    # fuses DINOv2's SwiGLU weights); ours follow the checkpoint keys, or (DETR) the reference's own names
-    in_memory = {key: name for name, key in checkpoint_names(first).items()}
+    # fuses DINOv2's SwiGLU weights); the key leads to our parameter as our loader maps it (DETR's renames,
+    # a backbone's prefix)
     first, second = checkpoint_parameters(first), checkpoint_parameters(second)
     for key, param in first.items():
         if torch.equal(param, second[key]):
-            mine = key if key in ours else in_memory.get(key)
+            mine = model._checkpoint_key(key, set(ours))
             assert mine in ours, f"{key}: no parameter of ours matches it"
             assert torch.allclose(ours[mine], param, atol=1e-6), key
 
