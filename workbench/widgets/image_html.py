@@ -25,7 +25,7 @@ MIN_CELL = 5  # px: a patch grid finer than this on screen is described, not dra
 GRID_RGBA = (255, 214, 0, 190)  # the patch grid's lines: amber, visible on photos in either theme
 
 STYLE = """
-.wb-imgp{font-family:system-ui,sans-serif;font-size:12px}
+.wb-imgp{font-family:system-ui,sans-serif;font-size:12px;line-height:1.35}
 .wb-imgp .head{margin:2px 0 6px 0}
 .wb-imgp ol.steps{display:flex;flex-wrap:wrap;gap:8px;list-style:none;margin:0;padding:0;align-items:stretch}
 .wb-imgp li.step{width:172px;padding:6px;border:1px solid var(--wb-border);border-radius:6px;
@@ -37,8 +37,8 @@ STYLE = """
 .wb-imgp li.step.wide .pic{height:228px}
 .wb-imgp li.step img{max-width:100%;image-rendering:pixelated;border:1px solid var(--wb-border)}
 .wb-imgp dl{display:grid;grid-template-columns:auto 1fr;gap:0 6px;margin:4px 0 0 0}
-.wb-imgp dt{color:var(--wb-fg-muted)}
-.wb-imgp dd{margin:0;font-family:monospace;overflow-wrap:anywhere}
+.wb-imgp dt{margin:0;padding:0;font-weight:400;color:var(--wb-fg-muted)}
+.wb-imgp dd{margin:0;padding:0;font-family:monospace;overflow-wrap:anywhere}
 .wb-imgp .rule{margin-top:4px;overflow-wrap:anywhere}
 .wb-imgp .note{margin-top:4px;color:var(--wb-fg-muted);font-style:italic}
 .wb-imgp .classes{margin-top:10px;max-width:560px;color:var(--wb-fg)}
