@@ -268,6 +268,10 @@ def test_an_uploaded_image_is_inspected_and_a_bad_one_shown_as_an_error(chelsea)
                                "last_modified": NOW},)
     assert inspector.error.startswith("notes.txt: UnidentifiedImageError") and 'role="alert"' in inspector.output.value
     assert inspector.steps[0].rule == "PIL image, mode RGB, 150x100 (width x height)"  # the last good image stays
+    assert inspector.image.size == (150, 100)
+    with pytest.raises(ValueError, match="Cannot tell the channel axis"):  # set from code: the processor's error
+        inspector.image = np.zeros((5, 6, 7), dtype=np.uint8)
+    assert inspector.image.size == (150, 100)
 
 
 def test_the_trace_is_the_processors_own_and_follows_the_images_not_their_maps(chelsea):

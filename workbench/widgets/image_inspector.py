@@ -114,8 +114,13 @@ class ImageProcessorInspector(Displayable):
 
     @image.setter
     def image(self, value) -> None:
-        self._image = value
-        self.refresh()
+        """Inspect another image; on an error (raised) the view keeps the last image."""
+        previous, self._image = self._image, value
+        try:
+            self.refresh()
+        except Exception:
+            self._image = previous
+            raise
 
     @property
     def patch_size(self) -> tuple[int, int] | None:
@@ -139,7 +144,7 @@ class ImageProcessorInspector(Displayable):
         options = self.processor.call_options(dict(self.overrides))
         self.steps = [self._input_step(image, trace)] + self._traced_steps(trace, options)
         if not torch.equal(trace[-1].image, self.pixel_values[0]):  # a family step that records nothing
-            self.steps.append(self._step("output", "pixel_values", self.pixel_values[0], options, normalized=True,
+            self.steps.append(self._step("output", "pixel_values", self.pixel_values[0], options, options["do_normalize"],
                                          rule="steps the trace did not record came after the last one shown"))
         if self.patch_size is not None:
             self.steps.append(self._patch_step(options))
@@ -178,11 +183,11 @@ class ImageProcessorInspector(Displayable):
         rescale (a float input in [0, 1] as such), rescaled after it, de-normalized after normalize."""
         steps, normalized = [], False
         first = trace[0].image
-        scale = 1 / 255 if first.is_floating_point() and first.numel() and float(first.max()) <= 1 else 1.0
+        pixel_unit = 1 / 255 if first.is_floating_point() and float(first.max()) <= 1 else 1.0  # a float image in [0, 1]
+        scale = pixel_unit
         for record in trace:
             if record.name in ("rescale", "normalize") and options["do_rescale"]:
-                scale = (1 / 255 if first.is_floating_point() and float(first.max()) <= 1 else 1.0) * \
-                    options["rescale_factor"]
+                scale = pixel_unit * options["rescale_factor"]
             normalized = normalized or record.name == "normalize"
             note = ("Shown only: the processor folds the rescale into normalize; these values are exactly x * factor."
                     if record.shown_only else "")
@@ -251,8 +256,7 @@ class ImageProcessorInspector(Displayable):
         from PIL import Image
 
         try:
-            self._image = Image.open(io.BytesIO(bytes(files[0]["content"])))
-            self.refresh()
+            self.image = Image.open(io.BytesIO(bytes(files[0]["content"])))
         except Exception as error:  # shown in the view: a bad upload should not kill it
             self.error = f"{files[0].get('name', 'the upload')}: {type(error).__name__}: {error}"
             self._redraw()
