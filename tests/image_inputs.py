@@ -63,6 +63,64 @@ def image_with_pixel_mask(case, head: str, batch: int, generator: torch.Generato
         pixel_mask[1, :, 56:] = 0
         pixels[1, :, :, 56:] = 0.0  # what an image processor pads with
     return {"pixel_values": pixels, "pixel_mask": pixel_mask}
+# --- vision: vit
+
+
+def image_and_masked_patches(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """Pixels; a masked-image-modelling head also gets ``bool_masked_pos`` (B, num_patches), about half
+    of each image's patches masked (so the mask token, the reconstruction and the loss all run)."""
+    inputs = image_only(case, head, batch, generator)
+    if head.endswith("ForMaskedImageModeling"):
+        height, width = image_size(case.config)
+        patch = case.config.get("patch_size", 16)
+        count = (height // patch) * (width // patch)
+        inputs["bool_masked_pos"] = torch.rand(batch, count, generator=generator) < 0.5
+    return inputs
+
+
+def image_and_decoder_ids(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """An image-to-text encoder-decoder: pixels for the encoder (``config["encoder"]``), and decoder ids
+    (7 tokens from ``decoder_start_token_id``) with the second row right-padded by two, which
+    ``decoder_attention_mask`` marks."""
+    decoder = case.config["decoder"]
+    text = text_ids(decoder, batch, 7, generator)
+    text["input_ids"][:, 0] = case.config["decoder_start_token_id"]
+    text["input_ids"][1, -2:] = case.config["pad_token_id"]
+    return {"pixel_values": pixel_values(case.config["encoder"], batch, generator),
+            "decoder_input_ids": text["input_ids"], "decoder_attention_mask": text["attention_mask"]}
+def blip_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """BLIP's heads: the joint model as CLIP's; captioning: pixels and caption ids (unpadded: its logits
+    are per token, so a padded row alone would be shorter); VQA: pixels, a padded question, answer ids."""
+    if not head.endswith(("ForConditionalGeneration", "ForQuestionAnswering")):
+        return image_and_text(case, head, batch, generator)
+    text = case.config["text_config"]
+    pixels = pixel_values(case.config["vision_config"], batch, generator)
+    if head.endswith("ForConditionalGeneration"):
+        return {"pixel_values": pixels, **text_ids(text, batch, 7, generator, pad=False)}
+    answer = text_ids(text, batch, 5, generator, pad=False)
+    return {"pixel_values": pixels, **text_ids(text, batch, 7, generator),
+            "decoder_input_ids": answer["input_ids"], "decoder_attention_mask": answer["attention_mask"]}
+# --- vision: clip
+
+
+def image_and_text_ending_in_eos(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """CLIP: the joint inputs, each text ending (before its padding) with the end-of-text token the
+    text tower pools at, as CLIP's tokenizer writes it."""
+    inputs = image_and_text(case, head, batch, generator)
+    if "input_ids" in inputs:
+        ends = inputs["attention_mask"].sum(-1) - 1
+        inputs["input_ids"][torch.arange(batch), ends] = case.config["text_config"]["eos_token_id"]
+    return inputs
+
+
+def image_and_whole_text(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """SigLIP: the joint inputs with unpadded texts of one length (its text tower pools the last
+    position, and its processor pads every text to the same length, so a row alone is the same row)."""
+    vision = case.config["vision_config"]
+    if head.endswith("ForImageClassification"):
+        return {"pixel_values": pixel_values(vision, batch, generator)}
+    return {**text_ids(case.config["text_config"], batch, 7, generator, pad=False),
+            "pixel_values": pixel_values(vision, batch, generator)}
 
 
 # kind -> builder(case, head, batch, generator) -> the model's keyword inputs
@@ -70,6 +128,8 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     "image": image_only,
     "image-text": image_and_text,
     # --- vision: vit
+    "image-masked": image_and_masked_patches,
+    "image-decoder-ids": image_and_decoder_ids,
 
     # --- vision: resnet
     "image-pixel-mask": image_with_pixel_mask,
@@ -79,8 +139,11 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- vision: swin
 
     # --- vision: clip
+    "image-text-eos": image_and_text_ending_in_eos,
+    "image-whole-text": image_and_whole_text,
 
     # --- vision: blip
+    "blip": blip_inputs,
 }
 
 

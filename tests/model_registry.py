@@ -185,6 +185,9 @@ VARIANTS: list[Case] = [
          {**{k: v for k, v in FAMILIES["convnext"].tiny.items() if k != "out_indices"},
           "layer_scale_init_value": 0.0, "drop_path_rate": 0.05},
          ("ConvNextBackbone", "ConvNextForImageClassification"), inputs="image"),
+    # --- vision: vit
+    # DINOv2's SwiGLU feed-forward (the giant model's), which its weights_in holds fused
+    Case("dinov2-swiglu", "dinov2", dict(FAMILIES["dinov2"].tiny, use_swiglu_ffn=True), ("Dinov2Model",), inputs="image"),
 ]
 
 CASES: list[Case] = [base_case(model_type, family) for model_type, family in FAMILIES.items()] + [

@@ -50,10 +50,21 @@ def load_reference_model(class_name: str, folder: str, **kwargs):
     return getattr(transformers, class_name).from_pretrained(folder, attn_implementation="eager", **kwargs).eval()
 
 
-def checkpoint_key(model, name: str) -> str:
-    """The key the reference saves parameter ``name`` of ``model`` under: transformers 5 renames some
-    modules inside the model (Swin's ``attention.self.query`` is its ``attention.q_proj``) and
-    reverses that when saving, so checkpoints keep the old keys, which workbench's modules carry."""
+def checkpoint_names(model) -> dict[str, str]:
+    """The reference model's parameter names -> the keys its checkpoints hold them under. The reference
+    renames some families' modules in memory (ViT's ``layers.0.attention.q_proj``) but saves the
+    published keys (``encoder.layer.0.attention.attention.query``), which workbench's modules are named after."""
     from transformers.core_model_loading import revert_weight_conversion
 
-    return next(iter(revert_weight_conversion(model, {name: model.get_parameter(name)})))
+    params = dict(model.named_parameters())
+    saved = {id(value): key for key, value in revert_weight_conversion(model, dict(params)).items()}
+    return {name: saved.get(id(param), name) for name, param in params.items()}
+
+
+def checkpoint_parameters(model) -> dict[str, torch.Tensor]:
+    """The reference model's parameters as its checkpoints hold them: renamed (see ``checkpoint_names``)
+    and, where the reference splits a stored tensor in memory (DINOv2's SwiGLU ``weights_in``), joined again."""
+    from transformers.core_model_loading import revert_weight_conversion
+
+    with torch.no_grad():
+        return revert_weight_conversion(model, dict(model.named_parameters()))

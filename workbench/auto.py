@@ -143,7 +143,6 @@ def _auto(name: str) -> type:
 
 
 AutoModel = _auto("AutoModel")
-AutoBackbone = _auto("AutoBackbone")
 AutoModelForCausalLM = _auto("AutoModelForCausalLM")
 AutoModelForMaskedLM = _auto("AutoModelForMaskedLM")
 AutoModelForSequenceClassification = _auto("AutoModelForSequenceClassification")
@@ -155,10 +154,14 @@ AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM")
 AutoModelForTextEncoding = _auto("AutoModelForTextEncoding")
 AutoModelForSpeechSeq2Seq = _auto("AutoModelForSpeechSeq2Seq")
 AutoModelForPreTraining = _auto("AutoModelForPreTraining")
+# vision
+AutoBackbone = _auto("AutoBackbone")
 AutoModelForImageClassification = _auto("AutoModelForImageClassification")
 AutoModelForImageSegmentation = _auto("AutoModelForImageSegmentation")
-AutoModelForObjectDetection = _auto("AutoModelForObjectDetection")
-AutoModelForUniversalSegmentation = _auto("AutoModelForUniversalSegmentation")
-# vision
+AutoModelForImageTextToText = _auto("AutoModelForImageTextToText")
 AutoModelForMaskedImageModeling = _auto("AutoModelForMaskedImageModeling")
+AutoModelForObjectDetection = _auto("AutoModelForObjectDetection")
 AutoModelForSemanticSegmentation = _auto("AutoModelForSemanticSegmentation")
+AutoModelForUniversalSegmentation = _auto("AutoModelForUniversalSegmentation")
+AutoModelForVisualQuestionAnswering = _auto("AutoModelForVisualQuestionAnswering")
+AutoModelForZeroShotImageClassification = _auto("AutoModelForZeroShotImageClassification")

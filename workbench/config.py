@@ -43,6 +43,12 @@ class PretrainedConfig:
     model_type: str = ""
     defaults: dict[str, Any] = {}
     attribute_map: dict[str, str] = {}
+    # a composite config's parts: key -> config class (CLIP: "text_config" -> CLIPTextConfig). config.json
+    # holds each as a dict; the config holds it as that class (built from its defaults when absent)
+    sub_configs: dict[str, type["PretrainedConfig"]] = {}
+    # the key under which a composite config holds this one ("text_config"): from_pretrained on a composite
+    # checkpoint then reads that part, as the reference does
+    base_config_key: str = ""
 
     def __init__(self, **kwargs: Any) -> None:
         num_labels = kwargs.pop("num_labels", None)
@@ -63,6 +69,10 @@ class PretrainedConfig:
             self.num_labels = num_labels if num_labels is not None else 2
         if id2label is not None and num_labels is not None and num_labels != len(self.id2label):
             self.num_labels = num_labels
+        for key, sub_class in self.sub_configs.items():
+            part = getattr(self, key, None)
+            if not isinstance(part, PretrainedConfig):
+                setattr(self, key, sub_class(**(part or {})))
         self.__post_init__()
 
     def __post_init__(self) -> None:
@@ -81,6 +91,11 @@ class PretrainedConfig:
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(type(self).attribute_map.get(name, name), value)
+        if name == "_attn_implementation":  # a composite model's parts attend the same way
+            for key in self.sub_configs:
+                part = self.__dict__.get(key)
+                if isinstance(part, PretrainedConfig):
+                    setattr(part, name, value)
 
     # labels ------------------------------------------------------------------------------------
     @property
@@ -119,7 +134,8 @@ class PretrainedConfig:
         return cls(**{**config_dict, **overrides})
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in _RUNTIME_KEYS}
+        out = {k: v.to_dict() if isinstance(v, PretrainedConfig) else copy.deepcopy(v)
+               for k, v in self.__dict__.items() if k not in _RUNTIME_KEYS}
         if not isinstance(out.get("dtype"), (str, type(None))):  # a torch.dtype
             out["dtype"] = str(out["dtype"]).removeprefix("torch.")
         out["id2label"] = {str(i): label for i, label in self.id2label.items()}
@@ -154,6 +170,9 @@ class PretrainedConfig:
         file in it); keyword arguments override its keys."""
         options = HubOptions.pop_from(kwargs)
         config_dict = load_config_dict(path_or_repo, options, kwargs.pop("gguf_file", None))
+        part = config_dict.get(cls.base_config_key) if cls.base_config_key else None
+        if isinstance(part, dict) and config_dict.get("model_type") != cls.model_type:
+            config_dict = part  # CLIPTextConfig from a clip checkpoint: its text_config
         if cls.model_type and config_dict.get("model_type", cls.model_type) != cls.model_type:
             raise ConfigError(
                 f"{path_or_repo} holds a {config_dict.get('model_type')!r} config, not "

@@ -26,8 +26,8 @@ from torch import nn
 from ..nn.linear import Linear
 from ..nn.logits import keep_positions, last_token_rows
 from ..nn.losses import causal_lm_loss, sequence_classification_loss, span_loss, token_classification_loss
-from ..outputs import (CausalLMOutputWithPast, QuestionAnsweringModelOutput, SequenceClassifierOutputWithPast,
-                       TokenClassifierOutput)
+from ..outputs import (CausalLMOutputWithCrossAttentions, CausalLMOutputWithPast, QuestionAnsweringModelOutput,
+                       SequenceClassifierOutputWithPast, TokenClassifierOutput)
 
 
 def classifier_dropout(config) -> float:
@@ -88,6 +88,9 @@ class DecoderForCausalLM(DecoderHead):
         logits = self.logits(keep_positions(out.last_hidden_state, logits_to_keep))  # (B, T', V)
         loss = causal_lm_loss(logits, labels) if labels is not None else None
         result = CausalLMOutputWithPast(loss, logits, out.past_key_values, out.hidden_states, out.attentions)
+        if getattr(out, "cross_attentions", None) is not None:  # a decoder attending to an encoder's states
+            result = CausalLMOutputWithCrossAttentions(loss, logits, out.past_key_values, out.hidden_states,
+                                                       out.attentions, out.cross_attentions)
         return self._finish(result, return_dict)
 
 

@@ -16,14 +16,13 @@ import torch
 from torch import nn
 
 from ..config import PretrainedConfig
-from ..errors import ConfigError
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.attention import multi_head_attention, causal_mask, split_heads
-from ..nn.cache import as_decoder_cache
+from ..nn.attention import multi_head_attention, causal_mask, padding_mask, split_heads
+from ..nn.cache import as_decoder_cache, as_encoder_decoder_cache
 from ..nn.conv1d import Conv1D
 from ..nn.layers import output_flags, run_layers
-from ..outputs import BaseModelOutputWithPast
+from ..outputs import BaseModelOutputWithPastAndCrossAttentions
 from .decoder_heads import (DecoderForCausalLM, DecoderForQuestionAnswering, DecoderForSequenceClassification,
                             DecoderForTokenClassification)
 
@@ -66,18 +65,15 @@ class GPT2Config(PretrainedConfig):
         "tie_word_embeddings": True,
     }
 
-    def __post_init__(self) -> None:
-        if self.add_cross_attention:
-            raise ConfigError(
-                "GPT-2 with add_cross_attention=True (a decoder inside an encoder-decoder model) is not "
-                "supported by workbench yet: set add_cross_attention=False."
-            )
 
 
 class GPT2Attention(nn.Module):
-    """Causal multi-head self-attention with one fused q/k/v projection (``c_attn``)."""
+    """Causal multi-head self-attention with one fused q/k/v projection (``c_attn``); or, with
+    ``cross=True`` (``add_cross_attention``: GPT-2 as the decoder of an encoder-decoder), attention over the
+    encoder's states: queries from ``q_attn``, keys and values from ``c_attn`` (fused k/v), computed on the
+    first step and then read from the :class:`~workbench.nn.cache.EncoderDecoderCache`."""
 
-    def __init__(self, config: PretrainedConfig, layer_idx: int) -> None:
+    def __init__(self, config: PretrainedConfig, layer_idx: int, cross: bool = False) -> None:
         super().__init__()
         if config.n_embd % config.n_head:
             raise ValueError(
@@ -90,18 +86,37 @@ class GPT2Attention(nn.Module):
         if config.scale_attn_by_inverse_layer_idx:  # deeper layers get softer attention (Mistral's GPT-2 runs)
             self.scaling /= layer_idx + 1
         self.upcast = config.reorder_and_upcast_attn
-        self.c_attn = Conv1D(3 * config.n_embd, config.n_embd)
+        self.cross = cross
+        self.c_attn = Conv1D((2 if cross else 3) * config.n_embd, config.n_embd)
+        if cross:
+            self.q_attn = Conv1D(config.n_embd, config.n_embd)
         self.c_proj = Conv1D(config.n_embd, config.n_embd)
         self.attn_dropout = nn.Dropout(config.attn_pdrop)
         self.resid_dropout = nn.Dropout(config.resid_pdrop)
 
-    def forward(self, hidden_states, mask, cache, eager):
+    def forward(self, hidden_states, mask, cache, eager, encoder_states=None):
         width = hidden_states.shape[-1]
-        query, key, value = (split_heads(t, self.head_dim) for t in self.c_attn(hidden_states).split(width, dim=2))
+        if self.cross:
+            query = split_heads(self.q_attn(hidden_states), self.head_dim)
+            key, value = self._cross_keys_values(encoder_states, cache)
+            cache = None  # the encoder's keys and values are stored once, not appended to
+        else:
+            query, key, value = (split_heads(t, self.head_dim) for t in self.c_attn(hidden_states).split(width, dim=2))
         out, weights = multi_head_attention(query, key, value, mask, cache=cache, layer_idx=self.layer_idx,
-                                            causal=True, scale=self.scaling, eager=eager, upcast=self.upcast,
-                                            dropout=self.attn_dropout.p if self.training else 0.0)
+                                            causal=not self.cross, scale=self.scaling, eager=eager,
+                                            upcast=self.upcast, dropout=self.attn_dropout.p if self.training else 0.0)
         return self.resid_dropout(self.c_proj(out)), weights
+
+    def _cross_keys_values(self, encoder_states, cache):
+        """(B, S, C) encoder states -> keys, values (B, H, S, D), from the cache after the first step."""
+        cached = cache.cross_attention(self.layer_idx) if cache is not None else None
+        if cached is not None:
+            return cached
+        width = encoder_states.shape[-1]
+        key, value = (split_heads(t, self.head_dim) for t in self.c_attn(encoder_states).split(width, dim=2))
+        if cache is not None:
+            cache.store_cross_attention(key, value, self.layer_idx)
+        return key, value
 
 
 class GPT2MLP(nn.Module):
@@ -127,11 +142,23 @@ class GPT2Block(nn.Module):
         self.attn = self.attention_class(config, layer_idx)
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.mlp = self.mlp_class(config)
+        if getattr(config, "add_cross_attention", False):  # x + crossattention(ln_cross_attn(x)) after self-attention
+            self.crossattention = self.attention_class(config, layer_idx, cross=True)
+            self.ln_cross_attn = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
 
-    def forward(self, hidden_states, mask, cache, eager):
+    def forward(self, hidden_states, mask, cache, eager, encoder_states=None, encoder_mask=None):
+        """-> (hidden, self-attention weights), and the cross-attention weights when ``encoder_states`` are given."""
         attended, weights = self.attn(self.ln_1(hidden_states), mask, cache, eager)
         hidden_states = hidden_states + attended
-        return hidden_states + self.mlp(self.ln_2(hidden_states)), weights
+        if encoder_states is None:
+            return hidden_states + self.mlp(self.ln_2(hidden_states)), weights
+        if "crossattention" not in self._modules:
+            raise ValueError("encoder_hidden_states were given, but this GPT-2 has no cross-attention: build it with "
+                             "add_cross_attention=True (VisionEncoderDecoderModel does).")
+        crossed, cross_weights = self.crossattention(self.ln_cross_attn(hidden_states), encoder_mask, cache, eager,
+                                                     encoder_states)
+        hidden_states = hidden_states + crossed
+        return hidden_states + self.mlp(self.ln_2(hidden_states)), weights, cross_weights
 
 
 class GPT2PreTrainedModel(PreTrainedModel):
@@ -171,13 +198,17 @@ class GPT2Model(GPT2PreTrainedModel):
 
     def forward(self, input_ids=None, past_key_values=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, use_cache=None, output_attentions=None, output_hidden_states=None, return_dict=None,
-                **kwargs):
+                encoder_hidden_states=None, encoder_attention_mask=None, **kwargs):
+        """``encoder_hidden_states`` (B, S, C): an encoder's output for the cross-attention blocks (a model built
+        with ``add_cross_attention``), ``encoder_attention_mask`` (B, S) its padding; the cache then holds the
+        cross-attention keys and values too (an ``EncoderDecoderCache``)."""
         config = self.config
         output_attentions, output_hidden_states, eager = output_flags(config, output_attentions, output_hidden_states)
         use_cache = config.use_cache if use_cache is None else use_cache
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        past_key_values = as_decoder_cache(past_key_values, use_cache)
+        crossing = bool(getattr(config, "add_cross_attention", False))
+        past_key_values = (as_encoder_decoder_cache if crossing else as_decoder_cache)(past_key_values, use_cache)
 
         if inputs_embeds is None:
             inputs_embeds = self.wte(input_ids)  # (B, T, C)
@@ -191,13 +222,18 @@ class GPT2Model(GPT2PreTrainedModel):
         hidden = self.drop(hidden)
 
         mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
+        cross = {}
+        if encoder_hidden_states is not None:  # (B, 1, 1, S) mask of the encoder's padding
+            cross = {"encoder_states": encoder_hidden_states,
+                     "encoder_mask": padding_mask(encoder_attention_mask, hidden.dtype)}
         stack = run_layers(self.h, hidden, mask, past_key_values, eager, output_hidden_states=output_hidden_states,
-                           output_attentions=output_attentions, final=self.ln_f)
-        out = BaseModelOutputWithPast(
+                           output_attentions=output_attentions, cross_attentions=bool(cross), final=self.ln_f, **cross)
+        out = BaseModelOutputWithPastAndCrossAttentions(
             last_hidden_state=stack.last_hidden_state,
             past_key_values=past_key_values if use_cache else None,
             hidden_states=stack.hidden_states,
             attentions=stack.attentions,
+            cross_attentions=stack.cross_attentions,
         )
         return self._finish(out, return_dict)
 

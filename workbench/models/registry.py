@@ -145,6 +145,39 @@ CONVNEXT_TINY_MOBILENET_V2 = dict(image_size=32, depth_multiplier=0.25, min_dept
 # every map (stem included), each through its own norm
 CONVNEXT_TINY_CONVNEXT = dict(image_size=32, num_stages=2, hidden_sizes=[16, 32], depths=[2, 1],
                               out_indices=[0, 1, 2], num_labels=3)
+# --- vision: vit
+VIT_HEADS = {"AutoModel": "Model", "AutoModelForImageClassification": "ForImageClassification",
+             "AutoModelForMaskedImageModeling": "ForMaskedImageModeling"}
+TINY_VIT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, image_size=32,
+                patch_size=8, num_channels=3, encoder_stride=8, num_labels=3)
+TINY_VISION_ENC_DEC = dict(
+    encoder=dict(model_type="vit", hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                 image_size=32, patch_size=8),
+    decoder=dict(model_type="gpt2", vocab_size=99, n_embd=24, n_layer=2, n_head=4, n_positions=64, resid_pdrop=0.0,
+                 embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=98, eos_token_id=98, pad_token_id=0, is_decoder=True,
+                 add_cross_attention=True),
+    decoder_start_token_id=98, pad_token_id=0)
+TINY_DINOV2 = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, mlp_ratio=2, image_size=32,
+                   patch_size=8, num_labels=3, layerscale_value=0.5, out_features=["stage1", "stage2"])
+# BLIP: text and vision 32 wide (VQA's answer decoder cross-attends to the question with the
+# vision-width keys, so the two must match); 4 x 4 patches of 8 pixels; special tokens below 3, so the
+# random ids (from 3 up) hold none; generation stops at sep_token_id (2)
+TINY_BLIP = dict(
+    text_config=dict(vocab_size=99, hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
+                     max_position_embeddings=64, bos_token_id=1, eos_token_id=2, sep_token_id=2, pad_token_id=0),
+    vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+                       patch_size=8),
+    projection_dim=16, image_text_hidden_size=16)
+# vision: clip (CLIP, SigLIP). Special tokens inside the tiny vocabulary; 32-pixel images in 8-pixel patches
+TINY_CLIP_TEXT = dict(vocab_size=99, hidden_size=32, intermediate_size=37, projection_dim=24, num_hidden_layers=2,
+                      num_attention_heads=4, max_position_embeddings=16, pad_token_id=1, bos_token_id=97,
+                      eos_token_id=98)
+TINY_CLIP_VISION = dict(hidden_size=32, intermediate_size=37, projection_dim=24, num_hidden_layers=2,
+                        num_attention_heads=4, image_size=32, patch_size=8)
+TINY_CLIP = dict(text_config=TINY_CLIP_TEXT, vision_config=TINY_CLIP_VISION, projection_dim=24, num_labels=3)
+TINY_SIGLIP_TEXT = {k: v for k, v in TINY_CLIP_TEXT.items() if k != "projection_dim"}
+TINY_SIGLIP_VISION = {k: v for k, v in TINY_CLIP_VISION.items() if k != "projection_dim"}
+TINY_SIGLIP = dict(text_config=TINY_SIGLIP_TEXT, vision_config=TINY_SIGLIP_VISION, num_labels=3)
 
 # --- the families ------------------------------------------------------------------------------
 
@@ -335,6 +368,20 @@ FAMILIES: dict[str, Family] = {
             num_key_value_heads=2, max_position_embeddings=64, pad_token_id=0, eos_token_id=2, clip_qkv=0.8)),
 
     # --- vision: vit (ViT, DeiT, DINOv2, VisionEncoderDecoder)
+    # 32x32 images in 8x8 patches (16 patch tokens); the masked-image-modelling decoder upsamples by 8 back to 32
+    "vit": Family("vit", "ViTConfig", _named("ViT", VIT_HEADS), TINY_VIT, inputs="image-masked"),
+    # ViT with a distillation token; the teacher-distilled classifier shares AutoModelForImageClassification
+    # with the plain one (tests/test_vit_family.py compares it)
+    "deit": Family("deit", "DeiTConfig", _named("DeiT", VIT_HEADS), TINY_VIT, inputs="image-masked",
+                   also_exports=("DeiTForImageClassificationWithTeacher",)),
+    # positions always resampled to the image; the backbone returns both layers' outputs as 4x4 maps
+    "dinov2": Family("dinov2", "Dinov2Config", {"AutoModel": "Dinov2Model",
+                     "AutoModelForImageClassification": "Dinov2ForImageClassification",
+                     "AutoBackbone": "Dinov2Backbone"}, TINY_DINOV2, inputs="image"),
+    # a ViT encoder (32 wide) and a GPT-2 decoder (24 wide, so enc_to_dec_proj runs) with cross-attention
+    "vision-encoder-decoder": Family("vision_encoder_decoder", "VisionEncoderDecoderConfig",
+                                     {"AutoModelForImageTextToText": "VisionEncoderDecoderModel"}, TINY_VISION_ENC_DEC,
+                                     inputs="image-decoder-ids"),
 
     # --- vision: resnet (ResNet, DETR)
     # the classifier first: the parameter contract runs the first head, and its hooks watch linear layers
@@ -375,6 +422,36 @@ FAMILIES: dict[str, Family] = {
         inputs="image"),
 
     # --- vision: clip (CLIP, SigLIP)
+    # workbench/models/clip.py: the joint model (text_config and vision_config held as sub-configs), each
+    # tower a model type of its own; the suite's texts end with the end-of-text token CLIP pools at
+    "clip": Family("clip", "CLIPConfig", {"AutoModel": "CLIPModel",
+                                          "AutoModelForImageClassification": "CLIPForImageClassification"},
+                   TINY_CLIP, also_auto={"AutoModelForZeroShotImageClassification": "CLIPModel"},
+                   inputs="image-text-eos"),
+    # eos_token_id 98 (not the legacy 2): pooling reads the first eos; tests/test_clip.py checks both rules
+    "clip_text_model": Family("clip", "CLIPTextConfig", {"AutoModel": "CLIPTextModel"}, TINY_CLIP_TEXT,
+                              also_exports=("CLIPTextModelWithProjection",),
+                              also_auto={"AutoModelForTextEncoding": "CLIPTextModel"}),
+    "clip_vision_model": Family("clip", "CLIPVisionConfig", {"AutoModel": "CLIPVisionModel"}, TINY_CLIP_VISION,
+                                also_exports=("CLIPVisionModelWithProjection",), inputs="image"),
+    # workbench/models/siglip.py: CLIP's layers, a bidirectional text tower pooled at its last position (so the
+    # suite's texts are unpadded, as SigLIP's processor pads them all to one length), an attention-pooling head
+    "siglip": Family("siglip", "SiglipConfig", {"AutoModel": "SiglipModel",
+                                                "AutoModelForImageClassification": "SiglipForImageClassification"},
+                     TINY_SIGLIP, also_auto={"AutoModelForZeroShotImageClassification": "SiglipModel"},
+                     inputs="image-whole-text"),
+    # the reference's AutoModel has no siglip_text_model; workbench's picks SiglipTextModel
+    "siglip_text_model": Family("siglip", "SiglipTextConfig", {"AutoModel": "SiglipTextModel"}, TINY_SIGLIP_TEXT),
+    "siglip_vision_model": Family("siglip", "SiglipVisionConfig", {"AutoModel": "SiglipVisionModel"},
+                                  TINY_SIGLIP_VISION, inputs="image"),
 
     # --- vision: blip (BLIP)
+    # ViT image tower, BERT-shaped text side with cross-attention (workbench/models/blip.py, blip_text.py);
+    # the shared suite feeds each head its own inputs (tests/image_inputs.py, "blip")
+    "blip": Family("blip", "BlipConfig", {
+        "AutoModel": "BlipModel", "AutoModelForImageTextToText": "BlipForConditionalGeneration",
+        "AutoModelForVisualQuestionAnswering": "BlipForQuestionAnswering",
+    }, TINY_BLIP, also_exports=("BlipTextConfig", "BlipVisionConfig", "BlipTextModel", "BlipVisionModel",
+                                "BlipTextLMHeadModel", "BlipForImageTextRetrieval"),
+        also_auto={"AutoModelForZeroShotImageClassification": "BlipModel"}, inputs="blip"),
 }
