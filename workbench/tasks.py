@@ -117,6 +117,16 @@ CLASS_SUFFIXES = (
     ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "text2text-generation"),
     ("Model", "feature-extraction"),
 )
+# classes whose name says nothing of the task (checked before the endings): image towers and image-text models
+CLASS_TASKS = {
+    "ViTModel": "image-feature-extraction", "DeiTModel": "image-feature-extraction",
+    "Dinov2Model": "image-feature-extraction", "CLIPVisionModel": "image-feature-extraction",
+    "SiglipVisionModel": "image-feature-extraction",
+    "CLIPModel": "zero-shot-image-classification", "SiglipModel": "zero-shot-image-classification",
+    "BlipModel": "zero-shot-image-classification",
+    "VisionEncoderDecoderModel": "image-to-text", "BlipForConditionalGeneration": "image-to-text",
+    "BlipForQuestionAnswering": "visual-question-answering",
+}
 # families whose ...ForConditionalGeneration transcribes audio rather than text
 SPEECH_MODEL_TYPES = ("whisper",)
 
@@ -141,6 +151,8 @@ def task_for_class(name: str | None) -> str | None:
     """The task a model class (or a config's ``architectures`` entry) is built for, or None."""
     if not name:
         return None
+    if name in CLASS_TASKS:
+        return CLASS_TASKS[name]
     if name.endswith("ForConditionalGeneration") and name.lower().startswith(SPEECH_MODEL_TYPES):
         return "automatic-speech-recognition"
     return next((task for suffix, task in CLASS_SUFFIXES if name.endswith(suffix)), None)
@@ -162,5 +174,5 @@ def auto_class_name(task: str | None) -> str:
     return spec.auto_class if spec is not None else "AutoModel"
 
 
-__all__ = ["ALIASES", "CLASS_SUFFIXES", "Default", "PIPELINE_TASKS", "TASKS", "Task", "auto_class_name",
+__all__ = ["ALIASES", "CLASS_SUFFIXES", "CLASS_TASKS", "Default", "PIPELINE_TASKS", "TASKS", "Task", "auto_class_name",
            "infer_task", "resolve_task", "task_for_class"]
