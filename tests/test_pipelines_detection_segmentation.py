@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import workbench
+from workbench.errors import UnsupportedModelError
 from workbench.models.registry import FAMILIES
 
 from reference import build_reference_model
@@ -123,7 +124,7 @@ def test_semantic_segmentation_matches_the_reference(pipes, images, name):
     assert len({s["label"] for s in ours(images["astronaut"][0])}) >= 1
 
 
-def test_unserved_models_and_subtasks_raise_naming_what_is_served(pipes, images, folders):
+def test_unserved_models_and_subtasks_raise_naming_what_is_served(pipes, images, folders, tmp_path):
     segmenter, _ = pipes["segformer"]
     for subtask in ("panoptic", "instance"):
         with pytest.raises(ValueError, match=r"serves semantic segmentation only\): use subtask='semantic'"):
@@ -133,6 +134,11 @@ def test_unserved_models_and_subtasks_raise_naming_what_is_served(pipes, images,
     processor = workbench.AutoImageProcessor.from_pretrained(folders["detr"])
     with pytest.raises(ValueError, match="serves semantic segmentation models .*DetrForSegmentation is not one"):
         workbench.pipeline("image-segmentation", model=panoptic, image_processor=processor)
+    folder = str(tmp_path / "panoptic")
+    panoptic.save_pretrained(folder)
+    with pytest.raises(UnsupportedModelError, match="image-segmentation pipeline loads its model with "
+                                                    "AutoModelForSemanticSegmentation"):
+        workbench.pipeline("image-segmentation", model=folder, image_processor=processor)
     with pytest.raises(ValueError, match="runs set-prediction detectors"):
         workbench.pipeline("object-detection", model=segmenter.model, image_processor=segmenter.image_processor)
     # the task is read off the checkpoint's architecture
