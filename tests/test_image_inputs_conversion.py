@@ -32,8 +32,17 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["truncated.png", "notes.png"])
 def test_undecodable_file_names_the_file_and_the_fix(files, name):
-    with pytest.raises(ValueError, match=rf"{name}.*truncated, damaged or not an image.*Re-save it"):
+    with pytest.raises(ValueError, match=rf"{name}.*truncated, damaged or not an image.*Re-save it as PNG"):
         workbench.ViTImageProcessor()(str(files / name))
+
+
+def test_formats_torchvision_does_not_read_open_with_pillow(files):
+    """A TIFF (the reference's torchvision loader refuses it) reads as the same image given as PIL."""
+    image = Image.fromarray(skdata.astronaut()[::8, ::8])
+    image.save(files / "astronaut.tiff")
+    processor = workbench.ViTImageProcessor(size=32)
+    from_file = processor(str(files / "astronaut.tiff"), return_tensors="pt").pixel_values
+    assert torch.equal(from_file, processor(image, return_tensors="pt").pixel_values)
 
 
 def test_missing_file_and_unsupported_objects():

@@ -94,6 +94,8 @@ def test_mixed_batch_matches_reference_image_by_image(images):
     assert torch.equal(got[1:2], pixel_values(ours, images["rgba"]))
     listed = ours(batch)["pixel_values"]  # return_tensors=None: a list of tensors, as the reference
     assert isinstance(listed, list) and torch.equal(listed[0], got[0])
+    nested = ours([batch[:1], batch[1:]], return_tensors="np")["pixel_values"]  # nested lists are flattened
+    assert isinstance(nested, np.ndarray) and np.array_equal(nested, got.numpy())
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -239,3 +241,24 @@ def test_auto_processor_on_a_lone_image_processor(tmp_path):
     ours, reference = workbench.AutoProcessor.from_pretrained(folder), transformers.AutoProcessor.from_pretrained(folder)
     assert type(ours).__name__ == type(reference).__name__ == "ConvNextImageProcessor"
     assert ours.size == {"shortest_edge": 224} and ours.crop_pct == reference.crop_pct
+
+
+def test_detr_coco_annotations_become_the_reference_labels(images):
+    """Crowd and empty boxes dropped, boxes scaled with the resize, relative (cx, cy, w, h), then
+    re-expressed for the padded image: the same label tensors as the reference."""
+    annotations = [{"image_id": 1, "annotations": [
+        {"bbox": [10, 20, 100, 80], "category_id": 3, "area": 8000.0, "iscrowd": 0},
+        {"bbox": [400, 250, 100, 80], "category_id": 5, "area": 10.0},  # clipped at the image's edge
+        {"bbox": [5, 5, 10, 10], "category_id": 1, "area": 100.0, "iscrowd": 1},
+        {"bbox": [50, 50, 0, 10], "category_id": 2, "area": 0.0}]}, {"image_id": 2, "annotations": []}]
+    settings = dict(size={"shortest_edge": 96, "longest_edge": 160})
+    batch = [images["chelsea"], images["coffee_array"]]
+    got = workbench.DetrImageProcessor(**settings)(batch, annotations=annotations, return_tensors="pt")
+    expected = transformers.DetrImageProcessor(**settings)(batch, annotations=annotations, return_tensors="pt")
+    assert torch.equal(got["pixel_mask"], expected["pixel_mask"])
+    for mine, theirs in zip(got["labels"], expected["labels"]):
+        assert sorted(mine) == sorted(theirs)
+        assert all(torch.allclose(mine[key].float(), torch.as_tensor(theirs[key]).float(), atol=1e-6) for key in theirs)
+    assert got["labels"][0]["class_labels"].tolist() == [3, 5]
+    with pytest.raises(ValueError, match="one annotation dict per image"):
+        workbench.DetrImageProcessor(**settings)(batch, annotations=annotations[:1])

@@ -240,3 +240,70 @@ def test_bad_inputs_name_the_problem(classifier, images, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConnectionError, match="HF_HUB_OFFLINE"):
         ours("https://example.com/cat.png")
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+def test_parts_given_as_instances_or_a_processor(joint, classifier, images):
+    from workbench import AutoModelForImageClassification, AutoModelForZeroShotImageClassification, AutoTokenizer
+    from workbench.processing import AutoImageProcessor
+
+    folder = joint["clip"]
+    expected = workbench.pipeline("zero-shot-image-classification", model=folder)(images["cat"], candidate_labels=LABELS)
+    model = AutoModelForZeroShotImageClassification.from_pretrained(folder)
+    by_parts = workbench.pipeline("zero-shot-image-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(
+        folder), image_processor=AutoImageProcessor.from_pretrained(folder))
+    assert by_parts(images["cat"], candidate_labels=LABELS) == expected
+    lone = workbench.pipeline("image-classification", model=AutoModelForImageClassification.from_pretrained(classifier),
+                              processor=AutoImageProcessor.from_pretrained(classifier))  # a lone image processor
+    assert lone(images["cat"]) == workbench.pipeline("image-classification", model=classifier)(images["cat"])
+    with pytest.raises(ValueError, match="needs an image processor"):
+        workbench.pipeline("zero-shot-image-classification", model=model, tokenizer=folder)
+    with pytest.raises(ValueError, match="takes no image_processor"):
+        workbench.pipeline("text-classification", model=model, tokenizer=folder, image_processor=folder)
+
+
+def test_blip_processor_folder_gives_both_parts(generators, images):
+    from workbench import AutoModelForImageTextToText
+
+    folder = generators["caption"][0]
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    captioner = workbench.pipeline("image-to-text", model=model, processor=folder, max_new_tokens=4)
+    assert captioner(images["cat"]) == workbench.pipeline("image-to-text", model=folder)(images["cat"], max_new_tokens=4)
+
+
+def test_a_zoo_image_classifier_is_the_default(classifier, images, tmp_path, monkeypatch):
+    """What a zoo recipe for image-classification must write: <zoo>/image-classification with the model
+    and its image processor (no tokenizer)."""
+    import shutil
+
+    shutil.copytree(classifier, tmp_path / "image-classification")
+    monkeypatch.setenv("WORKBENCH_ZOO", str(tmp_path))
+    expected = workbench.pipeline("image-classification", model=classifier)(images["cat"])
+    assert workbench.pipeline("image-classification")(images["cat"]) == expected
+
+
+def test_urls_data_uris_and_tensors_are_images(classifier, images, monkeypatch):
+    import base64
+
+    import huggingface_hub
+
+    png = open(images["png"], "rb").read()
+    asked = []
+
+    class Session:  # huggingface_hub's HTTP session, answering with the PNG's bytes
+        def get(self, url, **options):
+            asked.append(url)
+            return type("Response", (), {"content": png, "raise_for_status": lambda self: None})()
+
+    monkeypatch.setattr(huggingface_hub, "get_session", lambda: Session())
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # the suite runs offline; this session is local
+        monkeypatch.delenv(name, raising=False)
+    ours = workbench.pipeline("image-classification", model=classifier)
+    expected = ours(images["png"])
+    assert ours("https://example.com/cat.png") == expected and asked == ["https://example.com/cat.png"]
+    assert ours("data:image/png;base64," + base64.b64encode(png).decode()) == expected
+    chw = torch.from_numpy(np.array(images["cat"])).permute(2, 0, 1)  # (3, H, W) uint8
+    assert close(ours(chw), ours(images["cat"]), 1e-5)
+    in_bf16 = workbench.pipeline("image-classification", model=classifier, dtype="bfloat16")(images["cat"])
+    assert [answer["label"] for answer in in_bf16][:1] == [answer["label"] for answer in ours(images["cat"])][:1]

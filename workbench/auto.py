@@ -66,9 +66,10 @@ def config_class_for(model_type: str | None, source: str = "The config") -> type
 
 
 def class_for_architecture(architecture: str) -> type:
-    """``"BertForMaskedLM"`` -> workbench's class of that name."""
+    """``"BertForMaskedLM"`` -> workbench's class of that name (a head, or a class a family exports beside
+    its heads, such as ``DeiTForImageClassificationWithTeacher``)."""
     for family in FAMILIES.values():
-        if architecture in family.heads.values():
+        if architecture in family.heads.values() or architecture in family.also_exports:
             return _load(family, architecture)
     names = [name for family in FAMILIES.values() for name in family.heads.values()]
     close = difflib.get_close_matches(architecture, names, n=3, cutoff=0.6)

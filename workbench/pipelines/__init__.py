@@ -80,10 +80,11 @@ def _load_parts(spec: Task, path: str | None, parts: dict, model_kwargs: dict) -
         from ..processing import AutoProcessor
 
         processor = AutoProcessor.from_pretrained(str(processor), **options)
-    if processor is not None:  # a processor holds its parts; a lone image processor is one itself
-        lone = not hasattr(processor, "image_processor") and not hasattr(processor, "tokenizer")
-        parts["image_processor"] = parts["image_processor"] or (processor if lone else getattr(processor, "image_processor", None))
-        parts["tokenizer"] = parts["tokenizer"] or getattr(processor, "tokenizer", None)
+    if processor is not None:  # a processor holds its parts (processor.attributes); a lone part is one itself
+        from ..processing.processor import PARTS
+
+        for name in getattr(processor, "attributes", None) or [n for n, p in PARTS.items() if isinstance(processor, p.kind)]:
+            parts[name] = parts[name] if parts[name] is not None else getattr(processor, name, processor)
     for name in spec.loads:
         if parts[name] is None and path is not None:
             parts[name] = path

@@ -47,6 +47,9 @@ class _GeneratingImagePipeline(ImagePipeline):
         lengths = ("max_new_tokens", "max_length")
         if "generation_config" not in kwargs and not any(k in kwargs or k in own for k in lengths):
             kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        if pad is not None and "pad_token_id" not in kwargs and "pad_token_id" not in own:
+            kwargs["pad_token_id"] = pad  # as 4.x: rows of a batch that end early are padded with the tokenizer's pad
         return kwargs
 
     def _unbatch(self, outputs: dict, row: int, length, batch: dict) -> dict:
@@ -57,7 +60,8 @@ class _GeneratingImagePipeline(ImagePipeline):
 
 
 class ImageToTextPipeline(_GeneratingImagePipeline):
-    """Caption images: ``pipe("cat.png")`` -> ``[{"generated_text": "a cat on a couch"}]`` (see the module docstring)."""
+    """Caption images: ``pipe("cat.png")`` -> ``[{"generated_text": "a cat on a couch"}]``. transformers 4.x's
+    pipeline, which the reference dropped in 5.0 (see the module docstring)."""
 
     task = "image-to-text"
 
@@ -95,7 +99,8 @@ class ImageToTextPipeline(_GeneratingImagePipeline):
 
 class VisualQuestionAnsweringPipeline(_GeneratingImagePipeline):
     """Answer questions about images: ``pipe(image="cat.png", question="what animal is this?")`` ->
-    ``[{"answer": "cat"}]`` (see the module docstring)."""
+    ``[{"answer": "cat"}]``. transformers 4.x's pipeline, which the reference dropped in 5.0; generative
+    models only (see the module docstring)."""
 
     task = "visual-question-answering"
 

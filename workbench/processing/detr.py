@@ -6,7 +6,8 @@
         softmax over the classes, the "no object" class dropped ─► best class and its score per query
         ─► boxes (cx, cy, w, h) in [0, 1] -> (x0, y0, x1, y1) in pixels of each target size ─► scores > threshold
 
-Training annotations (COCO boxes and masks) are not converted yet: pass ``labels`` to the model yourself.
+COCO detection annotations become the model's ``labels`` (detection_labels.py); panoptic annotations
+and segmentation masks are not converted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from .base import BatchFeature
+from .detection_labels import check_annotations, coco_target, normalize_target, pad_target, resize_target
 from .image_processing import BILINEAR, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, BaseImageProcessor
 
 
@@ -38,6 +40,7 @@ class DetrImageProcessor(BaseImageProcessor):
                 "format": "coco_detection", "do_convert_annotations": None}
     default_to_square = False
     model_input_names = ["pixel_values", "pixel_mask"]
+    extra_inputs = ("annotations",)
 
     def __init__(self, **kwargs: Any) -> None:
         if "pad_and_return_pixel_mask" in kwargs:  # the name in old configs
@@ -53,15 +56,48 @@ class DetrImageProcessor(BaseImageProcessor):
     def preprocess(self, images: Any, annotations: Any = None, return_segmentation_masks: bool | None = None,
                    masks_path: Any = None, **kwargs: Any) -> BatchFeature:
         """``pixel_values`` (B, 3, H, W) and ``pixel_mask`` (B, H, W) (1 = image, 0 = padding), as tensors
-        even with ``return_tensors=None`` (as in the reference)."""
-        if annotations is not None or masks_path is not None or return_segmentation_masks:
-            raise NotImplementedError("DetrImageProcessor in workbench does not convert COCO annotations yet: call it "
-                                      "on the images alone and build the model's labels (class_labels, boxes as "
-                                      "normalised (cx, cy, w, h)) yourself.")
+        even with ``return_tensors=None`` (as in the reference); with COCO detection ``annotations``
+        (one dict per image), ``labels``: one dict of tensors per image (see detection_labels.py)."""
+        if masks_path is not None or return_segmentation_masks:
+            raise NotImplementedError("DetrImageProcessor in workbench converts COCO detection boxes, not segmentation "
+                                      "masks or panoptic annotations: drop return_segmentation_masks / masks_path.")
         options = self.call_options(kwargs)
-        data = self._preprocess(self.prepare_images(images, options), **options)
-        data = {key: torch.stack(value) for key, value in data.items()}
-        return self.to_batch(data, options["return_tensors"])
+        if options.get("format", "coco_detection") != "coco_detection" and annotations is not None:
+            raise NotImplementedError(f"format={options['format']!r}: workbench converts 'coco_detection' annotations only.")
+        prepared = self.prepare_images(images, options)
+        targets = None
+        if annotations is not None:
+            annotations = check_annotations(annotations, len(prepared))
+            targets = [coco_target(annotation, *image.shape[-2:]) for annotation, image in zip(annotations, prepared)]
+        pixel_values, targets = self._process_with_targets(prepared, targets, options)
+        data = {"pixel_values": pixel_values}
+        if options["do_pad"]:
+            height, width = ((options["pad_size"]["height"], options["pad_size"]["width"]) if options.get("pad_size")
+                             else (max(x.shape[-2] for x in pixel_values), max(x.shape[-1] for x in pixel_values)))
+            if targets is not None:
+                targets = [pad_target(target, image.shape[-2:], (height, width), options["do_convert_annotations"])
+                           for target, image in zip(targets, pixel_values)]
+            data["pixel_values"], data["pixel_mask"] = self.pad(pixel_values, {"height": height, "width": width})
+        batch = self.to_batch({key: torch.stack(value) for key, value in data.items()}, options["return_tensors"])
+        if targets is not None:
+            batch["labels"] = [self.to_batch(target, options["return_tensors"]) for target in targets]
+        return batch
+
+    def _process_with_targets(self, images: list[torch.Tensor], targets: list[dict] | None,
+                              options: dict[str, Any]) -> tuple[list[torch.Tensor], list[dict] | None]:
+        """Resize, rescale and normalize each image, carrying its target's boxes along."""
+        processed, carried = [], []
+        for index, image in enumerate(images):
+            target = targets[index] if targets is not None else None
+            old_size = tuple(image.shape[-2:])
+            image = self.process_one(image, {**options, "do_center_crop": False})
+            if target is not None and options["do_resize"]:
+                target = resize_target(target, old_size, tuple(image.shape[-2:]))
+            if target is not None and options["do_convert_annotations"]:
+                target = normalize_target(target, *image.shape[-2:])
+            processed.append(image)
+            carried.append(target)
+        return processed, (carried if targets is not None else None)
 
     def post_process_object_detection(self, outputs: Any, threshold: float = 0.5, target_sizes: Any = None) -> list[dict]:
         """One dict per image with ``scores``, ``labels`` and ``boxes`` (x0, y0, x1, y1) of the queries

@@ -3,7 +3,7 @@ backend does, so that the steps after it see the same pixels.
 
     PIL image            ─► RGB (alpha composited onto white) ─► (3, H, W) uint8
     numpy / torch array  ─► (C, H, W), the channel axis inferred from a size of 1, 3 or 4 (or input_data_format=)
-    file path            ─► decoded by torchvision.io as RGB (the reference's loader)
+    file path            ─► decoded by torchvision.io as RGB (the reference's loader), else by Pillow
     list, nested list    ─► a flat list of the above
 
 RGB conversion (``do_convert_rgb``): True converts every image, False none (as the reference); None,
@@ -89,7 +89,8 @@ def flatten_images(images: Any, expected_ndims: int = 3) -> list[Any]:
 
 def load_image_file(path: str | os.PathLike) -> torch.Tensor:
     """(3, H, W) uint8 from an image file, decoded by torchvision as RGB with the EXIF orientation
-    applied (the reference's loader without torchcodec)."""
+    applied (the reference's loader without torchcodec). Formats torchvision does not read (BMP,
+    TIFF...) are opened with Pillow instead, where the reference fails."""
     path = os.fspath(path)
     if path.startswith(("http://", "https://")):
         raise ValueError(f"{path}: workbench does not download images; fetch the file first and pass its path, "
@@ -105,9 +106,22 @@ def load_image_file(path: str | os.PathLike) -> torch.Tensor:
             warnings.simplefilter("ignore", DeprecationWarning)
             return decode_image(path, mode=ImageReadMode.RGB, apply_exif_orientation=True)
     except (RuntimeError, ValueError) as error:
-        raise ValueError(f"Cannot decode the image file {path!r} ({error}): it is truncated, damaged or not an "
-                         "image torchvision reads (JPEG, PNG, GIF, WEBP). Re-save it, or open it with Pillow "
-                         "and pass the PIL image.") from None
+        decode_error = error
+    try:
+        return _open_with_pillow(path)
+    except (OSError, ValueError):
+        raise ValueError(f"Cannot decode the image file {path!r} ({decode_error}): it is truncated, damaged or not an "
+                         "image (neither torchvision nor Pillow reads it). Re-save it as PNG or JPEG.") from None
+
+
+def _open_with_pillow(path: str) -> torch.Tensor:
+    pil = require_pil()
+    from PIL import ImageOps
+
+    with pil.open(path) as image:
+        image.load()  # reads the whole file: a truncated one fails here
+        array = np.array(ImageOps.exif_transpose(image).convert("RGB"))
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
 # --- one image -> (C, H, W) ---------------------------------------------------------------------

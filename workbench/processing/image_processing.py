@@ -53,6 +53,7 @@ class BaseImageProcessor(SavedSettings):
     }
     default_to_square = True  # what an int ``size`` means: a square (True) or the shortest edge (False)
     model_input_names = ["pixel_values"]
+    extra_inputs: tuple[str, ...] = ()  # inputs a call takes beside the images (segmentation_maps, annotations)
 
     def __init__(self, **kwargs: Any) -> None:
         for name in _DESCRIBE_FILE[:3]:
@@ -111,8 +112,6 @@ class BaseImageProcessor(SavedSettings):
     def call_keywords(self) -> tuple[str, ...]:
         """The keywords a call takes besides the images (a processor routes these here)."""
         return (*self.settings, *CALL_OPTIONS, *self.extra_inputs)
-
-    extra_inputs: tuple[str, ...] = ()  # image-like inputs beside the images (segmentation_maps)
 
     def call_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The settings with a call's overrides, checked."""

@@ -1,0 +1,69 @@
+"""workbench/nn/patches.py, layer_scale.py and backbone.py on their own (the families using them are
+compared with the reference in tests/test_vit_family.py and the shared suite)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from workbench.nn.backbone import select_stages
+from workbench.nn.layer_scale import DropPath, LayerScale
+from workbench.nn.patches import PatchEmbeddings, interpolate_positions, mask_patches
+
+
+def test_patch_embeddings_cut_row_major_patches():
+    """Patch (row 0, col 1) of a 2x3 grid is token 1; each token is the linear map of its own pixels only."""
+    embed = PatchEmbeddings(image_size=(8, 12), patch_size=4, num_channels=1, hidden_size=2)
+    image = torch.zeros(1, 1, 8, 12)
+    image[0, 0, 0:4, 4:8] = 1.0
+    with torch.no_grad():
+        tokens = embed(image) - embed.projection.bias
+    assert embed.num_patches == 6 and tokens.shape == (1, 6, 2)
+    moved = tokens.abs().sum(-1)[0]
+    assert moved[1] > 0 and torch.count_nonzero(moved) == 1
+    with pytest.raises(ValueError, match="num_channels"):
+        embed(torch.zeros(1, 3, 8, 12))
+
+
+def test_interpolation_keeps_the_prefix_and_is_the_identity_on_the_trained_grid():
+    table = torch.randn(1, 2 + 16, 8)
+    assert interpolate_positions(table, 2, 32, 32, 8) is table
+    resized = interpolate_positions(table, 2, 48, 32, 8)
+    assert resized.shape == (1, 2 + 6 * 4, 8) and torch.equal(resized[:, :2], table[:, :2])
+    # a grid of the trained size, forced through the resampling, comes back unchanged
+    assert torch.allclose(interpolate_positions(table, 2, 32, 32, 8, always=True), table, atol=1e-6)
+
+
+def test_mask_patches_swaps_only_the_masked_ones():
+    patches, token = torch.randn(2, 4, 3), torch.full((1, 1, 3), 7.0)
+    masked = torch.tensor([[True, False, False, True], [False] * 4])
+    out = mask_patches(patches, masked, token)
+    assert torch.equal(out[0, 0], token[0, 0]) and torch.equal(out[0, 1], patches[0, 1]) and torch.equal(out[1], patches[1])
+    with pytest.raises(ValueError, match="mask token"):
+        mask_patches(patches, masked, None)
+
+
+def test_layer_scale_and_drop_path():
+    scale = LayerScale(3, 0.5)
+    assert torch.equal(scale(torch.ones(2, 3)), torch.full((2, 3), 0.5))
+    drop = DropPath(0.5)
+    x = torch.ones(64, 2, 3)
+    assert drop.eval()(x) is x
+    torch.manual_seed(0)
+    out = drop.train()(x)
+    per_sample = out.flatten(1)
+    assert set(per_sample.unique().tolist()) == {0.0, 2.0}  # a whole sample is dropped, or kept and scaled by 1/0.5
+    assert bool((per_sample == per_sample[:, :1]).all())
+
+
+@pytest.mark.parametrize("features,indices,expected", [
+    (None, None, (["stage2"], [2])), (None, [0, -1], (["stem", "stage2"], [0, -1])),
+    (["stage1"], None, (["stage1"], [1]))])
+def test_select_stages(features, indices, expected):
+    assert select_stages(["stem", "stage1", "stage2"], features, indices) == expected
+
+
+@pytest.mark.parametrize("features,indices", [(["stage2", "stage1"], None), (None, [2, 2]), (["stem"], [1])])
+def test_select_stages_rejects_what_the_reference_rejects(features, indices):
+    with pytest.raises(ValueError, match="fix the config|set only one"):
+        select_stages(["stem", "stage1", "stage2"], features, indices)
