@@ -38,8 +38,8 @@ def images(tmp_path_factory):
     path = tmp_path_factory.mktemp("images") / "astronaut.png"
     astronaut.resize((150, 100)).save(path)
     # ours takes the array; the reference's load_image does not, so it gets the same pixels as PIL
-    return {"astronaut": (astronaut, astronaut), "array": (skimage_data.coffee(), coffee), "png": (str(path), str(path)),
-            "list": ([astronaut, str(path)], [astronaut, str(path)])}
+    return {"astronaut": (astronaut, astronaut), "array": (skimage_data.coffee(), coffee),
+            "png": (str(path), str(path)), "list": ([astronaut, str(path)], [astronaut, str(path)])}
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +69,8 @@ def pipes(folders):
     import transformers
 
     tasks = {"detr": "object-detection", **{name: "image-segmentation" for name in SEGMENTERS}}
-    return {name: (workbench.pipeline(tasks[name], model=folders[name]), transformers.pipeline(tasks[name], model=folders[name]))
-            for name in tasks}
+    return {name: (workbench.pipeline(task, model=folders[name]), transformers.pipeline(task, model=folders[name]))
+            for name, task in tasks.items()}
 
 
 def assert_same_detections(ours, theirs):

@@ -61,12 +61,13 @@ class ObjectDetectionPipeline(ImagePipeline):
         yield self.pixels(image), original_size(image)
 
     def _collate(self, chunks: list) -> tuple:
-        """Pad each image (and its mask) at the bottom and right to the batch's largest, then stack."""
+        """Pad each image (and its mask) at the bottom and right to the batch's largest, then stack; each
+        image's own size travels as ``processed_size`` (B, 2)."""
         height = max(chunk[2]["pixel_values"].shape[-2] for chunk in chunks)
         width = max(chunk[2]["pixel_values"].shape[-1] for chunk in chunks)
         padded = []
         for index, last, inputs, meta in chunks:
-            inputs = dict(inputs)
+            inputs = dict(inputs, processed_size=torch.tensor([inputs["pixel_values"].shape[-2:]]))  # (1, 2)
             if "pixel_mask" not in inputs:  # a processor that does not pad: the whole image is real
                 inputs["pixel_mask"] = torch.ones(inputs["pixel_values"].shape[-2:], dtype=torch.long)[None]
             for key in IMAGE_KEYS:
@@ -76,9 +77,10 @@ class ObjectDetectionPipeline(ImagePipeline):
         return super()._collate(padded)
 
     def _forward(self, model_inputs: dict) -> dict:
-        """The model on each group of same-size images, padding cropped off (see the module docstring)."""
+        """The model on each group of same-size images, the batch's padding cropped off (see the module
+        docstring); what the processor itself padded (``pad_size``) stays, as when the image runs alone."""
         pixels, mask = model_inputs["pixel_values"], model_inputs["pixel_mask"]  # (B, C, H, W), (B, H, W)
-        sizes = [(int(row.any(1).sum()), int(row.any(0).sum())) for row in mask]  # each image's real (h, w)
+        sizes = [tuple(size) for size in model_inputs["processed_size"].tolist()]  # each image's (H, W) unbatched
         logits = boxes = None
         for size in dict.fromkeys(sizes):
             rows = torch.tensor([i for i, other in enumerate(sizes) if other == size], device=pixels.device)
@@ -92,8 +94,8 @@ class ObjectDetectionPipeline(ImagePipeline):
 
     def postprocess(self, chunks, threshold: float = 0.5):
         (outputs, size), = chunks
-        found = self.image_processor.post_process_object_detection(
-            SimpleNamespace(logits=outputs["logits"].float(), pred_boxes=outputs["pred_boxes"].float()), threshold, [size])[0]
+        predictions = SimpleNamespace(logits=outputs["logits"].float(), pred_boxes=outputs["pred_boxes"].float())
+        found = self.image_processor.post_process_object_detection(predictions, threshold, [size])[0]
         names = self.model.config.id2label
         return [{"score": score, "label": names.get(label, f"LABEL_{label}"), "box": _box(box)}
                 for score, label, box in zip(found["scores"].tolist(), found["labels"].tolist(), found["boxes"])]
