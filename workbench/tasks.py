@@ -102,6 +102,12 @@ TASKS: dict[str, Task] = dict([
           ("ydshieh/vit-gpt2-coco-en", "vision-encoder-decoder"), loads=IMAGE_TEXT),
     _task("visual-question-answering", "AutoModelForVisualQuestionAnswering", "image_to_text",
           "VisualQuestionAnsweringPipeline", ("Salesforce/blip-vqa-base", "blip"), loads=IMAGE_TEXT),
+    _task("object-detection", "AutoModelForObjectDetection", "object_detection", "ObjectDetectionPipeline",
+          ("facebook/detr-resnet-50", "detr"), loads=IMAGE),
+    # the reference's default, facebook/detr-resnet-50-panoptic, is a panoptic model, which workbench's pipeline
+    # does not serve (semantic segmentation only): SegFormer-B0 on ADE20K, the reference's usual semantic example
+    _task("image-segmentation", "AutoModelForSemanticSegmentation", "image_segmentation", "ImageSegmentationPipeline",
+          ("nvidia/segformer-b0-finetuned-ade-512-512", "segformer"), loads=IMAGE),
     _task("multiple-choice", "AutoModelForMultipleChoice"),  # a head without a pipeline
 ])
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
@@ -113,6 +119,7 @@ CLASS_SUFFIXES = (
     ("ForSequenceClassification", "text-classification"), ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"), ("ForMaskedLM", "fill-mask"),
     ("ForMultipleChoice", "multiple-choice"), ("ForImageClassification", "image-classification"),
+    ("ForObjectDetection", "object-detection"), ("ForSemanticSegmentation", "image-segmentation"),
     ("ForSpeechSeq2Seq", "automatic-speech-recognition"), ("ForCTC", "automatic-speech-recognition"),
     ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "text2text-generation"),
     ("Model", "feature-extraction"),

@@ -118,8 +118,14 @@ def _model_task(model, model_kwargs: dict) -> str:
 
 def _load_model(spec: Task, path: str, dtype, model_kwargs: dict):
     from .. import auto
+    from ..errors import UnsupportedModelError
 
-    return getattr(auto, spec.auto_class).from_pretrained(path, dtype=dtype if dtype is not None else "auto", **model_kwargs)
+    try:
+        return getattr(auto, spec.auto_class).from_pretrained(path, dtype=dtype if dtype is not None else "auto",
+                                                              **model_kwargs)
+    except UnsupportedModelError as error:  # say which pipeline wanted that head (a panoptic DETR for semantic masks)
+        raise UnsupportedModelError(f"The {spec.name} pipeline loads its model with {spec.auto_class}, which {path} "
+                                    f"cannot give: {error}") from None
 
 
 def _default_model(task: str, spec: Task) -> tuple[str, str | None]:
