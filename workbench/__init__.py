@@ -97,6 +97,8 @@ _LAZY = {
         "get_linear_schedule_with_warmup", "get_cosine_schedule_with_warmup", "get_constant_schedule",
         "get_constant_schedule_with_warmup", "get_last_checkpoint", "AdamW",
     )},
+    # widgets (ipywidgets loads only when one is used)
+    "ImageProcessorInspector": "widgets.image_inspector",
     # errors
     "WorkbenchError": "errors",
     "CheckpointNotFoundError": "errors",

@@ -75,6 +75,10 @@ VIEWS = [
                        "GenerationInspector(LlamaForCausalLM.from_config(generator_config).eval(), bpe, 'Tokenization splits',\n"
                        "                    max_new_tokens=4, repetition_penalty=1.3)",
          "RepetitionPenaltyLogitsProcessor"),
+    View("image-inspector", "from skimage import data\nfrom workbench import ViTImageProcessor\n"
+                            "from workbench.widgets import ImageProcessorInspector\n"
+                            "ImageProcessorInspector(ViTImageProcessor(size=32), data.chelsea())",
+         "pixel_values (1, 3, 32, 32)"),
 ]
 
 

@@ -18,6 +18,7 @@ import torch
 
 from .base import BatchFeature, SavedSettings
 from .image_inputs import check_data_format, flatten_images, to_channels_first, warn_about_range
+from .image_steps import conversion_rule, hw, record_step, size_rule
 from .image_transforms import (
     center_crop,
     pad_bottom_right,
@@ -33,7 +34,9 @@ OPENAI_CLIP_MEAN, OPENAI_CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.2686
 BILINEAR, BICUBIC = 2, 3  # PIL's resampling numbers, as configs store them
 
 # per-call options that are not settings of the processor
-CALL_OPTIONS = ("return_tensors", "input_data_format", "data_format", "device", "disable_grouping", "default_to_square")
+# (trace: a list that gets each step's result, see image_steps.py)
+CALL_OPTIONS = ("return_tensors", "input_data_format", "data_format", "device", "disable_grouping", "default_to_square",
+                "trace")
 _DESCRIBE_FILE = ("image_processor_type", "processor_class", "feature_extractor_type", "auto_map")
 
 
@@ -102,7 +105,8 @@ class BaseImageProcessor(SavedSettings):
         """``pixel_values`` for an image or a batch (PIL images, arrays, tensors, file paths, lists).
         Keyword arguments: any setting (``size=``, ``do_center_crop=``...), ``return_tensors`` ("pt",
         "np" or None for a list of tensors), ``input_data_format`` ("channels_first" / "channels_last"
-        for arrays whose channel axis is ambiguous), ``device``."""
+        for arrays whose channel axis is ambiguous), ``device``, ``trace`` (a list: each step appends
+        a :class:`~workbench.processing.image_steps.ProcessingStep` with its result, one image at a time)."""
         options = self.call_options(kwargs)
         prepared = self.prepare_images(images, options)
         data = self._preprocess(prepared, **options)
@@ -154,6 +158,8 @@ class BaseImageProcessor(SavedSettings):
                 raise type(error)(f"Image {index} of the batch: {error}") from None
             if expected_ndims == 3:
                 warn_about_range(tensor, index, options.get("do_rescale"), options.get("rescale_factor"))
+                name, rule = conversion_rule(image, convert, tensor)
+                record_step(options, name, tensor, rule)
             tensors.append(tensor if options.get("device") is None else tensor.to(options["device"]))
         return tensors
 
@@ -163,21 +169,38 @@ class BaseImageProcessor(SavedSettings):
         processed = [self.process_one(image, options) for image in images]
         data = {}
         if options.get("do_pad"):
+            sizes = [hw(image) for image in processed]
             processed, data["pixel_mask"] = self.pad(processed, options.get("pad_size"))
+            for size, image in zip(sizes, processed):
+                record_step(options, "pad", image, f"{size} -> {hw(image)}, zeros on the bottom and right")
         data["pixel_values"] = processed
         return data
 
     def process_one(self, image: torch.Tensor, options: dict[str, Any]) -> torch.Tensor:
+        """(C, H, W) -> resized, center-cropped, rescaled and normalized as ``options`` say (each step
+        recorded in ``options["trace"]`` when there is one)."""
         if options["do_resize"]:
             image = self.resize(image, options["size"], options["resample"], options)
         if options["do_center_crop"]:
-            image = center_crop(image, options["crop_size"])
-        return rescale_and_normalize(image, options["do_rescale"], options["rescale_factor"], options["do_normalize"],
-                                     options["image_mean"], options["image_std"])
+            before, image = image, center_crop(image, options["crop_size"])
+            record_step(options, "center_crop", image, f"crop_size {hw(image)}: the central window of {hw(before)}")
+        rescale, factor, normalize = options["do_rescale"], options["rescale_factor"], options["do_normalize"]
+        if rescale and normalize and options.get("trace") is not None:  # fused below; the rescaled image, for display
+            record_step(options, "rescale", rescale_and_normalize(image, True, factor, False, None, None),
+                        f"x * {factor:.6g}", shown_only=True)
+        result = rescale_and_normalize(image, rescale, factor, normalize, options["image_mean"], options["image_std"])
+        if normalize:
+            record_step(options, "normalize", result, f"(x - mean) / std, mean {_numbers(options['image_mean'])}, "
+                        f"std {_numbers(options['image_std'])}" + (" (the rescale folded in)" if rescale else ""))
+        elif rescale:
+            record_step(options, "rescale", result, f"x * {factor:.6g}")
+        return result
 
     def resize(self, image: torch.Tensor, size: dict, resample: Any, options: dict[str, Any] | None = None) -> torch.Tensor:
         """(C, H, W) -> resized to ``size`` (a family may change the rule, as ConvNeXT's crop_pct)."""
-        return resize(image, size, resample)
+        result = resize(image, size, resample)
+        record_step(options, "resize", result, size_rule(size, image, result, resample))
+        return result
 
     @staticmethod
     def pad(images: list[torch.Tensor], pad_size: dict | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -209,6 +232,10 @@ class BaseImageProcessor(SavedSettings):
                 value = value.numpy()
             batch[key] = value
         return batch
+
+
+def _numbers(values: Any) -> str:
+    return "(" + ", ".join(f"{value:.4g}" for value in values) + ")" if isinstance(values, (list, tuple)) else f"{values:.4g}"
 
 
 ImageProcessingMixin = BaseImageProcessor  # the reference's name for the loading/saving half

@@ -30,6 +30,7 @@ from .image_processing import (
     OPENAI_CLIP_STD,
     BaseImageProcessor,
 )
+from .image_steps import hw, record_step, resample_name
 from .image_transforms import center_crop, resize, shortest_edge_size
 
 _BASE = BaseImageProcessor.settings
@@ -102,11 +103,18 @@ class ConvNextImageProcessor(BaseImageProcessor):
             raise ValueError(f"ConvNextImageProcessor needs size={{'shortest_edge': ...}}, got {size}.")
         edge = size["shortest_edge"]
         if edge >= 384:
-            return resize(image, {"height": edge, "width": edge}, resample)
+            result = resize(image, {"height": edge, "width": edge}, resample)
+            record_step(options, "resize", result, f"shortest_edge {edge} >= 384: warped to a square, no crop: "
+                        f"{hw(image)} -> {hw(result)}, {resample_name(resample)}")
+            return result
         crop_pct = (options or {}).get("crop_pct") or self.crop_pct
         height, width = shortest_edge_size(*image.shape[-2:], int(edge / crop_pct))
-        image = resize(image, {"height": height, "width": width}, resample)
-        return center_crop(image, {"height": edge, "width": edge})
+        resized = resize(image, {"height": height, "width": width}, resample)
+        record_step(options, "resize", resized, f"shortest_edge {edge} / crop_pct {crop_pct:.4g} = {int(edge / crop_pct)}: "
+                    f"{hw(image)} -> {hw(resized)}, {resample_name(resample)}")
+        result = center_crop(resized, {"height": edge, "width": edge})
+        record_step(options, "center_crop", result, f"crop_pct {crop_pct:.4g}: the central {edge}x{edge} of {hw(resized)}")
+        return result
 
 
 PROCESSORS = (ViTImageProcessor, DeiTImageProcessor, CLIPImageProcessor, BitImageProcessor, SiglipImageProcessor,

@@ -46,7 +46,8 @@ class SegmentationMapsMixin:
                                  "per image.")
             if options.get("do_reduce_labels"):
                 maps = [reduce_labels(label) for label in maps]
-            map_options = {**options, "do_rescale": False, "do_normalize": False, "do_pad": False, "resample": "nearest_exact"}
+            map_options = {**options, "do_rescale": False, "do_normalize": False, "do_pad": False, "resample": "nearest_exact",
+                           "trace": None}  # a trace follows the images, not their maps
             data["labels"] = [label[0].to(torch.int64) for label in self._preprocess(maps, **map_options)["pixel_values"]]
         return self.to_batch(data, options["return_tensors"])
 

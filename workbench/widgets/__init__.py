@@ -1,7 +1,7 @@
 """Notebook front-ends over workbench (the optional ``widgets`` extra: ipywidgets, matplotlib).
 
 >>> from workbench.widgets import ModelPicker, TokenizerInspector, ActivationDiff, TrainingCurves
->>> from workbench.widgets import AttentionView, GenerationInspector
+>>> from workbench.widgets import AttentionView, GenerationInspector, ImageProcessorInspector
 
 Each is one line in a notebook and shows a live ipywidgets view, with a static ``text/html``
 fallback (and ``text/plain``) for nbconvert, GitHub and notebooks saved without widget state.
@@ -20,6 +20,7 @@ _LAZY = {
     "TrainingCurves": "training_curves",
     "AttentionView": "attention_view",
     "GenerationInspector": "generation_inspector",
+    "ImageProcessorInspector": "image_inspector",
 }
 
 __all__ = sorted(_LAZY)
