@@ -255,6 +255,7 @@ def test_vision_ports_classifies_and_fine_tunes(tmp_path, monkeypatch, record_ti
     # the pipeline on the photos: the top class on chelsea is a cat, on coffee an espresso
     photos = dict(re.findall(r"^\s*(chelsea|coffee|astronaut|rocket): (.+?) \d\.\d{3},", text, re.M))
     assert photos.get("chelsea") in {"Egyptian Mau", "tabby cat", "tiger cat"} and photos.get("coffee") == "espresso", photos
+    assert "4. center crop: (3, 224, 224) uint8" in text and "top classes: Egyptian Mau" in text  # the inspector
     if importlib.util.find_spec("transformers") is not None:
         assert "same top-3 labels: True" in text  # the reference's pipeline on the same folder
     # fine-tuning: 30 steps on 960 images move the test accuracy from chance (10 classes) well above it

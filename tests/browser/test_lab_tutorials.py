@@ -149,6 +149,7 @@ def check_vision(page) -> None:
     shown = "\n".join(part.inner_text() for part in page.query_selector_all(f"{CURRENT} .jupyter-widgets .wb-adiff"))
     assert "Identical: every compared tensor is exactly equal" in shown, shown[:2000]  # the port, by order
     assert "mobilenet_v2.conv_stem.first_conv.convolution" in shown  # tf_padding=True's first divergence
+    assert page.query_selector(f"{CURRENT} .jupyter-widgets .wb-imgp img")  # ImageProcessorInspector's steps
     assert len(page.query_selector_all(f"{CURRENT} .jp-OutputArea-output img")) >= 2  # the photos, Fashion-MNIST
     assert page.query_selector(f'{CURRENT} .jp-OutputArea-output svg[aria-label^="training curves"]')
     text = current_text(page)
