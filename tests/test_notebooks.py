@@ -9,6 +9,7 @@ are printed (pytest -s) and kept in the test report.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tutorials import NOTEBOOKS, ROOT, TUTORIALS, find_or_fetch_sdist, make_zoo
+from tutorials import NOTEBOOKS, ROOT, TUTORIALS, add_mobilenet_v2, find_or_fetch_sdist, make_zoo
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -228,3 +229,42 @@ def test_adding_a_model_finds_and_fixes_the_norm(tmp_path, monkeypatch, record_t
                      r"fills:\n\s+model\.layers\.0\.input_layernorm\.weight", text), text[-3000:]
     assert "0 match no workbench key, 0 workbench keys unfilled" in text
     assert not (ROOT / "workbench" / "models" / "convert_olmo_checkpoint.py").exists()  # only the copy was written
+
+
+def test_vision_ports_classifies_and_fine_tunes(tmp_path, monkeypatch, record_time):
+    for module in ("torchvision", "skimage", "matplotlib", "datasets"):
+        pytest.importorskip(module)
+    from workbench.recipes.fashion_mnist_data import FOLDER
+
+    if not (FOLDER / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Fashion-MNIST is not in {FOLDER} (apt-get install dataset-fashion-mnist)")
+    zoo = tmp_path / "zoo"
+    if (missing := add_mobilenet_v2(zoo)) is not None:
+        pytest.skip(missing)
+    text, seconds = run_notebook("08_vision.ipynb", tmp_path, monkeypatch, zoo)
+    record_time(seconds)
+    assert "314 tensors, 3.5 M numbers; 1000 classes" in text
+    # the port, proved module by module against torchvision's model (paired by execution order)
+    proof = re.search(r"212 of 213 modules aligned \(100%\) \(align='order'\), largest error (\S+), first divergence: None",
+                      text)
+    assert proof and float(proof[1]) <= 1e-5, text[:3000]
+    # the two config defaults, each found at the first module it breaks, where its input still agrees
+    assert "first divergence: features.0.0 -> mobilenet_v2.conv_stem.first_conv.convolution (input error None" in text
+    assert "first divergence: features.0.1 -> mobilenet_v2.conv_stem.first_conv.normalization (input error 0.0e+00" in text
+    assert re.search(r"^tf_padding=True: (Egyptian Mau|tabby cat|tiger cat) ", text, re.M), text  # the bug a glance misses
+    # the pipeline on the photos: the top class on chelsea is a cat, on coffee an espresso
+    photos = dict(re.findall(r"^\s*(chelsea|coffee|astronaut|rocket): (.+?) \d\.\d{3},", text, re.M))
+    assert photos.get("chelsea") in {"Egyptian Mau", "tabby cat", "tiger cat"} and photos.get("coffee") == "espresso", photos
+    assert "4. center crop: (3, 224, 224) uint8" in text and "top classes: Egyptian Mau" in text  # the inspector
+    if importlib.util.find_spec("transformers") is not None:
+        assert "same top-3 labels: True" in text  # the reference's pipeline on the same folder
+    # fine-tuning: 30 steps on 960 images move the test accuracy from chance (10 classes) well above it
+    assert "TrainingCurves: step 30 of 30 (100%)" in text and "{'loss'" not in text
+    accuracy = re.search(r"test accuracy: (\d\.\d{3}) before training, (\d\.\d{3}) after, on 500 test images", text)
+    assert accuracy, text[-3000:]
+    assert float(accuracy[1]) < 0.25 and float(accuracy[2]) >= 0.4, accuracy[0]
+    assert len(re.findall(r"^\s*[\w/ -]+: predicted [\w/ -]+ \d\.\d\d$", text, re.M)) == 6
+    work = tmp_path / "work"
+    config = json.loads((work / "mobilenet_v2-imagenet" / "config.json").read_text())
+    assert (config["tf_padding"], config["layer_norm_eps"], len(config["id2label"])) == (False, 1e-5, 1000)
+    assert (work / "mobilenet-fashion" / "final" / "preprocessor_config.json").is_file()

