@@ -10,7 +10,7 @@ import torch
 import workbench
 from workbench.auto import class_for_architecture
 from workbench.models.registry import FAMILIES
-from workbench.nn.conv_norm import DropPath
+from workbench.nn.drop_path import DropPath
 
 from image_inputs import compare_outputs
 from model_registry import CASES

@@ -22,7 +22,8 @@ from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.backbone import BackboneConfigMixin, BackboneMixin
-from ..nn.conv_norm import ChannelsFirstLayerNorm, DropPath, init_conv_and_batch_norm
+from ..nn.conv_blocks import ChannelsFirstLayerNorm, init_conv_and_batch_norm
+from ..nn.drop_path import DropPath, drop_path_rates
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BackboneOutput, BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
@@ -105,13 +106,12 @@ class ConvNextEncoder(nn.Module):
 
     def __init__(self, config: ConvNextConfig) -> None:
         super().__init__()
-        # stochastic depth grows linearly over all layers of all stages
-        # (on the CPU: models are built on the meta device, whose tensors hold no values)
-        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths), device="cpu").split(list(config.depths))
+        rates = drop_path_rates(config.drop_path_rate, config.depths)  # over all layers of all stages
+        starts = [sum(config.depths[:i]) for i in range(len(config.depths) + 1)]
         widths = [config.hidden_sizes[0], *config.hidden_sizes]
         self.stages = nn.ModuleList(
             ConvNextStage(config, widths[i], widths[i + 1], stride=2 if i > 0 else 1,
-                          drop_path_rates=rates[i].tolist())
+                          drop_path_rates=rates[starts[i]:starts[i + 1]])
             for i in range(config.num_stages))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:

@@ -21,7 +21,8 @@ from ..config import PretrainedConfig
 from ..nn.activations import get_activation
 from ..nn.attention import padding_mask
 from ..nn.backbone import BackboneConfigMixin, BackboneMixin
-from ..nn.layer_scale import DropPath, LayerScale
+from ..nn.drop_path import DropPath
+from ..nn.layer_scale import LayerScale
 from ..nn.layers import output_flags
 from ..nn.patches import PatchTokenEmbeddings
 from ..outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
