@@ -27,7 +27,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import MultiHeadAttention, causal_mask, padding_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss
-from ..outputs import BaseModelOutputWithPooling, ModelOutput, Tensor, Tensors
+from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput, ModelOutput, Tensor, Tensors
 
 # --- configs -----------------------------------------------------------------------------------
 
@@ -108,14 +108,6 @@ class CLIPTextModelOutput(ModelOutput):
 class CLIPVisionModelOutput(ModelOutput):
     image_embeds: Tensor = None
     last_hidden_state: Tensor = None
-    hidden_states: Tensors = None
-    attentions: Tensors = None
-
-
-@dataclass
-class ImageClassifierOutput(ModelOutput):
-    loss: Tensor = None
-    logits: Tensor = None
     hidden_states: Tensors = None
     attentions: Tensors = None
 

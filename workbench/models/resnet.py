@@ -12,7 +12,6 @@ A residual layer is ``basic`` (two 3x3 convs) or ``bottleneck`` (1x1 down to C/4
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -23,7 +22,7 @@ from ..nn.activations import get_activation
 from ..nn.backbone import BackboneConfigMixin, BackboneMixin, select_feature_maps
 from ..nn.conv_blocks import ConvNormActivation, init_conv_model_weights
 from ..nn.losses import sequence_classification_loss
-from ..outputs import BackboneOutput, ModelOutput, Tensor, Tensors
+from ..outputs import BackboneOutput, BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
 
 class ResNetConfig(BackboneConfigMixin, PretrainedConfig):
@@ -45,20 +44,6 @@ class ResNetConfig(BackboneConfigMixin, PretrainedConfig):
         if self.layer_type not in ("basic", "bottleneck"):
             raise ValueError(f"ResNet layer_type {self.layer_type!r} is not 'basic' or 'bottleneck': fix config.json.")
         self.hidden_sizes, self.depths = list(self.hidden_sizes), list(self.depths)
-
-
-@dataclass
-class BaseModelOutputWithPoolingAndNoAttention(ModelOutput):
-    last_hidden_state: Tensor = None  # (B, C, h, w): the last stage's feature map
-    pooler_output: Tensor = None  # (B, C, 1, 1)
-    hidden_states: Tensors = None  # the stem's output, then each stage's
-
-
-@dataclass
-class ImageClassifierOutputWithNoAttention(ModelOutput):
-    loss: Tensor = None
-    logits: Tensor = None
-    hidden_states: Tensors = None
 
 
 class ResNetEmbeddings(nn.Module):

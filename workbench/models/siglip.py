@@ -24,9 +24,9 @@ from ..modeling import PreTrainedModel
 from ..nn.attention import MultiHeadAttention
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
-from ..outputs import BaseModelOutputWithPooling
+from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 from .clip import (CLIPEncoder, CLIPMLP, CLIPOutput, CLIPPreTrainedModel, CLIPTextEmbeddings, CLIPTextModel,
-                   CLIPVisionEmbeddings, ImageClassifierOutput)
+                   CLIPVisionEmbeddings)
 
 
 class SiglipTextConfig(PretrainedConfig):
