@@ -27,6 +27,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import MultiHeadAttention, causal_mask, padding_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss
+from ..nn.patches import interpolate_positions
 from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput, ModelOutput, Tensor, Tensors
 
 # --- configs -----------------------------------------------------------------------------------
@@ -168,19 +169,6 @@ class CLIPTextEmbeddings(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(length, device=input_ids.device)[None]
         return self.token_embedding(input_ids) + self.position_embedding(position_ids)
-
-
-def interpolate_positions(table: torch.Tensor, num_prefix: int, height: int, width: int, patch: int) -> torch.Tensor:
-    """A (1, P + n*n, D) position table of an n x n patch grid for a ``height`` x ``width`` image: the P
-    prefix rows as they are, the grid resampled bicubically (corners not aligned) to the image's grid."""
-    rows, cols = height // patch, width // patch
-    trained = table.shape[1] - num_prefix
-    if rows * cols == trained and height == width:
-        return table
-    side, dim = int(trained**0.5), table.shape[-1]
-    grid = table[:, num_prefix:].reshape(1, side, side, dim).permute(0, 3, 1, 2)  # (1, D, n, n)
-    grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False)
-    return torch.cat((table[:, :num_prefix], grid.permute(0, 2, 3, 1).reshape(1, rows * cols, dim)), dim=1)
 
 
 class CLIPVisionEmbeddings(nn.Module):
