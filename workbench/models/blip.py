@@ -55,29 +55,8 @@ class BlipConfig(PretrainedConfig):
     }
 
     def __post_init__(self) -> None:
-        for name, config_class in self.sub_configs.items():
-            value = getattr(self, name)
-            if value is None:
-                value = config_class()
-            elif isinstance(value, dict):
-                value = config_class.from_dict(value)
-            elif not isinstance(value, config_class):
-                raise TypeError(f"BlipConfig's {name} must be a dict or a {config_class.__name__}, "
-                                f"got {type(value).__name__}.")
-            setattr(self, name, value)
+        # (the base class built text_config / vision_config from their dicts, and writes them back as dicts)
         self.text_config.encoder_hidden_size = self.vision_config.hidden_size
-
-    def to_dict(self) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in self.sub_configs}
-        try:  # the sub-configs are written as their own dicts, not deep-copied objects
-            for name in values:
-                object.__delattr__(self, name)
-            out = super().to_dict()
-        finally:
-            for name, value in values.items():
-                object.__setattr__(self, name, value)
-        out.update({name: value.to_dict() for name, value in values.items()})
-        return dict(sorted(out.items()))
 
 
 # ---------------------------------------------------------------------------------------------
