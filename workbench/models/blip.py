@@ -24,9 +24,9 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.activations import get_activation
 from ..nn.attention import attention
 from ..nn.layers import output_flags, run_layers
+from ..nn.mlp import FeedForward
 from ..nn.patches import interpolate_positions
 from ..outputs import BaseModelOutputWithPooling, ModelOutput, Tensor, Tensors
 from .blip_text import BlipTextConfig, BlipTextLMHeadModel, BlipTextModel, init_lm_bias
@@ -109,17 +109,6 @@ class BlipAttention(nn.Module):
         return self.projection(out.reshape(batch, length, width)), weights
 
 
-class BlipMLP(nn.Module):
-    def __init__(self, config: BlipVisionConfig) -> None:
-        super().__init__()
-        self.activation_fn = get_activation(config.hidden_act)
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
-
-
 class BlipEncoderLayer(nn.Module):
     """Pre-norm: x + attn(LN(x)), then x + mlp(LN(x))."""
 
@@ -127,7 +116,7 @@ class BlipEncoderLayer(nn.Module):
         super().__init__()
         self.self_attn = BlipAttention(config)
         self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = BlipMLP(config)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states, mask, eager):

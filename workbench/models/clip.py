@@ -23,10 +23,10 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.activations import get_activation
 from ..nn.attention import MultiHeadAttention, causal_mask, padding_mask
 from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss
+from ..nn.mlp import FeedForward
 from ..nn.patches import interpolate_positions
 from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput, ModelOutput, Tensor, Tensors
 
@@ -116,17 +116,6 @@ class CLIPVisionModelOutput(ModelOutput):
 # --- the layers both towers (and SigLIP's) share ---------------------------------------------
 
 
-class CLIPMLP(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.activation_fn = get_activation(config.hidden_act)
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation_fn(self.fc1(hidden)))
-
-
 class CLIPEncoderLayer(nn.Module):
     """Pre-norm: ``h + attn(layer_norm1(h))``, then ``h + mlp(layer_norm2(h))``; ``causal`` for CLIP's text."""
 
@@ -136,7 +125,7 @@ class CLIPEncoderLayer(nn.Module):
         self.self_attn = MultiHeadAttention(config.hidden_size, config.num_attention_heads, causal=causal,
                                             dropout=config.attention_dropout)
         self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = CLIPMLP(config)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden, mask, eager):

@@ -24,8 +24,9 @@ from ..modeling import PreTrainedModel
 from ..nn.attention import MultiHeadAttention
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
+from ..nn.mlp import FeedForward
 from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput
-from .clip import (CLIPEncoder, CLIPMLP, CLIPOutput, CLIPPreTrainedModel, CLIPTextEmbeddings, CLIPTextModel,
+from .clip import (CLIPEncoder, CLIPOutput, CLIPPreTrainedModel, CLIPTextEmbeddings, CLIPTextModel,
                    CLIPVisionEmbeddings)
 
 
@@ -78,7 +79,7 @@ class SiglipMultiheadAttentionPoolingHead(nn.Module):
         self.probe = nn.Parameter(torch.empty(1, 1, config.hidden_size))
         self.attention = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, batch_first=True)
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = CLIPMLP(config)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         probe = self.probe.expand(hidden.shape[0], -1, -1)  # (B, 1, D)
@@ -109,7 +110,7 @@ class SiglipPreTrainedModel(CLIPPreTrainedModel):
             nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)
         if isinstance(module, CLIPVisionEmbeddings):
             nn.init.normal_(module.position_embedding.weight, std=module.patch_embedding.out_channels**-0.5)
-        elif isinstance(module, CLIPMLP):
+        elif isinstance(module, FeedForward):
             for linear in (module.fc1, module.fc2):
                 nn.init.xavier_uniform_(linear.weight)
                 nn.init.normal_(linear.bias, std=1e-6)
