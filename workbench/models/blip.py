@@ -25,6 +25,7 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.attention import attention
+from ..nn.contrastive import contrastive_loss, similarity_logits
 from ..nn.layers import output_flags, run_layers
 from ..nn.mlp import FeedForward
 from ..nn.patches import interpolate_positions
@@ -212,13 +213,6 @@ class BlipTextVisionModelOutput(ModelOutput):
     attentions: Tensors = None
 
 
-def contrastive_loss(logits_per_text: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric loss: the i-th text matches the i-th image, both ways."""
-    targets = torch.arange(logits_per_text.shape[0], device=logits_per_text.device)
-    return (nn.functional.cross_entropy(logits_per_text, targets)
-            + nn.functional.cross_entropy(logits_per_text.t(), targets)) / 2
-
-
 class BlipModel(BlipPreTrainedModel):
     """Image and text embeddings in one space; ``logits_per_image`` (B_images, B_texts) are their
     cosine similarities times ``exp(logit_scale)`` (zero-shot image classification)."""
@@ -255,11 +249,8 @@ class BlipModel(BlipPreTrainedModel):
         flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states, "return_dict": True}
         vision = self.vision_model(pixel_values, interpolate_pos_encoding, **flags)
         text = self.text_model(input_ids, attention_mask, position_ids, **flags)
-        image_embeds = self.visual_projection(vision.pooler_output)
-        text_embeds = self.text_projection(text.pooler_output)
-        image_embeds = image_embeds / image_embeds.norm(p=2, dim=-1, keepdim=True)
-        text_embeds = text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.to(text_embeds.dtype).t() * self.logit_scale.exp()  # (T, I)
+        text_embeds, image_embeds, logits_per_text = similarity_logits(
+            self.text_projection(text.pooler_output), self.visual_projection(vision.pooler_output), self.logit_scale)
         loss = contrastive_loss(logits_per_text) if return_loss else None
         out = BlipOutput(loss, logits_per_text.t(), logits_per_text, text_embeds, image_embeds, text, vision)
         return self._finish(out, return_dict)

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.attention import MultiHeadAttention, causal_mask, padding_mask
+from ..nn.contrastive import contrastive_loss, similarity_logits
 from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss
 from ..nn.mlp import FeedForward
@@ -326,12 +326,6 @@ class CLIPVisionModel(CLIPPreTrainedModel):
         return self._finish(out, return_dict)
 
 
-def contrastive_loss(logits_per_text: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric cross-entropy: the i-th text matches the i-th image, in both directions."""
-    targets = torch.arange(logits_per_text.shape[0], device=logits_per_text.device)
-    return (F.cross_entropy(logits_per_text, targets) + F.cross_entropy(logits_per_text.t(), targets)) / 2
-
-
 class CLIPModel(CLIPPreTrainedModel):
     """Both towers, their projections and ``logit_scale``. ``model(input_ids=, pixel_values=)`` gives the
     similarity of every text to every image; softmax over ``logits_per_image`` rows gives zero-shot
@@ -380,9 +374,8 @@ class CLIPModel(CLIPPreTrainedModel):
                                          output_hidden_states, return_dict=True)
         text = self.get_text_features(input_ids, attention_mask, position_ids, output_attentions,
                                       output_hidden_states, return_dict=True)
-        image_embeds = vision.pooler_output / vision.pooler_output.norm(dim=-1, keepdim=True)
-        text_embeds = text.pooler_output / text.pooler_output.norm(dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.t() * self.logit_scale.exp()  # (T, I)
+        text_embeds, image_embeds, logits_per_text = similarity_logits(text.pooler_output, vision.pooler_output,
+                                                                       self.logit_scale)
         loss = contrastive_loss(logits_per_text) if return_loss else None
         out = CLIPOutput(loss, logits_per_text.t(), logits_per_text, text_embeds, image_embeds, text, vision)
         return self._finish(out, return_dict)

@@ -17,11 +17,11 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.attention import MultiHeadAttention
+from ..nn.contrastive import sigmoid_loss, similarity_logits
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
 from ..nn.mlp import FeedForward
@@ -173,13 +173,6 @@ class SiglipVisionModel(SiglipPreTrainedModel):
                             return_dict)
 
 
-def sigmoid_loss(logits_per_text: torch.Tensor) -> torch.Tensor:
-    """SigLIP's loss: every (text, image) pair is a binary question, true on the diagonal only; the
-    negative log-likelihoods summed over each text's row, averaged over texts."""
-    signs = 2 * torch.eye(logits_per_text.shape[0], device=logits_per_text.device) - 1  # +1 matched, -1 not
-    return -F.logsigmoid(signs * logits_per_text).sum(dim=-1).mean()
-
-
 class SiglipModel(SiglipPreTrainedModel):
     """Both towers, ``logit_scale`` and ``logit_bias``. ``sigmoid(logits_per_image)`` is each label's own
     probability (SigLIP's labels do not compete as in a softmax); ``return_loss=True`` adds the sigmoid loss.
@@ -217,9 +210,8 @@ class SiglipModel(SiglipPreTrainedModel):
                                          output_hidden_states, return_dict=True)
         text = self.get_text_features(input_ids, attention_mask, position_ids, output_attentions,
                                       output_hidden_states, return_dict=True)
-        image_embeds = vision.pooler_output / vision.pooler_output.norm(dim=-1, keepdim=True)
-        text_embeds = text.pooler_output / text.pooler_output.norm(dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.t() * self.logit_scale.exp() + self.logit_bias  # (T, I)
+        text_embeds, image_embeds, logits_per_text = similarity_logits(text.pooler_output, vision.pooler_output,
+                                                                       self.logit_scale, self.logit_bias)
         loss = sigmoid_loss(logits_per_text) if return_loss else None
         out = SiglipOutput(loss, logits_per_text.t(), logits_per_text, text_embeds, image_embeds, text, vision)
         return self._finish(out, return_dict)
