@@ -29,6 +29,7 @@ from ..nn.backbone import BackboneConfigMixin, BackboneMixin
 from ..nn.drop_path import DropPath, drop_path_rates
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
+from ..nn.patches import masked_pixel_loss
 from ..nn.windows import (pad_to_window, relative_position_index, shifted_window_mask, window_merge,
                           window_partition)
 from ..outputs import BackboneOutput, ModelOutput, Tensor, Tensors
@@ -428,11 +429,7 @@ class SwinForMaskedImageModeling(SwinPreTrainedModel):
         reconstruction = self.decoder(tokens.reshape(*tokens.shape[:2], side, side))
         loss = None
         if bool_masked_pos is not None:
-            patch, size = self.config.patch_size, self.config.image_size // self.config.patch_size
-            mask = bool_masked_pos.reshape(-1, size, size).repeat_interleave(patch, 1).repeat_interleave(patch, 2)
-            mask = mask.unsqueeze(1).to(reconstruction.dtype)
-            errors = F.l1_loss(pixel_values, reconstruction, reduction="none")
-            loss = (errors * mask).sum() / (mask.sum() + 1e-5) / self.config.num_channels
+            loss = masked_pixel_loss(pixel_values, reconstruction, bool_masked_pos, self.config)
         return self._finish(SwinMaskedImageModelingOutput(loss, reconstruction, out.hidden_states, out.attentions,
                                                           out.reshaped_hidden_states), return_dict)
 
