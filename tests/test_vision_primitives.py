@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workbench.nn.backbone import select_stages
-from workbench.nn.layer_scale import DropPath, LayerScale
+import workbench
+from workbench.nn.backbone import aligned_out_features
+from workbench.nn.layer_scale import LayerScale
 from workbench.nn.patches import PatchEmbeddings, interpolate_positions, mask_patches
 
 
@@ -43,27 +44,38 @@ def test_mask_patches_swaps_only_the_masked_ones():
         mask_patches(patches, masked, None)
 
 
-def test_layer_scale_and_drop_path():
+def test_layer_scale():
+    # (DropPath against the reference's: tests/test_convnext_mobilenet.py)
     scale = LayerScale(3, 0.5)
     assert torch.equal(scale(torch.ones(2, 3)), torch.full((2, 3), 0.5))
-    drop = DropPath(0.5)
-    x = torch.ones(64, 2, 3)
-    assert drop.eval()(x) is x
-    torch.manual_seed(0)
-    out = drop.train()(x)
-    per_sample = out.flatten(1)
-    assert set(per_sample.unique().tolist()) == {0.0, 2.0}  # a whole sample is dropped, or kept and scaled by 1/0.5
-    assert bool((per_sample == per_sample[:, :1]).all())
 
 
 @pytest.mark.parametrize("features,indices,expected", [
     (None, None, (["stage2"], [2])), (None, [0, -1], (["stem", "stage2"], [0, -1])),
     (["stage1"], None, (["stage1"], [1]))])
-def test_select_stages(features, indices, expected):
-    assert select_stages(["stem", "stage1", "stage2"], features, indices) == expected
+def test_aligned_out_features(features, indices, expected):
+    assert aligned_out_features(["stem", "stage1", "stage2"], features, indices) == expected
 
 
-@pytest.mark.parametrize("features,indices", [(["stage2", "stage1"], None), (None, [2, 2]), (["stem"], [1])])
-def test_select_stages_rejects_what_the_reference_rejects(features, indices):
-    with pytest.raises(ValueError, match="fix the config|set only one"):
-        select_stages(["stem", "stage1", "stage2"], features, indices)
+@pytest.mark.parametrize("features,indices,message", [
+    (["stage9"], None, "not stage names"), (["stage2", "stem"], None, "order"), (None, [5], "out of range"),
+    (None, [2, 2], "once"), (["stem"], [1], "different stages")])
+def test_aligned_out_features_rejects_what_the_reference_rejects(features, indices, message):
+    with pytest.raises(ValueError, match=message):
+        aligned_out_features(["stem", "stage1", "stage2"], features, indices)
+
+
+@pytest.mark.parametrize("model_type", ["resnet", "convnext", "swin", "dinov2"])
+def test_stage_override_when_loading_a_config_re_derives_the_other_field(model_type, tmp_path):
+    """AutoConfig.from_pretrained(folder, out_indices=...) on a config.json holding both fields: the
+    override wins and out_features follows, as the reference's setters do (one mixin for every family)."""
+    import transformers
+
+    from workbench.models.registry import FAMILIES
+
+    tiny = {k: v for k, v in FAMILIES[model_type].tiny.items() if k not in ("out_features", "out_indices")}
+    workbench.AutoConfig.for_model(model_type, out_features=["stage1"], **tiny).save_pretrained(tmp_path)
+    ours = workbench.AutoConfig.from_pretrained(tmp_path, out_indices=[0, -1])
+    theirs = transformers.AutoConfig.from_pretrained(tmp_path, out_indices=[0, -1])
+    assert (ours.stage_names, ours.out_features, ours.out_indices) == (
+        theirs.stage_names, theirs.out_features, theirs.out_indices)

@@ -91,9 +91,8 @@ class PretrainedConfig:
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(type(self).attribute_map.get(name, name), value)
-        if name == "_attn_implementation":  # a composite model's parts attend the same way
-            for key in self.sub_configs:
-                part = self.__dict__.get(key)
+        if name == "_attn_implementation":  # a composite model's parts (every nested config) attend the same way
+            for part in list(self.__dict__.values()):
                 if isinstance(part, PretrainedConfig):
                     setattr(part, name, value)
 

@@ -24,9 +24,10 @@ from torch import nn
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.activations import get_activation
 from ..nn.attention import attention
+from ..nn.contrastive import contrastive_loss, similarity_logits
 from ..nn.layers import output_flags, run_layers
+from ..nn.mlp import FeedForward
 from ..nn.patches import interpolate_positions
 from ..outputs import BaseModelOutputWithPooling, ModelOutput, Tensor, Tensors
 from .blip_text import BlipTextConfig, BlipTextLMHeadModel, BlipTextModel, init_lm_bias
@@ -55,29 +56,8 @@ class BlipConfig(PretrainedConfig):
     }
 
     def __post_init__(self) -> None:
-        for name, config_class in self.sub_configs.items():
-            value = getattr(self, name)
-            if value is None:
-                value = config_class()
-            elif isinstance(value, dict):
-                value = config_class.from_dict(value)
-            elif not isinstance(value, config_class):
-                raise TypeError(f"BlipConfig's {name} must be a dict or a {config_class.__name__}, "
-                                f"got {type(value).__name__}.")
-            setattr(self, name, value)
+        # (the base class built text_config / vision_config from their dicts, and writes them back as dicts)
         self.text_config.encoder_hidden_size = self.vision_config.hidden_size
-
-    def to_dict(self) -> dict[str, Any]:
-        values = {name: getattr(self, name) for name in self.sub_configs}
-        try:  # the sub-configs are written as their own dicts, not deep-copied objects
-            for name in values:
-                object.__delattr__(self, name)
-            out = super().to_dict()
-        finally:
-            for name, value in values.items():
-                object.__setattr__(self, name, value)
-        out.update({name: value.to_dict() for name, value in values.items()})
-        return dict(sorted(out.items()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,17 +110,6 @@ class BlipAttention(nn.Module):
         return self.projection(out.reshape(batch, length, width)), weights
 
 
-class BlipMLP(nn.Module):
-    def __init__(self, config: BlipVisionConfig) -> None:
-        super().__init__()
-        self.activation_fn = get_activation(config.hidden_act)
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
-
-
 class BlipEncoderLayer(nn.Module):
     """Pre-norm: x + attn(LN(x)), then x + mlp(LN(x))."""
 
@@ -148,7 +117,7 @@ class BlipEncoderLayer(nn.Module):
         super().__init__()
         self.self_attn = BlipAttention(config)
         self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = BlipMLP(config)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden_states, mask, eager):
@@ -244,13 +213,6 @@ class BlipTextVisionModelOutput(ModelOutput):
     attentions: Tensors = None
 
 
-def contrastive_loss(logits_per_text: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric loss: the i-th text matches the i-th image, both ways."""
-    targets = torch.arange(logits_per_text.shape[0], device=logits_per_text.device)
-    return (nn.functional.cross_entropy(logits_per_text, targets)
-            + nn.functional.cross_entropy(logits_per_text.t(), targets)) / 2
-
-
 class BlipModel(BlipPreTrainedModel):
     """Image and text embeddings in one space; ``logits_per_image`` (B_images, B_texts) are their
     cosine similarities times ``exp(logit_scale)`` (zero-shot image classification)."""
@@ -287,11 +249,8 @@ class BlipModel(BlipPreTrainedModel):
         flags = {"output_attentions": output_attentions, "output_hidden_states": output_hidden_states, "return_dict": True}
         vision = self.vision_model(pixel_values, interpolate_pos_encoding, **flags)
         text = self.text_model(input_ids, attention_mask, position_ids, **flags)
-        image_embeds = self.visual_projection(vision.pooler_output)
-        text_embeds = self.text_projection(text.pooler_output)
-        image_embeds = image_embeds / image_embeds.norm(p=2, dim=-1, keepdim=True)
-        text_embeds = text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.to(text_embeds.dtype).t() * self.logit_scale.exp()  # (T, I)
+        text_embeds, image_embeds, logits_per_text = similarity_logits(
+            self.text_projection(text.pooler_output), self.visual_projection(vision.pooler_output), self.logit_scale)
         loss = contrastive_loss(logits_per_text) if return_loss else None
         out = BlipOutput(loss, logits_per_text.t(), logits_per_text, text_embeds, image_embeds, text, vision)
         return self._finish(out, return_dict)

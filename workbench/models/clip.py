@@ -19,15 +19,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.activations import get_activation
 from ..nn.attention import MultiHeadAttention, causal_mask, padding_mask
+from ..nn.contrastive import contrastive_loss, similarity_logits
 from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss
-from ..outputs import BaseModelOutputWithPooling, ModelOutput, Tensor, Tensors
+from ..nn.mlp import FeedForward
+from ..nn.patches import interpolate_positions
+from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput, ModelOutput, Tensor, Tensors
 
 # --- configs -----------------------------------------------------------------------------------
 
@@ -112,26 +113,7 @@ class CLIPVisionModelOutput(ModelOutput):
     attentions: Tensors = None
 
 
-@dataclass
-class ImageClassifierOutput(ModelOutput):
-    loss: Tensor = None
-    logits: Tensor = None
-    hidden_states: Tensors = None
-    attentions: Tensors = None
-
-
 # --- the layers both towers (and SigLIP's) share ---------------------------------------------
-
-
-class CLIPMLP(nn.Module):
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.activation_fn = get_activation(config.hidden_act)
-        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
-        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
-
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation_fn(self.fc1(hidden)))
 
 
 class CLIPEncoderLayer(nn.Module):
@@ -143,7 +125,7 @@ class CLIPEncoderLayer(nn.Module):
         self.self_attn = MultiHeadAttention(config.hidden_size, config.num_attention_heads, causal=causal,
                                             dropout=config.attention_dropout)
         self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = CLIPMLP(config)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, hidden, mask, eager):
@@ -176,19 +158,6 @@ class CLIPTextEmbeddings(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(length, device=input_ids.device)[None]
         return self.token_embedding(input_ids) + self.position_embedding(position_ids)
-
-
-def interpolate_positions(table: torch.Tensor, num_prefix: int, height: int, width: int, patch: int) -> torch.Tensor:
-    """A (1, P + n*n, D) position table of an n x n patch grid for a ``height`` x ``width`` image: the P
-    prefix rows as they are, the grid resampled bicubically (corners not aligned) to the image's grid."""
-    rows, cols = height // patch, width // patch
-    trained = table.shape[1] - num_prefix
-    if rows * cols == trained and height == width:
-        return table
-    side, dim = int(trained**0.5), table.shape[-1]
-    grid = table[:, num_prefix:].reshape(1, side, side, dim).permute(0, 3, 1, 2)  # (1, D, n, n)
-    grid = F.interpolate(grid, size=(rows, cols), mode="bicubic", align_corners=False)
-    return torch.cat((table[:, :num_prefix], grid.permute(0, 2, 3, 1).reshape(1, rows * cols, dim)), dim=1)
 
 
 class CLIPVisionEmbeddings(nn.Module):
@@ -357,12 +326,6 @@ class CLIPVisionModel(CLIPPreTrainedModel):
         return self._finish(out, return_dict)
 
 
-def contrastive_loss(logits_per_text: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric cross-entropy: the i-th text matches the i-th image, in both directions."""
-    targets = torch.arange(logits_per_text.shape[0], device=logits_per_text.device)
-    return (F.cross_entropy(logits_per_text, targets) + F.cross_entropy(logits_per_text.t(), targets)) / 2
-
-
 class CLIPModel(CLIPPreTrainedModel):
     """Both towers, their projections and ``logit_scale``. ``model(input_ids=, pixel_values=)`` gives the
     similarity of every text to every image; softmax over ``logits_per_image`` rows gives zero-shot
@@ -411,9 +374,8 @@ class CLIPModel(CLIPPreTrainedModel):
                                          output_hidden_states, return_dict=True)
         text = self.get_text_features(input_ids, attention_mask, position_ids, output_attentions,
                                       output_hidden_states, return_dict=True)
-        image_embeds = vision.pooler_output / vision.pooler_output.norm(dim=-1, keepdim=True)
-        text_embeds = text.pooler_output / text.pooler_output.norm(dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.t() * self.logit_scale.exp()  # (T, I)
+        text_embeds, image_embeds, logits_per_text = similarity_logits(text.pooler_output, vision.pooler_output,
+                                                                       self.logit_scale)
         loss = contrastive_loss(logits_per_text) if return_loss else None
         out = CLIPOutput(loss, logits_per_text.t(), logits_per_text, text_embeds, image_embeds, text, vision)
         return self._finish(out, return_dict)

@@ -21,15 +21,16 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.conv_norm import ChannelsFirstLayerNorm, DropPath, init_conv_and_batch_norm
+from ..nn.backbone import BackboneConfigMixin, BackboneMixin
+from ..nn.conv_blocks import ChannelsFirstLayerNorm, init_conv_and_batch_norm
+from ..nn.drop_path import DropPath, drop_path_rates
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BackboneOutput, BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
-from .backbones import realign_stage_outputs, set_stage_outputs
 
 BLOCK_NORM_EPS = 1e-6  # every LayerNorm but the final one (which reads config.layer_norm_eps)
 
 
-class ConvNextConfig(PretrainedConfig):
+class ConvNextConfig(BackboneConfigMixin, PretrainedConfig):
     """ConvNeXt's config: ``hidden_sizes`` and ``depths`` per stage; ``out_features`` / ``out_indices``
     pick the backbone's outputs among ``stage_names`` ("stem", "stage1", ...)."""
 
@@ -38,16 +39,8 @@ class ConvNextConfig(PretrainedConfig):
     defaults = {
         "num_channels": 3, "patch_size": 4, "num_stages": 4, "hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3],
         "hidden_act": "gelu", "initializer_range": 0.02, "layer_norm_eps": 1e-12, "layer_scale_init_value": 1e-6,
-        "drop_path_rate": 0.0, "image_size": 224, "out_features": None, "out_indices": None,
+        "drop_path_rate": 0.0, "image_size": 224,
     }
-
-    def __post_init__(self) -> None:
-        set_stage_outputs(self, len(self.depths))
-
-    def update(self, values: dict) -> None:
-        super().update(values)
-        realign_stage_outputs(self, values)
-
 
 class ConvNextEmbeddings(nn.Module):
     """Non-overlapping patches, each a vector of hidden_sizes[0] channels: (B, C0, H/p, W/p)."""
@@ -113,13 +106,12 @@ class ConvNextEncoder(nn.Module):
 
     def __init__(self, config: ConvNextConfig) -> None:
         super().__init__()
-        # stochastic depth grows linearly over all layers of all stages
-        # (on the CPU: models are built on the meta device, whose tensors hold no values)
-        rates = torch.linspace(0, config.drop_path_rate, sum(config.depths), device="cpu").split(list(config.depths))
+        rates = drop_path_rates(config.drop_path_rate, config.depths)  # over all layers of all stages
+        starts = [sum(config.depths[:i]) for i in range(len(config.depths) + 1)]
         widths = [config.hidden_sizes[0], *config.hidden_sizes]
         self.stages = nn.ModuleList(
             ConvNextStage(config, widths[i], widths[i + 1], stride=2 if i > 0 else 1,
-                          drop_path_rates=rates[i].tolist())
+                          drop_path_rates=rates[starts[i]:starts[i + 1]])
             for i in range(config.num_stages))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -183,7 +175,7 @@ class ConvNextForImageClassification(ConvNextPreTrainedModel):
         return self._finish(ImageClassifierOutputWithNoAttention(loss, logits, out.hidden_states), return_dict)
 
 
-class ConvNextBackbone(ConvNextPreTrainedModel):
+class ConvNextBackbone(BackboneMixin, ConvNextPreTrainedModel):
     """Feature maps for detection and segmentation heads: the maps of ``config.out_features`` (of
     "stem", "stage1", ...), each through its own channels-first LayerNorm (``hidden_states_norms``)."""
 
@@ -195,15 +187,6 @@ class ConvNextBackbone(ConvNextPreTrainedModel):
         self.hidden_states_norms = nn.ModuleDict({
             stage: ChannelsFirstLayerNorm(self.num_features[config.stage_names.index(stage)], eps=BLOCK_NORM_EPS)
             for stage in config.out_features})
-
-    @property
-    def out_features(self) -> list[str]:
-        return list(self.config.out_features)
-
-    @property
-    def channels(self) -> list[int]:
-        """Channels of each returned feature map."""
-        return [self.num_features[self.config.stage_names.index(stage)] for stage in self.out_features]
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None, **kwargs) -> BackboneOutput:

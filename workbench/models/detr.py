@@ -67,11 +67,6 @@ class DetrConfig(PretrainedConfig):
             backbone_config = {"model_type": "resnet", "out_features": ["stage4"], **backbone_kwargs}
         self.backbone_config = _as_config(backbone_config)
 
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        if isinstance(self.backbone_config, PretrainedConfig):
-            out["backbone_config"] = self.backbone_config.to_dict()
-        return out
 
 
 def _as_config(backbone_config: dict | PretrainedConfig) -> dict | PretrainedConfig:

@@ -20,15 +20,16 @@ from torch.nn import functional as F
 from ..config import PretrainedConfig
 from ..nn.activations import get_activation
 from ..nn.attention import padding_mask
-from ..nn.backbone import select_stages
-from ..nn.layer_scale import DropPath, LayerScale
+from ..nn.backbone import BackboneConfigMixin, BackboneMixin
+from ..nn.drop_path import DropPath
+from ..nn.layer_scale import LayerScale
 from ..nn.layers import output_flags
 from ..nn.patches import PatchTokenEmbeddings
 from ..outputs import BackboneOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 from .vit import ViTAttention, ViTEncoder, ViTPreTrainedModel, classification_loss
 
 
-class Dinov2Config(PretrainedConfig):
+class Dinov2Config(BackboneConfigMixin, PretrainedConfig):
     model_type = "dinov2"
     defaults = {
         "hidden_size": 768,
@@ -47,18 +48,14 @@ class Dinov2Config(PretrainedConfig):
         "layerscale_value": 1.0,
         "drop_path_rate": 0.0,
         "use_swiglu_ffn": False,
-        "out_features": None,
-        "out_indices": None,
         "apply_layernorm": True,
         "reshape_hidden_states": True,
         "use_mask_token": True,
     }
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    def default_stage_names(self) -> list[str]:
         # the backbone's stages: the embeddings ("stem"), then each layer's output
-        self.stage_names = ["stem"] + [f"stage{index}" for index in range(1, self.num_hidden_layers + 1)]
-        self.out_features, self.out_indices = select_stages(self.stage_names, self.out_features, self.out_indices)
+        return ["stem"] + [f"stage{index}" for index in range(1, self.num_hidden_layers + 1)]
 
 
 class Dinov2MLP(nn.Module):
@@ -178,7 +175,7 @@ class Dinov2ForImageClassification(Dinov2PreTrainedModel):
             attentions=out.attentions), return_dict)
 
 
-class Dinov2Backbone(Dinov2Embedded):
+class Dinov2Backbone(BackboneMixin, Dinov2Embedded):
     """The stages named in ``config.out_features`` (``stem`` = the embeddings, ``stageK`` = layer K's output),
     each layer-normed (``apply_layernorm``) and, with ``reshape_hidden_states``, its patch tokens laid out as a
     (B, D, H / patch, W / patch) map (else the (B, 1 + N, D) tokens)."""
@@ -186,11 +183,6 @@ class Dinov2Backbone(Dinov2Embedded):
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__(config)
         self.num_features = [config.hidden_size] * (config.num_hidden_layers + 1)
-
-    @property
-    def channels(self) -> list[int]:
-        """The width of each feature map returned."""
-        return [self.num_features[self.config.stage_names.index(name)] for name in self.config.out_features]
 
     def forward(self, pixel_values=None, attention_mask=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None, **kwargs):

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
-from ..nn.conv_norm import ConvNormActivation, init_conv_and_batch_norm
+from ..nn.conv_blocks import ConvNormActivation, init_conv_and_batch_norm
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention, SemanticSegmenterOutput
 

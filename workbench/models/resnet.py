@@ -12,7 +12,6 @@ A residual layer is ``basic`` (two 3x3 convs) or ``bottleneck`` (1x1 down to C/4
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -20,10 +19,10 @@ from torch import nn
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
-from ..nn.backbone import BackboneConfigMixin, BackboneOutput, select_feature_maps
+from ..nn.backbone import BackboneConfigMixin, BackboneMixin, select_feature_maps
 from ..nn.conv_blocks import ConvNormActivation, init_conv_model_weights
 from ..nn.losses import sequence_classification_loss
-from ..outputs import ModelOutput, Tensor, Tensors
+from ..outputs import BackboneOutput, BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
 
 class ResNetConfig(BackboneConfigMixin, PretrainedConfig):
@@ -45,23 +44,6 @@ class ResNetConfig(BackboneConfigMixin, PretrainedConfig):
         if self.layer_type not in ("basic", "bottleneck"):
             raise ValueError(f"ResNet layer_type {self.layer_type!r} is not 'basic' or 'bottleneck': fix config.json.")
         self.hidden_sizes, self.depths = list(self.hidden_sizes), list(self.depths)
-
-    def default_stage_names(self) -> list[str]:
-        return ["stem"] + [f"stage{index}" for index in range(1, len(self.depths) + 1)]
-
-
-@dataclass
-class BaseModelOutputWithPoolingAndNoAttention(ModelOutput):
-    last_hidden_state: Tensor = None  # (B, C, h, w): the last stage's feature map
-    pooler_output: Tensor = None  # (B, C, 1, 1)
-    hidden_states: Tensors = None  # the stem's output, then each stage's
-
-
-@dataclass
-class ImageClassifierOutputWithNoAttention(ModelOutput):
-    loss: Tensor = None
-    logits: Tensor = None
-    hidden_states: Tensors = None
 
 
 class ResNetEmbeddings(nn.Module):
@@ -199,7 +181,7 @@ class ResNetForImageClassification(ResNetPreTrainedModel):
         return self._finish(out, return_dict)
 
 
-class ResNetBackbone(ResNetPreTrainedModel):
+class ResNetBackbone(BackboneMixin, ResNetPreTrainedModel):
     """The stem and stages without the pooler; returns the feature maps of ``config.out_features``
     (``AutoBackbone.from_pretrained(folder, out_features=["stage2", "stage4"])``)."""
 
@@ -208,23 +190,6 @@ class ResNetBackbone(ResNetPreTrainedModel):
         self.embedder = ResNetEmbeddings(config)
         self.encoder = ResNetEncoder(config)
         self.num_features = [config.embedding_size, *config.hidden_sizes]  # channels per stage, the stem's first
-
-    @property
-    def stage_names(self) -> list[str]:
-        return self.config.stage_names
-
-    @property
-    def out_features(self) -> list[str]:
-        return self.config.out_features
-
-    @property
-    def out_indices(self) -> list[int]:
-        return self.config.out_indices
-
-    @property
-    def channels(self) -> list[int]:
-        """The channels of each returned feature map."""
-        return [self.num_features[index] for index in self.out_indices]
 
     def forward(self, pixel_values: torch.Tensor, output_hidden_states: bool | None = None,
                 return_dict: bool | None = None, **_):

@@ -17,16 +17,17 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.attention import MultiHeadAttention
+from ..nn.contrastive import sigmoid_loss, similarity_logits
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
-from ..outputs import BaseModelOutputWithPooling
-from .clip import (CLIPEncoder, CLIPMLP, CLIPOutput, CLIPPreTrainedModel, CLIPTextEmbeddings, CLIPTextModel,
-                   CLIPVisionEmbeddings, ImageClassifierOutput)
+from ..nn.mlp import FeedForward
+from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from .clip import (CLIPEncoder, CLIPOutput, CLIPPreTrainedModel, CLIPTextEmbeddings, CLIPTextModel,
+                   CLIPVisionEmbeddings)
 
 
 class SiglipTextConfig(PretrainedConfig):
@@ -78,7 +79,7 @@ class SiglipMultiheadAttentionPoolingHead(nn.Module):
         self.probe = nn.Parameter(torch.empty(1, 1, config.hidden_size))
         self.attention = nn.MultiheadAttention(config.hidden_size, config.num_attention_heads, batch_first=True)
         self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = CLIPMLP(config)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         probe = self.probe.expand(hidden.shape[0], -1, -1)  # (B, 1, D)
@@ -109,7 +110,7 @@ class SiglipPreTrainedModel(CLIPPreTrainedModel):
             nn.init.normal_(module.weight, std=module.embedding_dim**-0.5)
         if isinstance(module, CLIPVisionEmbeddings):
             nn.init.normal_(module.position_embedding.weight, std=module.patch_embedding.out_channels**-0.5)
-        elif isinstance(module, CLIPMLP):
+        elif isinstance(module, FeedForward):
             for linear in (module.fc1, module.fc2):
                 nn.init.xavier_uniform_(linear.weight)
                 nn.init.normal_(linear.bias, std=1e-6)
@@ -172,13 +173,6 @@ class SiglipVisionModel(SiglipPreTrainedModel):
                             return_dict)
 
 
-def sigmoid_loss(logits_per_text: torch.Tensor) -> torch.Tensor:
-    """SigLIP's loss: every (text, image) pair is a binary question, true on the diagonal only; the
-    negative log-likelihoods summed over each text's row, averaged over texts."""
-    signs = 2 * torch.eye(logits_per_text.shape[0], device=logits_per_text.device) - 1  # +1 matched, -1 not
-    return -F.logsigmoid(signs * logits_per_text).sum(dim=-1).mean()
-
-
 class SiglipModel(SiglipPreTrainedModel):
     """Both towers, ``logit_scale`` and ``logit_bias``. ``sigmoid(logits_per_image)`` is each label's own
     probability (SigLIP's labels do not compete as in a softmax); ``return_loss=True`` adds the sigmoid loss.
@@ -216,9 +210,8 @@ class SiglipModel(SiglipPreTrainedModel):
                                          output_hidden_states, return_dict=True)
         text = self.get_text_features(input_ids, attention_mask, position_ids, output_attentions,
                                       output_hidden_states, return_dict=True)
-        image_embeds = vision.pooler_output / vision.pooler_output.norm(dim=-1, keepdim=True)
-        text_embeds = text.pooler_output / text.pooler_output.norm(dim=-1, keepdim=True)
-        logits_per_text = text_embeds @ image_embeds.t() * self.logit_scale.exp() + self.logit_bias  # (T, I)
+        text_embeds, image_embeds, logits_per_text = similarity_logits(text.pooler_output, vision.pooler_output,
+                                                                       self.logit_scale, self.logit_bias)
         loss = sigmoid_loss(logits_per_text) if return_loss else None
         out = SiglipOutput(loss, logits_per_text.t(), logits_per_text, text_embeds, image_embeds, text, vision)
         return self._finish(out, return_dict)

@@ -25,13 +25,14 @@ from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
 from ..nn.activations import get_activation
 from ..nn.attention import attention, split_heads
+from ..nn.backbone import BackboneConfigMixin, BackboneMixin
 from ..nn.drop_path import DropPath, drop_path_rates
 from ..nn.layers import output_flags
 from ..nn.losses import sequence_classification_loss
+from ..nn.patches import masked_pixel_loss
 from ..nn.windows import (pad_to_window, relative_position_index, shifted_window_mask, window_merge,
                           window_partition)
 from ..outputs import BackboneOutput, ModelOutput, Tensor, Tensors
-from .backbone import BackboneConfigMixin, BackboneMixin
 
 
 class SwinConfig(BackboneConfigMixin, PretrainedConfig):
@@ -45,14 +46,11 @@ class SwinConfig(BackboneConfigMixin, PretrainedConfig):
         "num_heads": [3, 6, 12, 24], "window_size": 7, "mlp_ratio": 4.0, "qkv_bias": True,
         "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "drop_path_rate": 0.1, "hidden_act": "gelu",
         "use_absolute_embeddings": False, "initializer_range": 0.02, "layer_norm_eps": 1e-5, "encoder_stride": 32,
-        "out_features": None, "out_indices": None,
     }
 
     def __post_init__(self) -> None:
         self.num_layers = len(self.depths)
         self.hidden_size = int(self.embed_dim * 2 ** (len(self.depths) - 1))
-        self.stage_names = ["stem"] + [f"stage{i}" for i in range(1, len(self.depths) + 1)]
-        self.align_out_features()
 
 
 def pair(value) -> tuple[int, int]:
@@ -431,11 +429,7 @@ class SwinForMaskedImageModeling(SwinPreTrainedModel):
         reconstruction = self.decoder(tokens.reshape(*tokens.shape[:2], side, side))
         loss = None
         if bool_masked_pos is not None:
-            patch, size = self.config.patch_size, self.config.image_size // self.config.patch_size
-            mask = bool_masked_pos.reshape(-1, size, size).repeat_interleave(patch, 1).repeat_interleave(patch, 2)
-            mask = mask.unsqueeze(1).to(reconstruction.dtype)
-            errors = F.l1_loss(pixel_values, reconstruction, reduction="none")
-            loss = (errors * mask).sum() / (mask.sum() + 1e-5) / self.config.num_channels
+            loss = masked_pixel_loss(pixel_values, reconstruction, bool_masked_pos, self.config)
         return self._finish(SwinMaskedImageModelingOutput(loss, reconstruction, out.hidden_states, out.attentions,
                                                           out.reshaped_hidden_states), return_dict)
 

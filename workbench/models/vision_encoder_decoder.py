@@ -55,17 +55,6 @@ class VisionEncoderDecoderConfig(PretrainedConfig):
         decoder_config.add_cross_attention = True
         return cls(encoder=encoder_config.to_dict(), decoder=decoder_config.to_dict(), **kwargs)
 
-    def __setattr__(self, name: str, value) -> None:
-        super().__setattr__(name, value)
-        if name == "_attn_implementation":  # from_pretrained(attn_implementation=...) reaches both halves
-            for part in ("encoder", "decoder"):
-                if isinstance(self.__dict__.get(part), PretrainedConfig):
-                    setattr(self.__dict__[part], name, value)
-
-    def to_dict(self) -> dict:
-        out = super().to_dict()
-        out["encoder"], out["decoder"] = self.encoder.to_dict(), self.decoder.to_dict()
-        return out
 
 
 def _model_class(config: PretrainedConfig, task: str) -> type:

@@ -20,7 +20,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..config import PretrainedConfig
 from ..modeling import PreTrainedModel
@@ -28,7 +27,7 @@ from ..nn.activations import get_activation
 from ..nn.attention import attention, padding_mask, split_heads
 from ..nn.layers import output_flags, run_layers
 from ..nn.losses import sequence_classification_loss
-from ..nn.patches import PatchTokenEmbeddings
+from ..nn.patches import PatchTokenEmbeddings, masked_pixel_loss
 from ..outputs import BaseModelOutputWithPooling, ImageClassifierOutput, MaskedImageModelingOutput
 
 
@@ -290,12 +289,3 @@ class ViTForMaskedImageModeling(ViTPreTrainedModel):
         return self._finish(MaskedImageModelingOutput(
             loss=loss, reconstruction=reconstruction, hidden_states=out.hidden_states, attentions=out.attentions),
             return_dict)
-
-
-def masked_pixel_loss(pixel_values, reconstruction, bool_masked_pos, config) -> torch.Tensor:
-    """Mean L1 error over the pixels of masked patches (per channel)."""
-    size, patch = config.image_size // config.patch_size, config.patch_size
-    mask = bool_masked_pos.reshape(-1, size, size).repeat_interleave(patch, 1).repeat_interleave(patch, 2)
-    mask = mask.unsqueeze(1).to(reconstruction.dtype)  # (B, 1, H, W)
-    error = F.l1_loss(pixel_values.to(reconstruction.dtype), reconstruction, reduction="none")
-    return (error * mask).sum() / (mask.sum() + 1e-5) / config.num_channels

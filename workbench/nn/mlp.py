@@ -1,10 +1,11 @@
-"""The gated feed-forward block of LLaMA-style decoders and T5 v1.1 (https://arxiv.org/abs/2002.05202).
+"""Feed-forward blocks: the gated one of LLaMA-style decoders and T5 v1.1 (https://arxiv.org/abs/2002.05202),
 
     x ─► gate ─► activation ─┐
     x ─► up ─────────────────┴─► × ─► (dropout) ─► down
 
-The three linears are named after the checkpoint's keys, which differ between families
-(``gate_proj``/``up_proj``/``down_proj`` for LLaMA, ``wi_0``/``wi_1``/``wo`` for T5).
+whose three linears are named after the checkpoint's keys, which differ between families
+(``gate_proj``/``up_proj``/``down_proj`` for LLaMA, ``wi_0``/``wi_1``/``wo`` for T5); and the plain
+``fc1 ─► activation ─► fc2`` of CLIP-style vision and text towers (:class:`FeedForward`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ from .activations import get_activation
 from .linear import Linear, fused_for_inference
 
 LLAMA_NAMES = ("gate_proj", "up_proj", "down_proj")
+
+
+class FeedForward(nn.Module):
+    """``fc2(activation_fn(fc1(x)))``, (..., D) -> (..., D) through ``intermediate_size``: the MLP of
+    CLIP's, SigLIP's and BLIP's towers (checkpoint keys ``mlp.fc1`` / ``mlp.fc2``). ``activation`` is a
+    config name (``hidden_act``)."""
+
+    def __init__(self, hidden_size: int, intermediate_size: int, activation: str) -> None:
+        super().__init__()
+        self.activation_fn = get_activation(activation)
+        self.fc1 = nn.Linear(hidden_size, intermediate_size)
+        self.fc2 = nn.Linear(intermediate_size, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation_fn(self.fc1(hidden_states)))
 
 
 class GatedMLP(nn.Module):

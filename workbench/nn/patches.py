@@ -129,3 +129,14 @@ class PatchTokenEmbeddings(nn.Module):
         tokens = [getattr(self, name).expand(batch, -1, -1) for name in self.prefix]
         embeddings = torch.cat((*tokens, patches), dim=1)  # (B, P + N, D)
         return self.dropout(embeddings + self.positions(height, width, bool(interpolate_pos_encoding)))
+
+
+def masked_pixel_loss(pixel_values: torch.Tensor, reconstruction: torch.Tensor, bool_masked_pos: torch.Tensor,
+                      config) -> torch.Tensor:
+    """Masked image modelling's loss: the mean L1 error of the (B, C, H, W) ``reconstruction`` over the pixels
+    of the patches the (B, N) ``bool_masked_pos`` masks (per channel), N the patch grid of ``config.image_size``."""
+    size, patch = config.image_size // config.patch_size, config.patch_size
+    mask = bool_masked_pos.reshape(-1, size, size).repeat_interleave(patch, 1).repeat_interleave(patch, 2)
+    mask = mask.unsqueeze(1).to(reconstruction.dtype)  # (B, 1, H, W)
+    error = F.l1_loss(pixel_values.to(reconstruction.dtype), reconstruction, reduction="none")
+    return (error * mask).sum() / (mask.sum() + 1e-5) / config.num_channels
