@@ -199,10 +199,9 @@ def useful_threads() -> tuple[int, str]:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # not on this platform
         return threads, ""
-    idle = int((os.cpu_count() or 1) - load + 1)
-    if idle >= threads:
+    fewer = max(1, int((os.cpu_count() or 1) - load + 1))  # idle cores, at least one
+    if fewer >= threads:
         return threads, ""
-    fewer = max(1, idle)
     return fewer, f" (not {threads}: the load average is {load:.1f} on {os.cpu_count()} cores)"
 
 
