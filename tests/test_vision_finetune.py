@@ -162,3 +162,12 @@ def test_fashion_mnist_recipe_builds_its_own_named_folder(zoo_home):
     rows = {row["name"]: row for row in zoo.list_zoo()}
     assert rows["fashion-mnist"]["path"] == str(folder) and rows["fashion-mnist"]["built"]
     assert rows["imagenet-mobilenet"]["built"] and None not in rows  # no folder listed as "placed by hand"
+
+
+def test_zoo_list_shows_both_image_models(zoo_home, capsys):
+    from workbench.cli import zoo as command
+
+    assert command.run_list(None) == 0
+    listed = capsys.readouterr().out
+    assert "imagenet-mobilenet image-classification   built" in listed and "ported, largest difference" in listed
+    assert "fashion-mnist      fashion-mnist" in listed

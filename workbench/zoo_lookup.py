@@ -96,7 +96,7 @@ def list_zoo() -> list[dict[str, Any]]:
     """One row per recipe (built or not) and per other task folder found in the zoo:
     ``{"name", "task", "path", "built", "description", "info"}``."""
     rows = []
-    for name, spec in sorted(RECIPES.items()):
+    for name, spec in RECIPES.items():  # in RECIPES' order: the text model, then the image ones
         folder = zoo_dir() / spec.folder_name
         built = (folder / "config.json").is_file()
         rows.append({"name": name, "task": spec.task, "path": str(folder), "built": built,

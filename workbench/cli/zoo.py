@@ -94,6 +94,9 @@ def run_list(args) -> int:
         elif "metrics" in info:
             status = (f"built {info.get('built_at', '?')[:10]}: test accuracy {info['metrics']['test_accuracy']:.4f} "
                       f"(n={info.get('split', {}).get('test', '?')})")
+        elif "port_check" in info:  # a ported model: no training, checked against its source instead
+            status = (f"built {info.get('built_at', '?')[:10]}: ported, largest difference from the source "
+                      f"{info['port_check']['max_abs_err']:.1e}")
         else:
             status = "built"
         print(f"  {name:<18} {Path(row['path']).name:<22} {status}")
