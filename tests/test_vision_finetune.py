@@ -68,9 +68,10 @@ def chain(zoo_home, splits, tmp_path_factory):
     model, processor = recipe.new_head_model(base, SIZE), recipe.image_processor(base, SIZE)
     output = tmp_path_factory.mktemp("run")
     trainer = recipe.make_trainer(model, processor, splits, output_dir=output / "trainer", epochs=1, seed=0,
-                                  per_device_train_batch_size=40, logging_steps=1)
+                                  per_device_train_batch_size=16, logging_steps=1)
     before = trainer.evaluate()
-    first = trainer.train()  # 400 images / 40 = 10 steps
+    # 400 images / 16 = 25 steps: batch norm's running statistics (momentum 0.1) then hold 7% of ImageNet's
+    first = trainer.train()
     after = trainer.evaluate()
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     trainer.args.max_steps = 3
@@ -82,8 +83,8 @@ def chain(zoo_home, splits, tmp_path_factory):
 
 def test_fine_tuning_lowers_the_loss_and_beats_the_untrained_head_on_held_out_images(chain):
     losses = chain["losses"]
-    assert len(losses) == chain["first"].global_step == 10
-    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses
+    assert len(losses) == chain["first"].global_step == 25
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5, losses
     before, after = chain["before"]["eval_accuracy"], chain["after"]["eval_accuracy"]
     assert before < 0.3 and after > before + 0.25, (before, after)  # 10 classes: the new head guesses
     assert chain["after"]["eval_loss"] < chain["before"]["eval_loss"]
