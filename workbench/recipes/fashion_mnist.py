@@ -18,7 +18,11 @@ This is the image classification recipe of the Transformers documentation (task 
 classification"; "Preprocess": RandomResizedCrop + the image processor with do_resize=False in
 set_transform) on data that ships offline.
 
-Measured (the full default build, ``workbench zoo build fashion-mnist``): see MEASURED below.
+Measured (the full default build, ``workbench zoo build fashion-mnist``, seed 0) on 2 cores of an
+"Intel(R) Xeon(R) Processor" (lscpu), shared with other jobs, one torch thread: test accuracy 0.0717
+with the untrained head, 0.8698 after one epoch (157 steps of 64 at 64 px in 146 s; validation 0.859,
+test loss 0.367); 6 min 9 s in all (195 CPU seconds), most of it the three evaluations. The folder
+loads unchanged in transformers: its image-classification pipeline scores 0.89 on the first 200 test images.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ RANDOM_CROP_SCALE = (0.6, 1.0)  # the items fill the 28-px frame: a crop of 8% (
 BATCH_NORM_MOMENTUM = 0.1
 HYPERPARAMETERS = dict(learning_rate=1e-3, per_device_train_batch_size=64, per_device_eval_batch_size=256,
                        weight_decay=0.01, warmup_ratio=0.05, lr_scheduler_type="cosine")
-MEASURED = {}  # filled in from the full build's zoo.json (README, "The zoo")
 STAGES = ["reading Fashion-MNIST", "loading the ImageNet MobileNetV2", "scoring the untrained head", "training",
           "evaluating", "saving"]
 
