@@ -145,6 +145,18 @@ def test_imagenet_recipe_is_the_offline_default_for_image_classification(zoo_hom
     assert processor["image_processor_type"] == "MobileNetV2ImageProcessor"
 
 
+def test_pipeline_without_a_model_classifies_a_photo_with_the_zoo_build(zoo_home, monkeypatch):
+    from workbench import pipeline
+    from workbench.tasks import PIPELINE_TASKS
+
+    if "image-classification" not in PIPELINE_TASKS:
+        pytest.skip("this workbench has no image-classification pipeline yet")
+    skimage_data = pytest.importorskip("skimage.data")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    best = pipeline("image-classification")(skimage_data.chelsea())[0]
+    assert best["label"] in {"Egyptian Mau", "tabby cat", "tiger cat"}, best
+
+
 def test_fashion_mnist_recipe_builds_its_own_named_folder(zoo_home):
     folder = zoo.build("fashion-mnist", max_samples=40, epochs=1, progress=False)
     assert folder == zoo_home / "fashion-mnist"
