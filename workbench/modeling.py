@@ -247,7 +247,8 @@ class PreTrainedModel(nn.Module):
                 _assign(module, name, tensor)
 
     def _report(self, info: LoadingInfo, source: str) -> None:
-        missing = [k for k in info.missing_keys] + [k for k, _, _ in info.mismatched_keys]
+        # a mismatched tensor is also missing (it was not loaded): name it once
+        missing = list(dict.fromkeys([*info.missing_keys, *(k for k, _, _ in info.mismatched_keys)]))
         if missing:
             logger.warning(
                 "Some weights of %s were not initialized from the checkpoint at %s and are newly "

@@ -4,6 +4,8 @@ that ships offline), kept in a folder of ordinary checkpoint folders, one per ta
     <zoo>/                          WORKBENCH_ZOO (default ~/.cache/workbench/zoo)
       text-classification/         a checkpoint folder named after the pipeline task it serves:
         config.json, model.safetensors, tokenizer.json, ..., zoo.json (how it was built)
+      image-classification/        torchvision's ImageNet MobileNetV2, ported (recipe imagenet-mobilenet)
+      fashion-mnist/                a named model, no task's default (recipe fashion-mnist)
       .cache/                       downloaded and derived data (never a checkpoint)
 
 ``pipeline("sentiment-analysis")`` with no model uses ``<zoo>/text-classification/`` when it exists.
@@ -42,7 +44,8 @@ def build(name: str, *, max_samples: int | None = None, epochs: float | None = N
     """Build the zoo model ``name`` (see ``RECIPES``) and return its folder.
 
     ``max_samples`` keeps that many examples (before splitting; for quick runs), ``epochs``
-    defaults to the recipe's, ``output`` replaces the default ``<zoo>/<task>/``. The folder is
+    defaults to the recipe's, ``output`` replaces the default ``<zoo>/<task>/`` (or
+    ``<zoo>/<recipe's folder>/`` for a model that is no task's default, such as ``fashion-mnist``). The folder is
     written next to its destination under a temporary name and renamed into place at the end,
     replacing an older build. ``progress`` prints each stage and the Trainer's progress bar (stderr).
     """
@@ -51,7 +54,7 @@ def build(name: str, *, max_samples: int | None = None, epochs: float | None = N
         raise ValueError(f"max_samples={max_samples} is too few to split 80/10/10 and evaluate: use 20 or more.")
     if epochs is not None and epochs <= 0:
         raise ValueError(f"epochs must be positive, got {epochs}.")
-    final = Path(output) if output is not None else zoo_dir() / spec.task
+    final = Path(output) if output is not None else zoo_dir() / spec.folder_name
     final.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=final.parent))
     started = time.time()

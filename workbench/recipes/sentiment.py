@@ -199,10 +199,9 @@ def useful_threads() -> tuple[int, str]:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # not on this platform
         return threads, ""
-    idle = int((os.cpu_count() or 1) - load + 1)
-    if idle >= threads:
+    fewer = max(1, int((os.cpu_count() or 1) - load + 1))  # idle cores, at least one
+    if fewer >= threads:
         return threads, ""
-    fewer = max(1, idle)
     return fewer, f" (not {threads}: the load average is {load:.1f} on {os.cpu_count()} cores)"
 
 
@@ -287,16 +286,18 @@ def minilm_path() -> str:
 
 class Stages:
     """One line per stage of the build on stderr (``[zoo sentiment] 3/5 training ...``) and the stage's
-    name on the Trainer's progress bars (tqdm: a text bar in a terminal, a widget in Jupyter)."""
+    name on the Trainer's progress bars (tqdm: a text bar in a terminal, a widget in Jupyter).
+    Other recipes pass their own name and stage names."""
 
     NAMES = ["fetching the Rotten Tomatoes snippets", "tokenizing", "training", "evaluating", "saving"]
 
-    def __init__(self, progress: bool) -> None:
-        self.progress, self.number = progress, 0
+    def __init__(self, progress: bool, recipe: str = "sentiment", names: list[str] | None = None) -> None:
+        self.progress, self.number, self.recipe = progress, 0, recipe
+        self.NAMES = names or self.NAMES
 
     def say(self, text: str) -> None:
         if self.progress:
-            print(f"[zoo sentiment] {text}", file=sys.stderr, flush=True)
+            print(f"[zoo {self.recipe}] {text}", file=sys.stderr, flush=True)
 
     def next(self, detail: str = "") -> str:
         """Starts the next stage; returns its label for a progress bar."""

@@ -41,7 +41,7 @@ def default_data_collator(features: list, return_tensors: str = "pt") -> dict[st
     for key, value in first.items():
         if key in ("label", "label_ids") or value is None or isinstance(value, str):
             continue
-        batch[key] = _stack([row[key] for row in rows], return_tensors)
+        batch[key] = _stack([row[key] for row in rows], return_tensors, key=key)
     return batch
 
 
@@ -55,8 +55,13 @@ def _is_integer(value) -> bool:
     return isinstance(value, (int, np.integer))
 
 
-def _stack(values: list, return_tensors: str, labels: bool = False):
+def _stack(values: list, return_tensors: str, labels: bool = False, key: str = ""):
     first = values[0]
+    if not isinstance(first, (torch.Tensor, np.ndarray, list, tuple, int, float, bool, np.generic)):
+        raise ValueError(f"The rows' {key!r} values are {type(first).__module__}.{type(first).__name__} objects, which "
+                         f"cannot be stacked into a batch: turn them into arrays in the data's transform (an image "
+                         f"processor's pixel_values) and drop the {key!r} column there, or let the Trainer drop it "
+                         "(remove_unused_columns=True).")
     if return_tensors == "pt":
         if isinstance(first, torch.Tensor):
             return torch.stack(values)

@@ -64,6 +64,11 @@ def label_names(model: nn.Module) -> list[str]:
     return [n for n in names if "label" in n]
 
 
+def _transforms_on_the_fly(dataset) -> bool:
+    """Whether rows of a ``datasets.Dataset`` come out of a ``set_transform`` / ``with_transform`` function."""
+    return (getattr(dataset, "format", None) or {}).get("type") == "custom"
+
+
 class DataMixin:
     """Dataloaders of :class:`~workbench.Trainer` (override ``get_train_dataloader`` & co. to change them)."""
 
@@ -87,7 +92,10 @@ class DataMixin:
         return dataset.remove_columns(ignored) if ignored else dataset
 
     def _dataset_and_collator(self, dataset, description: str):
-        if hasattr(dataset, "column_names") and hasattr(dataset, "remove_columns") and not isinstance(dataset, IterableDataset):
+        # a set_transform / with_transform dataset's columns are its transform's inputs (``image``), not the
+        # model's: removing them would break the transform, so unused keys go after it, row by row
+        if hasattr(dataset, "column_names") and hasattr(dataset, "remove_columns") and not isinstance(dataset, IterableDataset) \
+                and not _transforms_on_the_fly(dataset):
             return self._remove_unused_columns(dataset, description), self.data_collator
         if not self.args.remove_unused_columns:
             return dataset, self.data_collator
