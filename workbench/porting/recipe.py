@@ -6,7 +6,7 @@ keys onto the target model's, tensor transforms where the layouts differ (a tran
 fused qkv), the target's ``config.json`` and extra files (``preprocessor_config.json``). The steps
 are the same for every source::
 
-    source file ──read_state_dict──► {source key: tensor}          (torch.load(weights_only=True); an .onnx file's initializers)
+    source file ──read_state_dict──► {source key: tensor}          (torch.load(weights_only=True); .onnx: initializers)
                 ──recipe.convert───► {target key: tensor}          (every source key renamed or dropped on purpose)
                 ──build_target─────► target model, strict load      (check_keys: nothing left over either way)
                 ──check_activations► DiffReport vs the source model (compare(align="order"): coverage, divergence)
