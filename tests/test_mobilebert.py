@@ -15,7 +15,7 @@ from test_models import compare, make_inputs, run
 from tolerance import assert_close_scaled
 
 TRIGRAM = dict(FAMILIES["mobilebert"].tiny, trigram_input=True)
-CASE = type("Case", (), {"config": TRIGRAM, "speech": False, "encoder_decoder": False})()
+CASE = type("Case", (), {"config": TRIGRAM, "speech": False, "encoder_decoder": False, "inputs": "text"})()
 
 
 @pytest.mark.parametrize("head", ["MobileBertModel", "MobileBertForMaskedLM"])
