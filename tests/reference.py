@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 
 import torch
@@ -14,7 +15,9 @@ def build_reference_model(model_type: str, class_name: str, config_kwargs: dict,
     and some families (Marian) do not even save them."""
     import transformers
 
-    config = transformers.AutoConfig.for_model(model_type, **config_kwargs)
+    # a deep copy: the reference's composite configs may update a part's dict in place (CLIP's legacy
+    # vision_config_dict), and these dicts are the registry's shared tiny configs
+    config = transformers.AutoConfig.for_model(model_type, **copy.deepcopy(config_kwargs))
     if eager:
         config._attn_implementation = "eager"
     torch.manual_seed(seed)
@@ -35,7 +38,7 @@ def reference_init(model_type: str, class_name: str, config_kwargs: dict, seed: 
     import transformers
 
     torch.manual_seed(seed)
-    return getattr(transformers, class_name)(transformers.AutoConfig.for_model(model_type, **config_kwargs))
+    return getattr(transformers, class_name)(transformers.AutoConfig.for_model(model_type, **copy.deepcopy(config_kwargs)))
 
 
 def save_reference_model(model, folder: str) -> str:

@@ -202,7 +202,7 @@ def test_legacy_config_dict_parts_override_as_in_the_reference():
     import transformers
 
     legacy = {"text_config": dict(FAMILIES["clip_text_model"].tiny, eos_token_id=2),
-              "vision_config": FAMILIES["clip_vision_model"].tiny,
+              "vision_config": dict(FAMILIES["clip_vision_model"].tiny),  # a copy: the reference updates it in place
               "text_config_dict": {"hidden_size": 48, "num_attention_heads": 4},
               "vision_config_dict": {"patch_size": 16}, "projection_dim": 24}
     theirs, ours = transformers.CLIPConfig(**legacy), workbench.CLIPConfig(**legacy)
