@@ -104,6 +104,22 @@ def test_backbone_stages_are_chosen_as_the_reference_chooses_them(kwargs):
         == ours.out_features
 
 
+def test_auto_backbone_from_a_classifier_checkpoint_with_other_stages(pairs, tmp_path):
+    """AutoBackbone.from_pretrained(classifier folder, out_indices=[1]): the trunk's weights (its
+    ``convnext.`` prefix dropped), the stage asked for, a fresh norm on it; the reference's maps."""
+    import transformers
+
+    reference, ours = pairs["convnext-classifier"]
+    ours.save_pretrained(tmp_path)
+    backbone = workbench.AutoBackbone.from_pretrained(tmp_path, out_indices=[1])
+    # (the reference's AutoBackbone asks the Hub whether the path is a repo, so its class loads the folder)
+    theirs = transformers.ConvNextBackbone.from_pretrained(tmp_path, out_indices=[1]).eval()
+    assert backbone.config.out_features == ["stage1"] and list(backbone.hidden_states_norms) == ["stage1"]
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        assert compare_outputs(backbone(pixel_values=pixels), theirs(pixel_values=pixels), what="backbone") == 1
+
+
 @pytest.mark.parametrize("out_features,out_indices,message", [
     (["stage9"], None, "not stages"), (["stage2", "stem"], None, "order"), (None, [5], "out of range"),
     (["stem"], [1], "different stages")])

@@ -46,3 +46,11 @@ def set_stage_outputs(config: PretrainedConfig, num_stages: int) -> None:
     config.stage_names = ["stem"] + [f"stage{i}" for i in range(1, num_stages + 1)]
     config.out_features, config.out_indices = align_out_features(
         config.stage_names, getattr(config, "out_features", None), getattr(config, "out_indices", None))
+
+
+def realign_stage_outputs(config: PretrainedConfig, values: dict) -> None:
+    """After ``config.update(values)`` (``from_pretrained(..., out_indices=[1])``): the stages ``values``
+    names, by ``out_features`` or ``out_indices``, win and the other follows, as the reference's setters do."""
+    if "out_features" in values or "out_indices" in values:
+        config.out_features, config.out_indices = align_out_features(
+            config.stage_names, values.get("out_features"), values.get("out_indices"))

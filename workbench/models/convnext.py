@@ -24,7 +24,7 @@ from ..nn.activations import get_activation
 from ..nn.conv_norm import ChannelsFirstLayerNorm, DropPath, init_conv_and_batch_norm
 from ..nn.losses import sequence_classification_loss
 from ..outputs import BackboneOutput, BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
-from .backbones import set_stage_outputs
+from .backbones import realign_stage_outputs, set_stage_outputs
 
 BLOCK_NORM_EPS = 1e-6  # every LayerNorm but the final one (which reads config.layer_norm_eps)
 
@@ -43,6 +43,10 @@ class ConvNextConfig(PretrainedConfig):
 
     def __post_init__(self) -> None:
         set_stage_outputs(self, len(self.depths))
+
+    def update(self, values: dict) -> None:
+        super().update(values)
+        realign_stage_outputs(self, values)
 
 
 class ConvNextEmbeddings(nn.Module):
