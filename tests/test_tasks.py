@@ -27,7 +27,8 @@ def test_every_default_is_of_a_family_workbench_loads_with_the_tasks_auto_class(
     assert task.default.model_type in FAMILIES, (name, task.default)
     config = auto.AutoConfig.for_model(task.default.model_type)
     model_class = getattr(auto, task.auto_class).model_class(config)  # raises when the family lacks the head
-    assert model_class.__name__ == FAMILIES[task.default.model_type].heads[task.auto_class]
+    family = FAMILIES[task.default.model_type]
+    assert model_class.__name__ == {**family.heads, **family.also_auto}[task.auto_class]
     # the class-name mapping sends that class to a task that loads with the same Auto class
     assert TASKS[task_for_class(model_class.__name__)].auto_class == task.auto_class
 
@@ -62,7 +63,9 @@ def test_every_pipeline_named_in_the_table_exists():
     ("T5ForConditionalGeneration", "text2text-generation"), ("MarianMTModel", "text2text-generation"),
     ("WhisperForConditionalGeneration", "automatic-speech-recognition"), ("BertModel", "feature-extraction"),
     ("DistilBertForMultipleChoice", "multiple-choice"), ("Wav2Vec2ForCTC", "automatic-speech-recognition"),
-    ("ViTForImageClassification", None), (None, None),
+    ("ViTForImageClassification", "image-classification"), ("ViTModel", "image-feature-extraction"),
+    ("CLIPModel", "zero-shot-image-classification"), ("BlipForConditionalGeneration", "image-to-text"),
+    ("BlipForQuestionAnswering", "visual-question-answering"), ("ViTForMaskedImageModeling", None), (None, None),
 ])
 def test_class_names_map_to_tasks(class_name, task):
     assert task_for_class(class_name) == task
@@ -70,7 +73,7 @@ def test_class_names_map_to_tasks(class_name, task):
 
 def test_infer_task_names_only_tasks_with_a_pipeline():
     assert infer_task("GPT2LMHeadModel") == "text-generation"
-    for name in ("BertForMultipleChoice", "ViTForImageClassification"):
+    for name in ("BertForMultipleChoice", "ViTForMaskedImageModeling"):
         with pytest.raises(ValueError, match=f"Cannot tell which task {name} is for: pass task="):
             infer_task(name)
 

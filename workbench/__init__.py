@@ -32,6 +32,7 @@ _LAZY = {
     "AutoModelForPreTraining": "auto",
     **{name: "auto" for name in ("AutoBackbone", "AutoModelForImageClassification", "AutoModelForImageSegmentation",
                                  "AutoModelForObjectDetection", "AutoModelForUniversalSegmentation")},
+    # vision
     "AutoBackbone": "auto",
     "AutoModelForImageClassification": "auto",
     "AutoModelForSemanticSegmentation": "auto",

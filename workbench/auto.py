@@ -156,6 +156,7 @@ AutoModelForSeq2SeqLM = _auto("AutoModelForSeq2SeqLM")
 AutoModelForTextEncoding = _auto("AutoModelForTextEncoding")
 AutoModelForSpeechSeq2Seq = _auto("AutoModelForSpeechSeq2Seq")
 AutoModelForPreTraining = _auto("AutoModelForPreTraining")
+# vision
 AutoModelForImageClassification = _auto("AutoModelForImageClassification")
 AutoModelForImageSegmentation = _auto("AutoModelForImageSegmentation")
 AutoModelForObjectDetection = _auto("AutoModelForObjectDetection")

@@ -39,16 +39,26 @@ class Task:
     pipeline_module: str | None = None  # under workbench.pipelines; None: a model head without a pipeline
     pipeline_class: str | None = None
     default: Default | None = None
-    audio: bool = False  # the pipeline loads a feature extractor beside the tokenizer
+    # what pipeline() loads beside the model (from the model's folder unless given): "tokenizer",
+    # "feature_extractor" (audio), "image_processor" (images)
+    loads: tuple[str, ...] = ("tokenizer",)
 
     @property
     def default_model(self) -> str | None:
         return self.default.model if self.default is not None else None
 
+    @property
+    def audio(self) -> bool:
+        return "feature_extractor" in self.loads
+
+
+TEXT, AUDIO, IMAGE, IMAGE_TEXT = ("tokenizer",), ("tokenizer", "feature_extractor"), ("image_processor",), \
+    ("image_processor", "tokenizer")
+
 
 def _task(name: str, auto_class: str, module: str | None = None, cls: str | None = None,
-          default: tuple[str, str] | None = None, audio: bool = False) -> tuple[str, Task]:
-    return name, Task(name, auto_class, module, cls, Default(*default) if default else None, audio)
+          default: tuple[str, str] | None = None, loads: tuple[str, ...] = TEXT) -> tuple[str, Task]:
+    return name, Task(name, auto_class, module, cls, Default(*default) if default else None, loads)
 
 
 # Defaults are the reference's, except where its family does not load in workbench (said beside).
@@ -78,7 +88,20 @@ TASKS: dict[str, Task] = dict([
     # the reference's default is facebook/wav2vec2-base-960h (model_type wav2vec2, not in workbench):
     # an English Whisper of about its size (74M parameters against 95M) instead
     _task("automatic-speech-recognition", "AutoModelForSpeechSeq2Seq", "automatic_speech_recognition",
-          "AutomaticSpeechRecognitionPipeline", ("openai/whisper-base.en", "whisper"), audio=True),
+          "AutomaticSpeechRecognitionPipeline", ("openai/whisper-base.en", "whisper"), loads=AUDIO),
+    _task("image-classification", "AutoModelForImageClassification", "image_classification",
+          "ImageClassificationPipeline", ("google/vit-base-patch16-224", "vit"), loads=IMAGE),
+    _task("image-feature-extraction", "AutoModel", "image_feature_extraction", "ImageFeatureExtractionPipeline",
+          ("google/vit-base-patch16-224", "vit"), loads=IMAGE),
+    _task("zero-shot-image-classification", "AutoModelForZeroShotImageClassification",
+          "zero_shot_image_classification", "ZeroShotImageClassificationPipeline",
+          ("openai/clip-vit-base-patch32", "clip"), loads=IMAGE_TEXT),
+    # the reference dropped these two in 5.0: image-to-text keeps its 4.x default; 4.x's VQA default,
+    # dandelin/vilt-b32-finetuned-vqa (model_type vilt, not in workbench), is replaced by BLIP's VQA model
+    _task("image-to-text", "AutoModelForImageTextToText", "image_to_text", "ImageToTextPipeline",
+          ("ydshieh/vit-gpt2-coco-en", "vision-encoder-decoder"), loads=IMAGE_TEXT),
+    _task("visual-question-answering", "AutoModelForVisualQuestionAnswering", "image_to_text",
+          "VisualQuestionAnsweringPipeline", ("Salesforce/blip-vqa-base", "blip"), loads=IMAGE_TEXT),
     _task("multiple-choice", "AutoModelForMultipleChoice"),  # a head without a pipeline
 ])
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification"}
@@ -89,11 +112,21 @@ CLASS_SUFFIXES = (
     ("ForCausalLM", "text-generation"), ("LMHeadModel", "text-generation"),
     ("ForSequenceClassification", "text-classification"), ("ForTokenClassification", "token-classification"),
     ("ForQuestionAnswering", "question-answering"), ("ForMaskedLM", "fill-mask"),
-    ("ForMultipleChoice", "multiple-choice"),
+    ("ForMultipleChoice", "multiple-choice"), ("ForImageClassification", "image-classification"),
     ("ForSpeechSeq2Seq", "automatic-speech-recognition"), ("ForCTC", "automatic-speech-recognition"),
     ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "text2text-generation"),
     ("Model", "feature-extraction"),
 )
+# classes whose name says nothing of the task (checked before the endings): image towers and image-text models
+CLASS_TASKS = {
+    "ViTModel": "image-feature-extraction", "DeiTModel": "image-feature-extraction",
+    "Dinov2Model": "image-feature-extraction", "CLIPVisionModel": "image-feature-extraction",
+    "SiglipVisionModel": "image-feature-extraction",
+    "CLIPModel": "zero-shot-image-classification", "SiglipModel": "zero-shot-image-classification",
+    "BlipModel": "zero-shot-image-classification",
+    "VisionEncoderDecoderModel": "image-to-text", "BlipForConditionalGeneration": "image-to-text",
+    "BlipForQuestionAnswering": "visual-question-answering",
+}
 # families whose ...ForConditionalGeneration transcribes audio rather than text
 SPEECH_MODEL_TYPES = ("whisper",)
 
@@ -118,6 +151,8 @@ def task_for_class(name: str | None) -> str | None:
     """The task a model class (or a config's ``architectures`` entry) is built for, or None."""
     if not name:
         return None
+    if name in CLASS_TASKS:
+        return CLASS_TASKS[name]
     if name.endswith("ForConditionalGeneration") and name.lower().startswith(SPEECH_MODEL_TYPES):
         return "automatic-speech-recognition"
     return next((task for suffix, task in CLASS_SUFFIXES if name.endswith(suffix)), None)
@@ -139,5 +174,5 @@ def auto_class_name(task: str | None) -> str:
     return spec.auto_class if spec is not None else "AutoModel"
 
 
-__all__ = ["ALIASES", "CLASS_SUFFIXES", "Default", "PIPELINE_TASKS", "TASKS", "Task", "auto_class_name",
+__all__ = ["ALIASES", "CLASS_SUFFIXES", "CLASS_TASKS", "Default", "PIPELINE_TASKS", "TASKS", "Task", "auto_class_name",
            "infer_task", "resolve_task", "task_for_class"]

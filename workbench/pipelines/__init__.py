@@ -22,10 +22,12 @@ logger = logging.getLogger("workbench")
 
 
 def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, dtype=None, batch_size: int | None = None,
-             feature_extractor=None, **kwargs: Any) -> Pipeline:
+             feature_extractor=None, image_processor=None, processor=None, **kwargs: Any) -> Pipeline:
     """Build the pipeline for ``task`` (inferred from the model when omitted).
 
-    ``model`` and ``tokenizer`` are instances, local folders or Hub ids. Other keyword arguments
+    ``model``, ``tokenizer``, ``feature_extractor``, ``image_processor`` and ``processor`` (an image
+    processor and a tokenizer in one) are instances, local folders or Hub ids; what the task needs and
+    was not given loads from the model's folder (the task table's ``loads``). Other keyword arguments
     are the task's parameters and hold for every call (a call's own parameters override them
     for that call), plus loading options (``revision``, ``trust_remote_code``, ``model_kwargs``).
     """
@@ -50,31 +52,53 @@ def pipeline(task: str | None = None, model=None, tokenizer=None, device=None, d
         model, default = _default_model(task, spec)
     try:
         if isinstance(model, (str, os.PathLike)):
-            tokenizer = tokenizer if tokenizer is not None else str(model)
-            if spec.audio and feature_extractor is None:
-                feature_extractor = str(model)
-            model = _load_model(spec, str(model), dtype, model_kwargs)
-        if isinstance(feature_extractor, (str, os.PathLike)):
-            from ..processing import AutoFeatureExtractor
-
-            options = {k: v for k, v in model_kwargs.items() if k in ("revision", "token", "cache_dir", "local_files_only")}
-            feature_extractor = AutoFeatureExtractor.from_pretrained(feature_extractor, **options)
-        if isinstance(tokenizer, (str, os.PathLike)):
-            from ..tokenization import AutoTokenizer
-
-            options = {k: v for k, v in model_kwargs.items() if k not in ("trust_remote_code", "device_map")}
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer, **options)
+            path, model = str(model), _load_model(spec, str(model), dtype, model_kwargs)
+        else:
+            path = None
+        parts = _load_parts(spec, path, dict(tokenizer=tokenizer, feature_extractor=feature_extractor,
+                                             image_processor=image_processor, processor=processor), model_kwargs)
     except CheckpointNotFoundError as error:
         if default is None:
             raise
         raise CheckpointNotFoundError(_default_not_found(named, default, error)) from error
     cls = getattr(importlib.import_module(f".{spec.pipeline_module}", __name__), spec.pipeline_class)
-    if spec.audio:
-        kwargs["feature_extractor"] = feature_extractor
-    elif feature_extractor is not None:
-        raise ValueError(f"The {task} pipeline takes no feature_extractor (it reads text).")
-    return cls(model, tokenizer, task=task, device=device, dtype=dtype if not isinstance(model, str) else None,
+    for name in ("feature_extractor", "image_processor"):
+        if name in spec.loads:
+            kwargs[name] = parts[name]
+        elif parts[name] is not None:
+            raise ValueError(f"The {task} pipeline takes no {name} (it reads {_reads(spec)}).")
+    return cls(model, parts["tokenizer"], task=task, device=device, dtype=dtype,
                batch_size=batch_size, **{**task_params, **kwargs})
+
+
+def _load_parts(spec: Task, path: str | None, parts: dict, model_kwargs: dict) -> dict:
+    """The tokenizer, feature extractor and image processor: given ones as they are (folders and Hub ids
+    loaded), a processor split into its parts, and what the task loads but was not given from ``path``."""
+    options = {k: v for k, v in model_kwargs.items() if k in ("revision", "token", "cache_dir", "local_files_only")}
+    processor = parts.pop("processor")
+    if isinstance(processor, (str, os.PathLike)):
+        from ..processing import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(str(processor), **options)
+    if processor is not None:  # a processor holds its parts; a lone image processor is one itself
+        lone = not hasattr(processor, "image_processor") and not hasattr(processor, "tokenizer")
+        parts["image_processor"] = parts["image_processor"] or (processor if lone else getattr(processor, "image_processor", None))
+        parts["tokenizer"] = parts["tokenizer"] or getattr(processor, "tokenizer", None)
+    for name in spec.loads:
+        if parts[name] is None and path is not None:
+            parts[name] = path
+    loaders = {"tokenizer": ("..tokenization", "AutoTokenizer"), "feature_extractor": ("..processing", "AutoFeatureExtractor"),
+               "image_processor": ("..processing", "AutoImageProcessor")}
+    for name, (module, auto_name) in loaders.items():
+        if isinstance(parts[name], (str, os.PathLike)):
+            auto_class = getattr(importlib.import_module(module, __name__), auto_name)
+            extra = {k: v for k, v in model_kwargs.items() if k not in ("trust_remote_code", "device_map")}
+            parts[name] = auto_class.from_pretrained(str(parts[name]), **(extra if name == "tokenizer" else options))
+    return parts
+
+
+def _reads(spec: Task) -> str:
+    return "images" if "image_processor" in spec.loads else "audio" if spec.audio else "text"
 
 
 def _model_task(model, model_kwargs: dict) -> str:

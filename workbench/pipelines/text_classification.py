@@ -80,7 +80,7 @@ class TextClassificationPipeline(Pipeline):
     def postprocess(self, chunks, top_k=_BEST, function_to_apply=None):
         (outputs, _), = chunks
         logits = outputs["logits"][0].float()  # (num_labels,)
-        scores = _apply(function_to_apply or self._default_function(), logits).tolist()
+        scores = apply_function(function_to_apply or self._default_function(), logits).tolist()
         names = self.model.config.id2label
         labels = [{"label": names.get(i, f"LABEL_{i}"), "score": score} for i, score in enumerate(scores)]
         if top_k == _BEST:
@@ -89,18 +89,23 @@ class TextClassificationPipeline(Pipeline):
         return labels if top_k is None else labels[:top_k]
 
     def _default_function(self) -> str:
-        config = self.model.config
-        problem = getattr(config, "problem_type", None)
-        if problem == "regression":
-            return "none"
-        if problem == "multi_label_classification" or config.num_labels == 1:
-            return "sigmoid"
-        if problem == "single_label_classification" or config.num_labels > 1:
-            return "softmax"
-        return str(getattr(config, "function_to_apply", "none")).lower()
+        return default_function(self.model.config)
 
 
-def _apply(function: str, logits: torch.Tensor) -> torch.Tensor:
+def default_function(config) -> str:
+    """The score function a classifier's config implies: none for regression, sigmoid for multi-label
+    or a single label, softmax otherwise (the image classifier reads it too)."""
+    problem = getattr(config, "problem_type", None)
+    if problem == "regression":
+        return "none"
+    if problem == "multi_label_classification" or config.num_labels == 1:
+        return "sigmoid"
+    if problem == "single_label_classification" or config.num_labels > 1:
+        return "softmax"
+    return str(getattr(config, "function_to_apply", "none")).lower()
+
+
+def apply_function(function: str, logits: torch.Tensor) -> torch.Tensor:
     if function == "softmax":
         return logits.softmax(-1)
     if function == "sigmoid":
