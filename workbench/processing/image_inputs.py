@@ -219,10 +219,12 @@ def tensor_to_rgb(image: torch.Tensor) -> torch.Tensor:
 def warn_about_range(image: torch.Tensor, index: int, do_rescale: bool, rescale_factor: float) -> None:
     """Rescaling assumes 8-bit values: say so when an image is already in [0, 1] or goes above 255
     (the reference rescales both silently)."""
-    if not do_rescale or not image.numel():
-        return
-    values = image if image.is_floating_point() else image.to(torch.int64)  # torch has no min/max for uint16
-    low, high = values.min().item(), values.max().item()
+    if not do_rescale or not image.numel() or image.dtype in (torch.uint8, torch.int8, torch.bool):
+        return  # 8-bit values cannot pass 255: no need to read the whole (full-size) image
+    if image.is_floating_point():
+        low, high = (value.item() for value in torch.aminmax(image))  # one pass, no copy
+    else:  # wider ints (rare): torch has no max for uint16 and the like, so those compare in int64
+        high = (image if image.dtype in (torch.int16, torch.int32, torch.int64) else image.to(torch.int64)).max().item()
     if image.is_floating_point() and 0 <= low and high <= 1:
         logger.warning("Image %d is a float image already in [0, 1], and do_rescale=True scales it by %s again (as "
                        "the reference does): pass do_rescale=False if it is already scaled.", index, rescale_factor)
