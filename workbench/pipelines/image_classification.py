@@ -15,7 +15,7 @@ label, softmax otherwise). One image gives a list of dicts, a list of images a l
 from __future__ import annotations
 
 from .image_base import ImagePipeline
-from .text_classification import FUNCTIONS, apply_function, default_function
+from .text_classification import apply_function, default_function, function_name
 
 
 class ImageClassificationPipeline(ImagePipeline):
@@ -28,10 +28,7 @@ class ImageClassificationPipeline(ImagePipeline):
                 raise ValueError(f"top_k must be a positive int, got {top_k!r}.")
             post["top_k"] = top_k
         if function_to_apply is not None:
-            name = str(getattr(function_to_apply, "value", function_to_apply)).lower()
-            if name not in FUNCTIONS:
-                raise ValueError(f"function_to_apply={function_to_apply!r} is not one of {FUNCTIONS}.")
-            post["function_to_apply"] = name
+            post["function_to_apply"] = function_name(function_to_apply)
         return ({"timeout": timeout} if timeout is not None else {}), {}, post
 
     def __call__(self, inputs=None, **kwargs):

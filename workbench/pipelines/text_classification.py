@@ -44,10 +44,7 @@ class TextClassificationPipeline(Pipeline):
                 raise ValueError(f"top_k must be a positive int or None (every label), got {top_k!r}.")
             post["top_k"] = top_k
         if function_to_apply is not None:
-            name = str(getattr(function_to_apply, "value", function_to_apply)).lower()
-            if name not in FUNCTIONS:
-                raise ValueError(f"function_to_apply={function_to_apply!r} is not one of {FUNCTIONS}.")
-            post["function_to_apply"] = name
+            post["function_to_apply"] = function_name(function_to_apply)
         return tokenizer_kwargs, {}, post
 
     def __call__(self, inputs, **kwargs):
@@ -90,6 +87,14 @@ class TextClassificationPipeline(Pipeline):
 
     def _default_function(self) -> str:
         return default_function(self.model.config)
+
+
+def function_name(function_to_apply) -> str:
+    """``function_to_apply`` (a name, or an enum whose value is one) as one of ``FUNCTIONS``, checked."""
+    name = str(getattr(function_to_apply, "value", function_to_apply)).lower()
+    if name not in FUNCTIONS:
+        raise ValueError(f"function_to_apply={function_to_apply!r} is not one of {FUNCTIONS}.")
+    return name
 
 
 def default_function(config) -> str:
