@@ -89,12 +89,13 @@ def test_the_port_matches_onnxruntime_on_random_pixels_and_on_chelsea(exported, 
     random = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))  # the export's fixed shape
     with torch.no_grad():
         ours = model(random).logits
-    torch.testing.assert_close(ours, run_onnx(session, random), atol=1e-4, rtol=0)
+    # within 1e-4 x (1 + |logit|): the two runtimes sum in different orders, which differ by CPU (logits reach ~20)
+    torch.testing.assert_close(ours, run_onnx(session, random), atol=1e-4, rtol=1e-4)
     chelsea = torchvision_pixels([data.chelsea()])
     with torch.no_grad():
         ours = model(chelsea).logits
     truth = run_onnx(session, chelsea)
-    torch.testing.assert_close(ours, truth, atol=1e-4, rtol=0)
+    torch.testing.assert_close(ours, truth, atol=1e-4, rtol=1e-4)
     top5 = truth.topk(5).indices[0].tolist()
     assert ours.topk(5).indices[0].tolist() == top5
     assert {EGYPTIAN_CAT, TABBY, TIGER_CAT} <= set(top5), [exported[1][i] for i in top5]
