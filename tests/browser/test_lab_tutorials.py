@@ -128,8 +128,10 @@ def check_generation(page) -> None:
 def check_porting(page) -> None:
     diff = page.wait_for_selector(f"{CURRENT} .jp-OutputArea-output.jp-WorkbenchDiff")
     assert "model.layers" in diff.inner_text()
-    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff")  # ActivationDiff
-    assert "model.layers.7.self_attn.q_proj" in widget.inner_text()
+    # ActivationDiff: attached, not necessarily on screen (Lab may window a long notebook's cells out of view),
+    # and given time to render: the widget manager draws it after its model's state arrives
+    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff", state="attached", timeout=90_000)
+    assert "model.layers.7.self_attn.q_proj" in widget.text_content()
     assert "first divergence: model.layers.0.input_layernorm" in current_text(page)
 
 
