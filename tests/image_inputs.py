@@ -153,7 +153,33 @@ BUILDERS: dict[str, Callable[..., dict]] = {
 
     # --- vision: blip
     "blip": blip_inputs,
+
+    # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
+
+    # --- audio: ast
+
+    # --- audio: clap
 }
+
+
+def whole_output(inputs: dict) -> bool:
+    """Image and audio cases (not Whisper's, which decodes token ids): the suite compares every
+    tensor of their outputs, nested ones included."""
+    if "pixel_values" in inputs or "input_values" in inputs:
+        return True
+    if "input_features" not in inputs:
+        return False
+    labels = inputs.get("labels")  # Whisper's are token ids (B, T); an audio classifier's are (B,)
+    return "decoder_input_ids" not in inputs and (labels is None or labels.dim() < 2)
+
+
+# --- audio: ctc
+
+
+# --- audio: ast
+
+
+# --- audio: clap
 
 
 def build_inputs(case, head: str, batch: int = 2, seed: int = 0) -> dict:

@@ -19,7 +19,7 @@ from workbench.porting import compare as diff_activations
 
 from workbench.models.registry import FAMILIES
 
-from image_inputs import build_inputs, compare_outputs, row_of, slice_row, top_level_tensors
+from image_inputs import build_inputs, compare_outputs, row_of, slice_row, top_level_tensors, whole_output
 from model_registry import auto_class_name, head_cases, takes_decoder_inputs
 from reference import (build_reference_model, checkpoint_names, checkpoint_parameters, load_reference_model,
                        reference_init, save_reference_model)
@@ -163,7 +163,7 @@ def per_layer(out, names) -> dict[str, tuple]:
 
 
 def compare(ours, theirs, head, inputs, with_internals=True):
-    if "pixel_values" in inputs:  # image cases: every tensor of the output, nested ones included
+    if whole_output(inputs):  # image cases: every tensor of the output, nested ones included
         if with_internals:
             compare_outputs(ours, theirs, what=head)
         else:
@@ -194,7 +194,7 @@ def compare(ours, theirs, head, inputs, with_internals=True):
 def run(model, inputs, internals=True):
     with torch.no_grad():
         out = model(**inputs, output_hidden_states=internals, output_attentions=internals)
-    if "pixel_values" in inputs:
+    if whole_output(inputs):
         object.__setattr__(out, "_image_case", True)  # main_outputs() then takes every tensor field
     return out
 
@@ -251,7 +251,7 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
     model = class_for_architecture(head).from_pretrained(folder)
     inputs = make_inputs(case, head)
     batched = run(model, inputs, internals=False)
-    if "pixel_values" in inputs:  # image cases: each image (and its text) alone gives its row of every output
+    if whole_output(inputs):  # image cases: each image (and its text) alone gives its row of every output
         batch, rows = inputs["pixel_values"].shape[0], top_level_tensors(batched)
         assert rows, f"{head}: the output holds no tensor to compare"
         for row in range(batch):
@@ -301,7 +301,7 @@ def params_without_grad(model, inputs, head, names: dict[str, str]) -> set[str]:
     for param in model.parameters():
         param.grad = None
     out = model(**inputs, output_hidden_states=False)
-    outputs = top_level_tensors(out) if "pixel_values" in inputs else main_outputs(out, head)
+    outputs = top_level_tensors(out) if whole_output(inputs) else main_outputs(out, head)
     sum(t.float().pow(2).mean() for t in outputs.values() if t.is_floating_point()).backward()
     model.eval()
     return {names.get(n, n) for n, p in model.named_parameters() if p.grad is None}

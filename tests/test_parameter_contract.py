@@ -20,7 +20,7 @@ from torch import nn
 import workbench
 from workbench.auto import class_for_architecture
 
-from image_inputs import build_inputs, top_level_tensors
+from image_inputs import build_inputs, top_level_tensors, whole_output
 from model_registry import CASES, auto_class_name
 
 # one head per case: the language-model head where there is one (it is the one that generates)
@@ -74,7 +74,7 @@ def loss_of(model, inputs) -> torch.Tensor:
     out = model(**inputs)
     if getattr(out, "loss", None) is not None:
         return out.loss
-    if "pixel_values" in inputs:  # an image model without a loss: every float output it returns
+    if whole_output(inputs):  # an image model without a loss: every float output it returns
         return sum(t.float().square().mean() for t in top_level_tensors(out).values() if t.is_floating_point())
     return out.last_hidden_state.square().mean()  # a base model: any loss that reaches every weight
 
@@ -83,13 +83,13 @@ def main_output(model, inputs) -> torch.Tensor:
     out = model(**{k: v for k, v in inputs.items() if k != "labels"}, **decoder_inputs(model, inputs))
     if getattr(out, "logits", None) is not None:
         return out.logits
-    if "pixel_values" in inputs and getattr(out, "last_hidden_state", None) is None:
+    if whole_output(inputs) and getattr(out, "last_hidden_state", None) is None:
         return next(iter(top_level_tensors(out).values()))  # CLIP-like: logits_per_image
     return out.last_hidden_state
 
 
 def decoder_inputs(model, inputs) -> dict:
-    if not getattr(model.config, "is_encoder_decoder", False) or "pixel_values" in inputs:
+    if not getattr(model.config, "is_encoder_decoder", False) or whole_output(inputs):
         # DETR decodes learned queries, not tokens; an image-to-text model's inputs hold their decoder ids
         return {}
     tokens = inputs["labels"] if "input_features" in inputs else inputs["input_ids"]

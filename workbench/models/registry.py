@@ -179,6 +179,15 @@ TINY_SIGLIP_TEXT = {k: v for k, v in TINY_CLIP_TEXT.items() if k != "projection_
 TINY_SIGLIP_VISION = {k: v for k, v in TINY_CLIP_VISION.items() if k != "projection_dim"}
 TINY_SIGLIP = dict(text_config=TINY_SIGLIP_TEXT, vision_config=TINY_SIGLIP_VISION, num_labels=3)
 
+# --- audio: ctc
+
+
+# --- audio: ast
+
+
+# --- audio: clap
+
+
 # --- the families ------------------------------------------------------------------------------
 
 # --- vision: resnet
@@ -454,4 +463,10 @@ FAMILIES: dict[str, Family] = {
     }, TINY_BLIP, also_exports=("BlipTextConfig", "BlipVisionConfig", "BlipTextModel", "BlipVisionModel",
                                 "BlipTextLMHeadModel", "BlipForImageTextRetrieval"),
         also_auto={"AutoModelForZeroShotImageClassification": "BlipModel"}, inputs="blip"),
+
+    # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
+
+    # --- audio: ast (Audio Spectrogram Transformer)
+
+    # --- audio: clap (CLAP)
 }
