@@ -293,7 +293,9 @@ def _character_backend(encoder: dict[str, int], unk_token: str, delimiter: str |
     whitespace around them, as the reference's do), the rest upper-cased if asked, spaces -> the
     delimiter, then one token per character."""
     backend = Tokenizer(WordLevel(encoder, unk_token=unk_token))
-    steps = [normalizers.Uppercase()] if upper else []
+    # tokenizers has no upper-case normalizer: replace each lower-case letter the vocabulary can tell apart
+    lower = {char for token in encoder for char in (token, token.lower()) if len(char) == 1 and char.upper() != char}
+    steps = [normalizers.Replace(char, char.upper()) for char in sorted(lower)] if upper else []
     if delimiter is not None:
         steps.append(normalizers.Replace(" ", str(delimiter)))
     backend.normalizer = normalizers.Sequence(steps)
