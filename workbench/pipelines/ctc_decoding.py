@@ -30,11 +30,12 @@ def decode_ctc(outputs, tokenizer, *, strides: Sequence[Stride | None] | Stride 
     """Decode the CTC model outputs of one audio as the reference's ASR pipeline does.
 
     ``outputs``: the logits (1, T, V) or (T, V), or argmax ids (1, T) or (T,), of each chunk in order
-    (a list), or of the whole audio (one array or tensor). ``strides``: one ``(chunk_samples,
-    left_samples, right_samples)`` per chunk (None: nothing to cut), in audio samples as the chunks
-    were cut (``chunk_samples`` the chunk's real length); a single output takes one stride tuple. ``tokenizer``: a ``Wav2Vec2CTCTokenizer``. ``return_timestamps``: None, "char" or
-    "word". ``inputs_to_logits_ratio``: samples per frame (the model config's, the product of
-    its ``conv_stride``; 320 for Wav2Vec2), with ``sampling_rate`` turning frames into seconds.
+    (a list), or of the whole audio (one array or tensor). ``tokenizer``: a ``Wav2Vec2CTCTokenizer``.
+    ``strides``: one ``(chunk_samples, left_samples, right_samples)`` per chunk (None: nothing to
+    cut), in audio samples as the chunks were cut (``chunk_samples`` the chunk's real length); a
+    single output takes one stride tuple. ``return_timestamps``: None, "char" or "word".
+    ``inputs_to_logits_ratio``: samples per frame (the model config's, the product of its
+    ``conv_stride``; 320 for Wav2Vec2), with ``sampling_rate`` turning frames into seconds.
 
     >>> decode_ctc(model(input_values).logits, tokenizer, return_timestamps="word",   # doctest: +SKIP
     ...            inputs_to_logits_ratio=model.config.inputs_to_logits_ratio)

@@ -161,7 +161,8 @@ def _strategy(padding, max_length: int | None, padding_value) -> str | None:
         raise ValueError(f"padding={padding!r}: use False, True / 'longest', or 'max_length'.")
     strategy = PADDINGS[padding]
     if strategy == "max_length" and max_length is None:
-        raise ValueError("padding='max_length' needs max_length=<samples>; or pad to the longest row with padding=True.")
+        raise ValueError("padding='max_length' needs max_length=<samples>; or pad to the longest row with "
+                         "padding=True.")
     if strategy is not None and padding_value is None:
         raise ValueError("Padding needs a padding_value: set feature_extractor.padding_value = 0.0.")
     return strategy
@@ -173,7 +174,8 @@ def _to_tensors(batch: BatchFeature, return_tensors: str | None) -> BatchFeature
     for key, rows in batch.items():
         if len({len(row) for row in rows}) > 1:
             raise ValueError(f"The rows of {key} have different lengths ({sorted({len(row) for row in rows})}), so "
-                             f"they cannot form one tensor: pass padding=True (or padding='max_length', max_length=...).")
+                             "they cannot form one tensor: pass padding=True (or padding='max_length', "
+                             "max_length=...).")
         batch[key] = np.stack(list(rows))
     return batch.convert_to_tensors(return_tensors)
 

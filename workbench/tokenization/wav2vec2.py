@@ -31,6 +31,7 @@ from ..errors import CheckpointError, CheckpointNotFoundError
 from ..hub import HubOptions, resolve_file
 from . import loading
 from .decoding import to_python
+from .special_tokens import tokens_to_register
 from .tokenizer import PreTrainedTokenizerFast
 
 VOCAB_JSON = "vocab.json"
@@ -130,6 +131,21 @@ class Wav2Vec2CTCTokenizer(PreTrainedTokenizerFast):
 
     # --- vocabulary ---------------------------------------------------------------------------
 
+    def set_target_lang(self, target_lang: str) -> None:
+        """Switch a multilingual (nested) vocab.json to another language's characters."""
+        if not all(isinstance(value, dict) for value in self.full_vocab.values()):
+            raise ValueError(f"{self.vocab_file} is not a multilingual vocabulary (one table per language), so it has "
+                             "no target language to set.")
+        self.encoder = _language_vocab(self.full_vocab, target_lang, self.vocab_file)
+        self.id_to_char = {index: token for token, index in self.encoder.items()}
+        self.target_lang = self._settings["target_lang"] = target_lang
+        self._tokenizer = _character_backend(self.encoder, str(self.unk_token), self.word_delimiter_token,
+                                             self.do_lower_case)
+        tokens = tokens_to_register(self, {})  # special tokens the new language's table lacks
+        if tokens:
+            self._tokenizer.add_tokens(tokens)
+        self.update_post_processor()
+
     @property
     def word_delimiter_token(self) -> str | None:
         """The token standing for a space between words (``"|"``)."""
@@ -207,8 +223,9 @@ class Wav2Vec2CTCTokenizer(PreTrainedTokenizerFast):
         return Wav2Vec2CTCTokenizerOutput(text=text, char_offsets=decoded["char_offsets"],
                                           word_offsets=decoded["word_offsets"])
 
-    def batch_decode(self, sequences, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None,
-                     output_char_offsets: bool = False, output_word_offsets: bool = False, **kwargs: Any):
+    def batch_decode(self, sequences, skip_special_tokens: bool = False,
+                     clean_up_tokenization_spaces: bool | None = None, output_char_offsets: bool = False,
+                     output_word_offsets: bool = False, **kwargs: Any):
         """``decode`` of each row: a list of texts, or with offsets one ``Wav2Vec2CTCTokenizerOutput``
         of lists (``out.text[i]``, ``out.word_offsets[i]``)."""
         rows = [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces, output_char_offsets,
@@ -270,7 +287,8 @@ def _read_vocab(path: str) -> dict:
     except json.JSONDecodeError as error:
         raise CheckpointError(f"{path} is not valid JSON ({error}): re-save the tokenizer or fix the file.") from None
     if not isinstance(vocab, dict) or not vocab:
-        raise CheckpointError(f"{path} must hold a JSON object mapping characters to ids (or languages to such objects).")
+        raise CheckpointError(f"{path} must hold a JSON object mapping characters to ids (or languages to such "
+                              "objects).")
     return vocab
 
 
