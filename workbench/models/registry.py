@@ -191,6 +191,7 @@ CTC_TINY_WAV2VEC2 = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num
                          num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, layerdrop=0.0, num_labels=3,
                          classifier_proj_size=16, tdnn_dim=[16, 16, 24], tdnn_kernel=[5, 3, 1], tdnn_dilation=[1, 2, 1],
                          xvector_output_dim=16)
+CTC_TINY_HUBERT = {k: v for k, v in CTC_TINY_WAV2VEC2.items() if not k.startswith(("tdnn", "xvector"))}
 
 
 # --- audio: ast
@@ -479,6 +480,9 @@ FAMILIES: dict[str, Family] = {
     # workbench/models/speech_encoder.py, speech_heads.py: the CTC head first (the parameter contract runs it)
     "wav2vec2": Family("wav2vec2", "Wav2Vec2Config", _named("Wav2Vec2", CTC_HEADS), CTC_TINY_WAV2VEC2,
                        inputs="audio-waveform"),
+    "hubert": Family("hubert", "HubertConfig", _named("Hubert", {
+        k: v for k, v in CTC_HEADS.items() if k in ("AutoModelForCTC", "AutoModel", "AutoModelForAudioClassification")}),
+        CTC_TINY_HUBERT, inputs="audio-waveform"),
 
     # --- audio: ast (Audio Spectrogram Transformer)
 
