@@ -191,6 +191,8 @@ CTC_TINY_WAV2VEC2 = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num
                          num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, layerdrop=0.0, num_labels=3,
                          classifier_proj_size=16, tdnn_dim=[16, 16, 24], tdnn_kernel=[5, 3, 1], tdnn_dilation=[1, 2, 1],
                          xvector_output_dim=16)
+# 16 buckets (8 each way, 4 of them exact) reaching 20 frames: the 39-frame clips use the log-spaced ones too
+CTC_TINY_WAVLM = dict(CTC_TINY_WAV2VEC2, num_buckets=16, max_bucket_distance=20)
 CTC_TINY_HUBERT = {k: v for k, v in CTC_TINY_WAV2VEC2.items() if not k.startswith(("tdnn", "xvector"))}
 
 
@@ -483,6 +485,8 @@ FAMILIES: dict[str, Family] = {
     "hubert": Family("hubert", "HubertConfig", _named("Hubert", {
         k: v for k, v in CTC_HEADS.items() if k in ("AutoModelForCTC", "AutoModel", "AutoModelForAudioClassification")}),
         CTC_TINY_HUBERT, inputs="audio-waveform"),
+    # the attention adds a gated relative position bias (workbench/nn/gated_relative_position.py)
+    "wavlm": Family("wavlm", "WavLMConfig", _named("WavLM", CTC_HEADS), CTC_TINY_WAVLM, inputs="audio-waveform"),
 
     # --- audio: ast (Audio Spectrogram Transformer)
 
