@@ -220,3 +220,18 @@ def test_pre_training_loss_and_gradients_match_the_reference(pair):
     assert_same_loss_and_gradients(reference, ours, inputs, None)
     with torch.no_grad():
         compare_outputs(ours(**inputs), reference(**inputs), what="Wav2Vec2ForPreTraining")
+
+
+def test_sampled_negatives_are_other_masked_frames_of_the_same_row():
+    from workbench.nn.spec_augment import sample_negative_indices
+
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[0, 3:9], mask[1, 10:25] = True, True
+    negatives = sample_negative_indices((2, 30), 4, mask, generator=torch.Generator().manual_seed(0))
+    assert negatives.shape == (2, 30, 4)
+    for row in range(2):
+        for frame in mask[row].nonzero().flatten().tolist():
+            picked = negatives[row, frame] - row * 30
+            assert mask[row, picked].all() and not (picked == frame).any()
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_negative_indices((1, 5), 2, torch.tensor([[True, False, False, False, False]]))

@@ -102,6 +102,9 @@ class Wav2Vec2ForPreTraining(SpeechHead, Wav2Vec2PreTrainedModel):
         extract_features ─► quantizer ─► project_q ─► projected_quantized_states (B, T, P)
         loss = contrastive (cosine / temperature, cross-entropy summed over masked frames)
                + diversity_loss_weight × (1 - perplexity / codebook size) × masked frames
+
+    :func:`workbench.nn.spec_augment.mask_spans` picks the masked frames and
+    :func:`~workbench.nn.spec_augment.sample_negative_indices` their distractors.
     """
 
     def __init__(self, config: Wav2Vec2Config) -> None:
