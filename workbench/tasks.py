@@ -85,7 +85,7 @@ TASKS: dict[str, Task] = dict([
           ("sshleifer/distilbart-cnn-12-6", "bart")),
     _task("translation", "AutoModelForSeq2SeqLM", "text2text_generation", "TranslationPipeline",
           ("google-t5/t5-base", "t5")),
-    # the reference's default is facebook/wav2vec2-base-960h (model_type wav2vec2, not in workbench):
+    # the reference's default is facebook/wav2vec2-base-960h (CTC, which this pipeline does not decode yet):
     # an English Whisper of about its size (74M parameters against 95M) instead
     _task("automatic-speech-recognition", "AutoModelForSpeechSeq2Seq", "automatic_speech_recognition",
           "AutomaticSpeechRecognitionPipeline", ("openai/whisper-base.en", "whisper"), loads=AUDIO),
