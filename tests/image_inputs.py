@@ -157,6 +157,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
 
     # --- audio: ast
+    "spectrogram": lambda *args: spectrogram(*args),  # defined below, under the same marker
 
     # --- audio: clap
 }
@@ -177,6 +178,16 @@ def whole_output(inputs: dict) -> bool:
 
 
 # --- audio: ast
+
+
+def spectrogram(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """The Audio Spectrogram Transformer's ``input_values`` (B, max_length, num_mel_bins): random values
+    near the normalised log-mel features' range; the classifier also gets ``labels`` (B,), so its loss runs."""
+    config = case.config
+    inputs = {"input_values": torch.randn(batch, config["max_length"], config["num_mel_bins"], generator=generator)}
+    if head.endswith("ForAudioClassification"):
+        inputs["labels"] = torch.randint(0, config["num_labels"], (batch,), generator=generator)
+    return inputs
 
 
 # --- audio: clap

@@ -42,6 +42,8 @@ _LAZY = {
     "AutoModelForMaskedImageModeling": "auto",
     "AutoModelForVisualQuestionAnswering": "auto",
     "AutoModelForZeroShotImageClassification": "auto",
+    # audio
+    "AutoModelForAudioClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)

@@ -167,3 +167,5 @@ AutoModelForSemanticSegmentation = _auto("AutoModelForSemanticSegmentation")
 AutoModelForImageTextToText = _auto("AutoModelForImageTextToText")
 AutoModelForVisualQuestionAnswering = _auto("AutoModelForVisualQuestionAnswering")
 AutoModelForZeroShotImageClassification = _auto("AutoModelForZeroShotImageClassification")
+# audio
+AutoModelForAudioClassification = _auto("AutoModelForAudioClassification")
