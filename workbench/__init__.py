@@ -46,6 +46,7 @@ _LAZY = {
     "AutoModelForAudioClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
+    "ASTFeatureExtractor": "processing",
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (
         "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin", "BlipProcessor",
@@ -89,6 +90,7 @@ _LAZY = {
     "QuestionAnsweringPipeline": "pipelines.question_answering",
     "FillMaskPipeline": "pipelines.fill_mask",
     "ZeroShotClassificationPipeline": "pipelines.zero_shot_classification",
+    "AudioClassificationPipeline": "pipelines.audio_classification",
     # training (accelerate is imported only when a Trainer is built)
     **{name: "training" for name in (
         "TrainingArguments", "Seq2SeqTrainingArguments", "Trainer", "Seq2SeqTrainer", "TrainerCallback", "TrainerState",

@@ -95,7 +95,8 @@ class ASTModel(ASTPreTrainedModel):
         ``pooler_output`` (B, D)."""
         if input_values is None:
             raise ValueError("input_values are required: pass the ASTFeatureExtractor's output.")
-        output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions, output_hidden_states)
+        output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions,
+                                                                      output_hidden_states)
         hidden = self.embeddings(input_values)
         stack = self.encoder(hidden, padding_mask(attention_mask, hidden.dtype), eager, output_hidden_states,
                              output_attentions)
