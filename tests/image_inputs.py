@@ -158,6 +158,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     "audio-waveform": lambda *args: waveform_with_padding(*args),  # defined below, under "audio: ctc"
 
     # --- audio: ast
+    "spectrogram": lambda *args: spectrogram(*args),  # defined below, under the same marker
 
     # --- audio: clap
 }
@@ -194,6 +195,16 @@ def waveform_with_padding(case, head: str, batch: int, generator: torch.Generato
 
 
 # --- audio: ast
+
+
+def spectrogram(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """The Audio Spectrogram Transformer's ``input_values`` (B, max_length, num_mel_bins): random values
+    near the normalised log-mel features' range; the classifier also gets ``labels`` (B,), so its loss runs."""
+    config = case.config
+    inputs = {"input_values": torch.randn(batch, config["max_length"], config["num_mel_bins"], generator=generator)}
+    if head.endswith("ForAudioClassification"):
+        inputs["labels"] = torch.randint(0, config["num_labels"], (batch,), generator=generator)
+    return inputs
 
 
 # --- audio: clap

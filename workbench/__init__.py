@@ -48,6 +48,7 @@ _LAZY = {
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor",
                                        "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor")},
+    "ASTFeatureExtractor": "processing",
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (
         "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin", "BlipProcessor",
@@ -92,6 +93,7 @@ _LAZY = {
     "QuestionAnsweringPipeline": "pipelines.question_answering",
     "FillMaskPipeline": "pipelines.fill_mask",
     "ZeroShotClassificationPipeline": "pipelines.zero_shot_classification",
+    "AudioClassificationPipeline": "pipelines.audio_classification",
     # training (accelerate is imported only when a Trainer is built)
     **{name: "training" for name in (
         "TrainingArguments", "Seq2SeqTrainingArguments", "Trainer", "Seq2SeqTrainer", "TrainerCallback", "TrainerState",

@@ -89,6 +89,9 @@ TASKS: dict[str, Task] = dict([
     # an English Whisper of about its size (74M parameters against 95M) instead
     _task("automatic-speech-recognition", "AutoModelForSpeechSeq2Seq", "automatic_speech_recognition",
           "AutomaticSpeechRecognitionPipeline", ("openai/whisper-base.en", "whisper"), loads=AUDIO),
+    # any AutoModelForAudioClassification model (AST, Wav2Vec2ForSequenceClassification, ...) with its feature extractor
+    _task("audio-classification", "AutoModelForAudioClassification", "audio_classification",
+          "AudioClassificationPipeline", ("superb/wav2vec2-base-superb-ks", "wav2vec2"), loads=("feature_extractor",)),
     _task("image-classification", "AutoModelForImageClassification", "image_classification",
           "ImageClassificationPipeline", ("google/vit-base-patch16-224", "vit"), loads=IMAGE),
     _task("image-feature-extraction", "AutoModel", "image_feature_extraction", "ImageFeatureExtractionPipeline",
@@ -121,6 +124,7 @@ CLASS_SUFFIXES = (
     ("ForMultipleChoice", "multiple-choice"), ("ForImageClassification", "image-classification"),
     ("ForObjectDetection", "object-detection"), ("ForSemanticSegmentation", "image-segmentation"),
     ("ForSpeechSeq2Seq", "automatic-speech-recognition"), ("ForCTC", "automatic-speech-recognition"),
+    ("ForAudioClassification", "audio-classification"),
     ("ForConditionalGeneration", "text2text-generation"), ("MTModel", "text2text-generation"),
     ("Model", "feature-extraction"),
 )
@@ -133,6 +137,8 @@ CLASS_TASKS = {
     "BlipModel": "zero-shot-image-classification",
     "VisionEncoderDecoderModel": "image-to-text", "BlipForConditionalGeneration": "image-to-text",
     "BlipForQuestionAnswering": "visual-question-answering",
+    # speech encoders' sequence classifiers classify audio (AutoModelForAudioClassification), not text
+    **{f"{family}ForSequenceClassification": "audio-classification" for family in ("Wav2Vec2", "Hubert", "WavLM")},
 }
 # families whose ...ForConditionalGeneration transcribes audio rather than text
 SPEECH_MODEL_TYPES = ("whisper",)

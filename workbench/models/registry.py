@@ -198,6 +198,11 @@ CTC_TINY_HUBERT = {k: v for k, v in CTC_TINY_WAV2VEC2.items()
 
 
 # --- audio: ast
+# 24 frames x 16 mel bins in 8 x 8 patches, overlapping (strides 4 and 5 below the patch size, as the real
+# model's 10 below 16): a 3 x 4 grid, 2 + 12 tokens; the strides differ so a swapped axis shows
+AST_HEADS = {"AutoModelForAudioClassification": "ASTForAudioClassification", "AutoModel": "ASTModel"}
+TINY_AST = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37, patch_size=8,
+                frequency_stride=4, time_stride=5, max_length=24, num_mel_bins=16, num_labels=3)
 
 
 # --- audio: clap
@@ -490,6 +495,9 @@ FAMILIES: dict[str, Family] = {
     "wavlm": Family("wavlm", "WavLMConfig", _named("WavLM", CTC_HEADS), CTC_TINY_WAVLM, inputs="audio-waveform"),
 
     # --- audio: ast (Audio Spectrogram Transformer)
+    # the classifier first: the parameter contract runs a case's first head
+    "audio-spectrogram-transformer": Family("audio_spectrogram_transformer", "ASTConfig", AST_HEADS, TINY_AST,
+                                            inputs="spectrogram"),
 
     # --- audio: clap (CLAP)
 }

@@ -27,19 +27,23 @@ def pair(value) -> tuple[int, int]:
 
 
 class PatchEmbeddings(nn.Module):
-    """(B, C, H, W) -> (B, N, D): each non-overlapping ``patch_size`` patch through one linear map (a
-    convolution whose kernel and stride are the patch size), patches in row-major order.
+    """(B, C, H, W) -> (B, N, D): each ``patch_size`` patch through one linear map (a convolution whose
+    kernel is the patch size), patches in row-major order. ``stride`` (an int or a pair; the patch size
+    when None) below the patch size makes the patches overlap (the Audio Spectrogram Transformer's).
 
     ``image_size`` is the size the position table was trained for (``num_patches`` = its patch count);
     other sizes still embed (the caller decides whether their positions may be interpolated)."""
 
-    def __init__(self, image_size, patch_size, num_channels: int, hidden_size: int) -> None:
+    def __init__(self, image_size, patch_size, num_channels: int, hidden_size: int, stride=None) -> None:
         super().__init__()
         self.image_size, self.patch_size = pair(image_size), pair(patch_size)
+        self.stride = self.patch_size if stride is None else pair(stride)
         self.num_channels = num_channels
-        self.grid = (self.image_size[0] // self.patch_size[0], self.image_size[1] // self.patch_size[1])
+        # (size - patch) // stride + 1 patches per side: size // patch when the stride is the patch size
+        self.grid = tuple((size - patch) // step + 1
+                          for size, patch, step in zip(self.image_size, self.patch_size, self.stride))
         self.num_patches = self.grid[0] * self.grid[1]
-        self.projection = nn.Conv2d(num_channels, hidden_size, kernel_size=self.patch_size, stride=self.patch_size)
+        self.projection = nn.Conv2d(num_channels, hidden_size, kernel_size=self.patch_size, stride=self.stride)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         if pixel_values.shape[1] != self.num_channels:
@@ -94,17 +98,17 @@ class PatchTokenEmbeddings(nn.Module):
     as a family's checkpoints store it, or None (no masked image modelling). ``always_interpolate``: the
     positions are resampled whenever the image size asks for it (DINOv2); otherwise only with
     ``interpolate_pos_encoding=True`` and another image size is an error (ViT). ``upcast_interpolation``:
-    see :func:`interpolate_positions`."""
+    see :func:`interpolate_positions`. ``stride``: see :class:`PatchEmbeddings`."""
 
     def __init__(self, image_size, patch_size, num_channels: int, hidden_size: int, *, dropout: float = 0.0,
                  prefix: tuple[str, ...] = ("cls_token",), mask_token_shape: tuple[int, ...] | None = None,
-                 always_interpolate: bool = False, upcast_interpolation: bool = False) -> None:
+                 always_interpolate: bool = False, upcast_interpolation: bool = False, stride=None) -> None:
         super().__init__()
         self.prefix = prefix
         for name in prefix:
             setattr(self, name, nn.Parameter(torch.zeros(1, 1, hidden_size)))
         self.mask_token = nn.Parameter(torch.zeros(*mask_token_shape)) if mask_token_shape else None
-        self.patch_embeddings = PatchEmbeddings(image_size, patch_size, num_channels, hidden_size)
+        self.patch_embeddings = PatchEmbeddings(image_size, patch_size, num_channels, hidden_size, stride)
         self.position_embeddings = nn.Parameter(torch.zeros(1, self.patch_embeddings.num_patches + len(prefix), hidden_size))
         self.dropout = nn.Dropout(dropout)
         self.always_interpolate, self.upcast_interpolation = always_interpolate, upcast_interpolation

@@ -3,6 +3,7 @@ pair them with a tokenizer. Folders saved by transformers 4.x (preprocessor_conf
 (processor_config.json) both load; see files.py. Image processing needs torchvision and Pillow
 (``pip install workbench[vision]``), imported when an image is processed."""
 
+from .audio_spectrogram_transformer import ASTFeatureExtractor
 from .auto import AutoFeatureExtractor
 from .auto_image import AutoImageProcessor
 from .auto_processor import AutoProcessor
@@ -49,3 +50,4 @@ IMAGE_NAMES = [
 ]
 __all__ = ["AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin", "ProcessorMixin",
            "WhisperFeatureExtractor", "WhisperProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor", *IMAGE_NAMES]
+__all__ += ["ASTFeatureExtractor"]  # audio

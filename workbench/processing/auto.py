@@ -11,11 +11,13 @@ from ..errors import UnsupportedModelError
 from ..hub import HubOptions
 from ..tokenization.loading import read_model_type
 from .files import load_part_dict
+from .audio_spectrogram_transformer import ASTFeatureExtractor
 from .wav2vec2 import Wav2Vec2FeatureExtractor
 from .whisper import WhisperFeatureExtractor
 
-FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor, Wav2Vec2FeatureExtractor)}
+FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (ASTFeatureExtractor, WhisperFeatureExtractor, Wav2Vec2FeatureExtractor)}
 BY_MODEL_TYPE = {
+    "audio-spectrogram-transformer": ASTFeatureExtractor,
     "whisper": WhisperFeatureExtractor,
     # the model types the reference gives Wav2Vec2FeatureExtractor (raw 16 kHz waveforms in)
     **dict.fromkeys(("wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew", "sew-d", "unispeech", "unispeech-sat",
