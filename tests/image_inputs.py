@@ -159,6 +159,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     # --- audio: ast
 
     # --- audio: clap
+    "clap": lambda *args: clap_inputs(*args),  # defined below, under the same marker
 }
 
 
@@ -180,6 +181,26 @@ def whole_output(inputs: dict) -> bool:
 
 
 # --- audio: clap
+
+
+def clap_spectrogram(audio: dict, batch: int, generator: torch.Generator) -> dict:
+    """Random log-mel ``input_features`` (B, C, 100, num_mel_bins): 100 frames, fewer than the model's
+    spec_size x ratio, so the bicubic resize runs; with fusion C = 4 (the whole clip, 3 crops) and
+    ``is_longer`` (B, 1) marks every row, whose crops are then fused in (a single marked row would leave
+    the fusion's pooled batch norms one value per channel in training)."""
+    fused = audio.get("enable_fusion", False)
+    inputs = {"input_features": torch.randn(batch, 4 if fused else 1, 100, audio["num_mel_bins"], generator=generator)}
+    if fused:
+        inputs["is_longer"] = torch.ones(batch, 1, dtype=torch.bool)
+    return inputs
+
+
+def clap_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """CLAP: the joint model takes token ids (the second row padded) and features; its audio tower the features."""
+    if "audio_config" not in case.config:
+        return clap_spectrogram(case.config, batch, generator)
+    return {**text_ids(case.config["text_config"] | {"pad_token_id": 1}, batch, 7, generator),
+            **clap_spectrogram(case.config["audio_config"], batch, generator)}
 
 
 def build_inputs(case, head: str, batch: int = 2, seed: int = 0) -> dict:
