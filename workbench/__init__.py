@@ -43,7 +43,8 @@ _LAZY = {
     "AutoModelForVisualQuestionAnswering": "auto",
     "AutoModelForZeroShotImageClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
-                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
+                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor",
+                                       "ClapFeatureExtractor", "ClapProcessor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (
         "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin", "BlipProcessor",

@@ -7,6 +7,8 @@ from .auto import AutoFeatureExtractor
 from .auto_image import AutoImageProcessor
 from .auto_processor import AutoProcessor
 from .base import BatchFeature, FeatureExtractionMixin
+from .clap import ClapFeatureExtractor
+from .clap_processor import ClapProcessor
 from .image_processing import BaseImageProcessor, BaseImageProcessorFast, ImageProcessingMixin
 from .image_processors import (
     BitImageProcessor,
@@ -46,4 +48,4 @@ IMAGE_NAMES = [
     "CLIPProcessor", "SiglipProcessor",
 ]
 __all__ = ["AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin", "ProcessorMixin",
-           "WhisperFeatureExtractor", "WhisperProcessor", *IMAGE_NAMES]
+           "WhisperFeatureExtractor", "WhisperProcessor", "ClapFeatureExtractor", "ClapProcessor", *IMAGE_NAMES]

@@ -11,10 +11,11 @@ from ..errors import UnsupportedModelError
 from ..hub import HubOptions
 from ..tokenization.loading import read_model_type
 from .files import load_part_dict
+from .clap import ClapFeatureExtractor
 from .whisper import WhisperFeatureExtractor
 
-FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor,)}
-BY_MODEL_TYPE = {"whisper": WhisperFeatureExtractor}
+FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor, ClapFeatureExtractor)}
+BY_MODEL_TYPE = {"whisper": WhisperFeatureExtractor, "clap": ClapFeatureExtractor}
 
 
 class AutoFeatureExtractor:

@@ -18,12 +18,15 @@ from ..tokenization import AutoTokenizer
 from ..tokenization.loading import CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, VOCAB_FILE, read_model_type
 from .auto import AutoFeatureExtractor
 from .auto_image import AutoImageProcessor
+from .clap_processor import ClapProcessor
 from .files import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG, has_part, processor_class_name
 from .image_text_processors import BlipProcessor, CLIPProcessor, SiglipProcessor
 from .whisper_processor import WhisperProcessor
 
-PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor, CLIPProcessor, SiglipProcessor, BlipProcessor)}
-BY_MODEL_TYPE = {"whisper": WhisperProcessor, "clip": CLIPProcessor, "siglip": SiglipProcessor, "blip": BlipProcessor}
+PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor, CLIPProcessor, SiglipProcessor, BlipProcessor,
+                                            ClapProcessor)}
+BY_MODEL_TYPE = {"whisper": WhisperProcessor, "clip": CLIPProcessor, "siglip": SiglipProcessor, "blip": BlipProcessor,
+                 "clap": ClapProcessor}
 logger = logging.getLogger("workbench")
 # a lone part -> the Auto class that loads it, in the order the reference tries them
 SINGLE_PARTS = {"tokenizer": AutoTokenizer, "image_processor": AutoImageProcessor, "feature_extractor": AutoFeatureExtractor}

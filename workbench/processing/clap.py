@@ -162,3 +162,4 @@ def _clips(raw_speech) -> list[np.ndarray]:
         rows = list(raw_speech) if isinstance(raw_speech[0], (np.ndarray, list, tuple, torch.Tensor)) else [raw_speech]
     return [np.asarray(row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else row, dtype=np.float64)
             for row in rows]
+
