@@ -137,7 +137,8 @@ class ClapFeatureExtractor(FeatureExtractionMixin):
 
     def fused_crops(self, mel: np.ndarray, chunk: int) -> np.ndarray:
         """(frames, F) -> (4, chunk, F): the whole mel squeezed to ``chunk`` frames (bilinear), then one
-        random crop from each third of the start positions (the first crop where a third is empty)."""
+        random crop from each third of the start positions (the first crop where a third is empty). (The
+        reference squeezes to 64 bins whatever ``feature_size`` is, so it fails for other sizes.)"""
         thirds = np.array_split(list(range(0, len(mel) - chunk + 1)), 3)
         starts = [np.random.choice(part if len(part) else [0]) for part in thirds]
         crops = [mel[start : start + chunk] for start in starts]
