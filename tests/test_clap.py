@@ -17,6 +17,7 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 import workbench
 from workbench.models.registry import FAMILIES
@@ -46,13 +47,13 @@ def fused_inputs(is_longer: list[bool], seed: int = 0) -> dict:
 def fused(tmp_path_factory):
     reference = build_reference_model("clap", "ClapModel", FUSED)
     folder = save_reference_model(reference, str(tmp_path_factory.mktemp("fused")))
-    return reference, workbench.ClapModel.from_pretrained(folder)
+    return reference, workbench.ClapModel.from_pretrained(folder), folder
 
 
 def test_fusion_of_the_longer_clips_matches_the_reference(fused):
     """Every output tensor (both towers' hidden states and attentions, the loss) of a batch mixing fused and
     unfused clips; a clip alone gives its row; the feature getters give the normalised embeddings."""
-    reference, ours = fused
+    reference, ours, _ = fused
     inputs = fused_inputs([True, False, True])
     options = dict(output_hidden_states=True, output_attentions=True, return_loss=True)
     with torch.no_grad():
@@ -69,7 +70,7 @@ def test_fusion_of_the_longer_clips_matches_the_reference(fused):
 
 def test_training_the_fused_model_gives_the_reference_gradients(fused):
     """Training mode: the batch norms (the mel bins', the fusion's) normalise with the batch's statistics."""
-    reference, ours = (copy.deepcopy(model).train() for model in fused)
+    reference, ours = (copy.deepcopy(model).train() for model in fused[:2])
     inputs = fused_inputs([True, True], seed=1)
     for model in (reference, ours):
         model(**inputs, return_loss=True).loss.backward()
@@ -78,6 +79,19 @@ def test_training_the_fused_model_gives_the_reference_gradients(fused):
         assert (param.grad is None) == (theirs[name].grad is None), name
         if param.grad is not None:
             assert_close_scaled(param.grad, theirs[name].grad, what=name)
+
+
+def test_each_tower_loads_from_the_joint_checkpoint(fused):
+    """A workbench convenience (the reference's towers do not strip the joint model's key prefixes)."""
+    _, joint, folder = fused
+    inputs = fused_inputs([True, False])
+    audio = {k: inputs[k] for k in ("input_features", "is_longer")}
+    with torch.no_grad():
+        expected = joint(**inputs)
+        tower = workbench.ClapAudioModelWithProjection.from_pretrained(folder)
+        assert_close_scaled(F.normalize(tower(**audio).audio_embeds, dim=-1), expected.audio_embeds, what="audio")
+        text = workbench.ClapTextModel.from_pretrained(folder)(inputs["input_ids"], inputs["attention_mask"])
+        assert_close_scaled(text.pooler_output, expected.text_model_output.pooler_output, what="text")
 
 
 @pytest.mark.parametrize("model_type, head, inputs", [
