@@ -132,38 +132,6 @@ def image_and_whole_text(case, head: str, batch: int, generator: torch.Generator
             "pixel_values": pixel_values(vision, batch, generator)}
 
 
-# kind -> builder(case, head, batch, generator) -> the model's keyword inputs
-BUILDERS: dict[str, Callable[..., dict]] = {
-    "image": image_only,
-    "image-text": image_and_text,
-    # --- vision: vit
-    "image-masked": image_and_masked_patches,
-    "image-decoder-ids": image_and_decoder_ids,
-
-    # --- vision: resnet
-    "image-pixel-mask": image_with_pixel_mask,
-
-    # --- vision: convnext
-
-    # --- vision: swin
-
-    # --- vision: clip
-    "image-text-eos": image_and_text_ending_in_eos,
-    "image-whole-text": image_and_whole_text,
-
-    # --- vision: blip
-    "blip": blip_inputs,
-
-    # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
-    "audio-waveform": lambda *args: waveform_with_padding(*args),  # defined below, under "audio: ctc"
-
-    # --- audio: ast
-    "spectrogram": lambda *args: spectrogram(*args),  # defined below, under the same marker
-
-    # --- audio: clap
-}
-
-
 def whole_output(inputs: dict) -> bool:
     """Image and audio cases (not Whisper's, which decodes token ids): the suite compares every
     tensor of their outputs, nested ones included."""
@@ -208,6 +176,59 @@ def spectrogram(case, head: str, batch: int, generator: torch.Generator) -> dict
 
 
 # --- audio: clap
+
+
+def clap_spectrogram(audio: dict, batch: int, generator: torch.Generator) -> dict:
+    """Random log-mel ``input_features`` (B, C, 100, num_mel_bins): 100 frames, fewer than the model's
+    spec_size x ratio, so the bicubic resize runs; with fusion C = 4 (the whole clip, 3 crops) and
+    ``is_longer`` (B, 1) marks every row, whose crops are then fused in (a single marked row would leave
+    the fusion's pooled batch norms one value per channel in training)."""
+    fused = audio.get("enable_fusion", False)
+    inputs = {"input_features": torch.randn(batch, 4 if fused else 1, 100, audio["num_mel_bins"], generator=generator)}
+    if fused:
+        inputs["is_longer"] = torch.ones(batch, 1, dtype=torch.bool)
+    return inputs
+
+
+def clap_inputs(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """CLAP: the joint model takes token ids (the second row padded) and features; its audio tower the features."""
+    if "audio_config" not in case.config:
+        return clap_spectrogram(case.config, batch, generator)
+    return {**text_ids(case.config["text_config"] | {"pad_token_id": 1}, batch, 7, generator),
+            **clap_spectrogram(case.config["audio_config"], batch, generator)}
+
+
+# kind -> builder(case, head, batch, generator) -> the model's keyword inputs
+BUILDERS: dict[str, Callable[..., dict]] = {
+    "image": image_only,
+    "image-text": image_and_text,
+    # --- vision: vit
+    "image-masked": image_and_masked_patches,
+    "image-decoder-ids": image_and_decoder_ids,
+
+    # --- vision: resnet
+    "image-pixel-mask": image_with_pixel_mask,
+
+    # --- vision: convnext
+
+    # --- vision: swin
+
+    # --- vision: clip
+    "image-text-eos": image_and_text_ending_in_eos,
+    "image-whole-text": image_and_whole_text,
+
+    # --- vision: blip
+    "blip": blip_inputs,
+
+    # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
+    "audio-waveform": waveform_with_padding,
+
+    # --- audio: ast
+    "spectrogram": spectrogram,
+
+    # --- audio: clap
+    "clap": clap_inputs,
+}
 
 
 def build_inputs(case, head: str, batch: int = 2, seed: int = 0) -> dict:

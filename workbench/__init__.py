@@ -47,7 +47,8 @@ _LAZY = {
                                  "AutoModelForAudioXVector", "AutoModelForCTC")},
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor",
-                                       "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor")},
+                                       "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor", "ClapFeatureExtractor",
+                                       "ClapProcessor")},
     "ASTFeatureExtractor": "processing",
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (

@@ -99,6 +99,8 @@ TASKS: dict[str, Task] = dict([
     _task("zero-shot-image-classification", "AutoModelForZeroShotImageClassification",
           "zero_shot_image_classification", "ZeroShotImageClassificationPipeline",
           ("openai/clip-vit-base-patch32", "clip"), loads=IMAGE_TEXT),
+    _task("zero-shot-audio-classification", "AutoModel", "zero_shot_audio_classification",
+          "ZeroShotAudioClassificationPipeline", ("laion/clap-htsat-fused", "clap"), loads=AUDIO),
     # the reference dropped these two in 5.0: image-to-text keeps its 4.x default; 4.x's VQA default,
     # dandelin/vilt-b32-finetuned-vqa (model_type vilt, not in workbench), is replaced by BLIP's VQA model
     _task("image-to-text", "AutoModelForImageTextToText", "image_to_text", "ImageToTextPipeline",
@@ -136,7 +138,7 @@ CLASS_TASKS = {
     "CLIPModel": "zero-shot-image-classification", "SiglipModel": "zero-shot-image-classification",
     "BlipModel": "zero-shot-image-classification",
     "VisionEncoderDecoderModel": "image-to-text", "BlipForConditionalGeneration": "image-to-text",
-    "BlipForQuestionAnswering": "visual-question-answering",
+    "BlipForQuestionAnswering": "visual-question-answering", "ClapModel": "zero-shot-audio-classification",
     # speech encoders' sequence classifiers classify audio (AutoModelForAudioClassification), not text
     **{f"{family}ForSequenceClassification": "audio-classification" for family in ("Wav2Vec2", "Hubert", "WavLM")},
 }

@@ -206,6 +206,19 @@ TINY_AST = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, inte
 
 
 # --- audio: clap
+# RoBERTa-shaped text (2 token types, so the suite's token_type_ids have rows to read); HTSAT on 8 mel bins:
+# spec_size 32 = 4 x 8, so the features' 4 time slices stack into a 32x32 image, 8x8 patches of 4 in windows
+# of 4 (stage 1 shifts, stage 2 is one 4x4 window), 16 then 32 wide (the projection reads hidden_size 32)
+CLAP_TINY_TEXT = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+                      max_position_embeddings=64, type_vocab_size=2, hidden_dropout_prob=0.0,
+                      attention_probs_dropout_prob=0.0, projection_dim=24)
+CLAP_TINY_AUDIO = dict(num_mel_bins=8, spec_size=32, window_size=4, patch_size=4, patch_stride=[4, 4],
+                       patch_embeds_hidden_size=16, hidden_size=32, depths=[2, 2], num_attention_heads=[2, 4],
+                       num_hidden_layers=2, projection_dim=24, hidden_dropout_prob=0.0)
+# unfused: the fusion's pooled batch norms see a 1x1 map, so in training their input convs' biases get
+# gradients that are zero up to rounding (the parameter contract cannot tell them from moved ones);
+# tests/test_clap.py checks the fused tower against the reference
+CLAP_TINY = dict(text_config=CLAP_TINY_TEXT, audio_config=CLAP_TINY_AUDIO, projection_dim=24)
 
 
 # --- the families ------------------------------------------------------------------------------
@@ -500,4 +513,13 @@ FAMILIES: dict[str, Family] = {
                                             inputs="spectrogram"),
 
     # --- audio: clap (CLAP)
+    # workbench/models/clap.py (text tower, joint model), clap_audio.py (HTSAT); the suite feeds token ids
+    # and features (B, 1, 100, 8) (tests/image_inputs.py, "clap")
+    "clap": Family("clap", "ClapConfig", {"AutoModel": "ClapModel"}, CLAP_TINY, inputs="clap",
+                   also_exports=("ClapOutput", "ClapTextModelOutput", "ClapAudioModelOutput")),
+    # the reference's AutoModel has no clap_text_model / clap_audio_model; workbench's picks the towers
+    "clap_text_model": Family("clap", "ClapTextConfig", {"AutoModel": "ClapTextModel"}, CLAP_TINY_TEXT,
+                              also_exports=("ClapTextModelWithProjection",)),
+    "clap_audio_model": Family("clap", "ClapAudioConfig", {"AutoModel": "ClapAudioModel"}, CLAP_TINY_AUDIO,
+                               also_exports=("ClapAudioModelWithProjection",), inputs="clap"),
 }

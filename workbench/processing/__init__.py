@@ -8,6 +8,8 @@ from .auto import AutoFeatureExtractor
 from .auto_image import AutoImageProcessor
 from .auto_processor import AutoProcessor
 from .base import BatchFeature, FeatureExtractionMixin
+from .clap import ClapFeatureExtractor
+from .clap_processor import ClapProcessor
 from .image_processing import BaseImageProcessor, BaseImageProcessorFast, ImageProcessingMixin
 from .image_processors import (
     BitImageProcessor,
@@ -49,5 +51,6 @@ IMAGE_NAMES = [
     "CLIPProcessor", "SiglipProcessor",
 ]
 __all__ = ["AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin", "ProcessorMixin",
-           "WhisperFeatureExtractor", "WhisperProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor", *IMAGE_NAMES]
+           "WhisperFeatureExtractor", "WhisperProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor",
+           "ClapFeatureExtractor", "ClapProcessor", *IMAGE_NAMES]
 __all__ += ["ASTFeatureExtractor"]  # audio

@@ -12,12 +12,15 @@ from ..hub import HubOptions
 from ..tokenization.loading import read_model_type
 from .files import load_part_dict
 from .audio_spectrogram_transformer import ASTFeatureExtractor
+from .clap import ClapFeatureExtractor
 from .wav2vec2 import Wav2Vec2FeatureExtractor
 from .whisper import WhisperFeatureExtractor
 
-FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (ASTFeatureExtractor, WhisperFeatureExtractor, Wav2Vec2FeatureExtractor)}
+FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (ASTFeatureExtractor, ClapFeatureExtractor, WhisperFeatureExtractor,
+                                                    Wav2Vec2FeatureExtractor)}
 BY_MODEL_TYPE = {
     "audio-spectrogram-transformer": ASTFeatureExtractor,
+    "clap": ClapFeatureExtractor,
     "whisper": WhisperFeatureExtractor,
     # the model types the reference gives Wav2Vec2FeatureExtractor (raw 16 kHz waveforms in)
     **dict.fromkeys(("wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew", "sew-d", "unispeech", "unispeech-sat",

@@ -18,14 +18,16 @@ from ..tokenization import AutoTokenizer
 from ..tokenization.loading import CONFIG_FILE, SENTENCEPIECE_FILE, TOKENIZER_FILE, VOCAB_FILE, read_model_type
 from .auto import AutoFeatureExtractor
 from .auto_image import AutoImageProcessor
+from .clap_processor import ClapProcessor
 from .files import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG, has_part, processor_class_name
 from .image_text_processors import BlipProcessor, CLIPProcessor, SiglipProcessor
 from .wav2vec2_processor import Wav2Vec2Processor
 from .whisper_processor import WhisperProcessor
 
 PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor, CLIPProcessor, SiglipProcessor, BlipProcessor,
-                                            Wav2Vec2Processor)}
+                                            Wav2Vec2Processor, ClapProcessor)}
 BY_MODEL_TYPE = {"whisper": WhisperProcessor, "clip": CLIPProcessor, "siglip": SiglipProcessor, "blip": BlipProcessor,
+                 "clap": ClapProcessor,
                  **dict.fromkeys(("wav2vec2", "hubert", "wavlm", "sew", "sew-d", "unispeech", "unispeech-sat",
                                   "wav2vec2-conformer", "moonshine"), Wav2Vec2Processor)}
 logger = logging.getLogger("workbench")

@@ -1,0 +1,116 @@
+"""``zero-shot-audio-classification``: how well each candidate label describes a sound, with a joint
+audio-text model (CLAP).
+
+    audio ─► mono at the feature extractor's rate ─► input_features (1, C, frames, mels), is_longer ┐
+    labels ─► hypothesis_template.format(label) ─► tokenizer (padded to the longest) ─────────────────┴► model
+          ─► logits_per_audio (1, n_labels) ─► softmax over the labels ─► [{"score", "label"}, ...] best first
+
+>>> classifier = pipeline("zero-shot-audio-classification", model="laion/clap-htsat-unfused")  # doctest: +SKIP
+>>> classifier("dog.wav", candidate_labels=["a dog barking", "rain"])                         # doctest: +SKIP
+[{'score': 0.99, 'label': 'a dog barking'}, {'score': 0.01, 'label': 'rain'}]
+
+As the reference (5.23): the template defaults to "This is a sound of {}."; the audio is a file path, an
+array at the feature extractor's rate, or ``{"raw"/"array": samples, "sampling_rate": rate}`` (resampled).
+A clip longer than the extractor's ``max_length_s`` is cropped at random (numpy's global generator:
+``np.random.seed`` makes it repeatable). The labels are the same for every clip of a call, so a batch
+encodes them once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from .automatic_speech_recognition import load_audio
+from .base import Pipeline
+
+TEXT_KEYS = ("input_ids", "attention_mask")
+
+
+class ZeroShotAudioClassificationPipeline(Pipeline):
+    task = "zero-shot-audio-classification"
+    sequence_outputs = ()  # the logits run over labels, not tokens
+
+    def __init__(self, model, tokenizer=None, *, feature_extractor=None, **kwargs: Any) -> None:
+        if feature_extractor is None:
+            raise ValueError("The zero-shot-audio-classification pipeline needs a feature extractor: pass "
+                             "feature_extractor= (an instance, or a folder with processor_config.json or "
+                             "preprocessor_config.json).")
+        if tokenizer is None:
+            raise ValueError("The zero-shot-audio-classification pipeline needs the model's tokenizer: pass tokenizer=.")
+        self.feature_extractor = feature_extractor
+        super().__init__(model, tokenizer, **kwargs)
+
+    def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None):
+        pre = {}
+        if candidate_labels is not None:
+            if isinstance(candidate_labels, str) or not all(isinstance(label, str) for label in candidate_labels):
+                raise TypeError(f"candidate_labels must be a list of strings, got {candidate_labels!r:.80}: e.g. "
+                                "candidate_labels=['dog', 'rain'].")
+            if not candidate_labels:
+                raise ValueError("candidate_labels is empty: pass at least one label.")
+            pre["candidate_labels"] = list(candidate_labels)
+        if hypothesis_template is not None:
+            if "{}" not in hypothesis_template:
+                raise ValueError(f"hypothesis_template={hypothesis_template!r} has no '{{}}' for the label: e.g. "
+                                 "'This is a sound of {}.'")
+            pre["hypothesis_template"] = hypothesis_template
+        return pre, {}, {}
+
+    def _check_parameters(self, pre: dict, fwd: dict, post: dict) -> None:
+        if "candidate_labels" not in pre:
+            raise ValueError("The zero-shot-audio-classification pipeline needs candidate_labels=[...] (the labels "
+                             "to choose from), given to the call or to pipeline().")
+
+    def __call__(self, audios=None, candidate_labels=None, **kwargs):
+        if candidate_labels is not None:
+            kwargs["candidate_labels"] = candidate_labels
+        return super().__call__(audios, **kwargs)
+
+    def check_input(self, item) -> None:
+        if isinstance(item, (str, os.PathLike)):
+            if not os.path.isfile(item):
+                raise FileNotFoundError(f"No audio file at {item}.")
+        elif isinstance(item, dict):
+            if not any(key in item for key in ("raw", "array")) or "sampling_rate" not in item:
+                raise ValueError("An audio dict needs the samples under 'raw' (or 'array') and their 'sampling_rate'; "
+                                 f"got keys {sorted(item)}.")
+        elif not isinstance(item, (np.ndarray, torch.Tensor, list)):
+            raise TypeError(f"The {self.task} pipeline takes an audio file path, an array of samples or a dict "
+                            f"{{'raw': samples, 'sampling_rate': rate}}, not {type(item).__name__}.")
+
+    def _is_batch(self, inputs) -> bool:
+        if isinstance(inputs, (np.ndarray, torch.Tensor)):
+            return False
+        if isinstance(inputs, list):  # a list of numbers is one waveform; a list of items is a batch
+            return not inputs or not isinstance(inputs[0], (int, float, np.floating))
+        return super()._is_batch(inputs) and not isinstance(inputs, dict)
+
+    def preprocess(self, item, candidate_labels=(), hypothesis_template="This is a sound of {}."):
+        rate = self.feature_extractor.sampling_rate
+        features = self.feature_extractor([load_audio(item, rate)], sampling_rate=rate, return_tensors="pt")
+        inputs = {"input_features": features["input_features"].to(self.model.dtype), "is_longer": features["is_longer"]}
+        texts = self.tokenizer([hypothesis_template.format(label) for label in candidate_labels], return_tensors="pt",
+                               padding=True)
+        inputs.update({f"text_{key}": texts[key] for key in TEXT_KEYS if key in texts})  # (n_labels, T)
+        yield inputs, candidate_labels
+
+    def _collate(self, chunks: list) -> tuple:
+        # every clip's features have one shape; the label texts are the call's, so the batch keeps one copy
+        indices, lasts, inputs, metas = zip(*chunks)
+        batch = {key: torch.cat([x[key] for x in inputs]) if not key.startswith("text_") else value
+                 for key, value in inputs[0].items()}
+        return indices, lasts, batch, metas, [None] * len(inputs)
+
+    def _forward(self, model_inputs: dict) -> dict:
+        texts = {key.removeprefix("text_"): model_inputs.pop(key) for key in list(model_inputs) if key.startswith("text_")}
+        return {"logits": self.model(**model_inputs, **texts).logits_per_audio}  # (B, n_labels)
+
+    def postprocess(self, chunks):
+        (outputs, labels), = chunks
+        scores = outputs["logits"][0].float().softmax(-1)  # (n_labels,)
+        ranked = sorted(zip(scores.tolist(), labels), key=lambda pair: -pair[0])
+        return [{"score": score, "label": label} for score, label in ranked]
