@@ -76,6 +76,8 @@ _LAZY = {
     "PreTrainedTokenizerFast": "tokenization",
     "BatchEncoding": "tokenization",
     "get_json_schema": "tokenization",
+    # audio input (files, bytes, arrays, datasets rows -> mono float32 at a model's rate)
+    "load_audio": "audio",
     # pipelines
     "pipeline": "pipelines",
     "Pipeline": "pipelines",
