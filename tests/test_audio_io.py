@@ -113,13 +113,15 @@ def test_integer_arrays_are_scaled_like_pcm(pcm):
     assert np.array_equal(load_audio(pcm, RATE), (pcm / 2**15).astype(np.float32))
     unsigned = ((pcm >> 8) + 128).astype(np.uint8)
     assert np.array_equal(load_audio(unsigned, RATE), ((pcm >> 8) / 2**7).astype(np.float32))
-    assert np.array_equal(load_audio(torch.from_numpy(pcm.astype(np.int32) << 16), RATE), (pcm / 2**15).astype(np.float32))
+    as_int32 = torch.from_numpy(pcm.astype(np.int32) << 16)
+    assert np.array_equal(load_audio(as_int32, RATE), (pcm / 2**15).astype(np.float32))
     assert load_audio(torch.ones(4, dtype=torch.bfloat16) / 2, 16000).tolist() == [0.5] * 4
 
 
 @pytest.mark.parametrize("rate", [22050, 44100, 48000])
 def test_any_rate_is_resampled_as_scipy_does(rate, pcm, tmp_path):
-    at_rate = signal.resample_poly(pcm / 2**15, rate // np.gcd(rate, RATE), RATE // np.gcd(rate, RATE)).astype(np.float32)
+    common = np.gcd(rate, RATE)
+    at_rate = signal.resample_poly(pcm / 2**15, rate // common, RATE // common).astype(np.float32)
     soundfile.write(tmp_path / "clip.wav", at_rate, rate, subtype="FLOAT")
     divisor = np.gcd(rate, 16000)
     expected = signal.resample_poly(at_rate, 16000 // divisor, rate // divisor).astype(np.float32)
@@ -236,7 +238,8 @@ def test_datasets_audio_columns_feed_the_pipeline(whisper, files, pcm):
     assert expected_wav == " " + SENTENCE
     # Audio(decode=False): rows {"path": ..., "bytes": None} from paths, {"path", "bytes"} with the file inside
     # (datasets 5 encodes dict rows through torchcodec, absent here: both columns are cast as Arrow data)
-    by_path = datasets.Dataset.from_dict({"audio": [str(wav), str(mp3)]}).cast_column("audio", datasets.Audio(decode=False))
+    by_path = datasets.Dataset.from_dict({"audio": [str(wav), str(mp3)]}).cast_column(
+        "audio", datasets.Audio(decode=False))
     embedded = datasets.Dataset.from_dict({"audio": [{"bytes": flac.read_bytes(), "path": flac.name}]}
                                           ).cast_column("audio", datasets.Audio(decode=False))
     assert by_path[0]["audio"] == {"bytes": None, "path": str(wav)}

@@ -48,7 +48,8 @@ def transcripts(utterances, tmp_path_factory) -> dict[str, tuple[list[str], list
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     results = {}
     for group, items in utterances.items():
-        ours = [answer["text"] for answer in pipe([str(item.path) for item in items], batch_size=8)]  # files: decoded here
+        # workbench gets the files (decoded by workbench.audio), the reference the arrays read from them
+        ours = [answer["text"] for answer in pipe([str(item.path) for item in items], batch_size=8)]
         theirs = []
         for start in range(0, len(items), 8):
             inputs = features([item.audio for item in items[start:start + 8]], sampling_rate=16000,

@@ -102,6 +102,7 @@ def _dict_kind(item: dict) -> str:
         if "sampling_rate" not in item:
             raise ValueError(f"An audio dict needs the samples under 'raw' (or 'array') and their 'sampling_rate'; "
                              f"got keys {sorted(item)}. Add 'sampling_rate': the rate the samples were recorded at.")
+        _check_rate(item["sampling_rate"], "The audio dict")
         return "dict samples"
     if item.get("bytes") is not None or item.get("path") is not None:
         if item.get("bytes") is None:
@@ -121,8 +122,8 @@ def _encoded_source(item: Any, kind: str) -> tuple[Any, str]:
     if kind == "file object":
         return item, str(getattr(item, "name", "The audio file object"))
     if item.get("bytes") is not None:  # a datasets row: its bytes are the file; its path may be only a name
-        data = item["bytes"]
-        return io.BytesIO(data), f"The audio row's bytes ({len(data)} bytes{', ' + str(item['path']) if item.get('path') else ''})"
+        data, path = item["bytes"], item.get("path")
+        return io.BytesIO(data), f"The audio row's bytes ({len(data)} bytes{f', {path}' if path else ''})"
     return os.fspath(item["path"]), os.fspath(item["path"])
 
 
