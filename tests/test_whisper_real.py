@@ -87,8 +87,13 @@ def test_it_transcribes_the_spoken_sentence(converted, speech):
     tokenizer = AutoTokenizer.from_pretrained(converted)
     features = AutoFeatureExtractor.from_pretrained(converted)(speech, sampling_rate=16000, return_tensors="pt").input_features
     ids = model.generate(features, max_new_tokens=40)  # prompted <|startoftranscript|><|notimestamps|>
+    assert tokenizer.convert_ids_to_tokens(ids[0, :2].tolist()) == ["<|startoftranscript|>", "<|notimestamps|>"]
     assert tokenizer.decode(ids[0], skip_special_tokens=True).strip() == SENTENCE
     reference = transformers.WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    # the reference reads the same Whisper settings from the converted generation_config.json
+    for name in ("no_timestamps_token_id", "prev_sot_token_id", "alignment_heads", "is_multilingual"):
+        assert getattr(reference.generation_config, name) == getattr(model.generation_config, name), name
+    assert reference.generation_config.no_timestamps_token_id == tokenizer.convert_tokens_to_ids("<|notimestamps|>")
     with torch.no_grad():
         expected = transformers.GenerationMixin.generate(reference, features, decoder_input_ids=ids[:, :2], max_new_tokens=40)
     assert ids.tolist() == expected.tolist()
