@@ -148,7 +148,7 @@ def test_pipeline_bad_input_names_the_fix(recognizer, tmp_path):
     with pytest.raises(FileNotFoundError, match="No audio file at"):
         recognizer(str(tmp_path / "missing.wav"))
     (tmp_path / "song.mp3").write_bytes(b"ID3\x03\x00" + b"\0" * 100)
-    with pytest.raises(ValueError, match="not a PCM WAV file.*ffmpeg"):
+    with pytest.raises(ValueError, match="song.mp3 could not be decoded as audio.*ffmpeg"):
         recognizer(str(tmp_path / "song.mp3"))
     with pytest.raises(ValueError, match="'raw' \\(or 'array'\\) and their 'sampling_rate'"):
         recognizer({"raw": np.zeros(100, np.float32)})
