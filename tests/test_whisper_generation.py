@@ -93,6 +93,17 @@ def test_tokens_equal_the_reference(multilingual, settings):
     assert ours.generate(features, **settings).tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("forced", [[[1, 53], [2, 57], [3, 62]], [[1, None], [2, 58]]], ids=["fixed", "detected"])
+def test_old_forced_decoder_ids_give_the_prompt(multilingual, forced):
+    """Checkpoints of before language=/task= fix the prompt with forced_decoder_ids; language= wins over them."""
+    theirs, ours, features = multilingual
+    for settings in (dict(), dict(return_timestamps=True), dict(language="en")):
+        expected = theirs.generate(features, generation_config=transformers.GenerationConfig(
+            **GENERATION, forced_decoder_ids=forced), max_new_tokens=5, **settings)
+        config = ours.generation_config.__class__(**GENERATION, forced_decoder_ids=forced)
+        assert ours.generate(features, generation_config=config, max_new_tokens=5, **settings).tolist() == expected.tolist()
+
+
 def test_language_detection_equals_the_reference(multilingual):
     theirs, ours, features = multilingual
     mixed = torch.cat([features, features * 4 - 1, -features])
