@@ -8,8 +8,11 @@
     ─► per row: generated tokens (no prompt, no eos) split into segments at timestamp pairs,
        word-level times from the cross-attention of the alignment heads (DTW)
 
-Only audio up to one window (``2 * max_source_positions`` mel frames, 30 s) is transcribed here;
-the sequential long-form algorithm builds on :func:`decode_window` and :func:`split_segments`.
+Audio of up to one window (``2 * max_source_positions`` mel frames, 30 s) is transcribed as the
+reference's short form does: :class:`Transcription` runs windows (one, or more when the model closes
+a segment early and the next window restarts there), :func:`decode_window` generates on one,
+:func:`split_segments` cuts its tokens. Longer audio (the sequential long-form algorithm, with
+temperature fallback and thresholds) is to build on these three.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def whisper_generate(model, input_features=None, generation_config=None, logits_
     if frames > window:
         raise NotImplementedError(f"The input has {frames} mel frames, more than one {window}-frame window (30 s): "
                                   "long-form transcription is not available in workbench yet. Cut the audio into "
-                                  "30 s pieces, or use the pipeline with chunk_length_s=30.")
+                                  "30 s pieces, or use the automatic-speech-recognition pipeline.")
     wants_dict = _set_return_outputs(config, return_dict_in_generate, return_token_timestamps)
     _set_return_timestamps(config, return_timestamps)
     set_language_and_task(config, language, task, is_multilingual)
@@ -92,6 +95,8 @@ class Transcription:
             self.config.num_return_sequences = 1
 
     def transcribe(self, frames: int, prompt_ids):
+        """Windows until every row's ``seek`` reaches ``frames``; returns each row's segments and
+        the last window's generate() output."""
         rows = self.init.shape[0]
         seek = torch.zeros(rows, dtype=torch.long)
         max_frames = torch.full((rows,), frames, dtype=torch.long)
@@ -128,6 +133,7 @@ class Transcription:
         return ids
 
     def decode(self, segment_input, decoder_ids: torch.Tensor, seek, active: list[int]):
+        """One window for the ``active`` rows: lengths and processors' begin index set for this prompt."""
         _set_max_length(self.model, self.config, decoder_ids.shape[-1])
         for processor in self.processors:
             if hasattr(processor, "set_begin_index"):
