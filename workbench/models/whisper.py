@@ -136,7 +136,8 @@ class WhisperModel(WhisperPreTrainedModel):
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, use_cache=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None,
+                decoder_position_ids=None, **kwargs):
         """Encode ``input_features`` (or reuse ``encoder_outputs``), then decode ``decoder_input_ids``
         against all 1,500 encoder states (Whisper's cross-attention has no padding mask)."""
         if decoder_input_ids is None and decoder_inputs_embeds is None:
@@ -149,7 +150,7 @@ class WhisperModel(WhisperPreTrainedModel):
             encoder_outputs = BaseModelOutput(*encoder_outputs[:3])
         decoded = self.decoder(decoder_input_ids, decoder_attention_mask, encoder_outputs.last_hidden_state, None,
                                past_key_values, decoder_inputs_embeds, use_cache, output_attentions,
-                               output_hidden_states)
+                               output_hidden_states, position_ids=decoder_position_ids)
         out = Seq2SeqModelOutput(
             last_hidden_state=decoded.last_hidden_state, past_key_values=decoded.past_key_values,
             decoder_hidden_states=decoded.hidden_states, decoder_attentions=decoded.attentions,
@@ -186,8 +187,13 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
         ``<|startoftranscript|><|notimestamps|>`` (the generation config's start and
         ``no_timestamps_token_id``). Multilingual checkpoints need the language and task tokens in
         ``decoder_input_ids``: workbench does not detect the language yet."""
+        features = input_features if input_features is not None else kwargs.get("input_features")
+        from ..generation.whisper_longform import generate_long_form, is_long_form  # lazy: generation is above models
+
+        if is_long_form(self, features):  # more than one 30-s window: decoded window by window
+            kwargs.pop("input_features", None)
+            return generate_long_form(self, features, *args, **kwargs)
         if kwargs.get("decoder_input_ids") is None:
-            features = input_features if input_features is not None else kwargs.get("input_features")
             prompt = self._default_prompt(features)
             if prompt is not None:
                 kwargs["decoder_input_ids"] = prompt
@@ -207,13 +213,14 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, labels=None, use_cache=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, decoder_position_ids=None,
+                **kwargs):
         if labels is not None:
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         out = self.model(input_features, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
                          past_key_values, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states,
-                         return_dict=True)
+                         return_dict=True, decoder_position_ids=decoder_position_ids)
         logits = self.proj_out(out.last_hidden_state)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(Seq2SeqLMOutput(loss, logits, **_seq2seq_fields(out)), return_dict)
