@@ -90,13 +90,11 @@ def test_saved_by_workbench_loads_in_the_reference(models, features, tmp_path):
     assert again.proj_out.weight.data_ptr() == again.model.decoder.embed_tokens.weight.data_ptr()  # still tied
 
 
-@pytest.mark.parametrize("settings", [dict(do_sample=False), dict(num_beams=3), dict(num_beams=3, num_return_sequences=2)],
-                         ids=["greedy", "beam", "beam-two-returned"])
+@pytest.mark.parametrize("settings", [dict(do_sample=False), dict(num_beams=3)], ids=["greedy", "beam"])
 def test_generation_matches_the_reference(models, features, settings):
     reference, ours = models
-    with torch.no_grad():  # the reference's plain generate (its Whisper generate adds language and timestamp logic)
-        theirs = transformers.GenerationMixin.generate(reference, features, decoder_input_ids=PROMPT, max_new_tokens=12,
-                                                       **settings)
+    with torch.no_grad():  # Whisper's generate: the tokens after the given decoder prompt (more in test_whisper_generation.py)
+        theirs = reference.generate(features, decoder_input_ids=PROMPT, max_new_tokens=12, **settings)
         mine = ours.generate(features, decoder_input_ids=PROMPT, max_new_tokens=12, **settings)
         by_name = ours.generate(input_features=features, decoder_input_ids=PROMPT, max_new_tokens=12, **settings)
     assert mine.tolist() == theirs.tolist() == by_name.tolist()

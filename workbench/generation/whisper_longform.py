@@ -34,7 +34,9 @@ from .inputs import encode_once, positions_from_mask, special_tokens
 from .logits_process import (
     LogitsProcessor, LogitsProcessorList, SuppressTokensAtBeginLogitsProcessor, SuppressTokensLogitsProcessor,
 )
+from .whisper import TIME_PRECISION, split_segments
 from .whisper_logits import WhisperTimeStampLogitsProcessor
+from .whisper_prompt import init_tokens as whisper_init_tokens, set_language_and_task
 
 
 def window_frames(model) -> tuple[int, int]:
@@ -104,8 +106,6 @@ class _Run:
     condition_on_prev_tokens: bool
     prompt_ids: torch.Tensor | None
     prev_sot: int | None
-    time_precision: float
-    time_precision_features: float
     processors: list = field(default_factory=list)
     stopping_criteria: object = None
 
@@ -120,20 +120,27 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
                        compression_ratio_threshold: float | None = None, logprob_threshold: float | None = None,
                        no_speech_threshold: float | None = None, condition_on_prev_tokens: bool | None = None,
                        prompt_ids: torch.Tensor | None = None, prompt_condition_type: str | None = None,
-                       init_tokens: torch.Tensor | None = None, return_segments: bool = False,
-                       return_dict_in_generate: bool | None = None, time_precision: float = 0.02,
-                       time_precision_features: float = 0.01, **kwargs):
+                       language: str | list[str] | None = None, task: str | None = None,
+                       is_multilingual: bool | None = None, return_timestamps: bool | None = None,
+                       return_segments: bool = False, return_dict_in_generate: bool | None = None,
+                       return_token_timestamps: bool | None = None, **kwargs):
     """Transcribe ``input_features`` (B, mels, frames > 3000) window by window; see the module docstring.
 
     ``attention_mask`` (B, frames) (the feature extractor's, with ``return_attention_mask=True``)
     gives each row its length; a batch needs it. ``temperature``: one value or a tuple tried in turn
     while a window fails the thresholds (0 or None decodes greedily, above 0 samples).
-    ``init_tokens`` (B, n): the prompt after any previous text (default: the start token and the
-    generation config's ``forced_decoder_ids``)."""
+    ``language`` / ``task`` / ``is_multilingual`` / ``prompt_ids`` as in short-form ``generate``."""
+    if return_timestamps is False:
+        raise ValueError("More than 3000 mel frames (30 s) are decoded long-form, which needs timestamp tokens: "
+                         "pass return_timestamps=True (or leave it out), or at most 3000 frames.")
+    if return_token_timestamps:
+        raise NotImplementedError("return_token_timestamps is not available for long-form (over 30 s) audio in "
+                                  "workbench yet: use the pipeline with chunk_length_s=30 and return_timestamps='word'.")
     run, init_tokens, return_dict_in_generate = _settings(
         model, input_features, generation_config, kwargs, logits_processor, stopping_criteria, temperature,
         compression_ratio_threshold, logprob_threshold, no_speech_threshold, condition_on_prev_tokens, prompt_ids,
-        prompt_condition_type, init_tokens, return_dict_in_generate, time_precision, time_precision_features)
+        prompt_condition_type, dict(language=language, task=task, is_multilingual=is_multilingual),
+        return_dict_in_generate)
     config, batch = run.config, input_features.shape[0]
     temperatures = list(temperature) if isinstance(temperature, (list, tuple)) else [temperature]
     if batch > 1 and attention_mask is None:
@@ -147,7 +154,7 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
     segments = _first_segments(run, batch)
     while bool((seek < max_frames).any()):
         features, rows = _drop_finished(features, seek, max_frames, rows)
-        time_offset = seek.double() * time_precision / run.input_stride
+        time_offset = seek.double() * TIME_PRECISION / run.input_stride
         frames = (max_frames - seek).clamp(max=run.window)
         window = _windows(features, seek, frames, run.window, rows)
         decoder_ids, decoder_mask = _decoder_prompt(run, init_tokens, segments, rows, condition)
@@ -162,8 +169,8 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
             if skip[i]:
                 seek[row] += frames[row]
                 continue
-            found, advance = _segments_of(run, sequence, outputs[i], time_offset[row], frames[row],
-                                          decoder_ids.shape[-1])
+            found, advance = split_segments(sequence, outputs[i], decoder_ids.shape[-1], config, int(frames[row]),
+                                            False, time_offset=time_offset[row], input_stride=run.input_stride)
             seek[row] += advance
             segments[row] += found
     first_is_prompt = prompt_ids is not None and config.prompt_condition_type == "first-segment"
@@ -180,8 +187,7 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
 
 def _settings(model, input_features, generation_config, kwargs, logits_processor, stopping_criteria, temperature,
               compression_ratio_threshold, logprob_threshold, no_speech_threshold, condition_on_prev_tokens,
-              prompt_ids, prompt_condition_type, init_tokens, return_dict_in_generate, time_precision,
-              time_precision_features):
+              prompt_ids, prompt_condition_type, language_and_task, return_dict_in_generate):
     for unsupported in ("decoder_input_ids", "num_return_sequences", "assistant_model", "streamer"):
         if kwargs.get(unsupported) not in (None, 1):
             raise NotImplementedError(f"Long-form generation (more than one 30-s window of features) does not take "
@@ -203,6 +209,7 @@ def _settings(model, input_features, generation_config, kwargs, logits_processor
     if logprob_threshold is not None:  # the mean log-prob is read from the scores
         config.return_dict_in_generate, config.output_scores = True, True
     config.return_timestamps = True
+    set_language_and_task(config, **language_and_task)
     thresholds = dict(logprob_threshold=logprob_threshold, compression_ratio_threshold=compression_ratio_threshold,
                       no_speech_threshold=no_speech_threshold)
     for name, value in thresholds.items():
@@ -219,12 +226,11 @@ def _settings(model, input_features, generation_config, kwargs, logits_processor
     prev_sot = getattr(config, "prev_sot_token_id", None)
     if prev_sot is None and suppress is not None and len(suppress) >= 2:
         prev_sot = suppress[-2]  # old generation configs: <|startofprev|> sits there in Whisper's list
-    if init_tokens is None:
-        init_tokens = _init_tokens(config, input_features.shape[0], model.device)
+    init_tokens = whisper_init_tokens(model, input_features, input_features.shape[0], config, window, {})
     run = _Run(config, config.no_timestamps_token_id + 1, stride, window, model.config.max_target_positions,
                model.config.vocab_size, config.condition_on_prev_tokens,
                None if prompt_ids is None else torch.as_tensor(prompt_ids, device=model.device), prev_sot,
-               time_precision, time_precision_features, stopping_criteria=stopping_criteria)
+               stopping_criteria=stopping_criteria)
     run.processors = _processors(model, config, init_tokens.shape[1], logits_processor)
     return run, init_tokens, return_dict_in_generate
 
@@ -237,25 +243,6 @@ def _prompt_condition_type(value: str | None, condition: bool) -> str:
     if value == "all-segments" and not condition:
         raise ValueError("prompt_condition_type='all-segments' needs condition_on_prev_tokens=True.")
     return value
-
-
-def _init_tokens(config: GenerationConfig, batch: int, device) -> torch.Tensor:
-    """<|startoftranscript|> and the tokens ``forced_decoder_ids`` put after it, without
-    <|notimestamps|> (long-form predicts timestamps), as (B, n)."""
-    tokens = [config.decoder_start_token_id]
-    forced = list(getattr(config, "forced_decoder_ids", None) or [])
-    position = 1
-    while forced and forced[0][0] == position:
-        tokens.append(forced.pop(0)[1])
-        position += 1
-    if getattr(config, "is_multilingual", False) and len(tokens) < 2:
-        raise NotImplementedError("This Whisper checkpoint is multilingual and no language token is set: pass "
-                                  "init_tokens= (<|startoftranscript|><|en|><|transcribe|> as ids) to long-form "
-                                  "generation.")
-    if tokens[-1] == config.no_timestamps_token_id:
-        tokens = tokens[:-1]
-    tokens = [t for t in tokens if t is not None]
-    return torch.tensor([tokens], dtype=torch.long, device=device).expand(batch, -1)
 
 
 def _processors(model, config: GenerationConfig, begin_index: int, custom) -> list:
@@ -488,41 +475,3 @@ def average_logprob(scores: list[torch.Tensor], tokens: torch.Tensor, temperatur
     for value in chosen[1:]:  # one by one in float32, the order the reference sums in
         total = total + value
     return total / len(tokens)
-
-
-# ---------------------------------------------------------------------------------------------
-# segments
-
-
-def _segments_of(run: _Run, sequence, result, time_offset, frames, prompt_length: int):
-    """The window's segments and how many frames to move ``seek`` by.
-
-    Text between consecutive timestamps is a segment. Ending in a single timestamp means no speech
-    after it: move past the window; otherwise the text after the last pair is cut mid-speech: drop
-    it and move to that pair. Without a pair, the whole output is one segment."""
-    begin, precision = run.timestamp_begin, run.time_precision
-    is_timestamp = [token >= begin for token in sequence.tolist()]
-    single_ending = is_timestamp[-2:] == [False, True]
-    cuts = [i + 1 for i in range(len(is_timestamp) - 1) if is_timestamp[i] and is_timestamp[i + 1]]
-    if not cuts:
-        stamps = [i for i, stamp in enumerate(is_timestamp) if stamp]
-        end = int(frames * run.time_precision_features / precision)
-        if stamps and sequence[stamps[-1]] != begin:  # a timestamp, but no pair: the last one ends the segment
-            end = (sequence[stamps[-1]] - begin).to(torch.float64)
-        return [{"start": time_offset, "end": time_offset + end * precision, "tokens": sequence,
-                 "idxs": (prompt_length, prompt_length + len(sequence)), "result": result}], frames
-    if single_ending:
-        cuts.append(len(sequence))
-    else:
-        cuts[-1] += 1  # the closing pair stays in the last segment, telling it did not end in one timestamp
-    segments, last = [], 0
-    for n, cut in enumerate(cuts):
-        piece = sequence[last:cut]
-        end_index = -2 if n == len(cuts) - 1 and not single_ending else -1
-        segments.append({"start": time_offset + (piece[0] - begin).to(torch.float64) * precision,
-                         "end": time_offset + (piece[end_index] - begin).to(torch.float64) * precision,
-                         "tokens": piece, "idxs": (prompt_length + last, prompt_length + cut), "result": result})
-        last = cut
-    if single_ending:
-        return segments, frames
-    return segments, (sequence[last - 2].item() - begin) * run.input_stride
