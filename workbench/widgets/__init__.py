@@ -1,7 +1,7 @@
 """Notebook front-ends over workbench (the optional ``widgets`` extra: ipywidgets, matplotlib).
 
 >>> from workbench.widgets import ModelPicker, TokenizerInspector, ActivationDiff, TrainingCurves
->>> from workbench.widgets import AttentionView, GenerationInspector, ImageProcessorInspector
+>>> from workbench.widgets import AttentionView, GenerationInspector, ImageProcessorInspector, SpeechInspector
 
 Each is one line in a notebook and shows a live ipywidgets view, with a static ``text/html``
 fallback (and ``text/plain``) for nbconvert, GitHub and notebooks saved without widget state.
@@ -21,6 +21,7 @@ _LAZY = {
     "AttentionView": "attention_view",
     "GenerationInspector": "generation_inspector",
     "ImageProcessorInspector": "image_inspector",
+    "SpeechInspector": "speech_inspector",
 }
 
 __all__ = sorted(_LAZY)
