@@ -179,8 +179,7 @@ def _whisper_generation_fields(ct2_config: dict, special: dict[str, int], tokeni
     CTranslate2 lists language ids for English-only models too: multilingual vocabularies are the
     larger ones (51,865 tokens and up; English-only: 51,864)."""
     fields = {"no_timestamps_token_id": special["<|notimestamps|>"], "prev_sot_token_id": special["<|startofprev|>"],
-              "is_multilingual": vocab_size >= 51865 and bool(ct2_config.get("lang_ids")), "max_initial_timestamp_index": 50,
-              "return_timestamps": False}
+              "is_multilingual": vocab_size >= 51865 and bool(ct2_config.get("lang_ids")), "max_initial_timestamp_index": 50}
     if ct2_config.get("alignment_heads"):
         fields["alignment_heads"] = [list(pair) for pair in ct2_config["alignment_heads"]]
     if fields["is_multilingual"]:
