@@ -12,6 +12,7 @@ from ..errors import ConfigError
 from ..hub import HubOptions
 from . import loading
 from .tokenizer import PreTrainedTokenizerFast
+from .whisper import WhisperTokenizer
 
 _BERT_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
 _DEBERTA_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
@@ -60,7 +61,7 @@ FLAVOURS = {
         BertTokenizer, ConvBertTokenizer, DPRContextEncoderTokenizer, DPRQuestionEncoderTokenizer,
         MarkupLMTokenizer, DebertaTokenizer, DebertaV2Tokenizer, LayoutLMv2Tokenizer, FNetTokenizer,
         LlamaTokenizer, CodeLlamaTokenizer, GemmaTokenizer, CohereTokenizer, XLNetTokenizer, Siglip2Tokenizer,
-        T5Tokenizer, GPTNeoXTokenizer, AlbertTokenizer, CamembertTokenizer, MPNetTokenizer,
+        T5Tokenizer, GPTNeoXTokenizer, AlbertTokenizer, CamembertTokenizer, MPNetTokenizer, WhisperTokenizer,
     )
 }  # fmt: skip
 FLAVOURS["MobileBertTokenizer"] = BertTokenizer  # the reference's MobileBertTokenizer is BertTokenizer itself
@@ -100,6 +101,7 @@ MODEL_TYPE_TOKENIZERS = {
     "t5": "T5Tokenizer",
     "mt5": "T5Tokenizer",
     "umt5": "T5Tokenizer",
+    "whisper": "WhisperTokenizer",
 }
 
 
