@@ -11,13 +11,12 @@ in workbench yet.
 
 from __future__ import annotations
 
-import os
-import wave
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..audio import check_audio, load_audio, resample  # noqa: F401  (resample: importable from here, as before)
 from .base import Pipeline
 
 
@@ -49,18 +48,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return {}, {**(generate_kwargs or {}), **kwargs}, {}
 
     def check_input(self, item) -> None:
-        if isinstance(item, (str, os.PathLike)):
-            if not os.path.isfile(item):
-                raise FileNotFoundError(f"No audio file at {item}.")
-            return
-        if isinstance(item, dict):
-            if not any(key in item for key in ("raw", "array")) or "sampling_rate" not in item:
-                raise ValueError("An audio dict needs the samples under 'raw' (or 'array') and their 'sampling_rate'; "
-                                 f"got keys {sorted(item)}.")
-            return
-        if not isinstance(item, (np.ndarray, torch.Tensor, list)):
-            raise TypeError(f"The {self.task} pipeline takes a WAV file path, an array of samples or a dict "
-                            f"{{'raw': samples, 'sampling_rate': rate}}, not {type(item).__name__}.")
+        check_audio(item)  # every input kind workbench.audio.load_audio decodes; errors name the fix
 
     def _is_batch(self, inputs) -> bool:
         if isinstance(inputs, (np.ndarray, torch.Tensor)):
@@ -89,53 +77,3 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         texts = [self.tokenizer.decode(outputs["sequences"][0], skip_special_tokens=True) for outputs, _ in chunks]
         return {"text": "".join(texts)}
 
-
-def load_audio(item, rate: int) -> np.ndarray:
-    """Mono float32 samples at ``rate`` from a WAV path, a dict with its rate, or an array (taken
-    to be at ``rate`` already)."""
-    if isinstance(item, (str, os.PathLike)):
-        samples, source_rate = read_wav(item)
-    elif isinstance(item, dict):
-        samples = item["raw"] if "raw" in item else item["array"]
-        source_rate = int(item["sampling_rate"])
-    else:
-        samples, source_rate = item, rate
-    samples = samples.detach().cpu().numpy() if isinstance(samples, torch.Tensor) else np.asarray(samples)
-    if samples.ndim == 2:  # (channels, samples) or (samples, channels): mix down
-        samples = samples.mean(axis=0 if samples.shape[0] < samples.shape[1] else 1)
-    if samples.ndim != 1 or samples.size == 0:
-        raise ValueError(f"Audio must be a non-empty mono waveform (1-D samples); got shape {samples.shape}.")
-    samples = samples.astype(np.float32)
-    if source_rate != rate:
-        samples = resample(samples, source_rate, rate)
-    return samples
-
-
-def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """A PCM WAV file as float32 samples in [-1, 1] (channels mixed down) and its sampling rate."""
-    try:
-        with wave.open(os.fspath(path), "rb") as recording:
-            width, channels, rate = recording.getsampwidth(), recording.getnchannels(), recording.getframerate()
-            frames = recording.readframes(recording.getnframes())
-    except (wave.Error, EOFError) as error:
-        raise ValueError(f"{path} is not a PCM WAV file ({error}). Convert it first, e.g. "
-                         f"ffmpeg -i {os.path.basename(str(path))} -ar 16000 -ac 1 out.wav, or pass the samples "
-                         "as an array with their sampling_rate.") from None
-    if width == 1:
-        samples = (np.frombuffer(frames, np.uint8).astype(np.float32) - 128) / 128
-    elif width in (2, 4):
-        dtype = np.int16 if width == 2 else np.int32
-        samples = np.frombuffer(frames, dtype).astype(np.float32) / float(np.iinfo(dtype).max + 1)
-    else:
-        raise ValueError(f"{path}: {8 * width}-bit WAV samples are not supported; use 8, 16 or 32-bit PCM.")
-    return samples.reshape(-1, channels).mean(axis=1), rate
-
-
-def resample(samples: np.ndarray, source_rate: int, rate: int) -> np.ndarray:
-    try:
-        from scipy.signal import resample_poly
-    except ImportError:
-        raise ImportError(f"The audio is at {source_rate} Hz and the model wants {rate} Hz: resampling needs scipy "
-                          "(pip install 'workbench[audio]'), or pass audio at the model's rate.") from None
-    divisor = np.gcd(source_rate, rate)
-    return resample_poly(samples, rate // divisor, source_rate // divisor).astype(np.float32)
