@@ -90,7 +90,7 @@ def test_it_transcribes_the_spoken_sentence(converted, speech):
     assert tokenizer.decode(ids[0], skip_special_tokens=True).strip() == SENTENCE
     reference = transformers.WhisperForConditionalGeneration.from_pretrained(converted).eval()
     with torch.no_grad():
-        expected = transformers.GenerationMixin.generate(reference, features, decoder_input_ids=ids[:, :2], max_new_tokens=40)
+        expected = reference.generate(features, max_new_tokens=40)  # the tokens after that prompt, as ours
     assert ids.tolist() == expected.tolist()
 
 

@@ -163,7 +163,8 @@ def decoder_prompt(model, config, batch_size: int, model_kwargs: dict[str, Any])
     if ids is None:
         return start, model_kwargs
     ids = ids.to(model.device)
-    if bool((ids[:, 0] != start[:, 0]).all()):
+    # a model may take its decoder prompt whole (Whisper's can open with <|startofprev|> and earlier text)
+    if getattr(model, "prepends_decoder_start", True) and bool((ids[:, 0] != start[:, 0]).all()):
         ids = torch.cat([start, ids], dim=-1)
         mask = model_kwargs.get("decoder_attention_mask")
         if mask is not None:

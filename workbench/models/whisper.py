@@ -164,6 +164,7 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
     shifted right behind ``decoder_start_token_id`` (unless given)."""
 
     is_generative = True
+    prepends_decoder_start = False  # a decoder prompt is taken whole: it may open with <|startofprev|>
     _tied_weights_keys = {"proj_out.weight": "model.decoder.embed_tokens.weight"}
 
     def __init__(self, config: WhisperConfig) -> None:
@@ -180,30 +181,46 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
     def set_output_embeddings(self, embeddings: nn.Linear) -> None:
         self.proj_out = embeddings
 
-    def generate(self, input_features=None, *args, **kwargs):
-        """``generate()`` from log-mel ``input_features``. Without ``decoder_input_ids``, an
-        English-only checkpoint is prompted the way Whisper transcribes without timestamps:
-        ``<|startoftranscript|><|notimestamps|>`` (the generation config's start and
-        ``no_timestamps_token_id``). Multilingual checkpoints need the language and task tokens in
-        ``decoder_input_ids``: workbench does not detect the language yet."""
-        if kwargs.get("decoder_input_ids") is None:
-            features = input_features if input_features is not None else kwargs.get("input_features")
-            prompt = self._default_prompt(features)
-            if prompt is not None:
-                kwargs["decoder_input_ids"] = prompt
-        return super().generate(input_features, *args, **kwargs)
+    def generate(self, input_features=None, generation_config=None, logits_processor=None, stopping_criteria=None,
+                 return_timestamps=None, task=None, language=None, is_multilingual=None, prompt_ids=None,
+                 prompt_condition_type=None, return_token_timestamps=None, return_segments=False,
+                 return_dict_in_generate=None, attention_mask=None, **kwargs):
+        """Transcribe (or translate) log-mel ``input_features`` (B, mels, frames) of up to 30 s.
 
-    def _default_prompt(self, features) -> torch.Tensor | None:
-        config = self.generation_config
-        no_timestamps = getattr(config, "no_timestamps_token_id", None)
-        if features is None or no_timestamps is None:
-            return None  # the plain start token
-        if getattr(config, "is_multilingual", False):
-            raise ValueError("This Whisper checkpoint is multilingual: pass decoder_input_ids with the prompt, e.g. "
-                             "<|startoftranscript|><|en|><|transcribe|><|notimestamps|> as token ids (workbench does "
-                             "not detect the language yet).")
-        prompt = torch.tensor([config.decoder_start_token_id, no_timestamps], device=self.device)
-        return prompt.expand(features.shape[0], -1)
+        The decoder starts from ``<|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>]``:
+        ``language`` is a code ("fr"), a token ("<|fr|>") or a name ("french"), one or one per row;
+        a multilingual checkpoint given none detects it (:meth:`detect_language`). ``task`` is
+        "transcribe" or "translate". ``return_timestamps=True`` lets the model emit timestamp
+        tokens (``<|0.00|>`` ... in pairs; ``WhisperTimeStampLogitsProcessor``). ``prompt_ids``
+        (``<|startofprev|>`` + text tokens, from the processor's ``get_prompt_ids``) conditions on
+        earlier text. ``return_token_timestamps=True`` adds each token's time in seconds from the
+        cross-attention of ``generation_config.alignment_heads`` (pass the feature extractor's
+        ``attention_mask`` so the padding is left out).
+
+        Returns the generated tokens (B, T), without the start tokens or eos, like the reference; a
+        dict with ``sequences``, ``token_timestamps`` and/or ``segments`` when those are asked for;
+        with ``return_dict_in_generate=True`` and no timestamps, generate()'s output (whole sequences).
+        Other settings (``num_beams``, ``max_new_tokens``, ...) are as in ``PreTrainedModel.generate``.
+        """
+        from ..generation.whisper import whisper_generate  # lazy: generation is a layer above the models
+
+        if input_features is None and "inputs" in kwargs:
+            input_features = kwargs.pop("inputs")
+        return whisper_generate(self, input_features, generation_config, logits_processor, stopping_criteria,
+                                return_timestamps=return_timestamps, task=task, language=language,
+                                is_multilingual=is_multilingual, prompt_ids=prompt_ids,
+                                prompt_condition_type=prompt_condition_type,
+                                return_token_timestamps=return_token_timestamps, return_segments=return_segments,
+                                return_dict_in_generate=return_dict_in_generate, attention_mask=attention_mask,
+                                **kwargs)
+
+    def detect_language(self, input_features=None, encoder_outputs=None, generation_config=None,
+                        num_segment_frames: int = 3000) -> torch.Tensor:
+        """The most likely language token id per row (B,) of a multilingual checkpoint: one decoder
+        step from ``<|startoftranscript|>``, the best of ``generation_config.lang_to_id``'s tokens."""
+        from ..generation.whisper_prompt import detect_language
+
+        return detect_language(self, input_features, encoder_outputs, generation_config, num_segment_frames)
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, labels=None, use_cache=None,

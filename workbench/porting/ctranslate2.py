@@ -166,9 +166,16 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
     model.generation_config.update(
         decoder_start_token_id=config.decoder_start_token_id, bos_token_id=config.bos_token_id,
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, max_length=config.max_target_positions,
-        suppress_tokens=config.suppress_tokens, begin_suppress_tokens=config.begin_suppress_tokens,
-        no_timestamps_token_id=special["<|notimestamps|>"], is_multilingual=bool(ct2_config.get("lang_ids")),
-        alignment_heads=ct2_config.get("alignment_heads"))
+        suppress_tokens=config.suppress_tokens, begin_suppress_tokens=config.begin_suppress_tokens)
+    # Whisper's own settings are not GenerationConfig fields (update() would drop them): set them as
+    # the checkpoint's keys. The multilingual vocabulary has 51865+ ids (English-only: 51864); the
+    # alignment heads are the ones CTranslate2's config.json lists for word timestamps.
+    # ... and the file must not say it came from config.json, or the reference drops extra keys on load
+    model.generation_config._from_model_config = False
+    model.generation_config.no_timestamps_token_id = special["<|notimestamps|>"]
+    model.generation_config.is_multilingual = config.vocab_size >= 51865
+    if ct2_config.get("alignment_heads"):
+        model.generation_config.alignment_heads = [list(pair) for pair in ct2_config["alignment_heads"]]
     return _write_folder(source, Path(output), model, tokenizer)
 
 
