@@ -137,7 +137,7 @@ def test_auto_falls_back_to_the_model_type(tmp_path):
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({"feature_size": 80, "sampling_rate": 16000}))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "whisper"}))
     assert isinstance(AutoFeatureExtractor.from_pretrained(tmp_path), WhisperFeatureExtractor)
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "wav2vec2"}))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "encodec"}))
     with pytest.raises(workbench.errors.UnsupportedModelError, match="has no feature extractor in workbench"):
         AutoFeatureExtractor.from_pretrained(tmp_path)
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({"feature_extractor_type": "CLAPFeatureExtractor"}))

@@ -43,7 +43,8 @@ _LAZY = {
     "AutoModelForVisualQuestionAnswering": "auto",
     "AutoModelForZeroShotImageClassification": "auto",
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
-                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor")},
+                                       "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor",
+                                       "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor")},
     # image processors and image-text processors (processing/__init__.py lists them; torchvision loads on first use)
     **{name: "processing" for name in (
         "AutoImageProcessor", "BaseImageProcessor", "BaseImageProcessorFast", "ImageProcessingMixin", "BlipProcessor",
@@ -74,6 +75,7 @@ _LAZY = {
     # tokenizers
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
+    "Wav2Vec2CTCTokenizer": "tokenization",
     "BatchEncoding": "tokenization",
     "get_json_schema": "tokenization",
     # pipelines

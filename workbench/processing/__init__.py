@@ -33,6 +33,8 @@ from .segmentation import (
     SegformerImageProcessor,
     SegformerImageProcessorFast,
 )
+from .wav2vec2 import Wav2Vec2FeatureExtractor
+from .wav2vec2_processor import Wav2Vec2Processor
 from .whisper import WhisperFeatureExtractor
 from .whisper_processor import WhisperProcessor
 
@@ -46,4 +48,4 @@ IMAGE_NAMES = [
     "CLIPProcessor", "SiglipProcessor",
 ]
 __all__ = ["AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin", "ProcessorMixin",
-           "WhisperFeatureExtractor", "WhisperProcessor", *IMAGE_NAMES]
+           "WhisperFeatureExtractor", "WhisperProcessor", "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor", *IMAGE_NAMES]

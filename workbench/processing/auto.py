@@ -11,10 +11,16 @@ from ..errors import UnsupportedModelError
 from ..hub import HubOptions
 from ..tokenization.loading import read_model_type
 from .files import load_part_dict
+from .wav2vec2 import Wav2Vec2FeatureExtractor
 from .whisper import WhisperFeatureExtractor
 
-FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor,)}
-BY_MODEL_TYPE = {"whisper": WhisperFeatureExtractor}
+FEATURE_EXTRACTORS = {cls.__name__: cls for cls in (WhisperFeatureExtractor, Wav2Vec2FeatureExtractor)}
+BY_MODEL_TYPE = {
+    "whisper": WhisperFeatureExtractor,
+    # the model types the reference gives Wav2Vec2FeatureExtractor (raw 16 kHz waveforms in)
+    **dict.fromkeys(("wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew", "sew-d", "unispeech", "unispeech-sat",
+                     "wav2vec2-bert", "wav2vec2-conformer", "moonshine"), Wav2Vec2FeatureExtractor),
+}
 
 
 class AutoFeatureExtractor:

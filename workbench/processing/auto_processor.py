@@ -20,10 +20,14 @@ from .auto import AutoFeatureExtractor
 from .auto_image import AutoImageProcessor
 from .files import PREPROCESSOR_CONFIG, PROCESSOR_CONFIG, has_part, processor_class_name
 from .image_text_processors import BlipProcessor, CLIPProcessor, SiglipProcessor
+from .wav2vec2_processor import Wav2Vec2Processor
 from .whisper_processor import WhisperProcessor
 
-PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor, CLIPProcessor, SiglipProcessor, BlipProcessor)}
-BY_MODEL_TYPE = {"whisper": WhisperProcessor, "clip": CLIPProcessor, "siglip": SiglipProcessor, "blip": BlipProcessor}
+PROCESSORS = {cls.__name__: cls for cls in (WhisperProcessor, CLIPProcessor, SiglipProcessor, BlipProcessor,
+                                            Wav2Vec2Processor)}
+BY_MODEL_TYPE = {"whisper": WhisperProcessor, "clip": CLIPProcessor, "siglip": SiglipProcessor, "blip": BlipProcessor,
+                 **dict.fromkeys(("wav2vec2", "hubert", "wavlm", "sew", "sew-d", "unispeech", "unispeech-sat",
+                                  "wav2vec2-conformer", "moonshine"), Wav2Vec2Processor)}
 logger = logging.getLogger("workbench")
 # a lone part -> the Auto class that loads it, in the order the reference tries them
 SINGLE_PARTS = {"tokenizer": AutoTokenizer, "image_processor": AutoImageProcessor, "feature_extractor": AutoFeatureExtractor}

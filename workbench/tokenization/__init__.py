@@ -7,6 +7,7 @@ from .batch_encoding import BatchEncoding, CharSpan, TokenSpan
 from .options import PaddingStrategy, TruncationStrategy
 from .tokenizer import PreTrainedTokenizerFast
 from .tool_schema import DocstringParsingException, TypeHintParsingException, get_json_schema
+from .wav2vec2 import Wav2Vec2CTCTokenizer, Wav2Vec2CTCTokenizerOutput
 
 __all__ = [
     "AddedToken",
@@ -19,5 +20,7 @@ __all__ = [
     "TokenSpan",
     "TruncationStrategy",
     "TypeHintParsingException",
+    "Wav2Vec2CTCTokenizer",
+    "Wav2Vec2CTCTokenizerOutput",
     "get_json_schema",
 ]

@@ -8,10 +8,14 @@ inputs the model takes, which side to pad). The flavours below carry those, pick
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 from ..errors import ConfigError
-from ..hub import HubOptions
+from ..hub import HubOptions, resolve_file
 from . import loading
 from .tokenizer import PreTrainedTokenizerFast
+from .wav2vec2 import Wav2Vec2CTCTokenizer
 from .whisper import WhisperTokenizer
 
 _BERT_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
@@ -77,6 +81,9 @@ UNSUPPORTED = {
     ),
 }
 
+# classes that read their own vocabulary files (no tokenizer.json): AutoTokenizer hands the folder to them
+OWN_FILES = {cls.__name__: cls for cls in (Wav2Vec2CTCTokenizer,)}
+
 # config.json model_type -> the tokenizer class the reference picks when tokenizer_config.json names none
 MODEL_TYPE_TOKENIZERS = {
     "bert": "BertTokenizer",
@@ -102,6 +109,8 @@ MODEL_TYPE_TOKENIZERS = {
     "mt5": "T5Tokenizer",
     "umt5": "T5Tokenizer",
     "whisper": "WhisperTokenizer",
+    **dict.fromkeys(("wav2vec2", "hubert", "data2vec-audio", "unispeech", "unispeech-sat", "wav2vec2-bert",
+                     "wav2vec2-conformer"), "Wav2Vec2CTCTokenizer"),
 }
 
 
@@ -134,6 +143,9 @@ class AutoTokenizer:
         """
         options = HubOptions.pop_from(kwargs)
         loading.drop_unused_kwargs(kwargs)
+        own = OWN_FILES.get(_named_class(pretrained_model_name_or_path, options, kwargs))
+        if own is not None:
+            return own.from_pretrained(pretrained_model_name_or_path, **dataclasses.asdict(options), **kwargs)
         settings, backend = loading.load_settings_and_backend(pretrained_model_name_or_path, options, kwargs)
         name = settings.get("tokenizer_class")
         if not name:
@@ -141,6 +153,17 @@ class AutoTokenizer:
         elif name.removesuffix("Fast") == "LlamaTokenizer" and _is_byte_level(backend):
             name = None  # Llama-3 style byte-level files that still name LlamaTokenizer: the reference goes generic
         return tokenizer_class(name)(name_or_path=pretrained_model_name_or_path, **backend, **settings)
+
+
+def _named_class(location, options: HubOptions, kwargs: dict) -> str | None:
+    """The class tokenizer_config.json names (or ``tokenizer_class=``), else the model type's, without "Fast"."""
+    name = kwargs.get("tokenizer_class")
+    if name is None and not os.path.isfile(str(location)):
+        path = resolve_file(location, loading.CONFIG_FILE, options, required=False)
+        name = loading.read_json(path).get("tokenizer_class") if path is not None else None
+    if name is None:
+        name = MODEL_TYPE_TOKENIZERS.get(loading.read_model_type(location, options))
+    return name.removesuffix("Fast") if name else None
 
 
 def _is_byte_level(backend: dict) -> bool:

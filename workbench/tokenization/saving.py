@@ -1,6 +1,7 @@
 """``save_pretrained`` for tokenizers: the files transformers' ``AutoTokenizer`` reads back.
 
-    tokenizer.json            the backend pipeline, with the padding/truncation it was loaded with
+    tokenizer.json            the backend pipeline, with the padding/truncation it was loaded with (a
+                              tokenizer with ``saves_tokenizer_json = False`` writes its vocabulary files instead)
     tokenizer_config.json     settings and special tokens (unknown settings are written back unchanged)
     special_tokens_map.json   the special tokens again, for older readers
     chat_template.jinja       the chat template (named extra templates go to additional_chat_templates/*.jinja)
@@ -38,7 +39,10 @@ def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None
         _write(path(SPECIAL_TOKENS_MAP_FILE), _to_json(_special_tokens_map(tokenizer))),
     ]
     written += write_chat_templates(tokenizer.chat_template, save_directory, filename_prefix)
-    written.append(_write(path(TOKENIZER_FILE), _backend_json(tokenizer)))
+    if tokenizer.saves_tokenizer_json:
+        written.append(_write(path(TOKENIZER_FILE), _backend_json(tokenizer)))
+    else:  # a vocabulary file of its own (Wav2Vec2CTCTokenizer's vocab.json), as the reference saves it
+        written += list(tokenizer.save_vocabulary(save_directory, filename_prefix))
     return tuple(written)
 
 
@@ -65,6 +69,9 @@ def tokenizer_config(tokenizer, processor_class: str | None = None) -> dict:
         if getattr(tokenizer, f"_{flag}") is not None:
             config[flag] = getattr(tokenizer, flag)
     config.update(_special_tokens_map(tokenizer))
+    if not tokenizer.saves_tokenizer_json:  # no tokenizer.json to hold the added tokens: the config does
+        config["added_tokens_decoder"] = {str(index): token.__getstate__()
+                                          for index, token in tokenizer.added_tokens_decoder.items()}
     return _serializable(config)
 
 

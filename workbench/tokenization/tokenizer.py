@@ -67,6 +67,7 @@ class PreTrainedTokenizerFast:
     padding_side = "right"
     truncation_side = "right"
     is_fast = True
+    saves_tokenizer_json = True  # False: save_pretrained writes save_vocabulary()'s files instead (saving.py)
 
     bos_token, bos_token_id = NamedToken(), NamedToken()
     eos_token, eos_token_id = NamedToken(), NamedToken()
