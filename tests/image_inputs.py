@@ -155,6 +155,7 @@ BUILDERS: dict[str, Callable[..., dict]] = {
     "blip": blip_inputs,
 
     # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
+    "audio-waveform": lambda *args: waveform_with_padding(*args),  # defined below, under "audio: ctc"
 
     # --- audio: ast
 
@@ -174,6 +175,19 @@ def whole_output(inputs: dict) -> bool:
 
 
 # --- audio: ctc
+
+
+def waveform_with_padding(case, head: str, batch: int, generator: torch.Generator) -> dict:
+    """Raw audio ``input_values`` (B, 400 samples, mean 0 std 1 as the feature extractor normalises
+    them) and an ``attention_mask`` whose second row ends in 100 samples of padding (zeros, as the
+    feature extractor pads). A row alone keeps its padding and mask: the mask is what tells the model
+    where the clip ends, so a row alone equals its row of the batch."""
+    values = torch.randn(batch, 400, generator=generator)
+    attention_mask = torch.ones(batch, 400, dtype=torch.long)
+    if batch > 1:
+        values[1, 300:] = 0.0
+        attention_mask[1, 300:] = 0
+    return {"input_values": values, "attention_mask": attention_mask}
 
 
 # --- audio: ast

@@ -185,6 +185,13 @@ VARIANTS: list[Case] = [
          {**{k: v for k, v in FAMILIES["convnext"].tiny.items() if k != "out_indices"},
           "layer_scale_init_value": 0.0, "drop_path_rate": 0.05},
          ("ConvNextBackbone", "ConvNextForImageClassification"), inputs="image"),
+    # --- audio: ctc
+    # the large checkpoints' layout (wav2vec2-large-lv60, XLS-R, MMS): pre-norm layers, a LayerNorm after every
+    # conv (with biases), MMS's per-layer adapters; the classifier mixes every layer's states
+    Case("wav2vec2-stable-layer-norm", "wav2vec2",
+         dict(FAMILIES["wav2vec2"].tiny, do_stable_layer_norm=True, feat_extract_norm="layer", conv_bias=True,
+              adapter_attn_dim=8, use_weighted_layer_sum=True),
+         ("Wav2Vec2ForCTC", "Wav2Vec2ForSequenceClassification"), inputs="audio-waveform"),
     # --- vision: vit
     # DINOv2's SwiGLU feed-forward (the giant model's), which its weights_in holds fused
     Case("dinov2-swiglu", "dinov2", dict(FAMILIES["dinov2"].tiny, use_swiglu_ffn=True), ("Dinov2Model",), inputs="image"),

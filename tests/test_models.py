@@ -252,7 +252,8 @@ def test_padded_batch_equals_each_row_alone(case, head, checkpoints):
     inputs = make_inputs(case, head)
     batched = run(model, inputs, internals=False)
     if whole_output(inputs):  # image cases: each image (and its text) alone gives its row of every output
-        batch, rows = inputs["pixel_values"].shape[0], top_level_tensors(batched)
+        # every input is batch-first (pixel_values, input_values, ...)
+        batch, rows = next(iter(inputs.values())).shape[0], top_level_tensors(batched)
         assert rows, f"{head}: the output holds no tensor to compare"
         for row in range(batch):
             single = run(model, slice_row(inputs, row), internals=False)

@@ -42,6 +42,9 @@ _LAZY = {
     "AutoModelForMaskedImageModeling": "auto",
     "AutoModelForVisualQuestionAnswering": "auto",
     "AutoModelForZeroShotImageClassification": "auto",
+    # audio
+    **{name: "auto" for name in ("AutoModelForAudioClassification", "AutoModelForAudioFrameClassification",
+                                 "AutoModelForAudioXVector", "AutoModelForCTC")},
     **{name: "processing" for name in ("AutoFeatureExtractor", "AutoProcessor", "BatchFeature", "FeatureExtractionMixin",
                                        "ProcessorMixin", "WhisperFeatureExtractor", "WhisperProcessor",
                                        "Wav2Vec2FeatureExtractor", "Wav2Vec2Processor")},

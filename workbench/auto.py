@@ -167,3 +167,8 @@ AutoModelForSemanticSegmentation = _auto("AutoModelForSemanticSegmentation")
 AutoModelForImageTextToText = _auto("AutoModelForImageTextToText")
 AutoModelForVisualQuestionAnswering = _auto("AutoModelForVisualQuestionAnswering")
 AutoModelForZeroShotImageClassification = _auto("AutoModelForZeroShotImageClassification")
+# audio
+AutoModelForAudioClassification = _auto("AutoModelForAudioClassification")
+AutoModelForAudioFrameClassification = _auto("AutoModelForAudioFrameClassification")
+AutoModelForAudioXVector = _auto("AutoModelForAudioXVector")
+AutoModelForCTC = _auto("AutoModelForCTC")

@@ -180,6 +180,20 @@ TINY_SIGLIP_VISION = {k: v for k, v in TINY_CLIP_VISION.items() if k != "project
 TINY_SIGLIP = dict(text_config=TINY_SIGLIP_TEXT, vision_config=TINY_SIGLIP_VISION, num_labels=3)
 
 # --- audio: ctc
+CTC_HEADS = {"AutoModelForCTC": "ForCTC", "AutoModel": "Model", "AutoModelForAudioClassification": "ForSequenceClassification",
+             "AutoModelForAudioFrameClassification": "ForAudioFrameClassification",
+             "AutoModelForAudioXVector": "ForXVector"}
+# two convs (kernel 10 stride 5, kernel 3 stride 2): 400 samples -> 39 frames, a clip padded from 300 -> 29; a
+# 16-wide positional conv in 2 groups; no LayerDrop (it would make the gradient checks random); 3 labels;
+# TDNN 39 -> 35 -> 31 -> 31 frames
+CTC_TINY_WAV2VEC2 = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=37, conv_dim=[32, 32], conv_kernel=[10, 3], conv_stride=[5, 2],
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, layerdrop=0.0, num_labels=3,
+                         classifier_proj_size=16, tdnn_dim=[16, 16, 24], tdnn_kernel=[5, 3, 1], tdnn_dilation=[1, 2, 1],
+                         xvector_output_dim=16)
+# 16 buckets (8 each way, 4 of them exact) reaching 20 frames: the 39-frame clips use the log-spaced ones too
+CTC_TINY_WAVLM = dict(CTC_TINY_WAV2VEC2, num_buckets=16, max_bucket_distance=20)
+CTC_TINY_HUBERT = {k: v for k, v in CTC_TINY_WAV2VEC2.items() if not k.startswith(("tdnn", "xvector"))}
 
 
 # --- audio: ast
@@ -465,6 +479,14 @@ FAMILIES: dict[str, Family] = {
         also_auto={"AutoModelForZeroShotImageClassification": "BlipModel"}, inputs="blip"),
 
     # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
+    # workbench/models/speech_encoder.py, speech_heads.py: the CTC head first (the parameter contract runs it)
+    "wav2vec2": Family("wav2vec2", "Wav2Vec2Config", _named("Wav2Vec2", CTC_HEADS), CTC_TINY_WAV2VEC2,
+                       inputs="audio-waveform"),
+    "hubert": Family("hubert", "HubertConfig", _named("Hubert", {
+        k: v for k, v in CTC_HEADS.items() if k in ("AutoModelForCTC", "AutoModel", "AutoModelForAudioClassification")}),
+        CTC_TINY_HUBERT, inputs="audio-waveform"),
+    # the attention adds a gated relative position bias (workbench/nn/gated_relative_position.py)
+    "wavlm": Family("wavlm", "WavLMConfig", _named("WavLM", CTC_HEADS), CTC_TINY_WAVLM, inputs="audio-waveform"),
 
     # --- audio: ast (Audio Spectrogram Transformer)
 
