@@ -232,21 +232,12 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
         return {"text": text, **optional}
 
     def _ctc_answer(self, outputs: list[dict], return_timestamps) -> dict:
-        """Each window's ids with the strides cut off (in logit steps), end to end, then CTC decoding."""
-        pieces = []
-        for out in outputs:
-            ids = out["tokens"]
-            if "stride" in out:
-                total, left, right = rescale_stride(out["stride"], 1 / self._align_to)
-                ids = ids[:, left:total - right]
-            pieces.append(ids)
-        ids = torch.cat(pieces, dim=1)[0]
-        try:
-            from .ctc_decoding import ctc_answer
-        except ImportError:
-            raise NotImplementedError("CTC decoding (workbench/pipelines/ctc_decoding.py) is not in workbench yet: "
-                                      "the CTC route of the speech-recognition pipeline awaits it.") from None
-        return ctc_answer(self.tokenizer, ids, return_timestamps, self._align_to / self.feature_extractor.sampling_rate)
+        """Each window's ids with its strides cut off (in logit frames), end to end, then CTC decoding."""
+        from .ctc_decoding import decode_ctc
+
+        return decode_ctc([out["tokens"] for out in outputs], self.tokenizer,
+                          strides=[out.get("stride") for out in outputs], return_timestamps=return_timestamps,
+                          inputs_to_logits_ratio=self._align_to, sampling_rate=self.feature_extractor.sampling_rate)
 
 
 def model_route(model) -> str:
@@ -300,13 +291,6 @@ def chunk_iter(audio: np.ndarray, feature_extractor, chunk: int, left: int, righ
             yield dict(features), stride
         if is_last:
             break
-
-
-def rescale_stride(stride: tuple[int, int, int], ratio: float) -> tuple[int, int, int]:
-    """A (length, left, right) stride in samples -> in model output steps (``ratio`` steps per sample)."""
-    length, left, right = stride
-    steps = int(round(length * ratio))
-    return steps, int(round(left / length * steps)), int(round(right / length * steps))
 
 
 def _merge_windows(windows: list[torch.Tensor], special: set[int]) -> list[int]:
