@@ -8,6 +8,7 @@ timestamp decoding and its merge of overlapping windows are compared on token li
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import wave
@@ -234,3 +235,40 @@ def test_decode_asr_merges_windows_as_the_reference_does(tokenizers, mode, langu
     expected = reference._decode_asr([dict(o) for o in outputs], **options)
     assert ours._decode_asr([dict(o) for o in outputs], **options) == expected
     assert expected[0].count("budget") == 1  # the overlap's words once
+
+
+# --- the CTC route --------------------------------------------------------------------------------------
+
+CTC_VOCAB = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "|": 4,
+             **{char: 5 + index for index, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ'")}}
+
+
+@pytest.fixture(scope="module")
+def ctc_pipelines(tmp_path_factory):
+    """A tiny random Wav2Vec2ForCTC (10 samples per frame) with its character tokenizer, saved by the reference."""
+    from workbench.models.registry import CTC_TINY_WAV2VEC2
+
+    folder = tmp_path_factory.mktemp("ctc")
+    (folder / "vocab.json").write_text(json.dumps(CTC_VOCAB))
+    torch.manual_seed(0)
+    config = transformers.Wav2Vec2Config(**{**CTC_TINY_WAV2VEC2, "vocab_size": len(CTC_VOCAB)})
+    model = transformers.Wav2Vec2ForCTC(config).eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(50)  # spread the logits so that frames pick many characters
+    model.save_pretrained(folder)
+    transformers.Wav2Vec2Processor(transformers.Wav2Vec2FeatureExtractor(),
+                                   transformers.Wav2Vec2CTCTokenizer(str(folder / "vocab.json"))).save_pretrained(folder)
+    return (workbench.pipeline("automatic-speech-recognition", model=str(folder)),
+            transformers.pipeline("automatic-speech-recognition", model=str(folder)))
+
+
+@pytest.mark.parametrize("timestamps", [None, "char", "word"])
+def test_ctc_models_are_routed_and_chunked_as_the_reference_does(ctc_pipelines, timestamps):
+    ours, reference = ctc_pipelines
+    assert ours.type == "ctc" and type(ours.model).__name__ == "Wav2Vec2ForCTC"
+    audio = np.random.default_rng(0).standard_normal(int(1.2 * RATE)).astype(np.float32)
+    options = {} if timestamps is None else {"return_timestamps": timestamps}
+    for chunking in ({}, dict(chunk_length_s=0.5, stride_length_s=0.1, batch_size=2)):
+        expected = reference(audio.copy(), **options, **chunking)
+        assert ours(audio, **options, **chunking) == expected
+        assert len(expected["text"]) > 10
