@@ -87,8 +87,13 @@ def test_it_transcribes_the_spoken_sentence(converted, speech):
     tokenizer = AutoTokenizer.from_pretrained(converted)
     features = AutoFeatureExtractor.from_pretrained(converted)(speech, sampling_rate=16000, return_tensors="pt").input_features
     ids = model.generate(features, max_new_tokens=40)  # prompted <|startoftranscript|><|notimestamps|>
+    assert tokenizer.convert_ids_to_tokens(ids[0, :2].tolist()) == ["<|startoftranscript|>", "<|notimestamps|>"]
     assert tokenizer.decode(ids[0], skip_special_tokens=True).strip() == SENTENCE
     reference = transformers.WhisperForConditionalGeneration.from_pretrained(converted).eval()
+    # the reference reads the same Whisper settings from the converted generation_config.json
+    for name in ("no_timestamps_token_id", "prev_sot_token_id", "alignment_heads", "is_multilingual"):
+        assert getattr(reference.generation_config, name) == getattr(model.generation_config, name), name
+    assert reference.generation_config.no_timestamps_token_id == tokenizer.convert_tokens_to_ids("<|notimestamps|>")
     with torch.no_grad():
         expected = reference.generate(features, max_new_tokens=40)  # the tokens after that prompt, as ours
     assert ids.tolist() == expected.tolist()
@@ -143,7 +148,7 @@ def test_pipeline_bad_input_names_the_fix(recognizer, tmp_path):
     with pytest.raises(FileNotFoundError, match="No audio file at"):
         recognizer(str(tmp_path / "missing.wav"))
     (tmp_path / "song.mp3").write_bytes(b"ID3\x03\x00" + b"\0" * 100)
-    with pytest.raises(ValueError, match="not a PCM WAV file.*ffmpeg"):
+    with pytest.raises(ValueError, match="song.mp3 could not be decoded as audio.*ffmpeg"):
         recognizer(str(tmp_path / "song.mp3"))
     with pytest.raises(ValueError, match="'raw' \\(or 'array'\\) and their 'sampling_rate'"):
         recognizer({"raw": np.zeros(100, np.float32)})

@@ -81,6 +81,8 @@ _LAZY = {
     "Wav2Vec2CTCTokenizer": "tokenization",
     "BatchEncoding": "tokenization",
     "get_json_schema": "tokenization",
+    # audio input (files, bytes, arrays, datasets rows -> mono float32 at a model's rate)
+    "load_audio": "audio",
     # pipelines
     "pipeline": "pipelines",
     "Pipeline": "pipelines",

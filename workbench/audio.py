@@ -82,6 +82,7 @@ def check_audio(item: Any) -> str:
             raise ValueError(f"{path} is a URL: download the file first and pass its path (or its bytes).")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"No audio file at {path}.")
+        _check_not_empty(path)
         return "file"
     if isinstance(item, (bytes, bytearray, memoryview)):
         return "bytes"
@@ -101,6 +102,7 @@ def _dict_kind(item: dict) -> str:
         if "sampling_rate" not in item:
             raise ValueError(f"An audio dict needs the samples under 'raw' (or 'array') and their 'sampling_rate'; "
                              f"got keys {sorted(item)}. Add 'sampling_rate': the rate the samples were recorded at.")
+        _check_rate(item["sampling_rate"], "The audio dict")
         return "dict samples"
     if item.get("bytes") is not None or item.get("path") is not None:
         if item.get("bytes") is None:
@@ -120,8 +122,8 @@ def _encoded_source(item: Any, kind: str) -> tuple[Any, str]:
     if kind == "file object":
         return item, str(getattr(item, "name", "The audio file object"))
     if item.get("bytes") is not None:  # a datasets row: its bytes are the file; its path may be only a name
-        data = item["bytes"]
-        return io.BytesIO(data), f"The audio row's bytes ({len(data)} bytes{', ' + str(item['path']) if item.get('path') else ''})"
+        data, path = item["bytes"], item.get("path")
+        return io.BytesIO(data), f"The audio row's bytes ({len(data)} bytes{f', {path}' if path else ''})"
     return os.fspath(item["path"]), os.fspath(item["path"])
 
 
@@ -134,8 +136,8 @@ def read_audio(source: Any, name: str | None = None) -> tuple[np.ndarray, int]:
         raise ImportError("Reading audio files needs soundfile (pip install 'workbench[audio]'); or pass the "
                           "samples as {'array': samples, 'sampling_rate': rate}.") from None
     name = name or str(source)
-    if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
-        raise ValueError(f"{name} is empty (0 bytes): it holds no audio. Check that the file was written completely.")
+    if isinstance(source, (str, os.PathLike)):
+        _check_not_empty(source)
     if isinstance(source, io.BytesIO) and not source.getbuffer().nbytes:
         raise ValueError(f"{name} is empty: it holds no audio.")
     try:
@@ -150,6 +152,12 @@ def read_audio(source: Any, name: str | None = None) -> tuple[np.ndarray, int]:
         raise ValueError(f"{name} has no samples: the file is valid but holds 0 frames of audio.")
     # (frames, channels) from the file's header: the mean over channels, accumulated in float64
     return samples.mean(axis=1, dtype=np.float64).astype(np.float32), int(rate)
+
+
+def _check_not_empty(path: str | os.PathLike) -> None:
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{os.fspath(path)} is empty (0 bytes): it holds no audio. Check that the file was "
+                         "written completely.")
 
 
 read_wav = read_audio  # its name when it lived in the ASR pipeline and read only PCM WAV

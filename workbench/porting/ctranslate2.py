@@ -160,23 +160,33 @@ def convert_whisper(source: str | os.PathLike, output: str | os.PathLike, dtype:
     ct2_config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     special = {name: tokenizer.convert_tokens_to_ids(name) for name in
-               ("<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>")}
+               ("<|endoftext|>", "<|startoftranscript|>", "<|notimestamps|>", "<|startofprev|>")}
     config = _whisper_config(model_file.variables, ct2_config, special, dtype)
     model = _whisper_model(source, model_file.variables, config, dtype)
     model.generation_config.update(
         decoder_start_token_id=config.decoder_start_token_id, bos_token_id=config.bos_token_id,
         eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id, max_length=config.max_target_positions,
         suppress_tokens=config.suppress_tokens, begin_suppress_tokens=config.begin_suppress_tokens)
-    # Whisper's own settings are not GenerationConfig fields (update() would drop them): set them as
-    # the checkpoint's keys. The multilingual vocabulary has 51865+ ids (English-only: 51864); the
-    # alignment heads are the ones CTranslate2's config.json lists for word timestamps.
-    # ... and the file must not say it came from config.json, or the reference drops extra keys on load
-    model.generation_config._from_model_config = False
-    model.generation_config.no_timestamps_token_id = special["<|notimestamps|>"]
-    model.generation_config.is_multilingual = config.vocab_size >= 51865
-    if ct2_config.get("alignment_heads"):
-        model.generation_config.alignment_heads = [list(pair) for pair in ct2_config["alignment_heads"]]
+    for name, value in _whisper_generation_fields(ct2_config, special, tokenizer, config.vocab_size).items():
+        setattr(model.generation_config, name, value)  # Whisper's own fields: update() takes generic ones only
+    model.generation_config._from_model_config = False  # else transformers rebuilds it from config.json, dropping them
     return _write_folder(source, Path(output), model, tokenizer)
+
+
+def _whisper_generation_fields(ct2_config: dict, special: dict[str, int], tokenizer, vocab_size: int) -> dict:
+    """The generation settings Whisper's decoding reads (timestamps, prompts, languages, word
+    alignment), as the reference's Whisper checkpoints spell them in generation_config.json.
+    CTranslate2 lists language ids for English-only models too: multilingual vocabularies are the
+    larger ones (51,865 tokens and up; English-only: 51,864)."""
+    fields = {"no_timestamps_token_id": special["<|notimestamps|>"], "prev_sot_token_id": special["<|startofprev|>"],
+              "is_multilingual": vocab_size >= 51865 and bool(ct2_config.get("lang_ids")), "max_initial_timestamp_index": 50,
+              "return_timestamps": False}
+    if ct2_config.get("alignment_heads"):
+        fields["alignment_heads"] = [list(pair) for pair in ct2_config["alignment_heads"]]
+    if fields["is_multilingual"]:
+        fields["lang_to_id"] = {tokenizer.convert_ids_to_tokens(i): i for i in ct2_config["lang_ids"]}
+        fields["task_to_id"] = {task: tokenizer.convert_tokens_to_ids(f"<|{task}|>") for task in ("transcribe", "translate")}
+    return fields
 
 
 def _whisper_config(variables: dict[str, torch.Tensor], ct2_config: dict, special: dict[str, int], dtype: torch.dtype):
