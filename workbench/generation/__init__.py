@@ -6,6 +6,8 @@
   :mod:`.assisted` - assisted generation (an assistant model drafts, the model checks)
 * :mod:`.inputs` - what each forward pass gets, and the bookkeeping between steps
 * :mod:`.logits_process`, :mod:`.stopping_criteria`, :mod:`.streamers` - the composable parts
+* :mod:`.whisper` - Whisper's generate(): its prompt (:mod:`.whisper_prompt`), timestamp rules
+  (:mod:`.whisper_logits`), windows and segments, word times (:mod:`.whisper_timing`, :mod:`.alignment`)
 """
 
 from .api import generate
@@ -45,5 +47,6 @@ from .stopping_criteria import (
     StopStringCriteria,
 )
 from .streamers import BaseStreamer, TextIteratorStreamer, TextStreamer
+from .whisper_logits import WhisperTimeStampLogitsProcessor
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()] + ["generate"]

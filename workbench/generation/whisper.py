@@ -8,8 +8,11 @@
     ─► per row: generated tokens (no prompt, no eos) split into segments at timestamp pairs,
        word-level times from the cross-attention of the alignment heads (DTW)
 
-Only audio up to one window (``2 * max_source_positions`` mel frames, 30 s) is transcribed here;
-the sequential long-form algorithm builds on :func:`decode_window` and :func:`split_segments`.
+Audio of up to one window (``2 * max_source_positions`` mel frames, 30 s) is transcribed as the
+reference's short form does: :class:`Transcription` runs windows (one, or more when the model closes
+a segment early and the next window restarts there), :func:`decode_window` generates on one,
+:func:`split_segments` cuts its tokens. Longer audio (the sequential long-form algorithm, with
+temperature fallback and thresholds) is to build on these three.
 """
 
 from __future__ import annotations
@@ -37,35 +40,110 @@ def whisper_generate(model, input_features=None, generation_config=None, logits_
                      return_token_timestamps=None, return_segments=False, return_dict_in_generate=None,
                      attention_mask=None, **kwargs):
     """``WhisperForConditionalGeneration.generate``; see its docstring."""
+    temperature = kwargs.pop("temperature", None)  # Whisper's own setting: the config's is not read
     config, kwargs = _settings(model, generation_config, kwargs)
+    _set_temperature(config, temperature)
     batch, frames = _input_shape(input_features, kwargs)
     window = _window_frames(model)
     if frames > window:
         raise NotImplementedError(f"The input has {frames} mel frames, more than one {window}-frame window (30 s): "
                                   "long-form transcription is not available in workbench yet. Cut the audio into "
-                                  "30 s pieces, or use the pipeline with chunk_length_s=30.")
+                                  "30 s pieces, or use the automatic-speech-recognition pipeline.")
     wants_dict = _set_return_outputs(config, return_dict_in_generate, return_token_timestamps)
     _set_return_timestamps(config, return_timestamps)
     set_language_and_task(config, language, task, is_multilingual)
     _set_num_frames(config, return_token_timestamps, attention_mask)
     _set_prompt_condition_type(config, prompt_condition_type)
     init = init_tokens(model, input_features, batch, config, window, kwargs)
-    given = kwargs.pop("decoder_input_ids", None)  # the caller's whole decoder prompt replaces Whisper's
-    if given is not None:
-        init = given.to(init.device)
-    elif prompt_ids is not None:
-        init = torch.cat([prompt_ids.to(init.device)[None].expand(init.shape[0], -1), init], dim=-1)
     processors = whisper_logits_processors(config, logits_processor, begin_index=init.shape[1])
-    _set_max_length(model, config, init.shape[-1])
-    segment_input = _pad_window(input_features, window) if input_features is not None else None
-    sequences, rows, out = decode_window(model, segment_input, init, config, processors, stopping_criteria,
-                                         attention_mask, return_token_timestamps, kwargs)
+    run = Transcription(model, config, processors, stopping_criteria, attention_mask, return_token_timestamps,
+                        window, kwargs)
+    run.expand_for_returns(input_features, init)
+    segments, last_output = run.transcribe(frames, prompt_ids)
     if wants_dict and not config.return_timestamps:
-        # one generate() call: its own output (a plain dict once token_timestamps join, as in the reference)
-        return dict(out.items()) if return_token_timestamps else out
-    segments = [split_segments(sequences[i], rows[i], init.shape[-1], config, window, return_token_timestamps)
-                for i in range(len(sequences))]
+        # the (last) generate() call's own output; a plain dict once token_timestamps join, as in the reference
+        return dict(last_output.items()) if return_token_timestamps else last_output
     return _assemble(config, segments, wants_dict, return_segments, return_token_timestamps, init.device)
+
+
+class Transcription:
+    """The windows of one generate() call: each row's window starts where its last complete
+    segment ended (``seek``, in mel frames), until every row has reached its audio's end.
+
+    For audio of up to one window this is the reference's short-form decoding: one window, or
+    more when the model closed a segment before the end (it then restarts from that timestamp).
+    """
+
+    def __init__(self, model, config, processors, stopping_criteria, attention_mask, return_token_timestamps,
+                 window: int, model_kwargs: dict):
+        self.model, self.config, self.processors, self.criteria = model, config, processors, stopping_criteria
+        self.attention_mask, self.word_times, self.window = attention_mask, return_token_timestamps, window
+        self.model_kwargs = model_kwargs
+        encoder = model.model.encoder
+        self.input_stride = encoder.conv1.stride[0] * encoder.conv2.stride[0]  # mel frames per decoder timestamp step
+
+    def expand_for_returns(self, input_features, init: torch.Tensor) -> None:
+        """Several sequences per input (``num_return_sequences``) decode as copies of the row."""
+        copies = self.config.num_return_sequences or 1
+        self.features, self.init = input_features, init
+        if copies > 1:  # (with beams, copies of the best one, as in the reference)
+            self.features = input_features.repeat_interleave(copies, dim=0) if input_features is not None else None
+            self.init = init.repeat_interleave(copies, dim=0)
+            if self.model_kwargs.get("decoder_input_ids") is not None:
+                self.model_kwargs["decoder_input_ids"] = self.model_kwargs["decoder_input_ids"].repeat_interleave(
+                    copies, dim=0)
+            self.config.num_return_sequences = 1
+
+    def transcribe(self, frames: int, prompt_ids):
+        """Windows until every row's ``seek`` reaches ``frames``; returns each row's segments and
+        the last window's generate() output."""
+        rows = self.init.shape[0]
+        seek = torch.zeros(rows, dtype=torch.long)
+        max_frames = torch.full((rows,), frames, dtype=torch.long)
+        segments = [[] for _ in range(rows)]
+        out = None
+        while bool((seek < max_frames).any()):
+            active = [i for i in range(rows) if seek[i] < max_frames[i]]
+            time_offset = seek.to(torch.float64) * TIME_PRECISION / self.input_stride
+            seek_frames = (max_frames - seek).clamp(max=self.window)
+            decoder_ids = self._decoder_prompt(active, prompt_ids)
+            sequences, results, out = self.decode(self._window_input(active, seek, seek_frames), decoder_ids,
+                                                  seek, active)
+            for k, i in enumerate(active):
+                found, advance = split_segments(sequences[k], results[k], decoder_ids.shape[-1], self.config,
+                                                int(seek_frames[i]), self.word_times, time_offset[i],
+                                                self.input_stride)
+                seek[i] += advance
+                segments[i] += found
+        return segments, out
+
+    def _window_input(self, active: list[int], seek, seek_frames):
+        if self.features is None:
+            return None
+        pieces = [self.features[i:i + 1, :, seek[i]:seek[i] + seek_frames[i]] for i in active]
+        return torch.cat([_pad_window(piece, self.window) for piece in pieces])
+
+    def _decoder_prompt(self, active: list[int], prompt_ids) -> torch.Tensor:
+        given = self.model_kwargs.pop("decoder_input_ids", None)  # the caller's, for the first window (as the reference)
+        if given is not None:
+            return given.to(self.init.device)
+        ids = self.init[active]
+        if prompt_ids is not None:
+            ids = torch.cat([prompt_ids.to(ids.device)[None].expand(ids.shape[0], -1), ids], dim=-1)
+        return ids
+
+    def decode(self, segment_input, decoder_ids: torch.Tensor, seek, active: list[int]):
+        """One window for the ``active`` rows: lengths and processors' begin index set for this prompt."""
+        _set_max_length(self.model, self.config, decoder_ids.shape[-1])
+        for processor in self.processors:
+            if hasattr(processor, "set_begin_index"):
+                processor.set_begin_index(decoder_ids.shape[-1])
+        num_frames = self.config.num_frames
+        if num_frames is not None:
+            num_frames = (num_frames - seek)[active]
+        kwargs = {k: v for k, v in self.model_kwargs.items() if k != "decoder_input_ids"}
+        return decode_window(self.model, segment_input, decoder_ids, self.config, self.processors, self.criteria,
+                             self.attention_mask, self.word_times, num_frames, kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +186,20 @@ def _set_return_outputs(config, return_dict_in_generate, return_token_timestamps
         config.output_attentions = True
         config.output_scores = True
     return return_dict_in_generate
+
+
+def _set_temperature(config, temperature) -> None:
+    """Sampling happens at a temperature above 0 and only then (``do_sample`` alone is not enough,
+    as in the reference). A sequence of temperatures is the long-form fallback: its first is used."""
+    if isinstance(temperature, (list, tuple)):
+        if len(temperature) > 1:
+            raise NotImplementedError("A sequence of temperatures (the fallback of long-form transcription) is not "
+                                      "available in workbench yet: pass one temperature.")
+        temperature = temperature[0]
+    config.do_sample = temperature is not None and temperature > 0.0
+    config.temperature = temperature if config.do_sample else 1.0
+    if config.do_sample:
+        config.num_beams = 1
 
 
 def _set_return_timestamps(config, return_timestamps) -> None:
@@ -175,7 +267,7 @@ def _pad_window(features: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def decode_window(model, segment_input, decoder_input_ids, config, processors, stopping_criteria, attention_mask,
-                  return_token_timestamps, kwargs):
+                  return_token_timestamps, num_frames, kwargs):
     """Generate on one window; returns per row the generated tokens (prompt, padding and eos
     removed) and that row's output (its full sequence, or a dict of its share of each output),
     and generate()'s output for the batch."""
@@ -188,7 +280,7 @@ def decode_window(model, segment_input, decoder_input_ids, config, processors, s
     else:
         if return_token_timestamps:
             out["token_timestamps"] = extract_token_timestamps(
-                out, config.alignment_heads, model.config.median_filter_width, num_frames=config.num_frames,
+                out, config.alignment_heads, model.config.median_filter_width, num_frames=num_frames,
                 num_input_ids=start, time_precision=TIME_PRECISION)
         rows = [_row_of(out, i) for i in range(out.sequences.shape[0])]
     sequences = [_strip(row if isinstance(row, torch.Tensor) else row["sequences"], start, config) for row in rows]
@@ -226,33 +318,39 @@ def _row_of(out, i: int) -> dict:
     return row
 
 
-def split_segments(tokens, result, prompt_length: int, config, window: int, return_token_timestamps,
-                   time_offset: float = 0.0) -> list[dict]:
-    """Cut one window's generated ``tokens`` into segments at timestamp pairs.
+def split_segments(tokens, result, prompt_length: int, config, seek_frames: int, return_token_timestamps,
+                   time_offset=0.0, input_stride: int = 2) -> tuple[list[dict], int]:
+    """Cut one window's generated ``tokens`` into segments at timestamp pairs; returns them and
+    how many mel frames the next window starts after this one's start.
 
     Each segment is ``{"start", "end", "tokens", "idxs", "result"}`` (+ ``"token_timestamps"``):
-    times in seconds, ``idxs`` the span in the window's full sequence. Without a pair the whole
-    window is one segment, ending at its last timestamp (or the window's end)."""
-    begin = config.no_timestamps_token_id + 1 if getattr(config, "no_timestamps_token_id", None) is not None \
-        else float("inf")
+    times in seconds (float64 tensors), ``idxs`` the span in the window's full sequence. Without a
+    pair the whole window is one segment ending at its last timestamp (or the window's end). A
+    window that does not end on a lone timestamp stops at its last pair: the next one restarts there."""
+    no_stamps = getattr(config, "no_timestamps_token_id", None)
+    begin = no_stamps + 1 if no_stamps is not None else float("inf")
     is_stamp = [t >= begin for t in tokens.tolist()]
     single_ending = is_stamp[-2:] == [False, True]
     cuts = [i + 1 for i in range(len(is_stamp) - 1) if is_stamp[i] and is_stamp[i + 1]]
     times = result["token_timestamps"] if return_token_timestamps else None
+    offset = torch.as_tensor(time_offset, dtype=torch.float64)
 
-    def segment(first: int, last: int, start: float, end: float) -> dict:
-        found = {"start": time_offset + start, "end": time_offset + end, "tokens": tokens[first:last],
+    def seconds(position) -> torch.Tensor:
+        return offset + torch.as_tensor(position).to(torch.float64) * TIME_PRECISION
+
+    def segment(first: int, last: int, start, end) -> dict:
+        found = {"start": start, "end": end, "tokens": tokens[first:last],
                  "idxs": (prompt_length + first, prompt_length + last), "result": result}
         if times is not None:
-            found["token_timestamps"] = times[prompt_length + first:prompt_length + last] + time_offset
+            found["token_timestamps"] = times[prompt_length + first:prompt_length + last] + offset
         return found
 
     if not cuts:
-        end = window * 0.01  # mel frames are 10 ms
+        end = int(seek_frames * 0.01 / TIME_PRECISION)  # mel frames are 10 ms
         stamps = [i for i, stamp in enumerate(is_stamp) if stamp]
         if stamps and tokens[stamps[-1]] != begin:
-            end = float(tokens[stamps[-1]] - begin) * TIME_PRECISION
-        return [segment(0, len(tokens), 0.0, end)]
+            end = tokens[stamps[-1]] - begin
+        return [segment(0, len(tokens), offset, seconds(end))], seek_frames
     if single_ending:
         cuts.append(len(tokens))
     else:
@@ -261,10 +359,11 @@ def split_segments(tokens, result, prompt_length: int, config, window: int, retu
     for n, cut in enumerate(cuts):
         closing = -1 if n < len(cuts) - 1 or single_ending else -2
         piece = tokens[first:cut]
-        segments.append(segment(first, cut, float(piece[0] - begin) * TIME_PRECISION,
-                                float(piece[closing] - begin) * TIME_PRECISION))
+        segments.append(segment(first, cut, seconds(piece[0] - begin), seconds(piece[closing] - begin)))
         first = cut
-    return segments
+    if single_ending:
+        return segments, seek_frames  # nothing was said after the last timestamp
+    return segments, int(tokens[first - 2] - begin) * input_stride
 
 
 # ---------------------------------------------------------------------------------------------
