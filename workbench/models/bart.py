@@ -251,13 +251,15 @@ class _Stack(nn.Module):
                           output_attentions=output_attentions, cross_attentions=cross_attentions,
                           layerdrop=self.layerdrop, final=self.layer_norm)
 
-    def _embed(self, input_ids, inputs_embeds, start: int, scale_passed: bool = False) -> torch.Tensor:
+    def _embed(self, input_ids, inputs_embeds, start: int, scale_passed: bool = False,
+               position_ids: torch.Tensor | None = None) -> torch.Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids) * self.embed_scale
         elif scale_passed:
             inputs_embeds = inputs_embeds * self.embed_scale
-        positions = torch.arange(start, start + inputs_embeds.shape[1], device=inputs_embeds.device)
-        hidden = inputs_embeds + self.embed_positions(positions)  # (B, T, C) + (T, C)
+        if position_ids is None:  # (T,): the positions after the cached ones
+            position_ids = torch.arange(start, start + inputs_embeds.shape[1], device=inputs_embeds.device)
+        hidden = inputs_embeds + self.embed_positions(position_ids)  # (B, T, C) + (T, C) or (B, T, C)
         if self.layernorm_embedding is not None:
             hidden = self.layernorm_embedding(hidden)
         return F.dropout(hidden, self.dropout, self.training)
@@ -288,15 +290,19 @@ class Seq2SeqDecoder(_Stack):
 
     def forward(self, input_ids=None, attention_mask=None, encoder_hidden_states=None, encoder_attention_mask=None,
                 past_key_values=None, inputs_embeds=None, use_cache=None, output_attentions=None,
-                output_hidden_states=None, return_dict=None, **kwargs) -> BaseModelOutputWithPastAndCrossAttentions:
+                output_hidden_states=None, return_dict=None, position_ids=None,
+                **kwargs) -> BaseModelOutputWithPastAndCrossAttentions:
         """(B, T) decoder ids attending to (B, S, C) encoder states. ``attention_mask`` is the
-        decoder's (B, past + T) padding mask, ``encoder_attention_mask`` the encoder's (B, S)."""
+        decoder's (B, past + T) padding mask, ``encoder_attention_mask`` the encoder's (B, S);
+        ``position_ids`` (B, T) count from each row's first real token (left padding), by default
+        the positions after the cached ones."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds.")
         output_attentions, output_hidden_states, eager = output_flags(self.config, output_attentions, output_hidden_states)
         cache = as_encoder_decoder_cache(past_key_values, self.config.use_cache if use_cache is None else use_cache)
         past = cache.get_seq_length() if cache is not None else 0
-        hidden = self._embed(input_ids, inputs_embeds, past, scale_passed=self.config.scale_decoder_inputs_embeds)
+        hidden = self._embed(input_ids, inputs_embeds, past, scale_passed=self.config.scale_decoder_inputs_embeds,
+                             position_ids=position_ids)
         length = hidden.shape[1]
         mask = causal_mask(attention_mask, length, past + length, hidden.dtype, hidden.device)
         encoder_mask = padding_mask(encoder_attention_mask, hidden.dtype)

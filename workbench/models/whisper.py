@@ -136,7 +136,8 @@ class WhisperModel(WhisperPreTrainedModel):
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, use_cache=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None,
+                decoder_position_ids=None, **kwargs):
         """Encode ``input_features`` (or reuse ``encoder_outputs``), then decode ``decoder_input_ids``
         against all 1,500 encoder states (Whisper's cross-attention has no padding mask)."""
         if decoder_input_ids is None and decoder_inputs_embeds is None:
@@ -149,7 +150,7 @@ class WhisperModel(WhisperPreTrainedModel):
             encoder_outputs = BaseModelOutput(*encoder_outputs[:3])
         decoded = self.decoder(decoder_input_ids, decoder_attention_mask, encoder_outputs.last_hidden_state, None,
                                past_key_values, decoder_inputs_embeds, use_cache, output_attentions,
-                               output_hidden_states)
+                               output_hidden_states, position_ids=decoder_position_ids)
         out = Seq2SeqModelOutput(
             last_hidden_state=decoded.last_hidden_state, past_key_values=decoded.past_key_values,
             decoder_hidden_states=decoded.hidden_states, decoder_attentions=decoded.attentions,
@@ -185,7 +186,12 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
                  return_timestamps=None, task=None, language=None, is_multilingual=None, prompt_ids=None,
                  prompt_condition_type=None, return_token_timestamps=None, return_segments=False,
                  return_dict_in_generate=None, attention_mask=None, **kwargs):
-        """Transcribe (or translate) log-mel ``input_features`` (B, mels, frames) of up to 30 s.
+        """Transcribe (or translate) log-mel ``input_features`` (B, mels, frames). More than one
+        30-s window (3000 frames, from ``feature_extractor(audio, truncation=False, padding="longest",
+        return_attention_mask=True)``) is decoded window by window (sequential long-form; see
+        :func:`workbench.generation.whisper_longform.generate_long_form` for ``temperature`` fallback,
+        ``compression_ratio_threshold``, ``logprob_threshold``, ``no_speech_threshold`` and
+        ``condition_on_prev_tokens``); pass the ``attention_mask`` with a batch.
 
         The decoder starts from ``<|startoftranscript|> <|lang|> <|task|> [<|notimestamps|>]``:
         ``language`` is a code ("fr"), a token ("<|fr|>") or a name ("french"), one or one per row;
@@ -203,9 +209,18 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
         Other settings (``num_beams``, ``max_new_tokens``, ...) are as in ``PreTrainedModel.generate``.
         """
         from ..generation.whisper import whisper_generate  # lazy: generation is a layer above the models
+        from ..generation.whisper_longform import generate_long_form, is_long_form
 
         if input_features is None and "inputs" in kwargs:
             input_features = kwargs.pop("inputs")
+        if is_long_form(self, input_features):  # more than one 30-s window: sequential long-form decoding
+            return generate_long_form(self, input_features, attention_mask=attention_mask,
+                                      generation_config=generation_config, logits_processor=logits_processor,
+                                      stopping_criteria=stopping_criteria, return_timestamps=return_timestamps,
+                                      task=task, language=language, is_multilingual=is_multilingual,
+                                      prompt_ids=prompt_ids, prompt_condition_type=prompt_condition_type,
+                                      return_token_timestamps=return_token_timestamps, return_segments=return_segments,
+                                      return_dict_in_generate=return_dict_in_generate, **kwargs)
         return whisper_generate(self, input_features, generation_config, logits_processor, stopping_criteria,
                                 return_timestamps=return_timestamps, task=task, language=language,
                                 is_multilingual=is_multilingual, prompt_ids=prompt_ids,
@@ -224,13 +239,14 @@ class WhisperForConditionalGeneration(WhisperPreTrainedModel):
 
     def forward(self, input_features=None, attention_mask=None, decoder_input_ids=None, decoder_attention_mask=None,
                 encoder_outputs=None, past_key_values=None, decoder_inputs_embeds=None, labels=None, use_cache=None,
-                output_attentions=None, output_hidden_states=None, return_dict=None, **kwargs):
+                output_attentions=None, output_hidden_states=None, return_dict=None, decoder_position_ids=None,
+                **kwargs):
         if labels is not None:
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         out = self.model(input_features, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
                          past_key_values, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states,
-                         return_dict=True)
+                         return_dict=True, decoder_position_ids=decoder_position_ids)
         logits = self.proj_out(out.last_hidden_state)
         loss = token_classification_loss(logits, labels) if labels is not None else None
         return self._finish(Seq2SeqLMOutput(loss, logits, **_seq2seq_fields(out)), return_dict)
