@@ -149,6 +149,15 @@ def test_a_sentence_across_a_window_boundary_is_transcribed_once(transcripts):
     assert 27 < start < end < 33  # timed around the boundary, in the audio's own clock
 
 
+def test_long_audio_without_chunking_goes_to_whisper_long_form(pipelines, meeting):
+    """Over 30 s and no chunk_length_s: the whole log-mel goes to generate(), which decodes window after window."""
+    ours, reference = pipelines
+    answer = ours(meeting, return_timestamps=True, num_beams=1)
+    assert answer == reference({"raw": meeting.copy(), "sampling_rate": RATE}, return_timestamps=True, num_beams=1)
+    assert len(answer["chunks"]) > 5 and answer["chunks"][-1]["timestamp"][0] > 55
+    assert answer["text"].lower().count("pineapple") == 1
+
+
 def test_options_are_checked_before_the_model_runs(pipelines):
     ours, _ = pipelines
     with pytest.raises(ValueError, match="True \\(segments\\) or 'word'"):
