@@ -20,6 +20,7 @@ from tokenizers import processors
 
 from .decoding import to_python
 from .tokenizer import PreTrainedTokenizerFast
+from .whisper_asr import WindowClock, decode_asr
 from .whisper_languages import LANGUAGES, TASKS, TO_LANGUAGE_CODE
 
 _TIMESTAMP_TEXT = re.compile(r"<\|(\d+\.\d+)\|>")
@@ -81,7 +82,7 @@ class WhisperTokenizer(PreTrainedTokenizerFast):
         30 s window that long-form generation concatenates; the windows' lengths are added back."""
         begin = self.timestamp_begin
         pieces: list = [[]]
-        clock = _WindowClock(begin, time_precision, segment_size)
+        clock = WindowClock(begin, time_precision, segment_size)
         for index, token in enumerate(ids):
             if token < begin:
                 pieces[-1].append(token)
@@ -131,8 +132,6 @@ class WhisperTokenizer(PreTrainedTokenizerFast):
 
     def _decode_asr(self, model_outputs, *, return_timestamps, return_language, time_precision):
         """The ASR pipeline's decoding of one input's generated windows: see :mod:`.whisper_asr`."""
-        from .whisper_asr import decode_asr
-
         return decode_asr(self, model_outputs, return_timestamps=return_timestamps, return_language=return_language,
                           time_precision=time_precision)
 
@@ -197,28 +196,3 @@ def language_code(language: str) -> str:
         return language
     known = list(LANGUAGES) if len(language) == 2 else list(TO_LANGUAGE_CODE)
     raise ValueError(f"Unsupported language {language!r}: Whisper knows {known}.")
-
-
-class _WindowClock:
-    """Seconds of timestamp tokens across the 30 s windows of a long-form output, where each window's
-    timestamps restart at 0: a drop in time means a new window, whose start is added to what follows."""
-
-    def __init__(self, begin: int, precision: float, window: int) -> None:
-        self.begin, self.precision, self.window = begin, precision, window
-        self.latest = self.before_latest = self.shift = 0.0
-
-    def step(self, ids: list[int], index: int) -> bool:
-        """Read the timestamp at ``ids[index]``; True when the previous window ended on a pair of
-        timestamps, whose last one is then not an ending (the caller drops it)."""
-        time = float((ids[index] - self.begin) * self.precision)
-        dropped = False
-        if time < self.latest:
-            single_ending = index >= 2 and not (ids[index - 1] >= self.begin and ids[index - 2] >= self.begin)
-            if single_ending:
-                self.shift += self.precision * self.window
-            else:
-                self.latest = self.before_latest
-                self.shift += self.before_latest
-                dropped = True
-        self.before_latest, self.latest = self.latest, time
-        return dropped

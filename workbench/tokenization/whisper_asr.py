@@ -19,7 +19,7 @@ import logging
 
 import numpy as np
 
-from .whisper import LANGUAGES, _WindowClock
+from .whisper_languages import LANGUAGES
 
 logger = logging.getLogger("workbench")
 
@@ -92,7 +92,7 @@ class _Merger:
                             break
                         self.last = token
         self.current, self.current_times = [], []
-        clock = _WindowClock(self.begin, self.precision, self.segment_size)
+        clock = WindowClock(self.begin, self.precision, self.segment_size)
         for index, token in enumerate(ids):
             if token in self.special:
                 self._special(token)
@@ -264,3 +264,28 @@ def _merge_punctuation(words: list[str], groups: list[list[int]]) -> tuple[list[
         else:
             target = index
     return [word for word in words if word], [group for group in groups if group]
+
+
+class WindowClock:
+    """Seconds of timestamp tokens across the 30 s windows of a long-form output, where each window's
+    timestamps restart at 0: a drop in time means a new window, whose start is added to what follows."""
+
+    def __init__(self, begin: int, precision: float, window: int) -> None:
+        self.begin, self.precision, self.window = begin, precision, window
+        self.latest = self.before_latest = self.shift = 0.0
+
+    def step(self, ids: list[int], index: int) -> bool:
+        """Read the timestamp at ``ids[index]``; True when the previous window ended on a pair of
+        timestamps, whose last one is then not an ending (the caller drops it)."""
+        time = float((ids[index] - self.begin) * self.precision)
+        dropped = False
+        if time < self.latest:
+            single_ending = index >= 2 and not (ids[index - 1] >= self.begin and ids[index - 2] >= self.begin)
+            if single_ending:
+                self.shift += self.precision * self.window
+            else:
+                self.latest = self.before_latest
+                self.shift += self.before_latest
+                dropped = True
+        self.before_latest, self.latest = self.latest, time
+        return dropped
