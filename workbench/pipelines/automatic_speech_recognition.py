@@ -208,9 +208,14 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     def postprocess(self, chunks, return_timestamps=None, return_language=None):
         outputs = [{**{key: value.cpu() for key, value in out.items()}, **({"stride": stride} if stride else {})}
                    for out, stride in chunks]
-        if self.type == "seq2seq_whisper":
+        whisper_tokenizer = hasattr(self.tokenizer, "_decode_asr")
+        if self.type == "seq2seq_whisper" and (whisper_tokenizer or return_timestamps or return_language):
+            if not whisper_tokenizer:
+                raise ValueError(f"Whisper's timestamps and languages are read by WhisperTokenizer, and this model's "
+                                 f"tokenizer is a {type(self.tokenizer).__name__}: set \"tokenizer_class\": "
+                                 "\"WhisperTokenizer\" in its tokenizer_config.json, or drop return_timestamps/return_language.")
             return self._whisper_answer(outputs, return_timestamps, return_language)
-        if self.type == "seq2seq":
+        if self.type != "ctc":  # another encoder-decoder, or Whisper with a plain tokenizer
             if len(outputs) > 1:
                 tokens = _merge_windows([out["tokens"] for out in outputs], set(self.tokenizer.all_special_ids))
             else:
