@@ -70,14 +70,13 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
     def _sanitize_parameters(self, chunk_length_s=None, stride_length_s=None, ignore_warning=None,
                              return_timestamps=None, return_language=None, generate_kwargs: dict | None = None,
                              decoder_kwargs=None, **kwargs):
+        # ignore_warning: accepted as the reference does; workbench gives no "chunking is experimental" warning
         pre = {key: value for key, value in (("chunk_length_s", chunk_length_s), ("stride_length_s", stride_length_s))
                if value is not None}
         forward, post = {**(generate_kwargs or {}), **kwargs}, {}
         if decoder_kwargs is not None:
             raise NotImplementedError("decoder_kwargs is for language-model CTC decoding (pyctcdecode), which "
                                       "workbench does not have: drop it.")
-        if self.type != "ctc" and not getattr(self.model, "can_generate", lambda: True)():
-            raise ValueError(f"{type(self.model).__name__} cannot generate text.")
         if return_language is not None:
             if self.type != "seq2seq_whisper":
                 raise ValueError("return_language is for Whisper models only: drop it.")
