@@ -281,3 +281,48 @@ def test_ctc_models_are_routed_and_chunked_as_the_reference_does(ctc_pipelines, 
         expected = reference(audio.copy(), **options, **chunking)
         assert ours(audio, **options, **chunking) == expected
         assert len(expected["text"]) > 10
+
+
+# --- a multilingual checkpoint: the language in the chunks --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def multilingual_pipelines(tmp_path_factory):
+    """test_whisper_generation's tiny random multilingual Whisper (60 frames: 1 s at 6 kHz, hop 100) with a
+    tokenizer whose ids are laid out like Whisper's: 50 words, then the special tokens."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    from test_whisper_generation import GENERATION, TINY
+
+    folder = tmp_path_factory.mktemp("whisper-multilingual-pipeline")
+    backend = Tokenizer(models.BPE({f"Ġw{index}": index for index in range(50)}, []))
+    backend.pre_tokenizer, backend.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|fr|>", "<|de|>", "<|es|>", "<|zh|>",
+                "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    backend.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in specials])
+    backend.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps(dict(
+        tokenizer_class="WhisperTokenizer", bos_token=specials[0], eos_token=specials[0], unk_token=specials[0],
+        pad_token=specials[0], extra_special_tokens=specials[1:])))
+    torch.manual_seed(0)
+    model = transformers.WhisperForConditionalGeneration(transformers.WhisperConfig(**TINY)).eval()
+    with torch.no_grad():  # timestamps likelier, as in test_whisper_generation
+        model.model.decoder.embed_tokens.weight[63:] *= 4
+    model.generation_config = transformers.GenerationConfig(**GENERATION)
+    model.save_pretrained(folder)
+    transformers.WhisperFeatureExtractor(feature_size=8, sampling_rate=6000, hop_length=100, chunk_length=1).save_pretrained(folder)
+    return (workbench.pipeline("automatic-speech-recognition", model=str(folder)),
+            transformers.pipeline("automatic-speech-recognition", model=str(folder)))
+
+
+@pytest.mark.parametrize("options", [dict(return_language=True, return_timestamps=True), dict(return_timestamps="word"),
+                                     dict(return_language=True, return_timestamps=True, chunk_length_s=1,
+                                          stride_length_s=0.2)], ids=["language", "words", "chunked-language"])
+def test_multilingual_language_and_times_equal_the_reference(multilingual_pipelines, options):
+    ours, reference = multilingual_pipelines
+    audio = np.random.default_rng(0).standard_normal(5000 if "chunk_length_s" not in options else 10000)
+    audio = audio.astype(np.float32)
+    settings = dict(num_beams=1, max_new_tokens=12, **options)
+    expected = reference({"raw": audio.copy(), "sampling_rate": 6000}, **settings)
+    assert ours({"raw": audio, "sampling_rate": 6000}, **settings) == expected
+    assert expected["chunks"] and all(chunk.get("language", "chinese") == "chinese" for chunk in expected["chunks"])
