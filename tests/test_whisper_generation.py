@@ -155,10 +155,19 @@ def test_bad_settings_name_the_fix(multilingual, settings, message):
         theirs.generate(features, **settings)
 
 
-def test_long_audio_is_refused_with_the_way_out(multilingual):
-    _, ours, features = multilingual
-    with pytest.raises(NotImplementedError, match="long-form transcription is not available"):
-        ours.generate(torch.cat([features, features], dim=-1))
+@pytest.mark.parametrize("settings", [dict(), dict(task="translate", condition_on_prev_tokens=True)],
+                         ids=["detected", "translate-previous-text"])
+def test_long_audio_is_decoded_window_by_window_like_the_reference(multilingual, settings):
+    """Over one window: long-form decoding (tests/test_whisper_longform.py), languages detected per row."""
+    theirs, ours, features = multilingual
+    long = torch.cat([features, features.flip(0), features], dim=-1)  # 3 windows; rows 150, 180, 100 frames
+    mask = (torch.arange(180)[None] < torch.tensor([[150], [180], [100]])).long()
+    with torch.no_grad():
+        expected = theirs.generate(long, attention_mask=mask, return_segments=True, **settings)
+    got = ours.generate(long, attention_mask=mask, return_segments=True, **settings)
+    assert got["sequences"].tolist() == expected["sequences"].tolist() and got["sequences"].shape[1] > 0
+    assert _plain([[(s["start"], s["end"], s["tokens"]) for s in row] for row in got["segments"]]) == \
+        _plain([[(s["start"], s["end"], s["tokens"]) for s in row] for row in expected["segments"]])
 
 
 # --- the primitives ----------------------------------------------------------------------------------

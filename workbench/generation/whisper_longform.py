@@ -128,14 +128,9 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
 
     ``attention_mask`` (B, frames) (the feature extractor's, with ``return_attention_mask=True``)
     gives each row its length; a batch needs it. ``temperature``: one value or a tuple tried in turn
-    while a window fails the thresholds (0 or None decodes greedily, above 0 samples).
-    ``language`` / ``task`` / ``is_multilingual`` / ``prompt_ids`` as in short-form ``generate``."""
-    if return_timestamps is False:
-        raise ValueError("More than 3000 mel frames (30 s) are decoded long-form, which needs timestamp tokens: "
-                         "pass return_timestamps=True (or leave it out), or at most 3000 frames.")
-    if return_token_timestamps:
-        raise NotImplementedError("return_token_timestamps is not available for long-form (over 30 s) audio in "
-                                  "workbench yet: use the pipeline with chunk_length_s=30 and return_timestamps='word'.")
+    while a window fails the thresholds (0 or None decodes greedily, above 0 samples). ``language``,
+    ``task``, ``is_multilingual`` and ``prompt_ids`` as in short-form ``generate``."""
+    _check_returns(return_timestamps, return_token_timestamps)
     run, init_tokens, return_dict_in_generate = _settings(
         model, input_features, generation_config, kwargs, logits_processor, stopping_criteria, temperature,
         compression_ratio_threshold, logprob_threshold, no_speech_threshold, condition_on_prev_tokens, prompt_ids,
@@ -173,16 +168,21 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
                                             False, time_offset=time_offset[row], input_stride=run.input_stride)
             seek[row] += advance
             segments[row] += found
-    first_is_prompt = prompt_ids is not None and config.prompt_condition_type == "first-segment"
-    final = [row[1:] for row in segments] if first_is_prompt else segments
-    sequences = _join(final, config.pad_token_id, input_features.device)
-    if return_dict_in_generate and config.return_dict_in_generate:
-        return_segments = True  # the per-window outputs live in the segments' "result"
-    return {"sequences": sequences, "segments": final} if return_segments else sequences
+    return _finish(run, segments, input_features.device, return_segments,
+                   return_dict_in_generate and config.return_dict_in_generate)
 
 
 # ---------------------------------------------------------------------------------------------
 # settings
+
+
+def _check_returns(return_timestamps, return_token_timestamps) -> None:
+    if return_timestamps is False:
+        raise ValueError("More than 3000 mel frames (30 s) are decoded long-form, which needs timestamp tokens: "
+                         "pass return_timestamps=True (or leave it out), or at most 3000 frames.")
+    if return_token_timestamps:
+        raise NotImplementedError("return_token_timestamps is not available for long-form (over 30 s) audio in "
+                                  "workbench yet: use the pipeline with chunk_length_s=30 and return_timestamps='word'.")
 
 
 def _settings(model, input_features, generation_config, kwargs, logits_processor, stopping_criteria, temperature,
@@ -342,9 +342,14 @@ def _pad(rows: list, pad_token_id: int, device, left: bool = False, start=None, 
                         for s in sequences])
 
 
-def _join(segments: list[list[dict]], pad_token_id: int, device) -> torch.Tensor:
-    """The output ids: per row its segments' tokens, both closing timestamps kept, right-padded."""
-    return _pad(segments, pad_token_id, device)
+def _finish(run: _Run, segments: list[list[dict]], device, return_segments: bool, wants_dict: bool):
+    """The output ids: per row its segments' tokens (both closing timestamps kept), right-padded;
+    with the segments when asked for (``return_dict_in_generate``: the per-window outputs live in
+    the segments' "result")."""
+    if run.prompt_ids is not None and run.config.prompt_condition_type == "first-segment":
+        segments = [row[1:] for row in segments]  # the prompt was held as the first segment
+    sequences = _pad(segments, run.config.pad_token_id, device)
+    return {"sequences": sequences, "segments": segments} if return_segments or wants_dict else sequences
 
 
 # ---------------------------------------------------------------------------------------------
