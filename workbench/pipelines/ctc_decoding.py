@@ -70,7 +70,7 @@ def decode_ctc(outputs, tokenizer, *, strides: Sequence[Stride | None] | Stride 
 def rescale_stride(stride: Stride, inputs_to_logits_ratio: int) -> Stride:
     """A stride in audio samples -> the same in model frames: (chunk frames, left frames, right frames)."""
     samples, left, right = stride
-    frames = int(round(samples / inputs_to_logits_ratio))
+    frames = int(round(samples * (1 / inputs_to_logits_ratio)))  # as the reference rounds it, at .5 too
     return frames, int(round(left / samples * frames)), int(round(right / samples * frames))
 
 

@@ -29,6 +29,7 @@ from tokenizers.models import WordLevel
 
 from ..errors import CheckpointError, CheckpointNotFoundError
 from ..hub import HubOptions, resolve_file
+from ..io import atomic_write_text
 from . import loading
 from .decoding import to_python
 from .special_tokens import tokens_to_register
@@ -123,11 +124,11 @@ class Wav2Vec2CTCTokenizer(PreTrainedTokenizerFast):
 
     def save_vocabulary(self, save_directory, filename_prefix: str | None = None) -> tuple[str]:
         """Write vocab.json (the whole file read, every language of a nested one); returns its path."""
-        from .saving import _write  # saving imports nothing of this module; the import stays local to save
-
         name = (f"{filename_prefix}-" if filename_prefix else "") + VOCAB_JSON
         text = json.dumps(self.full_vocab, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        return (_write(os.path.join(str(save_directory), name), text),)
+        path = os.path.join(str(save_directory), name)
+        atomic_write_text(path, text)
+        return (path,)
 
     # --- vocabulary ---------------------------------------------------------------------------
 
