@@ -181,7 +181,10 @@ def waveform_with_padding(case, head: str, batch: int, generator: torch.Generato
     """Raw audio ``input_values`` (B, 400 samples, mean 0 std 1 as the feature extractor normalises
     them) and an ``attention_mask`` whose second row ends in 100 samples of padding (zeros, as the
     feature extractor pads). A row alone keeps its padding and mask: the mask is what tells the model
-    where the clip ends, so a row alone equals its row of the batch."""
+    where the clip ends, so a row alone equals its row of the batch. Pre-training heads get one clip:
+    the codebook perplexity they report is a statistic of the whole batch."""
+    if head.endswith("ForPreTraining"):  # its codebook perplexity is one number for the whole batch
+        batch = 1
     values = torch.randn(batch, 400, generator=generator)
     attention_mask = torch.ones(batch, 400, dtype=torch.long)
     if batch > 1:
@@ -264,6 +267,8 @@ def row_of(tensor: torch.Tensor, row: int, batch: int) -> torch.Tensor:
     diagonal entry, which is what the row alone computes."""
     if tensor.dim() == 2 and tensor.shape == (batch, batch):
         return tensor[row : row + 1, row : row + 1]
+    if tensor.dim() == 0:  # a statistic of the whole batch (a codebook perplexity): such heads get a batch of one
+        return tensor
     return tensor[row : row + 1]
 
 

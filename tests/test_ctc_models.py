@@ -4,6 +4,7 @@ config paths the base cases do not take, legacy weight-norm keys, and SpecAugmen
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -56,7 +57,7 @@ def ctc_labels() -> torch.Tensor:
 
 def loss_and_gradients(model, inputs, labels) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     model.zero_grad()
-    loss = model(**inputs, labels=labels).loss
+    loss = model(**inputs, **({"labels": labels} if labels is not None else {})).loss
     loss.backward()
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
@@ -203,3 +204,34 @@ def test_training_masks_frames_and_padding_stays_out(pair):
     assert masked[0].sum() >= 4 and masked[1].sum() >= 4
     assert not masked[1, 29:].any()  # the padded clip's 10 padded frames
     assert ours.masked_spec_embed.grad is not None and ours.masked_spec_embed.grad.abs().sum() > 0
+
+
+def test_pre_training_loss_and_gradients_match_the_reference(pair):
+    """Contrastive + diversity loss on given masked frames and negatives (eval mode: the quantizer
+    takes the argmax, so both sides pick the same codevectors)."""
+    from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
+
+    reference, ours, _ = pair("wav2vec2", "Wav2Vec2ForPreTraining")
+    mask = torch.zeros(2, 39, dtype=torch.bool)
+    mask[0, 2:14], mask[1, 5:12], mask[1, 20:26] = True, True, True
+    np.random.seed(0)  # the reference's sampler draws from numpy
+    negatives = torch.tensor(_sample_negative_indices((2, 39), 5, mask.numpy()), dtype=torch.long)
+    inputs = dict(waveforms(), mask_time_indices=mask, sampled_negative_indices=negatives)
+    assert_same_loss_and_gradients(reference, ours, inputs, None)
+    with torch.no_grad():
+        compare_outputs(ours(**inputs), reference(**inputs), what="Wav2Vec2ForPreTraining")
+
+
+def test_sampled_negatives_are_other_masked_frames_of_the_same_row():
+    from workbench.nn.spec_augment import sample_negative_indices
+
+    mask = torch.zeros(2, 30, dtype=torch.bool)
+    mask[0, 3:9], mask[1, 10:25] = True, True
+    negatives = sample_negative_indices((2, 30), 4, mask, generator=torch.Generator().manual_seed(0))
+    assert negatives.shape == (2, 30, 4)
+    for row in range(2):
+        for frame in mask[row].nonzero().flatten().tolist():
+            picked = negatives[row, frame] - row * 30
+            assert mask[row, picked].all() and not (picked == frame).any()
+    with pytest.raises(ValueError, match="at least 2"):
+        sample_negative_indices((1, 5), 2, torch.tensor([[True, False, False, False, False]]))

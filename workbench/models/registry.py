@@ -190,10 +190,11 @@ CTC_TINY_WAV2VEC2 = dict(vocab_size=32, hidden_size=32, num_hidden_layers=2, num
                          intermediate_size=37, conv_dim=[32, 32], conv_kernel=[10, 3], conv_stride=[5, 2],
                          num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, layerdrop=0.0, num_labels=3,
                          classifier_proj_size=16, tdnn_dim=[16, 16, 24], tdnn_kernel=[5, 3, 1], tdnn_dilation=[1, 2, 1],
-                         xvector_output_dim=16)
+                         xvector_output_dim=16, num_codevectors_per_group=8, codevector_dim=16, proj_codevector_dim=16)
 # 16 buckets (8 each way, 4 of them exact) reaching 20 frames: the 39-frame clips use the log-spaced ones too
 CTC_TINY_WAVLM = dict(CTC_TINY_WAV2VEC2, num_buckets=16, max_bucket_distance=20)
-CTC_TINY_HUBERT = {k: v for k, v in CTC_TINY_WAV2VEC2.items() if not k.startswith(("tdnn", "xvector"))}
+CTC_TINY_HUBERT = {k: v for k, v in CTC_TINY_WAV2VEC2.items()
+                   if not k.startswith(("tdnn", "xvector", "num_codevectors", "codevector", "proj_codevector"))}
 
 
 # --- audio: ast
@@ -480,8 +481,8 @@ FAMILIES: dict[str, Family] = {
 
     # --- audio: ctc (Wav2Vec2, HuBERT, WavLM)
     # workbench/models/speech_encoder.py, speech_heads.py: the CTC head first (the parameter contract runs it)
-    "wav2vec2": Family("wav2vec2", "Wav2Vec2Config", _named("Wav2Vec2", CTC_HEADS), CTC_TINY_WAV2VEC2,
-                       inputs="audio-waveform"),
+    "wav2vec2": Family("wav2vec2", "Wav2Vec2Config", _named("Wav2Vec2", {
+        **CTC_HEADS, "AutoModelForPreTraining": "ForPreTraining"}), CTC_TINY_WAV2VEC2, inputs="audio-waveform"),
     "hubert": Family("hubert", "HubertConfig", _named("Hubert", {
         k: v for k, v in CTC_HEADS.items() if k in ("AutoModelForCTC", "AutoModel", "AutoModelForAudioClassification")}),
         CTC_TINY_HUBERT, inputs="audio-waveform"),

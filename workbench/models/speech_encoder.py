@@ -31,6 +31,7 @@ from ..nn.layers import StackOutput, output_flags
 from ..nn.spec_augment import spec_augment
 from ..nn.speech_conv import (ConvFeatureEncoder, FeatureProjection, PositionalConvEmbedding, conv_output_lengths,
                               frame_mask)
+from ..nn.xvector import AMSoftmaxLoss
 from ..outputs import BaseModelOutput, ModelOutput, Tensor, Tensors
 
 
@@ -312,7 +313,7 @@ class SpeechPreTrainedModel(PreTrainedModel):
             nn.init.uniform_(module.masked_spec_embed)
         elif isinstance(module, GatedRelativePositionAttention):
             nn.init.ones_(module.gru_rel_pos_const)
-        elif type(module).__name__ == "AMSoftmaxLoss":
+        elif isinstance(module, AMSoftmaxLoss):
             nn.init.normal_(module.weight)
         elif getattr(module, "layer_weights", None) is not None:
             nn.init.constant_(module.layer_weights, 1 / module.layer_weights.numel())

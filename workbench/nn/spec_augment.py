@@ -59,3 +59,25 @@ def spec_augment(hidden: torch.Tensor, config, masked_embed: torch.Tensor | None
                               min_masks=config.mask_feature_min_masks).to(hidden.device)
         hidden = hidden.masked_fill(features[:, None, :], 0.0)
     return hidden
+
+
+def sample_negative_indices(shape: tuple[int, int], num_negatives: int, mask_time_indices: torch.Tensor | None = None,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """wav2vec 2.0's distractors: for each masked frame of a (B, T) batch, ``num_negatives`` other masked
+    frames of the same row, uniformly, as indices into the flattened (B × T) frames -> (B, T, K) long.
+    Unmasked frames hold their row's offset (the loss ignores them). All frames count as masked when
+    ``mask_time_indices`` is None."""
+    batch, length = shape
+    masked = torch.ones(shape, dtype=torch.bool) if mask_time_indices is None else mask_time_indices.bool().cpu()
+    indices = torch.zeros(batch, length, num_negatives, dtype=torch.long)
+    for row in range(batch):
+        positions = masked[row].nonzero().flatten()  # the row's masked frames
+        count = len(positions)
+        if count < 2:
+            raise ValueError(f"Row {row} has {count} masked frame(s): negatives need at least 2 (mask more frames).")
+        # draw from the other count - 1 frames: indices at or past the frame itself shift up by one
+        drawn = torch.randint(0, count - 1, (count, num_negatives), generator=generator)
+        drawn += (drawn >= torch.arange(count)[:, None]).long()
+        indices[row, positions] = positions[drawn]
+        indices[row] += row * length
+    return indices
