@@ -76,6 +76,12 @@ class WhisperTokenizer(PreTrainedTokenizerFast):
             return {"text": text, "offsets": self._compute_offsets(to_python(token_ids), time_precision)}
         return text
 
+    def batch_decode(self, sequences, skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool | None = None,
+                     **kwargs) -> list:
+        """``decode`` of each row, with the same options (``decode_with_timestamps``, ``output_offsets``, ...)."""
+        return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces, **kwargs)
+                for row in to_python(sequences)]
+
     def _decode_with_timestamps(self, ids: list[int], skip_special_tokens: bool, time_precision: float,
                                 segment_size: int = 1500) -> str:
         """The text with ``<|t|>`` written where timestamp tokens are. Times restart at 0 in each
