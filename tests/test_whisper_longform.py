@@ -96,13 +96,14 @@ CASES = {
     # rows of different lengths of previous text: left-padded, positions counted per row
     "previous-text": dict(condition_on_prev_tokens=True),
     # a compression ratio above 1 always fails: every window is sampled again at 0.4
-    "fallback": dict(temperature=(0.0, 0.4), compression_ratio_threshold=1.0),
+    "fallback": dict(temperature=(0.0, 0.4), compression_ratio_threshold=1.0, max_new_tokens=16),
     # row 0's windows: no-speech prob ~3e-4 and log-prob < -1.5, skipped; row 1's: kept, or sampled again;
     # with return_dict_in_generate each segment holds its window's generate() output (ids and scores)
     "no-speech": dict(temperature=(0.0, 0.2), logprob_threshold=-1.5, no_speech_threshold=1e-4,
-                      return_dict_in_generate=True, return_timestamps=True),
+                      return_dict_in_generate=True, return_timestamps=True, max_new_tokens=24),
     "prompt-all-segments": dict(prompt_ids=torch.tensor([PREV, 7, 8, 9]), condition_on_prev_tokens=True,
-                                prompt_condition_type="all-segments", temperature=(0.0, 0.6), logprob_threshold=-1.5),
+                                prompt_condition_type="all-segments", temperature=(0.0, 0.6), logprob_threshold=-1.5,
+                                max_new_tokens=24),
 }
 
 
@@ -122,12 +123,12 @@ def test_tokens_and_segments_match_the_reference(tiny, case):
 
 
 def test_skipped_windows_leave_no_segments(tiny):
-    got, expected = both(tiny, temperature=0.0, logprob_threshold=0.0, no_speech_threshold=0.0)
+    got, expected = both(tiny, temperature=0.0, logprob_threshold=0.0, no_speech_threshold=0.0, max_new_tokens=4)
     assert got["segments"] == expected["segments"] == [[], []]
     assert got["sequences"].shape == expected["sequences"].shape == (2, 0)
     _, ours, inputs = tiny
     plain = ours.generate(inputs.input_features, attention_mask=inputs.attention_mask, temperature=0.0,
-                          logprob_threshold=0.0, no_speech_threshold=0.0)
+                          logprob_threshold=0.0, no_speech_threshold=0.0, max_new_tokens=4)
     assert plain.shape == (2, 0)  # without return_segments: the ids alone
 
 

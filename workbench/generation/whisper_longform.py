@@ -16,6 +16,9 @@ do for more than 3,000 feature frames.
 ``generate_long_form`` returns the segments' tokens joined per row (right-padded with the pad token),
 or with ``return_segments=True`` / ``return_dict_in_generate=True`` a dict that also holds
 ``segments``: per row a list of ``{"start", "end", "tokens", "idxs", "result"}`` (times in seconds).
+The prompt, the timestamp rules and the segment cutting are short form's (:mod:`.whisper`,
+:mod:`.whisper_prompt`, :mod:`.whisper_logits`); this module adds the seek loop, the fallback and
+the no-speech check.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from .inputs import encode_once, positions_from_mask, special_tokens
 from .logits_process import (
     LogitsProcessor, LogitsProcessorList, SuppressTokensAtBeginLogitsProcessor, SuppressTokensLogitsProcessor,
 )
-from .whisper import TIME_PRECISION, split_segments
+from .whisper import TIME_PRECISION, _row_of, split_segments
 from .whisper_logits import WhisperTimeStampLogitsProcessor
 from .whisper_prompt import init_tokens as whisper_init_tokens, set_language_and_task
 
@@ -421,13 +424,9 @@ def _split(generated, prompt_length: int):
     ``return_dict_in_generate`` a dict per row (its sequence, and its scores/logits per step)."""
     if isinstance(generated, torch.Tensor):
         return generated[:, prompt_length:], list(generated)
-    per_row = []
-    for i in range(generated.sequences.shape[0]):
-        result = {"sequences": generated.sequences[i].cpu()}
-        for key in ("scores", "logits"):
-            if generated.get(key) is not None:
-                result[key] = [step[i].cpu() for step in generated[key]]
-        per_row.append(result)
+    per_row = [_row_of(generated, i) for i in range(generated.sequences.shape[0])]
+    for row in per_row:
+        row.pop("past_key_values", None)  # as the reference: too costly to keep for every window
     return generated.sequences[:, prompt_length:], per_row
 
 
