@@ -184,7 +184,7 @@ def _words(tokenizer, text: str) -> list[int]:
 
 def test_tokenizer_class_and_prompt_ids(tokenizers):
     ours, reference = tokenizers
-    assert isinstance(ours, WhisperTokenizer)
+    assert isinstance(ours, WhisperTokenizer) and workbench.WhisperTokenizerFast is workbench.WhisperTokenizer
     assert ours.get_decoder_prompt_ids() == reference.get_decoder_prompt_ids() == [(1, 50362)]
     for options in (dict(task="translate", language="french"), dict(task="transcribe", language="de", no_timestamps=False)):
         assert ours.get_decoder_prompt_ids(**options) == reference.get_decoder_prompt_ids(**options)
