@@ -82,6 +82,8 @@ _LAZY = {
     "AutoTokenizer": "tokenization",
     "PreTrainedTokenizerFast": "tokenization",
     "Wav2Vec2CTCTokenizer": "tokenization",
+    "WhisperTokenizer": "tokenization",
+    "WhisperTokenizerFast": "tokenization",
     "BatchEncoding": "tokenization",
     "get_json_schema": "tokenization",
     # audio input (files, bytes, arrays, datasets rows -> mono float32 at a model's rate)

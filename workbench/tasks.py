@@ -42,6 +42,9 @@ class Task:
     # what pipeline() loads beside the model (from the model's folder unless given): "tokenizer",
     # "feature_extractor" (audio), "image_processor" (images)
     loads: tuple[str, ...] = ("tokenizer",)
+    # further Auto classes tried, in order, for a model the first cannot load (speech recognition serves
+    # CTC models and speech encoder-decoders, as the reference's task does)
+    other_auto_classes: tuple[str, ...] = ()
 
     @property
     def default_model(self) -> str | None:
@@ -57,8 +60,9 @@ TEXT, AUDIO, IMAGE, IMAGE_TEXT = ("tokenizer",), ("tokenizer", "feature_extracto
 
 
 def _task(name: str, auto_class: str, module: str | None = None, cls: str | None = None,
-          default: tuple[str, str] | None = None, loads: tuple[str, ...] = TEXT) -> tuple[str, Task]:
-    return name, Task(name, auto_class, module, cls, Default(*default) if default else None, loads)
+          default: tuple[str, str] | None = None, loads: tuple[str, ...] = TEXT,
+          other_auto_classes: tuple[str, ...] = ()) -> tuple[str, Task]:
+    return name, Task(name, auto_class, module, cls, Default(*default) if default else None, loads, other_auto_classes)
 
 
 # Defaults are the reference's, except where its family does not load in workbench (said beside).
@@ -85,10 +89,9 @@ TASKS: dict[str, Task] = dict([
           ("sshleifer/distilbart-cnn-12-6", "bart")),
     _task("translation", "AutoModelForSeq2SeqLM", "text2text_generation", "TranslationPipeline",
           ("google-t5/t5-base", "t5")),
-    # the reference's default is facebook/wav2vec2-base-960h (CTC, which this pipeline does not decode yet):
-    # an English Whisper of about its size (74M parameters against 95M) instead
-    _task("automatic-speech-recognition", "AutoModelForSpeechSeq2Seq", "automatic_speech_recognition",
-          "AutomaticSpeechRecognitionPipeline", ("openai/whisper-base.en", "whisper"), loads=AUDIO),
+    _task("automatic-speech-recognition", "AutoModelForCTC", "automatic_speech_recognition",
+          "AutomaticSpeechRecognitionPipeline", ("facebook/wav2vec2-base-960h", "wav2vec2"), loads=AUDIO,
+          other_auto_classes=("AutoModelForSpeechSeq2Seq",)),
     # any AutoModelForAudioClassification model (AST, Wav2Vec2ForSequenceClassification, ...) with its feature extractor
     _task("audio-classification", "AutoModelForAudioClassification", "audio_classification",
           "AudioClassificationPipeline", ("superb/wav2vec2-base-superb-ks", "wav2vec2"), loads=("feature_extractor",)),

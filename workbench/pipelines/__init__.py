@@ -120,12 +120,14 @@ def _load_model(spec: Task, path: str, dtype, model_kwargs: dict):
     from .. import auto
     from ..errors import UnsupportedModelError
 
-    try:
-        return getattr(auto, spec.auto_class).from_pretrained(path, dtype=dtype if dtype is not None else "auto",
-                                                              **model_kwargs)
-    except UnsupportedModelError as error:  # say which pipeline wanted that head (a panoptic DETR for semantic masks)
-        raise UnsupportedModelError(f"The {spec.name} pipeline loads its model with {spec.auto_class}, which {path} "
-                                    f"cannot give: {error}") from None
+    names = (spec.auto_class, *spec.other_auto_classes)
+    for name in names:
+        try:
+            return getattr(auto, name).from_pretrained(path, dtype=dtype if dtype is not None else "auto", **model_kwargs)
+        except UnsupportedModelError as error:  # say which pipeline wanted that head (a panoptic DETR for semantic masks)
+            if name == names[-1]:
+                raise UnsupportedModelError(f"The {spec.name} pipeline loads its model with {' or '.join(names)}, "
+                                            f"which {path} cannot give: {error}") from None
 
 
 def _default_model(task: str, spec: Task) -> tuple[str, str | None]:

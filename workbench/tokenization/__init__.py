@@ -8,6 +8,9 @@ from .options import PaddingStrategy, TruncationStrategy
 from .tokenizer import PreTrainedTokenizerFast
 from .tool_schema import DocstringParsingException, TypeHintParsingException, get_json_schema
 from .wav2vec2 import Wav2Vec2CTCTokenizer, Wav2Vec2CTCTokenizerOutput
+from .whisper import WhisperTokenizer
+
+WhisperTokenizerFast = WhisperTokenizer  # one class under both names, as in the reference
 
 __all__ = [
     "AddedToken",
@@ -22,5 +25,7 @@ __all__ = [
     "TypeHintParsingException",
     "Wav2Vec2CTCTokenizer",
     "Wav2Vec2CTCTokenizerOutput",
+    "WhisperTokenizer",
+    "WhisperTokenizerFast",
     "get_json_schema",
 ]

@@ -16,6 +16,7 @@ from ..hub import HubOptions, resolve_file
 from . import loading
 from .tokenizer import PreTrainedTokenizerFast
 from .wav2vec2 import Wav2Vec2CTCTokenizer
+from .whisper import WhisperTokenizer
 
 _BERT_INPUTS = ["input_ids", "token_type_ids", "attention_mask"]
 _DEBERTA_INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
@@ -64,7 +65,7 @@ FLAVOURS = {
         BertTokenizer, ConvBertTokenizer, DPRContextEncoderTokenizer, DPRQuestionEncoderTokenizer,
         MarkupLMTokenizer, DebertaTokenizer, DebertaV2Tokenizer, LayoutLMv2Tokenizer, FNetTokenizer,
         LlamaTokenizer, CodeLlamaTokenizer, GemmaTokenizer, CohereTokenizer, XLNetTokenizer, Siglip2Tokenizer,
-        T5Tokenizer, GPTNeoXTokenizer, AlbertTokenizer, CamembertTokenizer, MPNetTokenizer,
+        T5Tokenizer, GPTNeoXTokenizer, AlbertTokenizer, CamembertTokenizer, MPNetTokenizer, WhisperTokenizer,
     )
 }  # fmt: skip
 FLAVOURS["MobileBertTokenizer"] = BertTokenizer  # the reference's MobileBertTokenizer is BertTokenizer itself
@@ -107,6 +108,7 @@ MODEL_TYPE_TOKENIZERS = {
     "t5": "T5Tokenizer",
     "mt5": "T5Tokenizer",
     "umt5": "T5Tokenizer",
+    "whisper": "WhisperTokenizer",
     **dict.fromkeys(("wav2vec2", "hubert", "data2vec-audio", "unispeech", "unispeech-sat", "wav2vec2-bert",
                      "wav2vec2-conformer"), "Wav2Vec2CTCTokenizer"),
 }
