@@ -156,6 +156,8 @@ def test_pipeline_inputs_and_defaults(pipelines, speech, classifier_folder):
     samples, rate = soundfile.read(path, dtype="float32")
     expected = theirs(at_16k, top_k=5)
     assert_same_answers([ours(path), ours({"array": samples, "sampling_rate": rate})], [expected, expected])
+    with open(path, "rb") as file:  # a file object and its bytes are one clip each, not a batch of lines
+        assert_same_answers([ours(file), ours(path.read_bytes())], [expected, expected])
     assert len(ours(at_16k.tolist())) == 5  # a list of floats is one clip
     inferred = workbench.pipeline(model=classifier_folder, top_k=2)
     assert type(inferred).__name__ == "AudioClassificationPipeline" and len(inferred(at_16k)) == 2

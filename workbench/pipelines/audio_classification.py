@@ -19,20 +19,19 @@ list of dicts, a list of clips a list of such lists.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import numpy as np
 import torch
 
-from .automatic_speech_recognition import load_audio
+from ..audio import load_audio
+from .audio_inputs import AudioInputs
 from .base import Pipeline, _pad
 from .text_classification import apply_function, function_name
 
 _UNSET = object()  # top_k not given (None means every label)
 
 
-class AudioClassificationPipeline(Pipeline):
+class AudioClassificationPipeline(AudioInputs, Pipeline):
     """``pipe("clip.wav")`` -> ``[{"score": 0.9, "label": "Speech"}, ...]``; ``top_k=`` and
     ``function_to_apply=`` as the module docstring says."""
 
@@ -57,24 +56,7 @@ class AudioClassificationPipeline(Pipeline):
             post["function_to_apply"] = function_name(function_to_apply)
         return {}, {}, post
 
-    def check_input(self, item) -> None:
-        if isinstance(item, (str, os.PathLike)):
-            if not os.path.isfile(item):
-                raise FileNotFoundError(f"No audio file at {item}.")
-        elif isinstance(item, dict):
-            if not any(key in item for key in ("raw", "array")) or "sampling_rate" not in item:
-                raise ValueError("An audio dict needs the samples under 'raw' (or 'array') and their 'sampling_rate'; "
-                                 f"got keys {sorted(item)}.")
-        elif not isinstance(item, (np.ndarray, torch.Tensor, list)):
-            raise TypeError(f"The {self.task} pipeline takes an audio file path, an array of samples or a dict "
-                            f"{{'raw': samples, 'sampling_rate': rate}}, not {type(item).__name__}.")
 
-    def _is_batch(self, inputs) -> bool:
-        if isinstance(inputs, (np.ndarray, torch.Tensor)):
-            return False
-        if isinstance(inputs, list):  # a list of numbers is one waveform; a list of clips is a batch
-            return not inputs or not isinstance(inputs[0], (int, float, np.floating))
-        return super()._is_batch(inputs)
 
     def preprocess(self, item):
         rate = self.feature_extractor.sampling_rate

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio import audio_stride, check_audio, load_audio, resample  # noqa: F401  (resample: importable from here)
+from ..audio import audio_stride, load_audio, resample  # noqa: F401  (resample: importable from here)
+from .audio_inputs import AudioInputs
 from .base import Pipeline, _pad
 
 # generate() settings the pipeline uses when neither the call nor the model's generation config sets them
@@ -38,7 +39,7 @@ from .base import Pipeline, _pad
 DEFAULT_GENERATION = {"max_new_tokens": 256, "num_beams": 5}
 
 
-class AutomaticSpeechRecognitionPipeline(Pipeline):
+class AutomaticSpeechRecognitionPipeline(AudioInputs, Pipeline):
     """``pipe("speech.wav")`` -> ``{"text": " Hello there."}``; see the module docstring.
 
     Options (at construction or per call): ``chunk_length_s``, ``stride_length_s`` (seconds, or a
@@ -88,15 +89,7 @@ class AutomaticSpeechRecognitionPipeline(Pipeline):
             forward["return_timestamps"] = post["return_timestamps"] = return_timestamps
         return pre, forward, post
 
-    def check_input(self, item) -> None:
-        check_audio(item)  # every input kind workbench.audio.load_audio decodes; errors name the fix
 
-    def _is_batch(self, inputs) -> bool:
-        if isinstance(inputs, (np.ndarray, torch.Tensor)):
-            return False
-        if isinstance(inputs, list):  # a list of numbers is one waveform; a list of items is a batch
-            return not inputs or not isinstance(inputs[0], (int, float, np.floating))
-        return super()._is_batch(inputs) and not isinstance(inputs, dict)
 
     # --- preprocess: windows ------------------------------------------------------------------
 

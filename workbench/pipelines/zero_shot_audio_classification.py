@@ -18,19 +18,18 @@ encodes them once.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import numpy as np
 import torch
 
-from .automatic_speech_recognition import load_audio
+from ..audio import load_audio
+from .audio_inputs import AudioInputs
 from .base import Pipeline
 
 TEXT_KEYS = ("input_ids", "attention_mask")
 
 
-class ZeroShotAudioClassificationPipeline(Pipeline):
+class ZeroShotAudioClassificationPipeline(AudioInputs, Pipeline):
     task = "zero-shot-audio-classification"
     sequence_outputs = ()  # the logits run over labels, not tokens
 
@@ -70,24 +69,7 @@ class ZeroShotAudioClassificationPipeline(Pipeline):
             kwargs["candidate_labels"] = candidate_labels
         return super().__call__(audios, **kwargs)
 
-    def check_input(self, item) -> None:
-        if isinstance(item, (str, os.PathLike)):
-            if not os.path.isfile(item):
-                raise FileNotFoundError(f"No audio file at {item}.")
-        elif isinstance(item, dict):
-            if not any(key in item for key in ("raw", "array")) or "sampling_rate" not in item:
-                raise ValueError("An audio dict needs the samples under 'raw' (or 'array') and their 'sampling_rate'; "
-                                 f"got keys {sorted(item)}.")
-        elif not isinstance(item, (np.ndarray, torch.Tensor, list)):
-            raise TypeError(f"The {self.task} pipeline takes an audio file path, an array of samples or a dict "
-                            f"{{'raw': samples, 'sampling_rate': rate}}, not {type(item).__name__}.")
 
-    def _is_batch(self, inputs) -> bool:
-        if isinstance(inputs, (np.ndarray, torch.Tensor)):
-            return False
-        if isinstance(inputs, list):  # a list of numbers is one waveform; a list of items is a batch
-            return not inputs or not isinstance(inputs[0], (int, float, np.floating))
-        return super()._is_batch(inputs) and not isinstance(inputs, dict)
 
     def preprocess(self, item, candidate_labels=(), hypothesis_template="This is a sound of {}."):
         rate = self.feature_extractor.sampling_rate

@@ -46,7 +46,7 @@ class SpeechInspector(Displayable):
 
     def __init__(self, audio, pipeline=None, *, result=None, sampling_rate: int | None = None, start: float = 0.0,
                  seconds: float | None = 30.0, **pipeline_kwargs) -> None:
-        from ..pipelines.automatic_speech_recognition import load_audio
+        from ..audio import load_audio
 
         if pipeline_kwargs and pipeline is None:
             raise TypeError(f"{sorted(pipeline_kwargs)} go to the pipeline's call, but no pipeline was given: pass "
