@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from .base import BatchFeature, FeatureExtractionMixin
-from .whisper import _waveforms
+from .audio_rows import waveform_rows
 
 logger = logging.getLogger("workbench")
 
@@ -84,7 +84,7 @@ class ASTFeatureExtractor(FeatureExtractionMixin):
         if sampling_rate is None:
             logger.warning("Pass sampling_rate=%d to the feature extractor: without it a wrong rate goes unnoticed.",
                            self.sampling_rate)
-        features = [self.fit_to_length(self.log_mel(torch.from_numpy(row))) for row in _waveforms(raw_speech)]
+        features = [self.fit_to_length(self.log_mel(torch.from_numpy(row))) for row in waveform_rows(raw_speech)]
         if self.do_normalize:
             features = [self.normalize(feature) for feature in features]
         out = BatchFeature(input_values=[feature.numpy() for feature in features])

@@ -25,7 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from .base import BatchFeature, FeatureExtractionMixin
-from .whisper import _waveforms, hz_to_mel as slaney_hz_to_mel, mel_to_hz as slaney_mel_to_hz
+from .audio_rows import waveform_rows
+from .whisper import hz_to_mel as slaney_hz_to_mel, mel_to_hz as slaney_mel_to_hz
 
 logger = logging.getLogger("workbench")
 
@@ -156,7 +157,7 @@ def _clips(raw_speech) -> list[np.ndarray]:
     its precision, as in the reference."""
     if isinstance(raw_speech, torch.Tensor):
         raw_speech = raw_speech.detach().cpu().numpy()
-    _waveforms(raw_speech)  # raises for shapes that are not mono waveforms
+    waveform_rows(raw_speech)  # raises for shapes that are not mono waveforms
     if isinstance(raw_speech, np.ndarray):
         rows = list(raw_speech) if raw_speech.ndim == 2 else [raw_speech]
     else:

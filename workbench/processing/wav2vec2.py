@@ -13,11 +13,11 @@ the padding takes part too, as in the reference.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import numpy as np
 import torch
 
+from .audio_rows import waveform_rows
 from .base import BatchFeature, FeatureExtractionMixin
 
 logger = logging.getLogger("workbench")
@@ -46,7 +46,7 @@ class Wav2Vec2FeatureExtractor(FeatureExtractionMixin):
         ``max_length``. Without ``return_tensors``, normalized values and the mask come back as lists of
         arrays (one per row), as in the reference."""
         self._check_rate(sampling_rate)
-        padded = self.pad({"input_values": waveforms(raw_speech)}, padding, max_length, truncation,
+        padded = self.pad({"input_values": waveform_rows(raw_speech, dtype=None)}, padding, max_length, truncation,
                           pad_to_multiple_of, return_attention_mask)
         if "attention_mask" in padded:
             padded["attention_mask"] = list(padded["attention_mask"])
@@ -119,24 +119,6 @@ class Wav2Vec2FeatureExtractor(FeatureExtractionMixin):
             raise ValueError(f"The audio is sampled at {sampling_rate} Hz but this feature extractor expects "
                              f"{self.sampling_rate} Hz: resample it first (for example with "
                              "scipy.signal.resample_poly).")
-
-
-def waveforms(raw_speech) -> list[np.ndarray]:
-    """One waveform or a batch (list of arrays / tensors / lists of floats, or a 2-D array or tensor)
-    as a list of 1-D arrays."""
-    if isinstance(raw_speech, torch.Tensor):
-        raw_speech = raw_speech.detach().cpu().numpy()
-    if isinstance(raw_speech, np.ndarray):
-        if raw_speech.ndim > 2:
-            raise ValueError(f"Audio of shape {raw_speech.shape}: only mono audio is supported, as (samples,) or "
-                             "(batch, samples). Mix the channels down first (for example audio.mean(axis=0)).")
-        return list(raw_speech) if raw_speech.ndim == 2 else [raw_speech]
-    if not isinstance(raw_speech, (list, tuple)) or not raw_speech:
-        raise TypeError(f"raw_speech must be a waveform (a numpy array, tensor or list of floats) or a non-empty list "
-                        f"of them, not {type(raw_speech).__name__} {raw_speech!r:.40}.")
-    if isinstance(raw_speech[0], (np.ndarray, torch.Tensor, list, tuple)):
-        return [_numpy(row) for row in raw_speech]
-    return [np.asarray(raw_speech)]
 
 
 def _numpy(row) -> np.ndarray:

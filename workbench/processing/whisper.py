@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .audio_rows import waveform_rows
 from .base import BatchFeature, FeatureExtractionMixin
 
 logger = logging.getLogger("workbench")
@@ -82,7 +83,7 @@ class WhisperFeatureExtractor(FeatureExtractionMixin):
         if sampling_rate is None:
             logger.warning("Pass sampling_rate=%d to the feature extractor: without it a wrong rate goes unnoticed.",
                            self.sampling_rate)
-        rows = _waveforms(raw_speech)
+        rows = waveform_rows(raw_speech)
         cap = max_length or self.n_samples
         if truncation:
             rows = [row[:cap] for row in rows]
@@ -137,28 +138,3 @@ class WhisperFeatureExtractor(FeatureExtractionMixin):
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "nb_max_frames": self.nb_max_frames, "n_samples": self.n_samples}
 
-
-def _waveforms(raw_speech) -> list[np.ndarray]:
-    """Every input shape the reference takes, as a list of 1-D float32 arrays."""
-    if isinstance(raw_speech, torch.Tensor):
-        raw_speech = raw_speech.detach().cpu().numpy()
-    if isinstance(raw_speech, np.ndarray):
-        if raw_speech.ndim > 2:
-            raise ValueError(f"Audio of shape {raw_speech.shape}: only mono audio is supported, as (samples,) or "
-                             "(batch, samples). Mix the channels down first (for example audio.mean(axis=0)).")
-        rows = list(raw_speech) if raw_speech.ndim == 2 else [raw_speech]
-    elif isinstance(raw_speech, (list, tuple)):
-        if not raw_speech:
-            raise ValueError("No audio: raw_speech is an empty list.")
-        batched = isinstance(raw_speech[0], (np.ndarray, list, tuple, torch.Tensor))
-        rows = list(raw_speech) if batched else [raw_speech]
-    else:
-        raise TypeError(f"raw_speech must be a waveform (a numpy array or a list of floats) or a list of them, "
-                        f"not {type(raw_speech).__name__}.")
-    out = []
-    for row in rows:
-        array = np.asarray(row.detach().cpu().numpy() if isinstance(row, torch.Tensor) else row, dtype=np.float32)
-        if array.ndim != 1 or array.size == 0:
-            raise ValueError(f"Each waveform must be a non-empty 1-D sequence of samples; got shape {array.shape}.")
-        out.append(array)
-    return out
