@@ -32,7 +32,7 @@ import torch
 
 from ..audio import audio_stride, load_audio, resample  # noqa: F401  (resample: importable from here)
 from .audio_inputs import AudioInputs
-from .base import Pipeline, _pad
+from .base import Pipeline, _pad, with_generation_defaults
 
 # generate() settings the pipeline uses when neither the call nor the model's generation config sets them
 # (the reference's: Whisper's beam search of 5, as openai's implementation does)
@@ -159,13 +159,7 @@ class AutomaticSpeechRecognitionPipeline(AudioInputs, Pipeline):
             return kwargs
         config = getattr(self.model, "generation_config", None)
         chosen = {**({} if config is None else config.to_diff_dict()), **kwargs}
-        for key, value in DEFAULT_GENERATION.items():
-            if key not in chosen and not (key == "max_new_tokens" and "max_length" in chosen):
-                kwargs[key] = value
-        pad = getattr(self.tokenizer, "pad_token_id", None)
-        if pad is not None and "pad_token_id" not in chosen:
-            kwargs["pad_token_id"] = pad
-        return kwargs
+        return with_generation_defaults(kwargs, chosen, DEFAULT_GENERATION, self.tokenizer)
 
     def _read_generated(self, output, return_timestamps, return_language) -> dict:
         """generate()'s output as tensors with the batch first: ``tokens``, and ``token_timestamps``

@@ -298,3 +298,36 @@ def _device(device) -> torch.device:
         raise ValueError(f"device={str(device)!r}: this torch has no such device (CUDA available: "
                          f"{torch.cuda.is_available()}). Pass device='cpu' or device=-1.")
     return device
+
+
+def zero_shot_options(candidate_labels, hypothesis_template, examples: tuple[str, str], template: str) -> dict:
+    """The preprocess options of a zero-shot pipeline (image or audio), checked: labels a non-empty
+    list of strings, the template with a ``{}`` for each label. ``examples``/``template`` go in the
+    errors' suggestions."""
+    options = {}
+    if candidate_labels is not None:
+        if isinstance(candidate_labels, str) or not all(isinstance(label, str) for label in candidate_labels):
+            raise TypeError(f"candidate_labels must be a list of strings, got {candidate_labels!r:.80}: e.g. "
+                            f"candidate_labels={list(examples)!r}.")
+        if not candidate_labels:
+            raise ValueError("candidate_labels is empty: pass at least one label.")
+        options["candidate_labels"] = list(candidate_labels)
+    if hypothesis_template is not None:
+        if "{}" not in hypothesis_template:
+            raise ValueError(f"hypothesis_template={hypothesis_template!r} has no '{{}}' for the label: e.g. "
+                             f"{template!r}")
+        options["hypothesis_template"] = hypothesis_template
+    return options
+
+
+def with_generation_defaults(kwargs: dict, chosen: dict, defaults: dict, tokenizer) -> dict:
+    """``kwargs`` plus the pipeline's ``defaults`` for what ``chosen`` (the model's generation settings
+    and the call's) leaves unset (a ``max_length`` counts as a ``max_new_tokens``), and the
+    tokenizer's pad id."""
+    for key, value in defaults.items():
+        if key not in chosen and not (key == "max_new_tokens" and "max_length" in chosen):
+            kwargs[key] = value
+    pad = getattr(tokenizer, "pad_token_id", None)
+    if pad is not None and "pad_token_id" not in chosen:
+        kwargs["pad_token_id"] = pad
+    return kwargs

@@ -38,7 +38,7 @@ import warnings
 import torch
 
 from ..generation.configuration import FIELDS
-from .base import Pipeline
+from .base import Pipeline, with_generation_defaults
 
 logger = logging.getLogger("workbench")
 
@@ -119,13 +119,7 @@ class Text2TextGenerationPipeline(Pipeline):
                     task.pop(name, None)
         kwargs = {**task, **kwargs}
         chosen = {**self._model_settings(), **kwargs}
-        for key, value in DEFAULT_GENERATION.items():
-            if key not in chosen and not (key == "max_new_tokens" and "max_length" in chosen):
-                kwargs[key] = value
-        pad = getattr(self.tokenizer, "pad_token_id", None)
-        if pad is not None and "pad_token_id" not in chosen:
-            kwargs["pad_token_id"] = pad
-        return kwargs
+        return with_generation_defaults(kwargs, chosen, DEFAULT_GENERATION, self.tokenizer)
 
     def _model_settings(self) -> dict:
         config = getattr(self.model, "generation_config", None)

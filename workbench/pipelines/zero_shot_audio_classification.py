@@ -24,7 +24,7 @@ import torch
 
 from ..audio import load_audio
 from .audio_inputs import AudioInputs
-from .base import Pipeline
+from .base import Pipeline, zero_shot_options
 
 TEXT_KEYS = ("input_ids", "attention_mask")
 
@@ -44,20 +44,7 @@ class ZeroShotAudioClassificationPipeline(AudioInputs, Pipeline):
         super().__init__(model, tokenizer, **kwargs)
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None):
-        pre = {}
-        if candidate_labels is not None:
-            if isinstance(candidate_labels, str) or not all(isinstance(label, str) for label in candidate_labels):
-                raise TypeError(f"candidate_labels must be a list of strings, got {candidate_labels!r:.80}: e.g. "
-                                "candidate_labels=['dog', 'rain'].")
-            if not candidate_labels:
-                raise ValueError("candidate_labels is empty: pass at least one label.")
-            pre["candidate_labels"] = list(candidate_labels)
-        if hypothesis_template is not None:
-            if "{}" not in hypothesis_template:
-                raise ValueError(f"hypothesis_template={hypothesis_template!r} has no '{{}}' for the label: e.g. "
-                                 "'This is a sound of {}.'")
-            pre["hypothesis_template"] = hypothesis_template
-        return pre, {}, {}
+        return zero_shot_options(candidate_labels, hypothesis_template, ("dog", "rain"), "This is a sound of {}."), {}, {}
 
     def _check_parameters(self, pre: dict, fwd: dict, post: dict) -> None:
         if "candidate_labels" not in pre:

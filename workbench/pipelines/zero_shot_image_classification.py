@@ -17,6 +17,7 @@ encodes them once.
 
 from __future__ import annotations
 
+from .base import zero_shot_options
 from .image_base import ImagePipeline
 
 TEXT_KEYS = ("input_ids", "attention_mask")
@@ -28,19 +29,7 @@ class ZeroShotImageClassificationPipeline(ImagePipeline):
 
     def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, timeout=None,
                              tokenizer_kwargs=None):
-        pre = {}
-        if candidate_labels is not None:
-            if isinstance(candidate_labels, str) or not all(isinstance(label, str) for label in candidate_labels):
-                raise TypeError(f"candidate_labels must be a list of strings, got {candidate_labels!r:.80}: e.g. "
-                                "candidate_labels=['cat', 'dog'].")
-            if not candidate_labels:
-                raise ValueError("candidate_labels is empty: pass at least one label.")
-            pre["candidate_labels"] = list(candidate_labels)
-        if hypothesis_template is not None:
-            if "{}" not in hypothesis_template:
-                raise ValueError(f"hypothesis_template={hypothesis_template!r} has no '{{}}' for the label: e.g. "
-                                 "'This is a photo of {}.'")
-            pre["hypothesis_template"] = hypothesis_template
+        pre = zero_shot_options(candidate_labels, hypothesis_template, ("cat", "dog"), "This is a photo of {}.")
         for key, value in (("timeout", timeout), ("tokenizer_kwargs", tokenizer_kwargs)):
             if value is not None:
                 pre[key] = value
