@@ -198,6 +198,24 @@ def test_speech_recognition_transcribes_the_sentence(tmp_path, monkeypatch, sdis
     assert "transcript: ' Please enter your password, followed by the pound key.'" in text
     assert text.count("{'text': ' Please enter your password, followed by the pound key.'}") == 2
     assert (tmp_path / "work" / "whisper-tiny.en" / "model.safetensors").is_file()
+    # timestamps: one segment for the sentence, then its nine words, each with its times
+    assert "segments: [{'timestamp': (0.0, 2.76), 'text': ' Please enter your password, followed by the pound key.'}]" in text
+    assert len(re.findall(r"^\s*\d+\.\d\d - \s*\d+\.\d\d s   \S+$", text, re.M)) == 9, text[-4000:]
+    # the meeting: chunked segments in a table with times, sequential long-form compared in one line
+    assert "meeting: 88.4 s, 13 lines, 4 voices" in text
+    assert re.search(r"^\s+\d+\.\d\d\s+\d+\.\d\d  Good idea\. Please check how many of them can come\.$", text, re.M)
+    compared = re.search(r"chunked: (\d+) segments in [\d.]+ s; sequential: (\d+) segments in [\d.]+ s; "
+                         r"(\d+) of (\d+) words the same", text)
+    assert compared and int(compared[2]) >= 10 > int(compared[1]), text[-4000:]  # a segment per line or two
+    assert int(compared[3]) >= 0.8 * int(compared[4])
+    # the SpeechInspector's text view, word timestamps over the whole meeting; the audio files
+    assert re.search(r"SpeechInspector: 1\d\d words, the first: \[\(' Good', ", text)
+    assert re.search(r"SpeechInspector: 88\.\d\d s at 16000 Hz, 1\d\d chunks", text)
+    assert "meeting.flac: FLAC PCM_16, 88.4 s" in text and "meeting.mp3: MP3 MPEG_LAYER_III, 88.4 s" in text
+    assert "FLAC reads back within 16-bit rounding: True" in text
+    assert "from the MP3:  Good morning everyone, let's start with the budget for the next quarter." in text
+    if Path("/usr/share/sounds/alsa/Front_Center.wav").is_file():  # alsa-utils' recording of a person
+        assert re.search(r"^48000 Hz: \{'text': ' front,? center\.'\}$", text, re.M | re.I), text[-500:]
 
 
 def test_porting_finds_the_injected_bugs(tmp_path, monkeypatch, sdist, record_time):

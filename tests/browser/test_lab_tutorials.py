@@ -142,8 +142,13 @@ def check_adding_a_model(page) -> None:
 
 
 def check_speech(page) -> None:
-    assert page.query_selector(f"{CURRENT} .jp-OutputArea-output img")  # the log-mel spectrogram
-    assert "transcript: ' Please enter your password, followed by the pound key.'" in current_text(page)
+    assert len(page.query_selector_all(f"{CURRENT} .jp-OutputArea-output img")) >= 2  # log-mel, the meeting's segments
+    # SpeechInspector: attached (Lab may window it out of view), drawn once its model's state arrives
+    inspector = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-speech", state="attached", timeout=90_000)
+    assert inspector.query_selector("svg") and "summer party" in inspector.text_content()
+    text = current_text(page)
+    assert "transcript: ' Please enter your password, followed by the pound key.'" in text
+    assert "segments: [{'timestamp': (0.0, 2.76)" in text and "sequential:" in text and "from the MP3:" in text
 
 
 def check_vision(page) -> None:
