@@ -1,4 +1,4 @@
-"""A 3-minute synthetic meeting (``speech_corpus.meeting(180)``: 52 espeak-ng sentences with pauses of
+"""A 3-minute synthetic meeting (``speech_corpus.meeting(180)``: 50 espeak-ng sentences with pauses of
 0.6-2.0 s) transcribed with timestamps by the real Whisper tiny.en through workbench's ASR pipeline,
 greedy, in two modes:
 
