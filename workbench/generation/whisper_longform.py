@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from .api import STRATEGIES, _model_generation_config, _prepare_model_kwargs, build_logits_processors
 from .api import build_stopping_criteria
 from .configuration import GenerationConfig, merged_generation_config
-from .inputs import encode_once, positions_from_mask, special_tokens
+from .inputs import encode_once, expand_batch, positions_from_mask, special_tokens
 from .logits_process import (
     LogitsProcessor, LogitsProcessorList, SuppressTokensAtBeginLogitsProcessor, SuppressTokensLogitsProcessor,
 )
@@ -199,9 +199,6 @@ def _settings(model, input_features, generation_config, kwargs, logits_processor
     model_kwargs.pop("return_timestamps", None)  # long-form always predicts timestamps
     if any(v is not None for v in model_kwargs.values()):
         raise ValueError(f"generate() got arguments long-form Whisper generation does not use: {sorted(model_kwargs)}.")
-    if (config.num_beams or 1) > 1:
-        raise NotImplementedError("Long-form Whisper generation with beam search (num_beams > 1) is not available in "
-                                  "workbench yet: decode greedily, or with temperature=(0.0, 0.2, ...) fallback.")
     if getattr(config, "no_timestamps_token_id", None) is None:
         raise ValueError("Long-form Whisper generation predicts timestamp tokens, but the generation config has no "
                          "no_timestamps_token_id: set generation_config.no_timestamps_token_id (the <|notimestamps|> "
@@ -372,6 +369,8 @@ def _generate_with_fallback(model, run: _Run, window, decoder_ids, decoder_mask,
     for attempt, temperature in enumerate(temperatures):
         config.do_sample = temperature is not None and temperature > 0.0
         config.temperature = temperature if config.do_sample else 1.0
+        if config.do_sample:  # as the reference: sampling drops the beams, for this window and the ones after
+            config.num_beams = 1
         generated = _generate_segment(model, run, window, decoder_ids, decoder_mask)
         new_tokens, per_row = _split(generated, decoder_ids.shape[-1])
         again = []
@@ -409,11 +408,14 @@ def _generate_segment(model, run: _Run, window, decoder_ids, decoder_mask):
     model_kwargs.pop("decoder_input_ids")
     model_kwargs = encode_once(model, window, config, model_kwargs)
     tokens = special_tokens(config, decoder_ids.device, decoder_ids.shape[0], decoder_mask is not None)
+    # beams (or several samples) decode copies of each row, next to each other: (B * N, T)
+    decoder_ids, model_kwargs = expand_batch(decoder_ids, model_kwargs,
+                                             max(config.num_beams or 1, config.num_return_sequences or 1))
     if config.max_new_tokens is not None:
         config.max_length = decoder_ids.shape[-1] + config.max_new_tokens
     _prepare_model_kwargs(model, config, model_kwargs)
-    processors = build_logits_processors(config, tokens, decoder_ids.shape[-1], decoder_mask,
-                                         LogitsProcessorList(run.processors))
+    processors = build_logits_processors(config, tokens, decoder_ids.shape[-1],
+                                         model_kwargs.get("decoder_attention_mask"), LogitsProcessorList(run.processors))
     criteria = build_stopping_criteria(config, tokens, model, None, run.stopping_criteria)
     strategy = STRATEGIES[config.get_generation_mode()]
     return strategy(model, decoder_ids, processors, criteria, config, tokens, model_kwargs)
