@@ -146,6 +146,8 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
                          "feature_extractor(audios, truncation=False, padding='longest', return_attention_mask=True).")
     max_frames = (attention_mask.sum(-1).cpu().long() if batch > 1
                   else torch.full((batch,), input_features.shape[-1], dtype=torch.long))
+    input_features, max_frames, init_tokens = _expand_for_returns(config, input_features, max_frames, init_tokens)
+    batch = input_features.shape[0]
     seek = torch.zeros(batch, dtype=torch.long)
     rows, features = list(range(batch)), input_features  # rows: the original index of each row still decoding
     condition = [run.condition_on_prev_tokens] * batch
@@ -191,7 +193,7 @@ def _check_returns(return_timestamps, return_token_timestamps) -> None:
 def _settings(model, input_features, generation_config, kwargs, logits_processor, stopping_criteria, temperature,
               compression_ratio_threshold, logprob_threshold, no_speech_threshold, condition_on_prev_tokens,
               prompt_ids, prompt_condition_type, language_and_task, return_dict_in_generate):
-    for unsupported in ("decoder_input_ids", "num_return_sequences", "assistant_model", "streamer"):
+    for unsupported in ("decoder_input_ids", "assistant_model", "streamer"):
         if kwargs.get(unsupported) not in (None, 1):
             raise NotImplementedError(f"Long-form generation (more than one 30-s window of features) does not take "
                                       f"{unsupported}= in workbench: drop it (previous text goes in prompt_ids=).")
@@ -233,6 +235,16 @@ def _settings(model, input_features, generation_config, kwargs, logits_processor
                stopping_criteria=stopping_criteria)
     run.processors = _processors(model, config, init_tokens.shape[1], logits_processor)
     return run, init_tokens, return_dict_in_generate
+
+
+def _expand_for_returns(config: GenerationConfig, input_features, max_frames, init_tokens):
+    """``num_return_sequences`` copies of each row, each transcribed as a row of its own (as the
+    reference: sampled copies differ, beam-searched ones are copies of the best)."""
+    copies = config.num_return_sequences or 1
+    if copies == 1:
+        return input_features, max_frames, init_tokens
+    config.num_return_sequences = 1
+    return tuple(t.repeat_interleave(copies, dim=0) for t in (input_features, max_frames, init_tokens))
 
 
 def _prompt_condition_type(value: str | None, condition: bool) -> str:
