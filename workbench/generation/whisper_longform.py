@@ -7,14 +7,16 @@ do for more than 3,000 feature frames.
         window = frames [seek, seek + 3000) of each unfinished row (zero-padded)
         prompt = [<|startofprev|> previous text]  <|startoftranscript|> ...      (condition_on_prev_tokens)
         for temperature in temperatures:                                          (fallback)
-            tokens = generate(window, prompt)  with timestamp rules (and sampling above 0)
+            tokens = generate(window, prompt)  with timestamp rules: num_beams beams at 0, sampling above 0
+                                               (sampling drops the beams for the windows after, as the reference)
             needs another try: zlib compression ratio of the token ids too high, or mean log-prob too low;
             skipped as silence: no-speech probability high and mean log-prob low
         segments = text between timestamp pairs; seek moves to the last complete timestamp
                    (or past the window when the text ends with a single timestamp)
 
-``generate_long_form`` returns the segments' tokens joined per row (right-padded with the pad token),
-or with ``return_segments=True`` / ``return_dict_in_generate=True`` a dict that also holds
+``generate_long_form`` returns the segments' tokens joined per row (right-padded with the pad token);
+``num_return_sequences`` copies of each row are rows of their own. With
+``return_segments=True`` / ``return_dict_in_generate=True`` it returns a dict that also holds
 ``segments``: per row a list of ``{"start", "end", "tokens", "idxs", "result"}`` (times in seconds).
 The prompt, the timestamp rules and the segment cutting are short form's (:mod:`.whisper`,
 :mod:`.whisper_prompt`, :mod:`.whisper_logits`); this module adds the seek loop, the fallback and
