@@ -328,3 +328,14 @@ def test_multilingual_language_and_times_equal_the_reference(multilingual_pipeli
     expected = reference({"raw": audio.copy(), "sampling_rate": 6000}, **settings)
     assert ours({"raw": audio, "sampling_rate": 6000}, **settings) == expected
     assert expected["chunks"] and all(chunk.get("language", "chinese") == "chinese" for chunk in expected["chunks"])
+
+
+@pytest.mark.parametrize("options", [{}, dict(return_timestamps=True)], ids=["text", "segments"])
+def test_long_audio_without_chunking_is_beam_searched_as_the_reference(multilingual_pipelines, options):
+    """Over one window (1 s here) with no chunking and no num_beams: the pipeline's num_beams=5 reaches
+    long-form generate() (max_new_tokens only because this decoder has 40 positions)."""
+    ours, reference = multilingual_pipelines
+    audio = np.random.default_rng(1).standard_normal(15000).astype(np.float32)  # 2.5 windows
+    expected = reference({"raw": audio.copy(), "sampling_rate": 6000}, max_new_tokens=12, **options)
+    assert ours({"raw": audio, "sampling_rate": 6000}, max_new_tokens=12, **options) == expected
+    assert expected["text"]

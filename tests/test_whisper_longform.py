@@ -104,6 +104,11 @@ CASES = {
     "prompt-all-segments": dict(prompt_ids=torch.tensor([PREV, 7, 8, 9]), condition_on_prev_tokens=True,
                                 prompt_condition_type="all-segments", temperature=(0.0, 0.6), logprob_threshold=-1.5,
                                 max_new_tokens=24),
+    # beam search at temperature 0; the mean log-prob is read from the scores of each returned beam
+    "beams": dict(num_beams=2, max_new_tokens=16),
+    "beams-logprob": dict(num_beams=2, temperature=(0.0, 0.4), logprob_threshold=-1.5, max_new_tokens=16),
+    # each of the 2 copies per row is a row of its own ((4, T) ids, 4 lists of segments); sampled, they differ
+    "returned-copies": dict(num_return_sequences=2, temperature=0.4, do_sample=True, max_new_tokens=8),
 }
 
 

@@ -303,9 +303,13 @@ def _strip(sequence: torch.Tensor, start: int, config) -> torch.Tensor:
 
 def _row_of(out, i: int) -> dict:
     """Row ``i``'s share of a generate() output, as the reference splits it per row."""
-    row = {}
+    row, beam_indices = {}, out.get("beam_indices")
     for key, value in out.items():
-        if key in ("scores", "logits", "encoder_attentions", "encoder_hidden_states"):
+        if key == "scores" and beam_indices is not None:
+            # with beams: each step's scores of the beam the returned sequence came through (as the
+            # reference, an index of -1 (after the sequence's end) reads the last beam's row)
+            row[key] = [v[b] for v, b in zip(value, beam_indices[i][:len(value)].tolist())]
+        elif key in ("scores", "logits", "encoder_attentions", "encoder_hidden_states"):
             row[key] = [v[i] for v in value]
         elif key in ("decoder_attentions", "decoder_hidden_states", "cross_attentions"):
             row[key] = tuple(tuple(w[i][None] for w in v) for v in value)

@@ -7,14 +7,16 @@ do for more than 3,000 feature frames.
         window = frames [seek, seek + 3000) of each unfinished row (zero-padded)
         prompt = [<|startofprev|> previous text]  <|startoftranscript|> ...      (condition_on_prev_tokens)
         for temperature in temperatures:                                          (fallback)
-            tokens = generate(window, prompt)  with timestamp rules (and sampling above 0)
+            tokens = generate(window, prompt)  with timestamp rules: num_beams beams at 0, sampling above 0
+                                               (sampling drops the beams for the windows after, as the reference)
             needs another try: zlib compression ratio of the token ids too high, or mean log-prob too low;
             skipped as silence: no-speech probability high and mean log-prob low
         segments = text between timestamp pairs; seek moves to the last complete timestamp
                    (or past the window when the text ends with a single timestamp)
 
-``generate_long_form`` returns the segments' tokens joined per row (right-padded with the pad token),
-or with ``return_segments=True`` / ``return_dict_in_generate=True`` a dict that also holds
+``generate_long_form`` returns the segments' tokens joined per row (right-padded with the pad token);
+``num_return_sequences`` copies of each row are rows of their own. With
+``return_segments=True`` / ``return_dict_in_generate=True`` it returns a dict that also holds
 ``segments``: per row a list of ``{"start", "end", "tokens", "idxs", "result"}`` (times in seconds).
 The prompt, the timestamp rules and the segment cutting are short form's (:mod:`.whisper`,
 :mod:`.whisper_prompt`, :mod:`.whisper_logits`); this module adds the seek loop, the fallback and
@@ -33,7 +35,7 @@ from torch.nn import functional as F
 from .api import STRATEGIES, _model_generation_config, _prepare_model_kwargs, build_logits_processors
 from .api import build_stopping_criteria
 from .configuration import GenerationConfig, merged_generation_config
-from .inputs import encode_once, positions_from_mask, special_tokens
+from .inputs import encode_once, expand_batch, positions_from_mask, special_tokens
 from .logits_process import (
     LogitsProcessor, LogitsProcessorList, SuppressTokensAtBeginLogitsProcessor, SuppressTokensLogitsProcessor,
 )
@@ -146,6 +148,8 @@ def generate_long_form(model, input_features: torch.Tensor, attention_mask: torc
                          "feature_extractor(audios, truncation=False, padding='longest', return_attention_mask=True).")
     max_frames = (attention_mask.sum(-1).cpu().long() if batch > 1
                   else torch.full((batch,), input_features.shape[-1], dtype=torch.long))
+    input_features, max_frames, init_tokens = _expand_for_returns(config, input_features, max_frames, init_tokens)
+    batch = input_features.shape[0]
     seek = torch.zeros(batch, dtype=torch.long)
     rows, features = list(range(batch)), input_features  # rows: the original index of each row still decoding
     condition = [run.condition_on_prev_tokens] * batch
@@ -191,7 +195,7 @@ def _check_returns(return_timestamps, return_token_timestamps) -> None:
 def _settings(model, input_features, generation_config, kwargs, logits_processor, stopping_criteria, temperature,
               compression_ratio_threshold, logprob_threshold, no_speech_threshold, condition_on_prev_tokens,
               prompt_ids, prompt_condition_type, language_and_task, return_dict_in_generate):
-    for unsupported in ("decoder_input_ids", "num_return_sequences", "assistant_model", "streamer"):
+    for unsupported in ("decoder_input_ids", "assistant_model", "streamer"):
         if kwargs.get(unsupported) not in (None, 1):
             raise NotImplementedError(f"Long-form generation (more than one 30-s window of features) does not take "
                                       f"{unsupported}= in workbench: drop it (previous text goes in prompt_ids=).")
@@ -199,9 +203,6 @@ def _settings(model, input_features, generation_config, kwargs, logits_processor
     model_kwargs.pop("return_timestamps", None)  # long-form always predicts timestamps
     if any(v is not None for v in model_kwargs.values()):
         raise ValueError(f"generate() got arguments long-form Whisper generation does not use: {sorted(model_kwargs)}.")
-    if (config.num_beams or 1) > 1:
-        raise NotImplementedError("Long-form Whisper generation with beam search (num_beams > 1) is not available in "
-                                  "workbench yet: decode greedily, or with temperature=(0.0, 0.2, ...) fallback.")
     if getattr(config, "no_timestamps_token_id", None) is None:
         raise ValueError("Long-form Whisper generation predicts timestamp tokens, but the generation config has no "
                          "no_timestamps_token_id: set generation_config.no_timestamps_token_id (the <|notimestamps|> "
@@ -236,6 +237,16 @@ def _settings(model, input_features, generation_config, kwargs, logits_processor
                stopping_criteria=stopping_criteria)
     run.processors = _processors(model, config, init_tokens.shape[1], logits_processor)
     return run, init_tokens, return_dict_in_generate
+
+
+def _expand_for_returns(config: GenerationConfig, input_features, max_frames, init_tokens):
+    """``num_return_sequences`` copies of each row, each transcribed as a row of its own (as the
+    reference: sampled copies differ, beam-searched ones are copies of the best)."""
+    copies = config.num_return_sequences or 1
+    if copies == 1:
+        return input_features, max_frames, init_tokens
+    config.num_return_sequences = 1
+    return tuple(t.repeat_interleave(copies, dim=0) for t in (input_features, max_frames, init_tokens))
 
 
 def _prompt_condition_type(value: str | None, condition: bool) -> str:
@@ -372,6 +383,8 @@ def _generate_with_fallback(model, run: _Run, window, decoder_ids, decoder_mask,
     for attempt, temperature in enumerate(temperatures):
         config.do_sample = temperature is not None and temperature > 0.0
         config.temperature = temperature if config.do_sample else 1.0
+        if config.do_sample:  # as the reference: sampling drops the beams, for this window and the ones after
+            config.num_beams = 1
         generated = _generate_segment(model, run, window, decoder_ids, decoder_mask)
         new_tokens, per_row = _split(generated, decoder_ids.shape[-1])
         again = []
@@ -409,11 +422,14 @@ def _generate_segment(model, run: _Run, window, decoder_ids, decoder_mask):
     model_kwargs.pop("decoder_input_ids")
     model_kwargs = encode_once(model, window, config, model_kwargs)
     tokens = special_tokens(config, decoder_ids.device, decoder_ids.shape[0], decoder_mask is not None)
+    # beams (or several samples) decode copies of each row, next to each other: (B * N, T)
+    decoder_ids, model_kwargs = expand_batch(decoder_ids, model_kwargs,
+                                             max(config.num_beams or 1, config.num_return_sequences or 1))
     if config.max_new_tokens is not None:
         config.max_length = decoder_ids.shape[-1] + config.max_new_tokens
     _prepare_model_kwargs(model, config, model_kwargs)
-    processors = build_logits_processors(config, tokens, decoder_ids.shape[-1], decoder_mask,
-                                         LogitsProcessorList(run.processors))
+    processors = build_logits_processors(config, tokens, decoder_ids.shape[-1],
+                                         model_kwargs.get("decoder_attention_mask"), LogitsProcessorList(run.processors))
     criteria = build_stopping_criteria(config, tokens, model, None, run.stopping_criteria)
     strategy = STRATEGIES[config.get_generation_mode()]
     return strategy(model, decoder_ids, processors, criteria, config, tokens, model_kwargs)
