@@ -162,6 +162,22 @@ class ProcessorMixin:
                 merged.update(getattr(self, INPUTS[name])(value, **routed[INPUTS[name]]))
         return merged
 
+    def audio_and_text(self, audio, text, kwargs: dict[str, Any], **extractor_kwargs: Any):
+        """A speech processor's call: ``audio`` to the feature extractor (with ``extractor_kwargs``),
+        ``text`` to the tokenizer, ``kwargs`` routed to the parts that take them. Given both, the
+        text's ``input_ids`` become the ``labels`` of the audio features, as in the reference; given
+        one, that part's output as it is."""
+        routed = self.route_kwargs({"audio": audio, "text": text}, kwargs)
+        if audio is not None:
+            features = self.feature_extractor(audio, **extractor_kwargs, **routed["feature_extractor"])
+        if text is None:
+            return features
+        encodings = self.tokenizer(text, **routed["tokenizer"])
+        if audio is None:
+            return encodings
+        features["labels"] = encodings["input_ids"]
+        return features
+
     def route_kwargs(self, inputs: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """part name -> its keyword arguments: its ``<input>_kwargs`` dict, plus each keyword of
         ``kwargs`` that its call takes (one several parts take goes to each of them)."""

@@ -27,16 +27,7 @@ class Wav2Vec2Processor(ProcessorMixin):
         """Audio (first positional argument or ``audio=``) to the feature extractor, ``text=`` to the
         tokenizer; a keyword goes to each part that takes it (``padding``, ``return_tensors``). Given
         both, the text's ``input_ids`` become the ``labels`` of the audio features, as in the reference."""
-        routed = self.route_kwargs({"audio": audio, "text": text}, kwargs)
-        if audio is not None:
-            features = self.feature_extractor(audio, **routed["feature_extractor"])
-        if text is None:
-            return features
-        encodings = self.tokenizer(text, **routed["tokenizer"])
-        if audio is None:
-            return encodings
-        features["labels"] = encodings["input_ids"]
-        return features
+        return self.audio_and_text(audio, text, kwargs)
 
     def pad(self, input_features=None, *args: Any, labels=None, **kwargs: Any):
         """Pad a batch for training: ``input_features`` (the feature extractor's rows) with the feature

@@ -30,13 +30,4 @@ class WhisperProcessor(ProcessorMixin):
                             "pass the text as text=.")
         if args:
             audio = args[0]
-        routed = self.route_kwargs({"audio": audio, "text": text}, kwargs)
-        if audio is not None:
-            features = self.feature_extractor(audio, sampling_rate=sampling_rate, **routed["feature_extractor"])
-        if text is None:
-            return features
-        encodings = self.tokenizer(text, **routed["tokenizer"])
-        if audio is None:
-            return encodings
-        features["labels"] = encodings["input_ids"]
-        return features
+        return self.audio_and_text(audio, text, kwargs, sampling_rate=sampling_rate)
