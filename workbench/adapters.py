@@ -360,9 +360,31 @@ def _inject(config, model: nn.Module, adapter_name: str) -> None:
     """peft's injection, without its warning that a second adapter is being added (that is the point)."""
     from peft import inject_adapter_in_model
 
+    _expand_all_linear(config, model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
         inject_adapter_in_model(config, model, adapter_name)
+
+
+def _expand_all_linear(config, model: nn.Module) -> None:
+    """``target_modules="all-linear"`` as peft resolves it for the reference's models: every linear
+    layer but the output projection (for a classifier without one: its head). peft recognises only
+    the reference's model class for those exclusions, so workbench resolves the names first."""
+    from peft.tuners.tuners_utils import _maybe_include_all_linear_layers
+    from peft.utils.constants import SEQ_CLS_HEAD_NAMES
+
+    if not (isinstance(getattr(config, "target_modules", None), str) and config.target_modules.lower() == "all-linear"):
+        return
+    _maybe_include_all_linear_layers(config, model)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None and str(getattr(config, "task_type", "")).endswith("SEQ_CLS"):
+        head = next((getattr(model, name) for name in SEQ_CLS_HEAD_NAMES if getattr(model, name, None) is not None), None)
+    if head is not None:
+        config.target_modules = {name for name in config.target_modules if model.get_submodule(name) is not head}
+    if not config.target_modules:
+        raise ValueError(f"target_modules='all-linear' found no torch.nn.Linear layer to adapt in {type(model).__name__} "
+                         "(GPT-2's layers are Conv1D, which peft adapts only in the reference's own class). "
+                         "Name the modules in target_modules=[...].")
 
 
 def _model_key(saved_key: str) -> str:
