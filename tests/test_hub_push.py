@@ -7,6 +7,7 @@ reference; sharded pushes; save_pretrained(push_to_hub=True); the errors offline
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -165,7 +166,7 @@ def test_save_pretrained_with_push_uploads_only_that_save(hub, monkeypatch, tmp_
         processor.tokenizer(TEXTS)["input_ids"]
 
 
-def test_push_offline_without_token_or_with_a_refused_token_says_what_to_set(hub, llama, monkeypatch):
+def test_push_offline_without_token_refused_or_unreachable_says_what_to_do(hub, llama, monkeypatch):
     from huggingface_hub import constants
 
     calls = len(hub.calls)
@@ -187,6 +188,12 @@ def test_push_offline_without_token_or_with_a_refused_token_says_what_to_set(hub
         llama.push_to_hub("refused", token="hf_not_a_valid_token")
     assert error.value.__cause__ is None and error.value.__suppress_context__
     assert "user/refused" not in hub.repos
+
+    with socket.socket() as closed:  # a port nothing listens on: the Hub cannot be reached
+        closed.bind(("127.0.0.1", 0))
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        with pytest.raises(HubPushError, match="Cannot reach the Hub at http://127.0.0.1.*check the network"):
+            llama.push_to_hub("unreachable", token=HUB_TOKEN)
 
 
 def test_a_failed_save_leaves_no_staging_and_the_next_push_clears_a_killed_ones(hub, llama, tmp_path):

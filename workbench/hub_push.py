@@ -147,15 +147,20 @@ _NO_TOKEN = ("Pushing to the Hub needs a token with write access, and none was f
 
 @contextlib.contextmanager
 def explained_hub_errors(repo_id: str):
-    """Turns the Hub's refusals (401, 403) and offline mode into :class:`HubPushError` naming the fix."""
+    """Turns the Hub's refusals (401, 403), offline mode and an unreachable Hub into :class:`HubPushError`
+    naming the fix."""
     from huggingface_hub import constants
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.utils import httpx  # huggingface_hub's own HTTP library, whatever its version
 
     try:
         yield
     except OfflineModeIsEnabled:
         raise HubPushError("Pushing to the Hub needs the network, and offline mode is on: unset "
                            "HF_HUB_OFFLINE to push.") from None
+    except httpx.TransportError as error:
+        raise HubPushError(f"Cannot reach the Hub at {constants.ENDPOINT} to push to {repo_id!r} ({error}): "
+                           "check the network connection (and HF_ENDPOINT, if set), then push again.") from error
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else None
         if status == 401:
@@ -216,7 +221,8 @@ def write_model_card(api, folder: Path, repo_id: str, tags: list[str] | None, ke
     if readme.exists() and (keep_existing or not tags):
         return
     try:
-        card = ModelCard.load(readme if readme.exists() else repo_id, token=api.token)
+        with explained_hub_errors(repo_id):
+            card = ModelCard.load(readme if readme.exists() else repo_id, token=api.token)
     except EntryNotFoundError:
         card = ModelCard.from_template(ModelCardData(tags=list(tags or []), library_name="transformers"),
                                        model_description=CARD_DESCRIPTION)
