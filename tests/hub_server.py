@@ -457,9 +457,9 @@ class HubHandler(BaseHTTPRequestHandler):
         else:
             headers["ETag"] = f'"{git_blob_sha1(blob.data)}"'
         data, status = blob.data, 200
-        first = self.headers.get("Range", "")
-        if first.startswith("bytes=") and method == "GET":
-            start, _, end = first[len("bytes="):].partition("-")
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes=") and method == "GET":
+            start, _, end = wanted[len("bytes="):].partition("-")
             stop = int(end) + 1 if end else len(data)
             headers["Content-Range"] = f"bytes {int(start)}-{stop - 1}/{len(data)}"
             data, status = data[int(start):stop], 206
