@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench import AutoConfig, AutoModelForCausalLM, AutoProcessor, AutoTokenizer, GenerationConfig
+from workbench import (AutoConfig, AutoImageProcessor, AutoModelForCausalLM, AutoProcessor, AutoTokenizer,
+                       GenerationConfig, ViTImageProcessor)
 from workbench.hub_push import STAGING_FOLDER_NAME, HubPushError
 
 from hub_fixtures import HUB_TOKEN
@@ -84,8 +85,12 @@ def test_model_push_uploads_what_the_reference_uploads_and_loads_back(hub, llama
 
 
 def test_sharded_push_uploads_shards_and_index_that_load_back(hub, llama, reference_llama, monkeypatch, tmp_path):
-    llama.push_to_hub("user/tiny-llama-sharded", max_shard_size="20KB", commit_message="Sharded",
-                      commit_description="in 20 KB shards")
+    class OwnSave(type(llama)):  # a save_pretrained(save_directory, **kwargs) override, as DETR's and Swin's
+        def save_pretrained(self, save_directory, **kwargs):
+            super().save_pretrained(save_directory, **kwargs)
+
+    OwnSave.from_pretrained(reference_llama[1]).push_to_hub(
+        "user/tiny-llama-sharded", max_shard_size="20KB", commit_message="Sharded", commit_description="in 20 KB shards")
     commit = last_commit(hub, "user/tiny-llama-sharded")
     shards = [name for name in commit["files"] if name.startswith("model-")]
     assert len(shards) > 2 and "model.safetensors.index.json" in commit["files"]
@@ -143,7 +148,7 @@ def test_tokenizer_push_loads_back_in_workbench_and_the_reference(hub, minilm_pa
     assert transformers.AutoTokenizer.from_pretrained("user/minilm-tokenizer")(text, padding=True)["input_ids"] == expected
 
 
-def test_save_pretrained_with_push_uploads_only_that_save(hub, monkeypatch, tmp_path):
+def test_processor_pushes_and_save_pretrained_with_push_uploads_only_that_save(hub, monkeypatch, tmp_path):
     from test_processor import TEXTS, reference_processor
 
     folder = tmp_path / "whisper-processor"
@@ -157,8 +162,14 @@ def test_save_pretrained_with_push_uploads_only_that_save(hub, monkeypatch, tmp_
 
     processor.feature_extractor.push_to_hub("user/features")
     assert last_commit(hub, "user/features")["summary"] == "Upload feature extractor"
+    image_processor = ViTImageProcessor(size={"height": 48, "width": 40}, image_mean=[0.1, 0.2, 0.3])
+    image_processor.push_to_hub("user/images")
+    assert last_commit(hub, "user/images")["files"] == ["README.md", "preprocessor_config.json"]
+    assert last_commit(hub, "user/images")["summary"] == "Upload processor"
 
     fresh_cache(monkeypatch, tmp_path, "cache")
+    assert AutoImageProcessor.from_pretrained("user/images").to_dict() == image_processor.to_dict()
+    assert transformers.AutoImageProcessor.from_pretrained("user/images").size == {"height": 48, "width": 40}
     loaded = AutoProcessor.from_pretrained("user/processor")
     assert loaded.to_dict() == processor.to_dict()
     assert loaded.tokenizer(TEXTS)["input_ids"] == processor.tokenizer(TEXTS)["input_ids"]

@@ -118,10 +118,11 @@ def default_commit_message(obj: Any) -> str:
 
 def call_save_pretrained(obj: Any, folder: Path, options: dict[str, Any]) -> None:
     """``obj.save_pretrained(folder, **options)``, leaving out the model-only options (``max_shard_size``,
-    ``safe_serialization``) when its ``save_pretrained`` does not name them (a config, a tokenizer)."""
+    ``safe_serialization``) when its ``save_pretrained`` takes neither them nor ``**kwargs``."""
     parameters = inspect.signature(obj.save_pretrained).parameters
+    takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values())
     obj.save_pretrained(folder, **{name: value for name, value in options.items()
-                                   if name in parameters or name not in MODEL_SAVE_OPTIONS})
+                                   if takes_any or name in parameters or name not in MODEL_SAVE_OPTIONS})
 
 
 # --- the client and its errors -----------------------------------------------------------------
