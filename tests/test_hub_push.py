@@ -22,7 +22,9 @@ from reference import build_reference_model, save_reference_model
 from workbench.models.registry import TINY_DECODER
 
 transformers = pytest.importorskip("transformers")
-pytestmark = pytest.mark.usefixtures("one_thread")
+# huggingface_hub's own LFS upload (httpx2's data= for a file) warns; not ours to fix
+pytestmark = [pytest.mark.usefixtures("one_thread"),
+              pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")]
 
 
 @pytest.fixture(scope="module")
