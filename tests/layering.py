@@ -409,7 +409,7 @@ LAYERS: list[set[str]] = [
     {"hub", "zoo_lookup", "hub_push"},  # repo id / folder / cache -> paths; where the zoo's models are; pushes
     {"config", "weights", "gguf"},  # files read and written
     {"nn", "tokenization", "processing", "metrics"},  # primitives, text and audio in
-    {"modeling", "models", "auto"},  # models from nn, and the registry that finds them
+    {"modeling", "models", "auto", "adapters"},  # models from nn, the registry that finds them, peft adapters on them
     {"generation"},  # the decoding loop over models
     {"pipelines", "training", "porting"},  # tasks, fine-tuning, activation diffs
     {"recipes", "zoo", "catalog", "catalog_load"},  # trained models built from the layers below; the scan of what is here

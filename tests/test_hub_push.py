@@ -219,3 +219,22 @@ def test_a_failed_save_leaves_no_staging_and_the_next_push_clears_a_killed_ones(
     (abandoned / "model.safetensors").write_bytes(b"half")
     llama.config.push_to_hub("after-a-kill")
     assert list(staging.iterdir()) == []
+
+
+def test_a_model_with_an_adapter_pushes_only_its_adapter(hub, reference_llama, monkeypatch, tmp_path):
+    peft = pytest.importorskip("peft")
+    model = AutoModelForCausalLM.from_pretrained(reference_llama[1])
+    model.add_adapter(peft.LoraConfig(target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(tmp_path / "lora", push_to_hub=True, repo_id="tiny-lora")
+    assert last_commit(hub, "user/tiny-lora")["files"] == ["README.md", "adapter_config.json",
+                                                           "adapter_model.safetensors", "generation_config.json"]
+
+    fresh_cache(monkeypatch, tmp_path, "cache")
+    ids = torch.tensor([[5, 9, 2, 33, 17, 8, 41]])
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+        # adapter_config.json names the base (the local folder here): workbench loads it, then the adapter
+        assert torch.equal(AutoModelForCausalLM.from_pretrained("user/tiny-lora")(input_ids=ids).logits, expected)
+        base = transformers.AutoModelForCausalLM.from_pretrained(reference_llama[1], attn_implementation="eager")
+        theirs = peft.PeftModel.from_pretrained(base, "user/tiny-lora").eval()(input_ids=ids).logits
+    torch.testing.assert_close(theirs, expected, atol=1e-5, rtol=1e-5)

@@ -11,6 +11,7 @@ import importlib
 import os
 from typing import Any
 
+from .adapters import from_adapter_folder
 from .config import PretrainedConfig, load_config_dict
 from .errors import UnsupportedModelError
 from .hub import HubOptions
@@ -132,6 +133,9 @@ class _AutoModel:
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike, *args: Any, **kwargs: Any):
+        with_adapter = from_adapter_folder(cls.from_pretrained, path_or_repo, kwargs)
+        if with_adapter is not None:
+            return with_adapter
         config = kwargs.pop("config", None)
         if config is None:
             hub_keys = ("cache_dir", "revision", "subfolder", "local_files_only", "token", "force_download", "gguf_file")

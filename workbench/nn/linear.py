@@ -173,6 +173,9 @@ def _observed(module: nn.Module) -> bool:
                 or nn.modules.module._global_forward_pre_hooks)
 
 
+_PLAIN_FORWARDS = (Linear.forward, nn.Linear.forward)
+
+
 def fused_for_inference(owner: nn.Module, name: str, linears: list[nn.Linear]) -> FusedLinears | None:
     """The fused projection of ``owner`` (kept as ``owner.<name>``), packed again when the modules'
     parameters left the buffer; None while gradients are being recorded for them or hooks watch them
@@ -181,6 +184,8 @@ def fused_for_inference(owner: nn.Module, name: str, linears: list[nn.Linear]) -
     compiling = torch.compiler.is_compiling()  # then fused before compiling (the check reads data pointers)
     if not compiling and fused is not None and not fused.valid():
         fused = owner.__dict__[name] = None  # let the old buffer go, even if no inference follows
+    if not all(type(m).forward in _PLAIN_FORWARDS for m in linears):
+        return None  # an adapter (peft) wraps or subclasses one of them: its forward adds what the fused weight lacks
     if torch.is_grad_enabled() and any(m.weight.requires_grad for m in linears):
         return None
     if any(_observed(m) for m in linears):  # hooks (the porting engine, a user's probe) see every module run
