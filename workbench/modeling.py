@@ -25,6 +25,7 @@ from .config import PretrainedConfig
 from .errors import CheckpointError
 from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
+from .hub_push import PushToHubMixin
 from .weights import CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
@@ -47,7 +48,7 @@ class LoadingInfo:
         }
 
 
-class PreTrainedModel(AdapterMixin, nn.Module):
+class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
     """Base of every workbench model.
 
     A family sets ``config_class``, ``base_model_prefix`` (the attribute holding the base model
@@ -325,12 +326,19 @@ class PreTrainedModel(AdapterMixin, nn.Module):
 
     def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "5GB",
                         state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True,
-                        **_: Any) -> None:
+                        push_to_hub: bool = False, **kwargs: Any) -> None:
         """Write config.json and safetensors weights that Hugging Face transformers loads as is.
 
         A model with adapters writes only the active adapter, in peft's format
         (``adapter_config.json`` + ``adapter_model.safetensors``), beside its generation config;
-        ``merge_and_unload()`` first saves the merged model instead."""
+        ``merge_and_unload()`` first saves the merged model instead. ``push_to_hub=True`` then uploads
+        what this save wrote (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`)."""
+        if push_to_hub:  # this class's save below (not an override's again: it called us), then the upload
+            pending_push = self._start_push(save_directory, push_to_hub, kwargs)
+            PreTrainedModel.save_pretrained(self, save_directory, max_shard_size=max_shard_size, state_dict=state_dict,
+                                            safe_serialization=safe_serialization)
+            pending_push.finish()
+            return
         if not safe_serialization:
             raise ValueError("workbench writes safetensors only (safe_serialization=True): pickled .bin files can run code when loaded.")
         if os.path.isfile(save_directory):
