@@ -289,8 +289,10 @@ class TrainingSummary:
         dataset = dataset if dataset is not None else dataset_tags
         model = trainer.accelerator.unwrap_model(trainer.model)
         source = getattr(getattr(model, "config", None), "name_or_path", None)
-        if finetuned_from is None and source and not os.path.isdir(source):
+        if finetuned_from is None and source:
             finetuned_from = source
+        if finetuned_from and os.path.isdir(finetuned_from):  # a local folder is no base_model the Hub can link
+            finetuned_from = None
         tasks = tasks if tasks is not None else task_for_class(type(model).__name__)
         tags = _as_list(tags)
         if GENERATED_TAG not in tags:

@@ -41,7 +41,7 @@ class SaveStrategy(str, Enum):
 
 class HubStrategy(str, Enum):
     """What the Trainer pushes, and when, with ``push_to_hub=True`` (see ``training/hub.py``)."""
-    END = "end"  # only the final model, when push_to_hub() is called (train() ends with it)
+    END = "end"  # nothing during training: the final model when push_to_hub() is called
     EVERY_SAVE = "every_save"  # the model at each save, then the final one
     CHECKPOINT = "checkpoint"  # as every_save, plus the latest checkpoint as last-checkpoint/ (to resume from)
     ALL_CHECKPOINTS = "all_checkpoints"  # as every_save, plus every checkpoint-N/ folder
