@@ -1,8 +1,8 @@
 """Pytest fixtures around the local Hub server (tests/hub_server.py); conftest loads them as a plugin.
 
 ``hub_server`` (session) runs one server. ``hub`` (per test) points huggingface_hub at it and
-hands the test the server's :class:`~hub_server.HubState` (repos, recorded calls, reset between tests
-is not done: tests use their own repo names). For the test's duration:
+hands the test the server's :class:`~hub_server.HubState`: its repos and recorded calls (kept across
+tests, so each test pushes to repo names of its own; ``hub.reset()`` empties it). For the test's duration:
 
 - env: ``HF_ENDPOINT`` = the server, ``HF_TOKEN`` = :data:`HUB_TOKEN`, a throwaway ``HF_HOME`` /
   ``HF_HUB_CACHE`` (so every download really goes through the server), ``HF_HUB_OFFLINE=0`` (the

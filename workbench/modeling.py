@@ -24,6 +24,7 @@ from .config import PretrainedConfig
 from .errors import CheckpointError
 from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
+from .hub_push import PushToHubMixin
 from .weights import CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
@@ -46,7 +47,7 @@ class LoadingInfo:
         }
 
 
-class PreTrainedModel(nn.Module):
+class PreTrainedModel(nn.Module, PushToHubMixin):
     """Base of every workbench model.
 
     A family sets ``config_class``, ``base_model_prefix`` (the attribute holding the base model
@@ -319,8 +320,10 @@ class PreTrainedModel(nn.Module):
 
     def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "5GB",
                         state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True,
-                        **_: Any) -> None:
-        """Write config.json and safetensors weights that Hugging Face transformers loads as is."""
+                        push_to_hub: bool = False, **kwargs: Any) -> None:
+        """Write config.json and safetensors weights that Hugging Face transformers loads as is.
+        ``push_to_hub=True`` then uploads them (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`)."""
+        pending_push = self._start_push(save_directory, push_to_hub, kwargs)
         if not safe_serialization:
             raise ValueError("workbench writes safetensors only (safe_serialization=True): pickled .bin files can run code when loaded.")
         if os.path.isfile(save_directory):
@@ -335,6 +338,8 @@ class PreTrainedModel(nn.Module):
         generation_config = getattr(self, "generation_config", None)
         if generation_config is not None and hasattr(generation_config, "save_pretrained"):
             generation_config.save_pretrained(save_directory)
+        if pending_push is not None:
+            pending_push.finish()
 
     def _finish(self, output, return_dict: bool | None):
         """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""
