@@ -40,9 +40,9 @@ def cards(tmp_path_factory):
     base = tmp_path_factory.mktemp("cards")
     ours = Trainer(model=ours_model, args=TrainingArguments(output_dir=str(base / "ours" / "tiny-run"), **OPTIONS),
                    train_dataset=train, eval_dataset=evaluation, compute_metrics=accuracy)
-    reference = transformers.Trainer(
-        model=reference_model, args=transformers.TrainingArguments(output_dir=str(base / "ref" / "tiny-run"), **OPTIONS),
-        train_dataset=train, eval_dataset=evaluation, compute_metrics=accuracy)
+    reference_args = transformers.TrainingArguments(output_dir=str(base / "ref" / "tiny-run"), **OPTIONS)
+    reference = transformers.Trainer(model=reference_model, args=reference_args, train_dataset=train,
+                                     eval_dataset=evaluation, compute_metrics=accuracy)
     ours.train()
     reference.train()
     found = {}
@@ -127,8 +127,8 @@ def test_hyperparameters_match_reference(tmp_path, options):
     from workbench.model_card_write import training_hyperparameters
 
     common = dict(output_dir=str(tmp_path), use_cpu=True, report_to="none", **options)
-    reference = transformers.Trainer(model=transformers.BertForSequenceClassification(transformers.BertConfig(**TINY_BERT)),
-                                     args=transformers.TrainingArguments(**common))
+    model = transformers.BertForSequenceClassification(transformers.BertConfig(**TINY_BERT))
+    reference = transformers.Trainer(model=model, args=transformers.TrainingArguments(**common))
     assert training_hyperparameters(TrainingArguments(**common)) == reference_hyperparameters(
         extract_hyperparameters_from_trainer(reference))
 

@@ -67,7 +67,8 @@ def build_model_card(model_name: str | None = None, *, text: str | None = None, 
 
     data = ModelCardData(base_model=base_model or None, license=license, language=_as_list(language) or None,
                          library_name=library_name, tags=_as_list(tags) or None, datasets=_as_list(datasets) or None,
-                         metrics=_as_list(metrics) or None, pipeline_tag=pipeline_tag, eval_results=eval_results or None,
+                         metrics=_as_list(metrics) or None, pipeline_tag=pipeline_tag,
+                         eval_results=eval_results or None,
                          model_name=model_name if eval_results else None, **extra)
     body = text if text is not None else f"\n# {model_name or 'Model'}\n\nMore information needed\n"
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

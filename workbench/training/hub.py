@@ -22,7 +22,6 @@ the queue at its end and raises a failed push's error there; ``push_to_hub()`` w
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -30,6 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..hub_push import explained_hub_errors, hub_client
 from ..model_card_write import README_NAME, TrainingSummary, save_model_card
 from . import checkpoints as ckpt
 from .arguments import HubStrategy, SaveStrategy
@@ -42,30 +42,6 @@ STAGING_PREFIX = f"{ckpt.TEMP_PREFIX}hub-push-"
 CHECKPOINT_ONLY = (ckpt.OPTIMIZER_NAME, ckpt.SCHEDULER_NAME, ckpt.TRAINER_STATE_NAME)
 # never uploaded from output_dir: checkpoints (their strategy pushes them), temp files and staging folders
 IGNORED = ["_*", f"{PREFIX_CHECKPOINT_DIR}-*", f"{ckpt.TEMP_PREFIX}*", ".*.tmp"]
-
-
-@contextlib.contextmanager
-def explained_hub_errors(action: str, repo_id: str | None, token_given: bool):
-    """Re-raise a missing token, offline mode or an unreachable Hub as an error that says what to set."""
-    from huggingface_hub import constants
-    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
-    from huggingface_hub.utils import httpx  # the HTTP client huggingface_hub uses (its errors are not OSErrors)
-
-    try:
-        yield
-    except OfflineModeIsEnabled as error:
-        raise RuntimeError(f"Cannot {action} {repo_id}: huggingface_hub is in offline mode (HF_HUB_OFFLINE=1). "
-                           "Unset HF_HUB_OFFLINE to push, or set push_to_hub=False.") from error
-    except (LocalTokenNotFoundError, HfHubHTTPError) as error:
-        status = getattr(getattr(error, "response", None), "status_code", None)
-        if isinstance(error, HfHubHTTPError) and status not in (401, 403):
-            raise
-        hint = ("the token given has no write access to it" if token_given else
-                "no token was given: set TrainingArguments(hub_token=...), the HF_TOKEN variable, or run `hf auth login`")
-        raise PermissionError(f"Cannot {action} {repo_id} on {constants.ENDPOINT}: {hint}.") from error
-    except (httpx.TransportError, OSError) as error:  # connection refused, DNS, timeouts
-        raise ConnectionError(f"Cannot {action} {repo_id}: {constants.ENDPOINT} is not reachable ({error}). "
-                              "Check the network or HF_ENDPOINT, or set push_to_hub=False.") from error
 
 
 def _is_model_file(name: str) -> bool:
@@ -106,9 +82,9 @@ class HubMixin:
             self.init_hf_repo()
 
     def _hub_api(self, token: str | None = None):
-        from huggingface_hub import HfApi
-
-        return HfApi(token=token if token is not None else self.args.hub_token)
+        """An ``HfApi`` with ``token`` (default ``args.hub_token``, then huggingface_hub's own); offline mode or
+        no token at all raise ``HubPushError`` saying what to set (``hub_push.py``, shared with ``push_to_hub``)."""
+        return hub_client(token if token is not None else self.args.hub_token)
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
         """Create (or find) the repo ``args.hub_model_id`` (default: output_dir's name) and remember its
@@ -119,7 +95,7 @@ class HubMixin:
         name = self.args.hub_model_id or Path(self.args.output_dir).absolute().name
         private = private if private is not None else self.args.hub_private_repo
         token = token if token is not None else self.args.hub_token
-        with explained_hub_errors("create the repo", name, token is not None):
+        with explained_hub_errors(name):
             self.hub_model_id = self._hub_api(token).create_repo(name, private=private, exist_ok=True).repo_id
 
     def create_model_card(self, language: str | None = None, license: str | None = None,
@@ -176,7 +152,7 @@ class HubMixin:
         revision = revision if revision is not None else self.args.hub_revision
 
         def upload():
-            with explained_hub_errors("push to", self.hub_model_id, token is not None):
+            with explained_hub_errors(self.hub_model_id):
                 return self._hub_api(token).upload_folder(
                     repo_id=self.hub_model_id, folder_path=self.args.output_dir, commit_message=commit_message,
                     revision=revision, create_pr=create_pr, ignore_patterns=IGNORED)
@@ -219,7 +195,7 @@ class HubMixin:
         """The model files as one commit, then the checkpoint folder as a second (as the reference does)."""
         api, args = self._hub_api(), self.args
         try:
-            with explained_hub_errors("push to", self.hub_model_id, args.hub_token is not None):
+            with explained_hub_errors(self.hub_model_id):
                 commits = [api.upload_folder(repo_id=self.hub_model_id, folder_path=os.path.join(staging, "model"),
                                              commit_message=message, revision=args.hub_revision)]
                 if checkpoint_in_repo is not None:
