@@ -100,6 +100,13 @@ def test_pushed_model_and_card_download_back(hub, tmp_path):
     assert "### Training hyperparameters" in card.text and "- training_steps: 4" in card.text
 
 
+def test_epoch_saves_are_named_by_epoch(hub, tmp_path):
+    trainer = Trainer(model=tiny_model(), args=run_args(tmp_path / "by-epoch", save_strategy="epoch", max_steps=-1,
+                                                        num_train_epochs=2), train_dataset=tiny_rows(8))
+    trainer.train()
+    assert summaries(hub, "user/by-epoch") == ["Training in progress, epoch 1", "Training in progress, epoch 2"]
+
+
 class StopAt(TrainerCallback):
     def __init__(self, step):
         self.step = step
