@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .catalog import ModelEntry, hub_cache_dir, inside
+from .catalog import TOKENIZER_FILES, ModelEntry, hub_cache_dir, inside
 from .catalog_adapters import fetchable, locate_base
 from .tasks import auto_class_name
 
@@ -100,11 +100,7 @@ def load_code(entry: ModelEntry, mode: str = "model", dtype: str = "auto") -> st
     auto_class = "AutoModelForCausalLM" if entry.gguf_file else auto_class_name(entry.task)
     tokenizer_options = options.replace(f", dtype={dtype!r}", "")
     if entry.kind == "adapter" and entry.adapter is not None:
-        tokenizer_from = location if entry.has_tokenizer else (entry.adapter.base_path or entry.adapter.base_model)
-        return (f"from workbench import {auto_class}, AutoTokenizer\n\n"
-                f"# the base model {entry.adapter.base_model!r}, then the {entry.adapter.method or 'peft'} adapter on it\n"
-                f"model = {auto_class}.from_pretrained({location!r}{options})\n"
-                f"tokenizer = AutoTokenizer.from_pretrained({tokenizer_from!r})\n")
+        return _adapter_load_code(entry, auto_class, location, options)
     if not entry.has_tokenizer:  # from_pretrained would fail: say so instead
         return (f"from workbench import {auto_class}\n\n"
                 f"model = {auto_class}.from_pretrained({location!r}{options})\n"
@@ -112,6 +108,20 @@ def load_code(entry: ModelEntry, mode: str = "model", dtype: str = "auto") -> st
     return (f"from workbench import {auto_class}, AutoTokenizer\n\n"
             f"model = {auto_class}.from_pretrained({location!r}{options})\n"
             f"tokenizer = AutoTokenizer.from_pretrained({location!r}{tokenizer_options})\n")
+
+
+def _adapter_load_code(entry: ModelEntry, auto_class: str, location: str, options: str) -> str:
+    facts = entry.adapter
+    code = (f"# the base model {facts.base_model!r}, then the {facts.method or 'peft'} adapter on it\n"
+            f"model = {auto_class}.from_pretrained({location!r}{options})\n")
+    tokenizer_from = location if entry.has_tokenizer else (facts.base_path or facts.base_model)
+    base_has_one = facts.base_path is None or any(os.path.isfile(os.path.join(facts.base_path, name))
+                                                  for name in TOKENIZER_FILES)
+    if not entry.has_tokenizer and not base_has_one:
+        return (f"from workbench import {auto_class}\n\n{code}"
+                f"# neither the adapter nor its base has tokenizer files: load the tokenizer the base was made with\n")
+    return (f"from workbench import {auto_class}, AutoTokenizer\n\n{code}"
+            f"tokenizer = AutoTokenizer.from_pretrained({tokenizer_from!r})\n")
 
 
 def _load_location(entry: ModelEntry) -> tuple[str, str | None]:
