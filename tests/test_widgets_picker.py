@@ -669,3 +669,18 @@ def test_a_missing_base_is_said_in_the_card_and_the_load_fails_plainly(adapters,
     assert picker.status.startswith(f"Loading orphan-lora failed: FileNotFoundError: Cannot load the adapter "
                                     f"orphan-lora: base model {gone!r} not found")
     assert "set base_model_name_or_path in adapter_config.json" in picker.status
+
+
+def test_base_layers_saved_with_an_adapter_are_counted_apart(adapters, tmp_path):
+    """LoRA on the embedding makes peft save the embedding itself too: the adapter's count is its
+    LoRA matrices (what adapter_summary() counts), the embedding is listed as saved with it."""
+    peft = pytest.importorskip("peft")
+    from workbench import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(adapters.base)
+    model.add_adapter(peft.LoraConfig(r=2, target_modules=["q_proj", "embed_tokens"]), adapter_name="embed")
+    with pytest.warns(UserWarning, match="save_embedding_layers"):
+        model.save_pretrained(tmp_path / "embed-lora")
+    (found,) = ModelPicker(paths=[tmp_path], include_cache=False, include_zoo=False).entries
+    assert found.num_parameters == model.adapter_summary()[0]["parameters"] == adapter_numel(model, "embed")
+    assert found.adapter.base_values == model.get_input_embeddings().weight.numel()

@@ -32,6 +32,8 @@ TASK_TYPES = {"CAUSAL_LM": "text-generation", "SEQ_CLS": "text-classification", 
               "SEQ_2_SEQ_LM": "text2text-generation", "QUESTION_ANS": "question-answering",
               "FEATURE_EXTRACTION": "feature-extraction"}
 SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+# the start of the names peft gives a method's tensors, where it is not "<method>_" (lora_A, hada_w1_a, ...)
+METHOD_PREFIXES = {"ADALORA": "lora_", "LOHA": "hada_"}
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
@@ -45,7 +47,8 @@ class AdapterFacts:
     r: int | None = None
     alpha: float | None = None
     target_modules: list[str] | str | None = None
-    num_parameters: int | None = None  # values in adapter_model.safetensors
+    num_parameters: int | None = None  # the adapter's values in adapter_model.safetensors
+    base_values: int = 0  # values of base layers saved with it (embedding layers, modules_to_save)
     dtype: str | None = None
     error: str | None = None  # why a fact is missing
     base_path: str | None = None  # the base's local folder, once located (see locate_base)
@@ -71,8 +74,8 @@ def config_details(config: Any) -> str:
     targets = get("target_modules")
     if isinstance(targets, str):
         parts.append(f"targets {targets}")  # a regex or "all-linear"
-    elif targets:
-        parts.append("targets " + ", ".join(sorted(map(str, targets))))
+    elif targets:  # peft may write full module paths ("model.layers.0.mlp.up_proj"): their last names
+        parts.append("targets " + ", ".join(sorted({str(name).rsplit(".", 1)[-1] for name in targets})))
     return ", ".join(parts)
 
 
@@ -104,7 +107,7 @@ def read_adapter_facts(folder: str | os.PathLike) -> AdapterFacts:
     weights = os.path.join(folder, ADAPTER_WEIGHTS_NAME)
     if os.path.isfile(weights):
         try:
-            facts.num_parameters, facts.dtype = safetensors_count(weights)
+            facts.num_parameters, facts.base_values, facts.dtype = safetensors_count(weights, facts.method)
         except Exception as error:  # a truncated or foreign file: say so, list the entry anyway
             facts.error = f"{ADAPTER_WEIGHTS_NAME} header unreadable: {error}"
     elif not os.path.isfile(os.path.join(folder, ADAPTER_PICKLE_NAME)):
@@ -114,22 +117,29 @@ def read_adapter_facts(folder: str | os.PathLike) -> AdapterFacts:
     return facts
 
 
-def safetensors_count(path: str | os.PathLike) -> tuple[int, str | None]:
-    """(number of values, most common floating dtype) of a safetensors file, from its header."""
+def safetensors_count(path: str | os.PathLike, method: str | None = None) -> tuple[int, int, str | None]:
+    """(the adapter's values, values of base layers saved with it, most common floating dtype) of
+    an adapter's safetensors file, from its header. A tensor is the adapter's when a part of its
+    name starts with the method's prefix (``lora_``); without a method every tensor is."""
     from safetensors import safe_open
 
-    count, dtypes = 0, {}
+    prefix = METHOD_PREFIXES.get(method or "", f"{(method or '').lower()}_")
+    adapter = base = 0
+    dtypes: dict[str, int] = {}
     with safe_open(os.fspath(path), framework="numpy") as handle:
         for key in handle.keys():
             view = handle.get_slice(key)
             numel = 1
             for size in view.get_shape():
                 numel *= size
-            count += numel
+            if method is None or any(part.startswith(prefix) for part in key.split(".")):
+                adapter += numel
+            else:
+                base += numel
             dtype = SAFETENSORS_DTYPES.get(view.get_dtype())
             if dtype:
                 dtypes[dtype] = dtypes.get(dtype, 0) + numel
-    return count, max(dtypes, key=dtypes.get) if dtypes else None
+    return adapter, base, max(dtypes, key=dtypes.get) if dtypes else None
 
 
 def locate_base(base: str | None) -> tuple[str | None, str | None]:

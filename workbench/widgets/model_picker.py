@@ -354,4 +354,6 @@ def _adapter_facts(adapter) -> list[tuple[str, Any]]:
     return [("kind", f"{adapter.method or 'peft'} adapter (loading it loads the base model, then the adapter)"),
             ("base model", where or base),
             ("adapter config", adapter.details() or None),
+            ("saved with it", f"{adapter.base_values:,} values of base layers (embeddings or modules_to_save), "
+                              "which replace the base's on load" if adapter.base_values else None),
             ("base parameters", f"{adapter.base_parameters:,}" if adapter.base_parameters is not None else None)]
