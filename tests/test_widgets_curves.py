@@ -395,12 +395,7 @@ def lora_runs(tmp_path_factory):
     for name, config in (("sft", peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])),
                          ("wide", peft.LoraConfig(r=2, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                                   "up_proj", "down_proj"]))):
-        model.add_adapter(config, adapter_name=name)  # the new one is active and trains; the other is frozen
-        for other in model.peft_config:
-            if other != name:
-                for key, p in model.named_parameters():
-                    if other in key.split("."):
-                        p.requires_grad_(False)
+        model.add_adapter(config, adapter_name=name)  # the new one is active and trains; peft freezes the other
         curves = TrainingCurves(notebook=True, min_interval=0)
         curves._display_handles = [Handle()]
         folder = root / ("run1" if name == "sft" else "run2")
@@ -455,6 +450,8 @@ def test_the_curves_show_the_adapter_each_run_trained_live_saved_and_reopened(lo
             assert f'<tr class="active"><td>* {name}</td><td>LORA</td><td>active</td>{count}{count}' in view
             assert share in view and view.index("wb-adapters") < view.index("<svg")  # above the curves
         assert f"* {name}" in saved["text/plain"] and share in curves.to_text()
+        other = "wide" if name == "sft" else "sft"
+        assert (f"<td>{other}</td><td>LORA</td><td>loaded</td>" in curves.to_html()) == (name == "wide")  # added second
         assert f'aria-label="training curves (loss, grad norm, learning rate) of adapter {name} (LORA' in \
             curves.to_svg().replace("(loss, learning rate, grad norm)", "(loss, grad norm, learning rate)")
     # reopened from the checkpoints: the adapter each run saved, counted from its files' headers
@@ -466,7 +463,7 @@ def test_the_curves_show_the_adapter_each_run_trained_live_saved_and_reopened(lo
                  "r=2, alpha=8, targets down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj")]
     html = both.to_html()
     assert "run1: adapter (from its saved files)" in html and "run2: adapter (from its saved files)" in html
-    assert "of 2 runs: run1 (adapter adapter (LORA, r=4" in both.to_svg()
+    assert 'of 2 runs: run1 (adapter LORA, r=4, alpha=8, targets q_proj, v_proj), run2 (adapter LORA, r=2' in both.to_svg()
     base = lora_runs.runs["sft"].total - lora_runs.runs["sft"].numel  # the base model alone
     assert tables["run1"].total == base + lora_runs.runs["sft"].numel  # base located from the adapter's config
 

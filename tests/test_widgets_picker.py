@@ -654,6 +654,9 @@ def test_the_card_follows_adapters_added_and_switched_on_the_loaded_model(adapte
     picker.update_card()
     assert '<tr class="active"><td>* default</td>' in picker.details.value
     assert "<td>extra</td><td>LORA</td><td>loaded</td>" in picker.details.value
+    for view in (picker.details.value, picker.to_html()):  # light and dark: the theme's variables, no literal colour
+        assert 'class="wb-view' in view and not re.findall(r"[;{\s\"](?:color|background(?:-color)?)\s*:\s*#", view)
+    assert "adapters: 2 loaded, 1 active" in picker.to_html()  # the saved view shows them too
 
 
 def test_a_missing_base_is_said_in_the_card_and_the_load_fails_plainly(adapters, monkeypatch):

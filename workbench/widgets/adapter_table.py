@@ -83,10 +83,11 @@ class AdapterTable:
         return [row["name"] for row in self.rows if row["active"]]
 
     def label(self) -> str:
-        """Which adapter, in a few words: ``sft (LORA, r=8, alpha=16, ...)``, for a run's legend."""
+        """Which adapter, in a few words: ``sft (LORA, r=8, alpha=16, ...)`` (without the name when
+        the files do not hold it), for a run's title."""
         chosen = [row for row in self.rows if row["active"]] or self.rows
-        return "; ".join(f"{row['name'] or 'adapter'} ({', '.join(filter(None, [row['method'], row['details']]))})"
-                         for row in chosen)
+        described = [(row["name"], ", ".join(filter(None, [row["method"], row["details"]]))) for row in chosen]
+        return "; ".join(f"{name} ({text})" if name else text for name, text in described)
 
     def summary(self) -> str:
         """``adapters: 2 loaded, 1 active; trainable 1,536 of 9,920 parameters (15.48%)``."""
