@@ -4,10 +4,10 @@ how many of those train, its config (``r``, ``alpha``, targets); above them the 
 and total parameters and the trainable share, as peft's ``print_trainable_parameters`` gives them.
 
 >>> table = AdapterTable.from_model(model)     # None for a model without adapters   # doctest: +SKIP
->>> print(table.to_text())                                                             # doctest: +SKIP
-adapters: 2 loaded, 1 active; trainable 1,536 of 9,920 parameters (15.48%)
-  * sft    LORA  active  1,024 parameters, 1,024 trainable  r=8, alpha=16, targets q_proj, v_proj
-    other  LORA  loaded    512 parameters, 0 trainable      r=4, targets q_proj
+>>> table                                       # in a notebook: the themed HTML table  # doctest: +SKIP
+adapters: 2 loaded, 1 active; trainable 896 of 20,896 parameters (4.29%)
+  * sft    LORA  active  896 parameters,  896 trainable  r=4, alpha=8, targets q_proj, v_proj
+    other  LORA  loaded  256 parameters,    0 trainable  r=2, alpha=8, targets o_proj
 
 From files alone (an adapter folder, a run's checkpoint): :meth:`AdapterTable.from_facts`, with
 the counts read from the safetensors header; the adapter's name is not in peft's files.
@@ -105,15 +105,25 @@ class AdapterTable:
         return "saved" if row["active"] is None else ("active" if row["active"] else "loaded")
 
     def to_text(self) -> str:
+        """The summary line, then one aligned line per adapter (``*`` marks the active ones)."""
+        columns = [[row["name"] or "(name not saved)", str(row["method"]), self._state(row),
+                    f"{count(row['parameters'])} parameters,", f"{count(row['trainable'])} trainable", row["details"]]
+                   for row in self.rows]
+        widths = [max(len(cells[i]) for cells in columns) for i in range(len(columns[0]))] if columns else []
         lines = [self.summary()]
-        names = [row["name"] or "(saved)" for row in self.rows]
-        width = max(map(len, names))
-        for name, row in zip(names, self.rows):
-            mark = "*" if row["active"] else " "
-            lines.append(f"  {mark} {name:<{width}}  {row['method']}  {self._state(row):<6}  "
-                         f"{count(row['parameters'])} parameters, {count(row['trainable'])} trainable"
-                         + (f"  {row['details']}" if row["details"] else ""))
+        for row, cells in zip(self.rows, columns):
+            padded = [cell.ljust(width) if i not in (3, 4) else cell.rjust(width)
+                      for i, (cell, width) in enumerate(zip(cells, widths))]
+            lines.append(f"  {'*' if row['active'] else ' '} " + "  ".join(padded).rstrip())
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from ..theme import VIEW_CSS
+
+        return f'<div class="wb-view"><style>{VIEW_CSS}{CSS}</style>{self.to_html()}</div>'
+
+    def __repr__(self) -> str:
+        return self.to_text()
 
     def to_html(self, caption_prefix: str = "") -> str:
         """A ``<table class="wb-adapters">``; put :data:`CSS` and the theme's ``VIEW_CSS`` in the
