@@ -412,7 +412,7 @@ LAYERS: list[set[str]] = [
     {"modeling", "models", "auto", "adapters"},  # models from nn, the registry that finds them, peft adapters on them
     {"generation"},  # the decoding loop over models
     {"pipelines", "training", "porting"},  # tasks, fine-tuning, activation diffs
-    {"recipes", "zoo", "catalog", "catalog_load"},  # trained models built from the layers below; the scan of what is here
+    {"recipes", "zoo", "catalog", "catalog_adapters", "catalog_load"},  # trained models built from the layers below; the scan of what is here
     {"", "__main__", "cli", "lab", "widgets"},  # front ends; "" is workbench/__init__.py, the lazy facade
 ]
 # Upward imports STYLE.md asks for, (importer, target subpackage) -> why. Only function-level.
