@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any
 
+from .atomic_folder import staged_save
 from .errors import ConfigError
 from .hub import HubOptions, resolve_file
 from .io import atomic_write_text
@@ -160,8 +161,9 @@ class PretrainedConfig:
 
     # files ---------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
+        """Write config.json into ``save_directory`` (the folder's other files are kept)."""
+        with staged_save(save_directory) as folder:
+            self.to_json_file(os.path.join(folder, CONFIG_NAME))
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike, **kwargs: Any) -> "PretrainedConfig":

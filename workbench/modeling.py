@@ -20,11 +20,12 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from .atomic_folder import staged_save
 from .config import PretrainedConfig
 from .errors import CheckpointError
 from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
-from .weights import CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
+from .weights import WEIGHT_FILES, CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
 
@@ -320,21 +321,22 @@ class PreTrainedModel(nn.Module):
     def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "5GB",
                         state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True,
                         **_: Any) -> None:
-        """Write config.json and safetensors weights that Hugging Face transformers loads as is."""
+        """Write config.json and safetensors weights that Hugging Face transformers loads as is.
+
+        The folder is replaced as a whole (``workbench.atomic_folder``): a crash mid-save leaves the
+        previous save; other files in the folder (a tokenizer, checkpoints, a README) are kept."""
         if not safe_serialization:
             raise ValueError("workbench writes safetensors only (safe_serialization=True): pickled .bin files can run code when loaded.")
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, but {save_directory} is a file.")
-        os.makedirs(save_directory, exist_ok=True)
-        self.config.architectures = [type(self).__name__]
-        self.config.save_pretrained(save_directory)
-        if state_dict is None:
-            tied = set(self.active_tied_weights())
-            state_dict = {k: v for k, v in self.state_dict().items() if k not in tied}
-        save_state_dict(state_dict, str(save_directory), max_shard_size)
-        generation_config = getattr(self, "generation_config", None)
-        if generation_config is not None and hasattr(generation_config, "save_pretrained"):
-            generation_config.save_pretrained(save_directory)
+        with staged_save(save_directory, owns=WEIGHT_FILES) as folder:  # replaces the folder as a whole
+            self.config.architectures = [type(self).__name__]
+            self.config.save_pretrained(folder)
+            if state_dict is None:
+                tied = set(self.active_tied_weights())
+                state_dict = {k: v for k, v in self.state_dict().items() if k not in tied}
+            save_state_dict(state_dict, folder, max_shard_size)
+            generation_config = getattr(self, "generation_config", None)
+            if generation_config is not None and hasattr(generation_config, "save_pretrained"):
+                generation_config.save_pretrained(folder)
 
     def _finish(self, output, return_dict: bool | None):
         """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""

@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Any
 
+from ..atomic_folder import staged_save
 from ..errors import ConfigError
 from ..hub import HubOptions, resolve_file
 from ..io import atomic_write_text
@@ -218,10 +219,8 @@ class GenerationConfig:
                         **_: Any) -> None:
         """Write generation_config.json (the set fields only), after checking the settings."""
         self.validate()
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, but {save_directory} is a file.")
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, config_file_name or GENERATION_CONFIG_NAME))
+        with staged_save(save_directory) as folder:  # the folder's other files are kept
+            self.to_json_file(os.path.join(folder, config_file_name or GENERATION_CONFIG_NAME))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, GenerationConfig) and self.to_diff_dict() == other.to_diff_dict()

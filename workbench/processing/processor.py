@@ -19,6 +19,7 @@ import json
 import os
 from typing import Any, NamedTuple
 
+from ..atomic_folder import paths_in, staged_save
 from ..hub import HubOptions
 from ..io import atomic_write_text
 from ..tokenization import AutoTokenizer, PreTrainedTokenizerFast
@@ -123,17 +124,15 @@ class ProcessorMixin:
         if push_to_hub:
             raise NotImplementedError("save_pretrained(push_to_hub=True) is not supported; save to a folder, then "
                                       "upload it with huggingface_hub.upload_folder(repo_id=..., folder_path=...).")
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
-        os.makedirs(save_directory, exist_ok=True)
-        written = []
-        for name in self.attributes:
-            if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
-                written += list(save_tokenizer(getattr(self, name), save_directory, processor_class=type(self).__name__))
-        written += write_chat_templates(self.chat_template, str(save_directory))
-        path = os.path.join(save_directory, PROCESSOR_CONFIG)
-        atomic_write_text(path, self.to_json_string())
-        return [*dict.fromkeys(written), path]
+        with staged_save(save_directory, owns=[PROCESSOR_CONFIG]) as folder:  # replaced as a whole
+            written = []
+            for name in self.attributes:
+                if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
+                    written += list(save_tokenizer(getattr(self, name), folder, processor_class=type(self).__name__))
+            written += write_chat_templates(self.chat_template, folder)
+            path = os.path.join(folder, PROCESSOR_CONFIG)
+            atomic_write_text(path, self.to_json_string())
+        return paths_in(save_directory, folder, [*dict.fromkeys(written), path])
 
     def to_dict(self) -> dict[str, Any]:
         """processor_config.json: the nested parts' settings and the class name (the template has its own file)."""

@@ -139,8 +139,8 @@ class PreTrainedTokenizerFast:
     def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False, **kwargs):
         """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json (and chat_template.jinja).
 
-        Each file is written to a temporary file in ``save_directory`` and moved into place, so a crash
-        never leaves a half-written file. Returns the paths written.
+        The folder is replaced as a whole (``workbench.atomic_folder``), so a crash leaves the old save or
+        the new one, never a mix; other files in it (a model's) are kept. Returns the paths written.
         """
         if push_to_hub:
             raise NotImplementedError(
