@@ -13,6 +13,7 @@ too: safetensors writes its file from Rust, which no hook sees.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import re
@@ -29,7 +30,8 @@ import torch
 from tokenizers import Tokenizer, pre_tokenizers
 from tokenizers.models import WordLevel
 
-from workbench import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Trainer, TrainingArguments
+from workbench import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, Trainer, TrainingArguments,
+                       pipeline)
 from workbench import atomic_folder
 from workbench.models.registry import FAMILIES
 from workbench.training.checkpoints import get_last_checkpoint
@@ -281,7 +283,7 @@ def test_tokenizer_save_killed_anywhere_keeps_the_model(models, tmp_path):
 def test_trainer_output_dir_keeps_its_checkpoints(tmp_path):
     folder = tmp_path / "run"
     args = TrainingArguments(output_dir=str(folder), per_device_train_batch_size=4, max_steps=2, save_steps=1,
-                             disable_tqdm=True, use_cpu=True, report_to="none", seed=3)
+                             disable_tqdm=True, use_cpu=True, report_to="none", seed=3, save_only_model=True)
     trainer = Trainer(model=tiny_model(), args=args, train_dataset=tiny_dataset(8))
     trainer.train()
     checkpoints = {name: data for name, data in tree(folder).items() if name.startswith("checkpoint-")}
@@ -324,11 +326,45 @@ def test_one_swap_per_save_and_owned_files(models, tmp_path, monkeypatch):
         Path(stage, "adapter_config.json").write_text('{"r": 8}')
     assert sorted(os.listdir(folder)) == ["adapter_config.json", "config.json", "generation_config.json",
                                           "model.safetensors"]
+    generator = pipeline("text-generation", model=models["old"], tokenizer=tiny_tokenizer(True))
+    generator.save_pretrained(str(folder))  # model and tokenizer: still one swap
+    assert len(swaps) == 3
+    assert sorted(os.listdir(folder)) == ["adapter_config.json", "chat_template.jinja", "config.json",
+                                          "generation_config.json", "model.safetensors", "special_tokens_map.json",
+                                          "tokenizer.json", "tokenizer_config.json"]
+    assert_model(folder, models["old"])
     before = tree(folder)
     with pytest.raises(RuntimeError, match="midway"), atomic_folder.staged_save(folder) as stage:
         Path(stage, "config.json").write_text("half")
         raise RuntimeError("midway")
     assert tree(folder) == before and not leftovers(tmp_path)
+
+
+def test_without_renameat2(models, tmp_path, monkeypatch, caplog):
+    """Elsewhere two renames swap the folders; a crash between them leaves .NAME.wb-old-*, which the
+    next save puts back (keeping its foreign files). A folder that cannot be swapped (EBUSY: a mount
+    point) has its files replaced one by one, with a warning."""
+    folder = tmp_path / "model"
+    models["old"].save_pretrained(folder, **SHARDED)
+    (folder / "README.md").write_text("kept")
+    monkeypatch.setattr(atomic_folder, "_exchange", lambda first, second: False)
+    models["new"].save_pretrained(folder)
+    assert sorted(os.listdir(tmp_path)) == ["model"]
+    assert_model(folder, models["new"])
+    folder.rename(tmp_path / ".model.wb-old-0badf00d")  # as if killed between the two renames
+    models["old"].save_pretrained(folder)
+    assert sorted(os.listdir(tmp_path)) == ["model"] and (folder / "README.md").read_text() == "kept"
+    assert_model(folder, models["old"])
+
+    def busy(first, second):
+        raise OSError(errno.EBUSY, "Device or resource busy", second)
+
+    monkeypatch.setattr(atomic_folder, "_exchange", busy)
+    models["new"].save_pretrained(folder)
+    assert "replaced one by one" in caplog.text
+    assert sorted(os.listdir(folder)) == ["README.md", "config.json", "generation_config.json", "model.safetensors"]
+    assert_model(folder, models["new"])
+    assert not leftovers(tmp_path)
 
 
 def test_symlinked_folder_and_working_directory(models, tmp_path, monkeypatch):

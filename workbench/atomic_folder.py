@@ -185,7 +185,8 @@ def _lock(path: str) -> int | None:
     except ImportError:  # Windows: no locks; a leftover is any staging folder
         return None
     descriptor = os.open(path, os.O_RDONLY)
-    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with contextlib.suppress(OSError):  # a filesystem without locks (some NFS): the save runs unlocked
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return descriptor
 
 
@@ -228,18 +229,25 @@ def _remove_leftovers(parent: str, name: str, target: str) -> None:
             if entry.startswith(STAGE_MARK):
                 _remove_if_unlocked(os.path.join(target, entry))
             elif _TEMPORARY_FILE.fullmatch(entry) and os.path.isfile(os.path.join(target, entry)):
-                os.unlink(os.path.join(target, entry))
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(target, entry))
 
 
 def _remove_if_unlocked(path: str) -> None:
+    """Best effort: a leftover that cannot be removed now (no permission) is tried again next time."""
     if os.path.isdir(path) and not os.path.islink(path):
         if _unlocked(path):
             shutil.rmtree(path, ignore_errors=True)
     else:
-        os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 # --- finishing -------------------------------------------------------------------------------------
+
+class _CannotReplace(Exception):
+    """The folder cannot be swapped as a whole (a mount point in it or at it): replace its files instead."""
+
 
 def _commit(save: _Save) -> None:
     written = set(os.listdir(save.stage))
@@ -247,16 +255,25 @@ def _commit(save: _Save) -> None:
     owned = [*save.owns, *written]
     old = set(os.listdir(save.target)) if os.path.isdir(save.target) else set()
     dropped = {entry for entry in old if _owned(entry, owned) or _is_leftover(entry)}
+    stale = dropped - written - {os.path.basename(save.stage)}
     if save.in_place:
-        _move_entries(save, written, dropped - written - {os.path.basename(save.stage)})
+        _move_entries(save, written, stale)
         return
-    for entry in sorted(old - dropped):
-        _link_tree(os.path.join(save.target, entry), os.path.join(save.stage, entry))
     cwd = _cwd()
-    if not os.path.isdir(save.target):
-        os.rename(save.stage, save.target)
-    elif not _exchange(save.stage, save.target):
-        _swap_by_renames(save)
+    try:
+        for entry in sorted(old - dropped):
+            _link_tree(os.path.join(save.target, entry), os.path.join(save.stage, entry), os.lstat(save.target).st_dev)
+        if not os.path.isdir(save.target):
+            os.rename(save.stage, save.target)
+        elif not _exchange(save.stage, save.target):
+            _swap_by_renames(save)
+    except (_CannotReplace, OSError) as error:
+        if isinstance(error, OSError) and error.errno not in (errno.EBUSY, errno.EXDEV):
+            raise
+        logger.warning(f"{save.folder} cannot be replaced as a whole ({error}): its files are replaced one by one, "
+                       "so a crash mid-save can leave a mix.")
+        _move_entries(save, written, stale)
+        return
     _fsync_dir(os.path.dirname(save.target))
     if cwd is not None and (cwd == save.target or cwd.startswith(save.target + os.sep)):
         with contextlib.suppress(OSError):  # our working directory was the old folder: move to the new one
@@ -280,15 +297,17 @@ def _is_leftover(entry: str) -> bool:
     return entry.startswith(STAGE_MARK) or bool(_TEMPORARY_FILE.fullmatch(entry))
 
 
-def _link_tree(source: str, destination: str) -> None:
+def _link_tree(source: str, destination: str, device: int) -> None:
     """Hard-link ``source`` (a file, or a folder recursively) to ``destination``; copy where links fail."""
     info = os.lstat(source)
     if stat.S_ISLNK(info.st_mode):
         os.symlink(os.readlink(source), destination)
     elif stat.S_ISDIR(info.st_mode):
+        if info.st_dev != device:  # another filesystem mounted here: it cannot move with the folder
+            raise _CannotReplace(f"{source} is a mount point")
         os.mkdir(destination)
         for entry in os.listdir(source):
-            _link_tree(os.path.join(source, entry), os.path.join(destination, entry))
+            _link_tree(os.path.join(source, entry), os.path.join(destination, entry), device)
         shutil.copystat(source, destination)
     elif stat.S_ISREG(info.st_mode):
         try:
@@ -331,12 +350,20 @@ def _swap_by_renames(save: _Save) -> None:
 
 
 def _move_entries(save: _Save, written: set[str], stale: set[str]) -> None:
-    """The in-place commit: each new entry replaces its old one by rename, then the stale ones go."""
+    """The commit in place: each new entry replaces its old one by rename (by copy and rename across
+    filesystems), then the stale ones go."""
     for entry in sorted(written):
-        destination = os.path.join(save.target, entry)
+        source, destination = os.path.join(save.stage, entry), os.path.join(save.target, entry)
         if os.path.isdir(destination) and not os.path.islink(destination):
             shutil.rmtree(destination)
-        os.replace(os.path.join(save.stage, entry), destination)
+        try:
+            os.replace(source, destination)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            temporary = os.path.join(save.target, f".{entry}.{secrets.token_hex(4)}.tmp")  # a leftover pattern
+            shutil.copytree(source, temporary) if os.path.isdir(source) else shutil.copy2(source, temporary)
+            os.replace(temporary, destination)
     for entry in stale:
         path = os.path.join(save.target, entry)
         shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
