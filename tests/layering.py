@@ -405,7 +405,7 @@ def check_private_imports(tree: Tree) -> list[Violation]:
 # layer or lower ones (runtime imports; type-only ones never run). Every subpackage and top-level
 # module of workbench must be listed, so a new one is placed on purpose.
 LAYERS: list[set[str]] = [
-    {"errors", "io", "audio", "outputs", "tasks", "theme", "file_memo", "gguf_header", "gguf_architectures", "model_card", "model_card_write"},  # plain helpers, tables and file formats with no workbench imports
+    {"errors", "io", "atomic_folder", "audio", "outputs", "tasks", "theme", "file_memo", "gguf_header", "gguf_architectures", "model_card", "model_card_write"},  # plain helpers, tables and file formats with no workbench imports
     {"hub", "zoo_lookup", "hub_push"},  # repo id / folder / cache -> paths; where the zoo's models are; pushes
     {"config", "weights", "gguf"},  # files read and written
     {"nn", "tokenization", "processing", "metrics"},  # primitives, text and audio in

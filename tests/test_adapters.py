@@ -220,3 +220,18 @@ def test_all_linear_lora_across_families_equals_peft_on_the_reference(model_type
     assert sorted(model.peft_config["default"].target_modules) == sorted(theirs.peft_config["default"].target_modules)
     with torch.no_grad():
         torch.testing.assert_close(theirs(**inputs).logits, ours, atol=ATOL, rtol=1e-5)
+
+
+def test_a_model_folder_with_an_adapter_beside_it_loads_both_as_the_reference_does(base, tmp_path, one_thread):
+    folder = tmp_path / "both"
+    shutil.copytree(base, folder)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    model.add_adapter(lora())
+    expected = logits(model)
+    model.save_pretrained(folder)  # the adapter's files join the model's: the model's stay
+    assert {"config.json", "model.safetensors", "adapter_config.json"} <= set(os.listdir(folder))
+    ours = AutoModelForCausalLM.from_pretrained(str(folder))
+    assert ours.active_adapters() == ["default"]
+    torch.testing.assert_close(logits(ours), expected, atol=ATOL, rtol=1e-5)
+    torch.testing.assert_close(logits(reference(str(folder))), expected, atol=ATOL, rtol=1e-5)
+    assert workbench.LlamaForCausalLM.from_pretrained(str(folder)).active_adapters() == ["default"]

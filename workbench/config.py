@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any
 
+from .atomic_folder import staged_save
 from .errors import ConfigError
 from .hub import HubOptions, resolve_file
 from .hub_push import PushToHubMixin
@@ -161,10 +162,11 @@ class PretrainedConfig(PushToHubMixin):
 
     # files ---------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> None:
-        """Write config.json; ``push_to_hub=True`` then uploads it (``repo_id=``, ``token=``, ...)."""
+        """Write config.json into ``save_directory`` (the folder's other files are kept); ``push_to_hub=True``
+        then uploads it (``repo_id=``, ``token=``, ...)."""
         pending_push = self._start_push(save_directory, push_to_hub, kwargs)
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
+        with staged_save(save_directory) as folder:
+            self.to_json_file(os.path.join(folder, CONFIG_NAME))
         if pending_push is not None:
             pending_push.finish()
 

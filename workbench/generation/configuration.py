@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Any
 
+from ..atomic_folder import staged_save
 from ..errors import ConfigError
 from ..hub import HubOptions, resolve_file
 from ..hub_push import PushToHubMixin
@@ -221,10 +222,8 @@ class GenerationConfig(PushToHubMixin):
         ``push_to_hub=True`` then uploads it (``repo_id=``, ``token=``, ...)."""
         pending_push = self._start_push(save_directory, push_to_hub, kwargs)
         self.validate()
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, but {save_directory} is a file.")
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, config_file_name or GENERATION_CONFIG_NAME))
+        with staged_save(save_directory) as folder:  # the folder's other files are kept
+            self.to_json_file(os.path.join(folder, config_file_name or GENERATION_CONFIG_NAME))
         if pending_push is not None:
             pending_push.finish()
 

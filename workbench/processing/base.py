@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic_folder import staged_save
 from ..hub import HubOptions
 from ..hub_push import PushToHubMixin
 from ..io import atomic_write_text
@@ -69,16 +70,14 @@ class SavedSettings(PushToHubMixin):
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> list[str]:
-        """Write preprocessor_config.json; ``push_to_hub=True`` then uploads it (``repo_id=``, ``token=``, ...)."""
+        """Write preprocessor_config.json into ``save_directory`` (the folder's other files are kept);
+        ``push_to_hub=True`` then uploads it (``repo_id=``, ``token=``, ...)."""
         pending_push = self._start_push(save_directory, push_to_hub, kwargs)
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
-        os.makedirs(save_directory, exist_ok=True)
-        path = os.path.join(save_directory, PREPROCESSOR_CONFIG)
-        atomic_write_text(path, self.to_json_string())
+        with staged_save(save_directory) as folder:
+            atomic_write_text(os.path.join(folder, PREPROCESSOR_CONFIG), self.to_json_string())
         if pending_push is not None:
             pending_push.finish()
-        return [path]
+        return [os.path.join(save_directory, PREPROCESSOR_CONFIG)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"

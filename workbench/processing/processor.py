@@ -19,6 +19,7 @@ import json
 import os
 from typing import Any, NamedTuple
 
+from ..atomic_folder import paths_in, staged_save
 from ..hub import HubOptions
 from ..hub_push import PushToHubMixin
 from ..io import atomic_write_text
@@ -123,19 +124,17 @@ class ProcessorMixin(PushToHubMixin):
         processor_config.json holding the other parts: the folder transformers 5 writes. Returns the paths.
         ``push_to_hub=True`` then uploads them (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`)."""
         pending_push = self._start_push(save_directory, push_to_hub, kwargs)
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
-        os.makedirs(save_directory, exist_ok=True)
-        written = []
-        for name in self.attributes:
-            if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
-                written += list(save_tokenizer(getattr(self, name), save_directory, processor_class=type(self).__name__))
-        written += write_chat_templates(self.chat_template, str(save_directory))
-        path = os.path.join(save_directory, PROCESSOR_CONFIG)
-        atomic_write_text(path, self.to_json_string())
+        with staged_save(save_directory, owns=[PROCESSOR_CONFIG]) as folder:  # replaced as a whole
+            written = []
+            for name in self.attributes:
+                if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
+                    written += list(save_tokenizer(getattr(self, name), folder, processor_class=type(self).__name__))
+            written += write_chat_templates(self.chat_template, folder)
+            path = os.path.join(folder, PROCESSOR_CONFIG)
+            atomic_write_text(path, self.to_json_string())
         if pending_push is not None:
             pending_push.finish()
-        return [*dict.fromkeys(written), path]
+        return paths_in(save_directory, folder, [*dict.fromkeys(written), path])
 
     def to_dict(self) -> dict[str, Any]:
         """processor_config.json: the nested parts' settings and the class name (the template has its own file)."""

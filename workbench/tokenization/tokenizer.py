@@ -140,9 +140,9 @@ class PreTrainedTokenizerFast(PushToHubMixin):
     def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False, **kwargs):
         """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json (and chat_template.jinja).
 
-        Each file is written to a temporary file in ``save_directory`` and moved into place, so a crash
-        never leaves a half-written file. Returns the paths written. ``push_to_hub=True`` then uploads
-        them (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`).
+        The folder is replaced as a whole (``workbench.atomic_folder``), so a crash leaves the old save or
+        the new one, never a mix; other files in it (a model's) are kept. Returns the paths written.
+        ``push_to_hub=True`` then uploads them (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`).
         """
         pending_push = self._start_push(save_directory, push_to_hub, kwargs)
         written = saving.save_tokenizer(self, save_directory, filename_prefix)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_folder import direct_save, staged_save
 from . import checkpoints as ckpt
 from .callbacks import ExportableState, TrainerState
 from .utils import PREFIX_CHECKPOINT_DIR
@@ -78,7 +79,8 @@ class SavingMixin:
             best = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}")
             if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
                 self.state.best_model_checkpoint = best
-        self._write_checkpoint(temp)
+        with direct_save(temp):  # private until published by rename: no staging inside
+            self._write_checkpoint(temp)
         accelerator.wait_for_everyone()
         if args.should_save:
             ckpt.publish(temp, final)
@@ -111,10 +113,14 @@ class SavingMixin:
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Save the model (``save_pretrained`` format), the processing class and the arguments to
-        ``output_dir`` (default ``args.output_dir``): ``from_pretrained(output_dir)`` loads it back."""
+        ``output_dir`` (default ``args.output_dir``): ``from_pretrained(output_dir)`` loads it back.
+
+        The folder is replaced as a whole (``workbench.atomic_folder``): a crash mid-save leaves the
+        previous save, and the ``checkpoint-*`` folders, ``runs/`` and other files in it are kept."""
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
-            self._save(output_dir if output_dir is not None else self.args.output_dir)
+            with staged_save(output_dir if output_dir is not None else self.args.output_dir) as stage:
+                self._save(stage)
         self.accelerator.wait_for_everyone()
         if self.args.push_to_hub and not _internal_call:  # a user's save_model() is pushed too, as the reference does
             self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
