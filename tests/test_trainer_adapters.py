@@ -9,6 +9,8 @@ pattern (tests/training/lora.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -88,9 +90,6 @@ def trained(base, tmp_path_factory):
     model = lora_model(base)
     before = {key: value.clone() for key, value in model.state_dict().items()}
     trainer = trainer_for(model, folder, save_strategy="steps", save_steps=4)
-    import contextlib
-    import io
-
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         trainer.train()
