@@ -271,3 +271,13 @@ def test_sigkill_then_resume_gives_the_uninterrupted_runs_adapter(base, tmp_path
     actual = load_file(tmp_path / "killed" / "final" / "adapter_model.safetensors")
     assert_identical(actual, expected)
     assert not os.path.exists(tmp_path / "killed" / "final" / "model.safetensors")
+
+
+def test_a_model_without_adapters_logs_the_count_but_prints_nothing(base, tmp_path, capsys, caplog):
+    model = AutoModelForCausalLM.from_pretrained(base)
+    trainer = trainer_for(model, tmp_path, max_steps=1, logging_steps=100)
+    with caplog.at_level("INFO", logger="workbench"):
+        trainer.train()
+    assert "trainable params" not in capsys.readouterr().out
+    total = sum(p.numel() for p in model.parameters())
+    assert f"trainable params: {total:,d} || all params: {total:,d} || trainable%: 100.0000" in caplog.text
