@@ -10,6 +10,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
+# `hub` / `hub_server`: a local Hub server for push and download tests (tests/hub_fixtures.py).
+pytest_plugins = ["hub_fixtures"]
+
 # The slowest groups run last, in this order, each announced once when it starts (a line in `pytest -q`
 # output too), so a long run does not look stuck. (node id prefix, what the group does)
 SLOW_LAST = [

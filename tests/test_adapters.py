@@ -191,3 +191,47 @@ def test_adapter_errors_name_the_fix(base, tmp_path, one_thread):
     os.remove(tmp_path / "lora" / "adapter_model.safetensors")
     with pytest.raises(ValueError, match="weights are missing"):
         model.load_adapter(str(tmp_path / "lora"), adapter_name="z")
+
+
+# families whose layout once tripped adapters: OPT (the seed's own example), GPT-NeoX (its output
+# layer is embed_out: "all-linear" must leave it out as the reference does), ALBERT (its pooler ran
+# tanh inside the linear layer an adapter wraps), T5 (encoder-decoder)
+FAMILY_CASES = [("opt", "OPTForCausalLM", "AutoModelForCausalLM"), ("gpt_neox", "GPTNeoXForCausalLM", "AutoModelForCausalLM"),
+                ("albert", "AlbertForSequenceClassification", "AutoModelForSequenceClassification"),
+                ("t5", "T5ForConditionalGeneration", "AutoModelForSeq2SeqLM")]
+
+
+@pytest.mark.parametrize("model_type,class_name,auto", FAMILY_CASES, ids=[case[0] for case in FAMILY_CASES])
+def test_all_linear_lora_across_families_equals_peft_on_the_reference(model_type, class_name, auto, tmp_path, one_thread):
+    from workbench.models.registry import FAMILIES
+
+    folder = str(tmp_path / "base")
+    build_reference_model(model_type, class_name, FAMILIES[model_type].tiny).save_pretrained(folder)
+    inputs = {"input_ids": IDS[:, :6]}
+    if auto == "AutoModelForSeq2SeqLM":
+        inputs["decoder_input_ids"] = IDS[:, :4]
+    model = getattr(workbench, auto).from_pretrained(folder)
+    model.add_adapter(peft.LoraConfig(target_modules="all-linear", r=2, init_lora_weights=False))
+    with torch.no_grad():
+        ours = model(**inputs).logits
+    model.save_pretrained(tmp_path / "lora")
+    theirs = peft.PeftModel.from_pretrained(
+        getattr(transformers, auto).from_pretrained(folder, attn_implementation="eager"), str(tmp_path / "lora")).eval()
+    assert sorted(model.peft_config["default"].target_modules) == sorted(theirs.peft_config["default"].target_modules)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(**inputs).logits, ours, atol=ATOL, rtol=1e-5)
+
+
+def test_a_model_folder_with_an_adapter_beside_it_loads_both_as_the_reference_does(base, tmp_path, one_thread):
+    folder = tmp_path / "both"
+    shutil.copytree(base, folder)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    model.add_adapter(lora())
+    expected = logits(model)
+    model.save_pretrained(folder)  # the adapter's files join the model's: the model's stay
+    assert {"config.json", "model.safetensors", "adapter_config.json"} <= set(os.listdir(folder))
+    ours = AutoModelForCausalLM.from_pretrained(str(folder))
+    assert ours.active_adapters() == ["default"]
+    torch.testing.assert_close(logits(ours), expected, atol=ATOL, rtol=1e-5)
+    torch.testing.assert_close(logits(reference(str(folder))), expected, atol=ATOL, rtol=1e-5)
+    assert workbench.LlamaForCausalLM.from_pretrained(str(folder)).active_adapters() == ["default"]

@@ -176,32 +176,19 @@ def _load_script(path: Path):
     return sys.modules[name]
 
 
-def test_classification_push_to_hub_goes_through_the_trainer(classification_setup, tmp_path, monkeypatch):
-    import huggingface_hub
-
-    uploads = []
-
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            return type("Repo", (), {"repo_id": repo_id})()
-
-        def upload_folder(self, repo_id, folder_path, commit_message=None, revision=None, run_as_future=False,
-                          ignore_patterns=None):
-            uploads.append((repo_id, sorted(os.listdir(folder_path)), commit_message))
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+def test_classification_push_to_hub_goes_through_the_trainer(classification_setup, tmp_path, monkeypatch, hub):
+    """--push_to_hub against the local Hub server (the ``hub`` fixture): the Trainer's push of its save,
+    the script's save_model ("Model save") and its final push_to_hub with the model card and the results."""
     script = _load_script(CLASSIFICATION)
-    args = _classification_args(classification_setup, str(tmp_path / "out"), push_to_hub=True, hub_model_id="me/tiny",
+    args = _classification_args(classification_setup, str(tmp_path / "out"), push_to_hub=True, hub_model_id="user/tiny",
                                 do_predict=False, max_steps=2, save_steps=100, cache_dir=str(tmp_path / "cache"))
     monkeypatch.setattr(sys, "argv", ["run_classification.py", *_flags(args)])
     script.main()
-    # once when training ends (the Trainer), once more at the end of the script, results included
-    assert [(repo, message) for repo, _, message in uploads] == [("me/tiny", "End of training")] * 2
-    files = uploads[-1][1]
-    assert {"config.json", "model.safetensors", "tokenizer.json", "all_results.json", "eval_results.json"} <= set(files)
+    assert [call["summary"] for call in hub.calls_of("commit", "user/tiny")] == [
+        "Training in progress, step 2", "Model save", "End of training"]
+    files = set(hub.files("user/tiny"))
+    assert {"config.json", "model.safetensors", "tokenizer.json", "all_results.json", "eval_results.json",
+            "README.md"} <= files and not any(path.startswith("checkpoint-") for path in files)
 
 
 def test_classification_rejects_a_full_output_dir_and_bad_files(tmp_path):

@@ -244,32 +244,6 @@ def test_seq2seq_trainer_predicts_with_generate(tmp_path):
     assert plain.predict(rows).predictions.shape == (4, 4, TINY_GPT2["vocab_size"])  # logits
 
 
-def test_push_to_hub_uploads_the_output_folder(tmp_path, monkeypatch):
-    import huggingface_hub
-
-    calls = {}
-
-    class FakeApi:
-        def __init__(self, token=None):
-            calls["token"] = token
-
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            calls["repo"] = repo_id
-            return type("Url", (), {"repo_id": f"me/{repo_id}"})()
-
-        def upload_folder(self, **kwargs):
-            calls["upload"] = kwargs
-            return "commit"
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
-    trainer = Trainer(model=tiny_model(), args=args(tmp_path / "my-model", hub_token="t", max_steps=1, push_to_hub=True),
-                      train_dataset=tiny_rows(4))
-    trainer.train()
-    assert calls["repo"] == "my-model" and calls["token"] == "t"
-    assert calls["upload"]["repo_id"] == "me/my-model" and "checkpoint-*" in calls["upload"]["ignore_patterns"]
-    assert (tmp_path / "my-model" / "model.safetensors").exists()
-
-
 def test_quick_tour_sample(tmp_path, minilm_path):
     """The docs' Trainer sample: tokenize a datasets.Dataset with map, pad with DataCollatorWithPadding,
     pass tokenizer=...; the raw "text" column is dropped because the model's forward does not take it."""

@@ -362,3 +362,118 @@ def test_has_every_callback_event_of_the_reference():
 def test_load_run_names_a_missing_folder():
     with pytest.raises(FileNotFoundError, match="output_dir"):
         load_run("no/such/run")
+
+
+# --- adapters: the table above the curves, live, saved, compared -------------------------------------
+
+
+def adapter_numel(model, name):
+    """By hand: the values of adapter ``name``'s LoRA matrices (their keys hold lora_ and the name)."""
+    return sum(p.numel() for key, p in model.named_parameters() if "lora_" in key and name in key.split("."))
+
+
+@pytest.fixture(scope="module")
+def lora_runs(tmp_path_factory):
+    """A reference tiny llama with two LoRA adapters trained in turn, each run under TrainingCurves
+    (a checkpoint at its last step): run1 trains "sft" (r=4 on q/v), run2 "wide" (r=2 on every linear)."""
+    peft = pytest.importorskip("peft")
+    import torch
+
+    from model_registry import TINY_DECODER
+    from reference import build_reference_model
+
+    from workbench import AutoModelForCausalLM
+
+    root = tmp_path_factory.mktemp("lora-runs")
+    build_reference_model("llama", "LlamaForCausalLM", TINY_DECODER).save_pretrained(root / "base")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(root / "base")
+    generator = torch.Generator().manual_seed(0)
+    rows = [{"input_ids": ids, "labels": ids}
+            for ids in (torch.randint(3, 90, (8,), generator=generator).tolist() for _ in range(16))]
+    runs = {}
+    for name, config in (("sft", peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])),
+                         ("wide", peft.LoraConfig(r=2, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                                  "up_proj", "down_proj"]))):
+        model.add_adapter(config, adapter_name=name)  # the new one is active and trains; peft freezes the other
+        curves = TrainingCurves(notebook=True, min_interval=0)
+        curves._display_handles = [Handle()]
+        folder = root / ("run1" if name == "sft" else "run2")
+        args = TrainingArguments(output_dir=str(folder), per_device_train_batch_size=4, max_steps=4, logging_steps=2,
+                                 save_strategy="steps", save_steps=4, learning_rate=1e-2, use_cpu=True,
+                                 report_to="none", disable_tqdm=True)
+        Trainer(model=model, args=args, train_dataset=rows, callbacks=[curves]).train()
+        runs[name] = SimpleNamespace(curves=curves, folder=folder, summary=model.adapter_summary(),
+                                     numel=adapter_numel(model, name), total=sum(p.numel() for p in model.parameters()),
+                                     trainable=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return SimpleNamespace(model=model, runs=runs, root=root)
+
+
+def test_the_adapter_table_counts_what_the_model_holds_and_follows_set_adapter(lora_runs):
+    from workbench.widgets.adapter_table import AdapterTable
+
+    model = lora_runs.model
+    model.set_adapter("sft")
+    table = AdapterTable.from_model(model)
+    by_name = {row["name"]: row for row in table.rows}
+    assert [(name, row["method"], row["active"]) for name, row in by_name.items()] == \
+        [("sft", "LORA", True), ("wide", "LORA", False)]
+    for name in ("sft", "wide"):
+        assert by_name[name]["parameters"] == adapter_numel(model, name) > 0
+    assert table.total == sum(p.numel() for p in model.parameters())
+    assert table.trainable == sum(p.numel() for p in model.parameters() if p.requires_grad) == adapter_numel(model, "sft")
+    share = f"{100 * table.trainable / table.total:.2f}%"
+    assert table.summary() == f"adapters: 2 loaded, 1 active; trainable {table.trainable:,} of {table.total:,} parameters ({share})"
+    lines = table.to_text().splitlines()
+    assert lines[1].startswith("  * sft ") and "active" in lines[1] and "r=4, alpha=8, targets q_proj, v_proj" in lines[1]
+    assert lines[2].startswith("    wide") and "loaded" in lines[2]
+    html = table.to_html()
+    assert f'<tr class="active"><td>* sft</td><td>LORA</td><td>active</td><td class="num">{adapter_numel(model, "sft"):,}</td>' in html
+    model.set_adapter("wide")
+    switched = AdapterTable.from_model(model)
+    assert [row["active"] for row in switched.rows] == [False, True]
+    assert '<tr class="active"><td>* wide</td>' in switched.to_html()
+    model.disable_adapters()
+    assert "0 active" in AdapterTable.from_model(model).summary()
+    model.enable_adapters()
+
+
+def test_the_curves_show_the_adapter_each_run_trained_live_saved_and_reopened(lora_runs):
+    for name, run in lora_runs.runs.items():
+        curves = run.curves
+        row = next(r for r in run.summary if r["name"] == name)
+        assert row["active"] and row["parameters"] == row["trainable"] == run.numel
+        count = f'<td class="num">{run.numel:,}</td>'
+        share = f"trainable {run.trainable:,} of {run.total:,} parameters ({100 * run.trainable / run.total:.2f}%)"
+        saved = curves._display_handles[0].bundles[-1]  # the saved copy, for a notebook reopened without its kernel
+        for view in (curves.figure.value, curves.to_html(), saved["text/html"]):  # live widget and static HTML
+            assert f'<tr class="active"><td>* {name}</td><td>LORA</td><td>active</td>{count}{count}' in view
+            assert share in view and view.index("wb-adapters") < view.index("<svg")  # above the curves
+        assert f"* {name}" in saved["text/plain"] and share in curves.to_text()
+        other = "wide" if name == "sft" else "sft"
+        assert (f"<td>{other}</td><td>LORA</td><td>loaded</td>" in curves.to_html()) == (name == "wide")  # added second
+        assert f'aria-label="training curves (loss, grad norm, learning rate) of adapter {name} (LORA' in \
+            curves.to_svg().replace("(loss, learning rate, grad norm)", "(loss, grad norm, learning rate)")
+    # reopened from the checkpoints: the adapter each run saved, counted from its files' headers
+    both = TrainingCurves.compare(lora_runs.runs["sft"].folder, lora_runs.runs["wide"].folder)
+    tables = {run.label: run.adapters for run in both.runs}
+    assert [(label, t.rows[0]["parameters"], t.rows[0]["details"]) for label, t in tables.items()] == [
+        ("run1", lora_runs.runs["sft"].numel, "r=4, alpha=8, targets q_proj, v_proj"),
+        ("run2", lora_runs.runs["wide"].numel,
+                 "r=2, alpha=8, targets down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj")]
+    html = both.to_html()
+    assert "run1: adapter (from its saved files)" in html and "run2: adapter (from its saved files)" in html
+    assert 'of 2 runs: run1 (adapter LORA, r=4, alpha=8, targets q_proj, v_proj), run2 (adapter LORA, r=2' in both.to_svg()
+    base = lora_runs.runs["sft"].total - lora_runs.runs["sft"].numel  # the base model alone
+    assert tables["run1"].total == base + lora_runs.runs["sft"].numel  # base located from the adapter's config
+
+
+def test_the_adapter_view_uses_theme_variables_only(lora_runs):
+    from workbench.theme import VIEW_CSS
+    from workbench.widgets.adapter_table import CSS
+
+    html = lora_runs.runs["sft"].curves.to_html()
+    assert html.index(VIEW_CSS) < html.index(CSS)  # both palettes (light, dark) defined before the table's rules
+    colours = re.findall(r"(?:^|[;{])(color|background(?:-color)?|border-bottom)\s*:\s*([^;}]*)", CSS)
+    assert colours and all("var(--wb-" in value or value == "transparent" for _, value in colours)
+    assert not re.findall(r"[;{\s\"](?:color|background(?:-color)?)\s*:\s*#", html)

@@ -532,3 +532,158 @@ def test_entries_from_the_remembered_scan_are_copies(machine):
     first.name = "changed"
     again = catalog.scan(cache_dir=machine.cache, include_zoo=False).entries[0]
     assert again.name == "org/tiny-bert" and again.config["hidden_size"] == 32
+
+
+# --- adapters: folders written by workbench and by peft, in a folder and in the cache ---------------
+
+
+@pytest.fixture(scope="module")
+def adapters(tmp_path_factory):
+    """A reference tiny llama (the base), a workbench LoRA folder (two adapters on the model, "sft"
+    active and saved), a peft LoRA folder written by PeftModel.save_pretrained on the reference, the
+    latter also in a fake HF cache, and an adapter whose base folder is gone."""
+    peft = pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    from model_registry import TINY_DECODER
+    from reference import build_reference_model
+
+    from workbench import AutoModelForCausalLM
+
+    root = tmp_path_factory.mktemp("adapters")
+    base = root / "base"
+    build_reference_model("llama", "LlamaForCausalLM", TINY_DECODER).save_pretrained(base)
+    torch.manual_seed(0)
+    ours = AutoModelForCausalLM.from_pretrained(base)
+    ours.add_adapter(peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+                     adapter_name="sft")
+    ours.add_adapter(peft.LoraConfig(r=2, target_modules=["o_proj"], init_lora_weights=False), adapter_name="other")
+    ours.set_adapter("sft")
+    ours.eval().save_pretrained(root / "adapters" / "wb-lora")
+    reference = transformers.AutoModelForCausalLM.from_pretrained(base, attn_implementation="eager")
+    wrapped = peft.get_peft_model(reference, peft.LoraConfig(r=2, lora_alpha=4, target_modules="all-linear",
+                                                             init_lora_weights=False)).eval()
+    wrapped.save_pretrained(root / "adapters" / "peft-lora")
+    snapshot = write_hf_cache(root / "hub", "org/tiny-lora", root / "adapters" / "peft-lora")
+    orphan = root / "missing" / "orphan-lora"
+    shutil.copytree(root / "adapters" / "wb-lora", orphan)
+    config = json.loads((orphan / "adapter_config.json").read_text())
+    (orphan / "adapter_config.json").write_text(json.dumps(config | {"base_model_name_or_path": str(root / "gone")}))
+    picker = ModelPicker(paths=[root / "adapters", root / "missing"], cache_dir=root / "hub", include_zoo=False)
+    return SimpleNamespace(root=root, base=base, ours=ours, wrapped=wrapped, snapshot=snapshot, picker=picker)
+
+
+def adapter_numel(model, name: str) -> int:
+    """By hand: the values of the adapter's LoRA matrices (their keys hold lora_ and the adapter's name)."""
+    return sum(p.numel() for key, p in model.named_parameters() if "lora_" in key and name in key.split("."))
+
+
+def test_adapter_folders_are_entries_with_their_base_method_and_counts(adapters):
+    from workbench import AutoModelForCausalLM
+
+    picker = adapters.picker
+    found = {(e.source, e.name): e for e in picker.entries}
+    assert sorted(found) == [("cache", "org/tiny-lora"), ("folder", "orphan-lora"), ("folder", "peft-lora"),
+                             ("folder", "wb-lora")]
+    assert {e.kind for e in found.values()} == {"adapter"}
+    base_count = AutoModelForCausalLM.from_pretrained(adapters.base).num_parameters()
+    ours, theirs = found["folder", "wb-lora"], found["folder", "peft-lora"]
+    # the saved adapter is the active one, "sft": its count, not "other"'s
+    assert ours.num_parameters == adapter_numel(adapters.ours, "sft") != adapter_numel(adapters.ours, "other")
+    assert theirs.num_parameters == found["cache", "org/tiny-lora"].num_parameters == \
+        adapter_numel(adapters.wrapped, "default")
+    for entry_ in (ours, theirs, found["cache", "org/tiny-lora"]):
+        facts = entry_.adapter
+        assert (facts.base_model, facts.base_path, facts.method) == (str(adapters.base), str(adapters.base), "LORA")
+        assert (entry_.architecture, entry_.task, entry_.num_layers, entry_.error) == \
+            ("LlamaForCausalLM", "text-generation", 2, None)
+        assert facts.base_parameters == base_count
+        assert entry_.memory("float32") == 4 * (base_count + entry_.num_parameters)  # base + adapter, loaded
+    assert (ours.adapter.r, ours.adapter.alpha, sorted(ours.adapter.target_modules)) == (4, 8, ["q_proj", "v_proj"])
+    assert (theirs.adapter.r, theirs.adapter.alpha) == (2, 4)
+    assert found["cache", "org/tiny-lora"].path == str(adapters.snapshot)
+    cells = entry_cells(ours)
+    assert cells[0] == f"wb-lora · LORA adapter on {adapters.base} · folder" and cells[3] == str(ours.num_parameters)
+    picker.select("wb-lora")
+    card = picker.details.value
+    assert "LORA adapter" in card and f"{base_count:,}" in card and "r=4, alpha=8, targets q_proj, v_proj" in card
+    assert f'<td class="num">{ours.num_parameters:,}</td>' in card  # the adapter table, from the files
+
+
+def test_loading_an_adapter_entry_gives_the_model_loaded_by_hand(adapters, monkeypatch):
+    from workbench import AutoModelForCausalLM
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    picker, ids = adapters.picker, torch.tensor([[3, 14, 15, 9, 26, 5]])
+    picker.mode.value, picker.dtype.value = "model", "auto"
+    for name, folder in (("wb-lora", adapters.root / "adapters" / "wb-lora"), ("org/tiny-lora", adapters.snapshot)):
+        picker.select(name)
+        model = picker.load()
+        by_hand = AutoModelForCausalLM.from_pretrained(adapters.base)
+        by_hand.load_adapter(str(folder))
+        with torch.no_grad():
+            assert torch.equal(model(ids).logits, by_hand(ids).logits), name
+            differs = (model(ids).logits - AutoModelForCausalLM.from_pretrained(adapters.base)(ids).logits).abs().max()
+        assert differs > 1e-3, "the adapter changed nothing"
+        rows = model.adapter_summary()
+        assert [(r["name"], r["active"]) for r in rows] == [("default", True)]
+        card = picker.details.value  # the loaded model's adapters: loaded, active, parameters
+        assert "adapters: 1 loaded, 1 active" in card and "<td>active</td>" in card
+        assert f'<td class="num">{rows[0]["parameters"]:,}</td>' in card
+        scope = {}
+        exec(picker.load_code, scope)  # the copied code loads the same model
+        with torch.no_grad():
+            assert torch.equal(scope["model"](ids).logits, by_hand(ids).logits)
+    with torch.no_grad():  # and the peft folder is peft's model on the reference, through our loading
+        torch.testing.assert_close(model(ids).logits, adapters.wrapped(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
+        picker.select("wb-lora")
+        torch.testing.assert_close(picker.load()(ids).logits, adapters.ours(ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_the_card_follows_adapters_added_and_switched_on_the_loaded_model(adapters):
+    peft = pytest.importorskip("peft")
+    picker = adapters.picker
+    picker.select("wb-lora")
+    model = picker.load()
+    model.add_adapter(peft.LoraConfig(r=8, target_modules=["k_proj"]), adapter_name="extra")  # active, trainable
+    picker.update_card()
+    card = picker.details.value
+    assert "adapters: 2 loaded, 1 active" in card and '<tr class="active"><td>* extra</td>' in card
+    total = sum(p.numel() for p in model.parameters())
+    assert f"trainable {adapter_numel(model, 'extra'):,} of {total:,} parameters" in card
+    model.set_adapter("default")
+    picker.update_card()
+    assert '<tr class="active"><td>* default</td>' in picker.details.value
+    assert "<td>extra</td><td>LORA</td><td>loaded</td>" in picker.details.value
+    for view in (picker.details.value, picker.to_html()):  # light and dark: the theme's variables, no literal colour
+        assert 'class="wb-view' in view and not re.findall(r"[;{\s\"](?:color|background(?:-color)?)\s*:\s*#", view)
+    assert "adapters: 2 loaded, 1 active" in picker.to_html()  # the saved view shows them too
+
+
+def test_a_missing_base_is_said_in_the_card_and_the_load_fails_plainly(adapters, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    picker = adapters.picker
+    orphan = picker.select("orphan-lora")
+    gone = str(adapters.root / "gone")
+    assert orphan.error.startswith(f"base model {gone!r} not found: the folder does not exist")
+    assert orphan.architecture is None and orphan.memory("float32") is None
+    assert "not found: the folder does not exist" in picker.details.value
+    assert "Traceback" not in picker.details.value
+    assert picker.load() is None and picker.status_is_error
+    assert picker.status.startswith(f"Loading orphan-lora failed: FileNotFoundError: Cannot load the adapter "
+                                    f"orphan-lora: base model {gone!r} not found")
+    assert "set base_model_name_or_path in adapter_config.json" in picker.status
+
+
+def test_base_layers_saved_with_an_adapter_are_counted_apart(adapters, tmp_path):
+    """LoRA on the embedding makes peft save the embedding itself too: the adapter's count is its
+    LoRA matrices (what adapter_summary() counts), the embedding is listed as saved with it."""
+    peft = pytest.importorskip("peft")
+    from workbench import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(adapters.base)
+    model.add_adapter(peft.LoraConfig(r=2, target_modules=["q_proj", "embed_tokens"]), adapter_name="embed")
+    with pytest.warns(UserWarning, match="save_embedding_layers"):
+        model.save_pretrained(tmp_path / "embed-lora")
+    (found,) = ModelPicker(paths=[tmp_path], include_cache=False, include_zoo=False).entries
+    assert found.num_parameters == model.adapter_summary()[0]["parameters"] == adapter_numel(model, "embed")
+    assert found.adapter.base_values == model.get_input_embeddings().weight.numel()

@@ -30,6 +30,7 @@ ADAPTER_CONFIG_NAME = "adapter_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
 ADAPTER_PICKLE_NAME = "adapter_model.bin"
 SAVED_PREFIX = "base_model.model."  # what PeftModel puts before the model's own keys
+ADAPTER_FILES = [ADAPTER_CONFIG_NAME, "adapter_model.*"]  # what an adapter save owns in its folder
 
 
 def require_peft():
@@ -284,20 +285,17 @@ class AdapterMixin:
 
 
 def adapter_folder_base(path_or_repo: str | os.PathLike, options: HubOptions) -> str | None:
-    """For a folder or repo that holds an adapter but no model (``adapter_config.json`` and no
-    ``config.json``): the base model it names. None for a model folder."""
+    """Where the model under a folder's or repo's adapter comes from: the base named in
+    ``adapter_config.json``, or the folder itself when it also holds a model (``config.json``: the
+    reference then loads that model with the adapter on it). None without an adapter."""
     location = str(path_or_repo)
     if location.endswith(".gguf") or os.path.isfile(location):
         return None
-    if os.path.isdir(location):
-        inside = os.path.join(location, options.subfolder or "")
-        if not os.path.isfile(os.path.join(inside, ADAPTER_CONFIG_NAME)) or os.path.isfile(os.path.join(inside, "config.json")):
-            return None
-        config_file = os.path.join(inside, ADAPTER_CONFIG_NAME)
-    else:
-        config_file = resolve_file(location, ADAPTER_CONFIG_NAME, options, required=False)
-        if config_file is None:
-            return None
+    config_file = resolve_file(location, ADAPTER_CONFIG_NAME, options, required=False)
+    if config_file is None:
+        return None
+    if resolve_file(location, "config.json", options, required=False) is not None:
+        return location
     with open(config_file, encoding="utf-8") as handle:
         base = json.load(handle).get("base_model_name_or_path")
     if not base:
@@ -313,16 +311,21 @@ def from_adapter_folder(load_base, path_or_repo: str | os.PathLike, kwargs: dict
     ``revision`` and ``subfolder`` locate the adapter; ``cache_dir``, ``token`` and
     ``local_files_only`` apply to both; ``adapter_name`` and ``adapter_kwargs`` go to
     :meth:`AdapterMixin.load_adapter`."""
+    if kwargs.get("_adapter_lookup", True) is False:  # (the model's own from_pretrained drops the flag)
+        return None
     options = HubOptions(**{key: kwargs[key] for key in ("cache_dir", "revision", "subfolder", "local_files_only", "token")
                             if key in kwargs})
     base = adapter_folder_base(path_or_repo, options)
     if base is None:
         return None
+    if base == str(path_or_repo):  # a model folder with an adapter beside it: the model from here, then the adapter
+        kwargs["_adapter_lookup"] = False
     adapter_name = kwargs.pop("adapter_name", None)
     adapter_kwargs = dict(kwargs.pop("adapter_kwargs", None) or {})
-    for key in ("revision", "subfolder"):
+    same_folder = base == str(path_or_repo)
+    for key in ("revision", "subfolder"):  # they locate the adapter (and the model, when it lies beside it)
         if key in kwargs:
-            adapter_kwargs.setdefault(key, kwargs.pop(key))
+            adapter_kwargs.setdefault(key, kwargs[key] if same_folder else kwargs.pop(key))
     for key in ("cache_dir", "token", "local_files_only"):
         if key in kwargs:
             adapter_kwargs.setdefault(key, kwargs[key])
@@ -360,9 +363,31 @@ def _inject(config, model: nn.Module, adapter_name: str) -> None:
     """peft's injection, without its warning that a second adapter is being added (that is the point)."""
     from peft import inject_adapter_in_model
 
+    _expand_all_linear(config, model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
         inject_adapter_in_model(config, model, adapter_name)
+
+
+def _expand_all_linear(config, model: nn.Module) -> None:
+    """``target_modules="all-linear"`` as peft resolves it for the reference's models: every linear
+    layer but the output projection (for a classifier without one: its head). peft recognises only
+    the reference's model class for those exclusions, so workbench resolves the names first."""
+    from peft.tuners.tuners_utils import _maybe_include_all_linear_layers
+    from peft.utils.constants import SEQ_CLS_HEAD_NAMES
+
+    if not (isinstance(getattr(config, "target_modules", None), str) and config.target_modules.lower() == "all-linear"):
+        return
+    _maybe_include_all_linear_layers(config, model)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None and str(getattr(config, "task_type", "")).endswith("SEQ_CLS"):
+        head = next((getattr(model, name) for name in SEQ_CLS_HEAD_NAMES if getattr(model, name, None) is not None), None)
+    if head is not None:
+        config.target_modules = {name for name in config.target_modules if model.get_submodule(name) is not head}
+    if not config.target_modules:
+        raise ValueError(f"target_modules='all-linear' found no torch.nn.Linear layer to adapt in {type(model).__name__} "
+                         "(GPT-2's layers are Conv1D, which peft adapts only in the reference's own class). "
+                         "Name the modules in target_modules=[...].")
 
 
 def _model_key(saved_key: str) -> str:

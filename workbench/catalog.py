@@ -7,6 +7,9 @@
   ``.gguf`` file in it;
 - local paths: a checkpoint folder (holds ``config.json``), a ``.gguf`` file, or a folder holding
   either (searched two levels down);
+- adapters, in the cache or the paths: a folder with ``adapter_config.json`` and no ``config.json``
+  is an entry of ``kind="adapter"`` (:mod:`workbench.catalog_adapters`: its peft method, r, alpha,
+  targets and parameter count from its files; its base located on each scan);
 - the workbench zoo (:func:`workbench.zoo_lookup.zoo_dir`): one checkpoint folder per task.
 
 :func:`search_hub` adds the Hub's models, online only. The ``ModelPicker`` widget and the lab
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .catalog_adapters import SAFETENSORS_DTYPES, AdapterFacts, is_adapter_folder, locate_base, read_adapter_facts
 from .file_memo import REMEMBERED, file_signature, folder_signature
 from .gguf_header import read_gguf_header
 from .model_card import README_MAX_BYTES, ModelCard, parse_model_card
@@ -52,7 +56,6 @@ from .tasks import task_for_class
 logger = logging.getLogger("workbench")
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "BF16": "bfloat16", "F16": "float16"}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "tokenizer.model", "vocab.json")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
@@ -106,6 +109,8 @@ class ModelEntry:
     gguf_overview: dict | None = field(default=None, repr=False)  # a GGUF header's architecture, quantization, ...
     config: dict = field(default_factory=dict, repr=False)
     cache: CachedRepo | None = field(default=None, repr=False)  # the cache's view of the repo, for source "cache"
+    kind: str = "model"  # or "adapter": an adapter folder (adapter_config.json, no config.json) on a base model
+    adapter: AdapterFacts | None = field(default=None, repr=False)  # kind "adapter": its files' facts, its base
 
     @property
     def key(self) -> str:
@@ -121,14 +126,17 @@ class ModelEntry:
 
     @property
     def loadable(self) -> bool:
-        """A checkpoint with a config, a GGUF file, or a Hub model (a cached repo may be neither)."""
-        return self.source == "hub" or self.gguf_file is not None or bool(self.config)
+        """A checkpoint with a config, a GGUF file, an adapter, or a Hub model (a cached repo may be none)."""
+        return self.source == "hub" or self.gguf_file is not None or bool(self.config) or self.kind == "adapter"
 
     def memory(self, dtype: str) -> int | None:
-        """Bytes the weights take in ``dtype`` (``"float32"``, ``"bfloat16"``, ``"float16"``)."""
-        if self.num_parameters is None:
-            return None
-        return self.num_parameters * DTYPE_BYTES[dtype]
+        """Bytes the weights take in ``dtype`` (``"float32"``, ``"bfloat16"``, ``"float16"``); an
+        adapter's are its base model's and its own (None while the base is not found)."""
+        count = self.num_parameters
+        if count is not None and self.kind == "adapter":
+            base = self.adapter.base_parameters if self.adapter else None
+            count = None if base is None else count + base
+        return None if count is None else count * DTYPE_BYTES[dtype]
 
     @property
     def location(self) -> str:
@@ -276,7 +284,10 @@ def describe_folder(folder: str | os.PathLike, name: str | None = None, source: 
     key = ("folder", os.path.abspath(folder), name, source, task, size_on_disk, root_real, detailed)
     entry = REMEMBERED.get(key, folder_signature(folder), lambda: _describe_folder(
         folder, name, source, task, size_on_disk, root_real, detailed))
-    return dataclasses.replace(entry, config=dict(entry.config))
+    entry = dataclasses.replace(entry, config=dict(entry.config))
+    if entry.kind == "adapter":  # the base may come or go while the adapter's files stay: looked up each scan
+        _attach_base(entry, detailed)
+    return entry
 
 
 def _describe_folder(folder: str, name: str | None, source: str, task: str | None, size_on_disk: int | None,
@@ -284,6 +295,12 @@ def _describe_folder(folder: str, name: str | None, source: str, task: str | Non
     entry = ModelEntry(name=name or _folder_name(folder), source=source, path=folder)
     entry.size_on_disk = folder_size(folder) if size_on_disk is None else size_on_disk
     entry.has_tokenizer = any(os.path.isfile(os.path.join(folder, f)) for f in TOKENIZER_FILES)
+    if is_adapter_folder(folder) and (root_real is None or all(inside(os.path.join(folder, f), root_real)
+                                                               for f in os.listdir(folder))):
+        entry.kind, entry.adapter = "adapter", read_adapter_facts(folder)
+        entry.num_parameters, entry.dtype = entry.adapter.num_parameters, entry.adapter.dtype
+        entry.task, entry.has_weights = task or entry.adapter.task, entry.adapter.num_parameters is not None
+        return entry
     config = read_config(folder, root_real)
     if not config:
         entry.error = "no readable config.json"
@@ -314,6 +331,27 @@ def _count(entry: ModelEntry, folder: str) -> None:
     except Exception as error:  # an architecture workbench does not build: count the stored tensors
         entry.num_parameters = stored_count
         entry.error = f"not buildable in workbench ({type(error).__name__}: {error})"
+
+
+def _attach_base(entry: ModelEntry, detailed: bool) -> None:
+    """An adapter entry's base: where it is, its architecture and layers, its parameter count."""
+    facts = entry.adapter
+    base_path, note = locate_base(facts.base_model)
+    config = read_config(base_path) if base_path else {}
+    entry.architecture = architecture_of(config)
+    entry.model_type = config.get("model_type") if isinstance(config.get("model_type"), str) else None
+    entry.task = entry.task or task_for_class(entry.architecture)
+    entry.num_layers = _num_layers(config)
+    base_parameters = None
+    if detailed and config:
+        config_file = os.path.join(base_path, "config.json")
+        try:
+            base_parameters = REMEMBERED.get(("base-count", os.path.realpath(config_file)), file_signature(config_file),
+                                             lambda: count_parameters(config, entry.architecture))
+        except Exception as error:
+            note = f"base model not buildable in workbench ({type(error).__name__}: {error})"
+    entry.adapter = dataclasses.replace(facts, base_path=base_path, base_parameters=base_parameters)
+    entry.error = note or facts.error
 
 
 def describe_gguf(path: str | os.PathLike, name: str | None = None, source: str = "folder",
@@ -427,7 +465,7 @@ def scan_cache(cache_dir: str | os.PathLike | None = None, detailed: bool = True
 
 def _walk(path: Path, depth: int):
     yield path
-    if depth > 0 and path.is_dir() and not (path / "config.json").is_file():
+    if depth > 0 and path.is_dir() and not (path / "config.json").is_file() and not is_adapter_folder(path):
         for child in sorted(path.iterdir()):
             if child.is_dir() and not child.name.startswith("."):
                 yield from _walk(child, depth - 1)
@@ -443,7 +481,7 @@ def scan_paths(paths, depth: int = 2, detailed: bool = True) -> list[ModelEntry]
         elif given.is_dir():
             found = []
             for folder in _walk(given, depth):
-                if (folder / "config.json").is_file():
+                if (folder / "config.json").is_file() or is_adapter_folder(folder):
                     found.append(folder)
                 found += sorted(folder.glob("*.gguf"))
         else:

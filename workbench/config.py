@@ -12,8 +12,10 @@ import json
 import os
 from typing import Any
 
+from .atomic_folder import staged_save
 from .errors import ConfigError
 from .hub import HubOptions, resolve_file
+from .hub_push import PushToHubMixin
 from .io import atomic_write_text
 
 CONFIG_NAME = "config.json"
@@ -37,7 +39,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
 _RUNTIME_KEYS = {"_name_or_path", "_attn_implementation"}
 
 
-class PretrainedConfig:
+class PretrainedConfig(PushToHubMixin):
     """Base configuration. ``config.some_key`` reads a key; aliases follow ``attribute_map``."""
 
     model_type: str = ""
@@ -159,9 +161,14 @@ class PretrainedConfig:
         return f"{type(self).__name__} {self.to_json_string()}"
 
     # files ---------------------------------------------------------------------------------
-    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, CONFIG_NAME))
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> None:
+        """Write config.json into ``save_directory`` (the folder's other files are kept); ``push_to_hub=True``
+        then uploads it (``repo_id=``, ``token=``, ...)."""
+        pending_push = self._start_push(save_directory, push_to_hub, kwargs)
+        with staged_save(save_directory) as folder:
+            self.to_json_file(os.path.join(folder, CONFIG_NAME))
+        if pending_push is not None:
+            pending_push.finish()
 
     @classmethod
     def from_pretrained(cls, path_or_repo: str | os.PathLike, **kwargs: Any) -> "PretrainedConfig":

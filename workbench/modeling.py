@@ -20,12 +20,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .adapters import AdapterMixin, from_adapter_folder
+from .adapters import ADAPTER_FILES, AdapterMixin, from_adapter_folder
+from .atomic_folder import staged_save
 from .config import PretrainedConfig
 from .errors import CheckpointError
 from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
-from .weights import CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
+from .hub_push import PushToHubMixin
+from .weights import WEIGHT_FILES, CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
 
@@ -47,7 +49,7 @@ class LoadingInfo:
         }
 
 
-class PreTrainedModel(AdapterMixin, nn.Module):
+class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
     """Base of every workbench model.
 
     A family sets ``config_class``, ``base_model_prefix`` (the attribute holding the base model
@@ -137,14 +139,14 @@ class PreTrainedModel(AdapterMixin, nn.Module):
         ``gguf_file="model.Q4_K_M.gguf"`` (a file in the folder or repo, or an absolute path; or pass
         the .gguf path itself as the first argument) reads the config from the GGUF metadata and the
         weights dequantized from its tensors; ``dtype="auto"`` then means float32, as in the reference.
-
-        An adapter folder or repo (``adapter_config.json``, no ``config.json``) loads the base it names, then the adapter.
+        A folder or repo with ``adapter_config.json`` also loads the adapter (onto the base it names).
         """
         if model_args:
             raise TypeError(f"{cls.__name__}.from_pretrained takes the path and keyword arguments only.")
         with_adapter = from_adapter_folder(cls.from_pretrained, pretrained_model_name_or_path, kwargs)
         if with_adapter is not None:
             return with_adapter
+        kwargs.pop("_adapter_lookup", None)
         options = HubOptions.pop_from(kwargs)
         config = kwargs.pop("config", None)
         dtype = kwargs.pop("dtype", kwargs.pop("torch_dtype", "auto"))
@@ -325,31 +327,39 @@ class PreTrainedModel(AdapterMixin, nn.Module):
 
     def save_pretrained(self, save_directory: str | os.PathLike, *, max_shard_size: int | str = "5GB",
                         state_dict: dict[str, torch.Tensor] | None = None, safe_serialization: bool = True,
-                        **_: Any) -> None:
+                        push_to_hub: bool = False, **kwargs: Any) -> None:
         """Write config.json and safetensors weights that Hugging Face transformers loads as is.
 
         A model with adapters writes only the active adapter, in peft's format
         (``adapter_config.json`` + ``adapter_model.safetensors``), beside its generation config;
-        ``merge_and_unload()`` first saves the merged model instead."""
+        ``merge_and_unload()`` first saves the merged model instead. ``push_to_hub=True`` then uploads
+        what this save wrote (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`). The folder is
+        replaced as a whole (``workbench.atomic_folder``): a crash mid-save leaves the previous save;
+        other files in the folder (a tokenizer, checkpoints, a README) are kept."""
+        if push_to_hub:  # this class's save below (not an override's again: it called us), then the upload
+            pending_push = self._start_push(save_directory, push_to_hub, kwargs)
+            PreTrainedModel.save_pretrained(self, save_directory, max_shard_size=max_shard_size, state_dict=state_dict,
+                                            safe_serialization=safe_serialization)
+            pending_push.finish()
+            return
         if not safe_serialization:
             raise ValueError("workbench writes safetensors only (safe_serialization=True): pickled .bin files can run code when loaded.")
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, but {save_directory} is a file.")
-        os.makedirs(save_directory, exist_ok=True)
         if self._hf_peft_config_loaded:
-            self._save_adapter(str(save_directory), state_dict)
-            if getattr(self, "generation_config", None) is not None:
-                self.generation_config.save_pretrained(save_directory)
+            with staged_save(save_directory, owns=ADAPTER_FILES) as folder:
+                self._save_adapter(folder, state_dict)
+                if getattr(self, "generation_config", None) is not None:
+                    self.generation_config.save_pretrained(folder)
             return
-        self.config.architectures = [type(self).__name__]
-        self.config.save_pretrained(save_directory)
-        if state_dict is None:
-            tied = set(self.active_tied_weights())
-            state_dict = {k: v for k, v in self.state_dict().items() if k not in tied}
-        save_state_dict(state_dict, str(save_directory), max_shard_size)
-        generation_config = getattr(self, "generation_config", None)
-        if generation_config is not None and hasattr(generation_config, "save_pretrained"):
-            generation_config.save_pretrained(save_directory)
+        with staged_save(save_directory, owns=WEIGHT_FILES) as folder:  # replaces the folder as a whole
+            self.config.architectures = [type(self).__name__]
+            self.config.save_pretrained(folder)
+            if state_dict is None:
+                tied = set(self.active_tied_weights())
+                state_dict = {k: v for k, v in self.state_dict().items() if k not in tied}
+            save_state_dict(state_dict, folder, max_shard_size)
+            generation_config = getattr(self, "generation_config", None)
+            if generation_config is not None and hasattr(generation_config, "save_pretrained"):
+                generation_config.save_pretrained(folder)
 
     def _finish(self, output, return_dict: bool | None):
         """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""

@@ -7,6 +7,7 @@ a llama.cpp GGUF file is read (and dequantized) through ``workbench.gguf``.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -21,6 +22,9 @@ from .io import atomic_path, atomic_write_text
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
+# every weights file a save replaces: a re-save with other sharding must not leave old shards a loader could pick up
+WEIGHT_FILES = ("model.safetensors", "model-*-of-*.safetensors", SAFE_WEIGHTS_INDEX_NAME, "pytorch_model*.bin",
+                "pytorch_model*.bin.index.json")
 PT_WEIGHTS_NAME = "pytorch_model.bin"
 PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
 
@@ -218,8 +222,7 @@ def save_state_dict(state_dict: dict[str, torch.Tensor], folder: str, max_shard_
 
 
 def _remove_stale_weights(folder: str, keep: set[str]) -> None:
-    """A re-save with other sharding must not leave old shards that a loader could pick up."""
-    pattern = re.compile(r"(model(-\d{5}-of-\d{5})?\.safetensors|model\.safetensors\.index\.json|pytorch_model.*\.bin(\.index\.json)?)$")
+    """Old weights files beside the new ones (``save_pretrained`` writes into a fresh staged folder instead)."""
     for name in os.listdir(folder):
-        if pattern.fullmatch(name) and name not in keep:
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in WEIGHT_FILES) and name not in keep:
             os.remove(os.path.join(folder, name))

@@ -15,8 +15,10 @@ import logging
 import os
 from typing import Any
 
+from ..atomic_folder import staged_save
 from ..errors import ConfigError
 from ..hub import HubOptions, resolve_file
+from ..hub_push import PushToHubMixin
 from ..io import atomic_write_text
 
 logger = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ class CompileConfig:
         return f"CompileConfig({self.to_dict()})"
 
 
-class GenerationConfig:
+class GenerationConfig(PushToHubMixin):
     """The settings of a ``generate()`` call.
 
     >>> config = GenerationConfig(max_new_tokens=8, do_sample=True, top_p=0.9)
@@ -215,13 +217,15 @@ class GenerationConfig:
         atomic_write_text(json_file_path, self.to_json_string(use_diff))
 
     def save_pretrained(self, save_directory: str | os.PathLike, config_file_name: str | None = None,
-                        **_: Any) -> None:
-        """Write generation_config.json (the set fields only), after checking the settings."""
+                        push_to_hub: bool = False, **kwargs: Any) -> None:
+        """Write generation_config.json (the set fields only), after checking the settings;
+        ``push_to_hub=True`` then uploads it (``repo_id=``, ``token=``, ...)."""
+        pending_push = self._start_push(save_directory, push_to_hub, kwargs)
         self.validate()
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, but {save_directory} is a file.")
-        os.makedirs(save_directory, exist_ok=True)
-        self.to_json_file(os.path.join(save_directory, config_file_name or GENERATION_CONFIG_NAME))
+        with staged_save(save_directory) as folder:  # the folder's other files are kept
+            self.to_json_file(os.path.join(folder, config_file_name or GENERATION_CONFIG_NAME))
+        if pending_push is not None:
+            pending_push.finish()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, GenerationConfig) and self.to_diff_dict() == other.to_diff_dict()

@@ -121,14 +121,10 @@ class AlbertTransformer(nn.Module):
         return stack.last_hidden_state, stack.hidden_states, stack.attentions
 
 
-class AlbertPooler(nn.Linear):
-    """tanh(pooler(h[:, 0])): a bare linear layer in the checkpoint (``pooler.weight``)."""
-
-    def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__(config.hidden_size, config.hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(super().forward(hidden_states[:, 0]))
+def albert_pooler(config: PretrainedConfig) -> nn.Linear:
+    """A bare linear layer in the checkpoint (``pooler.weight``); :meth:`AlbertModel._pool` takes the
+    first token and applies tanh outside it, so an adapter wrapping it sees a plain linear map."""
+    return nn.Linear(config.hidden_size, config.hidden_size)
 
 
 class AlbertMLMHead(nn.Module):
@@ -154,7 +150,10 @@ class AlbertPreTrainedModel(BertPreTrainedModel):
 
 class AlbertModel(AlbertPreTrainedModel, BertModel):
     encoder_class = AlbertTransformer
-    pooler_class = AlbertPooler
+    pooler_class = staticmethod(albert_pooler)
+
+    def _pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.pooler(hidden[:, 0]))
 
 
 class AlbertHead(EncoderHeadMixin):

@@ -237,6 +237,10 @@ class BertModel(BertPreTrainedModel):
         self.encoder = self.encoder_class(config)
         self.pooler = self.pooler_class(config) if add_pooling_layer and self.pooler_class is not None else None
 
+    def _pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, C) ``pooler_output``."""
+        return self.pooler(hidden)
+
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 
@@ -258,7 +262,7 @@ class BertModel(BertPreTrainedModel):
                                                          output_attentions, output_hidden_states, cache)
         out = BaseModelOutputWithPoolingAndPast(
             last_hidden_state=hidden,
-            pooler_output=self.pooler(hidden) if self.pooler is not None else None,
+            pooler_output=self._pool(hidden) if self.pooler is not None else None,
             hidden_states=all_hidden,
             attentions=all_attentions,
             past_key_values=cache if use_cache else None,

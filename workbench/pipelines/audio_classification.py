@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from ..atomic_folder import staged_save
 from ..audio import load_audio
 from .audio_inputs import AudioInputs
 from .base import Pipeline, _pad
@@ -92,5 +93,6 @@ class AudioClassificationPipeline(AudioInputs, Pipeline):
         return {"regression": "none", "multi_label_classification": "sigmoid"}.get(problem, "softmax")
 
     def save_pretrained(self, folder: str) -> None:
-        super().save_pretrained(folder)
-        self.feature_extractor.save_pretrained(folder)
+        with staged_save(folder) as stage:  # one swap of the folder for the three parts
+            super().save_pretrained(stage)
+            self.feature_extractor.save_pretrained(stage)

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from ..atomic_folder import staged_save
+
 logger = logging.getLogger("workbench")
 
 
@@ -221,9 +223,11 @@ class Pipeline:
         return result
 
     def save_pretrained(self, folder: str) -> None:
-        self.model.save_pretrained(folder)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(folder)
+        """Save the model and its tokenizer into ``folder``, replaced as a whole (``workbench.atomic_folder``)."""
+        with staged_save(folder) as stage:
+            self.model.save_pretrained(stage)
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(stage)
 
 
 def check_tokenizer_kwargs(tokenizer, kwargs: dict, task: str) -> None:

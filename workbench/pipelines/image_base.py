@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..atomic_folder import staged_save
 from .base import Pipeline, _is_collection, _length, _pad
 from .image_inputs import check_image_input, is_image_input, load_image
 
@@ -66,5 +67,6 @@ class ImagePipeline(Pipeline):
         return indices, lasts, batch, metas, [_length(x) for x in inputs]
 
     def save_pretrained(self, folder: str) -> None:
-        super().save_pretrained(folder)
-        self.image_processor.save_pretrained(folder)
+        with staged_save(folder) as stage:  # one swap of the folder for the three parts
+            super().save_pretrained(stage)
+            self.image_processor.save_pretrained(stage)

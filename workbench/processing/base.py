@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic_folder import staged_save
 from ..hub import HubOptions
+from ..hub_push import PushToHubMixin
 from ..io import atomic_write_text
 from .files import PREPROCESSOR_CONFIG, load_part_dict
 
@@ -46,7 +48,7 @@ class BatchFeature(dict):
         return self
 
 
-class SavedSettings:
+class SavedSettings(PushToHubMixin):
     """``from_pretrained`` / ``save_pretrained`` / ``to_json_string`` over ``to_dict``, shared by
     feature extractors and image processors. ``part`` names the entry of processor_config.json that
     holds the settings; a bare save writes preprocessor_config.json, as transformers 5 does."""
@@ -67,13 +69,15 @@ class SavedSettings:
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs: Any) -> list[str]:
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
-        os.makedirs(save_directory, exist_ok=True)
-        path = os.path.join(save_directory, PREPROCESSOR_CONFIG)
-        atomic_write_text(path, self.to_json_string())
-        return [path]
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> list[str]:
+        """Write preprocessor_config.json into ``save_directory`` (the folder's other files are kept);
+        ``push_to_hub=True`` then uploads it (``repo_id=``, ``token=``, ...)."""
+        pending_push = self._start_push(save_directory, push_to_hub, kwargs)
+        with staged_save(save_directory) as folder:
+            atomic_write_text(os.path.join(folder, PREPROCESSOR_CONFIG), self.to_json_string())
+        if pending_push is not None:
+            pending_push.finish()
+        return [os.path.join(save_directory, PREPROCESSOR_CONFIG)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__} {self.to_json_string()}"

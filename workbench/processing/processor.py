@@ -19,7 +19,9 @@ import json
 import os
 from typing import Any, NamedTuple
 
+from ..atomic_folder import paths_in, staged_save
 from ..hub import HubOptions
+from ..hub_push import PushToHubMixin
 from ..io import atomic_write_text
 from ..tokenization import AutoTokenizer, PreTrainedTokenizerFast
 from ..tokenization.saving import save_tokenizer, write_chat_templates
@@ -47,7 +49,7 @@ INPUTS = {"text": "tokenizer", "audio": "feature_extractor", "images": "image_pr
 _NOT_SETTINGS = ("processor_class", "auto_map")  # keys of processor_config.json that describe the file
 
 
-class ProcessorMixin:
+class ProcessorMixin(PushToHubMixin):
     """The shared half of every processor. A subclass names its parts, in constructor order:
 
     >>> class WhisperProcessor(ProcessorMixin):
@@ -119,21 +121,20 @@ class ProcessorMixin:
 
     def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> list[str]:
         """Write the tokenizer's files, chat_template.jinja (when the processor has a template) and
-        processor_config.json holding the other parts: the folder transformers 5 writes. Returns the paths."""
-        if push_to_hub:
-            raise NotImplementedError("save_pretrained(push_to_hub=True) is not supported; save to a folder, then "
-                                      "upload it with huggingface_hub.upload_folder(repo_id=..., folder_path=...).")
-        if os.path.isfile(save_directory):
-            raise ValueError(f"save_pretrained needs a folder, and {save_directory} is a file: pass a folder path.")
-        os.makedirs(save_directory, exist_ok=True)
-        written = []
-        for name in self.attributes:
-            if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
-                written += list(save_tokenizer(getattr(self, name), save_directory, processor_class=type(self).__name__))
-        written += write_chat_templates(self.chat_template, str(save_directory))
-        path = os.path.join(save_directory, PROCESSOR_CONFIG)
-        atomic_write_text(path, self.to_json_string())
-        return [*dict.fromkeys(written), path]
+        processor_config.json holding the other parts: the folder transformers 5 writes. Returns the paths.
+        ``push_to_hub=True`` then uploads them (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`)."""
+        pending_push = self._start_push(save_directory, push_to_hub, kwargs)
+        with staged_save(save_directory, owns=[PROCESSOR_CONFIG]) as folder:  # replaced as a whole
+            written = []
+            for name in self.attributes:
+                if not PARTS[name].nested:  # the tokenizer: its own files, naming this processor as the reference's do
+                    written += list(save_tokenizer(getattr(self, name), folder, processor_class=type(self).__name__))
+            written += write_chat_templates(self.chat_template, folder)
+            path = os.path.join(folder, PROCESSOR_CONFIG)
+            atomic_write_text(path, self.to_json_string())
+        if pending_push is not None:
+            pending_push.finish()
+        return paths_in(save_directory, folder, [*dict.fromkeys(written), path])
 
     def to_dict(self) -> dict[str, Any]:
         """processor_config.json: the nested parts' settings and the class name (the template has its own file)."""

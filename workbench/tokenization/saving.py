@@ -6,8 +6,8 @@
     special_tokens_map.json   the special tokens again, for older readers
     chat_template.jinja       the chat template (named extra templates go to additional_chat_templates/*.jinja)
 
-Every file goes to a temporary file in the same folder first and is then moved over the target with
-``os.replace``, which is atomic: a reader sees the old file or the new one, never half of one.
+The files go into a staged copy of the folder that then replaces it as a whole (``workbench.atomic_folder``):
+a reader sees the old save or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -18,17 +18,30 @@ import secrets
 
 from tokenizers import AddedToken
 
-from .loading import CHAT_TEMPLATE_DIR, CHAT_TEMPLATE_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, TOKENIZER_FILE
+from ..atomic_folder import paths_in, staged_save
+from .loading import (ADDED_TOKENS_FILE, CHAT_TEMPLATE_DIR, CHAT_TEMPLATE_FILE, CONFIG_FILE, LEGACY_CHAT_TEMPLATE_FILE,
+                      SPECIAL_TOKENS_MAP_FILE, TOKENIZER_FILE)
+
+# what a tokenizer save replaces: the files it writes, and older ones a loader would read beside them
+# (added_tokens.json, chat_template.json). Vocabulary files (vocab.txt, merges.txt, *.model) stay: a
+# loader reads them only when tokenizer.json is absent, and tools besides transformers may want them.
+TOKENIZER_FILES = (TOKENIZER_FILE, CONFIG_FILE, SPECIAL_TOKENS_MAP_FILE, ADDED_TOKENS_FILE, CHAT_TEMPLATE_FILE,
+                   LEGACY_CHAT_TEMPLATE_FILE, CHAT_TEMPLATE_DIR)
 
 
 def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None,
                    processor_class: str | None = None) -> tuple[str, ...]:
     """Write the files above; ``processor_class`` is recorded in tokenizer_config.json when a processor
-    saves its tokenizer, as the reference records it."""
-    save_directory = str(save_directory)
-    if os.path.isfile(save_directory):
-        raise ValueError(f"save_pretrained needs a folder, but {save_directory!r} is a file. Pass a folder path.")
-    os.makedirs(save_directory, exist_ok=True)
+    saves its tokenizer, as the reference records it. The folder is replaced as a whole
+    (``workbench.atomic_folder``): the tokenizer's old files go, the others (a model's) stay."""
+    prefix = f"{filename_prefix}-" if filename_prefix else ""
+    with staged_save(save_directory, owns=[prefix + name for name in TOKENIZER_FILES]) as stage:
+        written = _write_tokenizer_files(tokenizer, stage, filename_prefix, processor_class)
+    return tuple(paths_in(save_directory, stage, written))
+
+
+def _write_tokenizer_files(tokenizer, save_directory: str, filename_prefix: str | None,
+                           processor_class: str | None) -> list[str]:
     prefix = f"{filename_prefix}-" if filename_prefix else ""
 
     def path(name: str) -> str:
@@ -43,7 +56,7 @@ def save_tokenizer(tokenizer, save_directory, filename_prefix: str | None = None
         written.append(_write(path(TOKENIZER_FILE), _backend_json(tokenizer)))
     else:  # a vocabulary file of its own (Wav2Vec2CTCTokenizer's vocab.json), as the reference saves it
         written += list(tokenizer.save_vocabulary(save_directory, filename_prefix))
-    return tuple(written)
+    return written
 
 
 def tokenizer_config(tokenizer, processor_class: str | None = None) -> dict:

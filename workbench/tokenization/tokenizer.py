@@ -18,6 +18,7 @@ from dataclasses import replace
 from tokenizers import AddedToken, Tokenizer, processors
 
 from ..hub import HubOptions
+from ..hub_push import PushToHubMixin
 from . import chat, decoding, loading, saving
 from .batch_encoding import BatchEncoding
 from .decoding import to_python
@@ -50,7 +51,7 @@ _HANDLED = (
 )  # fmt: skip
 
 
-class PreTrainedTokenizerFast:
+class PreTrainedTokenizerFast(PushToHubMixin):
     """A tokenizer backed by a ``tokenizers.Tokenizer``, with the transformers calling conventions.
 
     >>> from workbench import AutoTokenizer
@@ -139,15 +140,15 @@ class PreTrainedTokenizerFast:
     def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False, **kwargs):
         """Write tokenizer.json, tokenizer_config.json, special_tokens_map.json (and chat_template.jinja).
 
-        Each file is written to a temporary file in ``save_directory`` and moved into place, so a crash
-        never leaves a half-written file. Returns the paths written.
+        The folder is replaced as a whole (``workbench.atomic_folder``), so a crash leaves the old save or
+        the new one, never a mix; other files in it (a model's) are kept. Returns the paths written.
+        ``push_to_hub=True`` then uploads them (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`).
         """
-        if push_to_hub:
-            raise NotImplementedError(
-                "save_pretrained(push_to_hub=True) is not supported; save to a folder, then upload it with "
-                "huggingface_hub.upload_folder(repo_id=..., folder_path=...)."
-            )
-        return saving.save_tokenizer(self, save_directory, filename_prefix)
+        pending_push = self._start_push(save_directory, push_to_hub, kwargs)
+        written = saving.save_tokenizer(self, save_directory, filename_prefix)
+        if pending_push is not None:
+            pending_push.finish()
+        return written
 
     # --- vocabulary ---------------------------------------------------------------------------
 

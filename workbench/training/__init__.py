@@ -6,7 +6,7 @@
 """
 
 from .argparser import HfArg, HfArgumentParser
-from .arguments import IntervalStrategy, SaveStrategy, Seq2SeqTrainingArguments, TrainingArguments
+from .arguments import HubStrategy, IntervalStrategy, SaveStrategy, Seq2SeqTrainingArguments, TrainingArguments
 from .callbacks import (CallbackHandler, DefaultFlowCallback, EarlyStoppingCallback, ExportableState,
                         PrinterCallback, ProgressCallback, TrainerCallback, TrainerControl, TrainerState)
 from .checkpoints import get_last_checkpoint
@@ -25,7 +25,7 @@ from torch.optim import AdamW  # noqa: E402
 __all__ = [
     "AdamW", "CallbackHandler", "DataCollatorForLanguageModeling", "DataCollatorForSeq2Seq", "DataCollatorForTokenClassification",
     "DataCollatorWithPadding", "DefaultDataCollator", "DefaultFlowCallback", "EarlyStoppingCallback", "EvalPrediction",
-    "ExportableState", "HfArg", "HfArgumentParser", "IntervalStrategy", "PredictionOutput", "PrinterCallback",
+    "ExportableState", "HfArg", "HfArgumentParser", "HubStrategy", "IntervalStrategy", "PredictionOutput", "PrinterCallback",
     "ProgressCallback", "SaveStrategy", "SchedulerType", "Seq2SeqTrainer", "Seq2SeqTrainingArguments",
     "TensorBoardCallback", "TrainOutput", "Trainer", "TrainerCallback", "TrainerControl", "TrainerState",
     "TrainingArguments", "default_data_collator", "get_constant_schedule", "get_constant_schedule_with_warmup",

@@ -39,6 +39,14 @@ class SaveStrategy(str, Enum):
     BEST = "best"
 
 
+class HubStrategy(str, Enum):
+    """What the Trainer pushes, and when, with ``push_to_hub=True`` (see ``training/hub.py``)."""
+    END = "end"  # nothing during training: the final model when push_to_hub() is called
+    EVERY_SAVE = "every_save"  # the model at each save, then the final one
+    CHECKPOINT = "checkpoint"  # as every_save, plus the latest checkpoint as last-checkpoint/ (to resume from)
+    ALL_CHECKPOINTS = "all_checkpoints"  # as every_save, plus every checkpoint-N/ folder
+
+
 OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "sgd", "adagrad")
 # report_to names workbench can serve; others are third-party trackers it does not bundle
 REPORTERS = ("tensorboard",)
@@ -163,6 +171,11 @@ class TrainingArguments:
     hub_token: str | None = field(default=None,
                            metadata=_help("Hub token (default: the one huggingface_hub has stored)."))
     hub_private_repo: bool | None = field(default=None, metadata=_help("Create the Hub repo as private."))
+    hub_strategy: HubStrategy | str = field(default="every_save", metadata=_help(
+        "What to push and when: 'end', 'every_save', 'checkpoint' (also last-checkpoint/) or 'all_checkpoints'."))
+    hub_always_push: bool = field(default=False, metadata=_help(
+        "Queue a save's push even while the previous one is uploading (default: skip that save's push)."))
+    hub_revision: str | None = field(default=None, metadata=_help("Hub branch (or revision) to push to."))
 
     def __new__(cls, *args, **kwargs):
         # dataclass __init__ would only say "unexpected keyword argument"; name the closest field instead
@@ -190,6 +203,7 @@ class TrainingArguments:
         self.logging_strategy = _enum(IntervalStrategy, self.logging_strategy, "logging_strategy")
         self.save_strategy = _enum(SaveStrategy, self.save_strategy, "save_strategy")
         self.lr_scheduler_type = _enum(SchedulerType, self.lr_scheduler_type, "lr_scheduler_type")
+        self.hub_strategy = _enum(HubStrategy, self.hub_strategy, "hub_strategy")
         if self.eval_strategy != IntervalStrategy.NO:
             self.do_eval = True
         if self.eval_strategy == IntervalStrategy.STEPS and not self.eval_steps:

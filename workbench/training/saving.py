@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..atomic_folder import direct_save, staged_save
 from . import checkpoints as ckpt
 from .callbacks import ExportableState, TrainerState
 from .utils import PREFIX_CHECKPOINT_DIR
@@ -19,7 +20,7 @@ logger = logging.getLogger("workbench")
 
 
 class SavingMixin:
-    """Checkpointing, resuming and ``save_model``/``push_to_hub`` of :class:`~workbench.Trainer`."""
+    """Checkpointing, resuming and ``save_model`` of :class:`~workbench.Trainer`."""
 
     def _resolve_checkpoint(self, resume_from_checkpoint) -> str | None:
         if resume_from_checkpoint is None or resume_from_checkpoint is False:
@@ -78,10 +79,13 @@ class SavingMixin:
             best = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{self.state.best_global_step}")
             if self.state.best_global_step == self.state.global_step or os.path.isdir(best):
                 self.state.best_model_checkpoint = best
-        self._write_checkpoint(temp)
+        with direct_save(temp):  # private until published by rename: no staging inside
+            self._write_checkpoint(temp)
         accelerator.wait_for_everyone()
         if args.should_save:
             ckpt.publish(temp, final)
+            if args.push_to_hub:
+                self._push_from_checkpoint(final)  # before rotation may delete it (hub.py)
             ckpt.rotate_checkpoints(args.output_dir, args.save_total_limit, self.state.best_model_checkpoint)
         accelerator.wait_for_everyone()
 
@@ -109,11 +113,17 @@ class SavingMixin:
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """Save the model (``save_pretrained`` format), the processing class and the arguments to
-        ``output_dir`` (default ``args.output_dir``): ``from_pretrained(output_dir)`` loads it back."""
+        ``output_dir`` (default ``args.output_dir``): ``from_pretrained(output_dir)`` loads it back.
+
+        The folder is replaced as a whole (``workbench.atomic_folder``): a crash mid-save leaves the
+        previous save, and the ``checkpoint-*`` folders, ``runs/`` and other files in it are kept."""
         self.accelerator.wait_for_everyone()
         if self.args.should_save:
-            self._save(output_dir if output_dir is not None else self.args.output_dir)
+            with staged_save(output_dir if output_dir is not None else self.args.output_dir) as stage:
+                self._save(stage)
         self.accelerator.wait_for_everyone()
+        if self.args.push_to_hub and not _internal_call:  # a user's save_model() is pushed too, as the reference does
+            self.push_to_hub(commit_message="Model save", revision=self.args.hub_revision)
 
     def save_state(self) -> None:
         if self.args.should_save:
@@ -147,22 +157,3 @@ class SavingMixin:
             everything.update(metrics)
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump(everything, handle, indent=4, sort_keys=True)
-
-    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True,
-                    token: str | None = None, revision: str | None = None, **kwargs):
-        """Save the model to ``output_dir`` and upload that folder to ``args.hub_model_id`` (default: the
-        output folder's name), creating the repo if needed. Checkpoint folders are not uploaded."""
-        from huggingface_hub import HfApi
-
-        self.save_model(_internal_call=True)
-        if not self.is_world_process_zero():
-            return None
-        self.control = self.callback_handler.on_push_begin(self.args, self.state, self.control)
-        token = token if token is not None else self.args.hub_token
-        api = HfApi(token=token)
-        repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
-        repo_id = api.create_repo(repo_id, private=self.args.hub_private_repo, exist_ok=True).repo_id
-        return api.upload_folder(repo_id=repo_id, folder_path=self.args.output_dir, commit_message=commit_message,
-                                 revision=revision, run_as_future=not blocking,
-                                 ignore_patterns=[f"{PREFIX_CHECKPOINT_DIR}-*", f"{ckpt.TEMP_PREFIX}*", "runs/*"])
-

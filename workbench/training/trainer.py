@@ -42,6 +42,7 @@ from .callbacks import (CallbackHandler, DefaultFlowCallback, ExportableState, P
 from .collators import DataCollatorWithPadding, default_data_collator
 from .data import DataMixin, EpochShuffleSampler, forward_parameters, label_names  # noqa: F401 (re-exported)
 from .evaluation import EvaluationMixin
+from .hub import HubMixin
 from .saving import SavingMixin
 from .schedules import get_scheduler
 from .utils import TrainOutput, has_length, set_seed, speed_metrics
@@ -65,7 +66,7 @@ def label_smoothed_loss(logits: torch.Tensor, labels: torch.Tensor, epsilon: flo
     return (1 - epsilon) * nll.sum() / active + epsilon * smooth.sum() / (active * log_probs.shape[-1])
 
 
-class Trainer(DataMixin, EvaluationMixin, SavingMixin):
+class Trainer(DataMixin, EvaluationMixin, SavingMixin, HubMixin):
     """Train, evaluate and predict with a model; see the module docstring. Data loading lives in
     data.py, evaluation in evaluation.py, checkpoints in saving.py (mixed in here).
 
@@ -116,8 +117,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
         self.state = TrainerState(is_local_process_zero=self.is_local_process_zero(),
                                   is_world_process_zero=self.is_world_process_zero())
         self.control = TrainerControl()
-        if self.args.should_save:
-            os.makedirs(self.args.output_dir, exist_ok=True)
+        self._init_output()  # output_dir, and the Hub repo with push_to_hub (hub.py)
         self.control = self.callback_handler.on_init_end(self.args, self.state, self.control)
 
     # --- setup -----------------------------------------------------------------------------------
@@ -588,8 +588,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin):
                     shutil.rmtree(path, ignore_errors=True)
         self.control = self.callback_handler.on_train_end(self.args, self.state, self.control)
         self.is_in_train = False
-        if self.args.push_to_hub:
-            self.push_to_hub(commit_message="End of training")
+        self._finish_current_push()  # the pushes of the saves (hub.py); the final one is push_to_hub()
         return TrainOutput(self.state.global_step, train_loss, metrics)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:

@@ -2,6 +2,7 @@
 
 >>> from workbench.widgets import ModelPicker, TokenizerInspector, ActivationDiff, TrainingCurves
 >>> from workbench.widgets import AttentionView, GenerationInspector, ImageProcessorInspector, SpeechInspector
+>>> from workbench.widgets import AdapterTable   # a model's adapters, as the views above show them
 
 Each is one line in a notebook and shows a live ipywidgets view, with a static ``text/html``
 fallback (and ``text/plain``) for nbconvert, GitHub and notebooks saved without widget state.
@@ -22,6 +23,7 @@ _LAZY = {
     "GenerationInspector": "generation_inspector",
     "ImageProcessorInspector": "image_inspector",
     "SpeechInspector": "speech_inspector",
+    "AdapterTable": "adapter_table",
 }
 
 __all__ = sorted(_LAZY)

@@ -7,7 +7,7 @@ code that loads it, and a button to load it.
 >>> picker.model, picker.tokenizer, picker.pipeline       # after pressing it
 >>> picker.value                                          # the pipeline, else the model
 
-Lists the Hugging Face cache, the folders and GGUF files under ``paths``, and the workbench zoo
+Lists the Hugging Face cache, the folders, adapter folders and GGUF files under ``paths``, and the workbench zoo
 (one :func:`workbench.catalog.scan`, the same the lab panel shows; see there how each number is
 found; a repeat scan reads only what changed). One table: click a row, or focus it and press
 Enter or Space, to select it (arrow keys move between rows). "search Hub" adds the Hub's most
@@ -15,6 +15,11 @@ downloaded models for the chosen task when online. Driven from code:
 ``picker.task_filter.value = "text-generation"``, ``picker.select(name)``,
 ``picker.copy_load_code()``, ``picker.mode.value = "pipeline"``, ``picker.load_button.click()``
 (or ``picker.load()``).
+
+An adapter folder (``adapter_config.json``, no ``config.json``) is a row of its own: its card
+names the base model (or says plainly that it is missing), the peft method, r, alpha, targets
+and the adapter's parameter count; "load" loads the base and the adapter on it. The card of a
+loaded model that has adapters lists them (loaded, active, parameters; :mod:`.adapter_table`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from ..catalog import ModelEntry
 from ..catalog_load import load_code, load_entry
 from ..theme import VIEW_CSS
 from ._display import Displayable, esc, human_bytes, human_count, import_ipywidgets
+from .adapter_table import CSS as ADAPTER_CSS
+from .adapter_table import AdapterTable
 from .row_table import TABLE_CSS, CopyButton, RowTable, table_html
 
 ALL = "(all)"
@@ -44,7 +51,7 @@ STYLE = """
 .wb-pick .card p{margin:4px 0}
 .wb-pick .tag{display:inline-block;border:1px solid var(--wb-border);border-radius:8px;padding:0 6px;margin:0 3px 2px 0}
 .wb-pick pre{background:var(--wb-bg-alt);color:var(--wb-fg);padding:4px 6px;overflow-x:auto}
-"""
+""" + ADAPTER_CSS
 MEMORY_TITLE = ("Memory the weights alone take once loaded: parameters x 4 bytes in float32, x 2 bytes in "
                 "bfloat16 or float16. Activations, the KV cache and optimizer state come on top.")
 COLUMNS = [
@@ -62,10 +69,13 @@ COLUMNS = [
 def entry_cells(entry: ModelEntry) -> list[str]:
     """One table row's texts (the live table and the static HTML use these)."""
     name = entry.name + (f" / {entry.gguf_file}" if entry.gguf_file and entry.gguf_file != entry.name else "")
+    if entry.kind == "adapter" and entry.adapter is not None:  # params: the adapter's; memory: base + adapter
+        name += f" · {entry.adapter.method or 'peft'} adapter on {entry.adapter.base_model or '?'}"
     memory = f"{human_bytes(entry.memory('float32'))} / {human_bytes(entry.memory('bfloat16'))}"
     return [f"{name} · {entry.source}", entry.task or "-", entry.architecture or "-",
             human_count(entry.num_parameters), "-" if entry.num_layers is None else str(entry.num_layers),
-            entry.dtype or "-", human_bytes(entry.size_on_disk), memory if entry.num_parameters else "-"]
+            entry.dtype or "-", human_bytes(entry.size_on_disk),
+            memory if entry.memory("float32") is not None else "-"]
 
 
 def entry_row(entry: ModelEntry) -> dict[str, Any]:
@@ -93,6 +103,7 @@ class ModelPicker(Displayable):
         self.entries: list[ModelEntry] = []
         self.hub_entries: list[ModelEntry] = []
         self.model = self.tokenizer = self.pipeline = self.value = None
+        self.loaded_key: str | None = None  # the entry picker.model was loaded from
         self.status, self.status_is_error = "", False
         self.messages: list[str] = []  # every status line, oldest first
         self._callbacks: list[Callable[[Any], None]] = []
@@ -186,12 +197,13 @@ class ModelPicker(Displayable):
         finally:
             self.load_button.disabled = False
         self.model, self.tokenizer, self.pipeline = loaded.model, loaded.tokenizer, loaded.pipeline
-        self.value = loaded.value
+        self.value, self.loaded_key = loaded.value, entry.key
         self.progress.bar_style = "success"
         what = f"a {self.pipeline.task} pipeline" if self.pipeline is not None else type(self.model).__name__
         names = "picker.value, picker.model, picker.tokenizer" + (", picker.pipeline" if self.pipeline else "")
         missing = " The folder has no tokenizer: picker.tokenizer is None." if self.tokenizer is None else ""
         self._set_status(f"Loaded {entry.name} as {what} in {time.monotonic() - started:.1f} s: {names}.{missing}")
+        self.update_card()
         self.refresh_saved_view()
         for callback in self._callbacks:
             callback(self.value)
@@ -269,8 +281,12 @@ class ModelPicker(Displayable):
         if self.code_box.value:
             self.copy_load_code()
 
-    def _redraw(self) -> None:
+    def update_card(self) -> None:
+        """Redraw the selected entry's card (after adding or switching adapters on ``picker.model``, say)."""
         self.details.value = f'<div class="wb-view wb-pick"><style>{STYLE}</style>{self._card_html(self.selected)}</div>'
+
+    def _redraw(self) -> None:
+        self.update_card()
         self.copy_button.text = self.load_code
         self.code_box.value, self.code_box.layout.display = "", "none"
 
@@ -280,11 +296,13 @@ class ModelPicker(Displayable):
             return '<div class="note">No model selected: click a row (or focus it and press Enter).</div>'
         card = catalog.model_card(entry)
         gguf = entry.gguf_overview or {}
+        adapter = entry.adapter if entry.kind == "adapter" else None
         facts = [("location", entry.path or entry.name), ("revision", entry.revision),
                  ("architecture", entry.architecture), ("task", entry.task), ("model type", entry.model_type),
                  ("GGUF", " · ".join(str(v) for v in (gguf.get("architecture"), gguf.get("quantization"),
                                                       gguf.get("name")) if v) or None),
                  ("parameters", f"{entry.num_parameters:,}" if entry.num_parameters is not None else None),
+                 *(_adapter_facts(adapter) if adapter else []),
                  ("tokenizer", "yes" if entry.has_tokenizer else "no"), ("note", entry.error),
                  ("license", card.license if card else None)]
         items = "".join(f'<tr><th scope="row">{escape(k)}</th><td>{esc(v)}</td></tr>' for k, v in facts if v)
@@ -292,7 +310,14 @@ class ModelPicker(Displayable):
         text = (f"<p>{esc(card.description)}</p>" if card and card.description
                 else '<p class="note">No model card (README.md) with text.</p>')
         return (f'<div class="card" aria-label="model card"><b>{esc(entry.label)}</b><table>{items}</table>'
-                f'{f"<div>tags: {tags}</div>" if tags else ""}{text}</div>')
+                f'{self._adapters_html(entry)}{f"<div>tags: {tags}</div>" if tags else ""}{text}</div>')
+
+    def _adapters_html(self, entry: ModelEntry) -> str:
+        """The loaded model's adapters when it came from this entry, else an adapter entry's own."""
+        table = AdapterTable.from_model(self.model) if self.model is not None and self.loaded_key == entry.key else None
+        if table is None and entry.kind == "adapter":
+            table = AdapterTable.from_facts(entry.adapter)
+        return "" if table is None else table.to_html()
 
     def _set_status(self, message: str, error: bool = False) -> None:
         self.status, self.status_is_error = message, error
@@ -320,3 +345,15 @@ class ModelPicker(Displayable):
         if self.status:
             lines.append(self.status)
         return "\n".join(lines)
+
+
+def _adapter_facts(adapter) -> list[tuple[str, Any]]:
+    """An adapter entry's card rows: what it is and its base (where it is, or why it cannot load)."""
+    base = adapter.base_model or "(none named)"
+    where = adapter.base_path and (f"{base} (found at {adapter.base_path})" if adapter.base_path != base else base)
+    return [("kind", f"{adapter.method or 'peft'} adapter (loading it loads the base model, then the adapter)"),
+            ("base model", where or base),
+            ("adapter config", adapter.details() or None),
+            ("saved with it", f"{adapter.base_values:,} values of base layers (embeddings or modules_to_save), "
+                              "which replace the base's on load" if adapter.base_values else None),
+            ("base parameters", f"{adapter.base_parameters:,}" if adapter.base_parameters is not None else None)]

@@ -29,6 +29,12 @@ It is duck-typed: it has the callback methods of the reference library's ``Train
 reads only ``state.global_step``, ``state.max_steps`` and ``state.epoch`` when they exist, so it
 works with workbench's Trainer and with the reference's without importing either.
 
+**Adapters**: when the model has adapters (``model.adapter_summary()``, read at the start and the
+end of training), the view shows them above the curves: each adapter's name, method, whether it
+is active, its parameter count, how many train, and the model's trainable share (the same table
+the ``ModelPicker`` shows, :mod:`.adapter_table`). Runs read back show the adapter saved in
+their checkpoint; in a comparison each run's table and legend title say which adapter it trained.
+
 State: ``.series`` (``{"loss": [(step, value), ...], ...}``), ``.summary`` (the final ``train_*``
 numbers), ``.runs`` (this run and the compared ones), ``.lines`` (log lines written),
 ``.to_csv()``, ``.to_svg()``, ``.to_png()``.
@@ -46,11 +52,13 @@ from html import escape
 from typing import Any, Callable, Iterable
 
 from ..theme import VIEW_CSS
+from .adapter_table import CSS as ADAPTER_CSS
+from .adapter_table import AdapterTable
 from .curves_figure import FIGURE_CSS, curves_png, curves_svg, number, panels
 from .training_runs import Run, load_run, runs_csv
 from ._display import Displayable, in_kernel
 
-CSS = (FIGURE_CSS + ".wb-curves{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px}"
+CSS = (FIGURE_CSS + ADAPTER_CSS + ".wb-curves{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:12px}"
        ".wb-curves table{border-collapse:collapse;margin-top:4px}"
        ".wb-curves th,.wb-curves td{padding:1px 8px;text-align:left;border-bottom:1px solid var(--wb-border);"
        "color:var(--wb-fg);background:transparent;font-size:inherit}"
@@ -169,7 +177,8 @@ class TrainingCurves(Displayable):
         output_dir = getattr(args, "output_dir", None)
         label = self.label or (os.path.basename(os.path.normpath(str(output_dir))) if output_dir else "this run")
         history = getattr(state, "log_history", None)  # resumed from a checkpoint: the curves so far
-        self.run = Run.from_log_history(history if isinstance(history, list) else [], label=label)
+        self.run = Run.from_log_history(history if isinstance(history, list) else [], label=label,
+                                        adapters=AdapterTable.from_model(kwargs.get("model")))
         self._read_state(state)
         self._start_step = self.step
         self.started = time.monotonic()
@@ -221,6 +230,8 @@ class TrainingCurves(Displayable):
 
     def on_train_end(self, args, state, control, **kwargs) -> None:
         self._read_state(state)
+        if kwargs.get("model") is not None:  # adapters switched or added during training: the final ones
+            self.run.adapters = AdapterTable.from_model(kwargs["model"])
         self.finished = time.monotonic()
         self._training = False
         if self.notebook:
@@ -306,8 +317,10 @@ class TrainingCurves(Displayable):
         names = ", ".join(title for title, _ in self.panels())
         runs = self.runs
         if len(runs) > 1:
-            return f"training curves ({names}) of {len(runs)} runs: {', '.join(run.label for run in runs)}"
-        return f"training curves ({names})"
+            labels = [run.label + (f" (adapter {run.adapters.label()})" if run.adapters else "") for run in runs]
+            return f"training curves ({names}) of {len(runs)} runs: {', '.join(labels)}"
+        adapter = f" of adapter {runs[0].adapters.label()}" if runs and runs[0].adapters else ""
+        return f"training curves ({names}){adapter}"
 
     def to_svg(self) -> str:
         """The figure as themed inline SVG with hover values ("" when nothing was logged)."""
@@ -339,9 +352,21 @@ class TrainingCurves(Displayable):
         return ('<table tabindex="0" aria-label="last values"><caption>last values</caption>'
                 "<tr><th>run</th><th>series</th><th>last</th><th>at step</th></tr>" + "".join(rows) + "</table>")
 
+    def adapters_html(self) -> str:
+        """Each run's adapters (none for runs without): one table a run, captioned with the run
+        when several runs are shown."""
+        runs = [run for run in self.runs if run.adapters is not None]
+        several = len(self.runs) > 1
+        return "".join(run.adapters.to_html(f"{run.label}: " if several else "") for run in runs)
+
+    def adapters_text(self) -> str:
+        several = len(self.runs) > 1
+        return "\n".join((f"{run.label}: " if several else "") + run.adapters.to_text()
+                         for run in self.runs if run.adapters is not None)
+
     def figure_html(self) -> str:
-        """The figure and the table of last values, each wrapped for the theme."""
-        return (f"<style>{VIEW_CSS}{CSS}</style><div class=\"wb-view wb-curves\">"
+        """The adapters, the figure and the table of last values, each wrapped for the theme."""
+        return (f"<style>{VIEW_CSS}{CSS}</style><div class=\"wb-view wb-curves\">{self.adapters_html()}"
                 f'<div class="wb-curves-figure">{self.svg}</div>{self.table_html()}</div>')
 
     # --- notebook display ------------------------------------------------------------------------
@@ -436,12 +461,14 @@ class TrainingCurves(Displayable):
         """The saved view: the readout, the figure and the last values, read-only."""
         self.svg = self.to_svg()  # drawn now: the state may have changed since the last redraw
         return (f"<style>{VIEW_CSS}{CSS}</style><div class=\"wb-view wb-curves\">"
-                f"<div class=\"wb-curves-readout\">{escape(self.progress_text())}</div>"
+                f"<div class=\"wb-curves-readout\">{escape(self.progress_text())}</div>{self.adapters_html()}"
                 f'<div class="wb-curves-figure">{self.svg}</div>{self.table_html()}</div>')
 
     def to_text(self) -> str:
         last = ", ".join(f"{k} {number(points[-1][1])}" for k, points in self.series.items())
-        return f"TrainingCurves: {self.progress_text()}" + (f" | {last}" if last else "")
+        adapters = self.adapters_text()
+        return f"TrainingCurves: {self.progress_text()}" + (f" | {last}" if last else "") + \
+            (f"\n{adapters}" if adapters else "")
 
 
 def _shell_running() -> bool:

@@ -5,6 +5,9 @@ A run's ``series`` maps a logged name to its ``(step, value)`` points, ``epochs`
 the epoch logged with it, and ``summary`` holds the end-of-training ``train_*`` numbers. Both
 sources go through :meth:`Run.record`, so curves rebuilt from a checkpoint are the ones the live
 run drew: ``state.log_history`` is the list of the dicts the Trainer logged, each with its step.
+A run's ``adapters`` (an :class:`~.adapter_table.AdapterTable`, None for a model without) come from
+the model while it trains, or, for a run read back, from the adapter files saved beside its
+``trainer_state.json`` (a checkpoint of a model with an adapter holds ``adapter_config.json``).
 
 >>> run = load_run("out/run1")          # output_dir or a checkpoint-N folder   # doctest: +SKIP
 >>> run.series["loss"][:2]                                                       # doctest: +SKIP
@@ -19,6 +22,8 @@ import json
 import numbers
 import os
 from dataclasses import dataclass, field
+
+from .adapter_table import AdapterTable
 
 NOT_PLOTTED = ("epoch", "step", "total_flos")
 NOT_PLOTTED_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "_flos")
@@ -37,6 +42,7 @@ class Run:
     global_step: int = 0
     max_steps: int = 0
     source: str | None = None  # the trainer_state.json it was read from
+    adapters: AdapterTable | None = None  # what the run trained, when the model had adapters
 
     def record(self, values: dict, step: int) -> dict[str, float]:
         """Add the numbers of one log event at ``step``; return those added to the series."""
@@ -120,7 +126,25 @@ def load_run(path: str | os.PathLike, label: str | None = None) -> Run:
     if not isinstance(history, list):
         raise ValueError(f"{file} has no log_history list: is it a Trainer's trainer_state.json?")
     return Run.from_log_history(history, label=label or default_label(path), global_step=int(state.get("global_step") or 0),
-                                max_steps=int(state.get("max_steps") or 0), source=file)
+                                max_steps=int(state.get("max_steps") or 0), source=file,
+                                adapters=saved_adapters(path, file))
+
+
+def saved_adapters(path: str | os.PathLike, state_file: str) -> AdapterTable | None:
+    """The adapter a run saved: in the folder of its ``trainer_state.json``, else in ``path`` (an
+    ``output_dir`` after ``save_model()``) or its latest checkpoint. None when the run has none."""
+    from ..catalog import describe_folder
+    from ..catalog_adapters import is_adapter_folder
+    from ..training.checkpoints import get_last_checkpoint
+
+    path = os.fspath(path)
+    folders = [os.path.dirname(os.path.abspath(state_file))]
+    if os.path.isdir(path):
+        folders += [path, get_last_checkpoint(path)]
+    for folder in filter(None, folders):
+        if is_adapter_folder(folder):
+            return AdapterTable.from_facts(describe_folder(folder).adapter)
+    return None
 
 
 def ema(values: list[float], weight: float) -> list[float]:
