@@ -232,7 +232,7 @@ def test_train_evaluate_generate_train_again_save_reload_fine_tune_merge(base, t
     torch.testing.assert_close(logits(reference(str(tmp_path / "merged"))), merged_logits, atol=ATOL, rtol=1e-5)
 
 
-def test_resuming_without_the_adapter_says_what_to_do(trained, base, tmp_path):
+def test_resuming_without_the_adapter_or_training_a_frozen_one_says_what_to_do(trained, base, tmp_path):
     trainer, _, _ = trained
     plain = Trainer(model=AutoModelForCausalLM.from_pretrained(base), train_dataset=pattern_rows(32),
                     args=TrainingArguments(**arguments(tmp_path)))
@@ -241,6 +241,11 @@ def test_resuming_without_the_adapter_says_what_to_do(trained, base, tmp_path):
     other = Trainer(model=lora_model(base, r=2), train_dataset=pattern_rows(32), args=TrainingArguments(**arguments(tmp_path)))
     with pytest.raises(RuntimeError, match="shape mismatch.*another adapter config"):
         other.train(resume_from_checkpoint=str(Path(trainer.args.output_dir) / "checkpoint-4"))
+    frozen = AutoModelForCausalLM.from_pretrained(base)
+    frozen.load_adapter(str(Path(trainer.args.output_dir) / "checkpoint-4"))  # is_trainable=False: for inference
+    inference = Trainer(model=frozen, train_dataset=pattern_rows(32), args=TrainingArguments(**arguments(tmp_path)))
+    with pytest.raises(ValueError, match="no trainable parameters.*is_trainable=True"):
+        inference.train()
 
 
 def _run(base, output_dir, *extra, sleep=0.0):

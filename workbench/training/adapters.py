@@ -47,7 +47,13 @@ def trainable_parameters_line(model: nn.Module) -> str:
 
 def announce_trainable_parameters(model: nn.Module, main_process: bool = True) -> None:
     """Log the trainable-parameter line; for a model with adapters also print it (main process only),
-    the line a peft user expects to see before training starts."""
+    the line a peft user expects to see before training starts. Raises when nothing would train."""
+    trainable, _ = count_parameters(model)
+    if trainable == 0:
+        fix = ("it was loaded for inference: model.load_adapter(folder, is_trainable=True) loads it for training"
+               if has_adapters(model) else "set requires_grad=True on the parameters to train")
+        raise ValueError(f"{type(model).__name__} has no trainable parameters (every requires_grad is False), so "
+                         f"training would change nothing; {fix}.")
     line = trainable_parameters_line(model)
     logger.info(f"  {line}")
     if main_process and has_adapters(model):
