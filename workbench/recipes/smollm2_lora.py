@@ -18,6 +18,12 @@ logit is higher): a forced choice, the measure that says whether the model knows
 reported: greedy accuracy (the most likely next token over the whole vocabulary is the right word,
 which also needs the answer format) and the mean log-probability of the right word.
 
+Measured (the defaults, seed 0; benchmarks/RESULTS_lora.md) on a busy 2-core Xeon with AMX, 1 thread:
+forced-choice accuracy 0.640 zero-shot -> 0.895 after 120 steps (greedy 0.000 -> 0.895) on 200 held-out
+snippets; 921,600 trainable parameters (0.68%); 393 s of training, 447 s in all.
+
+This is not a zoo model (``workbench zoo build``): its output is an adapter, not a model folder.
+
 >>> from workbench.recipes import smollm2_lora
 >>> info = smollm2_lora.run("smollm2-sentiment-lora")          # doctest: +SKIP
 >>> info["before"]["accuracy"], info["after"]["accuracy"]      # doctest: +SKIP
