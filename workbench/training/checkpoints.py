@@ -145,9 +145,14 @@ def _weight_files(folder: str) -> list[str]:
 
 def load_model_weights(model: torch.nn.Module, folder: str) -> None:
     """Load a checkpoint's weights into ``model`` in place. Keys the checkpoint leaves out must be
-    tied to (share memory with) weights it has."""
+    tied to (share memory with) weights it has. A model with adapters loads an adapter checkpoint
+    into its active adapter (training/adapters.py)."""
     from safetensors.torch import load_file
 
+    from .adapters import has_adapters, is_adapter_checkpoint, load_adapter_checkpoint
+
+    if has_adapters(model) or is_adapter_checkpoint(folder):
+        return load_adapter_checkpoint(model, folder)
     state = {}
     for path in _weight_files(folder):
         state.update(load_file(path) if path.endswith(".safetensors") else torch.load(path, weights_only=True))

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 
 from ..tasks import task_for_class
 from . import checkpoints as ckpt
+from .adapters import announce_trainable_parameters
 from .arguments import SaveStrategy, TrainingArguments
 from .callbacks import (CallbackHandler, DefaultFlowCallback, ExportableState, PrinterCallback, ProgressCallback,
                         TrainerControl, TrainerState)
@@ -321,6 +322,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin, HubMixin):
         self.callback_handler.train_dataloader = loader
         logger.info(f"***** Running training: {self.num_examples(loader)} examples, {plan['epochs']} epochs, "
                     f"{plan['max_steps']} steps of {plan['total_batch']} examples *****")
+        announce_trainable_parameters(self.accelerator.unwrap_model(model), self.is_world_process_zero())
         start_time = time.time()
         self._initial_global_step = self.state.global_step
         self._tr_loss = torch.tensor(0.0, device=self.accelerator.device)
