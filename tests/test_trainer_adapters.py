@@ -151,6 +151,9 @@ def test_the_reference_trainer_gives_the_same_losses(base, tmp_path):
     expected = losses(reference_trainer)
     assert len(expected) == 8 and expected[-1] < expected[0] - 0.1, expected  # it learns
     torch.testing.assert_close(torch.tensor(losses(workbench_trainer)), torch.tensor(expected), atol=1e-5, rtol=1e-5)
+    rates = [[entry["learning_rate"] for entry in t.state.log_history if "loss" in entry]
+             for t in (workbench_trainer, reference_trainer)]
+    assert rates[0] == pytest.approx(rates[1]), "each step logs the rate it used (warmup makes them differ)"
     mine, yours = adapter_weights(ours), adapter_weights(theirs)
     for key in mine:
         torch.testing.assert_close(mine[key], yours[key], atol=1e-5, rtol=1e-4)

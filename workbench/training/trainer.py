@@ -393,8 +393,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin, HubMixin):
                 if not last:
                     self.control = self.callback_handler.on_substep_end(args, self.state, self.control)
                     continue
-                grad_norm = self._optimizer_step(model)
-                learning_rate = self._get_learning_rate()
+                grad_norm, learning_rate = self._optimizer_step(model)
                 self.state.global_step += 1
                 self.state.epoch = epoch + (step + 1) / steps_in_epoch
                 self.control = self.callback_handler.on_step_end(args, self.state, self.control)
@@ -407,7 +406,7 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin, HubMixin):
         self.control = self.callback_handler.on_epoch_end(args, self.state, self.control)
         self._maybe_log_save_evaluate(grad_norm, learning_rate, ignore_keys_for_eval)
 
-    def _optimizer_step(self, model) -> float | None:
+    def _optimizer_step(self, model) -> tuple[float | None, float]:
         grad_norm = None
         if self.args.max_grad_norm > 0:
             if self._plain_backend():
@@ -421,12 +420,13 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin, HubMixin):
         else:
             self.optimizer.step()
         self.control = self.callback_handler.on_optimizer_step(self.args, self.state, self.control)
+        learning_rate = self._get_learning_rate()  # the rate this step used (what the reference logs)
         if not self.accelerator.optimizer_step_was_skipped and not isinstance(
                 self.lr_scheduler.scheduler if hasattr(self.lr_scheduler, "scheduler") else self.lr_scheduler,
                 torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.lr_scheduler.step()
         model.zero_grad()
-        return grad_norm
+        return grad_norm, learning_rate
 
     def _load_rng(self, checkpoint: str) -> None:
         ckpt.load_rng_state(checkpoint, self.args.process_index, self.args.world_size)
