@@ -120,6 +120,23 @@ def test_real_minilm_feature_extraction_matches_pytorch_with_its_tokenizer(minil
             close(hidden, model(**inputs).last_hidden_state)
 
 
+def test_an_encoder_without_segment_ids_exports_without_that_input(tmp_path):
+    """DistilBERT takes no token_type_ids: the file asks for none (the path other BERT-family encoders share)."""
+    from workbench import AutoModel
+    from workbench.onnx import export
+
+    source = save_reference_model(build_reference_model("distilbert", "DistilBertModel", FAMILIES["distilbert"].tiny),
+                                  str(tmp_path / "distilbert"))
+    written = export(source, tmp_path / "distilbert-onnx")
+    assert (written.task, written.input_names) == ("feature-extraction", ["input_ids", "attention_mask"])
+    model = AutoModel.from_pretrained(source).eval()
+    inputs = token_inputs(FAMILIES["distilbert"].tiny["vocab_size"], 3, 10, seed=3, pad_last=4)
+    del inputs["token_type_ids"]
+    hidden = session(written.folder).run(None, {k: v.numpy() for k, v in inputs.items()})[0]
+    with torch.no_grad():
+        close(hidden, model(**inputs).last_hidden_state)
+
+
 # --- decoders ---------------------------------------------------------------------------------------
 
 DECODERS = {"llama": TINY_DECODER, "qwen2": FAMILIES["qwen2"].tiny}

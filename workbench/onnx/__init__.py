@@ -93,12 +93,16 @@ def check_supported(task: str, model_type: str) -> None:
 
 
 def load_for_export(path, task: str | None, gguf_file: str | None = None):
-    """(model, task) from a folder or Hub id: the task from ``task=`` or config.json's architectures."""
+    """(model, task) from a folder or Hub id: the task from ``task=``, else config.json's architectures,
+    else (a GGUF file's config) the first task that exports the model type."""
     from .. import auto
 
     options = {"gguf_file": gguf_file} if gguf_file else {}
     config = auto.AutoConfig.from_pretrained(path, **options)
-    task = resolve_export_task(task, (getattr(config, "architectures", None) or [None])[0])
+    architecture = (getattr(config, "architectures", None) or [None])[0]
+    if task is None and architecture is None:  # a GGUF file's config names none: the model type's first task
+        task = next((name for name, types in SUPPORTED.items() if config.model_type in types), None)
+    task = resolve_export_task(task, architecture)
     check_supported(task, config.model_type)  # before loading any weights
     model = getattr(auto, AUTO_CLASSES[task]).from_pretrained(path, **options)
     return model, task
