@@ -48,6 +48,7 @@ TASK_ALIASES = {"text-generation-with-past": "text-generation", "sequence-classi
 AUTO_CLASSES = {"feature-extraction": "AutoModel", "text-classification": "AutoModelForSequenceClassification",
                 "text-generation": "AutoModelForCausalLM"}
 MODEL_FILE = "model.onnx"
+LOWEST_OPSET = 18  # what torch.onnx's dynamo exporter writes natively (its default)
 SINGLE_FILE_BYTES = 1 << 30  # larger weights go to model.onnx.data (protobuf stops at 2 GiB)
 
 
@@ -120,6 +121,10 @@ def export(model_or_path, out_dir, task: str | None = None, opset: int | None = 
     """
     import torch
 
+    if opset is not None and opset < LOWEST_OPSET:
+        raise UnsupportedExport(f"opset {opset} cannot be written: torch's exporter writes opset {LOWEST_OPSET} and up "
+                                f"(an older one is converted down, which fails on dynamic axes). Pass opset >= "
+                                f"{LOWEST_OPSET}, or None for the exporter's default.")
     if isinstance(model_or_path, (str, os.PathLike)):
         source = str(model_or_path)
         model, task = load_for_export(source, task, gguf_file)
