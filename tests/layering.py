@@ -411,7 +411,7 @@ LAYERS: list[set[str]] = [
     {"nn", "tokenization", "processing", "metrics"},  # primitives, text and audio in
     {"modeling", "models", "auto", "adapters"},  # models from nn, the registry that finds them, peft adapters on them
     {"generation"},  # the decoding loop over models
-    {"pipelines", "training", "porting"},  # tasks, fine-tuning, activation diffs
+    {"pipelines", "training", "porting", "onnx"},  # tasks, fine-tuning, activation diffs, ONNX export
     {"recipes", "zoo", "catalog", "catalog_adapters", "catalog_load"},  # trained models built from the layers below; the scan of what is here
     {"", "__main__", "cli", "lab", "widgets"},  # front ends; "" is workbench/__init__.py, the lazy facade
 ]

@@ -6,6 +6,7 @@
     workbench zoo build sentiment [--max-samples N] [--epochs E] [--output DIR] [--seed S] [--quiet]
     workbench add-model --like FAMILY --name MODEL_TYPE [--root DIR] [--prefix P] [--force] [--dry-run]
     workbench families [--names]
+    workbench export onnx MODEL OUT [--task TASK] [--opset N] [--gguf-file FILE]
 
 Only argparse is loaded until the arguments are parsed: torch and the models load afterwards,
 so ``workbench --help`` and a mistyped option answer at once.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import add_model, chat, families, zoo
+from . import add_model, chat, export, families, zoo
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     ))  # fmt: skip
     families.add_arguments(commands.add_parser(
         "families", help="list the model types workbench loads (the README's table)", description=families.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ))  # fmt: skip
+    export.add_arguments(commands.add_parser(
+        "export", help="export a model to ONNX", description=export.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     ))  # fmt: skip
     return parser

@@ -19,8 +19,9 @@ from .softcap import soft_cap
 
 
 def padding_mask(attention_mask: torch.Tensor | None, dtype: torch.dtype, query_length: int | None = None) -> torch.Tensor | None:
-    """(B, K) 1/0 mask -> additive (B, 1, 1 or Q, K) mask for bidirectional attention; None if all ones."""
-    if attention_mask is None or bool(attention_mask.all()):
+    """(B, K) 1/0 mask -> additive (B, 1, 1 or Q, K) mask for bidirectional attention; None if all ones
+    (always a mask while compiling or exporting: a traced graph cannot branch on the mask's values)."""
+    if attention_mask is None or (not torch.compiler.is_compiling() and bool(attention_mask.all())):
         return None
     mask = attention_mask[:, None, None, :].to(dtype)
     return (1.0 - mask) * torch.finfo(dtype).min
