@@ -12,10 +12,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from safetensors.torch import load_file
 
 from tests.model_registry import TINY_DECODER
 from tests.reference import build_reference_model
+from tests.training.sigkill import kill_after_checkpoint
 from tests.training.lora import kill_resume_run, lora_config, lora_model, pattern_rows
 
 peft = pytest.importorskip("peft")
@@ -261,17 +260,7 @@ def _run(base, output_dir, *extra, sleep=0.0):
 def test_sigkill_then_resume_gives_the_uninterrupted_runs_adapter(base, tmp_path):
     killed = _run(base, tmp_path / "killed", sleep=0.5)
     kill_resume_run(base, str(tmp_path / "full"))  # the uninterrupted run, in this process meanwhile
-    target = tmp_path / "killed" / "checkpoint-4" / ckpt.TRAINER_STATE_NAME
-    deadline = time.time() + 120
-    while not target.exists() and killed.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert target.exists(), killed.stderr.read() if killed.poll() is not None else "timed out"
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "final").exists()
-    last = ckpt.get_last_checkpoint(str(tmp_path / "killed"))
-    assert last is not None and int(last.rsplit("-", 1)[1]) < 12
+    kill_after_checkpoint(killed, tmp_path / "killed")
     resumed = _run(base, tmp_path / "killed", "--resume")
     _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr[-3000:]

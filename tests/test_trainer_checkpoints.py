@@ -2,16 +2,15 @@
 saving leaves the previous checkpoint whole, rotation keeps the best one, files load weights_only."""
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.training.sigkill import kill_after_checkpoint
 from tests.training.tiny import tiny_dataset, tiny_model
 from workbench import Trainer, TrainingArguments
 from workbench.training import checkpoints as ckpt
@@ -137,17 +136,7 @@ def _run(output_dir, *extra, sleep=0.0):
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     full = _run(tmp_path / "full")
     killed = _run(tmp_path / "killed", sleep=0.5)
-    target = tmp_path / "killed" / "checkpoint-4" / ckpt.TRAINER_STATE_NAME
-    deadline = time.time() + 120
-    while not target.exists() and killed.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert target.exists(), killed.stderr.read() if killed.poll() is not None else "timed out"
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert killed.returncode == -signal.SIGKILL
-    assert not (tmp_path / "killed" / "final").exists()
-    last = get_last_checkpoint(str(tmp_path / "killed"))
-    assert last is not None and int(last.rsplit("-", 1)[1]) < 12
+    kill_after_checkpoint(killed, tmp_path / "killed")
     resumed = _run(tmp_path / "killed", "--resume")
     for process in (full, resumed):
         _, stderr = process.communicate(timeout=300)
