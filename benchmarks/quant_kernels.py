@@ -11,7 +11,7 @@ Formats:
 
 from __future__ import annotations
 
-import copy
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -209,6 +209,8 @@ def _bnb_4bit(quant_type, dtype, fused=True):
         module = bnb.nn.Linear4bit(w.shape[1], w.shape[0], bias=False, compute_dtype=dtype, quant_type=quant_type)
         module.weight = bnb.nn.Params4bit(w.clone(), requires_grad=False, quant_type=quant_type, blocksize=64)
         module = module.to("cpu").eval()
+        if os.environ.get("ATEN_CPU_CAPABILITY") == "avx2":  # bench --isa avx2: as without avx512_bf16
+            module.support_avx512bf16_for_cpu = False
         state = module.weight.quant_state
         deq = bnb.functional.dequantize_4bit(module.weight.data, state).float()
         if not fused:  # what a CPU without avx512_bf16 runs: dequantize, then a float product
@@ -270,3 +272,35 @@ def candidates() -> list[Candidate]:
         Candidate("bnb nf4 fp32 act (fused)", _bnb_4bit("nf4", torch.float32), _module_run),
         Candidate("bnb nf4 dequant+F.linear fp32", _bnb_4bit("nf4", torch.float32, fused=False), _bnb_dequant_run),
     ]
+
+
+def nf4_vs_affine_report() -> None:
+    """Quantization error of bitsandbytes' nf4/fp4 (blocks of 64) vs affine int4 groups, on a
+    random normal weight, and what re-quantizing nf4 values to affine int4 adds (nf4 levels are not
+    uniform, so no exact repack into the int4 kernel exists)."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        print("\nnf4 vs affine int4: bitsandbytes not importable, skipped")
+        return
+    weight = torch.randn(1536, 576, generator=torch.Generator().manual_seed(0)) * 0.02
+    rms = weight.pow(2).mean().sqrt().item()
+    print("\nQuantization error on a normal (N, K) = (1536, 576) weight, relative to its rms")
+    print(f"  {'format':<34} {'rms err':>8} {'max err':>8} {'bits/w':>7}")
+
+    def line(name, approx, reference, bits):
+        err = approx - reference
+        print(f"  {name:<34} {err.pow(2).mean().sqrt().item() / rms:8.4f} {err.abs().max().item() / rms:8.4f} {bits:7.2f}")
+
+    for quant_type in ("nf4", "fp4"):
+        packed, state = bnb.functional.quantize_4bit(weight, blocksize=64, quant_type=quant_type)
+        deq = bnb.functional.dequantize_4bit(packed, state).float()
+        line(f"bnb {quant_type} block 64 (absmax fp32)", deq, weight, 4 + 32 / 64)
+        if quant_type == "nf4":
+            nf4 = deq
+    for group in (32, 64):  # (bits: float32 scale and zero per group)
+        line(f"affine int4 g{group} (min/max)", int4_dequantize(*int4_affine(weight, group)), weight, 4 + 64 / group)
+    line("int8 per channel", int8_per_channel(weight)[0].float() * int8_per_channel(weight)[1][:, None], weight, 8)
+    requant = int4_dequantize(*int4_affine(nf4, 64))
+    line("nf4 -> affine int4 g64 (vs nf4)", requant, nf4, 4.5)
+    line("nf4 -> affine int4 g64 (vs weight)", requant, weight, 4.5)
