@@ -180,6 +180,7 @@ def gguf_report(per_type: int = 4) -> None:
     print("\nGGUF repacked into the int4 kernel format (groups of 32) vs gguf's dequantize (float32)")
     print("  max|dW|, rel: repacked weight (float32 scales) vs gguf's, over the tensors checked;")
     print("  y fp32/bf16/fp16: the kernel's product (scales in that dtype) vs x @ W_gguf.T, relative to max|y|")
+    print("  int8/channel rel: max|dW| / max|W| if requantized to int8 per output channel instead (lossy)")
     print(f"{'file':<22} {'type':<5} {'tensors':>7} {'passes':>6} {'bytes/w':>7} {'max|dW|':>9} {'rel':>8} "
           f"{'y fp32':>9} {'y bf16':>9} {'y fp16':>9}  note")
     for label, path in gguf_files():
@@ -221,14 +222,14 @@ def _report_type(label, type_name, tensors, total, dequantize):
         worst_rel = max(worst_rel, diff / reference.abs().max().item())
         if i == 0:  # the kernel itself, on the largest tensor of the type
             kernel = _kernel_errors(passes, reference)
+        channel_err = max(channel_err, int8_channel_error(reference) / reference.abs().max().item())
+        note = f"int8/channel rel {channel_err:.1e}"
         if type_name == "Q6_K":
             q, scale = q6_k_values(np.asarray(t.data), n, k)
             decoded = torch.from_numpy((np.repeat(scale, 16, axis=1) * (q - 32)).astype(np.float32))
             decode_err = max(decode_err, (decoded - reference).abs().max().item())
             half_step = max(half_step, float(np.abs(scale).max()) / 2)  # Q6_K's own rounding bound
-            channel_err = max(channel_err, int8_channel_error(reference))
-            note = (f"own decode max|dW| {decode_err:.0e}; Q6_K half-step max {half_step:.1e}; "
-                    f"as int8 per channel max|dW| {channel_err:.1e}")
+            note += f"; own decode max|dW| {decode_err:.0e}; Q6_K half-step max {half_step:.1e}"
     bytes_per_weight = len(passes) * (0.5 + 8 / GROUP)
     print(f"{label:<22} {type_name:<5} {f'{len(tensors)}/{total}':>7} {len(passes):>6} {bytes_per_weight:7.3f} "
           f"{worst_w:9.1e} {worst_rel:8.1e} {kernel[0]:9.1e} {kernel[1]:9.1e} {kernel[2]:9.1e}  {note}")
