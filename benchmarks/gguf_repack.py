@@ -183,6 +183,8 @@ def gguf_report(per_type: int = 4) -> None:
     print("  int8/channel rel: max|dW| / max|W| if requantized to int8 per output channel instead (lossy)")
     print(f"{'file':<22} {'type':<5} {'tensors':>7} {'passes':>6} {'bytes/w':>7} {'max|dW|':>9} {'rel':>8} "
           f"{'y fp32':>9} {'y bf16':>9} {'y fp16':>9}  note")
+    for type_name in ("Q4_0", "Q4_1", "Q5_0", "Q8_0"):  # also on blocks gguf itself quantizes
+        _report_type("synthetic (gguf quantize)", type_name, [synthetic_tensor(type_name)], 1, dequantize)
     for label, path in gguf_files():
         reader = gguf.GGUFReader(path)
         by_type = {}
@@ -196,6 +198,18 @@ def gguf_report(per_type: int = 4) -> None:
             tensors = sorted(tensors, key=lambda t: -t.n_elements)
             chosen = tensors[:1] + tensors[1:][:: max(1, len(tensors) // per_type)][: per_type - 1]
             _report_type(label, type_name, chosen, len(tensors), dequantize)
+
+
+def synthetic_tensor(type_name: str, n: int = 256, k: int = 896):
+    """A (n, k) normal weight quantized by the gguf package itself, shaped like a GGUFReader tensor."""
+    from types import SimpleNamespace
+
+    import gguf
+    from gguf.quants import quantize
+
+    qtype = gguf.GGMLQuantizationType[type_name]
+    weight = np.random.default_rng(0).standard_normal((n, k)).astype(np.float32) * 0.02
+    return SimpleNamespace(data=quantize(weight, qtype), shape=[k, n], tensor_type=qtype, n_elements=n * k)
 
 
 def _kernel_errors(passes, reference: torch.Tensor) -> list[float]:
