@@ -50,7 +50,6 @@ if "--isa" in sys.argv and sys.argv[sys.argv.index("--isa") + 1] == "avx2":  # b
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
 
 from gguf_repack import gguf_report  # noqa: E402
 from quant_kernels import candidates, nf4_vs_affine_report  # noqa: E402
