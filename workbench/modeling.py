@@ -27,6 +27,7 @@ from .errors import CheckpointError
 from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
 from .hub import HubOptions
 from .hub_push import PushToHubMixin
+from .quantization import dequantize_model, pop_quantization_options, quantize_model
 from .weights import WEIGHT_FILES, CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
@@ -74,6 +75,8 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
     # heads that predict the next token (causal LM, seq2seq) set this: they get a
     # ``generation_config`` and ``generate()``
     is_generative: bool = False
+    is_quantized: bool = False  # set by workbench.quantization.quantize_model
+    quantization_config: Any = None
 
     def __init__(self, config: PretrainedConfig) -> None:
         super().__init__()
@@ -136,6 +139,8 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
         ``revision``, ``subfolder``, ``local_files_only``, ``token``), and config overrides
         such as ``num_labels=3`` or ``output_hidden_states=True``.
 
+        ``quantization_config=BitsAndBytesConfig(...)`` or ``load_in_8bit=True`` / ``load_in_4bit=True``
+        quantizes the Linear layers after loading (:mod:`workbench.quantization`).
         ``gguf_file="model.Q4_K_M.gguf"`` (a file in the folder or repo, or an absolute path; or pass
         the .gguf path itself as the first argument) reads the config from the GGUF metadata and the
         weights dequantized from its tensors; ``dtype="auto"`` then means float32, as in the reference.
@@ -156,8 +161,8 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
         output_loading_info = kwargs.pop("output_loading_info", False)
         generation_config = kwargs.pop("generation_config", None)
         _reject_remote_code(kwargs.pop("trust_remote_code", False))
-        for ignored in ("low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download"):
-            kwargs.pop(ignored, None)
+        quantization = pop_quantization_options(kwargs, device)
+        _drop(kwargs, "low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download")
         gguf_path = resolve_gguf_file(pretrained_model_name_or_path, kwargs.pop("gguf_file", None), options)
 
         if config is None:
@@ -183,9 +188,7 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
             # a bare .gguf file has no generation_config.json beside it: the config's settings apply
             source = None if str(pretrained_model_name_or_path).endswith(".gguf") else pretrained_model_name_or_path
             model.generation_config = generation_config or _generation_config_for(config, source, options)
-        model.eval()
-        if device is not None:
-            model.to(_parse_device(device))
+        _place(model.eval(), device, quantization)
         return (model, info.as_dict()) if output_loading_info else model
 
     # ------------------------------------------------------------------------------------------
@@ -350,6 +353,9 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
                 if getattr(self, "generation_config", None) is not None:
                     self.generation_config.save_pretrained(folder)
             return
+        if self.is_quantized:
+            raise NotImplementedError("Saving a quantized model is not supported yet: model.dequantize() first, or "
+                                      "save the float model (and quantize again when loading).")
         with staged_save(save_directory, owns=WEIGHT_FILES) as folder:  # replaces the folder as a whole
             self.config.architectures = [type(self).__name__]
             self.config.save_pretrained(folder)
@@ -360,6 +366,10 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
             generation_config = getattr(self, "generation_config", None)
             if generation_config is not None and hasattr(generation_config, "save_pretrained"):
                 generation_config.save_pretrained(folder)
+
+    def dequantize(self, dtype: torch.dtype = torch.float32) -> "PreTrainedModel":
+        """Float nn.Linear layers again, from the quantized ones (their dequantized weights)."""
+        return dequantize_model(self, dtype)
 
     def _finish(self, output, return_dict: bool | None):
         """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""
@@ -489,6 +499,19 @@ def _generation_config_for(config: PretrainedConfig, source: str | os.PathLike |
     from .generation.configuration import load_generation_config  # lazy: generation sits above the models
 
     return load_generation_config(config, source, options)
+
+
+def _drop(kwargs: dict[str, Any], *ignored: str) -> None:
+    for name in ignored:
+        kwargs.pop(name, None)
+
+
+def _place(model: PreTrainedModel, device: Any, quantization: Any) -> None:
+    """Move to ``device``, then quantize the Linear layers (the int8/int4 layers are CPU-only)."""
+    if device is not None:
+        model.to(_parse_device(device))
+    if quantization is not None:
+        quantize_model(model, quantization)
 
 
 def _hub_kwargs(options: HubOptions) -> dict[str, Any]:

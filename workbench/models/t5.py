@@ -138,7 +138,8 @@ class T5DenseActDense(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         hidden_states = self.dropout(self.act(self.wi(hidden_states)))
-        return self.wo(hidden_states.to(self.wo.weight.dtype))  # wo may be kept in float32
+        dtype = self.wo.weight.dtype if self.wo.weight.is_floating_point() else hidden_states.dtype  # int8/int4: quantized
+        return self.wo(hidden_states.to(dtype))  # wo may be kept in float32
 
 
 class T5DenseGatedActDense(GatedMLP):

@@ -66,4 +66,5 @@ class GatedMLP(nn.Module):
             inner = self.act_fn(gated) * upped
         if self.dropout:
             inner = F.dropout(inner, self.dropout, self.training)
-        return down(inner.to(down.weight.dtype))  # T5 keeps its down projection in float32 under float16
+        dtype = down.weight.dtype if down.weight.is_floating_point() else inner.dtype  # int8/int4: quantized
+        return down(inner.to(dtype))  # T5 keeps its down projection in float32 under float16

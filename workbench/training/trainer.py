@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ..quantization import check_trainable
 from ..tasks import task_for_class
 from . import checkpoints as ckpt
 from .adapters import announce_trainable_parameters
@@ -158,10 +159,8 @@ class Trainer(DataMixin, EvaluationMixin, SavingMixin, HubMixin):
             raise ValueError("Pass optimizers=(...) or optimizer_cls_and_kwargs=(...), not both.")
         if not isinstance(model, nn.Module):
             raise TypeError(f"Trainer needs a torch.nn.Module as model, got {type(model).__name__}.")
-        if args.label_smoothing_factor > 0:
-            self.label_smoother = args.label_smoothing_factor
-        else:
-            self.label_smoother = None
+        check_trainable(model)  # quantized weights are frozen buffers: an adapter must be there to train
+        self.label_smoother = args.label_smoothing_factor if args.label_smoothing_factor > 0 else None
 
     def _default_callbacks(self) -> list:
         callbacks = [DefaultFlowCallback()]

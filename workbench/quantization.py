@@ -1,0 +1,317 @@
+"""Weight-only quantized Linear layers on the CPU, behind the reference's ``BitsAndBytesConfig`` API.
+
+    model = AutoModelForCausalLM.from_pretrained(folder, load_in_8bit=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=BitsAndBytesConfig(load_in_4bit=True))
+    model.dequantize()   # back to float nn.Linear layers
+
+Kernels (chosen by measurement: benchmarks/RESULTS_quant_kernels.md), both on bfloat16 activations,
+as with float32 ones they fall to a scalar path 10-30x slower; the input is cast to bfloat16 and
+the output back to the input's dtype:
+
+- 8-bit: ``aten._weight_int8pack_mm``; int8 weight (N, K) with one symmetric scale per output row,
+  ``w = q * scale[n]`` (bitsandbytes' LLM.int8 layout: ``scale = SCB / 127``).
+- 4-bit: ``aten._weight_int4pack_mm_for_cpu``; affine int4 groups along K,
+  ``w = (q - 8) * scale[n, g] + zero[n, g]``, q in 0..15, groups of 64 (bitsandbytes' block size;
+  32 when K is not a multiple of 64).
+
+**4-bit is affine int4, not nf4/fp4.** nf4's 16 levels are not evenly spaced, so no exact repack
+onto a fast CPU kernel exists; affine int4 in groups of 64 has about nf4's error on normal weights
+(0.090 vs 0.092 of the weight rms, measured). ``bnb_4bit_quant_type`` ("nf4" or "fp4") is accepted
+and recorded in the config, but the weights are quantized as affine int4 groups either way;
+``bnb_4bit_compute_dtype`` and ``bnb_4bit_use_double_quant`` are recorded, not used (compute is
+bfloat16; the bf16 scales already cost 0.5 bit a weight). ``llm_int8_threshold`` (bitsandbytes'
+float16 outlier path) is recorded; outliers are not split out here.
+
+The quantized tensors are buffers, not parameters: an optimizer never sees them. Train an adapter
+(LoRA) on top; ``dequantize()`` gives float layers back. A Linear whose shape the kernels cannot
+take (int4 needs N % 16 == 0 and K % 32 == 0) stays float and is listed in
+``model.quantization_skipped``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+logger = logging.getLogger("workbench")
+
+_ACT = torch.bfloat16  # the kernels' fast activation dtype
+
+
+class BitsAndBytesConfig:
+    """The reference's quantization options (same names and defaults; see the module docstring for
+    what each one does on the CPU). Exactly one of ``load_in_8bit`` / ``load_in_4bit``."""
+
+    quant_method = "bitsandbytes"
+
+    def __init__(self, load_in_8bit: bool = False, load_in_4bit: bool = False, llm_int8_threshold: float = 6.0,
+                 llm_int8_skip_modules: list[str] | None = None, llm_int8_enable_fp32_cpu_offload: bool = False,
+                 llm_int8_has_fp16_weight: bool = False, bnb_4bit_compute_dtype: Any = None,
+                 bnb_4bit_quant_type: str = "fp4", bnb_4bit_use_double_quant: bool = False,
+                 bnb_4bit_quant_storage: Any = None, **kwargs: Any) -> None:
+        if load_in_8bit and load_in_4bit:
+            raise ValueError("load_in_8bit and load_in_4bit are both True: pick one (8-bit is closer to float, "
+                             "4-bit smaller and faster).")
+        if bnb_4bit_quant_type not in ("nf4", "fp4"):
+            raise ValueError(f"bnb_4bit_quant_type={bnb_4bit_quant_type!r}: use 'nf4' or 'fp4' (both run as affine "
+                             "int4 groups on the CPU).")
+        if llm_int8_skip_modules is not None and not isinstance(llm_int8_skip_modules, list):
+            raise TypeError("llm_int8_skip_modules must be a list of module names, e.g. ['lm_head'].")
+        self.load_in_8bit, self.load_in_4bit = bool(load_in_8bit), bool(load_in_4bit)
+        self.llm_int8_threshold = float(llm_int8_threshold)
+        self.llm_int8_skip_modules = llm_int8_skip_modules
+        self.llm_int8_enable_fp32_cpu_offload = llm_int8_enable_fp32_cpu_offload
+        self.llm_int8_has_fp16_weight = llm_int8_has_fp16_weight
+        self.bnb_4bit_compute_dtype = _dtype(bnb_4bit_compute_dtype, torch.float32)
+        self.bnb_4bit_quant_type = bnb_4bit_quant_type
+        self.bnb_4bit_use_double_quant = bool(bnb_4bit_use_double_quant)
+        self.bnb_4bit_quant_storage = _dtype(bnb_4bit_quant_storage, torch.uint8)
+        for key in ("_load_in_8bit", "_load_in_4bit"):  # the reference's to_dict writes these too
+            kwargs.pop(key, None)
+        kwargs.pop("quant_method", None)
+        if kwargs:
+            logger.info("BitsAndBytesConfig: unused options %s", sorted(kwargs))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict in the reference's layout (dtypes as names)."""
+        out = {k: copy.deepcopy(v) for k, v in vars(self).items()}
+        out["bnb_4bit_compute_dtype"] = str(self.bnb_4bit_compute_dtype).removeprefix("torch.")
+        out["bnb_4bit_quant_storage"] = str(self.bnb_4bit_quant_storage).removeprefix("torch.")
+        out["_load_in_8bit"], out["_load_in_4bit"] = self.load_in_8bit, self.load_in_4bit
+        out["quant_method"] = self.quant_method
+        return out
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "BitsAndBytesConfig":
+        merged = dict(config_dict, **kwargs)
+        merged.setdefault("load_in_8bit", merged.get("_load_in_8bit", False))
+        merged.setdefault("load_in_4bit", merged.get("_load_in_4bit", False))
+        return cls(**merged)
+
+    def quantization_method(self) -> str | None:
+        if self.load_in_8bit:
+            return "llm_int8"
+        return self.bnb_4bit_quant_type if self.load_in_4bit else None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BitsAndBytesConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self) -> str:
+        return f"BitsAndBytesConfig({self.to_dict()})"
+
+
+def _dtype(value: Any, default: torch.dtype) -> torch.dtype:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = getattr(torch, value.removeprefix("torch."), None)
+    if not isinstance(value, torch.dtype):
+        raise TypeError(f"expected a torch dtype or its name ('bfloat16', ...), got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# modules
+
+
+class _QuantizedMatmul(torch.autograd.Function):
+    """``x @ W.T`` through the module's kernel; the gradient reaches ``x`` (so adapters below this
+    layer train) through the dequantized weight. The quantized weight itself gets none."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: "_QuantizedLinear") -> torch.Tensor:
+        ctx.module = module
+        return module._kernel(x.to(_ACT)).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad @ ctx.module.dequantized_weight(grad.dtype), None
+
+
+class _QuantizedLinear(nn.Module):
+    """What Int8Linear and Int4Linear share: the bias (float, frozen), forward, dequantize."""
+
+    in_features: int
+    out_features: int
+
+    def _init_bias(self, linear: nn.Linear) -> None:
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        self.bias = bias
+
+    def _kernel(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The (N, K) weight the kernel multiplies by."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        y = _QuantizedMatmul.apply(x.reshape(-1, shape[-1]), self).reshape(*shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias.to(y.dtype)
+
+    def dequantize(self, dtype: torch.dtype = torch.float32) -> nn.Linear:
+        """A float nn.Linear with this layer's (dequantized) weight and its bias."""
+        linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(self.dequantized_weight(dtype))
+            if self.bias is not None:
+                linear.bias.copy_(self.bias)
+        return linear
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Int8Linear(_QuantizedLinear):
+    """nn.Linear with an int8 weight (N, K) and one symmetric bfloat16 scale per output row."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self._init_bias(linear)
+        w = linear.weight.detach().float()
+        scale = (w.abs().amax(1) / 127).clamp(min=1e-12).to(_ACT)  # bf16 first: q is rounded against it
+        q = torch.round(w / scale.float()[:, None]).clamp(-127, 127).to(torch.int8)
+        self.register_buffer("weight", q.contiguous())
+        self.register_buffer("scales", scale)
+
+    def _kernel(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int8pack_mm(x.contiguous(), self.weight, self.scales)
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return (self.weight.float() * self.scales.float()[:, None]).to(dtype)
+
+
+def int4_group_size(linear: nn.Linear) -> int | None:
+    """64 (bitsandbytes' block size), else 32; None when the int4 kernel cannot take the shape."""
+    if linear.out_features % 16:
+        return None
+    return next((g for g in (64, 32) if linear.in_features % g == 0), None)
+
+
+class Int4Linear(_QuantizedLinear):
+    """nn.Linear with affine int4 weight groups: ``w = (q - 8) * scale + zero`` per (row, group)."""
+
+    def __init__(self, linear: nn.Linear, group_size: int | None = None) -> None:
+        super().__init__()
+        self._init_bias(linear)
+        self.group_size = group_size or int4_group_size(linear)
+        if self.group_size is None or self.in_features % self.group_size or self.out_features % 16:
+            raise ValueError(f"Int4Linear needs out_features % 16 == 0 and in_features % 32 == 0, got "
+                             f"{self.out_features}x{self.in_features}: keep this layer float (or use Int8Linear).")
+        n, k = self.out_features, self.in_features
+        groups = linear.weight.detach().float().reshape(n, k // self.group_size, self.group_size)
+        low, high = groups.amin(-1), groups.amax(-1)
+        scale = ((high - low) / 15).clamp(min=1e-12).to(_ACT).float()
+        zero = (low + 8 * scale).to(_ACT).float()  # the kernel's zero: the weight at q = 8
+        q = torch.round((groups - (zero - 8 * scale)[..., None]) / scale[..., None]).clamp(0, 15)
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.reshape(n, k).to(torch.int32), 1)
+        self.register_buffer("weight", packed)  # (N, K/2) uint8
+        self.register_buffer("scales_and_zeros", torch.stack([scale.T, zero.T], -1).to(_ACT).contiguous())  # (K/g, N, 2)
+
+    def _kernel(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x.contiguous(), self.weight, self.group_size,
+                                                          self.scales_and_zeros)
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        # the packed layout is the kernel's own: read q back through the kernel (x = identity rows,
+        # bf16 output), then (q - 8) * scale + zero in float32 is exactly the weight it multiplies by
+        n, k, g = self.out_features, self.in_features, self.group_size
+        rows = [self._kernel(eye) for eye in torch.eye(k, dtype=_ACT).split(1024)]
+        approx = torch.cat(rows).T.float().reshape(n, k // g, g)  # (N, K/g, g)
+        scale, zero = self.scales_and_zeros.float().permute(2, 1, 0)  # (N, K/g) each
+        q = torch.round((approx - zero[..., None]) / scale[..., None] + 8).clamp(0, 15)
+        return ((q - 8) * scale[..., None] + zero[..., None]).reshape(n, k).to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# whole models
+
+
+def quantize_model(model: nn.Module, config: BitsAndBytesConfig) -> nn.Module:
+    """Replace the model's nn.Linear layers by Int8Linear / Int4Linear in place (not the output
+    layer, nor those ``llm_int8_skip_modules`` names), and mark the model quantized."""
+    if not (config.load_in_8bit or config.load_in_4bit):
+        raise ValueError("BitsAndBytesConfig has neither load_in_8bit nor load_in_4bit set: nothing to quantize.")
+    skip = set(config.llm_int8_skip_modules or ())
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    skipped = []
+    for name, module in list(model.named_modules()):
+        for attr, value in list(vars(module).items()):  # fused q/k/v views of the old weights (nn.linear)
+            if type(value).__name__ == "FusedLinears":
+                setattr(module, attr, None)
+        for child_name, child in list(module.named_children()):
+            full = f"{name}.{child_name}" if name else child_name
+            if not isinstance(child, nn.Linear):
+                continue
+            if child is output or any(f"{key}." in f"{full}." for key in skip):  # the reference's match: a name part
+                continue
+            if config.load_in_4bit and int4_group_size(child) is None:
+                skipped.append(full)
+                continue
+            setattr(module, child_name, Int4Linear(child) if config.load_in_4bit else Int8Linear(child))
+    if skipped:
+        logger.warning("load_in_4bit: %d Linear layer(s) kept float, their shape does not fit the int4 kernel "
+                       "(N % 16, K % 32): %s", len(skipped), ", ".join(skipped[:5]))
+    model.is_quantized = True
+    model.quantization_config = config
+    model.quantization_skipped = skipped
+    if hasattr(model, "config"):
+        model.config.quantization_config = config.to_dict()
+    return model
+
+
+def dequantize_model(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Replace every Int8Linear / Int4Linear by a float nn.Linear with its dequantized weight."""
+    for module in list(model.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, _QuantizedLinear):
+                setattr(module, child_name, child.dequantize(dtype))
+    model.is_quantized = False
+    model.quantization_config = None
+    if hasattr(model, "config") and hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model
+
+
+def pop_quantization_options(kwargs: dict[str, Any], device: Any) -> BitsAndBytesConfig | None:
+    """``quantization_config=`` or the ``load_in_8bit`` / ``load_in_4bit`` shortcuts, taken out of
+    ``from_pretrained``'s keyword arguments; errors for what the CPU kernels cannot do."""
+    config = kwargs.pop("quantization_config", None)
+    shortcuts = {k: kwargs.pop(k) for k in ("load_in_8bit", "load_in_4bit") if k in kwargs}
+    if isinstance(config, dict):
+        config = BitsAndBytesConfig.from_dict(config)
+    if config is not None and any(shortcuts.values()):
+        raise ValueError("Pass load_in_8bit/load_in_4bit inside quantization_config=BitsAndBytesConfig(...) or as "
+                         "a shortcut, not both.")
+    if config is None and any(shortcuts.values()):
+        config = BitsAndBytesConfig(**shortcuts)
+    if config is None:
+        return None
+    if not isinstance(config, BitsAndBytesConfig):
+        raise TypeError(f"quantization_config must be a BitsAndBytesConfig (or its dict), got {type(config).__name__}.")
+    if not _on_cpu(device):
+        raise ValueError(f"device_map={device!r}: workbench's quantized layers run on the CPU only (PyTorch's int8/int4 "
+                         "CPU kernels). Drop device_map (or use 'cpu'), or load in float on the GPU.")
+    return config
+
+
+def _on_cpu(device: Any) -> bool:
+    if device is None or device == "auto":  # "auto": the CPU, as the kernels need
+        return True
+    if isinstance(device, dict):
+        return all(_on_cpu(v) for v in device.values())
+    return not isinstance(device, int) and torch.device(device).type == "cpu"
+
+
+def check_trainable(model: nn.Module) -> None:
+    """Raise when a quantized model without an adapter is about to be trained."""
+    if getattr(model, "is_quantized", False) and not getattr(model, "_hf_peft_config_loaded", False):
+        raise ValueError("This model's Linear weights are quantized (frozen int8/int4 buffers, not parameters), so "
+                         "training would not update them: add an adapter first (model.add_adapter(LoraConfig(...))), "
+                         "or model.dequantize() to train in float.")
