@@ -16,9 +16,12 @@ import pytest
 import torch
 from torch import nn
 
+import workbench
+
 from model_registry import TINY_DECODER
 from reference import build_reference_model, save_reference_model
 from workbench import AutoModelForCausalLM
+from workbench.training import Trainer, TrainingArguments
 from workbench.quantization import BitsAndBytesConfig, Int4Linear, Int8Linear, check_trainable, quantize_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -120,7 +123,7 @@ def test_config_round_trips_in_the_reference_layout():
     transformers = pytest.importorskip("transformers")
     options = dict(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
                    bnb_4bit_use_double_quant=True, llm_int8_skip_modules=["lm_head"])
-    ours = BitsAndBytesConfig(**options)
+    ours = workbench.BitsAndBytesConfig(**options)  # the public name
     assert ours.to_dict() == transformers.BitsAndBytesConfig(**options).to_dict()
     assert BitsAndBytesConfig.from_dict(ours.to_dict()) == ours
     assert ours.quantization_method() == "nf4" and BitsAndBytesConfig(load_in_8bit=True).quantization_method() == "llm_int8"
@@ -143,7 +146,7 @@ def test_errors(tiny_folder, tiny, tmp_path):
         models["int8"].save_pretrained(tmp_path / "saved")
     assert not (tmp_path / "saved").exists()
     with pytest.raises(ValueError, match="add an adapter"):
-        check_trainable(models["int4"])
+        Trainer(model=models["int4"], args=TrainingArguments(output_dir=str(tmp_path / "run")))
     check_trainable(models["fp"])
     with pytest.raises(ValueError, match="Int4Linear needs"):
         Int4Linear(nn.Linear(37, 32))

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     # configuration and auto classes
     "PretrainedConfig": "config",
+    "BitsAndBytesConfig": "quantization",
     "AutoConfig": "auto",
     "AutoModel": "auto",
     "AutoModelForCausalLM": "auto",
