@@ -69,6 +69,7 @@ def test_layer_output_is_the_product_with_its_dequantized_weight(cls):
     step = 1 / 250 if cls is Int8Linear else 1 / 28
     assert relative(w, linear.weight) < step * 2
     assert not list(layer.parameters(recurse=False)) or all(not p.requires_grad for p in layer.parameters())
+    assert torch.equal(layer.to(torch.float64)(x), y)  # model.to(dtype) casts the bf16 scales: same result
     back = layer.dequantize()
     assert type(back) is nn.Linear and torch.equal(back.weight, w.float()) and torch.equal(back.bias, linear.bias)
 

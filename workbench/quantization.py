@@ -181,7 +181,7 @@ class Int8Linear(_QuantizedLinear):
         self.register_buffer("scales", scale)
 
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.aten._weight_int8pack_mm(x.contiguous(), self.weight, self.scales)
+        return torch.ops.aten._weight_int8pack_mm(x.contiguous(), self.weight, self.scales.to(_ACT))
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return (self.weight.float() * self.scales.float()[:, None]).to(dtype)
@@ -215,8 +215,9 @@ class Int4Linear(_QuantizedLinear):
         self.register_buffer("scales_and_zeros", torch.stack([scale.T, zero.T], -1).to(_ACT).contiguous())  # (K/g, N, 2)
 
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
+        # .to(_ACT): a no-op, unless model.to(dtype) cast the scales (the kernels need them in bf16)
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x.contiguous(), self.weight, self.group_size,
-                                                          self.scales_and_zeros)
+                                                          self.scales_and_zeros.to(_ACT))
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         # the packed layout is the kernel's own: read q back through the kernel (x = identity rows,
