@@ -166,8 +166,9 @@ def check_vision(page) -> None:
 
 def check_adapters(page) -> None:
     assert page.query_selector(f'{CURRENT} .jp-OutputArea-output svg[aria-label^="training curves"]')
-    # ActivationDiff: attached (Lab may window it out of view), drawn once its model's state arrives
-    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff", state="attached", timeout=90_000)
+    # ActivationDiff: attached (Lab may window it out of view), drawn once its model's state arrives; its
+    # state holds a row per module of SmolLM2 (hundreds), slow to reach the page on a loaded machine
+    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff", state="attached", timeout=300_000)
     assert "model.layers.20.self_attn.q_proj" in widget.text_content()
     text = current_text(page)
     assert "with the sentiment adapter:" in text and "sentiment again, the same logits: True" in text
