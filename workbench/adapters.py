@@ -98,7 +98,7 @@ class AdapterMixin:
                 raise ValueError("load_adapter with peft_config= also needs adapter_state_dict= (or a folder).")
             adapter_state_dict = read_adapter_weights(peft_model_id, options)
         peft_config.inference_mode = not is_trainable
-        state = {_model_key(key): value for key, value in adapter_state_dict.items()}
+        state = model_keys(adapter_state_dict)
         _inject(peft_config, self, adapter_name)
         self._hf_peft_config_loaded = True
         try:
@@ -390,8 +390,9 @@ def _expand_all_linear(config, model: nn.Module) -> None:
                          "Name the modules in target_modules=[...].")
 
 
-def _model_key(saved_key: str) -> str:
-    return saved_key[len(SAVED_PREFIX):] if saved_key.startswith(SAVED_PREFIX) else saved_key
+def model_keys(saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An adapter file's tensors under the model's own keys (without peft's ``base_model.model.``)."""
+    return {key[len(SAVED_PREFIX):] if key.startswith(SAVED_PREFIX) else key: value for key, value in saved.items()}
 
 
 def _prefix(config) -> str:

@@ -17,7 +17,7 @@ import os
 import torch
 from torch import nn
 
-from ..adapters import ADAPTER_PICKLE_NAME, ADAPTER_WEIGHTS_NAME, SAVED_PREFIX, read_adapter_weights
+from ..adapters import ADAPTER_PICKLE_NAME, ADAPTER_WEIGHTS_NAME, model_keys, read_adapter_weights
 from ..hub import HubOptions
 
 logger = logging.getLogger("workbench")
@@ -84,7 +84,7 @@ def load_adapter_checkpoint(model: nn.Module, folder: str) -> None:
     name = active[0]
     expected = model.get_adapter_state_dict(name)  # the keys and shapes this adapter saves
     saved = read_adapter_weights(folder, HubOptions())
-    state = {key[len(SAVED_PREFIX):] if key.startswith(SAVED_PREFIX) else key: value for key, value in saved.items()}
+    state = model_keys(saved)
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     resized = [f"{key} {tuple(state[key].shape)} (the model's: {tuple(expected[key].shape)})"
                for key in sorted(set(state) & set(expected)) if state[key].shape != expected[key].shape]
