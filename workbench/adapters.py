@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from typing import Any
 
@@ -24,7 +23,6 @@ import torch
 from torch import nn
 
 from .hub import HubOptions, resolve_file
-from .io import atomic_path
 
 ADAPTER_CONFIG_NAME = "adapter_config.json"
 ADAPTER_WEIGHTS_NAME = "adapter_model.safetensors"
@@ -222,7 +220,9 @@ class AdapterMixin:
         return self
 
     def _save_adapter(self, folder: str, state_dict: dict | None = None) -> None:
-        """Write the active adapter as peft does: adapter_config.json + adapter_model.safetensors."""
+        """Write the active adapter as peft does: adapter_config.json + adapter_model.safetensors.
+        ``folder`` is the private staging folder of ``save_pretrained`` (``workbench.atomic_folder``),
+        which makes the save whole: the files are written there directly."""
         from safetensors.torch import save_file
 
         active = self.active_adapters()
@@ -231,15 +231,12 @@ class AdapterMixin:
                              "model.set_adapter(name) then model.save_pretrained(folder).")
         weights = self.get_adapter_state_dict(active[0], state_dict)
         weights = {SAVED_PREFIX + key: value.detach().contiguous() for key, value in weights.items()}
+        save_file(weights, os.path.join(folder, ADAPTER_WEIGHTS_NAME), metadata={"format": "pt"})
         config = self.peft_config[active[0]]
-        with atomic_path(os.path.join(folder, ADAPTER_WEIGHTS_NAME)) as tmp:
-            save_file(weights, tmp, metadata={"format": "pt"})
         saved_mode = config.inference_mode
         config.inference_mode = True  # what PeftModel writes: a saved adapter loads for inference
         try:
-            with tempfile.TemporaryDirectory(prefix=".adapter-config-", dir=folder) as scratch:
-                config.save_pretrained(scratch)  # peft writes its own file (sets as lists, its version)
-                os.replace(os.path.join(scratch, ADAPTER_CONFIG_NAME), os.path.join(folder, ADAPTER_CONFIG_NAME))
+            config.save_pretrained(folder)  # peft writes its own file (sets as lists, its version)
         finally:
             config.inference_mode = saved_mode
 
