@@ -74,6 +74,22 @@ def test_layer_output_is_the_product_with_its_dequantized_weight(cls):
     assert type(back) is nn.Linear and torch.equal(back.weight, w.float()) and torch.equal(back.bias, linear.bias)
 
 
+def test_from_quantized_rebuilds_the_same_layer():
+    """What a save or a GGUF file holds (q, scales, zeros) builds the very layer: same packed bytes."""
+    torch.manual_seed(0)
+    linear = nn.Linear(128, 48)
+    four = Int4Linear(linear)
+    q, scales, zeros = four.unpacked()
+    assert q.dtype == torch.uint8 and int(q.max()) <= 15 and scales.shape == (48, 2)
+    again = Int4Linear.from_quantized(q, scales, zeros, linear.bias)
+    assert torch.equal(again.weight, four.weight) and torch.equal(again.scales_and_zeros, four.scales_and_zeros)
+    eight = Int8Linear(linear)
+    copy8 = Int8Linear.from_quantized(eight.weight, eight.scales, linear.bias)
+    assert torch.equal(copy8.weight, eight.weight) and torch.equal(copy8.scales, eight.scales)
+    with pytest.raises(ValueError, match="out_features % 16"):
+        Int4Linear.from_quantized(q[:40], scales[:40], zeros[:40])
+
+
 def test_gradient_reaches_the_input_through_the_dequantized_weight():
     """Adapters below a quantized layer train: the kernel's backward is grad @ W_dq."""
     torch.manual_seed(0)

@@ -138,10 +138,9 @@ class _QuantizedLinear(nn.Module):
     in_features: int
     out_features: int
 
-    def _init_bias(self, linear: nn.Linear) -> None:
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
-        self.bias = bias
+    def _init_shape(self, out_features: int, in_features: int, bias: torch.Tensor | None) -> None:
+        self.in_features, self.out_features = in_features, out_features
+        self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
 
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -173,12 +172,23 @@ class Int8Linear(_QuantizedLinear):
 
     def __init__(self, linear: nn.Linear) -> None:
         super().__init__()
-        self._init_bias(linear)
         w = linear.weight.detach().float()
         scale = (w.abs().amax(1) / 127).clamp(min=1e-12).to(_ACT)  # bf16 first: q is rounded against it
         q = torch.round(w / scale.float()[:, None]).clamp(-127, 127).to(torch.int8)
+        self._set(q, scale, linear.bias)
+
+    @classmethod
+    def from_quantized(cls, q: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None = None) -> "Int8Linear":
+        """The layer whose weight is ``q[n, k] * scales[n]`` (q int8 (N, K), scales (N,))."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        layer._set(q.to(torch.int8), scales, bias)
+        return layer
+
+    def _set(self, q: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> None:
+        self._init_shape(q.shape[0], q.shape[1], bias)
         self.register_buffer("weight", q.contiguous())
-        self.register_buffer("scales", scale)
+        self.register_buffer("scales", scales.to(_ACT).contiguous())
 
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.aten._weight_int8pack_mm(x.contiguous(), self.weight, self.scales.to(_ACT))
@@ -199,35 +209,65 @@ class Int4Linear(_QuantizedLinear):
 
     def __init__(self, linear: nn.Linear, group_size: int | None = None) -> None:
         super().__init__()
-        self._init_bias(linear)
-        self.group_size = group_size or int4_group_size(linear)
-        if self.group_size is None or self.in_features % self.group_size or self.out_features % 16:
-            raise ValueError(f"Int4Linear needs out_features % 16 == 0 and in_features % 32 == 0, got "
-                             f"{self.out_features}x{self.in_features}: keep this layer float (or use Int8Linear).")
-        n, k = self.out_features, self.in_features
-        groups = linear.weight.detach().float().reshape(n, k // self.group_size, self.group_size)
+        group_size = group_size or int4_group_size(linear)
+        n, k = linear.out_features, linear.in_features
+        _check_int4_shape(n, k, group_size)
+        groups = linear.weight.detach().float().reshape(n, k // group_size, group_size)
         low, high = groups.amin(-1), groups.amax(-1)
         scale = ((high - low) / 15).clamp(min=1e-12).to(_ACT).float()
         zero = (low + 8 * scale).to(_ACT).float()  # the kernel's zero: the weight at q = 8
         q = torch.round((groups - (zero - 8 * scale)[..., None]) / scale[..., None]).clamp(0, 15)
-        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.reshape(n, k).to(torch.int32), 1)
-        self.register_buffer("weight", packed)  # (N, K/2) uint8
-        self.register_buffer("scales_and_zeros", torch.stack([scale.T, zero.T], -1).to(_ACT).contiguous())  # (K/g, N, 2)
+        self._set(q.reshape(n, k), scale, zero, linear.bias)
+
+    @classmethod
+    def from_quantized(cls, q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor,
+                       bias: torch.Tensor | None = None) -> "Int4Linear":
+        """The layer whose weight is ``(q[n, k] - 8) * scales[n, g] + zeros[n, g]`` with g = k // group
+        (q in 0..15, (N, K), any integer dtype; scales and zeros (N, K / group), rounded to bfloat16)."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        _check_int4_shape(q.shape[0], q.shape[1], q.shape[1] // scales.shape[1])
+        layer._set(q, scales, zeros, bias)
+        return layer
+
+    def _set(self, q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor, bias: torch.Tensor | None) -> None:
+        n, k = q.shape
+        self._init_shape(n, k, bias)
+        self.group_size = k // scales.shape[1]
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.to(torch.int32).contiguous(), 1)
+        self.register_buffer("weight", packed)  # (N, K/2) uint8, the kernel's own layout
+        # (K/g, N, 2): the kernel's scales-and-zeros tensor
+        self.register_buffer("scales_and_zeros", torch.stack([scales.T, zeros.T], -1).to(_ACT).contiguous())
 
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
         # .to(_ACT): a no-op, unless model.to(dtype) cast the scales (the kernels need them in bf16)
         return torch.ops.aten._weight_int4pack_mm_for_cpu(x.contiguous(), self.weight, self.group_size,
                                                           self.scales_and_zeros.to(_ACT))
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def unpacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(q, scales, zeros)`` as :meth:`from_quantized` takes them: q uint8 (N, K) in 0..15,
+        scales and zeros float32 (N, K / group)."""
         # the packed layout is the kernel's own: read q back through the kernel (x = identity rows,
-        # bf16 output), then (q - 8) * scale + zero in float32 is exactly the weight it multiplies by
+        # bf16 output), then round against the group's scale and zero
         n, k, g = self.out_features, self.in_features, self.group_size
         rows = [self._kernel(eye) for eye in torch.eye(k, dtype=_ACT).split(1024)]
         approx = torch.cat(rows).T.float().reshape(n, k // g, g)  # (N, K/g, g)
         scale, zero = self.scales_and_zeros.float().permute(2, 1, 0)  # (N, K/g) each
         q = torch.round((approx - zero[..., None]) / scale[..., None] + 8).clamp(0, 15)
-        return ((q - 8) * scale[..., None] + zero[..., None]).reshape(n, k).to(dtype)
+        return q.reshape(n, k).to(torch.uint8), scale.contiguous(), zero.contiguous()
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(q - 8) * scale + zero in float32: exactly the weight the kernel multiplies by."""
+        q, scale, zero = self.unpacked()
+        n, k, g = self.out_features, self.in_features, self.group_size
+        groups = (q.float().reshape(n, k // g, g) - 8) * scale[..., None] + zero[..., None]
+        return groups.reshape(n, k).to(dtype)
+
+
+def _check_int4_shape(n: int, k: int, group_size: int | None) -> None:
+    if group_size not in (32, 64, 128, 256) or k % group_size or n % 16:
+        raise ValueError(f"Int4Linear needs out_features % 16 == 0 and in_features divisible by a group of 32, 64, "
+                         f"128 or 256, got {n}x{k} (group {group_size}): keep this layer float (or use Int8Linear).")
 
 
 # ---------------------------------------------------------------------------------------------
