@@ -28,6 +28,7 @@ from .gguf import resolve_gguf_file  # the gguf package itself is imported only 
 from .hub import HubOptions
 from .hub_push import PushToHubMixin
 from .quantization import dequantize_model, pop_quantization_options, quantize_model
+from .quantization_save import load_quantized_layers, quantized_checkpoint
 from .weights import WEIGHT_FILES, CheckpointFiles, checkpoint_dtype, find_checkpoint_files, iter_tensors, parse_dtype, save_state_dict
 
 logger = logging.getLogger("workbench")
@@ -177,7 +178,7 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
         target_dtype = _resolve_dtype(dtype, config, files)
 
         model = cls._build_on_meta(config)
-        info = model._load_checkpoint(files, target_dtype, ignore_mismatched)
+        info = model._load_checkpoint(files, target_dtype, ignore_mismatched, load_quantized_layers(model, files, quantization, device))
         model.tie_weights()  # before initialising: a tied output layer is not missing
         model._initialise_missing(info, target_dtype)
         model.tie_weights()
@@ -207,14 +208,20 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
             return f"{prefix}.{name}"  # a base checkpoint loaded into a head model
         return None
 
-    def _load_checkpoint(self, files, dtype: torch.dtype, ignore_mismatched: bool) -> LoadingInfo:
-        expected = dict(self.named_parameters(remove_duplicate=False)) | dict(self.named_buffers())
+    def _load_checkpoint(self, files, dtype: torch.dtype, ignore_mismatched: bool,
+                         read_already: frozenset[str] = frozenset()) -> LoadingInfo:
+        """Fill the model's tensors from ``files``; ``read_already``: names (checkpoint's and model's) of the
+        tensors an earlier step read and placed (a quantized checkpoint's layers), skipped here."""
+        expected = {k: v for k, v in (dict(self.named_parameters(remove_duplicate=False)) | dict(self.named_buffers())).items()
+                    if k not in read_already}
         names = set(expected)
         info = LoadingInfo()
         loaded: set[str] = set()
         for name, tensor in iter_tensors(files, wanted=lambda n: self._checkpoint_key(n, names) is not None,
                                          names=names):
             key = self._checkpoint_key(name, names)
+            if name in read_already:
+                continue
             if tensor is None or key is None:
                 if not any(re.search(p, name) for p in self._ignore_unexpected):
                     info.unexpected_keys.append(name)
@@ -353,15 +360,14 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
                 if getattr(self, "generation_config", None) is not None:
                     self.generation_config.save_pretrained(folder)
             return
-        if self.is_quantized:
-            raise NotImplementedError("Saving a quantized model is not supported yet: model.dequantize() first, or "
-                                      "save the float model (and quantize again when loading).")
         with staged_save(save_directory, owns=WEIGHT_FILES) as folder:  # replaces the folder as a whole
             self.config.architectures = [type(self).__name__]
             self.config.save_pretrained(folder)
             if state_dict is None:
                 tied = set(self.active_tied_weights())
                 state_dict = {k: v for k, v in self.state_dict().items() if k not in tied}
+            if self.is_quantized:  # config.json's quantization_config and the layers' checkpoint layout
+                state_dict = quantized_checkpoint(self, folder, state_dict)
             save_state_dict(state_dict, folder, max_shard_size)
             generation_config = getattr(self, "generation_config", None)
             if generation_config is not None and hasattr(generation_config, "save_pretrained"):
@@ -510,7 +516,7 @@ def _place(model: PreTrainedModel, device: Any, quantization: Any) -> None:
     """Move to ``device``, then quantize the Linear layers (the int8/int4 layers are CPU-only)."""
     if device is not None:
         model.to(_parse_device(device))
-    if quantization is not None:
+    if quantization is not None and not model.is_quantized:  # a quantized checkpoint's layers were built from it
         quantize_model(model, quantization)
 
 

@@ -336,17 +336,18 @@ def pop_quantization_options(kwargs: dict[str, Any], device: Any) -> BitsAndByte
         return None
     if not isinstance(config, BitsAndBytesConfig):
         raise TypeError(f"quantization_config must be a BitsAndBytesConfig (or its dict), got {type(config).__name__}.")
-    if not _on_cpu(device):
+    if not on_cpu(device):
         raise ValueError(f"device_map={device!r}: workbench's quantized layers run on the CPU only (PyTorch's int8/int4 "
                          "CPU kernels). Drop device_map (or use 'cpu'), or load in float on the GPU.")
     return config
 
 
-def _on_cpu(device: Any) -> bool:
+def on_cpu(device: Any) -> bool:
+    """Whether ``device`` / ``device_map`` puts the model on the CPU (None and "auto" do here)."""
     if device is None or device == "auto":  # "auto": the CPU, as the kernels need
         return True
     if isinstance(device, dict):
-        return all(_on_cpu(v) for v in device.values())
+        return all(on_cpu(v) for v in device.values())
     return not isinstance(device, int) and torch.device(device).type == "cpu"
 
 
