@@ -10,6 +10,8 @@ the output back to the input's dtype:
 
 - 8-bit: ``aten._weight_int8pack_mm``; int8 weight (N, K) with one symmetric scale per output row,
   ``w = q * scale[n]`` (bitsandbytes' LLM.int8 layout: ``scale = SCB / 127``).
+  The kernel needs K % 16 == 0 (else it sums wrongly or crashes); other K multiply by the
+  dequantized weight (tiny test models only: real models' widths are multiples of 16).
 - 4-bit: ``aten._weight_int4pack_mm_for_cpu``; affine int4 groups along K,
   ``w = (q - 8) * scale[n, g] + zero[n, g]``, q in 0..15, groups of 64 (bitsandbytes' block size;
   32 when K is not a multiple of 64).
@@ -191,6 +193,8 @@ class Int8Linear(_QuantizedLinear):
         self.register_buffer("scales", scales.to(_ACT).contiguous())
 
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
+        if self.in_features % 16:  # the kernel reads K in blocks of 16: other K give wrong sums or crash (torch 2.14)
+            return x @ self.dequantized_weight(x.dtype).T
         return torch.ops.aten._weight_int8pack_mm(x.contiguous(), self.weight, self.scales.to(_ACT))
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:

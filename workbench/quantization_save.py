@@ -13,7 +13,7 @@ Layouts, per quantized Linear ``p`` (other tensors are saved as in a float check
   ``quantization_config`` is ``BitsAndBytesConfig(load_in_8bit=True).to_dict()``. Exact both ways for
   workbench's own saves (SCB = scale * 127 in float32, scale a bfloat16: scale * 127 needs 15 bits, and
   float32 division gives scale back). The reference's SCB is any float32: scale = SCB / 127 is rounded
-  to bfloat16 (the kernel's scale dtype), a relative error of at most 2**-9 per row.
+  to bfloat16 (the kernel's scale dtype), a relative error of at most 2**-8 per row.
 - **4-bit: workbench's own layout** ``quant_method: "workbench_int4"``: ``p.weight`` uint8 (N, K / 2),
   two q values (0..15) a byte, ``q[n, 2i]`` in the low nibble and ``q[n, 2i + 1]`` in the high one;
   ``p.weight_scales`` and ``p.weight_zeros`` bfloat16 (N, K / group), ``w = (q - 8) * scale + zero``
