@@ -74,6 +74,17 @@ def test_layer_output_is_the_product_with_its_dequantized_weight(cls):
     assert type(back) is nn.Linear and torch.equal(back.weight, w.float()) and torch.equal(back.bias, linear.bias)
 
 
+@pytest.mark.parametrize("in_features", [8, 37, 40])
+def test_int8_widths_the_kernel_cannot_take(in_features):
+    """_weight_int8pack_mm needs K % 16 == 0 (other K: wrong sums or a crash); those multiply by W_dq."""
+    torch.manual_seed(0)
+    linear = nn.Linear(in_features, 32)
+    layer = Int8Linear(linear)
+    x = torch.randn(3, in_features)
+    expected = x.double() @ layer.dequantized_weight(torch.float64).T + linear.bias.double()
+    assert relative(layer(x), expected) < 1e-2
+
+
 def test_from_quantized_rebuilds_the_same_layer():
     """What a save or a GGUF file holds (q, scales, zeros) builds the very layer: same packed bytes."""
     torch.manual_seed(0)

@@ -342,7 +342,8 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
 
         A model with adapters writes only the active adapter, in peft's format
         (``adapter_config.json`` + ``adapter_model.safetensors``), beside its generation config;
-        ``merge_and_unload()`` first saves the merged model instead. ``push_to_hub=True`` then uploads
+        ``merge_and_unload()`` first saves the merged model instead. A quantized model writes its int8 / int4
+        layers as they are (:mod:`workbench.quantization_save`). ``push_to_hub=True`` then uploads
         what this save wrote (``repo_id=``, ``token=``, ... as for :meth:`push_to_hub`). The folder is
         replaced as a whole (``workbench.atomic_folder``): a crash mid-save leaves the previous save;
         other files in the folder (a tokenizer, checkpoints, a README) are kept."""

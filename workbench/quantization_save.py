@@ -206,11 +206,9 @@ def _bnb4_layer(tensors: dict[str, torch.Tensor], prefix: str) -> nn.Module:
     """A bitsandbytes 4-bit layer decoded to float, then quantized again as Int4Linear (affine groups);
     a shape the int4 kernel cannot take stays a float nn.Linear, as when quantizing at load."""
     weight = bnb4_weight(tensors, prefix)
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias="bias" in tensors)
-    with torch.no_grad():
-        linear.weight.copy_(weight)
-        if "bias" in tensors:
-            linear.bias.copy_(tensors["bias"])
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False, device="meta")  # no init: set below
+    linear.weight = nn.Parameter(weight, requires_grad=False)
+    linear.bias = None if "bias" not in tensors else nn.Parameter(tensors["bias"], requires_grad=False)
     if int4_group_size(linear) is not None:
         layer = Int4Linear(linear)
         error = (layer.dequantized_weight() - weight).norm() / weight.norm().clamp(min=1e-12)
