@@ -11,7 +11,9 @@ own quantization of the same float weights 0 (same int8, scales equal up to bf16
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
 
 import pytest
@@ -168,6 +170,30 @@ def test_the_references_bnb4_loads_as_int4(saved, tmp_path, options):
     assert error < 0.5  # measured 0.30 (nf4) / 0.31 (fp4): random tiny weights; workbench's own int4 0.39
 
 
+def test_gpt2_conv1d_layers_save_as_the_reference_does(tmp_path):
+    """GPT-2's Conv1D (weights stored (in, out)) quantized to an (out, in) int8 weight, as bitsandbytes
+    stores it; dequantize() gives the Conv1D back, so the float save has GPT-2's layout again."""
+    from model_registry import TINY_GPT2
+    from workbench.nn.conv1d import Conv1D
+
+    fp = save_reference_model(build_reference_model("gpt2", "GPT2LMHeadModel", TINY_GPT2), str(tmp_path / "fp"))
+    model = AutoModelForCausalLM.from_pretrained(fp, load_in_8bit=True)
+    assert type(model.transformer.h[0].attn.c_attn) is Int8Linear and model.transformer.h[0].attn.c_attn.from_conv1d
+    model.save_pretrained(tmp_path / "int8")
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "int8")
+    assert torch.equal(logits(loaded), logits(model))
+    back = loaded.dequantize().transformer.h[0].attn.c_attn
+    float_layer = AutoModelForCausalLM.from_pretrained(fp).transformer.h[0].attn.c_attn
+    assert type(back) is Conv1D and back.weight.shape == float_layer.weight.shape
+    assert relative(back.weight, float_layer.weight) < 1e-2
+    if importlib.util.find_spec("bitsandbytes") is not None:  # the reference reads the same int8
+        import transformers
+
+        reference = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "int8")
+        assert torch.equal(reference.transformer.h[0].attn.c_attn.weight.data, model.transformer.h[0].attn.c_attn.weight)
+        assert relative(logits(reference), logits(model)) < 0.05  # measured 1.6e-2
+
+
 def test_pipeline_load_in_8bit(tiny_chat_model_path):
     pipe = workbench.pipeline("text-generation", model=tiny_chat_model_path, model_kwargs={"load_in_8bit": True})
     assert isinstance(pipe.model.model.layers[0].mlp.up_proj, Int8Linear)
@@ -177,12 +203,15 @@ def test_pipeline_load_in_8bit(tiny_chat_model_path):
     assert pipe("Hello there", max_new_tokens=6, do_sample=False)[0]["generated_text"] == expected
 
 
-def test_errors(saved, tmp_path):
+def test_errors(saved, tmp_path, caplog):
     model, folder = saved["int8"]
     with pytest.raises(ValueError, match="safetensors only"):
         model.save_pretrained(tmp_path / "bin", safe_serialization=False)
     with pytest.raises(ValueError, match="CPU only"):
         AutoModelForCausalLM.from_pretrained(folder, device_map="cuda")
+    with caplog.at_level(logging.WARNING, logger="workbench"):  # the checkpoint's quantization wins, as in the reference
+        assert type(AutoModelForCausalLM.from_pretrained(folder, load_in_4bit=True).get_submodule(LAYER)) is Int8Linear
+    assert "quantized already" in caplog.text
     bad = tmp_path / "bad"
     model.save_pretrained(bad)
     config = json.loads((bad / "config.json").read_text())

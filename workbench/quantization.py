@@ -39,6 +39,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .nn.conv1d import Conv1D
+
 logger = logging.getLogger("workbench")
 
 _ACT = torch.bfloat16  # the kernels' fast activation dtype
@@ -139,6 +141,9 @@ class _QuantizedLinear(nn.Module):
 
     in_features: int
     out_features: int
+    # set when the layer replaced a Conv1D (GPT-2's (in, out) weights): dequantize() gives a Conv1D back,
+    # so a dequantized model saves the layout its checkpoints have
+    from_conv1d: bool = False
 
     def _init_shape(self, out_features: int, in_features: int, bias: torch.Tensor | None) -> None:
         self.in_features, self.out_features = in_features, out_features
@@ -156,11 +161,18 @@ class _QuantizedLinear(nn.Module):
         y = _QuantizedMatmul.apply(x.reshape(-1, shape[-1]), self).reshape(*shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias.to(y.dtype)
 
-    def dequantize(self, dtype: torch.dtype = torch.float32) -> nn.Linear:
-        """A float nn.Linear with this layer's (dequantized) weight and its bias."""
+    def dequantize(self, dtype: torch.dtype = torch.float32) -> nn.Module:
+        """A float nn.Linear (or the Conv1D it replaced) with this layer's dequantized weight and its bias."""
+        weight = self.dequantized_weight(dtype)
+        if self.from_conv1d:
+            layer = Conv1D(self.out_features, self.in_features).to(dtype)
+            with torch.no_grad():
+                layer.weight.copy_(weight.T)
+                layer.bias.copy_(self.bias if self.bias is not None else torch.zeros(self.out_features))
+            return layer
         linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, dtype=dtype)
         with torch.no_grad():
-            linear.weight.copy_(self.dequantized_weight(dtype))
+            linear.weight.copy_(weight)
             if self.bias is not None:
                 linear.bias.copy_(self.bias)
         return linear
@@ -279,7 +291,7 @@ def _check_int4_shape(n: int, k: int, group_size: int | None) -> None:
 
 
 def quantize_model(model: nn.Module, config: BitsAndBytesConfig) -> nn.Module:
-    """Replace the model's nn.Linear layers by Int8Linear / Int4Linear in place (not the output
+    """Replace the model's nn.Linear (and GPT-2's Conv1D) layers by Int8Linear / Int4Linear in place (not the output
     layer, nor those ``llm_int8_skip_modules`` names), and mark the model quantized."""
     if not (config.load_in_8bit or config.load_in_4bit):
         raise ValueError("BitsAndBytesConfig has neither load_in_8bit nor load_in_4bit set: nothing to quantize.")
@@ -292,14 +304,17 @@ def quantize_model(model: nn.Module, config: BitsAndBytesConfig) -> nn.Module:
                 setattr(module, attr, None)
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
-            if not isinstance(child, nn.Linear):
+            if not isinstance(child, (nn.Linear, Conv1D)):
                 continue
             if child is output or any(f"{key}." in f"{full}." for key in skip):  # the reference's match: a name part
                 continue
-            if config.load_in_4bit and int4_group_size(child) is None:
+            linear = child if isinstance(child, nn.Linear) else conv1d_as_linear(child)
+            if config.load_in_4bit and int4_group_size(linear) is None:
                 skipped.append(full)
                 continue
-            setattr(module, child_name, Int4Linear(child) if config.load_in_4bit else Int8Linear(child))
+            layer = Int4Linear(linear) if config.load_in_4bit else Int8Linear(linear)
+            layer.from_conv1d = isinstance(child, Conv1D)
+            setattr(module, child_name, layer)
     if skipped:
         logger.warning("load_in_4bit: %d Linear layer(s) kept float, their shape does not fit the int4 kernel "
                        "(N % 16, K % 32): %s", len(skipped), ", ".join(skipped[:5]))
@@ -309,6 +324,14 @@ def quantize_model(model: nn.Module, config: BitsAndBytesConfig) -> nn.Module:
     if hasattr(model, "config"):
         model.config.quantization_config = config.to_dict()
     return model
+
+
+def conv1d_as_linear(layer: Conv1D) -> nn.Linear:
+    """An nn.Linear sharing a Conv1D's weight, as (out, in) (a transposed view; no copy) and bias."""
+    linear = nn.Linear(layer.in_features, layer.out_features, bias=False, device="meta")  # no init: set below
+    linear.weight = nn.Parameter(layer.weight.T, requires_grad=False)
+    linear.bias = layer.bias
+    return linear
 
 
 def dequantize_model(model: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:

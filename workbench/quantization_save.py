@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .nn.conv1d import Conv1D
 from .quantization import BitsAndBytesConfig, Int4Linear, Int8Linear, int4_group_size, on_cpu
 from .weights import CheckpointFiles, iter_tensors
 
@@ -129,7 +130,8 @@ def load_quantized_layers(model: nn.Module, files: CheckpointFiles, requested: B
     build = {"int8": _int8_layer, "int4": _int4_layer, "bnb4": _bnb4_layer}[kind]
     for prefix in sorted(groups):
         module_name = _module_name(model, prefix)
-        layer = build(groups.pop(prefix), prefix)
+        layer = build(groups.pop(prefix), prefix)  # the stored weight is (out, in) for a Conv1D too, as bnb's
+        layer.from_conv1d = isinstance(model.get_submodule(module_name), Conv1D)
         parent, _, child = module_name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, layer)
         read.update(f"{module_name}.{k}" for k, _ in layer.named_parameters(recurse=False))
@@ -164,12 +166,12 @@ def _prefix_of(name: str, prefixes: set[str]) -> str | None:
 
 
 def _module_name(model: nn.Module, prefix: str) -> str:
-    """The model's nn.Linear a checkpoint prefix names (a base checkpoint in a head model, and back)."""
+    """The model's nn.Linear (or Conv1D) a checkpoint prefix names (a base checkpoint in a head model, and back)."""
     base = getattr(model, "base_model_prefix", "")
     candidates = [prefix] + ([prefix[len(base) + 1:], f"{base}.{prefix}"] if base else [])
     for name in candidates:
         try:
-            if isinstance(model.get_submodule(name), nn.Linear):
+            if isinstance(model.get_submodule(name), (nn.Linear, Conv1D)):
                 return name
         except AttributeError:
             continue
