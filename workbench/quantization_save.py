@@ -61,7 +61,10 @@ def quantized_checkpoint(model: nn.Module, folder: str, state_dict: dict[str, to
     into ``folder`` (the staging folder of ``save_pretrained``)."""
     layers = {name: m for name, m in model.named_modules() if isinstance(m, (Int8Linear, Int4Linear))}
     config = copy.copy(model.config)  # a shallow copy: only quantization_config differs from the model's
-    config.quantization_config = saved_quantization_config(model.quantization_config, layers)
+    if layers:
+        config.quantization_config = saved_quantization_config(model.quantization_config, layers)
+    else:  # every layer kept float (shapes the kernels cannot take): a float checkpoint
+        vars(config).pop("quantization_config", None)
     config.save_pretrained(folder)
     out = {}
     for key, tensor in state_dict.items():
