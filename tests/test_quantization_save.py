@@ -203,6 +203,20 @@ def test_pipeline_load_in_8bit(tiny_chat_model_path):
     assert pipe("Hello there", max_new_tokens=6, do_sample=False)[0]["generated_text"] == expected
 
 
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_push_and_load_from_the_hub(saved, hub, monkeypatch, tmp_path):
+    """push_to_hub goes through the same save; the repo loads quantized with no argument (local Hub server)."""
+    from huggingface_hub import constants
+
+    model, _ = saved["int4"]
+    model.push_to_hub("user/tiny-int4")
+    cache = str(tmp_path / "fresh-cache")  # what loads next comes through the server
+    monkeypatch.setenv("HF_HUB_CACHE", cache)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", cache)
+    loaded = AutoModelForCausalLM.from_pretrained("user/tiny-int4")
+    assert type(loaded.get_submodule(LAYER)) is Int4Linear and torch.equal(logits(loaded), logits(model))
+
+
 def test_errors(saved, tmp_path, caplog):
     model, folder = saved["int8"]
     with pytest.raises(ValueError, match="safetensors only"):
