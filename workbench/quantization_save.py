@@ -131,15 +131,18 @@ def load_quantized_layers(model: nn.Module, files: CheckpointFiles, requested: B
             groups[prefix][name[len(prefix) + 1:]] = tensor
     read = {n for n in names if _prefix_of(n, prefixes) is not None}
     build = {"int8": _int8_layer, "int4": _int4_layer, "bnb4": _bnb4_layer}[kind]
+    skipped = []  # bnb 4-bit layers whose shape the int4 kernel cannot take: float
     for prefix in sorted(groups):
         module_name = _module_name(model, prefix)
         layer = build(groups.pop(prefix), prefix)  # the stored weight is (out, in) for a Conv1D too, as bnb's
         layer.from_conv1d = isinstance(model.get_submodule(module_name), Conv1D)
         parent, _, child = module_name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, child, layer)
+        if not isinstance(layer, (Int8Linear, Int4Linear)):
+            skipped.append(module_name)
         read.update(f"{module_name}.{k}" for k, _ in layer.named_parameters(recurse=False))
         read.update(f"{module_name}.{k}" for k, _ in layer.named_buffers(recurse=False))
-    model.is_quantized, model.quantization_config, model.quantization_skipped = True, config, []
+    model.is_quantized, model.quantization_config, model.quantization_skipped = True, config, skipped
     model.config.quantization_config = config.to_dict()
     return frozenset(read)
 
