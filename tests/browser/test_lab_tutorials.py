@@ -29,7 +29,8 @@ TITLES = {"01_quick_tour.ipynb": "Quick tour", "02_tokenizers.ipynb": "Tokenizer
           "06_speech_recognition.ipynb": "Speech recognition with Whisper",
           "07_adding_a_model.ipynb": "Adding a model: OLMo, from the scaffold to parity",
           "08_vision.ipynb": "Vision: port MobileNetV2 from torchvision, classify photos, fine-tune",
-          "09_adapters.ipynb": "Adapters: LoRA on SmolLM2"}
+          "09_adapters.ipynb": "Adapters: LoRA on SmolLM2",
+          "10_quantization.ipynb": "Quantization: SmolLM2 in 8 and 4 bits"}
 CURRENT = "#jp-main-dock-panel .jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in front
 
 # 'done' once every code cell has run and the kernel is idle; 'error' as soon as a cell failed
@@ -175,11 +176,21 @@ def check_adapters(page) -> None:
     assert "reloaded logits equal the trained adapter's: True" in text
 
 
+def check_quantization(page) -> None:
+    assert page.query_selector(f'{CURRENT} .jp-OutputArea-output svg[aria-label^="decode speed against weight memory"]')
+    # the two ActivationDiffs: attached (Lab may window them out of view), drawn once their state arrives (a row
+    # per module of SmolLM2 each: slow to reach the page on a loaded machine, as in 09_adapters)
+    widget = page.wait_for_selector(f"{CURRENT} .jupyter-widgets .wb-adiff", state="attached", timeout=300_000)
+    assert "Quantization error enters at model.layers.0.self_attn.q_proj" in widget.text_content()
+    text = current_text(page)
+    assert "int8: first divergence model.layers.0.self_attn.q_proj" in text and "q_proj is now Linear" in text
+
+
 CHECKS = {"01_quick_tour.ipynb": check_quick_tour, "02_tokenizers.ipynb": check_tokenizers,
           "03_fine_tuning.ipynb": check_fine_tuning, "04_generation_and_chat.ipynb": check_generation,
           "05_porting.ipynb": check_porting, "06_speech_recognition.ipynb": check_speech,
           "07_adding_a_model.ipynb": check_adding_a_model, "08_vision.ipynb": check_vision,
-          "09_adapters.ipynb": check_adapters}
+          "09_adapters.ipynb": check_adapters, "10_quantization.ipynb": check_quantization}
 
 
 def test_launcher_lists_every_tutorial(page):

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..nn.linear import torch_kernels as use_torch_kernels
+from .quantized import QuantizedLayers
 from .tolerance import module_precision
 
 # a module filter: regexes searched in the module name, or a predicate (name, module) -> bool
@@ -180,6 +181,7 @@ class ActivationCapture:
         self.model = model
         self.model_type = type(model).__name__
         self.precision = module_precision(model)  # a tolerance preset name: "float32", "bfloat16", "int8", ...
+        self.quantized = QuantizedLayers.of(model)  # its quantized modules, recorded or not
         self.max_elements = max_elements
         self.record_inputs = record_inputs
         self.device = device

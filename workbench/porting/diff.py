@@ -214,6 +214,7 @@ def compare_captures(reference: ActivationCapture, candidate: ActivationCapture,
         reference_type=reference.model_type, candidate_type=candidate.model_type,
         unmatched_reference=unmatched_ref, unmatched_candidate=unmatched_cand, coverage=coverage,
         preset=tolerance.preset, preset_reason=tolerance.reason, token_ids=token_ids, tokens=tokens,
+        quantized={"reference": reference.quantized, "candidate": candidate.quantized},
     )
     if coverage.fraction < LOW_COVERAGE:
         warnings.warn(report.coverage_warning(), LowCoverageWarning, stacklevel=3)

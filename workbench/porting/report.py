@@ -33,6 +33,7 @@ renderer reads all three)::
                "colour": "#rrggbb", "position_colours": [["#rrggbb", ...]] | null}, ...],
      "grid": {"labels": ["input_layernorm", ...], "layers": [0, 1], "cells": [[label, layer, row], ...],
               "others": [row indices outside the layers]},
+     "quantized": {"candidate": {"layers": {name: class name}, "kept_float": [names]}},  # sides with any
      "unmatched": {"reference": [leaf paths], "candidate": [leaf paths]},
      "colour_legend": [{"colour": "#eeeeee", "label": "identical (0)", "ratio": 0}, ...],
      "legend_caption": "colour: max abs err / tolerance, tolerance = ..."}
@@ -52,6 +53,7 @@ from typing import Any, Iterator
 
 from ..io import atomic_write_text
 from .capture import TensorStats
+from .quantized import QuantizedLayers, quantized_lines
 from .formatting import (colour_legend, display_name, error_colour, fmt, layer_grid, legend_caption, json_safe,
                          row_colour, rows_to_show, shape_text, tolerance_ratio, unmatched_lines)
 from .render import report_html, standalone_page
@@ -164,7 +166,7 @@ class DiffReport:
                  reference_type: str, candidate_type: str, unmatched_reference: list[str] | None = None,
                  unmatched_candidate: list[str] | None = None, coverage: Coverage | None = None,
                  preset: str | None = None, preset_reason: str = "given", token_ids: list[list[int]] | None = None,
-                 tokens: list[list[str]] | None = None) -> None:
+                 tokens: list[list[str]] | None = None, quantized: dict[str, QuantizedLayers] | None = None) -> None:
         self.rows = rows
         self.atol, self.rtol, self.rel_floor = atol, rtol, rel_floor
         self.align = align
@@ -177,6 +179,7 @@ class DiffReport:
         self.coverage = coverage
         self.preset, self.preset_reason = preset, preset_reason
         self.token_ids, self.tokens = token_ids, tokens  # [batch][position]; tokens when a tokenizer was given
+        self.quantized = {side: found for side, found in (quantized or {}).items() if found.layers}
         self.reference_capture = self.candidate_capture = None  # kept by compare(keep_captures=True)
 
     def at(self, atol: float | None = None, rtol: float | None = None, preset: str | None = None) -> "DiffReport":
@@ -230,8 +233,10 @@ class DiffReport:
 
     def verdict(self, atol: float | None = None, rtol: float | None = None) -> list[tuple[str, str]]:
         """The summary every view prints, as ``(kind, text)`` lines: ``"coverage"`` (what was compared,
-        at which tolerance), ``"warning"`` (low coverage), then one of ``"identical"`` (every compared
-        tensor exactly equal), ``"ok"`` (all within the tolerance) or ``"diverged"``."""
+        at which tolerance), ``"warning"`` (low coverage), ``"quantized"`` (which layers are quantized and
+        where their error enters, :mod:`~workbench.porting.quantized`), then one of ``"identical"`` (every
+        compared tensor exactly equal), ``"ok"`` (all within the tolerance) or ``"diverged"``; a
+        warning instead of those two when a model's quantized layers were not compared."""
         atol, rtol = self._tolerances(atol, rtol)
         preset = f" ({self.preset} preset: {self.preset_reason})" if self.preset else \
             ("" if self.preset_reason == "given" else f" ({self.preset_reason})")
@@ -241,12 +246,16 @@ class DiffReport:
         if self.coverage.low:
             lines.append(("warning", self.coverage_warning()))
             scope = f" in the {self.coverage.aligned} aligned modules only"
+        quantized = quantized_lines(self)
+        lines += quantized
         first = self.first_divergence(atol, rtol)
         if first is not None:
             lines.append(("diverged", f"First divergence: {display_name(first)} ({first.reference_type}), "
                                       f"max abs err {fmt(first.max_abs_err)} against a tolerance of "
                                       f"{fmt(first.bound(atol, rtol))}; {len(self.exceeding(atol, rtol))} of "
                                       f"{len(self.rows)} tensors exceed it"))
+        elif any(kind == "warning" for kind, _ in quantized):
+            pass  # the quantized layers were not compared: no "clean" verdict about what was not looked at
         elif self.max_abs_err == 0.0 and all(row.max_abs_err is not None for row in self.rows):
             lines.append(("identical", f"Identical{scope}: every compared tensor is exactly equal"))
         else:
@@ -314,6 +323,7 @@ class DiffReport:
                      "cells": [[labels.index(label), layers.index(layer), row.index]
                                for (label, layer), row in cells.items()],
                      "others": [row.index for row in self.rows if id(row) not in in_grid]},
+            "quantized": {side: found.to_dict() for side, found in self.quantized.items()},
             "unmatched": {"reference": self.unmatched_reference, "candidate": self.unmatched_candidate},
             "colour_legend": [{"colour": colour, "label": label, "ratio": ratio}
                               for colour, label, ratio in colour_legend(with_ratios=True)],

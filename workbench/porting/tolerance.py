@@ -59,22 +59,44 @@ class Tolerance:
         return f"atol={self.atol:g} rtol={self.rtol:g} ({self.preset} preset: {self.reason})"
 
 
+def module_quantization(module: nn.Module) -> str | None:
+    """``"4bit"`` or ``"int8"`` when ``module``'s own weight is quantized, else None: a class name
+    that says 4-bit (``Int4Linear``, ``Linear4bit``), PyTorch's quantized modules, or an 8-bit
+    integer weight (a parameter, or a buffer named ``weight`` as workbench's ``Int8Linear`` keeps it)."""
+    name = type(module).__name__.lower()
+    if any(part in name for part in _FOUR_BIT_NAMES):
+        return "4bit"
+    if type(module).__module__.startswith("torch.ao.nn.quantized"):
+        return "4bit" if getattr(module, "dtype", None) == torch.quint4x2 else "int8"
+    weight = module._buffers.get("weight")
+    weights = list(module.parameters(recurse=False)) + ([weight] if weight is not None else [])
+    return "int8" if any(tensor.dtype in _INT8 for tensor in weights) else None
+
+
+def quantized_modules(model: nn.Module) -> dict[str, str]:
+    """``{module name: class name}`` of the modules whose weights are quantized
+    (:func:`module_quantization`), outermost only (a quantized Linear's packed-params child is not
+    listed again)."""
+    found: dict[str, str] = {}
+    for name, module in model.named_modules():
+        if any(name.startswith(f"{outer}.") for outer in found):
+            continue
+        if module_quantization(module) is not None:
+            found[name] = type(module).__name__
+    return found
+
+
 def module_precision(model: nn.Module) -> str:
-    """The lowest precision among ``model``'s weights, as a preset name: ``"4bit"`` for 4-bit
-    quantized layers, ``"int8"`` for 8-bit ones (integer parameters or PyTorch's quantized
-    modules), else ``"bfloat16"`` / ``"float16"`` when any floating parameter has that dtype,
-    else ``"float32"``."""
+    """The lowest precision among ``model``'s weights, as a preset name: ``"4bit"`` or ``"int8"``
+    when a module is quantized (:func:`module_quantization`), else ``"bfloat16"`` / ``"float16"``
+    when any floating parameter has that dtype, else ``"float32"``."""
     seen = {"float32"}
     for module in model.modules():
-        name = type(module).__name__.lower()
-        if any(part in name for part in _FOUR_BIT_NAMES):
-            seen.add("4bit")
-        elif type(module).__module__.startswith("torch.ao.nn.quantized"):
-            seen.add("4bit" if getattr(module, "dtype", None) == torch.quint4x2 else "int8")
+        quantized = module_quantization(module)
+        if quantized is not None:
+            seen.add(quantized)
         for param in module.parameters(recurse=False):
-            if param.dtype in _INT8:
-                seen.add("int8")
-            elif param.dtype in _FLOAT:
+            if param.dtype in _FLOAT:
                 seen.add(_FLOAT[param.dtype])
     return max(seen, key=_RANK.__getitem__)
 
