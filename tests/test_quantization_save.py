@@ -29,7 +29,7 @@ from workbench.quantization_save import bnb4_weight
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = dict(TINY_DECODER, intermediate_size=64)  # every Linear fits the int4 kernel; groups of 32 and 64
+TINY = dict(TINY_DECODER, intermediate_size=64)  # every Linear fits the int4 kernel (groups of 32)
 IDS = torch.randint(1, TINY["vocab_size"], (2, 10), generator=torch.Generator().manual_seed(0))
 LAYER = "model.layers.0.mlp.down_proj"  # (32, 64): one of the seven quantized Linear layers of a block
 
@@ -105,12 +105,12 @@ def test_int4_round_trip_is_exact_and_the_reference_refuses_it(saved):
     model, folder = saved["int4"]
     stored = tensors(folder, LAYER + ".")
     assert {k: (v.dtype, tuple(v.shape)) for k, v in stored.items()} == {
-        f"{LAYER}.weight": (torch.uint8, (32, 32)), f"{LAYER}.weight_scales": (torch.bfloat16, (32, 1)),
-        f"{LAYER}.weight_zeros": (torch.bfloat16, (32, 1))}
+        f"{LAYER}.weight": (torch.uint8, (32, 32)), f"{LAYER}.weight_scales": (torch.bfloat16, (32, 2)),
+        f"{LAYER}.weight_zeros": (torch.bfloat16, (32, 2))}
     q, _, _ = model.get_submodule(LAYER).unpacked()
     assert torch.equal(stored[f"{LAYER}.weight"] & 0xF, q[:, 0::2]) and torch.equal(stored[f"{LAYER}.weight"] >> 4, q[:, 1::2])
     config = quantization_config(folder)
-    assert config["quant_method"] == "workbench_int4" and config["group_sizes"] == [32, 64]
+    assert config["quant_method"] == "workbench_int4" and config["group_sizes"] == [32]
     assert "load_in_4bit" not in config  # the reference would read the folder as bitsandbytes 4-bit
 
     loaded = AutoModelForCausalLM.from_pretrained(folder)
