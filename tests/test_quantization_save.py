@@ -239,3 +239,20 @@ def test_errors(saved, tmp_path, caplog):
     (fake / "config.json").write_text(json.dumps(dict(config, quantization_config=BitsAndBytesConfig(load_in_8bit=True).to_dict())))
     with pytest.raises(ValueError, match="no quantized layer"):
         AutoModelForCausalLM.from_pretrained(fake)
+
+
+
+@pytest.mark.parametrize("model_type, cls", [("t5", "T5ForConditionalGeneration"), ("mixtral", "MixtralForCausalLM")])
+def test_families_with_their_own_checkpoint_step_save_and_load_quantized(model_type, cls, tmp_path):
+    """T5 and the mixture-of-experts models override the checkpoint step; it passes on the names of the
+    layers already read from a quantized folder (a missed argument once failed every T5 load)."""
+    from workbench.models.registry import FAMILIES
+    folder = save_reference_model(build_reference_model(model_type, cls, FAMILIES[model_type].tiny), str(tmp_path / "f"))
+    eight = getattr(workbench, cls).from_pretrained(folder, load_in_8bit=True)
+    layers = {name: m for name, m in eight.named_modules() if isinstance(m, Int8Linear)}
+    assert layers
+    eight.save_pretrained(tmp_path / "q")
+    again = getattr(workbench, cls).from_pretrained(tmp_path / "q")
+    loaded = {name: m for name, m in again.named_modules() if isinstance(m, Int8Linear)}
+    assert loaded.keys() == layers.keys()
+    assert all(torch.equal(loaded[n].weight, layers[n].weight) for n in layers)

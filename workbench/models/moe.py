@@ -201,8 +201,8 @@ class StackedExpertsLoading:
         block = self.config.moe_block_name  # Mixtral's block_sparse_moe: the stacked layout says mlp
         return ((r"\.mlp\.", f".{block}."),) if block != "mlp" else ()
 
-    def _load_checkpoint(self, files, dtype, ignore_mismatched):
-        info = super()._load_checkpoint(files, dtype, ignore_mismatched)
+    def _load_checkpoint(self, files, dtype, ignore_mismatched, read_already=frozenset()):
+        info = super()._load_checkpoint(files, dtype, ignore_mismatched, read_already)
         stacked = {name for name in info.unexpected_keys if _STACKED_EXPERTS.search(name)}
         if not stacked:
             return info

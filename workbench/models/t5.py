@@ -465,11 +465,11 @@ class T5ForConditionalGeneration(T5PreTrainedModel):
         tied = super().active_tied_weights()
         return {**tied, **self._tied_weights_keys} if self._head_tied else tied
 
-    def _load_checkpoint(self, files, dtype, ignore_mismatched):
+    def _load_checkpoint(self, files, dtype, ignore_mismatched, read_already=frozenset()):
         # The reference's rule: lm_head shares `shared` unless the checkpoint holds an lm_head of
         # its own with other values (v1.1 and FLAN-T5 do; T5 and models saved tied do not).
         self._head_tied = True
-        info = super()._load_checkpoint(files, dtype, ignore_mismatched)
+        info = super()._load_checkpoint(files, dtype, ignore_mismatched, read_already)
         head, shared = self.lm_head.weight, self.shared.weight
         if not head.is_meta and not shared.is_meta and not torch.equal(head, shared):
             self._head_tied = False
