@@ -175,3 +175,43 @@ def test_what_needs_the_float_weight_is_refused_with_the_fix(tiny_folder):
         model.add_adapter(peft.LoraConfig(r=4, target_modules=["q_proj"], use_dora=True))
     with pytest.raises(ValueError, match=r"IA3Config on a quantized model.*dequantize\(\)"):
         model.add_adapter(peft.IA3Config(target_modules=["q_proj"], feedforward_modules=[]))
+
+
+REVIEWS = [("A warm, funny film with a cast that clearly loves it.", "positive"),
+           ("Two hours of noise and a plot that goes nowhere.", "negative"),
+           ("The best thriller I have seen in years.", "positive"),
+           ("Dull, slow, and the jokes all fall flat.", "negative"),
+           ("A beautiful story, told with great care.", "positive"),
+           ("I wanted my money back after ten minutes.", "negative"),
+           ("Smart writing and a wonderful lead performance.", "positive"),
+           ("A mess of a movie with no heart at all.", "negative")]
+
+
+def test_smollm2_4bit_lora_trains_on_review_prompts(smollm2_gguf_path, tmp_path):
+    """SmolLM2-135M-Instruct, its GGUF loaded to float32 then quantized to 4-bit on load; LoRA r=8
+    on q/v, 10 Trainer steps on 8 "Review: ... Sentiment: word" prompts: the loss falls."""
+    from pathlib import Path
+
+    from workbench import AutoTokenizer
+
+    gguf = Path(smollm2_gguf_path)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, load_in_4bit=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    assert sum(isinstance(m, Int4Linear) for m in model.modules()) == 7 * model.config.num_hidden_layers
+    rows = []
+    for review, word in REVIEWS:
+        ids = tokenizer(f"Review: {review}\nSentiment: {word}")["input_ids"]
+        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": ids})
+    torch.manual_seed(0)
+    model.add_adapter(peft.LoraConfig(**LORA))
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, learning_rate=2e-3,
+                             max_steps=10, logging_steps=1, save_strategy="no", use_cpu=True, report_to="none",
+                             seed=0, disable_tqdm=True)
+    from workbench.training import DataCollatorForSeq2Seq
+
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorForSeq2Seq(tokenizer))
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    assert sum(losses[-2:]) < 0.8 * sum(losses[:2]), losses
+    model.save_pretrained(str(tmp_path / "adapter"))
+    assert len(load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))) == 4 * model.config.num_hidden_layers
