@@ -112,8 +112,9 @@ def test_adapter_saves_in_peft_format_and_reloads_on_a_4bit_base(trained, tiny_f
     config = json.load(open(f"{folder}/adapter_config.json"))
     assert config["peft_type"] == "LORA" and sorted(config["target_modules"]) == ["q_proj", "v_proj"]
     assert not any("custom" in key for key in config)
-    reloaded = AutoModelForCausalLM.from_pretrained(tiny_folder, load_in_4bit=True)
-    reloaded.load_adapter(folder)
+    assert config["base_model_name_or_path"] == tiny_folder
+    reloaded = AutoModelForCausalLM.from_pretrained(folder, load_in_4bit=True)  # the base it names, then the adapter
+    assert isinstance(reloaded.model.layers[0].self_attn.q_proj.base_layer, Int4Linear)
     assert torch.equal(logits(reloaded), logits(model))
 
 

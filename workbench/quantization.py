@@ -276,8 +276,8 @@ class Int4Linear(_QuantizedLinear):
     def dequantized_weight(self, dtype: torch.dtype = torch.float32, cache: bool = False) -> torch.Tensor:
         """(q - 8) * scale + zero in float32: exactly the weight the kernel multiplies by.
 
-        Reading q back through the kernel (:meth:`unpacked`) costs a (K, K) x (K, N) product, about
-        3x a LoRA training step's own work on SmolLM2. ``cache=True`` (what the backward passes) keeps
+        Reading q back through the kernel (:meth:`unpacked`) costs a (K, K) x (K, N) product: 2/3 of
+        a LoRA training step on SmolLM2 (benchmarks/RESULTS_qlora.md). ``cache=True`` (what the backward passes) keeps
         q as two nibbles a byte in our own layout, ``self.q_nibbles`` (N, K/2) uint8: half a byte a
         weight more, as much again as the packed weight, kept until the layer's weight changes."""
         n, k, g = self.out_features, self.in_features, self.group_size
