@@ -4,11 +4,12 @@ peft puts its LoRA layer on Int8Linear / Int4Linear through the class add_adapte
 Trainer trains only the adapter; the adapter file is peft's and loads back onto a 4-bit base
 (same logits) and, with peft, onto the reference's float32 base; merge_and_unload gives float layers.
 
-Measured on the tiny llama below (random weights, so 4-bit is coarse): logits of the 4-bit base vs
-the reference's float32 base 0.19 of max|logit|, with the adapter 0.22; the adapter's own change of
-the logits (with minus without) matches the reference's within 1e-2 of its size when the reference
-runs on the same (dequantized) weights, the rest being the kernels' bfloat16 activations; against
-the original float32 weights the change differs by 0.18 (the quantization error reaches it too).
+Measured on the tiny llama below (random weights, so 4-bit is coarse) with the adapter the Trainer
+trains here: logits of the 4-bit base vs the reference's float32 base 0.19 of max|logit|, with the
+adapter on both 0.17; the adapter's own change of the logits (with minus without, 1.9x max|logit|)
+differs by 0.20 against the original float32 weights (the quantization error reaches it too) and by
+7e-3 when the reference runs on the same (dequantized) weights, the kernels' bfloat16 activations;
+merged vs adapted 3.5e-3. SmolLM2's figures: benchmarks/RESULTS_qlora.md.
 """
 
 from __future__ import annotations
@@ -132,13 +133,13 @@ def test_reference_peft_loads_the_adapter_on_its_float_base(trained, tiny_folder
     # the original float32 checkpoint: off by the quantization error, with or without the adapter
     theirs, theirs_base = reference(tiny_folder)
     error = relative(ours_base, theirs_base)
-    assert 0 < error < 0.4 and relative(ours, theirs) < 1.5 * error
+    assert 0 < error < 0.4 and relative(ours, theirs) < 1.5 * error  # 0.19, 0.17
     # the same weights (the 4-bit base dequantized): the adapter changes the logits the same way
     dequantized = AutoModelForCausalLM.from_pretrained(tiny_folder, load_in_4bit=True).dequantize()
     dequantized.save_pretrained(str(tmp_path / "dequantized"))
     theirs, theirs_base = reference(str(tmp_path / "dequantized"))
     assert relative(ours_base, theirs_base) < 1e-2  # bfloat16 activations in the kernels
-    assert relative(ours - ours_base, theirs - theirs_base) < 3e-2
+    assert relative(ours - ours_base, theirs - theirs_base) < 2e-2  # 7e-3
 
 
 def test_merge_and_unload_gives_float_layers_with_the_adapter_folded_in(trained, tiny_folder):
@@ -152,7 +153,7 @@ def test_merge_and_unload_gives_float_layers_with_the_adapter_folded_in(trained,
     assert type(q_proj) is nn.Linear and type(k_proj) is Int4Linear  # adapted layers float, the rest 4-bit
     assert torch.equal(q_proj.weight, expected)
     assert not any("lora_" in key for key in merged.state_dict())
-    assert relative(logits(merged), logits(model)) < 1e-2  # float32 vs bfloat16 activations in q/v
+    assert relative(logits(merged), logits(model)) < 1e-2  # 3.5e-3: float32 vs bfloat16 activations in q/v
 
 
 def test_backward_weight_cache_is_the_kernels_weight():
