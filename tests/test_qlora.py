@@ -156,6 +156,23 @@ def test_merge_and_unload_gives_float_layers_with_the_adapter_folded_in(trained,
     assert relative(logits(merged), logits(model)) < 1e-2  # 3.5e-3: float32 vs bfloat16 activations in q/v
 
 
+def test_gpt2_conv1d_layers_quantized_take_lora_and_merge_back_to_conv1d(tmp_path):
+    from model_registry import TINY_GPT2
+
+    from workbench.nn.conv1d import Conv1D
+
+    folder = save_reference_model(build_reference_model("gpt2", "GPT2LMHeadModel", TINY_GPT2), str(tmp_path))
+    model = AutoModelForCausalLM.from_pretrained(folder, load_in_8bit=True)
+    torch.manual_seed(0)
+    model.add_adapter(peft.LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False))
+    assert isinstance(model.transformer.h[0].attn.c_attn.base_layer, Int8Linear)
+    adapted = logits(model)
+    model.merge_and_unload()
+    c_attn = model.transformer.h[0].attn.c_attn
+    assert type(c_attn) is Conv1D and c_attn.weight.shape == (TINY_GPT2["n_embd"], 3 * TINY_GPT2["n_embd"])
+    assert relative(logits(model), adapted) < 2e-2  # 4e-3: float32 vs bfloat16 activations
+
+
 def test_backward_weight_cache_is_the_kernels_weight():
     torch.manual_seed(0)
     layer = Int4Linear(nn.Linear(128, 48))

@@ -12,8 +12,8 @@ has quantized layers, with :class:`QuantizedLoraLinear` for them. That class is 
 reads on a float base) with the three places that read ``base_layer.weight`` replaced:
 
 - in/out features come from the quantized layer;
-- ``merge`` dequantizes the base layer to a float ``nn.Linear`` (float32, the adapter's dtype) and
-  adds the LoRA delta there: the merged layer computes exactly what base + adapter computed.
+- ``merge`` dequantizes the base layer to the float layer it replaced (``nn.Linear``, or GPT-2's
+  ``Conv1D``; in the adapter's dtype, float32) and adds the LoRA delta there: the merged layer computes exactly what base + adapter computed.
   peft's bitsandbytes layers quantize the sum again instead, which adds a second rounding error of
   the adapter's own size; to get 4-bit layers back, quantize the merged model again
   (``quantize_model(model, model.quantization_config)``);
@@ -58,7 +58,10 @@ class QuantizedLoraLinear(LoraLinear):
         """Fold the adapters into a float copy of the base layer (it stays float, see the module docstring)."""
         if check_adapters_to_merge(self, adapter_names) and isinstance(self.base_layer, QUANTIZED_LINEARS):
             dtype = next(iter(self.lora_A.values())).weight.dtype
-            self.base_layer = self.base_layer.dequantize(dtype)  # float nn.Linear (N, K): what merge adds to
+            # the float layer it replaced: nn.Linear (N, K), or GPT-2's Conv1D (K, N), whose delta peft
+            # transposes (fan_in_fan_out)
+            self.fan_in_fan_out = bool(getattr(self.base_layer, "from_conv1d", False))
+            self.base_layer = self.base_layer.dequantize(dtype)
         super().merge(safe_merge=safe_merge, adapter_names=adapter_names)
 
 
