@@ -78,7 +78,8 @@ def main() -> None:
     folder, name = gguf_file()
     ids = torch.randint(100, 40000, (args.batch, args.seq), generator=torch.Generator().manual_seed(0))
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    cpu = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), platform.processor())
+    cpu = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")),
+               platform.processor())
     print(f"{cpu}, torch {torch.__version__}, 1 thread, batch {args.batch} x {args.seq} tokens, load {os.getloadavg()}")
     runs = {"float32": Run(AutoModelForCausalLM.from_pretrained(folder, gguf_file=name), ids),
             "4-bit": Run(AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, load_in_4bit=True), ids),

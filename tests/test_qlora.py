@@ -192,6 +192,8 @@ def test_what_needs_the_float_weight_is_refused_with_the_fix(tiny_folder):
     model = AutoModelForCausalLM.from_pretrained(tiny_folder, load_in_4bit=True)
     with pytest.raises(ValueError, match=r"use_dora.*dequantize\(\)"):
         model.add_adapter(peft.LoraConfig(r=4, target_modules=["q_proj"], use_dora=True))
+    with pytest.raises(ValueError, match=r"init_lora_weights='pissa'.*dequantize\(\)"):
+        model.add_adapter(peft.LoraConfig(r=4, target_modules=["q_proj"], init_lora_weights="pissa"))
     with pytest.raises(ValueError, match=r"IA3Config on a quantized model.*dequantize\(\)"):
         model.add_adapter(peft.IA3Config(target_modules=["q_proj"], feedforward_modules=[]))
 

@@ -13,11 +13,12 @@ reads on a float base) with the three places that read ``base_layer.weight`` rep
 
 - in/out features come from the quantized layer;
 - ``merge`` dequantizes the base layer to the float layer it replaced (``nn.Linear``, or GPT-2's
-  ``Conv1D``; in the adapter's dtype, float32) and adds the LoRA delta there: the merged layer computes exactly what base + adapter computed.
-  peft's bitsandbytes layers quantize the sum again instead, which adds a second rounding error of
-  the adapter's own size; to get 4-bit layers back, quantize the merged model again
+  ``Conv1D``; in the adapter's dtype, float32) and adds the LoRA delta there: the merged layer
+  computes what base + adapter computed (up to the kernels' bfloat16 activations). peft's
+  bitsandbytes layers quantize the sum again instead, which adds a second rounding error of the
+  adapter's own size; to get 4-bit layers back, quantize the merged model again
   (``quantize_model(model, model.quantization_config)``);
-- LoRA variants that need the base weight in their forward (DoRA, ...) are refused.
+- LoRA variants and initialisations that need the float base weight (DoRA, PiSSA, ...) are refused.
 
 The forward is base (the int4/int8 kernel) + ``lora_B(lora_A(x)) * scaling``; the gradient reaches
 ``x`` through the quantized layer's backward (workbench.quantization), so the adapters of lower
@@ -26,6 +27,7 @@ layers train, and the frozen int buffers never change.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from peft.tuners.lora.layer import Linear as LoraLinear
@@ -46,10 +48,11 @@ class QuantizedLoraLinear(LoraLinear):
         return module.in_features, module.out_features
 
     def resolve_lora_variant(self, *, config, **kwargs: Any):
-        requested = [name for name in ("use_dora", "use_bdlora", "alora_invocation_tokens", "velora_config",
-                                       "monteclora_config", "arrow_config", "kasa_config") if getattr(config, name, None)]
-        if requested or config.init_lora_weights not in (True, False, "gaussian"):
-            raise ValueError(f"LoraConfig({', '.join(requested) or 'init_lora_weights=' + repr(config.init_lora_weights)})"
+        requested = [field.name for field in dataclasses.fields(config)  # peft tags its variants' fields
+                     if field.metadata.get("is_lora_variant") and getattr(config, field.name)]
+        init = config.init_lora_weights
+        if requested or init not in (True, False, "gaussian", "orthogonal"):  # the other inits read the base weight
+            raise ValueError(f"LoraConfig({', '.join(requested) or 'init_lora_weights=' + repr(init)})"
                              " on a quantized layer: these need the float base weight. Use plain LoRA on the quantized "
                              "model, or model.dequantize() first and train in float.")
         return None

@@ -277,9 +277,10 @@ class Int4Linear(_QuantizedLinear):
         """(q - 8) * scale + zero in float32: exactly the weight the kernel multiplies by.
 
         Reading q back through the kernel (:meth:`unpacked`) costs a (K, K) x (K, N) product: 2/3 of
-        a LoRA training step on SmolLM2 (benchmarks/RESULTS_qlora.md). ``cache=True`` (what the backward passes) keeps
-        q as two nibbles a byte in our own layout, ``self.q_nibbles`` (N, K/2) uint8: half a byte a
-        weight more, as much again as the packed weight, kept until the layer's weight changes."""
+        a LoRA training step on SmolLM2 (benchmarks/RESULTS_qlora.md). ``cache=True`` (what the
+        backward passes) keeps q as two nibbles a byte in our own layout, ``self.q_nibbles`` (N, K/2)
+        uint8: half a byte a weight more, as much again as the packed weight, kept until the layer's
+        weight changes (not a buffer: not saved, not moved by ``.to()``, rebuilt after)."""
         n, k, g = self.out_features, self.in_features, self.group_size
         key = (self.weight.data_ptr(), self.weight._version)  # a load_state_dict into the buffer bumps it
         nibbles = getattr(self, "q_nibbles", None)
