@@ -62,7 +62,7 @@ def tiny_folder(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def trained(tiny_folder, tmp_path_factory):
-    """A 4-bit tiny llama with LoRA on q/v trained 8 steps by the Trainer, its state before, and the
+    """A 4-bit tiny llama with LoRA on q/v trained STEPS steps by the Trainer, its state before, and the
     adapter saved with save_pretrained."""
     model = AutoModelForCausalLM.from_pretrained(tiny_folder, load_in_4bit=True)
     torch.manual_seed(0)
@@ -210,10 +210,12 @@ REVIEWS = [("A warm, funny film with a cast that clearly loves it.", "positive")
 
 def test_smollm2_4bit_lora_trains_on_review_prompts(smollm2_gguf_path, tmp_path):
     """SmolLM2-135M-Instruct, its GGUF loaded to float32 then quantized to 4-bit on load; LoRA r=8
-    on q/v, 10 Trainer steps on 8 "Review: ... Sentiment: word" prompts: the loss falls."""
+    on q/v, 10 Trainer steps on 8 "Review: ... Sentiment: word" prompts: the loss falls (5.26 ->
+    3.13, benchmarks/RESULTS_qlora.md; 40-50 s on a loaded 2-core machine)."""
     from pathlib import Path
 
     from workbench import AutoTokenizer
+    from workbench.training import DataCollatorForSeq2Seq
 
     gguf = Path(smollm2_gguf_path)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, load_in_4bit=True)
@@ -228,8 +230,6 @@ def test_smollm2_4bit_lora_trains_on_review_prompts(smollm2_gguf_path, tmp_path)
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, learning_rate=2e-3,
                              max_steps=10, logging_steps=1, save_strategy="no", use_cpu=True, report_to="none",
                              seed=0, disable_tqdm=True)
-    from workbench.training import DataCollatorForSeq2Seq
-
     trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=DataCollatorForSeq2Seq(tokenizer))
     trainer.train()
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
