@@ -409,7 +409,7 @@ LAYERS: list[set[str]] = [
     {"hub", "zoo_lookup", "hub_push"},  # repo id / folder / cache -> paths; where the zoo's models are; pushes
     {"config", "weights", "gguf"},  # files read and written
     {"nn", "quantization", "quantization_save", "tokenization", "processing", "metrics"},  # primitives (quantized Linear layers too), text and audio in
-    {"modeling", "models", "auto", "adapters"},  # models from nn, the registry that finds them, peft adapters on them
+    {"modeling", "models", "auto", "adapters", "adapters_quantized"},  # models from nn, the registry that finds them, peft adapters on them
     {"generation"},  # the decoding loop over models
     {"pipelines", "training", "porting", "onnx"},  # tasks, fine-tuning, activation diffs, ONNX export
     {"recipes", "zoo", "catalog", "catalog_adapters", "catalog_load"},  # trained models built from the layers below; the scan of what is here

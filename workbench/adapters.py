@@ -360,6 +360,9 @@ def _inject(config, model: nn.Module, adapter_name: str) -> None:
     """peft's injection, without its warning that a second adapter is being added (that is the point)."""
     from peft import inject_adapter_in_model
 
+    from .adapters_quantized import register_quantized_layers
+
+    register_quantized_layers(config, model)  # LoRA on Int8Linear / Int4Linear (QLoRA)
     _expand_all_linear(config, model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
@@ -375,7 +378,10 @@ def _expand_all_linear(config, model: nn.Module) -> None:
 
     if not (isinstance(getattr(config, "target_modules", None), str) and config.target_modules.lower() == "all-linear"):
         return
+    from .adapters_quantized import quantized_linear_names
+
     _maybe_include_all_linear_layers(config, model)
+    config.target_modules |= quantized_linear_names(model)  # peft knows nn.Linear, not workbench's int8/int4 layers
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None and str(getattr(config, "task_type", "")).endswith("SEQ_CLS"):
         head = next((getattr(model, name) for name in SEQ_CLS_HEAD_NAMES if getattr(model, name, None) is not None), None)

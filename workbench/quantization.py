@@ -136,7 +136,7 @@ class _QuantizedMatmul(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return grad @ ctx.module.dequantized_weight(grad.dtype), None
+        return grad @ ctx.module.dequantized_weight(grad.dtype, cache=True), None
 
 
 class _QuantizedLinear(nn.Module):
@@ -155,8 +155,9 @@ class _QuantizedLinear(nn.Module):
     def _kernel(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """The (N, K) weight the kernel multiplies by."""
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32, cache: bool = False) -> torch.Tensor:
+        """The (N, K) weight the kernel multiplies by. ``cache=True`` (the backward's call) may keep
+        what makes later calls fast (Int4Linear: see its ``dequantized_weight``)."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +213,7 @@ class Int8Linear(_QuantizedLinear):
             return x @ self.dequantized_weight(x.dtype).T
         return torch.ops.aten._weight_int8pack_mm(x.contiguous(), self.weight, self.scales.to(_ACT))
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32, cache: bool = False) -> torch.Tensor:
         return (self.weight.float() * self.scales.float()[:, None]).to(dtype)
 
 
@@ -275,11 +276,26 @@ class Int4Linear(_QuantizedLinear):
         q = torch.round((approx - zero[..., None]) / scale[..., None] + 8).clamp(0, 15)
         return q.reshape(n, k).to(torch.uint8), scale.contiguous(), zero.contiguous()
 
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """(q - 8) * scale + zero in float32: exactly the weight the kernel multiplies by."""
-        q, scale, zero = self.unpacked()
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32, cache: bool = False) -> torch.Tensor:
+        """(q - 8) * scale + zero in float32: exactly the weight the kernel multiplies by.
+
+        Reading q back through the kernel (:meth:`unpacked`) costs a (K, K) x (K, N) product: 2/3 of
+        a LoRA training step on SmolLM2 (benchmarks/RESULTS_qlora.md). ``cache=True`` (what the
+        backward passes) keeps q as two nibbles a byte in our own layout, ``self.q_nibbles`` (N, K/2)
+        uint8: half a byte a weight more, as much again as the packed weight, kept until the layer's
+        weight changes (not a buffer: not saved, not moved by ``.to()``, rebuilt after)."""
         n, k, g = self.out_features, self.in_features, self.group_size
-        groups = (q.float().reshape(n, k // g, g) - 8) * scale[..., None] + zero[..., None]
+        key = (self.weight.data_ptr(), self.weight._version)  # a load_state_dict into the buffer bumps it
+        nibbles = getattr(self, "q_nibbles", None)
+        if nibbles is not None and self._q_key == key:
+            q = torch.cat([nibbles & 15, nibbles >> 4], 1)  # low nibbles: columns :K/2, high: K/2:
+            scale, zero = self.scales_and_zeros.float().permute(2, 1, 0)  # (N, K/g) each
+        else:
+            q, scale, zero = self.unpacked()
+            if cache:
+                self.q_nibbles, self._q_key = q[:, : k // 2] | (q[:, k // 2:] << 4), key
+        # q * scale + (zero - 8 * scale), in place: fewer passes over (N, K/g, g) than (q - 8) * scale + zero
+        groups = q.reshape(n, k // g, g).float().mul_(scale[..., None]).add_((zero - 8 * scale)[..., None])
         return groups.reshape(n, k).to(dtype)
 
 
