@@ -343,16 +343,18 @@ def test_quantization_table_plot_diff_and_dequantize(tmp_path, monkeypatch, reco
         r"^\s*(float32|int8|4-bit)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+(\d+)%$", text, re.M)}
     assert set(rows) == {"float32", "int8", "4-bit"}, text[-3000:]
     assert rows["float32"][1] == 538.1 and rows["int8"][1] < 0.45 * 538.1 and rows["4-bit"][1] < rows["int8"][1]
-    assert rows["float32"][3] == 100 and rows["int8"][3] >= 75  # measured 94% (int8), 53% (4-bit) of 32 tokens
-    assert abs(rows["int8"][2] / rows["float32"][2] - 1) < 0.02 and rows["4-bit"][2] > rows["int8"][2]
+    assert rows["float32"][3] == 100 and rows["int8"][3] >= 75 and rows["4-bit"][3] >= 75  # measured 94%, 100%
+    # perplexity: int8 within 2%, 4-bit within 10% of float32 (the issue's bounds; measured +0.3% and +0.2%:
+    # groups of 32 find the Q4_1 levels this float32 SmolLM2 was dequantized from)
+    assert abs(rows["int8"][2] / rows["float32"][2] - 1) < 0.02 and abs(rows["4-bit"][2] / rows["float32"][2] - 1) < 0.10
     # where the error enters: the first quantized Linear, its input still the float model's
     entries = dict(re.findall(r"^(int8|4-bit): first divergence model\.layers\.0\.self_attn\.q_proj "
                               r"\(Int[48]Linear, input error 0\.0e\+00, .*; logits (\S+)$", text, re.M))
     assert set(entries) == {"int8", "4-bit"}, text[-3000:]
-    assert float(entries["4-bit"]) > float(entries["int8"])
+    assert all(float(error) > 0 for error in entries.values())
     assert "210 quantized layers" in text
-    ratio = re.search(r"4-bit error / int8 error at the 210 quantized layers: at least (\S+)x", text)
-    assert ratio and float(ratio[1]) > 1, text[-2000:]  # measured: at least 2.2x, median 8.7x
+    median = re.search(r"4-bit error / int8 error at the 210 quantized layers: .*median (\S+)x", text)
+    assert median and float(median[1]) < 1, text[-2000:]  # measured 0.6x: the notebook's markdown says why
     # dequantize(): float layers holding the int8 weights, float32's memory again
     assert "q_proj is now Linear(in_features=576, out_features=576, bias=False)" in text
     assert "weights: 538.1 MB" in text and "q_proj holds the int8 weight: True" in text
