@@ -12,10 +12,13 @@ import pytest
 import torch
 
 import workbench
+from workbench.gguf import iter_gguf_blocks
 from workbench.gguf_packed import GGUFInt4Linear, REPACKERS, exact_weight, passes_dequantize, unpack_int4
 from workbench.quantization import Int4Linear, check_trainable
 
 gguf = pytest.importorskip("gguf")
+# one thread: batch-1 decoding gains little from a second one, and on a shared machine loses a lot
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROMPT = [[1, 504, 3458, 282, 4649, 314, 1789, 28, 260, 2365]]  # SmolLM2 ids: "The capital of France is ..."
 NEW_TOKENS = 32
@@ -83,10 +86,10 @@ def test_smollm2_greedy_tokens_mostly_agree(smollm2):
 
 def test_smollm2_weights_take_about_the_files_bytes(smollm2, smollm2_gguf_path):
     dense, packed, _, _ = smollm2
-    reader = gguf.GGUFReader(smollm2_gguf_path)
-    linear_bytes = sum(t.n_bytes for t in reader.tensors if t.tensor_type.name == "Q4_1")
-    embedding = next(t for t in reader.tensors if t.name == "token_embd.weight")
-    float_rest = _weight_bytes(dense) - 4 * sum(t.n_elements for t in reader.tensors if t.tensor_type.name == "Q4_1")
+    tensors = [tensor for _, tensor, _ in iter_gguf_blocks(smollm2_gguf_path)]  # the reader the load parsed
+    linear_bytes = sum(t.n_bytes for t in tensors if t.tensor_type.name == "Q4_1")
+    embedding = next(t for t in tensors if t.name == "token_embd.weight")
+    float_rest = _weight_bytes(dense) - 4 * sum(t.n_elements for t in tensors if t.tensor_type.name == "Q4_1")
     # Q4_1 layers: 0.5 (codes) + 0.125 (bf16 scale and zero) + 0.125 (the blocks' fp16 d, m) bytes a
     # weight = 1.2x the file's 0.625; the tied output layer: 2 passes of the Q8_0 embedding (1.3125 bytes/w)
     expected = 1.2 * linear_bytes + embedding.n_elements * (1.25 + 2 / 32) + float_rest
@@ -110,41 +113,43 @@ def test_training_a_packed_model_needs_an_adapter(smollm2):
         check_trainable(smollm2[1])
 
 
-def test_keep_quantized_needs_a_gguf_file(tiny_chat_model_path):
+def test_keep_quantized_needs_a_gguf_file(tmp_path):
+    from workbench.models.registry import FAMILIES
+
+    config = workbench.AutoConfig.for_model("llama", **FAMILIES["llama"].tiny)
+    workbench.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="keep_quantized=True keeps a quantized GGUF file's blocks.*gguf_file="):
-        _load(tiny_chat_model_path, keep_quantized=True)
+        _load(tmp_path, keep_quantized=True)
 
 
 def test_qwen_every_type_packed_and_exact(qwen):
     """Each packed layer's values against gguf's own dequantization of its tensor (Qwen2's converter
-    keeps the checkpoint's row order), and the logits against the float model they dequantize to."""
+    keeps the checkpoint's row order), and its product against the float32 one."""
     from gguf.quants import dequantize
 
     path, packed = qwen
     assert packed.quantization_config.packed == {"Q5_0": 16, "Q8_0": 3, "Q6_K": 2, "Q4_K": 1}
     assert packed.quantization_skipped == []
-    names = {f"blk.{i}.{leaf}.weight": f"model.layers.{i}.{module}" for i in range(QWEN_LAYERS) for leaf, module in (
-        ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"), ("attn_v", "self_attn.v_proj"),
-        ("attn_output", "self_attn.o_proj"), ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"),
-        ("ffn_down", "mlp.down_proj"))} | {"output.weight": "lm_head"}
-    errors = {}
-    for tensor in gguf.GGUFReader(path).tensors:
-        if tensor.name not in names:
+    errors, x = {}, torch.randn(4, 4864, generator=torch.Generator().manual_seed(0))
+    names = {name for name, _ in packed.named_buffers()}
+    for name, tensor, _ in iter_gguf_blocks(path, names):  # the file's reader, parsed once by the load
+        if name not in names or not name.endswith(".weight") or tensor.tensor_type.name == "F32":
             continue
-        layer = packed.get_submodule(names[tensor.name])
-        reference = torch.from_numpy(dequantize(tensor.data, tensor.tensor_type).reshape(layer.out_features, -1))
+        layer = packed.get_submodule(name.removesuffix(".weight"))
         assert layer.gguf_type == tensor.tensor_type.name
+        if name == "lm_head.weight":
+            continue  # 151936 rows of Q8_0: the attn_v layers check that type
+        reference = torch.from_numpy(dequantize(tensor.data, tensor.tensor_type).reshape(layer.out_features, -1))
         if layer.gguf_type == "Q6_K":  # no exact int4 form: 8 bits per group of 32
             errors[tensor.name] = ((layer.dequantized_weight() - reference).abs().max() / reference.abs().max()).item()
         else:
-            assert torch.equal(layer.dequantized_weight(), reference), tensor.name
+            assert torch.equal(layer.dequantized_weight(), reference), name
+        # the kernel (bf16 activations, bf16 scales) vs the float32 product with the file's weight
+        inputs = x[:, :layer.in_features]
+        with torch.no_grad():
+            exact = inputs @ reference.T + (0 if layer.bias is None else layer.bias)
+            assert (layer(inputs) - exact).abs().max() < 2e-2 * exact.abs().max(), name
     assert len(errors) == 2 and all(0 < e < 5e-3 for e in errors.values()), errors
-    dense = copy.deepcopy(packed).dequantize()
-    ids = torch.tensor([[14582, 264, 13027, 729, 429, 4675, 279, 9334, 315, 308]])
-    with torch.no_grad():
-        ours, theirs = packed(ids).logits, dense(ids).logits
-    assert (ours - theirs).abs().max() < 0.03 * theirs.abs().max()
-    assert (ours.argmax(-1) == theirs.argmax(-1)).float().mean() >= 0.8
 
 
 def test_repacked_blocks_equal_gguf_on_every_type():

@@ -141,10 +141,9 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
 
         ``quantization_config=BitsAndBytesConfig(...)`` or ``load_in_8bit=True`` / ``load_in_4bit=True``
         quantizes the Linear layers after loading (:mod:`workbench.quantization`).
-        ``gguf_file="model.Q4_K_M.gguf"`` (in the folder or repo, an absolute path, or the .gguf path
-        as the first argument) reads the config from the GGUF metadata and the weights dequantized to
-        float32 (``dtype="auto"``), as the reference does, or with ``keep_quantized=True`` the Linear
-        weights kept in their quantized blocks (:mod:`workbench.gguf_packed`).
+        ``gguf_file="model.Q4_K_M.gguf"`` (in the folder or repo, a path, or the .gguf path as the first
+        argument) reads the config from the GGUF metadata and the weights dequantized to float32, as the
+        reference does, or with ``keep_quantized=True`` kept packed (:mod:`workbench.gguf_packed`).
         A folder or repo with ``adapter_config.json`` also loads the adapter (onto the base it names).
         """
         if model_args:
