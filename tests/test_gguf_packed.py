@@ -75,13 +75,19 @@ def test_smollm2_logits_within_the_bf16_activation_error(smollm2):
 
 
 def test_smollm2_greedy_tokens_mostly_agree(smollm2):
+    """Greedy decoding drifts apart after the first token where two near-tied logits swap, so the
+    agreement that says something is next-token agreement on the float model's continuation
+    (measured: 30 of 32 here, 61 of 64; the free-running continuations share their first 11 tokens)."""
     dense, packed, _, _ = smollm2
     ids = torch.tensor(PROMPT)
-    kwargs = {"max_new_tokens": NEW_TOKENS, "do_sample": False}
-    ours, theirs = packed.generate(ids, **kwargs)[0, ids.shape[1]:], dense.generate(ids, **kwargs)[0, ids.shape[1]:]
-    # tokens up to the first difference are shared; after it the two continuations drift apart
-    first_diff = next((i for i, (a, b) in enumerate(zip(ours.tolist(), theirs.tolist())) if a != b), NEW_TOKENS)
-    assert first_diff >= 8, (ours.tolist(), theirs.tolist())
+    kwargs = {"max_new_tokens": NEW_TOKENS, "min_new_tokens": NEW_TOKENS, "do_sample": False}
+    theirs = dense.generate(ids, **kwargs)
+    ours = packed.generate(ids, **kwargs)[0, ids.shape[1]:]
+    with torch.no_grad():  # each model's next token after every prefix of the float continuation
+        predicted = [model(theirs).logits[0, ids.shape[1] - 1:-1].argmax(-1) for model in (dense, packed)]
+    assert torch.equal(predicted[0], theirs[0, ids.shape[1]:])
+    assert (predicted[1] == predicted[0]).float().mean() >= 0.85, (predicted[1] == predicted[0]).tolist()
+    assert torch.equal(ours[:4], theirs[0, ids.shape[1]:][:4])
 
 
 def test_smollm2_weights_take_about_the_files_bytes(smollm2, smollm2_gguf_path):
