@@ -128,6 +128,7 @@ def test_keep_quantized_needs_a_gguf_file(tmp_path):
         _load(tmp_path, keep_quantized=True)
 
 
+@pytest.mark.slow  # a 491 MB file, and parsing its 151k-token vocabulary takes most of the time
 def test_qwen_every_type_packed_and_exact(qwen):
     """Each packed layer's values against gguf's own dequantization of its tensor (Qwen2's converter
     keeps the checkpoint's row order), and its product against the float32 one."""

@@ -356,8 +356,7 @@ def iter_gguf_blocks(path: str | os.PathLike, names: Iterable[str] | None = None
     shape = {"heads": heads, "kv_heads": _value(reader, f"{arch}.attention.head_count_kv", heads)}
     renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or (), spec)
     for tensor in reader.tensors:
-        yield (renames.get(tensor.name, tensor.name), tensor,
-               functools.partial(lambda gguf_name, values: _undo_converter(spec, gguf_name, values, shape), tensor.name))
+        yield renames.get(tensor.name, tensor.name), tensor, functools.partial(_undo_converter, spec, tensor.name, shape=shape)
 
 
 def _undo_converter(spec: GGUFArchitecture, gguf_name: str, values: torch.Tensor, shape: dict) -> torch.Tensor:

@@ -379,7 +379,7 @@ def keep_gguf_quantized(model: nn.Module, files: Any, keep_quantized: bool = Tru
         if type_name in FLOAT_TYPES or not (set([name] if isinstance(name, str) else name) <= names):
             continue  # float already, or no tensor of this model (the loader reports it as unexpected)
         linears = [t for t in (name, tied.get(name)) if isinstance(t, str) and _linear(model, t) is not None]
-        reason = _why_not(type_name, tensor, linears)
+        reason = _why_not(type_name, tensor, [_linear(model, t) for t in linears])
         rows = None if reason else _row_order(tensor, undo)
         if rows is None and not reason:
             reason = "the converter changed its layout beyond a row order"
@@ -411,13 +411,15 @@ def _linear(model: nn.Module, weight_name: str) -> nn.Linear | None:
     return module if isinstance(module, nn.Linear) else None
 
 
-def _why_not(type_name: str, tensor: Any, linears: list[str]) -> str | None:
+def _why_not(type_name: str, tensor: Any, linears: list[nn.Linear]) -> str | None:
     """Why a quantized tensor is loaded as float32 (None: it is kept packed)."""
     if not linears:
         return "not a Linear weight"
     if type_name not in REPACKERS:
         return f"{type_name} has no int4 form"
     k, n = int(tensor.shape[0]), int(np.prod([int(d) for d in tensor.shape[1:]]))
+    if any((linear.out_features, linear.in_features) != (n, k) for linear in linears):
+        return f"shape {n}x{k} differs from the model's"  # the loader then names the mismatch
     if len(tensor.shape) != 2 or n % 16 or k % _BLOCKS[type_name][0]:
         return f"shape {n}x{k} does not fit the int4 kernel"
     return None
