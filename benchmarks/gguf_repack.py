@@ -1,5 +1,6 @@
-"""Prototype: GGUF's quantized blocks repacked into PyTorch's CPU int4 kernel format, and checked
-against the ``gguf`` package's own dequantization (float32).
+"""GGUF's quantized blocks repacked into PyTorch's CPU int4 kernel format (the repackers live in
+workbench/gguf_packed.py, behind ``from_pretrained(..., keep_quantized=True)``), checked against the
+``gguf`` package's own dequantization (float32).
 
 The kernel (``_weight_int4pack_mm_for_cpu``) multiplies by w = (q - 8) * scale + zero, q in 0..15,
 scale/zero per group of 32 (or 64/128/256) inputs of one output row, in float32 when the
@@ -28,112 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quant_kernels import int4_dequantize, int4_pack
+from quant_kernels import int4_pack
+
+from workbench.gguf_packed import GROUP, REPACKERS, passes_dequantize, q6_k_values
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUP = 32
-
-
-def _f16(blocks: np.ndarray, at: int) -> np.ndarray:
-    """The fp16 at byte ``at`` of every block, as float32 (rows, nblocks)."""
-    return np.ascontiguousarray(blocks[..., at:at + 2]).view(np.float16)[..., 0].astype(np.float32)
-
-
-def _nibbles_32(qs: np.ndarray) -> np.ndarray:
-    """16 bytes -> 32 values: element j is the low nibble of byte j, element j + 16 its high one."""
-    return np.concatenate([qs & 0x0F, qs >> 4], axis=-1)
-
-
-def _pass(q: np.ndarray, scale: np.ndarray, zero: np.ndarray, n: int, k: int):
-    """(q uint8 (N, K), scale (N, K/32), zero (N, K/32)) torch tensors: one int4 kernel pass."""
-    return (torch.from_numpy(np.ascontiguousarray(q.reshape(n, k).astype(np.uint8))),
-            torch.from_numpy(np.ascontiguousarray(scale.reshape(n, k // GROUP).astype(np.float32))),
-            torch.from_numpy(np.ascontiguousarray(zero.reshape(n, k // GROUP).astype(np.float32))))
-
-
-def q4_0_passes(data: np.ndarray, n: int, k: int):
-    blocks = data.reshape(n, k // 32, 18)
-    d = _f16(blocks, 0)
-    return [_pass(_nibbles_32(blocks[..., 2:]), d, np.zeros_like(d), n, k)]
-
-
-def q4_1_passes(data: np.ndarray, n: int, k: int):
-    blocks = data.reshape(n, k // 32, 20)
-    d, m = _f16(blocks, 0), _f16(blocks, 2)
-    return [_pass(_nibbles_32(blocks[..., 4:]), d, m + 8 * d, n, k)]
-
-
-def q8_0_passes(data: np.ndarray, n: int, k: int):
-    blocks = data.reshape(n, k // 32, 34)
-    d = _f16(blocks, 0)
-    q = blocks[..., 2:].view(np.int8).astype(np.int16) + 128  # 0..255 = 16 h + l
-    high, low = q >> 4, q & 0x0F
-    return [_pass(high, 16 * d, np.zeros_like(d), n, k), _pass(low, d, 8 * d, n, k)]
-
-
-def q5_0_passes(data: np.ndarray, n: int, k: int):
-    blocks = data.reshape(n, k // 32, 22)
-    d = _f16(blocks, 0)
-    qh = np.ascontiguousarray(blocks[..., 2:6]).view(np.uint32)[..., 0]  # bit j: fifth bit of element j
-    high = (qh[..., None] >> np.arange(32, dtype=np.uint32)) & 1
-    low = _nibbles_32(blocks[..., 6:])
-    return [_pass(low, d, -8 * d, n, k), _pass(high + 8, 16 * d, np.zeros_like(d), n, k)]
-
-
-def _k_scales(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Q4_K's 12 bytes -> 8 six-bit scales and 8 six-bit mins per super-block."""
-    s = scales.astype(np.uint8)
-    sc = np.empty(s.shape[:-1] + (8,), np.uint8)
-    mn = np.empty_like(sc)
-    sc[..., :4], mn[..., :4] = s[..., 0:4] & 63, s[..., 4:8] & 63
-    sc[..., 4:] = (s[..., 8:12] & 0x0F) | ((s[..., 0:4] >> 6) << 4)
-    mn[..., 4:] = (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)
-    return sc.astype(np.float32), mn.astype(np.float32)
-
-
-def q4_k_passes(data: np.ndarray, n: int, k: int):
-    blocks = data.reshape(n, k // 256, 144)
-    d, dmin = _f16(blocks, 0)[..., None], _f16(blocks, 2)[..., None]
-    sc, mn = _k_scales(blocks[..., 4:16])
-    qs = blocks[..., 16:].reshape(n, k // 256, 4, 32)  # 4 chunks of 64 values: low nibbles, then high
-    q = np.stack([qs & 0x0F, qs >> 4], axis=3).reshape(n, k // 256, 8, 32)
-    scale = d * sc  # (n, k/256, 8): one per sub-block of 32
-    return [_pass(q, scale, 8 * scale - dmin * mn, n, k)]
-
-
-def q6_k_values(data: np.ndarray, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Q6_K -> (q (N, K) in 0..63, scale (N, K/16)) with w = scale * (q - 32)."""
-    blocks = data.reshape(n, k // 256, 210)
-    ql, qh = blocks[..., :128].reshape(n, -1, 2, 64), blocks[..., 128:192].reshape(n, -1, 2, 32)
-    sc = blocks[..., 192:208].view(np.int8).astype(np.float32)
-    d = _f16(blocks, 208)[..., None]
-    parts = [(ql[..., :32] & 0x0F) | (((qh >> 0) & 3) << 4), (ql[..., 32:] & 0x0F) | (((qh >> 2) & 3) << 4),
-             (ql[..., :32] >> 4) | (((qh >> 4) & 3) << 4), (ql[..., 32:] >> 4) | (((qh >> 6) & 3) << 4)]
-    q = np.stack(parts, axis=3).reshape(n, k)  # per half of 128: [l, l+32, l+64, l+96] blocks of 32
-    return q.astype(np.int16), (d * sc).reshape(n, k // 16)
-
-
-def int8_group_passes(weight: torch.Tensor):
-    """Lossy: symmetric 8 bits per group of 32, as two int4 passes (for formats without an exact repack)."""
-    n, k = weight.shape
-    groups = weight.reshape(n, k // GROUP, GROUP).double()
-    d = (groups.abs().amax(-1) / 127).clamp(min=1e-30).float()
-    q = (torch.round(groups / d.double()[..., None]).clamp(-127, 127).to(torch.int16) + 128).reshape(n, k)
-    return [(q >> 4).to(torch.uint8), 16 * d, torch.zeros_like(d)], [(q & 15).to(torch.uint8), d, 8 * d]
-
-
-def q6_k_passes(data: np.ndarray, n: int, k: int):
-    q, scale = q6_k_values(data, n, k)
-    weight = torch.from_numpy((np.repeat(scale, 16, axis=1) * (q - 32)).astype(np.float32))
-    return [tuple(p) for p in int8_group_passes(weight)]
-
-
-REPACKERS = {"Q4_0": q4_0_passes, "Q4_1": q4_1_passes, "Q4_K": q4_k_passes, "Q8_0": q8_0_passes,
-             "Q5_0": q5_0_passes, "Q6_K": q6_k_passes}
-
-
-def passes_dequantize(passes) -> torch.Tensor:
-    return sum(int4_dequantize(*p) for p in passes)
 
 
 def passes_matmul(x: torch.Tensor, passes) -> torch.Tensor:

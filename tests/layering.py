@@ -408,7 +408,7 @@ LAYERS: list[set[str]] = [
     {"errors", "io", "atomic_folder", "audio", "outputs", "tasks", "theme", "file_memo", "gguf_header", "gguf_architectures", "model_card", "model_card_write"},  # plain helpers, tables and file formats with no workbench imports
     {"hub", "zoo_lookup", "hub_push"},  # repo id / folder / cache -> paths; where the zoo's models are; pushes
     {"config", "weights", "gguf"},  # files read and written
-    {"nn", "quantization", "quantization_save", "tokenization", "processing", "metrics"},  # primitives (quantized Linear layers too), text and audio in
+    {"nn", "quantization", "quantization_save", "gguf_packed", "tokenization", "processing", "metrics"},  # primitives (quantized Linear layers, GGUF blocks kept packed), text and audio in
     {"modeling", "models", "auto", "adapters", "adapters_quantized"},  # models from nn, the registry that finds them, peft adapters on them
     {"generation"},  # the decoding loop over models
     {"pipelines", "training", "porting", "onnx"},  # tasks, fine-tuning, activation diffs, ONNX export

@@ -1,6 +1,6 @@
-"""GGUF blocks repacked into PyTorch's CPU int4 kernel format (benchmarks/gguf_repack.py, the
-prototype behind issue 17's packed GGUF): the repacked weight equals gguf's own dequantization, and
-the kernel's product matches the float32 product with it."""
+"""GGUF blocks repacked into PyTorch's CPU int4 kernel format (workbench/gguf_packed.py's repackers;
+benchmarks/gguf_repack.py runs the kernel on them with float32 scales): the repacked weight equals
+gguf's own dequantization, and the kernel's float32 product matches the product with it."""
 
 import sys
 from pathlib import Path
@@ -14,14 +14,15 @@ gguf = pytest.importorskip("gguf")
 from gguf.quants import dequantize  # noqa: E402
 
 import gguf_repack  # noqa: E402
+from workbench.gguf_packed import REPACKERS, passes_dequantize  # noqa: E402
 
 
 def _check(tensor, type_name):
     n, k = tensor.data.shape[0], int(tensor.shape[0])
     reference = torch.from_numpy(np.asarray(dequantize(tensor.data, tensor.tensor_type), dtype=np.float32).reshape(n, k))
-    passes = gguf_repack.REPACKERS[type_name](np.asarray(tensor.data), n, k)
+    passes = REPACKERS[type_name](np.asarray(tensor.data), n, k)
     # exact up to one float32 rounding of (q - 8) * scale + zero
-    torch.testing.assert_close(gguf_repack.passes_dequantize(passes), reference, rtol=2 ** -22, atol=1e-9)
+    torch.testing.assert_close(passes_dequantize(passes), reference, rtol=2 ** -22, atol=1e-9)
     x = torch.randn(3, k, generator=torch.Generator().manual_seed(0))
     y = gguf_repack.passes_matmul(x, passes)
     torch.testing.assert_close(y, x.double() @ reference.double().T, rtol=1e-6, atol=1e-5 * y.abs().max().item())

@@ -342,6 +342,23 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
             yield from ((part, piece.clone()) for part, piece in zip(name, values.unbind(0)))
 
 
+def iter_gguf_blocks(path: str | os.PathLike, names: Iterable[str] | None = None
+                     ) -> Iterator[tuple[str | tuple[str, ...], Any, Callable[[torch.Tensor], torch.Tensor]]]:
+    """Yield ``(name, tensor, undo)`` for every tensor of the file, not dequantized: the model
+    name(s) as :func:`iter_gguf_tensors` gives them, the ``gguf`` package's tensor (``.tensor_type``,
+    ``.data``: the raw blocks, one row per output row) and ``undo(values)``, which applies to a
+    (rows, ...) tensor what :func:`iter_gguf_tensors` does to this one (a row order, say), for
+    :mod:`workbench.gguf_packed` to find the row permutation without dequantizing."""
+    path = os.fspath(path)
+    reader = _reader(path)
+    arch, spec = _architecture(_value(reader, "general.architecture"), path)
+    heads = _value(reader, f"{arch}.attention.head_count")
+    shape = {"heads": heads, "kv_heads": _value(reader, f"{arch}.attention.head_count_kv", heads)}
+    renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or (), spec)
+    for tensor in reader.tensors:
+        yield renames.get(tensor.name, tensor.name), tensor, functools.partial(_undo_converter, spec, tensor.name, shape=shape)
+
+
 def _undo_converter(spec: GGUFArchitecture, gguf_name: str, values: torch.Tensor, shape: dict) -> torch.Tensor:
     """The tensor in the checkpoint's layout: what llama.cpp's converter did to it, undone."""
     leaf = ".".join(gguf_name.split(".")[-2:])  # "attn_q.weight"

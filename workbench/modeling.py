@@ -25,6 +25,7 @@ from .atomic_folder import staged_save
 from .config import PretrainedConfig
 from .errors import CheckpointError
 from .gguf import resolve_gguf_file  # the gguf package itself is imported only to read a file
+from .gguf_packed import keep_gguf_quantized
 from .hub import HubOptions
 from .hub_push import PushToHubMixin
 from .quantization import dequantize_model, pop_quantization_options, quantize_model
@@ -134,17 +135,16 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *model_args: Any, **kwargs: Any):
         """Load a checkpoint folder or Hub repo (see the module docstring for the steps).
 
-        Keyword arguments: ``config``, ``dtype`` ("auto" by default: the config's dtype),
-        ``device`` / ``device_map``, ``attn_implementation`` ("sdpa" or "eager"),
-        ``ignore_mismatched_sizes``, ``output_loading_info``, the hub options (``cache_dir``,
-        ``revision``, ``subfolder``, ``local_files_only``, ``token``), and config overrides
-        such as ``num_labels=3`` or ``output_hidden_states=True``.
+        Keyword arguments: ``config``, ``dtype`` ("auto" by default: the config's dtype), ``device`` /
+        ``device_map``, ``attn_implementation`` ("sdpa" or "eager"), ``ignore_mismatched_sizes``,
+        ``output_loading_info``, the hub options (``cache_dir``, ``revision``, ``subfolder``,
+        ``local_files_only``, ``token``), and config overrides such as ``num_labels=3``.
 
         ``quantization_config=BitsAndBytesConfig(...)`` or ``load_in_8bit=True`` / ``load_in_4bit=True``
         quantizes the Linear layers after loading (:mod:`workbench.quantization`).
-        ``gguf_file="model.Q4_K_M.gguf"`` (a file in the folder or repo, or an absolute path; or pass
-        the .gguf path itself as the first argument) reads the config from the GGUF metadata and the
-        weights dequantized from its tensors; ``dtype="auto"`` then means float32, as in the reference.
+        ``gguf_file="model.Q4_K_M.gguf"`` (in the folder or repo, a path, or the .gguf path as the first
+        argument) reads the config from the GGUF metadata and the weights dequantized to float32, as the
+        reference does, or with ``keep_quantized=True`` kept packed (:mod:`workbench.gguf_packed`).
         A folder or repo with ``adapter_config.json`` also loads the adapter (onto the base it names).
         """
         if model_args:
@@ -165,6 +165,7 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
         quantization = pop_quantization_options(kwargs, device)
         _drop(kwargs, "low_cpu_mem_usage", "use_safetensors", "weights_only", "_fast_init", "resume_download")
         gguf_path = resolve_gguf_file(pretrained_model_name_or_path, kwargs.pop("gguf_file", None), options)
+        keep_quantized = kwargs.pop("keep_quantized", False)
 
         if config is None:
             config = cls.config_class.from_pretrained(pretrained_model_name_or_path, gguf_file=gguf_path, **_hub_kwargs(options))
@@ -177,7 +178,7 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
             files = find_checkpoint_files(pretrained_model_name_or_path, options)
         target_dtype = _resolve_dtype(dtype, config, files)
 
-        model = cls._build_on_meta(config)
+        model = keep_gguf_quantized(cls._build_on_meta(config), files, keep_quantized)
         info = model._load_checkpoint(files, target_dtype, ignore_mismatched, load_quantized_layers(model, files, quantization, device))
         model.tie_weights()  # before initialising: a tied output layer is not missing
         model._initialise_missing(info, target_dtype)
@@ -215,12 +216,14 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
         expected = {k: v for k, v in (dict(self.named_parameters(remove_duplicate=False)) | dict(self.named_buffers())).items()
                     if k not in read_already}
         names = set(expected)
+        # tensors already real were built from the checkpoint by an earlier step (GGUF layers kept packed)
+        held = {k for k, t in expected.items() if not t.is_meta}
         info = LoadingInfo()
-        loaded: set[str] = set()
-        for name, tensor in iter_tensors(files, wanted=lambda n: self._checkpoint_key(n, names) is not None,
+        loaded: set[str] = set(held)
+        for name, tensor in iter_tensors(files, wanted=lambda n: self._checkpoint_key(n, names) not in held | {None},
                                          names=names):
             key = self._checkpoint_key(name, names)
-            if name in read_already:
+            if name in read_already or key in held:
                 continue
             if tensor is None or key is None:
                 if not any(re.search(p, name) for p in self._ignore_unexpected):
@@ -290,7 +293,8 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
     def tie_weights(self) -> None:
         for target, source in self.active_tied_weights().items():
             module_name, _, name = target.rpartition(".")
-            setattr(self.get_submodule(module_name), name, self.get_parameter(source))
+            if name not in self.get_submodule(module_name)._buffers:  # a buffer: an output layer kept packed
+                setattr(self.get_submodule(module_name), name, self.get_parameter(source))
 
     def get_input_embeddings(self) -> nn.Embedding:
         base = getattr(self, self.base_model_prefix, self) if self.base_model_prefix else self
@@ -376,7 +380,9 @@ class PreTrainedModel(AdapterMixin, nn.Module, PushToHubMixin):
 
     def dequantize(self, dtype: torch.dtype = torch.float32) -> "PreTrainedModel":
         """Float nn.Linear layers again, from the quantized ones (their dequantized weights)."""
-        return dequantize_model(self, dtype)
+        dequantize_model(self, dtype)
+        self.tie_weights()  # an output layer kept packed apart from the embedding (GGUF) is tied again
+        return self
 
     def _finish(self, output, return_dict: bool | None):
         """A model output, or its tuple when ``return_dict=False`` (or the config says so)."""
