@@ -6,6 +6,7 @@ embedding) and the first 3 layers of Qwen2.5-Coder-0.5B Q4_K_M (Q4_K, Q5_0, Q8_0
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import pytest
@@ -112,6 +113,13 @@ def test_dequantize_equals_the_default_load_bitwise(smollm2):
     mine, reference = model.state_dict(), dense.state_dict()
     assert set(mine) == set(reference)
     assert [k for k in reference if not torch.equal(mine[k], reference[k])] == []
+
+
+def test_saving_a_packed_model_says_to_dequantize_first(smollm2, tmp_path):
+    target = tmp_path / "saved"
+    with pytest.raises(ValueError, match=r"keep_quantized=True.*model\.dequantize\(\) first"):
+        smollm2[1].save_pretrained(target)
+    assert not target.exists() and os.listdir(tmp_path) == []  # nothing half-written
 
 
 def test_training_a_packed_model_needs_an_adapter(smollm2):

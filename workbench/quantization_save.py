@@ -59,6 +59,12 @@ def quantized_checkpoint(model: nn.Module, folder: str, state_dict: dict[str, to
     """The checkpoint's tensors for a quantized ``model`` (its state dict with each Int8Linear /
     Int4Linear in the layout above), after writing config.json with that layout's quantization_config
     into ``folder`` (the staging folder of ``save_pretrained``)."""
+    if not isinstance(model.quantization_config, BitsAndBytesConfig):
+        method = getattr(model.quantization_config, "quant_method", type(model.quantization_config).__name__)
+        raise ValueError(f"This model is quantized by {method!r} (e.g. a GGUF file loaded with keep_quantized=True), "
+                         "which has no saved layout: the GGUF file itself is its checkpoint. To save a folder, "
+                         "model.dequantize() first (float32, loads in the reference too), then optionally "
+                         "from_pretrained(folder, load_in_4bit=True) and save that.")
     layers = {name: m for name, m in model.named_modules() if isinstance(m, (Int8Linear, Int4Linear))}
     config = copy.copy(model.config)  # a shallow copy: only quantization_config differs from the model's
     if layers:
