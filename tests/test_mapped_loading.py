@@ -62,6 +62,7 @@ def test_parameters_are_views_of_the_mapped_file(folder):
         mlp, attention = model.model.layers[0].mlp, model.model.layers[0].self_attn
         assert in_file(mlp.gate_proj.weight, ranges) and in_file(mlp.up_proj.weight, ranges)
         assert not in_file(attention.q_proj.weight, ranges)
+    assert "mapped file" in repr(mlp.gate_proj) and "rows 0:" in repr(attention.q_proj)  # what print(model) shows
 
 
 def test_converted_parameters_are_not_mapped(folder):

@@ -27,7 +27,8 @@ where you can see it:
 - Visible: ``print(model)`` shows ``weight=rows 0:64 of a 128-row buffer`` on each packed :class:`Linear`;
   ``module.weight.untyped_storage()`` is the shared buffer; the owner keeps the fused view as a
   plain attribute (``self_attn._qkv``, a :class:`FusedLinears`: not a submodule, not in
-  ``state_dict``).
+  ``state_dict``); a weight loaded as a view of its memory-mapped checkpoint file
+  (``workbench.weights.map_safetensors``) shows ``weight=view of a 538 MB mapped file``.
 
 :func:`torch_kernels` turns the oneDNN path off for a block, so a model matches a PyTorch
 implementation of the same math bit for bit (the porting engine runs models that way).
@@ -100,9 +101,13 @@ class Linear(nn.Linear):
         weight = self.weight
         if weight.is_meta or weight.dim() != 2 or not weight.is_contiguous():
             return super().extra_repr()
-        rows = weight.untyped_storage().nbytes() // max(weight.element_size() * weight.shape[1], 1)
+        row, size = max(weight.element_size() * weight.shape[1], 1), weight.untyped_storage().nbytes()
+        rows = size // row
         if rows <= weight.shape[0]:
             return super().extra_repr()
+        if size % row or (weight.storage_offset() * weight.element_size()) % row:
+            # not a buffer of whole rows: the memory map of a checkpoint file (weights.map_safetensors)
+            return f"{super().extra_repr()}, weight=view of a {size / 1e6:.0f} MB mapped file"
         first = weight.storage_offset() // max(weight.shape[1], 1)  # fused (see the module docstring)
         return f"{super().extra_repr()}, weight=rows {first}:{first + weight.shape[0]} of a {rows}-row buffer"
 
