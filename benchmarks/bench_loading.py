@@ -11,7 +11,12 @@ reference builds once and caches under benchmarks/.cache), in float32 and bfloat
 Every measurement runs in a fresh interpreter (warm page cache: each is repeated, the best kept).
 The floor is ``safetensors.torch.load_file`` plus reading every byte once.
 
-    python benchmarks/bench_loading.py [--repeat 3] [--only bert]
+``--folder PATH`` times a checkpoint folder of a causal LM instead (e.g. SmolLM2 float32, which
+``workbench.recipes.smollm2_lora`` caches), in fresh interpreters and then side by side in one
+process (imports already paid, alternating workbench and the reference, CPU time of one thread),
+with the minor page faults of the first forward.
+
+    python benchmarks/bench_loading.py [--repeat 3] [--only bert] [--folder PATH]
 """
 
 from __future__ import annotations
@@ -144,6 +149,52 @@ def bench_loading(name: str, repeat: int) -> None:
     print("goals for workbench: load + first forward within 1.2x the raw floor; RSS growth within 1.1x the weights")
 
 
+def bench_in_process(folder: str, repeat: int) -> None:
+    """from_pretrained + a first forward, both libraries in this process, imports already paid."""
+    import gc
+    import resource
+
+    import torch
+    import transformers
+
+    import workbench
+
+    torch.set_num_threads(1)
+    ids = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8]])
+    libraries = {"workbench": workbench, "reference": transformers}
+    runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in libraries}
+    for round_ in range(repeat + 1):  # the first round warms imports and caches, and is not counted
+        for name, lib in libraries.items():
+            start = time.process_time()
+            model = lib.AutoModelForCausalLM.from_pretrained(folder, dtype="auto")
+            loaded = time.process_time()
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            with torch.no_grad():
+                model(input_ids=ids)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+            if round_:
+                runs[name].append((loaded - start, time.process_time() - start, faults))
+            del model
+            gc.collect()
+    print(f"\n== {folder}: one process, CPU time of one thread, best of {repeat} ==")
+    print(f"{'':<12}{'load s':>9}{'+forward s':>12}{'faults':>9}")
+    for name, rows in runs.items():
+        print(f"{name:<12}{min(r[0] for r in rows):9.3f}{min(r[1] for r in rows):12.3f}{min(r[2] for r in rows):9d}")
+    ratio = min(r[1] for r in runs["workbench"]) / min(r[1] for r in runs["reference"])
+    print(f"workbench / reference, load + first forward: {ratio:.2f}x (goal: <= 0.5x)")
+
+
+def bench_folder(folder: str, repeat: int) -> None:
+    weights = sum(p.stat().st_size for p in Path(folder).glob("*.safetensors"))
+    print(f"\n== {folder}: {weights / 1e6:.0f} MB of weights, fresh interpreters (import not counted) ==")
+    print(f"{'':<12}{'load s':>9}{'+forward s':>12}{'RSS growth':>13}")
+    for lib in ("workbench", "reference"):
+        results = [run_worker("load", lib, folder, "AutoModelForCausalLM") for _ in range(repeat)]
+        print(f"{lib:<12}{best(results, 'load'):9.3f}{best(results, 'first_forward'):12.3f}"
+              f"{best(results, 'rss_growth') / 1e6:11.0f} MB")
+    bench_in_process(folder, repeat)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         kind, *args = sys.argv[2:]
@@ -152,7 +203,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
+    parser.add_argument("--folder", help="a causal LM checkpoint folder to time instead of the built ones")
     args = parser.parse_args()
+    if args.folder:
+        bench_folder(args.folder, args.repeat)
+        return
     bench_imports(args.repeat)
     for name in args.only or MODELS:
         bench_loading(name, args.repeat)

@@ -11,6 +11,7 @@ import fnmatch
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -110,10 +111,15 @@ def iter_tensors(files: CheckpointFiles, wanted: Callable[[str], bool] | None = 
 
 
 def _iter_safetensors(path: str, wanted: Callable[[str], bool] | None) -> Iterator[tuple[str, torch.Tensor | None]]:
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
 
-    try:
-        with _open_safetensors(path) as handle:
+    mapped = map_safetensors(path)
+    if mapped is not None:
+        for name, tensor in mapped.items():
+            yield name, (tensor if wanted is None or wanted(name) else None)
+        return
+    try:  # a file the mapping does not read (big-endian machine, exotic dtype, damaged header)
+        with safe_open(path, framework="pt") as handle:
             for name in handle.keys():
                 yield name, (handle.get_tensor(name) if wanted is None or wanted(name) else None)
     except SafetensorError as error:
@@ -123,16 +129,58 @@ def _iter_safetensors(path: str, wanted: Callable[[str], bool] | None) -> Iterat
         ) from None
 
 
-def _open_safetensors(path: str):
-    """Read with pread(2) into ordinary memory where safetensors offers it (0.8+): a memory map's
-    file-backed pages would count twice in RSS once copied, and page-cache-backed weights decode
-    slower than anonymous memory (no transparent huge pages)."""
-    from safetensors import safe_open
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
+
+def map_safetensors(path: str) -> dict[str, torch.Tensor] | None:
+    """Every tensor of a safetensors file as a view of one private memory map of it (no byte is
+    read until used), or None when the file cannot be read that way (the caller then uses the
+    safetensors reader, which also reports damage).
+
+    One map for the whole file, so tensors stored next to each other are adjacent views of one
+    storage: a Llama layer's gate and up projections (consecutive in the file) fuse without a copy
+    (:func:`workbench.nn.linear.fuse_linears`). The map is private (copy on write): writing into a
+    parameter, as training does, never reaches the file, and a save that replaces the file by
+    rename (``save_pretrained``) leaves the mapped old file readable until the map is freed.
+    """
+    if sys.byteorder != "little":
+        return None
     try:
-        return safe_open(path, framework="pt", backend="pread")
-    except TypeError:  # older safetensors: memory map
-        return safe_open(path, framework="pt")
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if not 0 < length <= size - 8:
+                return None
+            header = json.loads(handle.read(length))
+        header.pop("__metadata__", None)
+        layout = {name: _tensor_layout(info, 8 + length, size) for name, info in header.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if any(spec is None for spec in layout.values()):
+        return None
+    storage = torch.UntypedStorage.from_file(path, shared=False, nbytes=size)
+    return {name: torch.empty(0, dtype=dtype).set_(storage, offset, shape)
+            for name, (dtype, offset, shape) in sorted(layout.items())}
+
+
+def _tensor_layout(info: dict, start: int, size: int) -> tuple[torch.dtype, int, tuple[int, ...]] | None:
+    """(dtype, offset in elements, shape) of one header entry, or None if it cannot be a view."""
+    dtype = _SAFETENSORS_DTYPES.get(info["dtype"])
+    shape = tuple(int(n) for n in info["shape"])
+    begin, end = (start + int(n) for n in info["data_offsets"])
+    if dtype is None or any(n < 0 for n in shape):
+        return None
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    count = 1
+    for n in shape:
+        count *= n
+    if begin % itemsize or end - begin != count * itemsize or end > size or begin < start:
+        return None  # unaligned or inconsistent: the safetensors reader copies (or reports damage)
+    return dtype, begin // itemsize, shape
 
 
 def _iter_torch_bin(path: str, wanted: Callable[[str], bool] | None) -> Iterator[tuple[str, torch.Tensor | None]]:

@@ -4,7 +4,8 @@ Decoding one token multiplies each weight matrix by a single row: the time is sp
 weights, so what counts is how close the kernel comes to the memory bandwidth. On the CPU,
 PyTorch sends float32 ``F.linear`` to MKL, whose matrix-vector path reaches 15-20 GB/s here;
 oneDNN's linear (the one ``torch.compile`` uses after freezing) reads the same weights at 30-40 GB/s.
-:func:`linear` takes that path when nothing needs gradients; the result differs from
+:func:`linear` takes that path when nothing needs gradients, except for a single input row on a
+single thread, where MKL's matrix-vector product is the faster one; the result differs from
 ``F.linear`` only by the order of the float32 additions.
 
 Fusion: :func:`fused_for_inference` gives several linears of the same input (a Llama layer's
@@ -26,7 +27,8 @@ where you can see it:
 - Visible: ``print(model)`` shows ``weight=rows 0:64 of a 128-row buffer`` on each packed :class:`Linear`;
   ``module.weight.untyped_storage()`` is the shared buffer; the owner keeps the fused view as a
   plain attribute (``self_attn._qkv``, a :class:`FusedLinears`: not a submodule, not in
-  ``state_dict``).
+  ``state_dict``); a weight loaded as a view of its memory-mapped checkpoint file
+  (``workbench.weights.map_safetensors``) shows ``weight=view of a 538 MB mapped file``.
 
 :func:`torch_kernels` turns the oneDNN path off for a block, so a model matches a PyTorch
 implementation of the same math bit for bit (the porting engine runs models that way).
@@ -65,9 +67,18 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
             and not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad))):
         if torch.compiler.is_compiling():  # (dynamo cannot read a ContextVar; nothing compiles under torch_kernels)
             return _onednn_linear(x, weight, bias)
-        if not _TORCH_KERNELS.get():
+        if not _TORCH_KERNELS.get() and not _single_thread_gemv(x, weight):
             return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return F.linear(x, weight, bias)
+
+
+def _single_thread_gemv(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """One input row on one thread (decoding at batch 1 with ``torch.set_num_threads(1)``): MKL's
+    matrix-vector product reads the weights faster than oneDNN's there (SmolLM2 float32 decode,
+    matrix products alone: 1.2x from RAM, 1.5x from L2; benchmarks/RESULTS_decode.md). With more
+    rows oneDNN is the faster one (batch 8: 1.3x); with two threads it read large weights from RAM
+    faster too (ibid., session 2)."""
+    return x.numel() == weight.shape[-1] and torch.get_num_threads() == 1
 
 
 if _ONEDNN:
@@ -90,9 +101,13 @@ class Linear(nn.Linear):
         weight = self.weight
         if weight.is_meta or weight.dim() != 2 or not weight.is_contiguous():
             return super().extra_repr()
-        rows = weight.untyped_storage().nbytes() // max(weight.element_size() * weight.shape[1], 1)
+        row, size = max(weight.element_size() * weight.shape[1], 1), weight.untyped_storage().nbytes()
+        rows = size // row
         if rows <= weight.shape[0]:
             return super().extra_repr()
+        if size % row or (weight.storage_offset() * weight.element_size()) % row:
+            # not a buffer of whole rows: the memory map of a checkpoint file (weights.map_safetensors)
+            return f"{super().extra_repr()}, weight=view of a {size / 1e6:.0f} MB mapped file"
         first = weight.storage_offset() // max(weight.shape[1], 1)  # fused (see the module docstring)
         return f"{super().extra_repr()}, weight=rows {first}:{first + weight.shape[0]} of a {rows}-row buffer"
 
