@@ -201,7 +201,8 @@ class Int8Linear(_QuantizedLinear):
         """The layer whose weight is ``q[n, k] * scales[n]`` (q int8 (N, K), scales (N,))."""
         layer = cls.__new__(cls)
         nn.Module.__init__(layer)
-        layer._set(q.to(torch.int8), scales, bias)
+        # a copy: q may view a mapped checkpoint file, which the kernel's vector loads can read past the end of
+        layer._set(q.to(torch.int8, copy=True), scales, bias)
         return layer
 
     def _set(self, q: torch.Tensor, scales: torch.Tensor, bias: torch.Tensor | None) -> None:
