@@ -324,18 +324,12 @@ def iter_gguf_tensors(path: str | os.PathLike, dtype: torch.dtype = torch.float3
     yielded with ``None`` instead of being dequantized (as ``weights.iter_tensors`` does).
     """
     path = os.fspath(path)
-    reader = _reader(path)
-    arch, spec = _architecture(_value(reader, "general.architecture"), path)
-    heads = _value(reader, f"{arch}.attention.head_count")
-    shape = {"heads": heads, "kv_heads": _value(reader, f"{arch}.attention.head_count_kv", heads)}
-    renames = gguf_tensor_names(spec.tensor_table or arch, _value(reader, f"{arch}.block_count", 0), names or (), spec)
-    for tensor in reader.tensors:
-        name = renames.get(tensor.name, tensor.name)
+    for name, tensor, undo in iter_gguf_blocks(path, names):
         parts = (name,) if isinstance(name, str) else name
         if wanted is not None and not any(wanted(part) for part in parts):
             yield from ((part, None) for part in parts)
             continue
-        values = _undo_converter(spec, tensor.name, _dequantize(tensor, path), shape).to(dtype)
+        values = undo(_dequantize(tensor, path)).to(dtype)
         if isinstance(name, str):
             yield name, values
         else:  # stacked along the first axis: (E, out, in) -> E tensors (out, in), each its own memory
