@@ -8,7 +8,9 @@ Q4_K_M (tests/assets.py). Rows, each on the same prompts and token ids:
   batch 8 = 8 sequences decoded side by side in one ``llama_decode`` per step
 - workbench float32: ``from_pretrained(folder, gguf_file=...)`` (the GGUF weights dequantized)
 - workbench int8 / 4-bit: that float model through ``quantize_model`` (what ``load_in_8bit=True`` /
-  ``load_in_4bit=True`` do after loading; done on a copy so the file is read and dequantized once)
+  ``load_in_4bit=True`` do after loading; done on a copy so the file is read and dequantized once);
+  "4-bit g32": the same with int4 groups of 32 instead of 64 (the GGUF block size: the 4-bit
+  values of Q4_1 / Q4_K blocks then fall on the int4 grid instead of being quantized a second time)
 - workbench GGUF packed: ``from_pretrained(..., gguf_file=..., keep_quantized=True)``, "not available"
   while workbench has no such option (a model with no integer weight tensor counts as not packed)
 - transformers float32: the reference model built from workbench's config and state dict (its own
@@ -158,6 +160,19 @@ def reference_from(ours):
     return model.eval()
 
 
+def int4_groups_of_32(fp32):
+    """load_in_4bit with groups of 32 (the GGUF files' block size) where the shape allows: the
+    quantization module's group choice replaced for this one call (a measurement, not an API)."""
+    from workbench import quantization
+
+    chosen = quantization.int4_group_size
+    quantization.int4_group_size = lambda linear: 32 if chosen(linear) else None
+    try:
+        return quantization.quantize_model(copy.deepcopy(fp32), quantization.BitsAndBytesConfig(load_in_4bit=True))
+    finally:
+        quantization.int4_group_size = chosen
+
+
 def build_rows(name: str, args) -> tuple[list, list[str], object]:
     import workbench
     from workbench.quantization import BitsAndBytesConfig, quantize_model
@@ -177,6 +192,7 @@ def build_rows(name: str, args) -> tuple[list, list[str], object]:
     for label, config in (("workbench int8", BitsAndBytesConfig(load_in_8bit=True)),
                           ("workbench 4-bit", BitsAndBytesConfig(load_in_4bit=True))):
         rows.append(TorchRow(label, quantize_model(copy.deepcopy(fp32), config), pad))
+    rows.append(TorchRow("workbench 4-bit g32", int4_groups_of_32(fp32), pad))
     packed, why = packed_model(path)
     if packed is None:
         notes.append(f"workbench GGUF packed (keep_quantized=True): {why}")
