@@ -9,7 +9,7 @@ quantize that float model's Linear layers. The text and measures: tests/text_qua
 Because the float baseline is itself a dequantized Q4_1 file (4-bit, groups of 32), 4-bit groups
 of 64 would not fall on its grid and quantize it a second time (+32% perplexity, measured), while
 ``load_in_4bit``'s groups of 32 (``quantization.int4_group_size``) find it again (+0.06%); Qwen's
-5- and 6-bit weights are the harder case (README: +6.1% at 512 tokens).
+mostly 5-bit weights are the harder case (+20.5%, benchmarks/RESULTS_quant_decode.md).
 """
 
 from __future__ import annotations

@@ -14,10 +14,11 @@ the output back to the input's dtype:
   dequantized weight (tiny test models only: real models' widths are multiples of 16).
 - 4-bit: ``aten._weight_int4pack_mm_for_cpu``; affine int4 groups along K,
   ``w = (q - 8) * scale[n, g] + zero[n, g]``, q in 0..15, groups of 32 along K. Not bitsandbytes'
-  64: measured perplexity on 1,024 / 512 tokens of held-out text vs float32 (Intel Xeon SPR), SmolLM2
-  +35.5% with groups of 64, +0.06% with 32; Qwen2.5-Coder-0.5B +22.5% vs +6.1%; for 0.5 bit a weight
-  more and ~5% of the kernel's speed. (SmolLM2's float32 here is itself dequantized from Q4_1 blocks
-  of 32, so groups of 32 find that grid again; Qwen's Q5_0/Q4_K/Q6_K weights are the fairer test.)
+  64: perplexity vs float32 on 1,024 held-out tokens (tests/text_quality.py; Intel Xeon SPR),
+  SmolLM2 +32% with groups of 64, +0.02% with 32; Qwen2.5-Coder-0.5B +32% vs +20.5%; for half a bit
+  a weight more and no measurable speed. (SmolLM2's float32 here is itself dequantized from Q4_1
+  blocks of 32, which groups of 32 find again; Qwen's weights are mostly 5-bit Q5_0, which 4 bits
+  cannot hold: ``keep_quantized=True`` on its GGUF file keeps them, +0.09%.)
 
 **4-bit is affine int4, not nf4/fp4.** nf4's 16 levels are not evenly spaced, so no exact repack
 onto a fast CPU kernel exists; affine int4 in groups of 32 has less error than nf4 on normal weights
