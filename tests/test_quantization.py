@@ -147,6 +147,34 @@ def test_shortcut_equals_config_and_skip_modules(tiny_folder, tiny):
     assert isinstance(layer.self_attn.q_proj, Int4Linear) and type(layer.mlp.up_proj) is not Int4Linear
 
 
+def test_empty_skip_list_quantizes_the_output_layer_as_the_reference_does(tmp_path):
+    """llm_int8_skip_modules=None keeps the output layer float; a list (even empty) replaces that default
+    in the reference (its Linear8bitLt lm_head), and here too; a tied output layer gets its own quantized
+    copy, which tie_weights and a save and reload leave alone."""
+    bnb = pytest.importorskip("bitsandbytes")
+    transformers = pytest.importorskip("transformers")
+    folder = save_reference_model(build_reference_model("llama", "LlamaForCausalLM", dict(TINY, tie_word_embeddings=True,
+                                                                                          vocab_size=96)), str(tmp_path / "tied"))
+    reference = transformers.AutoModelForCausalLM.from_pretrained(
+        folder, quantization_config=transformers.BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=[]))
+    assert isinstance(reference.lm_head, bnb.nn.Linear8bitLt)
+    config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=[])
+    model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=config)
+    default = AutoModelForCausalLM.from_pretrained(folder, load_in_8bit=True)
+    assert isinstance(model.lm_head, Int8Linear) and isinstance(default.lm_head, nn.Linear)
+    assert type(model.model.embed_tokens) is nn.Embedding  # the input embedding stays a float lookup
+    model.tie_weights()
+    assert isinstance(model.lm_head, Int8Linear)
+    with torch.no_grad():
+        logits = model(IDS).logits
+        assert relative(logits, default(IDS).logits) < 0.05
+    model.save_pretrained(tmp_path / "saved")
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "saved")
+    assert isinstance(again.lm_head, Int8Linear) and torch.equal(again.lm_head.weight, model.lm_head.weight)
+    with torch.no_grad():
+        assert torch.equal(again(IDS).logits, logits)
+
+
 def test_config_round_trips_in_the_reference_layout():
     transformers = pytest.importorskip("transformers")
     options = dict(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
